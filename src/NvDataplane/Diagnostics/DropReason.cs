@@ -1,0 +1,109 @@
+namespace NvDataplane.Diagnostics;
+
+/// <summary>
+/// Why a frame was not delivered. The single source of the names in SPEC section 5: every member
+/// has a snake_case name (<see cref="DropReasons.Name"/>) and a counter slot. Never reuse a member
+/// for two causes; add a new one instead.
+/// </summary>
+public enum DropReason : byte
+{
+    /// <summary>Not a drop: the frame was delivered or answered.</summary>
+    None = 0,
+    Truncated,
+    MalformedHeader,
+    UnsupportedEthertype,
+    VlanTagged,
+    SpoofedSource,
+    ArpUnresolved,
+    NoLookupRecord,
+    NoRoute,
+    Isolation,
+    TtlExpired,
+    MtuExceeded,
+    NotLocalPa,
+    BadGreHeader,
+    NotNvgre,
+    ReservedVsid,
+    UnknownVsid,
+    OuterFragment,
+    InnerVlanTagged,
+    PaMismatch,
+    NoProviderRoute,
+    NeighborUnresolved,
+    AclDeny,
+    TxFull,
+    // Added beyond SPEC section 5 (documented in the README):
+    /// <summary>Broadcast or multicast customer traffic: flooding is off (as in WS2012).</summary>
+    FloodingDisabled,
+    /// <summary>A provider-port frame whose destination MAC is neither ours nor broadcast/multicast.</summary>
+    NotForHost,
+    /// <summary>The destination record names a local PA but no VM port on this host has its MAC and VSID.</summary>
+    NoLocalPort,
+    /// <summary>A NAT-rule destination whose sender has no NAT record of its own (its PA would be shared).</summary>
+    NatSourceNotUnique,
+    /// <summary>The frame arrived on a port that is not part of the dataplane's policy (or is down).</summary>
+    PortDisabled,
+}
+
+/// <summary>Names and counts of <see cref="DropReason"/>.</summary>
+public static class DropReasons
+{
+    /// <summary>Number of slots a counter array needs (index = (int)reason).</summary>
+    public const int Count = (int)DropReason.PortDisabled + 1;
+
+    private static readonly string[] Names = BuildNames();
+
+    /// <summary>The snake_case name used by counters, the replay summary, metrics and logs.</summary>
+    public static string Name(DropReason reason) => Names[(int)reason];
+
+    /// <summary>All real drop reasons (without <see cref="DropReason.None"/>), in enum order.</summary>
+    public static IEnumerable<DropReason> All
+    {
+        get
+        {
+            for (int i = 1; i < Count; i++)
+            {
+                yield return (DropReason)i;
+            }
+        }
+    }
+
+    /// <summary>Parses a snake_case name back to the reason.</summary>
+    public static bool TryParse(string name, out DropReason reason)
+    {
+        for (int i = 1; i < Count; i++)
+        {
+            if (Names[i] == name)
+            {
+                reason = (DropReason)i;
+                return true;
+            }
+        }
+
+        reason = DropReason.None;
+        return false;
+    }
+
+    private static string[] BuildNames()
+    {
+        var names = new string[Count];
+        for (int i = 0; i < Count; i++)
+        {
+            string pascal = ((DropReason)i).ToString();
+            var sb = new System.Text.StringBuilder(pascal.Length + 4);
+            for (int c = 0; c < pascal.Length; c++)
+            {
+                if (char.IsUpper(pascal[c]) && c > 0)
+                {
+                    sb.Append('_');
+                }
+
+                sb.Append(char.ToLowerInvariant(pascal[c]));
+            }
+
+            names[i] = sb.ToString();
+        }
+
+        return names;
+    }
+}

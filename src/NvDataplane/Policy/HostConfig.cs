@@ -1,0 +1,82 @@
+using NvDataplane.Headers;
+
+namespace NvDataplane.Policy;
+
+// The validated, typed form of the configuration file (SPEC section 2). ConfigLoader produces it
+// only when the file has no problem at all; PolicySnapshot compiles it into forwarding tables.
+
+public enum PortRole
+{
+    Provider,
+    Vm,
+}
+
+/// <summary>TranslationMethodEncap (NVGRE, the default) or TranslationMethodNat (IP rewrite).</summary>
+public enum TranslationRule
+{
+    Encap,
+    Nat,
+}
+
+public enum RecordType
+{
+    Static,
+    Dynamic,
+    L2Only,
+    GatewayWildcard,
+}
+
+public sealed record GlobalSettings(MacAddress GatewayMac, byte OuterTtl, bool UseExternalRouter)
+{
+    public static readonly MacAddress DefaultGatewayMac = MacAddress.Parse("00-15-5D-FF-FF-FF");
+
+    public static GlobalSettings Default { get; } = new(DefaultGatewayMac, 64, false);
+}
+
+/// <param name="Device">afpacket:IFNAME, tap:NAME or pcap:NAME; null when the config names none (replay ignores it).</param>
+/// <param name="VirtualSubnetId">The port's VSID; set for vm ports only.</param>
+public sealed record PortConfig(string Name, PortRole Role, string? Device, MacAddress MacAddress, int Mtu, uint? VirtualSubnetId, string? VmName)
+{
+    public const int DefaultMtu = 1500;
+}
+
+public sealed record ProviderAddressConfig(IpAddr Address, int PrefixLength, ushort VlanId, string Port);
+
+public sealed record ProviderRouteConfig(IpPrefix DestinationPrefix, IpAddr NextHop, uint Metric);
+
+public sealed record ProviderNeighborConfig(IpAddr Address, MacAddress MacAddress);
+
+public sealed record LookupRecordConfig(
+    IpAddr CustomerAddress,
+    uint VirtualSubnetId,
+    MacAddress MacAddress,
+    IpAddr ProviderAddress,
+    TranslationRule Rule,
+    RecordType Type,
+    string? VmName = null,
+    string? CustomerId = null,
+    string? Context = null);
+
+public sealed record CustomerRouteConfig(Guid RoutingDomainId, uint VirtualSubnetId, IpPrefix DestinationPrefix, IpAddr NextHop, uint Metric)
+{
+    public const uint DefaultMetric = 255;
+}
+
+public sealed record HostConfig(
+    string HostName,
+    GlobalSettings Global,
+    IReadOnlyList<PortConfig> Ports,
+    IReadOnlyList<ProviderAddressConfig> ProviderAddresses,
+    IReadOnlyList<ProviderRouteConfig> ProviderRoutes,
+    IReadOnlyList<ProviderNeighborConfig> ProviderNeighbors,
+    IReadOnlyList<LookupRecordConfig> LookupRecords,
+    IReadOnlyList<CustomerRouteConfig> CustomerRoutes);
+
+/// <summary>VSID limits (RFC 7637 section 3.3; the HNV cmdlets accept 4096..16777214).</summary>
+public static class Vsid
+{
+    public const uint Min = 4096;
+    public const uint Max = 16777214;
+
+    public static bool IsValid(uint vsid) => vsid is >= Min and <= Max;
+}
