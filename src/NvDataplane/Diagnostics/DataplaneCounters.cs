@@ -1,0 +1,73 @@
+namespace NvDataplane.Diagnostics;
+
+/// <summary>
+/// Counters of one forwarding worker: per-port rx/tx, frames forwarded and answered, drops by
+/// reason. Written only by the worker that owns them; readers see plain 64-bit values, which
+/// are read atomically on 64-bit hosts.
+/// </summary>
+public sealed class DataplaneCounters
+{
+    public DataplaneCounters(int portCount)
+    {
+        PortRx = new long[portCount];
+        PortTx = new long[portCount];
+    }
+
+    public long[] PortRx { get; }
+    public long[] PortTx { get; }
+    public long[] Drops { get; } = new long[DropReasons.Count];
+
+    /// <summary>Frames received that left again (forwarded, encapsulated, rewritten or decapsulated).</summary>
+    public long Forwarded { get; set; }
+
+    /// <summary>Frames received that were answered here (ARP, ND, echo) and consumed.</summary>
+    public long Answered { get; set; }
+
+    public long TotalDrops
+    {
+        get
+        {
+            long sum = 0;
+            foreach (long d in Drops)
+            {
+                sum += d;
+            }
+
+            return sum;
+        }
+    }
+
+    public long TotalRx
+    {
+        get
+        {
+            long sum = 0;
+            foreach (long r in PortRx)
+            {
+                sum += r;
+            }
+
+            return sum;
+        }
+    }
+
+    public long Drop(DropReason reason) => Drops[(int)reason];
+
+    /// <summary>Adds another worker's counters into this one (for a summary across workers).</summary>
+    public void Add(DataplaneCounters other)
+    {
+        for (int i = 0; i < PortRx.Length && i < other.PortRx.Length; i++)
+        {
+            PortRx[i] += other.PortRx[i];
+            PortTx[i] += other.PortTx[i];
+        }
+
+        for (int i = 0; i < Drops.Length; i++)
+        {
+            Drops[i] += other.Drops[i];
+        }
+
+        Forwarded += other.Forwarded;
+        Answered += other.Answered;
+    }
+}

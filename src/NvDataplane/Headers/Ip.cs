@@ -1,0 +1,151 @@
+using System.Buffers.Binary;
+
+namespace NvDataplane.Headers;
+
+/// <summary>
+/// IPv4 header (RFC 791).
+/// <code>
+///  0                   1                   2                   3
+///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |Version|  IHL  |    DSCP/ECN   |          Total Length         |
+/// |         Identification        |Flags|      Fragment Offset    |
+/// |  Time to Live |    Protocol   |         Header Checksum       |
+/// |                       Source Address                          |
+/// |                    Destination Address                        |
+/// |                    Options (IHL > 5)                          |
+/// </code>
+/// </summary>
+public static class Ipv4
+{
+    public const int MinHeaderSize = 20;
+    public const int VersionIhlOffset = 0;
+    public const int TosOffset = 1;
+    public const int TotalLengthOffset = 2;
+    public const int IdentificationOffset = 4;
+    public const int FlagsFragmentOffset = 6;
+    public const int TtlOffset = 8;
+    public const int ProtocolOffset = 9;
+    public const int ChecksumOffset = 10;
+    public const int SourceOffset = 12;
+    public const int DestinationOffset = 16;
+
+    public const ushort FlagDontFragment = 0x4000;
+    public const ushort FlagMoreFragments = 0x2000;
+    public const ushort FragmentOffsetMask = 0x1FFF;
+
+    public static ushort ReadTotalLength(ReadOnlySpan<byte> ip) => BinaryPrimitives.ReadUInt16BigEndian(ip[TotalLengthOffset..]);
+
+    public static ushort ReadFlagsFragment(ReadOnlySpan<byte> ip) => BinaryPrimitives.ReadUInt16BigEndian(ip[FlagsFragmentOffset..]);
+
+    public static int HeaderLength(ReadOnlySpan<byte> ip) => (ip[0] & 0x0F) * 4;
+}
+
+/// <summary>
+/// IPv6 fixed header (RFC 8200), 40 bytes, and the extension headers walked to the transport.
+/// <code>
+/// |Version| Traffic Class |           Flow Label                  |
+/// |         Payload Length        |  Next Header  |   Hop Limit   |
+/// |                 Source Address (16)                            |
+/// |              Destination Address (16)                          |
+/// </code>
+/// </summary>
+public static class Ipv6
+{
+    public const int HeaderSize = 40;
+    public const int PayloadLengthOffset = 4;
+    public const int NextHeaderOffset = 6;
+    public const int HopLimitOffset = 7;
+    public const int SourceOffset = 8;
+    public const int DestinationOffset = 24;
+
+    public const byte HopByHop = 0;
+    public const byte Routing = 43;
+    public const byte Fragment = 44;
+    public const byte DestinationOptions = 60;
+    public const byte AuthenticationHeader = 51;
+    public const int FragmentHeaderSize = 8;
+
+    public static ushort ReadPayloadLength(ReadOnlySpan<byte> ip) => BinaryPrimitives.ReadUInt16BigEndian(ip[PayloadLengthOffset..]);
+
+    /// <summary>Traffic class: the 8 bits after the version nibble.</summary>
+    public static byte ReadTrafficClass(ReadOnlySpan<byte> ip) => (byte)((BinaryPrimitives.ReadUInt16BigEndian(ip) >> 4) & 0xFF);
+}
+
+/// <summary>IP protocol numbers used by the dataplane.</summary>
+public static class IpProtocol
+{
+    public const byte Icmp = 1;
+    public const byte Tcp = 6;
+    public const byte Udp = 17;
+    public const byte Gre = 47;
+    public const byte Icmpv6 = 58;
+    public const byte NoNextHeader = 59;
+}
+
+/// <summary>TCP header (RFC 9293): ports, then the checksum at offset 16; at least 20 bytes.</summary>
+public static class Tcp
+{
+    public const int MinHeaderSize = 20;
+    public const int SourcePortOffset = 0;
+    public const int DestinationPortOffset = 2;
+    public const int DataOffsetOffset = 12;
+    public const int ChecksumOffset = 16;
+}
+
+/// <summary>UDP header (RFC 768): | src port | dst port | length | checksum |, 8 bytes.</summary>
+public static class Udp
+{
+    public const int HeaderSize = 8;
+    public const int LengthOffset = 4;
+    public const int ChecksumOffset = 6;
+}
+
+/// <summary>ICMP (RFC 792) and ICMPv6 (RFC 4443): | type | code | checksum | rest (4) |.</summary>
+public static class Icmp
+{
+    public const int HeaderSize = 8;
+    public const int TypeOffset = 0;
+    public const int CodeOffset = 1;
+    public const int ChecksumOffset = 2;
+
+    public const byte EchoReply = 0;
+    public const byte DestinationUnreachable = 3;
+    public const byte CodeFragmentationNeeded = 4;
+    public const byte EchoRequest = 8;
+    public const byte TimeExceeded = 11;
+
+    public const byte V6PacketTooBig = 2;
+    public const byte V6EchoRequest = 128;
+    public const byte V6EchoReply = 129;
+    public const byte V6NeighborSolicitation = 135;
+    public const byte V6NeighborAdvertisement = 136;
+
+    /// <summary>NS/NA: ICMPv6 header (4) + reserved/flags (4) + target (16).</summary>
+    public const int NeighborMessageSize = 24;
+    public const int NdTargetOffset = 8;
+    public const int NdOptionsOffset = 24;
+}
+
+/// <summary>
+/// GRE header as NVGRE uses it (RFC 2784/2890, RFC 7637 section 3.2): C=0, K=1, S=0, Ver=0,
+/// protocol 0x6558, then the key = VSID (24 bits) | FlowID (8 bits).
+/// <code>
+/// |0| |1|0| Reserved0       | Ver |   Protocol Type 0x6558        |
+/// |     Virtual Subnet ID (VSID)                  |    FlowID     |
+/// </code>
+/// </summary>
+public static class Gre
+{
+    public const int BaseSize = 4;
+    public const int NvgreSize = 8;
+    public const int FlagsVersionOffset = 0;
+    public const int ProtocolOffset = 2;
+    public const int KeyOffset = 4;
+    public const ushort NvgreFlagsVersion = 0x2000;
+
+    public const uint ReservedVsidMax = 0xFFF;
+    public const uint VendorVsid = 0xFFFFFF;
+
+    public static bool IsReservedVsid(uint vsid) => vsid <= ReservedVsidMax || vsid == VendorVsid;
+}

@@ -1,0 +1,269 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using NvDataplane.Diagnostics;
+
+namespace NvDataplane.Headers;
+
+/// <summary>
+/// What the parser learned about one frame: offsets relative to the start of the span it was
+/// given, plus the fields every later stage needs. Filled once; later stages read, never re-parse.
+/// </summary>
+public struct PacketInfo
+{
+    /// <summary>EtherType after any VLAN tag.</summary>
+    public ushort EtherType;
+
+    /// <summary>VLAN id of the 802.1Q tag, or -1 when untagged.</summary>
+    public int VlanId;
+
+    /// <summary>Offset of the layer-3 header (14, or 18 with a VLAN tag).</summary>
+    public int L3Offset;
+
+    /// <summary>Length of the IP packet (IPv4 total length, IPv6 40 + payload length).</summary>
+    public int L3Length;
+
+    /// <summary>4 or 6 for IP; 0 otherwise.</summary>
+    public byte IpVersion;
+
+    /// <summary>IPv4 IHL×4, or IPv6 40 + extension headers up to the transport header.</summary>
+    public int IpHeaderLength;
+
+    /// <summary>The transport protocol (after IPv6 extension headers).</summary>
+    public byte Protocol;
+
+    /// <summary>IPv4 TOS or IPv6 traffic class.</summary>
+    public byte Tos;
+
+    /// <summary>IPv4 TTL or IPv6 hop limit.</summary>
+    public byte Ttl;
+
+    /// <summary>Part of a fragmented datagram (IPv4 MF or offset, or an IPv6 fragment header).</summary>
+    public bool IsFragment;
+
+    /// <summary>A fragment other than the first: no transport header.</summary>
+    public bool IsLaterFragment;
+
+    /// <summary>IPv4 DF set.</summary>
+    public bool DontFragment;
+
+    /// <summary>Offset of the IPv6 fragment header, or -1.</summary>
+    public int Ipv6FragmentHeaderOffset;
+
+    public IpAddr Source;
+    public IpAddr Destination;
+
+    /// <summary>Offset of the transport header (L3Offset + IpHeaderLength).</summary>
+    public int L4Offset;
+
+    /// <summary>TCP/UDP ports when present (first fragment or unfragmented), else 0.</summary>
+    public ushort SourcePort;
+    public ushort DestinationPort;
+
+    public readonly int L4Length => L3Offset + L3Length - L4Offset;
+
+    /// <summary>Frame length through the end of the IP packet (Ethernet padding excluded).</summary>
+    public readonly int IpFrameEnd => L3Offset + L3Length;
+}
+
+/// <summary>
+/// The span-based parser: Ethernet (one 802.1Q tag), IPv4 with options, IPv6 with its
+/// extension-header chain, and the TCP/UDP/ICMP header bounds. Never allocates, never throws:
+/// every length is checked before it is read and a failure is a <see cref="DropReason"/>.
+/// </summary>
+public static class PacketParser
+{
+    /// <summary>Parses the Ethernet header (and one VLAN tag) of <paramref name="frame"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static DropReason ParseEthernet(ReadOnlySpan<byte> frame, ref PacketInfo info)
+    {
+        if (frame.Length < Ethernet.HeaderSize)
+        {
+            return DropReason.Truncated;
+        }
+
+        ushort type = Ethernet.ReadType(frame);
+        info.VlanId = -1;
+        info.L3Offset = Ethernet.HeaderSize;
+        if (Ethernet.IsVlanType(type))
+        {
+            if (frame.Length < Ethernet.HeaderSize + Ethernet.VlanTagSize)
+            {
+                return DropReason.Truncated;
+            }
+
+            info.VlanId = BinaryPrimitives.ReadUInt16BigEndian(frame[14..]) & 0x0FFF;
+            type = BinaryPrimitives.ReadUInt16BigEndian(frame[16..]);
+            info.L3Offset = Ethernet.HeaderSize + Ethernet.VlanTagSize;
+        }
+
+        info.EtherType = type;
+        return DropReason.None;
+    }
+
+    /// <summary>Parses the IP header at <c>info.L3Offset</c> according to <c>info.EtherType</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static DropReason ParseIp(ReadOnlySpan<byte> frame, ref PacketInfo info) =>
+        info.EtherType == Ethernet.TypeIpv4 ? ParseIpv4(frame, ref info)
+        : info.EtherType == Ethernet.TypeIpv6 ? ParseIpv6(frame, ref info)
+        : DropReason.UnsupportedEthertype;
+
+    public static DropReason ParseIpv4(ReadOnlySpan<byte> frame, ref PacketInfo info)
+    {
+        int l3 = info.L3Offset;
+        if (frame.Length - l3 < Ipv4.MinHeaderSize)
+        {
+            return DropReason.Truncated;
+        }
+
+        ReadOnlySpan<byte> ip = frame[l3..];
+        int ihl = (ip[0] & 0x0F) * 4;
+        int total = BinaryPrimitives.ReadUInt16BigEndian(ip[Ipv4.TotalLengthOffset..]);
+        if ((ip[0] >> 4) != 4 || ihl < Ipv4.MinHeaderSize || total < ihl)
+        {
+            return DropReason.MalformedHeader;
+        }
+
+        if (total > ip.Length || ihl > ip.Length)
+        {
+            return DropReason.Truncated;
+        }
+
+        if (Checksum.Compute(ip[..ihl]) != 0)
+        {
+            return DropReason.MalformedHeader;
+        }
+
+        ushort ff = BinaryPrimitives.ReadUInt16BigEndian(ip[Ipv4.FlagsFragmentOffset..]);
+        info.IpVersion = 4;
+        info.L3Length = total;
+        info.IpHeaderLength = ihl;
+        info.Protocol = ip[Ipv4.ProtocolOffset];
+        info.Tos = ip[Ipv4.TosOffset];
+        info.Ttl = ip[Ipv4.TtlOffset];
+        info.DontFragment = (ff & Ipv4.FlagDontFragment) != 0;
+        info.IsLaterFragment = (ff & Ipv4.FragmentOffsetMask) != 0;
+        info.IsFragment = info.IsLaterFragment || (ff & Ipv4.FlagMoreFragments) != 0;
+        info.Ipv6FragmentHeaderOffset = -1;
+        info.Source = IpAddr.ReadV4(ip[Ipv4.SourceOffset..]);
+        info.Destination = IpAddr.ReadV4(ip[Ipv4.DestinationOffset..]);
+        info.L4Offset = l3 + ihl;
+        return ParseTransport(frame, ref info);
+    }
+
+    public static DropReason ParseIpv6(ReadOnlySpan<byte> frame, ref PacketInfo info)
+    {
+        int l3 = info.L3Offset;
+        if (frame.Length - l3 < Ipv6.HeaderSize)
+        {
+            return DropReason.Truncated;
+        }
+
+        ReadOnlySpan<byte> ip = frame[l3..];
+        if ((ip[0] >> 4) != 6)
+        {
+            return DropReason.MalformedHeader;
+        }
+
+        int total = Ipv6.HeaderSize + BinaryPrimitives.ReadUInt16BigEndian(ip[Ipv6.PayloadLengthOffset..]);
+        if (total > ip.Length)
+        {
+            return DropReason.Truncated;
+        }
+
+        info.IpVersion = 6;
+        info.L3Length = total;
+        info.Tos = Ipv6.ReadTrafficClass(ip);
+        info.Ttl = ip[Ipv6.HopLimitOffset];
+        info.DontFragment = true;
+        info.IsFragment = false;
+        info.IsLaterFragment = false;
+        info.Ipv6FragmentHeaderOffset = -1;
+        info.Source = IpAddr.ReadV6(ip[Ipv6.SourceOffset..]);
+        info.Destination = IpAddr.ReadV6(ip[Ipv6.DestinationOffset..]);
+
+        // Walk the extension-header chain to the transport header.
+        byte next = ip[Ipv6.NextHeaderOffset];
+        int offset = Ipv6.HeaderSize;
+        for (int guard = 0; guard < 16; guard++)
+        {
+            if (next is not (Ipv6.HopByHop or Ipv6.Routing or Ipv6.Fragment or Ipv6.DestinationOptions or Ipv6.AuthenticationHeader))
+            {
+                break;
+            }
+
+            if (total - offset < 8)
+            {
+                return DropReason.Truncated;
+            }
+
+            int length;
+            if (next == Ipv6.Fragment)
+            {
+                length = Ipv6.FragmentHeaderSize;
+                ushort fo = BinaryPrimitives.ReadUInt16BigEndian(ip[(offset + 2)..]);
+                info.IsFragment = true;
+                info.IsLaterFragment = (fo & 0xFFF8) != 0;
+                info.Ipv6FragmentHeaderOffset = l3 + offset;
+            }
+            else if (next == Ipv6.AuthenticationHeader)
+            {
+                length = (ip[offset + 1] + 2) * 4;
+            }
+            else
+            {
+                length = (ip[offset + 1] + 1) * 8;
+            }
+
+            if (total - offset < length)
+            {
+                return DropReason.Truncated;
+            }
+
+            next = ip[offset];
+            offset += length;
+        }
+
+        info.Protocol = next;
+        info.IpHeaderLength = offset;
+        info.L4Offset = l3 + offset;
+        return ParseTransport(frame, ref info);
+    }
+
+    /// <summary>Checks the transport header fits and reads TCP/UDP ports (not in later fragments).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static DropReason ParseTransport(ReadOnlySpan<byte> frame, ref PacketInfo info)
+    {
+        info.SourcePort = 0;
+        info.DestinationPort = 0;
+        if (info.IsLaterFragment)
+        {
+            return DropReason.None;
+        }
+
+        int available = info.L3Offset + info.L3Length - info.L4Offset;
+        int needed = info.Protocol switch
+        {
+            IpProtocol.Tcp => Tcp.MinHeaderSize,
+            IpProtocol.Udp => Udp.HeaderSize,
+            IpProtocol.Icmp or IpProtocol.Icmpv6 => 4,
+            IpProtocol.Gre => Gre.BaseSize,
+            _ => 0,
+        };
+
+        // A first fragment may legitimately carry less than a whole transport header; only an
+        // unfragmented packet must hold it.
+        if (available < needed)
+        {
+            return info.IsFragment ? DropReason.None : DropReason.Truncated;
+        }
+
+        if (info.Protocol is IpProtocol.Tcp or IpProtocol.Udp)
+        {
+            ReadOnlySpan<byte> l4 = frame[info.L4Offset..];
+            info.SourcePort = BinaryPrimitives.ReadUInt16BigEndian(l4);
+            info.DestinationPort = BinaryPrimitives.ReadUInt16BigEndian(l4[2..]);
+        }
+
+        return DropReason.None;
+    }
+}

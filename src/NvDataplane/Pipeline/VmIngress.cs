@@ -1,0 +1,428 @@
+using System.Runtime.CompilerServices;
+using NvDataplane.Diagnostics;
+using NvDataplane.Headers;
+using NvDataplane.Nvgre;
+using NvDataplane.Policy;
+using NvDataplane.Rewrite;
+
+namespace NvDataplane.Pipeline;
+
+// Frames a VM sends: source checks, local answers, destination resolution, then same-host
+// delivery, NVGRE encapsulation or IP rewrite (docs/FORWARDING.md section 1).
+public sealed partial class Forwarder
+{
+    private DropReason FromVm(PortInfo port, PacketBuffer buffer)
+    {
+        Span<byte> frame = buffer.Frame;
+        PacketInfo info = default;
+        DropReason r = PacketParser.ParseEthernet(frame, ref info);
+        if (r != DropReason.None)
+        {
+            return r;
+        }
+
+        if (info.VlanId >= 0)
+        {
+            return DropReason.VlanTagged;
+        }
+
+        if (Ethernet.ReadSource(frame) != port.Mac)
+        {
+            return DropReason.SpoofedSource;
+        }
+
+        if (info.EtherType == Ethernet.TypeArp)
+        {
+            return VmArp(port, buffer, in info);
+        }
+
+        r = PacketParser.ParseIp(frame, ref info);
+        if (r != DropReason.None)
+        {
+            return r;
+        }
+
+        var vsid = port.Vsid!;
+        if (info.Protocol == IpProtocol.Icmpv6 && IsNeighborSolicitation(frame, in info))
+        {
+            return VmNeighborSolicitation(port, buffer, in info);
+        }
+
+        var dstMac = Ethernet.ReadDestination(frame);
+        if (dstMac.IsMulticast || IsFloodDestination(info.Destination))
+        {
+            return DropReason.FloodingDisabled;
+        }
+
+        var p = _p;
+        int srcIndex = p.RecordIndex.Find(vsid.Vsid, info.Source);
+        if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
+        {
+            return DropReason.SpoofedSource;
+        }
+
+        int dstIndex;
+        bool routed = false;
+        if (dstMac == p.Global.GatewayMac)
+        {
+            if (vsid.IsGatewayAddress(info.Destination))
+            {
+                return GatewayEcho(port, buffer, in info);
+            }
+
+            dstIndex = Route(vsid, in info, out r);
+            if (r != DropReason.None)
+            {
+                return r;
+            }
+
+            routed = true;
+        }
+        else
+        {
+            dstIndex = p.RecordIndex.Find(vsid.Vsid, info.Destination);
+            if (dstIndex < 0)
+            {
+                return ClassifyMiss(vsid, info.Destination);
+            }
+        }
+
+        ref readonly RecordEntry dst = ref p.Records[dstIndex];
+        if (dst.IsLocal)
+        {
+            if (dst.LocalPortIndex < 0)
+            {
+                return DropReason.NoLocalPort;
+            }
+
+            if (routed)
+            {
+                RoutingRewrite(frame, ref info, dst.MacAddress);
+            }
+
+            buffer.Length = info.IpFrameEnd;
+            return Forward(dst.LocalPortIndex, buffer);
+        }
+
+        return ToRemote(port, buffer, ref info, in p.Records[srcIndex], in dst, routed);
+    }
+
+    /// <summary>Customer-route resolution for a frame sent to the gateway MAC.</summary>
+    private int Route(VsidInfo vsid, in PacketInfo info, out DropReason reason)
+    {
+        reason = DropReason.None;
+        if (vsid.DomainIndex < 0 || !_p.Domains[vsid.DomainIndex].TryRoute(info.Destination, out var route))
+        {
+            reason = DropReason.NoRoute;
+            return -1;
+        }
+
+        int index = _p.RecordIndex.Find(route.Vsid, route.IsOnLink ? info.Destination : route.NextHop);
+        if (index < 0)
+        {
+            reason = DropReason.NoLookupRecord;
+            return -1;
+        }
+
+        if (info.Ttl <= 1)
+        {
+            reason = DropReason.TtlExpired;
+            return -1;
+        }
+
+        return index;
+    }
+
+    /// <summary>A destination CA with no record in the sender's VSID: another tenant's address, or nobody's.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private DropReason ClassifyMiss(VsidInfo vsid, IpAddr destination)
+    {
+        int any = _p.AnyVsidIndex.Find(0, destination);
+        if (any < 0)
+        {
+            return DropReason.NoLookupRecord;
+        }
+
+        int domain = _p.Records[any].DomainIndex;
+        return domain < 0 || domain != vsid.DomainIndex ? DropReason.Isolation : DropReason.NoLookupRecord;
+    }
+
+    /// <summary>Decrements TTL and sets the inner MACs to gateway → destination record.</summary>
+    private void RoutingRewrite(Span<byte> frame, ref PacketInfo info, MacAddress destinationMac)
+    {
+        AddressRewriter.DecrementTtl(frame, ref info);
+        destinationMac.Write(frame);
+        _p.Global.GatewayMac.Write(frame[Ethernet.SourceOffset..]);
+    }
+
+    private DropReason ToRemote(PortInfo port, PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RecordEntry dst, bool routed)
+    {
+        bool nat = dst.Rule == TranslationRule.Nat;
+        if (nat && (src.Rule != TranslationRule.Nat || !src.IsLocal))
+        {
+            return DropReason.NatSourceNotUnique;
+        }
+
+        if (!src.IsLocal)
+        {
+            return DropReason.NoProviderRoute;
+        }
+
+        var p = _p;
+        ref readonly EncapTemplate t = ref p.Template(src.LocalPaIndex, dst.RemotePaIndex);
+        if (t.Unusable != DropReason.None)
+        {
+            return t.Unusable;
+        }
+
+        int overhead = nat ? 0 : t.Overhead;
+        if (info.L3Length + overhead > t.Mtu)
+        {
+            return TooBig(port, buffer, ref info, in src, in dst, in t, routed);
+        }
+
+        Span<byte> frame = buffer.Frame;
+        if (routed)
+        {
+            RoutingRewrite(frame, ref info, dst.MacAddress);
+        }
+
+        buffer.Length = info.IpFrameEnd;
+        if (nat)
+        {
+            AddressRewriter.Rewrite(frame, ref info, src.ProviderAddress, dst.ProviderAddress);
+            PushL2(buffer, in t, p.TemplateBytes);
+        }
+        else
+        {
+            NvgreEncapsulator.Push(buffer, buffer.Length, in t, p.TemplateBytes, dst.Vsid, info.Tos, FlowHash.Compute(in info));
+        }
+
+        return Forward(t.ProviderPortIndex, buffer);
+    }
+
+    /// <summary>Replaces the 14-byte Ethernet header with the template's provider-side one (VLAN tag included).</summary>
+    private static void PushL2(PacketBuffer buffer, in EncapTemplate t, byte[] templateBytes)
+    {
+        int l2 = t.IpOffset;
+        int start = buffer.Offset + Ethernet.HeaderSize - l2;
+        templateBytes.AsSpan(t.ByteOffset, l2).CopyTo(buffer.Data.AsSpan(start));
+        buffer.Length = buffer.Length - Ethernet.HeaderSize + l2;
+        buffer.Offset = start;
+    }
+
+    /// <summary>The MTU rule: ICMP back to the sender, or IPv4 fragmentation when DF is clear.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private DropReason TooBig(PortInfo port, PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RecordEntry dst, in EncapTemplate t, bool routed)
+    {
+        bool nat = dst.Rule == TranslationRule.Nat;
+        int overhead = nat ? 0 : t.Overhead;
+        int maxIp = t.Mtu - overhead;
+        if (info.IpVersion == 4 && !info.DontFragment)
+        {
+            return Fragment(buffer, ref info, in src, in dst, in t, routed, maxIp);
+        }
+
+        // The frame itself is dropped as mtu_exceeded; the ICMP error, when a gateway address
+        // can source it, leaves on the sender's port as an extra frame.
+        if (port.Vsid!.TryGetGatewayFor(info.Source, out var gateway) && TxRoom(port.Index) > 0)
+        {
+            var icmp = _pool.Rent();
+            if (icmp is not null)
+            {
+                buffer.Frame.CopyTo(icmp.Data.AsSpan(icmp.Offset));
+                icmp.Length = buffer.Length;
+                icmp.TimestampNs = buffer.TimestampNs;
+                LocalResponder.PacketTooBig(icmp, in info, _p.Global.GatewayMac, gateway, maxIp);
+                QueueExtra(port.Index, icmp);
+            }
+        }
+
+        return DropReason.MtuExceeded;
+    }
+
+    private DropReason Fragment(PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RecordEntry dst, in EncapTemplate t, bool routed, int maxIp)
+    {
+        int ihl = info.IpHeaderLength;
+        int perFragment = Ipv4Fragmenter.PayloadPerFragment(maxIp, ihl);
+        if (perFragment < 8)
+        {
+            return DropReason.MtuExceeded;
+        }
+
+        int count = ((info.L3Length - ihl) + perFragment - 1) / perFragment + 1; // + 1: later fragments may carry fewer options
+        if (TxRoom(t.ProviderPortIndex) < count || _pool.Available < count)
+        {
+            return DropReason.TxFull;
+        }
+
+        Span<byte> frame = buffer.Frame;
+        if (routed)
+        {
+            RoutingRewrite(frame, ref info, dst.MacAddress);
+        }
+
+        uint flow = FlowHash.Compute(in info);
+        bool nat = dst.Rule == TranslationRule.Nat;
+        ReadOnlySpan<byte> ip = frame.Slice(info.L3Offset, info.L3Length);
+        bool first = true;
+        for (int i = 0; ; i++)
+        {
+            var piece = _pool.Rent()!;
+            Span<byte> pf = piece.Data.AsSpan(piece.Offset);
+            frame[..Ethernet.HeaderSize].CopyTo(pf);
+            int len = Ipv4Fragmenter.WriteFragment(ip, maxIp, i, pf[Ethernet.HeaderSize..]);
+            if (len == 0)
+            {
+                _pool.Return(piece);
+                break;
+            }
+
+            piece.Length = Ethernet.HeaderSize + len;
+            piece.TimestampNs = buffer.TimestampNs;
+            if (nat)
+            {
+                PacketInfo fi = default;
+                fi.EtherType = Ethernet.TypeIpv4;
+                fi.L3Offset = Ethernet.HeaderSize;
+                PacketParser.ParseIpv4(piece.Frame, ref fi);
+                AddressRewriter.Rewrite(piece.Frame, ref fi, src.ProviderAddress, dst.ProviderAddress);
+                PushL2(piece, in t, _p.TemplateBytes);
+            }
+            else
+            {
+                NvgreEncapsulator.Push(piece, piece.Length, in t, _p.TemplateBytes, dst.Vsid, info.Tos, flow);
+            }
+
+            if (first)
+            {
+                Forward(t.ProviderPortIndex, piece);
+                first = false;
+            }
+            else
+            {
+                QueueExtra(t.ProviderPortIndex, piece);
+            }
+        }
+
+        _pool.Return(buffer);
+        return DropReason.None;
+    }
+
+    private DropReason VmArp(PortInfo port, PacketBuffer buffer, in PacketInfo info)
+    {
+        ReadOnlySpan<byte> frame = buffer.Frame;
+        if (frame.Length - info.L3Offset < Arp.Size)
+        {
+            return DropReason.Truncated;
+        }
+
+        ReadOnlySpan<byte> arp = frame[info.L3Offset..];
+        if (!Arp.IsEthernetIpv4(arp))
+        {
+            return DropReason.MalformedHeader;
+        }
+
+        if (Arp.ReadOperation(arp) != Arp.OpRequest)
+        {
+            return DropReason.ArpUnresolved;
+        }
+
+        var vsid = port.Vsid!;
+        var senderIp = IpAddr.ReadV4(arp[Arp.SenderIpOffset..]);
+        if (MacAddress.Read(arp[Arp.SenderMacOffset..]) != port.Mac)
+        {
+            return DropReason.SpoofedSource;
+        }
+
+        if (!senderIp.IsUnspecified)
+        {
+            int s = _p.RecordIndex.Find(vsid.Vsid, senderIp);
+            if (s < 0 || _p.Records[s].MacAddress != port.Mac)
+            {
+                return DropReason.SpoofedSource;
+            }
+        }
+
+        var target = IpAddr.ReadV4(arp[Arp.TargetIpOffset..]);
+        if (!TryAnswerFor(vsid, target, port.Mac, out var answered, out _))
+        {
+            return DropReason.ArpUnresolved;
+        }
+
+        LocalResponder.ArpReply(buffer, in info, answered);
+        return Answer(port.Index, buffer);
+    }
+
+    /// <summary>The MAC that answers ARP/ND for <paramref name="target"/> in the VSID: the gateway MAC or the record's MAC (never the requester's own).</summary>
+    private bool TryAnswerFor(VsidInfo vsid, IpAddr target, MacAddress requester, out MacAddress answered, out bool isGateway)
+    {
+        isGateway = vsid.IsGatewayAddress(target);
+        if (isGateway)
+        {
+            answered = _p.Global.GatewayMac;
+            return true;
+        }
+
+        int r = _p.RecordIndex.Find(vsid.Vsid, target);
+        answered = r >= 0 ? _p.Records[r].MacAddress : default;
+        return r >= 0 && answered != requester;
+    }
+
+    private static bool IsNeighborSolicitation(ReadOnlySpan<byte> frame, in PacketInfo info) =>
+        !info.IsFragment
+        && info.L4Length >= Icmp.NeighborMessageSize
+        && frame[info.L4Offset] == Icmp.V6NeighborSolicitation
+        && frame[info.L4Offset + 1] == 0;
+
+    private DropReason VmNeighborSolicitation(PortInfo port, PacketBuffer buffer, in PacketInfo info)
+    {
+        ReadOnlySpan<byte> frame = buffer.Frame;
+        if (info.Ttl != 255)
+        {
+            return DropReason.MalformedHeader;
+        }
+
+        var vsid = port.Vsid!;
+        if (!info.Source.IsUnspecified)
+        {
+            int s = _p.RecordIndex.Find(vsid.Vsid, info.Source);
+            if (s < 0 || _p.Records[s].MacAddress != port.Mac)
+            {
+                // Link-local sources (fe80::/10) are the VM's own business and carry no record.
+                if ((info.Source.Hi >> 54) != (0xfe80UL >> 6))
+                {
+                    return DropReason.SpoofedSource;
+                }
+            }
+        }
+
+        var target = IpAddr.ReadV6(frame[(info.L4Offset + Icmp.NdTargetOffset)..]);
+        if (!TryAnswerFor(vsid, target, port.Mac, out var answered, out bool isGateway))
+        {
+            return DropReason.ArpUnresolved;
+        }
+
+        LocalResponder.NeighborAdvertisement(buffer, in info, target, answered, router: isGateway);
+        return Answer(port.Index, buffer);
+    }
+
+    /// <summary>Echo requests to a gateway address are answered; anything else sent to it is not for anyone.</summary>
+    private DropReason GatewayEcho(PortInfo port, PacketBuffer buffer, in PacketInfo info)
+    {
+        if (!IsEchoRequest(buffer.Frame, in info))
+        {
+            return DropReason.NoLookupRecord;
+        }
+
+        LocalResponder.EchoReply(buffer, in info, _p.Global.GatewayMac, 64);
+        return Answer(port.Index, buffer);
+    }
+
+    private static bool IsEchoRequest(ReadOnlySpan<byte> frame, in PacketInfo info) =>
+        !info.IsFragment
+        && info.L4Length >= Icmp.HeaderSize
+        && ((info.IpVersion == 4 && info.Protocol == IpProtocol.Icmp && frame[info.L4Offset] == Icmp.EchoRequest)
+            || (info.IpVersion == 6 && info.Protocol == IpProtocol.Icmpv6 && frame[info.L4Offset] == Icmp.V6EchoRequest))
+        && frame[info.L4Offset + 1] == 0;
+}

@@ -1,0 +1,520 @@
+using System.Buffers.Binary;
+using NvDataplane.Diagnostics;
+using NvDataplane.Headers;
+
+namespace NvDataplane.Policy;
+
+/// <summary>A lookup record as the pipeline uses it: the configured fields plus what was resolved at build time.</summary>
+public readonly struct RecordEntry
+{
+    public uint Vsid { get; init; }
+    public IpAddr CustomerAddress { get; init; }
+    public MacAddress MacAddress { get; init; }
+    public IpAddr ProviderAddress { get; init; }
+    public TranslationRule Rule { get; init; }
+    public RecordType Type { get; init; }
+
+    /// <summary>Index into <see cref="PolicySnapshot.LocalPas"/> when the PA is owned by this host, else -1.</summary>
+    public int LocalPaIndex { get; init; }
+
+    /// <summary>Index into <see cref="PolicySnapshot.RemotePas"/> when the PA is another host's, else -1.</summary>
+    public int RemotePaIndex { get; init; }
+
+    /// <summary>The vm port with this record's MAC and VSID when the PA is local; else -1.</summary>
+    public int LocalPortIndex { get; init; }
+
+    /// <summary>Index into <see cref="PolicySnapshot.Domains"/>; -1 when the VSID has no customer route.</summary>
+    public int DomainIndex { get; init; }
+
+    public bool IsLocal => LocalPaIndex >= 0;
+}
+
+/// <summary>A provider address owned by this host.</summary>
+public sealed record LocalPa(IpAddr Address, IpPrefix Prefix, ushort VlanId, int PortIndex);
+
+/// <summary>The on-link prefix of a virtual subnet and the gateway address the dataplane owns in it.</summary>
+public readonly record struct GatewayAddress(IpAddr Address, IpPrefix Prefix);
+
+/// <summary>Per-VSID facts: its routing domain, gateway addresses, and whether a vm port here uses it.</summary>
+public sealed class VsidInfo
+{
+    public required uint Vsid { get; init; }
+    public required int DomainIndex { get; init; }
+    public required GatewayAddress[] Gateways { get; init; }
+    public bool HasLocalPort { get; init; }
+
+    /// <summary>The gateway whose prefix contains <paramref name="address"/>, if any.</summary>
+    public bool TryGetGatewayFor(IpAddr address, out IpAddr gateway)
+    {
+        foreach (var g in Gateways)
+        {
+            if (g.Prefix.Contains(address))
+            {
+                gateway = g.Address;
+                return true;
+            }
+        }
+
+        gateway = default;
+        return false;
+    }
+
+    public bool IsGatewayAddress(IpAddr address)
+    {
+        foreach (var g in Gateways)
+        {
+            if (g.Address == address)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
+
+public readonly record struct CustomerRouteEntry(uint Vsid, IpPrefix Prefix, IpAddr NextHop, uint Metric, int FileOrder)
+{
+    public bool IsOnLink => NextHop.IsUnspecified;
+}
+
+/// <summary>A routing domain: its VSIDs and its customer routes, sorted so the first match wins.</summary>
+public sealed class RoutingDomain
+{
+    public required Guid Id { get; init; }
+    public required uint[] Vsids { get; init; }
+
+    /// <summary>Longest prefix first, then lowest metric, then lowest VSID, then file order.</summary>
+    public required CustomerRouteEntry[] Routes { get; init; }
+
+    /// <summary>GatewayWildcard record indices (IPv4 and IPv6), -1 when absent.</summary>
+    public int WildcardV4 { get; init; } = -1;
+    public int WildcardV6 { get; init; } = -1;
+
+    public bool TryRoute(IpAddr destination, out CustomerRouteEntry route)
+    {
+        foreach (var r in Routes)
+        {
+            if (r.Prefix.Contains(destination))
+            {
+                route = r;
+                return true;
+            }
+        }
+
+        route = default;
+        return false;
+    }
+}
+
+/// <summary>A port as the pipeline sees it.</summary>
+public sealed class PortInfo
+{
+    public required int Index { get; init; }
+    public required PortConfig Config { get; init; }
+    public string Name => Config.Name;
+    public PortRole Role => Config.Role;
+    public MacAddress Mac => Config.MacAddress;
+    public int Mtu => Config.Mtu;
+
+    /// <summary>For vm ports: the VSID facts; null for provider ports.</summary>
+    public VsidInfo? Vsid { get; init; }
+
+    /// <summary>For provider ports: the local PAs that live on it.</summary>
+    public int[] LocalPaIndices { get; init; } = [];
+}
+
+/// <summary>
+/// The outer headers toward one remote PA from one local PA, built when the policy is installed
+/// and copied in front of every packet (the Open vSwitch habit): Ethernet (+ VLAN tag), outer IP
+/// with the length, TOS and checksum left for the per-packet patch, GRE with the key left zero.
+/// </summary>
+public readonly struct EncapTemplate
+{
+    /// <summary>Why this tunnel cannot be used (None when it can).</summary>
+    public DropReason Unusable { get; init; }
+    public int ByteOffset { get; init; }
+    public int Length { get; init; }
+    public int IpOffset { get; init; }
+    public bool OuterV6 { get; init; }
+    public int ProviderPortIndex { get; init; }
+    public int Mtu { get; init; }
+
+    /// <summary>Sum of the outer IPv4 header words with TOS, total length and checksum zero.</summary>
+    public ulong PartialIpv4Sum { get; init; }
+
+    /// <summary>The outer IP + GRE + inner Ethernet overhead counted against the MTU.</summary>
+    public int Overhead => (OuterV6 ? Ipv6.HeaderSize : Ipv4.MinHeaderSize) + Gre.NvgreSize + Ethernet.HeaderSize;
+}
+
+/// <summary>
+/// One immutable version of the whole forwarding state, compiled from a <see cref="HostConfig"/>.
+/// Readers take <see cref="PolicyStore.Current"/> once per batch and never lock; a writer builds
+/// a new snapshot off to the side and publishes it with one reference write.
+/// </summary>
+public sealed class PolicySnapshot
+{
+    private PolicySnapshot(HostConfig config, long version)
+    {
+        Config = config;
+        Version = version;
+    }
+
+    public HostConfig Config { get; }
+    public long Version { get; }
+    public GlobalSettings Global => Config.Global;
+
+    public PortInfo[] Ports { get; private set; } = [];
+    public RecordEntry[] Records { get; private set; } = [];
+
+    /// <summary>(VSID, CA) → record index.</summary>
+    public LookupTable RecordIndex { get; private set; } = LookupTable.Empty;
+
+    /// <summary>(0, CA) → some record with that CA (for telling isolation from a plain miss).</summary>
+    public LookupTable AnyVsidIndex { get; private set; } = LookupTable.Empty;
+
+    /// <summary>(0, PA) → the Nat record owning that PA.</summary>
+    public LookupTable NatIndex { get; private set; } = LookupTable.Empty;
+
+    /// <summary>(0, PA) → index into <see cref="LocalPas"/>.</summary>
+    public LookupTable LocalPaIndex { get; private set; } = LookupTable.Empty;
+
+    public LocalPa[] LocalPas { get; private set; } = [];
+    public IpAddr[] RemotePas { get; private set; } = [];
+    public RoutingDomain[] Domains { get; private set; } = [];
+    public Dictionary<uint, VsidInfo> Vsids { get; private set; } = [];
+
+    /// <summary>Templates: index = LocalPaIndex × RemotePas.Length + RemotePaIndex.</summary>
+    public EncapTemplate[] Templates { get; private set; } = [];
+    public byte[] TemplateBytes { get; private set; } = [];
+
+    public const int TemplateStride = 80;
+
+    public int ProviderPortCount { get; private set; }
+
+    public int FindPort(string name) => Array.FindIndex(Ports, p => p.Name == name);
+
+    public ref readonly EncapTemplate Template(int localPaIndex, int remotePaIndex) =>
+        ref Templates[(localPaIndex * RemotePas.Length) + remotePaIndex];
+
+    /// <summary>The record index for (vsid, ca), or -1.</summary>
+    public int FindRecord(uint vsid, IpAddr ca) => RecordIndex.Find(vsid, ca);
+
+    public static PolicySnapshot Build(HostConfig config, long version = 1)
+    {
+        var s = new PolicySnapshot(config, version);
+        s.BuildDomainsAndPorts();
+        s.BuildRecords();
+        s.BuildTemplates();
+        return s;
+    }
+
+    private void BuildDomainsAndPorts()
+    {
+        var config = Config;
+        // Local PAs.
+        var localPas = new List<LocalPa>();
+        foreach (var pa in config.ProviderAddresses)
+        {
+            int port = config.Ports.ToList().FindIndex(p => p.Name == pa.Port);
+            localPas.Add(new LocalPa(pa.Address, new IpPrefix(pa.Address, pa.PrefixLength), pa.VlanId, port));
+        }
+
+        LocalPas = [.. localPas];
+        LocalPaIndex = new LookupTable(localPas.Select((p, i) => (0u, p.Address, i)).ToList());
+
+        // Routing domains and per-VSID gateway addresses.
+        var domainIds = config.CustomerRoutes.Select(r => r.RoutingDomainId).Distinct().ToList();
+        var domains = new List<RoutingDomain>();
+        var vsidDomain = new Dictionary<uint, int>();
+        foreach (var (id, di) in domainIds.Select((id, i) => (id, i)))
+        {
+            var routes = config.CustomerRoutes
+                .Select((r, i) => (r, i))
+                .Where(x => x.r.RoutingDomainId == id)
+                .Select(x => new CustomerRouteEntry(x.r.VirtualSubnetId, x.r.DestinationPrefix, x.r.NextHop, x.r.Metric, x.i))
+                .OrderByDescending(r => r.Prefix.Length + (r.Prefix.IsV4 ? 96 : 0))
+                .ThenBy(r => r.Metric)
+                .ThenBy(r => r.Vsid)
+                .ThenBy(r => r.FileOrder)
+                .ToArray();
+            var vsids = routes.Select(r => r.Vsid).Distinct().OrderBy(v => v).ToArray();
+            foreach (var v in vsids)
+            {
+                vsidDomain[v] = di;
+            }
+
+            domains.Add(new RoutingDomain { Id = id, Vsids = vsids, Routes = routes });
+        }
+
+        Domains = [.. domains];
+
+        var portVsids = config.Ports.Where(p => p.Role == PortRole.Vm && p.VirtualSubnetId.HasValue).Select(p => p.VirtualSubnetId!.Value).ToHashSet();
+        var allVsids = new HashSet<uint>(portVsids);
+        allVsids.UnionWith(config.LookupRecords.Select(r => r.VirtualSubnetId));
+        allVsids.UnionWith(vsidDomain.Keys);
+        var vsidInfos = new Dictionary<uint, VsidInfo>();
+        foreach (var v in allVsids)
+        {
+            var gateways = config.CustomerRoutes
+                .Where(r => r.VirtualSubnetId == v && r.NextHop.IsUnspecified)
+                .Select(r => r.DestinationPrefix.TryGetGatewayAddress(out var gw) ? new GatewayAddress(gw, r.DestinationPrefix) : (GatewayAddress?)null)
+                .Where(g => g.HasValue)
+                .Select(g => g!.Value)
+                .ToArray();
+            vsidInfos[v] = new VsidInfo
+            {
+                Vsid = v,
+                DomainIndex = vsidDomain.TryGetValue(v, out int d) ? d : -1,
+                Gateways = gateways,
+                HasLocalPort = portVsids.Contains(v),
+            };
+        }
+
+        Vsids = vsidInfos;
+
+        var ports = new PortInfo[config.Ports.Count];
+        for (int i = 0; i < ports.Length; i++)
+        {
+            var pc = config.Ports[i];
+            ports[i] = new PortInfo
+            {
+                Index = i,
+                Config = pc,
+                Vsid = pc.Role == PortRole.Vm && pc.VirtualSubnetId is uint v ? vsidInfos[v] : null,
+                LocalPaIndices = localPas.Select((p, k) => (p, k)).Where(x => x.p.PortIndex == i).Select(x => x.k).ToArray(),
+            };
+        }
+
+        Ports = ports;
+        ProviderPortCount = ports.Count(p => p.Role == PortRole.Provider);
+    }
+
+    private void BuildRecords()
+    {
+        var config = Config;
+        var vmPorts = new Dictionary<(uint, ulong), int>();
+        foreach (var p in Ports)
+        {
+            if (p.Role == PortRole.Vm && p.Config.VirtualSubnetId is uint v)
+            {
+                vmPorts.TryAdd((v, p.Mac.Value), p.Index);
+            }
+        }
+
+        var remoteIndex = new Dictionary<IpAddr, int>();
+        var remotes = new List<IpAddr>();
+        var records = new RecordEntry[config.LookupRecords.Count];
+        var keys = new List<(uint, IpAddr, int)>(records.Length);
+        var anyKeys = new List<(uint, IpAddr, int)>();
+        var anySeen = new HashSet<IpAddr>();
+        var natKeys = new List<(uint, IpAddr, int)>();
+        var wildcards = new Dictionary<(int Domain, bool V4), int>();
+        for (int i = 0; i < records.Length; i++)
+        {
+            var r = config.LookupRecords[i];
+            int local = LocalPaIndex.Find(0, r.ProviderAddress);
+            int remote = -1;
+            if (local < 0 && !remoteIndex.TryGetValue(r.ProviderAddress, out remote))
+            {
+                remote = remotes.Count;
+                remoteIndex[r.ProviderAddress] = remote;
+                remotes.Add(r.ProviderAddress);
+            }
+
+            int domain = Vsids.TryGetValue(r.VirtualSubnetId, out var vi) ? vi.DomainIndex : -1;
+            records[i] = new RecordEntry
+            {
+                Vsid = r.VirtualSubnetId,
+                CustomerAddress = r.CustomerAddress,
+                MacAddress = r.MacAddress,
+                ProviderAddress = r.ProviderAddress,
+                Rule = r.Rule,
+                Type = r.Type,
+                LocalPaIndex = local,
+                RemotePaIndex = remote,
+                LocalPortIndex = local >= 0 && vmPorts.TryGetValue((r.VirtualSubnetId, r.MacAddress.Value), out int port) ? port : -1,
+                DomainIndex = domain,
+            };
+            if (r.Type == RecordType.GatewayWildcard)
+            {
+                if (domain >= 0)
+                {
+                    wildcards.TryAdd((domain, r.CustomerAddress.IsV4), i);
+                }
+
+                continue;
+            }
+
+            keys.Add((r.VirtualSubnetId, r.CustomerAddress, i));
+            if (anySeen.Add(r.CustomerAddress))
+            {
+                anyKeys.Add((0, r.CustomerAddress, i));
+            }
+
+            if (r.Rule == TranslationRule.Nat)
+            {
+                natKeys.Add((0, r.ProviderAddress, i));
+            }
+        }
+
+        Records = records;
+        RemotePas = [.. remotes];
+        RecordIndex = new LookupTable(keys);
+        AnyVsidIndex = new LookupTable(anyKeys);
+        NatIndex = new LookupTable(natKeys);
+        for (int d = 0; d < Domains.Length; d++)
+        {
+            var old = Domains[d];
+            Domains[d] = new RoutingDomain
+            {
+                Id = old.Id,
+                Vsids = old.Vsids,
+                Routes = old.Routes,
+                WildcardV4 = wildcards.TryGetValue((d, true), out int w4) ? w4 : -1,
+                WildcardV6 = wildcards.TryGetValue((d, false), out int w6) ? w6 : -1,
+            };
+        }
+    }
+
+    private void BuildTemplates()
+    {
+        int l = LocalPas.Length;
+        int r = RemotePas.Length;
+        Templates = new EncapTemplate[l * r];
+        TemplateBytes = new byte[Math.Max(1, l * r) * TemplateStride];
+        var neighbors = new Dictionary<IpAddr, MacAddress>();
+        foreach (var n in Config.ProviderNeighbors)
+        {
+            neighbors.TryAdd(n.Address, n.MacAddress);
+        }
+
+        for (int li = 0; li < l; li++)
+        {
+            for (int ri = 0; ri < r; ri++)
+            {
+                int index = (li * r) + ri;
+                Templates[index] = BuildTemplate(LocalPas[li], RemotePas[ri], index * TemplateStride, neighbors);
+            }
+        }
+    }
+
+    /// <summary>Resolves the next hop toward <paramref name="destination"/> from <paramref name="source"/>: on-link inside the source prefix, else the provider routes.</summary>
+    public bool TryResolveNextHop(LocalPa source, IpAddr destination, out IpAddr nextHop)
+    {
+        if (source.Prefix.Contains(destination))
+        {
+            nextHop = destination;
+            return true;
+        }
+
+        ProviderRouteConfig? best = null;
+        foreach (var route in Config.ProviderRoutes)
+        {
+            if (route.DestinationPrefix.Contains(destination)
+                && (best is null || route.DestinationPrefix.Length > best.DestinationPrefix.Length
+                    || (route.DestinationPrefix.Length == best.DestinationPrefix.Length && route.Metric < best.Metric)))
+            {
+                best = route;
+            }
+        }
+
+        nextHop = best is null ? default : best.NextHop.IsUnspecified ? destination : best.NextHop;
+        return best is not null;
+    }
+
+    private EncapTemplate BuildTemplate(LocalPa source, IpAddr destination, int offset, Dictionary<IpAddr, MacAddress> neighbors)
+    {
+        if (source.Address.IsV4 != destination.IsV4 || source.PortIndex < 0)
+        {
+            return new EncapTemplate { Unusable = DropReason.NoProviderRoute };
+        }
+
+        if (!TryResolveNextHop(source, destination, out var nextHop))
+        {
+            return new EncapTemplate { Unusable = DropReason.NoProviderRoute };
+        }
+
+        if (!neighbors.TryGetValue(nextHop, out var nextHopMac))
+        {
+            return new EncapTemplate { Unusable = DropReason.NeighborUnresolved };
+        }
+
+        var port = Ports[source.PortIndex];
+        Span<byte> t = TemplateBytes.AsSpan(offset, TemplateStride);
+        nextHopMac.Write(t);
+        port.Mac.Write(t[Ethernet.SourceOffset..]);
+        int ip = Ethernet.TypeOffset;
+        if (source.VlanId != 0)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(t[ip..], Ethernet.TypeVlan);
+            BinaryPrimitives.WriteUInt16BigEndian(t[(ip + 2)..], source.VlanId);
+            ip += Ethernet.VlanTagSize;
+        }
+
+        bool v6 = destination.IsV6;
+        BinaryPrimitives.WriteUInt16BigEndian(t[ip..], v6 ? Ethernet.TypeIpv6 : Ethernet.TypeIpv4);
+        ip += 2;
+        ulong partial = 0;
+        int gre;
+        if (v6)
+        {
+            Span<byte> h = t[ip..];
+            h[0] = 0x60;
+            h[Ipv6.NextHeaderOffset] = IpProtocol.Gre;
+            h[Ipv6.HopLimitOffset] = Global.OuterTtl;
+            source.Address.Write(h[Ipv6.SourceOffset..]);
+            destination.Write(h[Ipv6.DestinationOffset..]);
+            gre = ip + Ipv6.HeaderSize;
+        }
+        else
+        {
+            Span<byte> h = t[ip..];
+            h[0] = 0x45;
+            BinaryPrimitives.WriteUInt16BigEndian(h[Ipv4.FlagsFragmentOffset..], Ipv4.FlagDontFragment);
+            h[Ipv4.TtlOffset] = Global.OuterTtl;
+            h[Ipv4.ProtocolOffset] = IpProtocol.Gre;
+            source.Address.Write(h[Ipv4.SourceOffset..]);
+            destination.Write(h[Ipv4.DestinationOffset..]);
+            partial = Checksum.Sum(h[..Ipv4.MinHeaderSize]);
+            gre = ip + Ipv4.MinHeaderSize;
+        }
+
+        BinaryPrimitives.WriteUInt16BigEndian(t[gre..], Gre.NvgreFlagsVersion);
+        BinaryPrimitives.WriteUInt16BigEndian(t[(gre + 2)..], Ethernet.TypeTransparentBridging);
+        return new EncapTemplate
+        {
+            Unusable = DropReason.None,
+            ByteOffset = offset,
+            Length = gre + Gre.NvgreSize,
+            IpOffset = ip,
+            OuterV6 = v6,
+            ProviderPortIndex = source.PortIndex,
+            Mtu = port.Mtu,
+            PartialIpv4Sum = partial,
+        };
+    }
+}
+
+/// <summary>
+/// Holds the current <see cref="PolicySnapshot"/>. Readers read <see cref="Current"/> (a volatile
+/// reference read, no lock); <see cref="Publish"/> swaps in a complete new version atomically.
+/// </summary>
+public sealed class PolicyStore
+{
+    private PolicySnapshot _current;
+
+    public PolicyStore(PolicySnapshot initial) => _current = initial;
+
+    public PolicySnapshot Current => Volatile.Read(ref _current);
+
+    public void Publish(PolicySnapshot next) => Volatile.Write(ref _current, next);
+
+    /// <summary>Builds a snapshot from <paramref name="config"/> with the next version number and publishes it.</summary>
+    public PolicySnapshot Replace(HostConfig config)
+    {
+        var next = PolicySnapshot.Build(config, Current.Version + 1);
+        Publish(next);
+        return next;
+    }
+}
