@@ -382,8 +382,8 @@ def s_encap_ipv4():
                   red_blue_config())
     cases = [
         ("ICMP echo request", ip4(RED1_CA, REMOTE_CA, icmp_echo(0x100, 1, 32), ident=0x1001), False),
-        ("UDP 40000->53", ip4(RED1_CA, REMOTE_CA, udp(40000, 53, 20, 1), ident=0x1002, df=False), False),
-        ("TCP SYN 40001->80", ip4(RED1_CA, REMOTE_CA, tcp(40001, 80, "S", seq=7), ident=0x1003), False),
+        ("UDP 40000->53", ip4(RED1_CA, REMOTE_CA, udp(40000, 33053, 20, 1), ident=0x1002, df=False), False),
+        ("TCP SYN 40001->80", ip4(RED1_CA, REMOTE_CA, tcp(40001, 80, "S", seq=999), ident=0x1003), False),
         ("TCP data, TOS 0xB8", ip4(RED1_CA, REMOTE_CA, tcp(40001, 80, "PA", n=100, seed=3),
                                    tos=0xB8, ident=0x1004), False),
         ("UDP with Ethernet padding (IP 32 bytes in a 60-byte frame)",
@@ -407,7 +407,7 @@ def s_decap_ipv4():
                   red_blue_config())
     cases = [
         ("ICMP echo request", lambda: icmp_echo(0x200, 1, 32)),
-        ("UDP 53->40000", lambda: udp(53, 40000, 40, 7)),
+        ("UDP 33053->40000", lambda: udp(33053, 40000, 40, 7)),
         ("TCP SYN-ACK 80->40001", lambda: tcp(80, 40001, "SA", seq=99, ack=8)),
     ]
     n = 0
@@ -436,7 +436,7 @@ def s_encap_decap_ipv6_pa():
     out_cases = [
         ("ICMP echo request", ip4(RED1_CA, REMOTE_CA, icmp_echo(0x300, 1, 32), ident=0x3001)),
         ("UDP, TOS 0xB8", ip4(RED1_CA, REMOTE_CA, udp(40000, 5004, 160, 9), tos=0xB8, ident=0x3002)),
-        ("TCP data", ip4(RED1_CA, REMOTE_CA, tcp(40001, 443, "PA", n=64, seed=1), ident=0x3003)),
+        ("TCP data", ip4(RED1_CA, REMOTE_CA, tcp(40001, 33443, "PA", n=64, seed=1), ident=0x3003)),
     ]
     for note, packet in out_cases:
         inner = red1_frame(RED_REMOTE_MAC, packet)
@@ -445,7 +445,7 @@ def s_encap_decap_ipv6_pa():
     in_cases = [
         ("ICMP echo reply", ip4(REMOTE_CA, RED1_CA, icmp_echo(0x300, 1, 32, reply=True), ident=0x3101)),
         ("UDP", ip4(REMOTE_CA, RED1_CA, udp(5004, 40000, 80, 2), ident=0x3102)),
-        ("TCP, TOS 0x28", ip4(REMOTE_CA, RED1_CA, tcp(443, 40001, "A", n=10, seed=4), tos=0x28, ident=0x3103)),
+        ("TCP, TOS 0x28", ip4(REMOTE_CA, RED1_CA, tcp(33443, 40001, "A", n=10, seed=4), tos=0x28, ident=0x3103)),
     ]
     for k, (note, packet) in enumerate(in_cases):
         inner = ether(RED1_MAC, RED_REMOTE_MAC, 0x0800) + packet
@@ -507,7 +507,7 @@ def s_ipv6_ca():
             [("red1", ether(RED1_MAC, GW_MAC, 0x86DD) + rep)], note="ping6 the gateway ::1")
     # 1.12: encapsulation of IPv6 inner packets over the IPv4 PA.
     cases = [
-        ("UDP", ip6(RED6_LOCAL, RED6_REMOTE, udp(40000, 53, 30, 2), fl=0x12345)),
+        ("UDP", ip6(RED6_LOCAL, RED6_REMOTE, udp(40000, 33053, 30, 2), fl=0x12345)),
         ("TCP, traffic class 0xB8", ip6(RED6_LOCAL, RED6_REMOTE, tcp(40001, 80, "S", seq=5), tc=0xB8)),
         ("ICMPv6 echo request", ip6(RED6_LOCAL, RED6_REMOTE, icmp6_echo(0x45, 1, 40))),
     ]
@@ -518,13 +518,42 @@ def s_ipv6_ca():
     # 2.4: NVGRE carrying IPv6 inner frames, delivered as carried.
     cases = [
         ("ICMPv6 echo reply", ip6(RED6_REMOTE, RED6_LOCAL, icmp6_echo(0x45, 1, 40, reply=True))),
-        ("UDP, traffic class 0x48", ip6(RED6_REMOTE, RED6_LOCAL, udp(53, 40000, 70, 8), tc=0x48, fl=0x54321)),
+        ("UDP, traffic class 0x48", ip6(RED6_REMOTE, RED6_LOCAL, udp(33053, 40000, 70, 8), tc=0x48, fl=0x54321)),
     ]
     for note, packet in cases:
         inner = ether(RED1_MAC, RED_REMOTE_MAC, 0x86DD) + packet
         sc.send("pnic0", decap_input4(RED_VSID, inner, packet, flow=0x99), [("red1", inner)],
                 note="decap IPv6 CA: " + note)
     return sc
+
+
+def rfc1624(old_ck, old_bytes, new_bytes):
+    """Incremental checksum update, RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')."""
+    total = (~old_ck) & 0xFFFF
+    for i in range(0, len(old_bytes), 2):
+        m = struct.unpack("!H", old_bytes[i:i + 2])[0]
+        m2 = struct.unpack("!H", new_bytes[i:i + 2])[0]
+        total += ((~m) & 0xFFFF) + m2
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return (~total) & 0xFFFF
+
+
+def check_nat_rewrite(before, after):
+    """The expected NAT packet (full recompute by scapy) must equal what RFC 1624 gives."""
+    addr_old, addr_new = before[12:20], after[12:20]
+    assert struct.unpack("!H", after[10:12])[0] == rfc1624(
+        struct.unpack("!H", before[10:12])[0], addr_old, addr_new)
+    off = {6: 16, 17: 6}[before[9]] + 20
+    old_ck = struct.unpack("!H", before[off:off + 2])[0]
+    new_ck = struct.unpack("!H", after[off:off + 2])[0]
+    if before[9] == 17 and old_ck == 0:
+        assert new_ck == 0
+        return
+    expect = rfc1624(old_ck, addr_old, addr_new)
+    if before[9] == 17 and expect == 0:
+        expect = 0xFFFF
+    assert new_ck == expect, (hex(new_ck), hex(expect))
 
 
 def s_nat():
@@ -542,9 +571,9 @@ def s_nat():
     A, B = "192.168.1.20", "192.168.1.21"
     # 1.13 outbound: same packet with CA -> PA, Ethernet dst = next-hop MAC, src = pnic0 MAC.
     out_cases = [
-        ("TCP SYN", lambda s, d: ip4(s, d, tcp(40001, 80, "S", seq=11), ident=0x5001, ttl=128), False),
+        ("TCP SYN", lambda s, d: ip4(s, d, tcp(40001, 80, "S", seq=999), ident=0x5001, ttl=128), False),
         ("TCP data", lambda s, d: ip4(s, d, tcp(40001, 80, "PA", n=77, seed=9), ident=0x5002, ttl=128), False),
-        ("UDP", lambda s, d: ip4(s, d, udp(40002, 53, 33, 4), ident=0x5003, tos=0xB8), False),
+        ("UDP", lambda s, d: ip4(s, d, udp(40002, 33053, 33, 4), ident=0x5003, tos=0xB8), False),
         ("UDP with checksum 0", lambda s, d: ip4(s, d, udp(40003, 514, 25, 6, chksum=0),
                                                  ident=0x5004, df=False), False),
         ("UDP, padded 60-byte frame", lambda s, d: ip4(s, d, udp(40004, 7, 2, 1), ident=0x5005), True),
@@ -552,6 +581,7 @@ def s_nat():
     for note, build, padded in out_cases:
         sent = build(RED1_CA, REMOTE_CA)
         rewritten = build(A, B)
+        check_nat_rewrite(sent, rewritten)
         frame = red1_frame(RED_REMOTE_MAC, sent)
         if padded:
             frame = pad60(frame)
@@ -560,22 +590,23 @@ def s_nat():
     # 2.5 reverse: from PA .21 to PA .20, rewritten to 10.1.1.8 -> 10.1.1.7 for red1.
     in_cases = [
         ("TCP SYN-ACK", lambda s, d: ip4(s, d, tcp(80, 40001, "SA", seq=500, ack=12), ident=0x6001, ttl=57), False),
-        ("UDP", lambda s, d: ip4(s, d, udp(53, 40002, 90, 3), ident=0x6002, ttl=57), False),
+        ("UDP", lambda s, d: ip4(s, d, udp(33053, 40002, 90, 3), ident=0x6002, ttl=57), False),
         ("UDP with checksum 0, padded", lambda s, d: ip4(s, d, udp(514, 40003, 3, 2, chksum=0),
                                                          ident=0x6003, ttl=57), True),
     ]
     for note, build, padded in in_cases:
         arriving = ether(PNIC_MAC, NAT_PEER_MAC, 0x0800) + build(B, A)
+        check_nat_rewrite(build(B, A), build(REMOTE_CA, RED1_CA))
         if padded:
             arriving = pad60(arriving)
         sc.send("pnic0", arriving,
                 [("red1", ether(RED1_MAC, RED_REMOTE_MAC, 0x0800) + build(REMOTE_CA, RED1_CA))],
                 note="NAT in: " + note)
     # 2.5: a non-GRE packet from a PA without a Nat record -> no_lookup_record.
-    sc.send("pnic0", ether(PNIC_MAC, HV2_MAC, 0x0800) + ip4(PA_REMOTE, A, udp(53, 40002, 10)),
+    sc.send("pnic0", ether(PNIC_MAC, HV2_MAC, 0x0800) + ip4(PA_REMOTE, A, udp(33053, 40002, 10)),
             drop="no_lookup_record", note="UDP to the NAT PA from 192.168.1.11 (no Nat record)")
     # 2.5: a non-GRE packet to a local PA that is not a Nat PA -> not_nvgre.
-    sc.send("pnic0", ether(PNIC_MAC, NAT_PEER_MAC, 0x0800) + ip4(B, PA_LOCAL, udp(53, 40002, 10)),
+    sc.send("pnic0", ether(PNIC_MAC, NAT_PEER_MAC, 0x0800) + ip4(B, PA_LOCAL, udp(33053, 40002, 10)),
             drop="not_nvgre", note="UDP from the NAT peer to 192.168.1.10 (not a Nat PA)")
     return sc
 
@@ -592,7 +623,7 @@ def s_same_host():
                   "without a port is no_local_port.", cfg)
     cases = [
         ("ICMP echo", ip4(RED1_CA, "10.1.1.9", icmp_echo(0x900, 1, 32), ident=0x9001), False),
-        ("UDP", ip4(RED1_CA, "10.1.1.9", udp(40000, 53, 100, 1), ident=0x9002, tos=0xB8), False),
+        ("UDP", ip4(RED1_CA, "10.1.1.9", udp(40000, 33053, 100, 1), ident=0x9002, tos=0xB8), False),
         ("TCP SYN", ip4(RED1_CA, "10.1.1.9", tcp(40001, 22, "S", seq=3), ident=0x9003), False),
         ("UDP, padded 60-byte frame", ip4(RED1_CA, "10.1.1.9", udp(40002, 9, 6, 1), ident=0x9004), True),
     ]
@@ -603,7 +634,7 @@ def s_same_host():
     back = ip4("10.1.1.9", RED1_CA, icmp_echo(0x900, 1, 32, reply=True), ident=0x9101)
     sc.send("red3", ether(RED1_MAC, RED3_MAC, 0x0800) + back,
             [("red1", ether(RED1_MAC, RED3_MAC, 0x0800) + back)], note="red3 -> red1: echo reply")
-    sc.send("red1", red1_frame("00-15-5D-00-00-0A", ip4(RED1_CA, "10.1.1.10", udp(40005, 53, 8))),
+    sc.send("red1", red1_frame("00-15-5D-00-00-0A", ip4(RED1_CA, "10.1.1.10", udp(40005, 33053, 8))),
             drop="no_local_port", note="to 10.1.1.10: record PA local, but no port has its MAC")
     return sc
 
@@ -616,22 +647,22 @@ def s_overlapping_tenants():
                   "Red and Blue both use 10.1.1.0/24: each reaches its own 10.1.1.8 with its own "
                   "VSID; Blue cannot reach Red's 10.1.1.9 (isolation); NVGRE VSID 6001 reaches "
                   "blue1 only and VSID 5001 red1 only.", cfg)
-    red_pkt = ip4(RED1_CA, REMOTE_CA, udp(40000, 53, 24, 1), ident=0x7001)
+    red_pkt = ip4(RED1_CA, REMOTE_CA, udp(40000, 33053, 24, 1), ident=0x7001)
     red_frame = red1_frame(RED_REMOTE_MAC, red_pkt)
     sc.send("red1", red_frame, [("pnic0", encap_expected4(red_frame, red_pkt, RED_VSID))],
             note="Red 10.1.1.7 -> 10.1.1.8: VSID 5001")
-    blue_pkt = ip4(RED1_CA, REMOTE_CA, udp(40000, 53, 24, 1), ident=0x7001)
+    blue_pkt = ip4(RED1_CA, REMOTE_CA, udp(40000, 33053, 24, 1), ident=0x7001)
     blue_frame = ether(BLUE_REMOTE_MAC, BLUE1_MAC, 0x0800) + blue_pkt
     sc.send("blue1", blue_frame, [("pnic0", encap_expected4(blue_frame, blue_pkt, BLUE_VSID))],
             note="Blue 10.1.1.7 -> 10.1.1.8 (same IP packet): VSID 6001")
     sc.send("blue1", ether("00-15-5D-00-00-09", BLUE1_MAC, 0x0800)
-            + ip4(RED1_CA, "10.1.1.9", udp(40000, 53, 24, 1), ident=0x7002),
+            + ip4(RED1_CA, "10.1.1.9", udp(40000, 33053, 24, 1), ident=0x7002),
             drop="isolation", note="Blue -> 10.1.1.9 (only Red has that CA)")
-    blue_in = ip4(REMOTE_CA, RED1_CA, udp(53, 40000, 30, 5), ident=0x7101)
+    blue_in = ip4(REMOTE_CA, RED1_CA, udp(33053, 40000, 30, 5), ident=0x7101)
     inner = ether(BLUE1_MAC, BLUE_REMOTE_MAC, 0x0800) + blue_in
     sc.send("pnic0", decap_input4(BLUE_VSID, inner, blue_in, flow=0x11), [("blue1", inner)],
             note="NVGRE VSID 6001 to 10.1.1.7 -> blue1 only")
-    red_in = ip4(REMOTE_CA, RED1_CA, udp(53, 40000, 30, 5), ident=0x7101)
+    red_in = ip4(REMOTE_CA, RED1_CA, udp(33053, 40000, 30, 5), ident=0x7101)
     inner = ether(RED1_MAC, RED_REMOTE_MAC, 0x0800) + red_in
     sc.send("pnic0", decap_input4(RED_VSID, inner, red_in, flow=0x11), [("red1", inner)],
             note="NVGRE VSID 5001 to 10.1.1.7 -> red1 only")
@@ -643,18 +674,18 @@ def s_spoofed_source():
                   "Anti-spoofing and lookup failures on a vm port: foreign source MAC, unknown "
                   "source CA, VLAN tag, unknown destination CA, a source CA of another VM.",
                   red_blue_config())
-    good = ip4(RED1_CA, REMOTE_CA, udp(40000, 53, 20, 1), ident=0x8001)
+    good = ip4(RED1_CA, REMOTE_CA, udp(40000, 33053, 20, 1), ident=0x8001)
     sc.send("red1", red1_frame(RED_REMOTE_MAC, good, src_mac="00-15-5D-00-00-66"),
             drop="spoofed_source", note="source MAC 00-15-5D-00-00-66 is not red1's")
-    sc.send("red1", red1_frame(RED_REMOTE_MAC, ip4("10.1.1.99", REMOTE_CA, udp(40000, 53, 20, 1))),
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, ip4("10.1.1.99", REMOTE_CA, udp(40000, 33053, 20, 1))),
             drop="spoofed_source", note="source CA 10.1.1.99 has no record")
     sc.send("red1", ether(RED_REMOTE_MAC, RED1_MAC, 0x0800, vlan=10) + good,
             drop="vlan_tagged", note="802.1Q tag VID 10")
     sc.send("red1", ether(RED_REMOTE_MAC, RED1_MAC, 0x0800, vlan=0) + good,
             drop="vlan_tagged", note="802.1Q priority tag VID 0")
-    sc.send("red1", red1_frame("00-15-5D-00-00-50", ip4(RED1_CA, "10.1.1.50", udp(40000, 53, 20, 1))),
+    sc.send("red1", red1_frame("00-15-5D-00-00-50", ip4(RED1_CA, "10.1.1.50", udp(40000, 33053, 20, 1))),
             drop="no_lookup_record", note="destination CA 10.1.1.50 has no record anywhere")
-    sc.send("red1", red1_frame(RED1_MAC, ip4(REMOTE_CA, RED1_CA, udp(40000, 53, 20, 1))),
+    sc.send("red1", red1_frame(RED1_MAC, ip4(REMOTE_CA, RED1_CA, udp(40000, 33053, 20, 1))),
             drop="spoofed_source", note="source CA 10.1.1.8 (record MAC is not red1's)")
     sc.send("blue1", ether(BLUE_REMOTE_MAC, RED1_MAC, 0x0800) + good,
             drop="spoofed_source", note="blue1 sends with red1's MAC")
@@ -669,11 +700,11 @@ def s_spoofed_outer_pa():
     sc = Scenario("spoofed-outer-pa",
                   "NVGRE whose outer source PA does not match the inner source CA's record: "
                   "pa_mismatch; the genuine frame is delivered.", red_blue_config())
-    pkt = ip4(REMOTE_CA, RED1_CA, udp(53, 40000, 20, 1), ident=0x8101)
+    pkt = ip4(REMOTE_CA, RED1_CA, udp(33053, 40000, 20, 1), ident=0x8101)
     inner = ether(RED1_MAC, RED_REMOTE_MAC, 0x0800) + pkt
     sc.send("pnic0", decap_input4(RED_VSID, inner, pkt, pa_src="192.168.1.99"),
             drop="pa_mismatch", note="inner src 10.1.1.8 but outer src 192.168.1.99")
-    pkt66 = ip4("10.1.1.66", RED1_CA, udp(53, 40000, 20, 1), ident=0x8102)
+    pkt66 = ip4("10.1.1.66", RED1_CA, udp(33053, 40000, 20, 1), ident=0x8102)
     inner66 = ether(RED1_MAC, "00-15-5D-00-00-66", 0x0800) + pkt66
     sc.send("pnic0", decap_input4(RED_VSID, inner66, pkt66),
             drop="pa_mismatch", note="inner src 10.1.1.66 has no record (and no wildcard)")
@@ -686,7 +717,7 @@ def s_malformed_gre():
     sc = Scenario("malformed-gre",
                   "Frames on pnic0 that must be refused, one per reason (section 2.4 order), and "
                   "one well-formed control frame.", red_blue_config())
-    pkt = ip4(REMOTE_CA, RED1_CA, udp(53, 40000, 20, 1), ident=0xA001)
+    pkt = ip4(REMOTE_CA, RED1_CA, udp(33053, 40000, 20, 1), ident=0xA001)
     inner = ether(RED1_MAC, RED_REMOTE_MAC, 0x0800) + pkt
 
     def outer(gre_bytes, pa_src=PA_REMOTE, pa_dst=PA_LOCAL, proto=47, flags="DF", frag=0):
@@ -728,10 +759,10 @@ def s_malformed_gre():
         ("inner frame of 10 bytes", "truncated", outer(gre(RED_VSID, 0x21) + inner[:10])),
         ("inner destination 10.1.1.200 (no record)", "no_lookup_record",
          outer(gre(RED_VSID, 0x21) + ether(RED1_MAC, RED_REMOTE_MAC, 0x0800)
-               + ip4(REMOTE_CA, "10.1.1.200", udp(53, 40000, 20, 1)))),
+               + ip4(REMOTE_CA, "10.1.1.200", udp(33053, 40000, 20, 1)))),
         ("inner destination 10.1.1.8 (record PA is remote)", "no_local_port",
          outer(gre(RED_VSID, 0x21) + ether(RED_REMOTE_MAC, RED1_MAC, 0x0800)
-               + ip4(REMOTE_CA, REMOTE_CA, udp(53, 40000, 20, 1)))),
+               + ip4(REMOTE_CA, REMOTE_CA, udp(33053, 40000, 20, 1)))),
         ("inner broadcast 255.255.255.255", "flooding_disabled",
          outer(gre(RED_VSID, 0x21) + ether("FF-FF-FF-FF-FF-FF", RED_REMOTE_MAC, 0x0800)
                + ip4(REMOTE_CA, "255.255.255.255", udp(68, 67, 20, 1)))),
@@ -870,7 +901,7 @@ def s_arp_and_pa():
     rep = ip4(RED_GW, RED1_CA, icmp_echo(0x1, 1, 32, reply=True), ttl=64, ident=0xC001, tos=0x10)
     sc.send("red1", red1_frame(GW_MAC, req), [("red1", ether(RED1_MAC, GW_MAC, 0x0800) + rep)],
             note="ping gateway 10.1.1.1 -> echo reply, TTL 64")
-    sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, RED_GW, udp(40000, 53, 20, 1), ident=0xC002)),
+    sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, RED_GW, udp(40000, 33053, 20, 1), ident=0xC002)),
             drop="no_lookup_record", note="UDP to the gateway address")
     # 2.2 / 2.3 on the provider port.
     sc.send("pnic0", arp_request_frame(HV2_MAC, PA_REMOTE, PA_LOCAL),
@@ -900,8 +931,8 @@ def s_routing():
                   "frames to the gateway MAC are routed (TTL decremented, MACs rewritten, VSID of "
                   "the destination record), locally or over NVGRE; TTL 1, no route, no record.",
                   cfg)
-    pkt = ip4(RED1_CA, "10.1.2.5", udp(40000, 53, 40, 1), ident=0xD001, ttl=64, tos=0xB8)
-    routed = ip4(RED1_CA, "10.1.2.5", udp(40000, 53, 40, 1), ident=0xD001, ttl=63, tos=0xB8)
+    pkt = ip4(RED1_CA, "10.1.2.5", udp(40000, 33053, 40, 1), ident=0xD001, ttl=64, tos=0xB8)
+    routed = ip4(RED1_CA, "10.1.2.5", udp(40000, 33053, 40, 1), ident=0xD001, ttl=63, tos=0xB8)
     inner = ether("00-15-5D-00-02-05", GW_MAC, 0x0800) + routed
     sc.send("red1", red1_frame(GW_MAC, pkt), [("pnic0", encap_expected4(inner, routed, RED2_VSID))],
             note="10.1.1.7 -> 10.1.2.5 via gateway MAC: NVGRE VSID 5002, TTL 63")
@@ -910,13 +941,13 @@ def s_routing():
     sc.send("red1", red1_frame(GW_MAC, pkt),
             [("red2", ether(red2_mac, GW_MAC, 0x0800) + routed)],
             note="10.1.1.7 -> 10.1.2.7 (local, VSID 5002) via gateway MAC: to red2, TTL 127")
-    sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, "10.1.2.5", udp(40000, 53, 40, 1), ttl=1)),
+    sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, "10.1.2.5", udp(40000, 33053, 40, 1), ttl=1)),
             drop="ttl_expired", note="TTL 1")
-    sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, "172.16.0.1", udp(40000, 53, 40, 1))),
+    sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, "172.16.0.1", udp(40000, 33053, 40, 1))),
             drop="no_route", note="172.16.0.1: no customer route")
-    sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, "10.1.2.99", udp(40000, 53, 40, 1))),
+    sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, "10.1.2.99", udp(40000, 33053, 40, 1))),
             drop="no_lookup_record", note="10.1.2.99: route but no record")
-    sc.send("red1", red1_frame("00-15-5D-00-02-05", ip4(RED1_CA, "10.1.2.5", udp(40000, 53, 40, 1))),
+    sc.send("red1", red1_frame("00-15-5D-00-02-05", ip4(RED1_CA, "10.1.2.5", udp(40000, 33053, 40, 1))),
             drop="no_lookup_record",
             note="10.1.2.5 sent to its MAC, not the gateway MAC: not routed, same routing domain")
     back_pkt = ip4("10.1.2.7", RED1_CA, icmp_echo(0x5, 1, 16), ident=0xD003, ttl=64)
@@ -931,7 +962,7 @@ def s_vm_malformed():
     sc = Scenario("vm-malformed",
                   "Header checks on a vm port (section 1.1-1.7): truncated and malformed frames, "
                   "bad ARP, unsupported EtherType, broadcast/multicast.", red_blue_config())
-    good = ip4(RED1_CA, REMOTE_CA, udp(40000, 53, 20, 1), ident=0xE001)
+    good = ip4(RED1_CA, REMOTE_CA, udp(40000, 33053, 20, 1), ident=0xE001)
     sc.send("red1", red1_frame(RED_REMOTE_MAC, good)[:10], drop="truncated",
             note="10-byte frame")
     sc.send("red1", red1_frame(RED_REMOTE_MAC, good)[:14 + 12], drop="truncated",
@@ -946,7 +977,7 @@ def s_vm_malformed():
     v6hdr[10:12] = struct.pack("!H", inet_checksum(bytes(v6hdr[:20])))
     sc.send("red1", red1_frame(RED_REMOTE_MAC, bytes(v6hdr)), drop="malformed_header",
             note="EtherType 0x0800 but IP version 6")
-    longer = bytes(IP(src=RED1_CA, dst=REMOTE_CA, len=200, id=0xE002, flags="DF") / udp(40000, 53, 20, 1))
+    longer = bytes(IP(src=RED1_CA, dst=REMOTE_CA, len=200, id=0xE002, flags="DF") / udp(40000, 33053, 20, 1))
     sc.send("red1", red1_frame(RED_REMOTE_MAC, longer), drop="truncated",
             note="IPv4 total length 200 in a 62-byte frame")
     sc.send("red1", ether("FF-FF-FF-FF-FF-FF", RED1_MAC, 0x0806)
@@ -961,7 +992,7 @@ def s_vm_malformed():
     sc.send("red1", pad60(ether("FF-FF-FF-FF-FF-FF", RED1_MAC, 0x0806)
                           + arp(1, RED1_MAC, REMOTE_CA, "00-00-00-00-00-00", RED_GW)),
             drop="spoofed_source", note="ARP sender IP 10.1.1.8 (another VM's)")
-    v6 = bytearray(ip6(RED6_LOCAL, RED6_REMOTE, udp(40000, 53, 20, 1)))
+    v6 = bytearray(ip6(RED6_LOCAL, RED6_REMOTE, udp(40000, 33053, 20, 1)))
     v6[4:6] = struct.pack("!H", 500)
     sc.send("red1", red1_frame(RED_REMOTE_MAC, bytes(v6), 0x86DD), drop="truncated",
             note="IPv6 payload length 500 in a short frame")
@@ -984,6 +1015,33 @@ SCENARIOS = [s_encap_ipv4, s_decap_ipv4, s_encap_decap_ipv6_pa, s_ipv6_ca, s_nat
              s_arp_and_pa, s_routing, s_vm_malformed]
 
 
+def self_check(sc):
+    """Independent byte-level invariants on every expected frame (no scapy parsing)."""
+    for _port, _frame, out, _drop, note in sc.steps:
+        for out_port, f in out:
+            where = "%s: %s -> %s" % (sc.name, note, out_port)
+            etype = struct.unpack("!H", f[12:14])[0]
+            if etype == 0x0800:
+                ihl = (f[14] & 0x0F) * 4
+                assert inet_checksum(f[14:14 + ihl]) == 0, where + ": IPv4 header checksum"
+                assert struct.unpack("!H", f[16:18])[0] == len(f) - 14, where + ": length/padding"
+                if f[23] == 47:  # outer NVGRE over IPv4
+                    assert f[18:22] == b"\x00\x00\x40\x00" and f[22] == OUTER_TTL, where
+                    assert f[34:38] == b"\x20\x00\x65\x58" and f[41] == 0, where + ": GRE"
+                    inner_ip = f[34 + 8 + 14:]
+                    tos = inner_ip[1] if inner_ip[0] >> 4 == 4 else ipv6_tc(inner_ip)
+                    assert f[15] == tos, where + ": TOS"
+            elif etype == 0x86DD:
+                assert struct.unpack("!H", f[18:20])[0] == len(f) - 54, where + ": length/padding"
+                if f[20] == 47:  # outer NVGRE over IPv6
+                    assert f[21] == OUTER_TTL and f[15] & 0x0F == 0 and f[16:18] == b"\x00\x00"
+                    assert f[54:58] == b"\x20\x00\x65\x58" and f[61] == 0, where + ": GRE"
+            elif etype == 0x0806:
+                assert len(f) == 42, where + ": ARP reply length"
+            else:
+                raise AssertionError(where + ": unexpected EtherType %04x" % etype)
+
+
 def main():
     # remove every previously generated scenario folder
     for entry in sorted(os.listdir(HERE)):
@@ -995,6 +1053,7 @@ def main():
         sc = build()
         assert sc.name not in names
         names.append(sc.name)
+        self_check(sc)
         write_scenario(sc)
     print("wrote %d scenarios: %s" % (len(names), ", ".join(names)))
 
