@@ -1024,6 +1024,9 @@ def self_check(sc):
             if etype == 0x0800:
                 ihl = (f[14] & 0x0F) * 4
                 assert inet_checksum(f[14:14 + ihl]) == 0, where + ": IPv4 header checksum"
+                # 0x0000 and 0xFFFF are both "valid"; keep clear of that corner so a full
+                # recompute and an RFC 1624 update cannot legitimately disagree.
+                assert f[24:26] not in (b"\x00\x00", b"\xff\xff"), where
                 assert struct.unpack("!H", f[16:18])[0] == len(f) - 14, where + ": length/padding"
                 if f[23] == 47:  # outer NVGRE over IPv4
                     assert f[18:22] == b"\x00\x00\x40\x00" and f[22] == OUTER_TTL, where
