@@ -1,0 +1,1065 @@
+#!/usr/bin/python3
+"""Generate the golden replay scenarios of NvDataplane (the independent oracle).
+
+Every expected frame below is derived from docs/FORWARDING.md and /work/shared/SPEC.md
+(sections 1-5), never from the C# implementation.  Section numbers in the comments
+("1.9", "2.4", "3") refer to docs/FORWARDING.md.
+
+Run with Debian's scapy:   /usr/bin/python3 captures/make_scenarios.py
+
+The script is deterministic (fixed timestamps, fixed field values, our own pcap writer):
+running it twice gives byte-identical files.  It deletes and rewrites every scenario folder
+(every sub-folder of captures/ holding a scenario.json) and leaves other files alone.
+
+Layout of one scenario folder captures/<name>/:
+  config.json       host configuration (SPEC section 2)
+  in/<port>.pcap    frames arriving on <port>
+  expected/<port>.pcap  frames <port> must emit, in emission order (no file: emits nothing)
+  scenario.json     description, inputs (replay --in order) and the expected replay summary
+  frames.txt        human-readable account: one line per input frame and its fate
+"""
+
+import json
+import logging
+import os
+import shutil
+import struct
+
+logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+
+from scapy.layers.inet import IP, ICMP, TCP, UDP  # noqa: E402
+from scapy.layers.inet6 import (  # noqa: E402
+    IPv6, ICMPv6EchoRequest, ICMPv6EchoReply, ICMPv6ND_NS, ICMPv6ND_NA,
+    ICMPv6NDOptSrcLLAddr, ICMPv6NDOptDstLLAddr, ICMPv6PacketTooBig)
+from scapy.packet import Raw  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# --------------------------------------------------------------------------------------
+# The cast (see the brief): host hv1, one remote host, tenants Red and Blue.
+# --------------------------------------------------------------------------------------
+GW_MAC = "00-15-5D-FF-FF-FF"          # global.gatewayMac
+OUTER_TTL = 64                        # global.outerTtl
+PNIC_MAC = "02-00-00-00-01-0A"        # hv1 provider port pnic0
+HV2_MAC = "02-00-00-00-01-0B"         # remote host (next hop for 192.168.1.11 / ::11)
+NAT_PEER_MAC = "02-00-00-00-01-15"    # next hop for the remote NAT PA 192.168.1.21
+
+PA_LOCAL, PA_REMOTE = "192.168.1.10", "192.168.1.11"
+PA6_LOCAL, PA6_REMOTE = "2001:db8:ffff::10", "2001:db8:ffff::11"
+
+RED_RD = "{11111111-2222-3333-4444-000000000000}"
+BLUE_RD = "{11111111-2222-3333-4444-000000000001}"
+RED_VSID, RED2_VSID, BLUE_VSID = 5001, 5002, 6001
+
+RED1_MAC, RED_REMOTE_MAC, RED3_MAC = "00-15-5D-00-00-01", "00-15-5D-00-00-02", "00-15-5D-00-00-03"
+BLUE1_MAC, BLUE_REMOTE_MAC = "00-15-5D-00-01-01", "00-15-5D-00-01-02"
+
+RED1_CA, REMOTE_CA = "10.1.1.7", "10.1.1.8"
+RED_GW = "10.1.1.1"
+RED6_LOCAL, RED6_REMOTE, RED6_GW = "2001:db8:1::7", "2001:db8:1::8", "2001:db8:1::1"
+
+TS_BASE = 1700000000                  # input i has timestamp TS_BASE + i * 1 ms
+
+
+# --------------------------------------------------------------------------------------
+# Byte helpers
+# --------------------------------------------------------------------------------------
+def mac(text):
+    """'00-15-5D-00-00-01' -> 6 bytes."""
+    return bytes.fromhex(text.replace("-", "").replace(":", ""))
+
+
+def ether(dst, src, ethertype, vlan=None):
+    """Ethernet header as raw bytes (optionally with an 802.1Q tag)."""
+    hdr = mac(dst) + mac(src)
+    if vlan is not None:
+        hdr += struct.pack("!HH", 0x8100, vlan)
+    return hdr + struct.pack("!H", ethertype)
+
+
+def pad60(frame):
+    """Ethernet minimum-size padding (zeros) as a real NIC/VM would add it."""
+    return frame + b"\x00" * max(0, 60 - len(frame))
+
+
+def inet_checksum(data):
+    if len(data) % 2:
+        data += b"\x00"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+
+def payload(n, seed=0):
+    """Deterministic, recognisable payload bytes."""
+    return bytes((seed + i) & 0xFF for i in range(n))
+
+
+def ip4(src, dst, l4, tos=0, ttl=64, ident=0x1000, df=True):
+    """An IPv4 packet (bytes); scapy computes total length and every checksum."""
+    return bytes(IP(src=src, dst=dst, tos=tos, ttl=ttl, id=ident,
+                    flags="DF" if df else 0) / l4)
+
+
+def ip6(src, dst, l4, tc=0, fl=0, hlim=64):
+    """An IPv6 packet (bytes); scapy computes payload length and the transport checksum."""
+    return bytes(IPv6(src=src, dst=dst, tc=tc, fl=fl, hlim=hlim) / l4)
+
+
+def udp(sport, dport, n, seed=0, chksum=None):
+    layer = UDP(sport=sport, dport=dport)
+    if chksum is not None:
+        layer.chksum = chksum
+    return layer / Raw(payload(n, seed))
+
+
+def tcp(sport, dport, flags="PA", seq=1000, ack=2000, n=0, seed=0):
+    layer = TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack if "A" in flags else 0,
+                window=8192)
+    return layer / Raw(payload(n, seed)) if n else layer
+
+
+def icmp_echo(ident, seq, n, reply=False):
+    return ICMP(type=0 if reply else 8, id=ident, seq=seq) / Raw(payload(n, 0x40))
+
+
+def icmp6_echo(ident, seq, n, reply=False):
+    cls = ICMPv6EchoReply if reply else ICMPv6EchoRequest
+    return cls(id=ident, seq=seq, data=payload(n, 0x60))
+
+
+def ipv4_tos(packet):
+    return packet[1]
+
+
+def ipv6_tc(packet):
+    return ((packet[0] & 0x0F) << 4) | (packet[1] >> 4)
+
+
+def gre(vsid, flow=0):
+    """NVGRE header: flags/version 0x2000, protocol 0x6558, key = VSID << 8 | FlowID.
+    Expected files carry FlowID 0 (the comparing test masks that byte)."""
+    return struct.pack("!HHI", 0x2000, 0x6558, (vsid << 8) | flow)
+
+
+def nvgre4(eth_dst, eth_src, pa_src, pa_dst, vsid, inner, tos, flow=0, ident=0, flags="DF",
+           ttl=OUTER_TTL, frag=0):
+    """Outer Ethernet + IPv4 (protocol 47) + GRE + inner frame (section 1.12)."""
+    outer = IP(src=pa_src, dst=pa_dst, tos=tos, id=ident, flags=flags, frag=frag, ttl=ttl,
+               proto=47) / Raw(gre(vsid, flow) + inner)
+    return ether(eth_dst, eth_src, 0x0800) + bytes(outer)
+
+
+def nvgre6(eth_dst, eth_src, pa_src, pa_dst, vsid, inner, tc, flow=0, fl=0, hlim=OUTER_TTL):
+    """Outer Ethernet + IPv6 (next header 47) + GRE + inner frame (section 1.12).
+    Expected files carry flow label 0 (the comparing test masks it)."""
+    outer = IPv6(src=pa_src, dst=pa_dst, tc=tc, fl=fl, nh=47, hlim=hlim) / Raw(gre(vsid, flow) + inner)
+    return ether(eth_dst, eth_src, 0x86DD) + bytes(outer)
+
+
+def encap_expected4(inner_frame, inner_ip, vsid, pa_src=PA_LOCAL, pa_dst=PA_REMOTE,
+                    next_hop_mac=HV2_MAC):
+    """What section 1.12 makes of an inner frame over an IPv4 PA."""
+    version = inner_ip[0] >> 4
+    tos = ipv4_tos(inner_ip) if version == 4 else ipv6_tc(inner_ip)
+    return nvgre4(next_hop_mac, PNIC_MAC, pa_src, pa_dst, vsid, inner_frame, tos)
+
+
+def encap_expected6(inner_frame, inner_ip, vsid, pa_src=PA6_LOCAL, pa_dst=PA6_REMOTE,
+                    next_hop_mac=HV2_MAC):
+    """What section 1.12 makes of an inner frame over an IPv6 PA."""
+    version = inner_ip[0] >> 4
+    tc = ipv4_tos(inner_ip) if version == 4 else ipv6_tc(inner_ip)
+    return nvgre6(next_hop_mac, PNIC_MAC, pa_src, pa_dst, vsid, inner_frame, tc)
+
+
+def arp(op, sha, spa, tha, tpa):
+    """28-byte Ethernet/IPv4 ARP body."""
+    ip = lambda a: bytes(int(x) for x in a.split("."))  # noqa: E731
+    return struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + mac(sha) + ip(spa) + mac(tha) + ip(tpa)
+
+
+def arp_request_frame(src_mac, spa, tpa, dst_mac="FF-FF-FF-FF-FF-FF"):
+    """ARP request as a VM/host sends it (padded to 60 bytes like a real NIC)."""
+    return pad60(ether(dst_mac, src_mac, 0x0806) + arp(1, src_mac, spa, "00-00-00-00-00-00", tpa))
+
+
+def arp_reply_frame(req_mac, req_ip, answered_mac, target_ip):
+    """Section 1.2: the 42-byte reply (no padding)."""
+    frame = ether(req_mac, answered_mac, 0x0806) + arp(2, answered_mac, target_ip, req_mac, req_ip)
+    assert len(frame) == 42
+    return frame
+
+
+def ns_frame(src_mac, src_ip, target, dst_ip=None, with_sll=True):
+    """Neighbor solicitation (hop limit 255), to the solicited-node address by default."""
+    if dst_ip is None:
+        t = IPv6(dst=target).dst  # normalised
+        last3 = bytes(IPv6(dst=t))[24 + 13:24 + 16]
+        dst_ip = "ff02::1:ff%02x:%02x%02x" % tuple(last3)
+    if dst_ip.startswith("ff02"):
+        b = bytes(IPv6(dst=dst_ip))[24 + 12:24 + 16]
+        eth_dst = "33-33-" + "-".join("%02X" % x for x in b)
+    else:
+        eth_dst = None
+    body = ICMPv6ND_NS(tgt=target)
+    if with_sll:
+        body = body / ICMPv6NDOptSrcLLAddr(lladdr=src_mac.replace("-", ":"))
+    return eth_dst, ip6(src_ip, dst_ip, body, hlim=255)
+
+
+def na_frame(req_mac, req_ip, answered_mac, target, router):
+    """Section 1.5 neighbor advertisement: 32-byte ICMPv6 body, hop limit 255."""
+    if req_ip == "::":
+        dst_ip, eth_dst, solicited = "ff02::1", "33-33-00-00-00-01", 0
+    else:
+        dst_ip, eth_dst, solicited = req_ip, req_mac, 1
+    body = (ICMPv6ND_NA(R=1 if router else 0, S=solicited, O=1, tgt=target)
+            / ICMPv6NDOptDstLLAddr(lladdr=answered_mac.replace("-", ":")))
+    packet = ip6(target, dst_ip, body, tc=0, fl=0, hlim=255)
+    assert len(packet) == 72 and packet[6] == 58
+    return ether(eth_dst, answered_mac, 0x86DD) + packet
+
+
+# --------------------------------------------------------------------------------------
+# Configuration helpers (SPEC section 2)
+# --------------------------------------------------------------------------------------
+def provider_port(mtu=1500):
+    return {"name": "pnic0", "role": "provider", "macAddress": PNIC_MAC, "mtu": mtu}
+
+
+def vm_port(name, mac_address, vsid, vm_name):
+    return {"name": name, "role": "vm", "macAddress": mac_address, "virtualSubnetId": vsid,
+            "vmName": vm_name}
+
+
+RED1_PORT = vm_port("red1", RED1_MAC, RED_VSID, "Red-1")
+RED3_PORT = vm_port("red3", RED3_MAC, RED_VSID, "Red-3")
+BLUE1_PORT = vm_port("blue1", BLUE1_MAC, BLUE_VSID, "Blue-1")
+
+
+def pa(address, prefix_length):
+    return {"address": address, "prefixLength": prefix_length, "vlanId": 0, "port": "pnic0"}
+
+
+def neighbor(address, mac_address):
+    return {"address": address, "macAddress": mac_address}
+
+
+def record(ca, vsid, mac_address, pa_address, rule="TranslationMethodEncap", vm_name=None):
+    r = {"customerAddress": ca, "virtualSubnetId": vsid, "macAddress": mac_address,
+         "providerAddress": pa_address, "rule": rule, "type": "Static"}
+    if vm_name:
+        r["vmName"] = vm_name
+    return r
+
+
+def route(rdid, vsid, prefix, next_hop=None, metric=255):
+    if next_hop is None:
+        next_hop = "::" if ":" in prefix else "0.0.0.0"
+    return {"routingDomainId": rdid, "virtualSubnetId": vsid, "destinationPrefix": prefix,
+            "nextHop": next_hop, "metric": metric}
+
+
+RED_RECORDS = [record(RED1_CA, RED_VSID, RED1_MAC, PA_LOCAL, vm_name="Red-1"),
+               record(REMOTE_CA, RED_VSID, RED_REMOTE_MAC, PA_REMOTE, vm_name="Red-2")]
+BLUE_RECORDS = [record(RED1_CA, BLUE_VSID, BLUE1_MAC, PA_LOCAL, vm_name="Blue-1"),
+                record(REMOTE_CA, BLUE_VSID, BLUE_REMOTE_MAC, PA_REMOTE, vm_name="Blue-2")]
+RED_ROUTES = [route(RED_RD, RED_VSID, "10.1.1.0/24")]
+BLUE_ROUTES = [route(BLUE_RD, BLUE_VSID, "10.1.1.0/24")]
+
+
+def make_config(ports, records, routes, pas=None, neighbors=None, provider_routes=None):
+    return {
+        "host": {"name": "hv1"},
+        "global": {"gatewayMac": GW_MAC, "outerTtl": OUTER_TTL, "useExternalRouter": False},
+        "ports": ports,
+        "providerAddresses": pas if pas is not None else [pa(PA_LOCAL, 24)],
+        "providerRoutes": provider_routes or [],
+        "providerNeighbors": neighbors if neighbors is not None else [neighbor(PA_REMOTE, HV2_MAC)],
+        "lookupRecords": records,
+        "customerRoutes": routes,
+    }
+
+
+def red_blue_config(mtu=1500):
+    """The default two-tenant host: red1 + blue1 on hv1, their peers on 192.168.1.11."""
+    return make_config([provider_port(mtu), RED1_PORT, BLUE1_PORT],
+                       RED_RECORDS + BLUE_RECORDS, RED_ROUTES + BLUE_ROUTES)
+
+
+# --------------------------------------------------------------------------------------
+# Scenario bookkeeping and file writing
+# --------------------------------------------------------------------------------------
+class Scenario:
+    def __init__(self, name, description, config):
+        self.name, self.description, self.config = name, description, config
+        self.steps = []  # (port, frame, [(out_port, out_frame)], drop reason or None, note)
+
+    def send(self, port, frame, out=(), drop=None, note=""):
+        """One input frame on `port`; `out` lists what it makes the dataplane emit, in order;
+        `drop` names the reason when the frame is dropped (it may still cause an ICMP error)."""
+        assert out or drop, "%s: frame '%s' neither forwarded nor dropped" % (self.name, note)
+        self.steps.append((port, bytes(frame), [(p, bytes(f)) for p, f in out], drop, note))
+
+
+def pcap_bytes(records):
+    """Classic little-endian microsecond pcap, LINKTYPE_ETHERNET, snaplen 65535."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for (sec, usec), frame in records:
+        out.append(struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame)
+    return b"".join(out)
+
+
+def write_file(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with open(path, mode) as f:
+        f.write(data)
+
+
+def write_scenario(sc):
+    root = os.path.join(HERE, sc.name)
+    port_names = [p["name"] for p in sc.config["ports"]]
+    inputs, outputs = {}, {}
+    counts = {p: {"rx": 0, "tx": 0} for p in port_names}
+    drops = {}
+    lines = []
+    for i, (port, frame, out, drop, note) in enumerate(sc.steps):
+        assert i < 1000
+        ts = (TS_BASE, i * 1000)
+        assert port in counts, port
+        inputs.setdefault(port, []).append((ts, frame))
+        counts[port]["rx"] += 1
+        for out_port, out_frame in out:
+            assert out_port in counts, out_port
+            outputs.setdefault(out_port, []).append((ts, out_frame))
+            counts[out_port]["tx"] += 1
+        if drop:
+            drops[drop] = drops.get(drop, 0) + 1
+        fate = ", ".join("%s (%d bytes)" % (p, len(f)) for p, f in out) or "-"
+        lines.append("%3d  %d.%06d  %-6s %5d bytes  -> %-34s drop: %-22s %s" % (
+            i, ts[0], ts[1], port, len(frame), fate, drop or "-", note))
+    for port, recs in inputs.items():
+        write_file(os.path.join(root, "in", port + ".pcap"), pcap_bytes(recs))
+    for port, recs in outputs.items():
+        write_file(os.path.join(root, "expected", port + ".pcap"), pcap_bytes(recs))
+    write_file(os.path.join(root, "config.json"), json.dumps(sc.config, indent=2) + "\n")
+    scenario = {
+        "description": sc.description,
+        "inputs": [{"port": p, "file": "in/%s.pcap" % p} for p in inputs],  # first-use order
+        "expected": {"ports": counts, "drops": dict(sorted(drops.items()))},
+    }
+    write_file(os.path.join(root, "scenario.json"), json.dumps(scenario, indent=2) + "\n")
+    write_file(os.path.join(root, "frames.txt"),
+               "# %s: %s\n# idx timestamp port size -> emitted on, drop reason, what\n%s\n"
+               % (sc.name, sc.description, "\n".join(lines)))
+
+
+# --------------------------------------------------------------------------------------
+# Frame builders for the usual cast
+# --------------------------------------------------------------------------------------
+def red1_frame(dst_mac, packet, ethertype=0x0800, src_mac=RED1_MAC):
+    return ether(dst_mac, src_mac, ethertype) + packet
+
+
+def decap_input4(vsid, inner_frame, inner_ip, pa_src=PA_REMOTE, pa_dst=PA_LOCAL, flow=0x37,
+                 src_mac=HV2_MAC, **kw):
+    """An NVGRE frame as the remote host sends it (any FlowID, outer id nonzero)."""
+    tos = ipv4_tos(inner_ip) if inner_ip[0] >> 4 == 4 else ipv6_tc(inner_ip)
+    return nvgre4(PNIC_MAC, src_mac, pa_src, pa_dst, vsid, inner_frame, tos, flow=flow,
+                  ident=kw.pop("ident", 0), **kw)
+
+
+# ======================================================================================
+# The scenarios
+# ======================================================================================
+def s_encap_ipv4():
+    sc = Scenario("encap-ipv4",
+                  "red1 sends ICMP, UDP and TCP to the remote Red VM 10.1.1.8: each becomes one "
+                  "NVGRE frame on pnic0 (IPv4 PA, VSID 5001, TOS copied, padding removed).",
+                  red_blue_config())
+    cases = [
+        ("ICMP echo request", ip4(RED1_CA, REMOTE_CA, icmp_echo(0x100, 1, 32), ident=0x1001), False),
+        ("UDP 40000->53", ip4(RED1_CA, REMOTE_CA, udp(40000, 33053, 20, 1), ident=0x1002, df=False), False),
+        ("TCP SYN 40001->80", ip4(RED1_CA, REMOTE_CA, tcp(40001, 80, "S", seq=999), ident=0x1003), False),
+        ("TCP data, TOS 0xB8", ip4(RED1_CA, REMOTE_CA, tcp(40001, 80, "PA", n=100, seed=3),
+                                   tos=0xB8, ident=0x1004), False),
+        ("UDP with Ethernet padding (IP 32 bytes in a 60-byte frame)",
+         ip4(RED1_CA, REMOTE_CA, udp(40002, 9, 4, 5), ident=0x1005), True),
+        ("ICMP echo request, TOS 0x03 (ECN bits copied too)",
+         ip4(RED1_CA, REMOTE_CA, icmp_echo(0x100, 2, 56), tos=0x03, ident=0x1006), False),
+    ]
+    for note, packet, padded in cases:
+        inner = red1_frame(RED_REMOTE_MAC, packet)
+        frame = pad60(inner) if padded else inner
+        if padded:
+            assert len(frame) == 60 and len(inner) == 46
+        sc.send("red1", frame, [("pnic0", encap_expected4(inner, packet, RED_VSID))], note=note)
+    return sc
+
+
+def s_decap_ipv4():
+    sc = Scenario("decap-ipv4",
+                  "NVGRE from 192.168.1.11 for Red (VSID 5001) and Blue (VSID 6001), both with CA "
+                  "10.1.1.7: inner frames delivered unchanged to red1 resp. blue1 only.",
+                  red_blue_config())
+    cases = [
+        ("ICMP echo request", lambda: icmp_echo(0x200, 1, 32)),
+        ("UDP 33053->40000", lambda: udp(33053, 40000, 40, 7)),
+        ("TCP SYN-ACK 80->40001", lambda: tcp(80, 40001, "SA", seq=99, ack=8)),
+    ]
+    n = 0
+    for vsid, port, src_mac, dst_mac in ((RED_VSID, "red1", RED_REMOTE_MAC, RED1_MAC),
+                                         (BLUE_VSID, "blue1", BLUE_REMOTE_MAC, BLUE1_MAC)):
+        for note, l4 in cases:
+            n += 1
+            packet = ip4(REMOTE_CA, RED1_CA, l4(), ident=0x2000 + n, tos=0xB8 if n == 2 else 0)
+            inner = ether(dst_mac, src_mac, 0x0800) + packet
+            sc.send("pnic0", decap_input4(vsid, inner, packet, flow=0x30 + n, ident=0x100 + n),
+                    [(port, inner)], note="VSID %d %s" % (vsid, note))
+    return sc
+
+
+def s_encap_decap_ipv6_pa():
+    cfg = make_config([provider_port(), RED1_PORT],
+                      [record(RED1_CA, RED_VSID, RED1_MAC, PA6_LOCAL, vm_name="Red-1"),
+                       record(REMOTE_CA, RED_VSID, RED_REMOTE_MAC, PA6_REMOTE, vm_name="Red-2")],
+                      RED_ROUTES,
+                      pas=[pa(PA_LOCAL, 24), pa(PA6_LOCAL, 64)],
+                      neighbors=[neighbor(PA_REMOTE, HV2_MAC), neighbor(PA6_REMOTE, HV2_MAC)])
+    sc = Scenario("encap-decap-ipv6-pa",
+                  "IPv4 CAs over IPv6 PAs (2001:db8:ffff::10 local, ::11 remote): encapsulation "
+                  "with an outer IPv6 header, decapsulation of NVGRE over IPv6, ND and ping for "
+                  "the IPv6 PA.", cfg)
+    out_cases = [
+        ("ICMP echo request", ip4(RED1_CA, REMOTE_CA, icmp_echo(0x300, 1, 32), ident=0x3001)),
+        ("UDP, TOS 0xB8", ip4(RED1_CA, REMOTE_CA, udp(40000, 5004, 160, 9), tos=0xB8, ident=0x3002)),
+        ("TCP data", ip4(RED1_CA, REMOTE_CA, tcp(40001, 33443, "PA", n=64, seed=1), ident=0x3003)),
+    ]
+    for note, packet in out_cases:
+        inner = red1_frame(RED_REMOTE_MAC, packet)
+        sc.send("red1", inner, [("pnic0", encap_expected6(inner, packet, RED_VSID))],
+                note="encap over IPv6: " + note)
+    in_cases = [
+        ("ICMP echo reply", ip4(REMOTE_CA, RED1_CA, icmp_echo(0x300, 1, 32, reply=True), ident=0x3101)),
+        ("UDP", ip4(REMOTE_CA, RED1_CA, udp(5004, 40000, 80, 2), ident=0x3102)),
+        ("TCP, TOS 0x28", ip4(REMOTE_CA, RED1_CA, tcp(33443, 40001, "A", n=10, seed=4), tos=0x28, ident=0x3103)),
+    ]
+    for k, (note, packet) in enumerate(in_cases):
+        inner = ether(RED1_MAC, RED_REMOTE_MAC, 0x0800) + packet
+        frame = nvgre6(PNIC_MAC, HV2_MAC, PA6_REMOTE, PA6_LOCAL, RED_VSID, inner,
+                       ipv4_tos(packet), flow=0x50 + k, fl=0x12345 + k)
+        sc.send("pnic0", frame, [("red1", inner)], note="decap from IPv6 PA: " + note)
+    # 2.3: neighbor solicitation for the local IPv6 PA (unicast, as in NUD) -> NA, flags S|O.
+    _, ns = ns_frame(HV2_MAC, PA6_REMOTE, PA6_LOCAL, dst_ip=PA6_LOCAL)
+    sc.send("pnic0", ether(PNIC_MAC, HV2_MAC, 0x86DD) + ns,
+            [("pnic0", na_frame(HV2_MAC, PA6_REMOTE, PNIC_MAC, PA6_LOCAL, router=False))],
+            note="unicast NS for the local IPv6 PA -> NA (S|O, pnic0 MAC)")
+    # 2.3 / 1.9: ICMPv6 echo to the local PA -> reply with hop limit outerTtl.
+    req = ip6(PA6_REMOTE, PA6_LOCAL, icmp6_echo(0x77, 3, 24), tc=0x20, fl=0xABCDE, hlim=60)
+    rep = ip6(PA6_LOCAL, PA6_REMOTE, icmp6_echo(0x77, 3, 24, reply=True), tc=0x20, fl=0xABCDE,
+              hlim=OUTER_TTL)
+    sc.send("pnic0", ether(PNIC_MAC, HV2_MAC, 0x86DD) + req,
+            [("pnic0", ether(HV2_MAC, PNIC_MAC, 0x86DD) + rep)],
+            note="ICMPv6 echo to the local PA -> reply, hop limit 64")
+    return sc
+
+
+def s_ipv6_ca():
+    cfg = make_config([provider_port(), RED1_PORT],
+                      RED_RECORDS + [record(RED6_LOCAL, RED_VSID, RED1_MAC, PA_LOCAL, vm_name="Red-1"),
+                                     record(RED6_REMOTE, RED_VSID, RED_REMOTE_MAC, PA_REMOTE, vm_name="Red-2")],
+                      RED_ROUTES + [route(RED_RD, RED_VSID, "2001:db8:1::/64")])
+    sc = Scenario("ipv6-ca",
+                  "IPv6 CAs (2001:db8:1::7 local, ::8 remote) over IPv4 PAs: neighbor discovery "
+                  "answered locally (record and gateway, incl. DAD from ::), ping to the IPv6 "
+                  "gateway, UDP/TCP/ICMPv6 encapsulated, NVGRE with an IPv6 inner frame delivered.",
+                  cfg)
+    # 1.5: NS for the remote VM -> NA from its record MAC, flags S|O.
+    eth_dst, ns = ns_frame(RED1_MAC, RED6_LOCAL, RED6_REMOTE)
+    sc.send("red1", ether(eth_dst, RED1_MAC, 0x86DD) + ns,
+            [("red1", na_frame(RED1_MAC, RED6_LOCAL, RED_REMOTE_MAC, RED6_REMOTE, router=False))],
+            note="NS for ::8 -> NA S|O with 00-15-5D-00-00-02")
+    # 1.5: NS for the gateway address -> NA from the gateway MAC, flags R|S|O.
+    eth_dst, ns = ns_frame(RED1_MAC, RED6_LOCAL, RED6_GW)
+    sc.send("red1", ether(eth_dst, RED1_MAC, 0x86DD) + ns,
+            [("red1", na_frame(RED1_MAC, RED6_LOCAL, GW_MAC, RED6_GW, router=True))],
+            note="NS for gateway ::1 -> NA R|S|O with the gateway MAC")
+    # 1.5: DAD-style NS from :: for ::8 -> NA to ff02::1, flags without S (= O only).
+    eth_dst, ns = ns_frame(RED1_MAC, "::", RED6_REMOTE, with_sll=False)
+    sc.send("red1", ether(eth_dst, RED1_MAC, 0x86DD) + ns,
+            [("red1", na_frame(RED1_MAC, "::", RED_REMOTE_MAC, RED6_REMOTE, router=False))],
+            note="NS from :: for ::8 -> NA to ff02::1, flags O")
+    # 1.5: NS for its own address -> the record's MAC is the requester's: arp_unresolved.
+    eth_dst, ns = ns_frame(RED1_MAC, RED6_LOCAL, RED6_LOCAL)
+    sc.send("red1", ether(eth_dst, RED1_MAC, 0x86DD) + ns, drop="arp_unresolved",
+            note="NS for its own ::7")
+    # 1.5: NS for an unknown address.
+    eth_dst, ns = ns_frame(RED1_MAC, RED6_LOCAL, "2001:db8:1::50")
+    sc.send("red1", ether(eth_dst, RED1_MAC, 0x86DD) + ns, drop="arp_unresolved",
+            note="NS for unknown ::50")
+    # 1.9: ICMPv6 echo to the IPv6 gateway address.
+    req = ip6(RED6_LOCAL, RED6_GW, icmp6_echo(0x44, 1, 16), tc=0x10, fl=0x11111, hlim=128)
+    rep = ip6(RED6_GW, RED6_LOCAL, icmp6_echo(0x44, 1, 16, reply=True), tc=0x10, fl=0x11111, hlim=64)
+    sc.send("red1", ether(GW_MAC, RED1_MAC, 0x86DD) + req,
+            [("red1", ether(RED1_MAC, GW_MAC, 0x86DD) + rep)], note="ping6 the gateway ::1")
+    # 1.12: encapsulation of IPv6 inner packets over the IPv4 PA.
+    cases = [
+        ("UDP", ip6(RED6_LOCAL, RED6_REMOTE, udp(40000, 33053, 30, 2), fl=0x12345)),
+        ("TCP, traffic class 0xB8", ip6(RED6_LOCAL, RED6_REMOTE, tcp(40001, 80, "S", seq=5), tc=0xB8)),
+        ("ICMPv6 echo request", ip6(RED6_LOCAL, RED6_REMOTE, icmp6_echo(0x45, 1, 40))),
+    ]
+    for note, packet in cases:
+        inner = red1_frame(RED_REMOTE_MAC, packet, 0x86DD)
+        sc.send("red1", inner, [("pnic0", encap_expected4(inner, packet, RED_VSID))],
+                note="encap IPv6 CA: " + note)
+    # 2.4: NVGRE carrying IPv6 inner frames, delivered as carried.
+    cases = [
+        ("ICMPv6 echo reply", ip6(RED6_REMOTE, RED6_LOCAL, icmp6_echo(0x45, 1, 40, reply=True))),
+        ("UDP, traffic class 0x48", ip6(RED6_REMOTE, RED6_LOCAL, udp(33053, 40000, 70, 8), tc=0x48, fl=0x54321)),
+    ]
+    for note, packet in cases:
+        inner = ether(RED1_MAC, RED_REMOTE_MAC, 0x86DD) + packet
+        sc.send("pnic0", decap_input4(RED_VSID, inner, packet, flow=0x99), [("red1", inner)],
+                note="decap IPv6 CA: " + note)
+    return sc
+
+
+def rfc1624(old_ck, old_bytes, new_bytes):
+    """Incremental checksum update, RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')."""
+    total = (~old_ck) & 0xFFFF
+    for i in range(0, len(old_bytes), 2):
+        m = struct.unpack("!H", old_bytes[i:i + 2])[0]
+        m2 = struct.unpack("!H", new_bytes[i:i + 2])[0]
+        total += ((~m) & 0xFFFF) + m2
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return (~total) & 0xFFFF
+
+
+def check_nat_rewrite(before, after):
+    """The expected NAT packet (full recompute by scapy) must equal what RFC 1624 gives."""
+    addr_old, addr_new = before[12:20], after[12:20]
+    assert struct.unpack("!H", after[10:12])[0] == rfc1624(
+        struct.unpack("!H", before[10:12])[0], addr_old, addr_new)
+    off = {6: 16, 17: 6}[before[9]] + 20
+    old_ck = struct.unpack("!H", before[off:off + 2])[0]
+    new_ck = struct.unpack("!H", after[off:off + 2])[0]
+    if before[9] == 17 and old_ck == 0:
+        assert new_ck == 0
+        return
+    expect = rfc1624(old_ck, addr_old, addr_new)
+    if before[9] == 17 and expect == 0:
+        expect = 0xFFFF
+    assert new_ck == expect, (hex(new_ck), hex(expect))
+
+
+def s_nat():
+    nat = "TranslationMethodNat"
+    cfg = make_config([provider_port(), RED1_PORT],
+                      [record(RED1_CA, RED_VSID, RED1_MAC, "192.168.1.20", nat, "Red-1"),
+                       record(REMOTE_CA, RED_VSID, RED_REMOTE_MAC, "192.168.1.21", nat, "Red-2")],
+                      RED_ROUTES,
+                      pas=[pa(PA_LOCAL, 24), pa("192.168.1.20", 24)],
+                      neighbors=[neighbor(PA_REMOTE, HV2_MAC), neighbor("192.168.1.21", NAT_PEER_MAC)])
+    sc = Scenario("nat",
+                  "TranslationMethodNat: red1 (10.1.1.7 <-> 192.168.1.20) talks to 10.1.1.8 "
+                  "(<-> 192.168.1.21): addresses rewritten in place both ways, checksums updated, "
+                  "a zero UDP checksum kept zero, TTL unchanged, padding removed.", cfg)
+    A, B = "192.168.1.20", "192.168.1.21"
+    # 1.13 outbound: same packet with CA -> PA, Ethernet dst = next-hop MAC, src = pnic0 MAC.
+    out_cases = [
+        ("TCP SYN", lambda s, d: ip4(s, d, tcp(40001, 80, "S", seq=999), ident=0x5001, ttl=128), False),
+        ("TCP data", lambda s, d: ip4(s, d, tcp(40001, 80, "PA", n=77, seed=9), ident=0x5002, ttl=128), False),
+        ("UDP", lambda s, d: ip4(s, d, udp(40002, 33053, 33, 4), ident=0x5003, tos=0xB8), False),
+        ("UDP with checksum 0", lambda s, d: ip4(s, d, udp(40003, 514, 25, 6, chksum=0),
+                                                 ident=0x5004, df=False), False),
+        ("UDP, padded 60-byte frame", lambda s, d: ip4(s, d, udp(40004, 7, 2, 1), ident=0x5005), True),
+    ]
+    for note, build, padded in out_cases:
+        sent = build(RED1_CA, REMOTE_CA)
+        rewritten = build(A, B)
+        check_nat_rewrite(sent, rewritten)
+        frame = red1_frame(RED_REMOTE_MAC, sent)
+        if padded:
+            frame = pad60(frame)
+        sc.send("red1", frame, [("pnic0", ether(NAT_PEER_MAC, PNIC_MAC, 0x0800) + rewritten)],
+                note="NAT out: " + note)
+    # 2.5 reverse: from PA .21 to PA .20, rewritten to 10.1.1.8 -> 10.1.1.7 for red1.
+    in_cases = [
+        ("TCP SYN-ACK", lambda s, d: ip4(s, d, tcp(80, 40001, "SA", seq=500, ack=12), ident=0x6001, ttl=57), False),
+        ("UDP", lambda s, d: ip4(s, d, udp(33053, 40002, 90, 3), ident=0x6002, ttl=57), False),
+        ("UDP with checksum 0, padded", lambda s, d: ip4(s, d, udp(514, 40003, 3, 2, chksum=0),
+                                                         ident=0x6003, ttl=57), True),
+    ]
+    for note, build, padded in in_cases:
+        arriving = ether(PNIC_MAC, NAT_PEER_MAC, 0x0800) + build(B, A)
+        check_nat_rewrite(build(B, A), build(REMOTE_CA, RED1_CA))
+        if padded:
+            arriving = pad60(arriving)
+        sc.send("pnic0", arriving,
+                [("red1", ether(RED1_MAC, RED_REMOTE_MAC, 0x0800) + build(REMOTE_CA, RED1_CA))],
+                note="NAT in: " + note)
+    # 2.5: a non-GRE packet from a PA without a Nat record -> no_lookup_record.
+    sc.send("pnic0", ether(PNIC_MAC, HV2_MAC, 0x0800) + ip4(PA_REMOTE, A, udp(33053, 40002, 10)),
+            drop="no_lookup_record", note="UDP to the NAT PA from 192.168.1.11 (no Nat record)")
+    # 2.5: a non-GRE packet to a local PA that is not a Nat PA -> not_nvgre.
+    sc.send("pnic0", ether(PNIC_MAC, NAT_PEER_MAC, 0x0800) + ip4(B, PA_LOCAL, udp(33053, 40002, 10)),
+            drop="not_nvgre", note="UDP from the NAT peer to 192.168.1.10 (not a Nat PA)")
+    return sc
+
+
+def s_same_host():
+    cfg = make_config([provider_port(), RED1_PORT, RED3_PORT],
+                      RED_RECORDS + [record("10.1.1.9", RED_VSID, RED3_MAC, PA_LOCAL, vm_name="Red-3"),
+                                     record("10.1.1.10", RED_VSID, "00-15-5D-00-00-0A", PA_LOCAL,
+                                            vm_name="Red-gone")],
+                      RED_ROUTES)
+    sc = Scenario("same-host",
+                  "Two Red VMs on hv1 (red1 10.1.1.7, red3 10.1.1.9, same PA): red1 -> red3 is "
+                  "delivered directly to red3 (padding removed), nothing on pnic0; a local record "
+                  "without a port is no_local_port.", cfg)
+    cases = [
+        ("ICMP echo", ip4(RED1_CA, "10.1.1.9", icmp_echo(0x900, 1, 32), ident=0x9001), False),
+        ("UDP", ip4(RED1_CA, "10.1.1.9", udp(40000, 33053, 100, 1), ident=0x9002, tos=0xB8), False),
+        ("TCP SYN", ip4(RED1_CA, "10.1.1.9", tcp(40001, 22, "S", seq=3), ident=0x9003), False),
+        ("UDP, padded 60-byte frame", ip4(RED1_CA, "10.1.1.9", udp(40002, 9, 6, 1), ident=0x9004), True),
+    ]
+    for note, packet, padded in cases:
+        frame = red1_frame(RED3_MAC, packet)
+        sc.send("red1", pad60(frame) if padded else frame, [("red3", frame)],
+                note="red1 -> red3: " + note)
+    back = ip4("10.1.1.9", RED1_CA, icmp_echo(0x900, 1, 32, reply=True), ident=0x9101)
+    sc.send("red3", ether(RED1_MAC, RED3_MAC, 0x0800) + back,
+            [("red1", ether(RED1_MAC, RED3_MAC, 0x0800) + back)], note="red3 -> red1: echo reply")
+    sc.send("red1", red1_frame("00-15-5D-00-00-0A", ip4(RED1_CA, "10.1.1.10", udp(40005, 33053, 8))),
+            drop="no_local_port", note="to 10.1.1.10: record PA local, but no port has its MAC")
+    return sc
+
+
+def s_overlapping_tenants():
+    cfg = red_blue_config()
+    cfg["lookupRecords"].append(record("10.1.1.9", RED_VSID, "00-15-5D-00-00-09", PA_REMOTE,
+                                       vm_name="Red-9"))
+    sc = Scenario("overlapping-tenants",
+                  "Red and Blue both use 10.1.1.0/24: each reaches its own 10.1.1.8 with its own "
+                  "VSID; Blue cannot reach Red's 10.1.1.9 (isolation); NVGRE VSID 6001 reaches "
+                  "blue1 only and VSID 5001 red1 only.", cfg)
+    red_pkt = ip4(RED1_CA, REMOTE_CA, udp(40000, 33053, 24, 1), ident=0x7001)
+    red_frame = red1_frame(RED_REMOTE_MAC, red_pkt)
+    sc.send("red1", red_frame, [("pnic0", encap_expected4(red_frame, red_pkt, RED_VSID))],
+            note="Red 10.1.1.7 -> 10.1.1.8: VSID 5001")
+    blue_pkt = ip4(RED1_CA, REMOTE_CA, udp(40000, 33053, 24, 1), ident=0x7001)
+    blue_frame = ether(BLUE_REMOTE_MAC, BLUE1_MAC, 0x0800) + blue_pkt
+    sc.send("blue1", blue_frame, [("pnic0", encap_expected4(blue_frame, blue_pkt, BLUE_VSID))],
+            note="Blue 10.1.1.7 -> 10.1.1.8 (same IP packet): VSID 6001")
+    sc.send("blue1", ether("00-15-5D-00-00-09", BLUE1_MAC, 0x0800)
+            + ip4(RED1_CA, "10.1.1.9", udp(40000, 33053, 24, 1), ident=0x7002),
+            drop="isolation", note="Blue -> 10.1.1.9 (only Red has that CA)")
+    blue_in = ip4(REMOTE_CA, RED1_CA, udp(33053, 40000, 30, 5), ident=0x7101)
+    inner = ether(BLUE1_MAC, BLUE_REMOTE_MAC, 0x0800) + blue_in
+    sc.send("pnic0", decap_input4(BLUE_VSID, inner, blue_in, flow=0x11), [("blue1", inner)],
+            note="NVGRE VSID 6001 to 10.1.1.7 -> blue1 only")
+    red_in = ip4(REMOTE_CA, RED1_CA, udp(33053, 40000, 30, 5), ident=0x7101)
+    inner = ether(RED1_MAC, RED_REMOTE_MAC, 0x0800) + red_in
+    sc.send("pnic0", decap_input4(RED_VSID, inner, red_in, flow=0x11), [("red1", inner)],
+            note="NVGRE VSID 5001 to 10.1.1.7 -> red1 only")
+    return sc
+
+
+def s_spoofed_source():
+    sc = Scenario("spoofed-source",
+                  "Anti-spoofing and lookup failures on a vm port: foreign source MAC, unknown "
+                  "source CA, VLAN tag, unknown destination CA, a source CA of another VM.",
+                  red_blue_config())
+    good = ip4(RED1_CA, REMOTE_CA, udp(40000, 33053, 20, 1), ident=0x8001)
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, good, src_mac="00-15-5D-00-00-66"),
+            drop="spoofed_source", note="source MAC 00-15-5D-00-00-66 is not red1's")
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, ip4("10.1.1.99", REMOTE_CA, udp(40000, 33053, 20, 1))),
+            drop="spoofed_source", note="source CA 10.1.1.99 has no record")
+    sc.send("red1", ether(RED_REMOTE_MAC, RED1_MAC, 0x0800, vlan=10) + good,
+            drop="vlan_tagged", note="802.1Q tag VID 10")
+    sc.send("red1", ether(RED_REMOTE_MAC, RED1_MAC, 0x0800, vlan=0) + good,
+            drop="vlan_tagged", note="802.1Q priority tag VID 0")
+    sc.send("red1", red1_frame("00-15-5D-00-00-50", ip4(RED1_CA, "10.1.1.50", udp(40000, 33053, 20, 1))),
+            drop="no_lookup_record", note="destination CA 10.1.1.50 has no record anywhere")
+    sc.send("red1", red1_frame(RED1_MAC, ip4(REMOTE_CA, RED1_CA, udp(40000, 33053, 20, 1))),
+            drop="spoofed_source", note="source CA 10.1.1.8 (record MAC is not red1's)")
+    sc.send("blue1", ether(BLUE_REMOTE_MAC, RED1_MAC, 0x0800) + good,
+            drop="spoofed_source", note="blue1 sends with red1's MAC")
+    # control: the well-formed packet does go out.
+    frame = red1_frame(RED_REMOTE_MAC, good)
+    sc.send("red1", frame, [("pnic0", encap_expected4(frame, good, RED_VSID))],
+            note="control: the same packet, untagged and correct")
+    return sc
+
+
+def s_spoofed_outer_pa():
+    sc = Scenario("spoofed-outer-pa",
+                  "NVGRE whose outer source PA does not match the inner source CA's record: "
+                  "pa_mismatch; the genuine frame is delivered.", red_blue_config())
+    pkt = ip4(REMOTE_CA, RED1_CA, udp(33053, 40000, 20, 1), ident=0x8101)
+    inner = ether(RED1_MAC, RED_REMOTE_MAC, 0x0800) + pkt
+    sc.send("pnic0", decap_input4(RED_VSID, inner, pkt, pa_src="192.168.1.99"),
+            drop="pa_mismatch", note="inner src 10.1.1.8 but outer src 192.168.1.99")
+    pkt66 = ip4("10.1.1.66", RED1_CA, udp(33053, 40000, 20, 1), ident=0x8102)
+    inner66 = ether(RED1_MAC, "00-15-5D-00-00-66", 0x0800) + pkt66
+    sc.send("pnic0", decap_input4(RED_VSID, inner66, pkt66),
+            drop="pa_mismatch", note="inner src 10.1.1.66 has no record (and no wildcard)")
+    sc.send("pnic0", decap_input4(RED_VSID, inner, pkt), [("red1", inner)],
+            note="control: inner src 10.1.1.8 from its PA 192.168.1.11")
+    return sc
+
+
+def s_malformed_gre():
+    sc = Scenario("malformed-gre",
+                  "Frames on pnic0 that must be refused, one per reason (section 2.4 order), and "
+                  "one well-formed control frame.", red_blue_config())
+    pkt = ip4(REMOTE_CA, RED1_CA, udp(33053, 40000, 20, 1), ident=0xA001)
+    inner = ether(RED1_MAC, RED_REMOTE_MAC, 0x0800) + pkt
+
+    def outer(gre_bytes, pa_src=PA_REMOTE, pa_dst=PA_LOCAL, proto=47, flags="DF", frag=0):
+        return ether(PNIC_MAC, HV2_MAC, 0x0800) + bytes(
+            IP(src=pa_src, dst=pa_dst, tos=0, id=0x77, flags=flags, frag=frag, ttl=64,
+               proto=proto) / Raw(gre_bytes))
+
+    key = struct.pack("!I", RED_VSID << 8 | 0x21)
+    cases = [
+        ("GRE checksum bit (0xA000 0x6558 + checksum + key)", "bad_gre_header",
+         outer(struct.pack("!HHHH", 0xA000, 0x6558, 0, 0) + key + inner)),
+        ("GRE sequence bit (0x3000 0x6558 key seq)", "bad_gre_header",
+         outer(struct.pack("!HH", 0x3000, 0x6558) + key + struct.pack("!I", 1) + inner)),
+        ("GRE version 1 (0x2001)", "bad_gre_header",
+         outer(struct.pack("!HH", 0x2001, 0x6558) + key + inner)),
+        ("GRE key bit missing (0x0000 0x6558)", "bad_gre_header",
+         outer(struct.pack("!HH", 0x0000, 0x6558) + inner)),
+        ("GRE protocol 0x0800", "not_nvgre",
+         outer(struct.pack("!HH", 0x2000, 0x0800) + key + pkt)),
+        ("VSID 100", "reserved_vsid", outer(gre(100, 0x21) + inner)),
+        ("VSID 0xFFFFFF", "reserved_vsid", outer(gre(0xFFFFFF, 0x21) + inner)),
+        ("VSID 4095", "reserved_vsid", outer(gre(4095, 0x21) + inner)),
+        ("VSID 7777 (no port in it)", "unknown_vsid", outer(gre(7777, 0x21) + inner)),
+        ("outer IPv4 MF set", "outer_fragment", outer(gre(RED_VSID, 0x21) + inner, flags="MF")),
+        ("outer IPv4 fragment offset 185", "outer_fragment",
+         outer(gre(RED_VSID, 0x21) + inner, flags=0, frag=185)),
+        ("inner 802.1Q tag", "inner_vlan_tagged",
+         outer(gre(RED_VSID, 0x21) + ether(RED1_MAC, RED_REMOTE_MAC, 0x0800, vlan=5) + pkt)),
+        ("GRE cut after 6 bytes (frame padded to 60)", "truncated",
+         pad60(outer(gre(RED_VSID, 0x21)[:6]))),
+        ("GRE of 3 bytes", "truncated", pad60(outer(gre(RED_VSID, 0x21)[:3]))),
+        ("outer destination 192.168.1.77", "not_local_pa",
+         outer(gre(RED_VSID, 0x21) + inner, pa_dst="192.168.1.77")),
+        ("UDP to the PA", "not_nvgre",
+         ether(PNIC_MAC, HV2_MAC, 0x0800) + ip4(PA_REMOTE, PA_LOCAL, udp(4789, 4789, 30, 2))),
+        ("inner ARP", "unsupported_ethertype",
+         outer(gre(RED_VSID, 0x21) + ether(RED1_MAC, RED_REMOTE_MAC, 0x0806)
+               + arp(1, RED_REMOTE_MAC, REMOTE_CA, "00-00-00-00-00-00", RED1_CA))),
+        ("inner frame of 10 bytes", "truncated", outer(gre(RED_VSID, 0x21) + inner[:10])),
+        ("inner destination 10.1.1.200 (no record)", "no_lookup_record",
+         outer(gre(RED_VSID, 0x21) + ether(RED1_MAC, RED_REMOTE_MAC, 0x0800)
+               + ip4(REMOTE_CA, "10.1.1.200", udp(33053, 40000, 20, 1)))),
+        ("inner destination 10.1.1.8 (record PA is remote)", "no_local_port",
+         outer(gre(RED_VSID, 0x21) + ether(RED_REMOTE_MAC, RED1_MAC, 0x0800)
+               + ip4(REMOTE_CA, REMOTE_CA, udp(33053, 40000, 20, 1)))),
+        ("inner broadcast 255.255.255.255", "flooding_disabled",
+         outer(gre(RED_VSID, 0x21) + ether("FF-FF-FF-FF-FF-FF", RED_REMOTE_MAC, 0x0800)
+               + ip4(REMOTE_CA, "255.255.255.255", udp(68, 67, 20, 1)))),
+    ]
+    for note, reason, frame in cases:
+        sc.send("pnic0", frame, drop=reason, note=note)
+    sc.send("pnic0", outer(gre(RED_VSID, 0x21) + inner), [("red1", inner)],
+            note="control: well-formed NVGRE")
+    return sc
+
+
+def icmp_frag_needed(vm_mac, sent_ip, mtu_value, gw_ip, vm_ip):
+    """Section 3: ICMP type 3 code 4 from the gateway, quote cut to a 576-byte IP packet."""
+    quote = sent_ip[:576 - 20 - 8]
+    body = struct.pack("!BBHHH", 3, 4, 0, 0, mtu_value) + quote
+    body = body[:2] + struct.pack("!H", inet_checksum(body)) + body[4:]
+    packet = bytes(IP(src=gw_ip, dst=vm_ip, tos=0, id=0, flags=0, ttl=64, proto=1) / Raw(body))
+    assert len(packet) <= 576
+    return ether(vm_mac, GW_MAC, 0x0800) + packet
+
+
+def icmp6_too_big(vm_mac, sent_ip, mtu_value, gw_ip, vm_ip):
+    """Section 3: ICMPv6 packet too big from the IPv6 gateway, IPv6 packet <= 1280 bytes."""
+    quote = sent_ip[:1280 - 40 - 8]
+    packet = ip6(gw_ip, vm_ip, ICMPv6PacketTooBig(mtu=mtu_value) / Raw(quote), tc=0, fl=0, hlim=64)
+    assert len(packet) <= 1280
+    return ether(vm_mac, GW_MAC, 0x86DD) + packet
+
+
+def fragments4(packet, mtu, overhead):
+    """Section 3: IPv4 fragmentation before encapsulation (no options here)."""
+    ihl = (packet[0] & 0x0F) * 4
+    assert ihl == 20
+    per = (mtu - overhead - ihl) // 8 * 8
+    hdr = IP(packet)
+    data = packet[ihl:]
+    frags = []
+    for off in range(0, len(data), per):
+        chunk = data[off:off + per]
+        last = off + per >= len(data)
+        frags.append(bytes(IP(src=hdr.src, dst=hdr.dst, tos=hdr.tos, id=hdr.id, ttl=hdr.ttl,
+                              proto=hdr.proto, flags=0 if last else "MF", frag=off // 8)
+                           / Raw(chunk)))
+    return frags
+
+
+def s_mtu():
+    cfg = make_config([provider_port(mtu=1000), RED1_PORT],
+                      RED_RECORDS + [record(RED6_LOCAL, RED_VSID, RED1_MAC, PA_LOCAL, vm_name="Red-1"),
+                                     record(RED6_REMOTE, RED_VSID, RED_REMOTE_MAC, PA_REMOTE, vm_name="Red-2")],
+                      RED_ROUTES + [route(RED_RD, RED_VSID, "2001:db8:1::/64")])
+    sc = Scenario("mtu",
+                  "pnic0 mtu 1000 (IPv4 PA, overhead 42): the boundary, ICMP fragmentation needed "
+                  "for DF packets, fragmentation of non-DF packets before encapsulation, ICMPv6 "
+                  "packet too big for IPv6 CAs.", cfg)
+    mtu, overhead = 1000, 42
+    # exactly at the limit: 20 + 8 + 14 + 958 = 1000 -> forwarded.
+    fits = ip4(RED1_CA, REMOTE_CA, udp(40000, 9, 958 - 28, 1), ident=0xB001)
+    frame = red1_frame(RED_REMOTE_MAC, fits)
+    out = encap_expected4(frame, fits, RED_VSID)
+    assert len(out) == 14 + 1000
+    sc.send("red1", frame, [("pnic0", out)], note="958-byte IP packet with DF: outer IP exactly 1000")
+    # one byte more, DF -> mtu_exceeded + ICMP fragmentation needed, MTU 958.
+    over = ip4(RED1_CA, REMOTE_CA, udp(40000, 9, 959 - 28, 2), ident=0xB002)
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, over),
+            [("red1", icmp_frag_needed(RED1_MAC, over, mtu - overhead, RED_GW, RED1_CA))],
+            drop="mtu_exceeded", note="959-byte IP packet with DF -> ICMP 3/4 MTU 958")
+    # the brief's case: 1200 bytes, DF.
+    big = ip4(RED1_CA, REMOTE_CA, udp(40001, 9, 1200 - 28, 3), ident=0xB003, tos=0x20)
+    icmp = icmp_frag_needed(RED1_MAC, big, mtu - overhead, RED_GW, RED1_CA)
+    assert len(icmp) == 14 + 576
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, big), [("red1", icmp)],
+            drop="mtu_exceeded", note="1200-byte UDP with DF -> ICMP 3/4 MTU 958, quote cut to 576")
+    # 1200 bytes without DF -> fragments of 936 + 244 payload bytes, each encapsulated.
+    nodf = ip4(RED1_CA, REMOTE_CA, udp(40002, 9, 1200 - 28, 4), ident=0xB004, tos=0xB8, df=False)
+    frags = fragments4(nodf, mtu, overhead)
+    assert [len(f) - 20 for f in frags] == [936, 244]
+    outs = []
+    for f in frags:
+        fframe = red1_frame(RED_REMOTE_MAC, f)
+        outs.append(("pnic0", encap_expected4(fframe, f, RED_VSID)))
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, nodf), outs,
+            note="1200-byte UDP without DF -> 2 fragments (936 + 244), each encapsulated")
+    # 2100 bytes without DF -> three fragments (936 + 936 + 208).
+    nodf3 = ip4(RED1_CA, REMOTE_CA, icmp_echo(0x123, 9, 2100 - 28), ident=0xB005, df=False)
+    frags = fragments4(nodf3, mtu, overhead)
+    assert [len(f) - 20 for f in frags] == [936, 936, 208]
+    outs = [("pnic0", encap_expected4(red1_frame(RED_REMOTE_MAC, f), f, RED_VSID)) for f in frags]
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, nodf3), outs,
+            note="2100-byte ICMP echo without DF -> 3 fragments (936 + 936 + 208)")
+    # IPv6 CA, 1200-byte packet -> ICMPv6 packet too big, MTU 958 (whole packet fits the quote).
+    v6 = ip6(RED6_LOCAL, RED6_REMOTE, udp(40003, 9, 1200 - 48, 5))
+    assert len(v6) == 1200
+    ptb = icmp6_too_big(RED1_MAC, v6, mtu - overhead, RED6_GW, RED6_LOCAL)
+    assert len(ptb) == 14 + 1248
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, v6, 0x86DD), [("red1", ptb)],
+            drop="mtu_exceeded", note="1200-byte IPv6 packet -> ICMPv6 packet too big MTU 958")
+    # IPv6 CA, 1400-byte packet -> the quote is cut to keep the IPv6 packet at 1280 bytes.
+    v6b = ip6(RED6_LOCAL, RED6_REMOTE, udp(40004, 9, 1400 - 48, 6))
+    ptb = icmp6_too_big(RED1_MAC, v6b, mtu - overhead, RED6_GW, RED6_LOCAL)
+    assert len(ptb) == 14 + 1280
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, v6b, 0x86DD), [("red1", ptb)],
+            drop="mtu_exceeded", note="1400-byte IPv6 packet -> packet too big, cut to 1280")
+    # IPv6 at the limit: 20 + 8 + 14 + 958 = 1000 -> forwarded.
+    v6fit = ip6(RED6_LOCAL, RED6_REMOTE, udp(40005, 9, 958 - 48, 7))
+    frame = red1_frame(RED_REMOTE_MAC, v6fit, 0x86DD)
+    sc.send("red1", frame, [("pnic0", encap_expected4(frame, v6fit, RED_VSID))],
+            note="958-byte IPv6 packet: outer IP exactly 1000")
+    return sc
+
+
+def s_arp_and_pa():
+    sc = Scenario("arp-and-pa",
+                  "ARP answered locally on red1 (record, gateway), unanswered for unknown or own "
+                  "addresses; ping to the gateway; on pnic0 ARP and ping for the local PA, foreign "
+                  "PA / foreign MAC refused.", red_blue_config())
+    ZERO = "00-00-00-00-00-00"
+    sc.send("red1", arp_request_frame(RED1_MAC, RED1_CA, REMOTE_CA),
+            [("red1", arp_reply_frame(RED1_MAC, RED1_CA, RED_REMOTE_MAC, REMOTE_CA))],
+            note="who-has 10.1.1.8 -> 00-15-5D-00-00-02")
+    sc.send("red1", arp_request_frame(RED1_MAC, RED1_CA, RED_GW),
+            [("red1", arp_reply_frame(RED1_MAC, RED1_CA, GW_MAC, RED_GW))],
+            note="who-has gateway 10.1.1.1 -> 00-15-5D-FF-FF-FF")
+    sc.send("red1", arp_request_frame(RED1_MAC, RED1_CA, "10.1.1.50"), drop="arp_unresolved",
+            note="who-has 10.1.1.50 (no record)")
+    sc.send("red1", arp_request_frame(RED1_MAC, RED1_CA, RED1_CA), drop="arp_unresolved",
+            note="who-has its own 10.1.1.7")
+    sc.send("red1", arp_request_frame(RED1_MAC, "0.0.0.0", REMOTE_CA),
+            [("red1", arp_reply_frame(RED1_MAC, "0.0.0.0", RED_REMOTE_MAC, REMOTE_CA))],
+            note="ARP probe (sender 0.0.0.0) for 10.1.1.8 -> answered, tpa 0.0.0.0")
+    sc.send("blue1", arp_request_frame(BLUE1_MAC, RED1_CA, REMOTE_CA),
+            [("blue1", arp_reply_frame(BLUE1_MAC, RED1_CA, BLUE_REMOTE_MAC, REMOTE_CA))],
+            note="blue1 who-has 10.1.1.8 -> Blue's 00-15-5D-00-01-02")
+    # 1.9: ping the gateway.
+    req = ip4(RED1_CA, RED_GW, icmp_echo(0x1, 1, 32), ttl=128, ident=0xC001, tos=0x10)
+    rep = ip4(RED_GW, RED1_CA, icmp_echo(0x1, 1, 32, reply=True), ttl=64, ident=0xC001, tos=0x10)
+    sc.send("red1", red1_frame(GW_MAC, req), [("red1", ether(RED1_MAC, GW_MAC, 0x0800) + rep)],
+            note="ping gateway 10.1.1.1 -> echo reply, TTL 64")
+    sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, RED_GW, udp(40000, 33053, 20, 1), ident=0xC002)),
+            drop="no_lookup_record", note="UDP to the gateway address")
+    # 2.2 / 2.3 on the provider port.
+    sc.send("pnic0", arp_request_frame(HV2_MAC, PA_REMOTE, PA_LOCAL),
+            [("pnic0", arp_reply_frame(HV2_MAC, PA_REMOTE, PNIC_MAC, PA_LOCAL))],
+            note="who-has PA 192.168.1.10 -> pnic0 MAC")
+    sc.send("pnic0", arp_request_frame(HV2_MAC, PA_REMOTE, "192.168.1.99"), drop="not_local_pa",
+            note="who-has 192.168.1.99")
+    req = ip4(PA_REMOTE, PA_LOCAL, icmp_echo(0x2, 7, 48), ttl=128, ident=0xC101)
+    rep = ip4(PA_LOCAL, PA_REMOTE, icmp_echo(0x2, 7, 48, reply=True), ttl=OUTER_TTL, ident=0xC101)
+    sc.send("pnic0", ether(PNIC_MAC, HV2_MAC, 0x0800) + req,
+            [("pnic0", ether(HV2_MAC, PNIC_MAC, 0x0800) + rep)],
+            note="ping PA 192.168.1.10 -> reply, TTL 64")
+    sc.send("pnic0", ether("02-00-00-00-01-99", HV2_MAC, 0x0800) + req, drop="not_for_host",
+            note="same ping to a foreign unicast MAC")
+    return sc
+
+
+def s_routing():
+    red2_mac = "00-15-5D-00-02-07"
+    cfg = make_config([provider_port(), RED1_PORT, vm_port("red2", red2_mac, RED2_VSID, "Red-2b")],
+                      RED_RECORDS + [record("10.1.2.5", RED2_VSID, "00-15-5D-00-02-05", PA_REMOTE,
+                                            vm_name="Red-5"),
+                                     record("10.1.2.7", RED2_VSID, red2_mac, PA_LOCAL, vm_name="Red-2b")],
+                      RED_ROUTES + [route(RED_RD, RED2_VSID, "10.1.2.0/24")])
+    sc = Scenario("routing",
+                  "Red routing domain with VSIDs 5001 (10.1.1.0/24) and 5002 (10.1.2.0/24): "
+                  "frames to the gateway MAC are routed (TTL decremented, MACs rewritten, VSID of "
+                  "the destination record), locally or over NVGRE; TTL 1, no route, no record.",
+                  cfg)
+    pkt = ip4(RED1_CA, "10.1.2.5", udp(40000, 33053, 40, 1), ident=0xD001, ttl=64, tos=0xB8)
+    routed = ip4(RED1_CA, "10.1.2.5", udp(40000, 33053, 40, 1), ident=0xD001, ttl=63, tos=0xB8)
+    inner = ether("00-15-5D-00-02-05", GW_MAC, 0x0800) + routed
+    sc.send("red1", red1_frame(GW_MAC, pkt), [("pnic0", encap_expected4(inner, routed, RED2_VSID))],
+            note="10.1.1.7 -> 10.1.2.5 via gateway MAC: NVGRE VSID 5002, TTL 63")
+    pkt = ip4(RED1_CA, "10.1.2.7", tcp(40001, 80, "S", seq=1), ident=0xD002, ttl=128)
+    routed = ip4(RED1_CA, "10.1.2.7", tcp(40001, 80, "S", seq=1), ident=0xD002, ttl=127)
+    sc.send("red1", red1_frame(GW_MAC, pkt),
+            [("red2", ether(red2_mac, GW_MAC, 0x0800) + routed)],
+            note="10.1.1.7 -> 10.1.2.7 (local, VSID 5002) via gateway MAC: to red2, TTL 127")
+    sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, "10.1.2.5", udp(40000, 33053, 40, 1), ttl=1)),
+            drop="ttl_expired", note="TTL 1")
+    sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, "172.16.0.1", udp(40000, 33053, 40, 1))),
+            drop="no_route", note="172.16.0.1: no customer route")
+    sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, "10.1.2.99", udp(40000, 33053, 40, 1))),
+            drop="no_lookup_record", note="10.1.2.99: route but no record")
+    sc.send("red1", red1_frame("00-15-5D-00-02-05", ip4(RED1_CA, "10.1.2.5", udp(40000, 33053, 40, 1))),
+            drop="no_lookup_record",
+            note="10.1.2.5 sent to its MAC, not the gateway MAC: not routed, same routing domain")
+    back_pkt = ip4("10.1.2.7", RED1_CA, icmp_echo(0x5, 1, 16), ident=0xD003, ttl=64)
+    back_routed = ip4("10.1.2.7", RED1_CA, icmp_echo(0x5, 1, 16), ident=0xD003, ttl=63)
+    sc.send("red2", ether(GW_MAC, red2_mac, 0x0800) + back_pkt,
+            [("red1", ether(RED1_MAC, GW_MAC, 0x0800) + back_routed)],
+            note="red2 10.1.2.7 -> 10.1.1.7 via gateway MAC: to red1, TTL 63")
+    return sc
+
+
+def s_vm_malformed():
+    sc = Scenario("vm-malformed",
+                  "Header checks on a vm port (section 1.1-1.7): truncated and malformed frames, "
+                  "bad ARP, unsupported EtherType, broadcast/multicast.", red_blue_config())
+    good = ip4(RED1_CA, REMOTE_CA, udp(40000, 33053, 20, 1), ident=0xE001)
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, good)[:10], drop="truncated",
+            note="10-byte frame")
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, good)[:14 + 12], drop="truncated",
+            note="IPv4 with 12 bytes after Ethernet")
+    bad = bytearray(good)
+    bad[10:12] = struct.pack("!H", (struct.unpack("!H", bad[10:12])[0] ^ 0x0101))
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, bytes(bad)), drop="malformed_header",
+            note="IPv4 bad header checksum")
+    v6hdr = bytearray(good)
+    v6hdr[0] = 0x65  # version 6 in an IPv4 frame (checksum fixed below)
+    v6hdr[10:12] = b"\x00\x00"
+    v6hdr[10:12] = struct.pack("!H", inet_checksum(bytes(v6hdr[:20])))
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, bytes(v6hdr)), drop="malformed_header",
+            note="EtherType 0x0800 but IP version 6")
+    longer = bytes(IP(src=RED1_CA, dst=REMOTE_CA, len=200, id=0xE002, flags="DF") / udp(40000, 33053, 20, 1))
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, longer), drop="truncated",
+            note="IPv4 total length 200 in a 62-byte frame")
+    sc.send("red1", ether("FF-FF-FF-FF-FF-FF", RED1_MAC, 0x0806)
+            + arp(1, RED1_MAC, RED1_CA, "00-00-00-00-00-00", REMOTE_CA)[:20],
+            drop="truncated", note="ARP with 20 bytes (34-byte frame)")
+    sc.send("red1", pad60(ether(RED_REMOTE_MAC, RED1_MAC, 0x0806)
+                          + arp(2, RED1_MAC, RED1_CA, RED_REMOTE_MAC, REMOTE_CA)),
+            drop="arp_unresolved", note="ARP reply (op 2) from the VM")
+    sc.send("red1", pad60(ether("FF-FF-FF-FF-FF-FF", RED1_MAC, 0x0806)
+                          + arp(1, "00-15-5D-00-00-66", RED1_CA, "00-00-00-00-00-00", REMOTE_CA)),
+            drop="spoofed_source", note="ARP sender hardware address not red1's")
+    sc.send("red1", pad60(ether("FF-FF-FF-FF-FF-FF", RED1_MAC, 0x0806)
+                          + arp(1, RED1_MAC, REMOTE_CA, "00-00-00-00-00-00", RED_GW)),
+            drop="spoofed_source", note="ARP sender IP 10.1.1.8 (another VM's)")
+    v6 = bytearray(ip6(RED6_LOCAL, RED6_REMOTE, udp(40000, 33053, 20, 1)))
+    v6[4:6] = struct.pack("!H", 500)
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, bytes(v6), 0x86DD), drop="truncated",
+            note="IPv6 payload length 500 in a short frame")
+    sc.send("red1", pad60(ether("01-80-C2-00-00-0E", RED1_MAC, 0x88CC) + b"\x02\x07\x04" + b"\x00" * 6),
+            drop="unsupported_ethertype", note="LLDP (0x88CC)")
+    sc.send("red1", ether("FF-FF-FF-FF-FF-FF", RED1_MAC, 0x0800)
+            + ip4(RED1_CA, "255.255.255.255", udp(68, 67, 40, 1), df=False),
+            drop="flooding_disabled", note="UDP to 255.255.255.255")
+    sc.send("red1", ether("01-00-5E-00-00-FB", RED1_MAC, 0x0800)
+            + ip4(RED1_CA, "224.0.0.251", udp(5353, 5353, 40, 1), df=False),
+            drop="flooding_disabled", note="mDNS to 224.0.0.251")
+    sc.send("red1", ether(RED_REMOTE_MAC, RED1_MAC, 0x0800)
+            + ip4(RED1_CA, "224.0.0.251", udp(5353, 5353, 40, 1), df=False),
+            drop="flooding_disabled", note="multicast IP in a unicast frame")
+    return sc
+
+
+SCENARIOS = [s_encap_ipv4, s_decap_ipv4, s_encap_decap_ipv6_pa, s_ipv6_ca, s_nat, s_same_host,
+             s_overlapping_tenants, s_spoofed_source, s_spoofed_outer_pa, s_malformed_gre, s_mtu,
+             s_arp_and_pa, s_routing, s_vm_malformed]
+
+
+def self_check(sc):
+    """Independent byte-level invariants on every expected frame (no scapy parsing)."""
+    for _port, _frame, out, _drop, note in sc.steps:
+        for out_port, f in out:
+            where = "%s: %s -> %s" % (sc.name, note, out_port)
+            etype = struct.unpack("!H", f[12:14])[0]
+            if etype == 0x0800:
+                ihl = (f[14] & 0x0F) * 4
+                assert inet_checksum(f[14:14 + ihl]) == 0, where + ": IPv4 header checksum"
+                # 0x0000 and 0xFFFF are both "valid"; keep clear of that corner so a full
+                # recompute and an RFC 1624 update cannot legitimately disagree.
+                assert f[24:26] not in (b"\x00\x00", b"\xff\xff"), where
+                assert struct.unpack("!H", f[16:18])[0] == len(f) - 14, where + ": length/padding"
+                if f[23] == 47:  # outer NVGRE over IPv4
+                    assert f[18:22] == b"\x00\x00\x40\x00" and f[22] == OUTER_TTL, where
+                    assert f[34:38] == b"\x20\x00\x65\x58" and f[41] == 0, where + ": GRE"
+                    inner_ip = f[34 + 8 + 14:]
+                    tos = inner_ip[1] if inner_ip[0] >> 4 == 4 else ipv6_tc(inner_ip)
+                    assert f[15] == tos, where + ": TOS"
+            elif etype == 0x86DD:
+                assert struct.unpack("!H", f[18:20])[0] == len(f) - 54, where + ": length/padding"
+                if f[20] == 47:  # outer NVGRE over IPv6
+                    assert f[21] == OUTER_TTL and f[15] & 0x0F == 0 and f[16:18] == b"\x00\x00"
+                    assert f[54:58] == b"\x20\x00\x65\x58" and f[61] == 0, where + ": GRE"
+            elif etype == 0x0806:
+                assert len(f) == 42, where + ": ARP reply length"
+            else:
+                raise AssertionError(where + ": unexpected EtherType %04x" % etype)
+
+
+def main():
+    # remove every previously generated scenario folder
+    for entry in sorted(os.listdir(HERE)):
+        path = os.path.join(HERE, entry)
+        if os.path.isdir(path) and os.path.exists(os.path.join(path, "scenario.json")):
+            shutil.rmtree(path)
+    names = []
+    for build in SCENARIOS:
+        sc = build()
+        assert sc.name not in names
+        names.append(sc.name)
+        self_check(sc)
+        write_scenario(sc)
+    print("wrote %d scenarios: %s" % (len(names), ", ".join(names)))
+
+
+if __name__ == "__main__":
+    main()
