@@ -1,0 +1,50 @@
+namespace NvDataplane.Policy;
+
+/// <summary>Reads <c>host</c> and <c>global</c>: the host name, gateway MAC, outer TTL, external router.</summary>
+internal static class ConfigHostReader
+{
+    private static readonly string[] HostFields = ["name"];
+    private static readonly string[] GlobalFields = ["gatewayMac", "outerTtl", "useExternalRouter"];
+
+    /// <summary>The host name; the machine name when <c>host</c> or its <c>name</c> is not given.</summary>
+    public static string? ReadHostName(ConfigObjectReader root)
+    {
+        var host = root.Object("host", HostFields);
+        if (host is null || !host.Has("name"))
+        {
+            return DefaultHostName();
+        }
+
+        string? name = host.String("name", expected: "a non-empty host name");
+        if (name is not null && string.IsNullOrWhiteSpace(name))
+        {
+            host.Report("name", "is empty; give the host's name, or leave it out to use the machine name");
+            return null;
+        }
+
+        return name;
+    }
+
+    public static GlobalSettings? ReadGlobal(ConfigObjectReader root, ConfigProblemList problems)
+    {
+        var global = root.Object("global", GlobalFields);
+        if (global is null)
+        {
+            return GlobalSettings.Default;
+        }
+
+        int before = problems.Count;
+        var gatewayMac = global.Mac("gatewayMac", required: false, unicast: true, whenAbsent: GlobalSettings.DefaultGatewayMac);
+        long? outerTtl = global.Integer("outerTtl", 1, 255, whenAbsent: GlobalSettings.Default.OuterTtl);
+        bool? useExternalRouter = global.Boolean("useExternalRouter", whenAbsent: false);
+        return problems.Count == before && gatewayMac is { } mac && outerTtl is { } ttl && useExternalRouter is { } external
+            ? new GlobalSettings(mac, (byte)ttl, external)
+            : null;
+    }
+
+    private static string DefaultHostName()
+    {
+        string machine = Environment.MachineName;
+        return string.IsNullOrWhiteSpace(machine) ? "host" : machine;
+    }
+}

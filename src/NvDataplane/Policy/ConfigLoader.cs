@@ -1,0 +1,128 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace NvDataplane.Policy;
+
+/// <summary>
+/// Reads the configuration file (SPEC section 2) into a <see cref="HostConfig"/>. Every problem
+/// of the file is reported at once, each as the JSON path of the offending value, what is wrong
+/// and what would be valid; no input makes it throw.
+/// </summary>
+public static class ConfigLoader
+{
+    private static readonly string[] TopLevelFields =
+        ["host", "global", "ports", "providerAddresses", "providerRoutes", "providerNeighbors", "lookupRecords", "customerRoutes"];
+
+    private static readonly JsonDocumentOptions ParseOptions = new()
+    {
+        AllowTrailingCommas = true,
+        CommentHandling = JsonCommentHandling.Skip,
+    };
+
+    /// <summary>Loads the configuration file at <paramref name="path"/>.</summary>
+    public static ConfigLoadResult LoadFile(string path)
+    {
+        string json;
+        try
+        {
+            json = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException or System.Security.SecurityException)
+        {
+            return Fail(CannotRead(path, e));
+        }
+
+        return Load(json);
+    }
+
+    /// <summary>Loads a configuration document given as JSON text.</summary>
+    public static ConfigLoadResult Load(string json)
+    {
+        if (string.IsNullOrWhiteSpace(json))
+        {
+            return Fail("the configuration is empty; give a JSON object such as { \"ports\": [ ... ] }");
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(json, ParseOptions);
+        }
+        catch (JsonException e)
+        {
+            return Fail(InvalidJson(e));
+        }
+
+        using (document)
+        {
+            return Read(document.RootElement);
+        }
+    }
+
+    private static ConfigLoadResult Read(JsonElement root)
+    {
+        var problems = new ConfigProblemList();
+        var config = ConfigObjectReader.Open(root, ConfigJsonPath.Root, problems, TopLevelFields) is { } reader
+            ? ReadSections(reader, problems)
+            : null;
+        return problems.Count == 0 && config is not null
+            ? ConfigLoadResult.Valid(config)
+            : ConfigLoadResult.Invalid(problems.InDocumentOrder(root));
+    }
+
+    /// <summary>
+    /// Ports are read first, whatever their place in the file, because provider addresses name
+    /// them; the problems are put back in document order afterwards.
+    /// </summary>
+    private static HostConfig? ReadSections(ConfigObjectReader root, ConfigProblemList problems)
+    {
+        string? hostName = ConfigHostReader.ReadHostName(root);
+        var global = ConfigHostReader.ReadGlobal(root, problems);
+        var ports = ConfigPortReader.Read(root, problems);
+        var providerAddresses = ConfigProviderAddressReader.Read(root, problems, ports);
+        var providerRoutes = ConfigProviderRouteReader.Read(root, problems);
+        var providerNeighbors = ConfigProviderNeighborReader.Read(root, problems);
+        var lookupRecords = ConfigLookupRecordReader.Read(root, problems);
+        var customerRoutes = ConfigCustomerRouteReader.Read(root, problems);
+        if (problems.Count != 0 || hostName is null || global is null)
+        {
+            return null;
+        }
+
+        // With no problem, every entry was read completely: none of the lists holds a null.
+        return new HostConfig(
+            hostName,
+            global,
+            [.. ports.Select(p => p.Config).OfType<PortConfig>()],
+            [.. providerAddresses.OfType<ProviderAddressConfig>()],
+            [.. providerRoutes.OfType<ProviderRouteConfig>()],
+            [.. providerNeighbors.OfType<ProviderNeighborConfig>()],
+            [.. lookupRecords.OfType<LookupRecordConfig>()],
+            [.. customerRoutes.OfType<CustomerRouteConfig>()]);
+    }
+
+    private static ConfigLoadResult Fail(string message) =>
+        ConfigLoadResult.Invalid([new ConfigProblem(ConfigJsonPath.Root, message)]);
+
+    private static string CannotRead(string path, Exception e) => e switch
+    {
+        FileNotFoundException or DirectoryNotFoundException => $"configuration file \"{path}\" does not exist; check the path",
+        UnauthorizedAccessException => $"configuration file \"{path}\" cannot be read: access denied; check its permissions",
+        _ => $"configuration file \"{path}\" cannot be read: {e.Message}",
+    };
+
+    /// <summary>The reader's message without its own position suffix, plus a 1-based line and byte.</summary>
+    private static string InvalidJson(JsonException e)
+    {
+        string reason = e.Message;
+        int suffix = reason.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        if (suffix >= 0)
+        {
+            reason = reason[..suffix];
+        }
+
+        long line = (e.LineNumber ?? 0) + 1;
+        long position = (e.BytePositionInLine ?? 0) + 1;
+        return string.Create(CultureInfo.InvariantCulture, $"not valid JSON at line {line}, byte {position}: {reason.TrimEnd()}");
+    }
+}

@@ -1,0 +1,148 @@
+using System.Text.RegularExpressions;
+using NvDataplane.Headers;
+
+namespace NvDataplane.Policy;
+
+/// <summary>Reads <c>ports</c>: names, roles, devices, MACs, MTUs, the VSID of vm ports.</summary>
+internal static partial class ConfigPortReader
+{
+    private const string NameRule = "1..32 of A-Z a-z 0-9 _ . -";
+    private const int MinMtu = 576;
+    private const int MaxMtu = 65535;
+
+    /// <summary>Linux interface names (afpacket, tap) are at most IFNAMSIZ - 1 = 15 characters.</summary>
+    private const int MaxLinuxInterfaceNameLength = 15;
+
+    private static readonly string[] Fields = ["name", "role", "device", "macAddress", "mtu", "virtualSubnetId", "vmName"];
+
+    private static readonly Dictionary<string, PortRole> Roles = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["provider"] = PortRole.Provider,
+        ["vm"] = PortRole.Vm,
+    };
+
+    /// <summary>A port as far as it could be read, for checks across ports and sections.</summary>
+    public sealed record Draft(string Path, string? Name, PortRole? Role, MacAddress? Mac, string? Device, PortConfig? Config);
+
+    public static List<Draft> Read(ConfigObjectReader root, ConfigProblemList problems)
+    {
+        var drafts = new List<Draft>();
+        foreach (var port in root.ArrayOfObjects("ports", Fields))
+        {
+            var draft = ReadOne(port, problems);
+            CheckUnique(port, draft, drafts);
+            drafts.Add(draft);
+        }
+
+        return drafts;
+    }
+
+    private static Draft ReadOne(ConfigObjectReader port, ConfigProblemList problems)
+    {
+        int before = problems.Count;
+        string? name = ReadName(port);
+        var role = port.Choice("role", Roles, "provider or vm", required: true);
+        string? device = ReadDevice(port);
+        var mac = port.Mac("macAddress", required: true, unicast: true);
+        long? mtu = port.Integer("mtu", MinMtu, MaxMtu, whenAbsent: PortConfig.DefaultMtu);
+        uint? vsid = ReadVirtualSubnetId(port, role);
+        string? vmName = ReadVmName(port, role);
+
+        PortConfig? config = problems.Count == before && name is not null && role is { } r && mac is { } m && mtu is { } u
+            ? new PortConfig(name, r, device, m, (int)u, vsid, vmName)
+            : null;
+        return new Draft(port.Path, name, role, mac, device, config);
+    }
+
+    private static string? ReadName(ConfigObjectReader port)
+    {
+        string? name = port.String("name", required: true, $"a port name of {NameRule}");
+        if (name is not null && !NamePattern().IsMatch(name))
+        {
+            port.Report("name", $"{ConfigValueText.Quote(name)} is not a valid port name; use {NameRule}");
+            return null;
+        }
+
+        return name;
+    }
+
+    private static string? ReadDevice(ConfigObjectReader port)
+    {
+        const string Valid = "afpacket:IFNAME, tap:NAME or pcap:NAME";
+        string? device = port.String("device", expected: Valid);
+        if (device is null)
+        {
+            return null;
+        }
+
+        int colon = device.IndexOf(':', StringComparison.Ordinal);
+        string kind = colon < 0 ? string.Empty : device[..colon];
+        string name = colon < 0 ? string.Empty : device[(colon + 1)..];
+        if (kind is not ("afpacket" or "tap" or "pcap"))
+        {
+            port.Report("device", $"{ConfigValueText.Quote(device)} names no known device kind; use {Valid}");
+            return null;
+        }
+
+        if (string.IsNullOrWhiteSpace(name))
+        {
+            port.Report("device", $"{ConfigValueText.Quote(device)} has no name after \"{kind}:\"; use {Valid}");
+            return null;
+        }
+
+        if (kind != "pcap" && name.Length > MaxLinuxInterfaceNameLength)
+        {
+            port.Report("device", $"{ConfigValueText.Quote(device)}: Linux interface names are at most {MaxLinuxInterfaceNameLength} characters; use a shorter name");
+            return null;
+        }
+
+        return device;
+    }
+
+    private static uint? ReadVirtualSubnetId(ConfigObjectReader port, PortRole? role)
+    {
+        if (role == PortRole.Provider && port.Has("virtualSubnetId"))
+        {
+            port.Report("virtualSubnetId", "a provider port has no virtual subnet; remove virtualSubnetId (only vm ports have one)");
+            return null;
+        }
+
+        return port.VirtualSubnetId("virtualSubnetId", required: role == PortRole.Vm);
+    }
+
+    private static string? ReadVmName(ConfigObjectReader port, PortRole? role)
+    {
+        if (role == PortRole.Provider && port.Has("vmName"))
+        {
+            port.Report("vmName", "a provider port belongs to no VM; remove vmName (only vm ports have one)");
+            return null;
+        }
+
+        return port.String("vmName");
+    }
+
+    /// <summary>Names, MACs and devices are each one port's own.</summary>
+    private static void CheckUnique(ConfigObjectReader port, Draft draft, List<Draft> earlier)
+    {
+        foreach (var other in earlier)
+        {
+            if (draft.Name is not null && string.Equals(draft.Name, other.Name, StringComparison.Ordinal))
+            {
+                port.Report("name", $"{ConfigValueText.Quote(draft.Name)} is already the name of {other.Path}; port names must be unique");
+            }
+
+            if (draft.Mac is { } mac && other.Mac == mac)
+            {
+                port.Report("macAddress", $"{mac} is already the MAC of {other.Path}; each port needs its own MAC address");
+            }
+
+            if (draft.Device is not null && string.Equals(draft.Device, other.Device, StringComparison.Ordinal))
+            {
+                port.Report("device", $"{ConfigValueText.Quote(draft.Device)} is already the device of {other.Path}; each port needs its own device");
+            }
+        }
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9_.-]{1,32}\\z", RegexOptions.CultureInvariant)]
+    private static partial Regex NamePattern();
+}
