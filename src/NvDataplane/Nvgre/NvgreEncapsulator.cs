@@ -37,7 +37,7 @@ public static class NvgreEncapsulator
             int total = Ipv4.MinHeaderSize + Gre.NvgreSize + innerLength;
             ip[Ipv4.TosOffset] = tos;
             BinaryPrimitives.WriteUInt16BigEndian(ip[Ipv4.TotalLengthOffset..], (ushort)total);
-            ulong sum = t.PartialIpv4Sum + (uint)total + ((uint)tos << 8);
+            ulong sum = t.PartialIpv4Sum + (uint)total + tos; // TOS is the low byte of the first 16-bit word
             BinaryPrimitives.WriteUInt16BigEndian(ip[Ipv4.ChecksumOffset..], (ushort)~Checksum.Fold(sum));
         }
 
