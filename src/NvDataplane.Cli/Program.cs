@@ -1,6 +1,261 @@
+using System.CommandLine;
+using System.Text.Json;
+using NvDataplane.Io;
+using NvDataplane.Pipeline;
+using NvDataplane.Policy;
+
 namespace NvDataplane.Cli;
 
+/// <summary>
+/// <c>nvdp</c>: thin command handlers over the library. Exit codes: 0 done, 1 failure while
+/// running, 2 bad usage or bad configuration (message on stderr).
+/// </summary>
 public static class Program
 {
-    public static int Main(string[] args) => args.Length >= 0 ? 0 : 1;
+    public const int ExitOk = 0;
+    public const int ExitFailure = 1;
+    public const int ExitUsage = 2;
+
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+
+    /// <summary>Runs a command line with the given output streams (tests call this directly).</summary>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var root = BuildRoot(stdout, stderr);
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var e in parse.Errors)
+            {
+                stderr.WriteLine($"nvdp: {e.Message}");
+            }
+
+            stderr.WriteLine("Try 'nvdp --help'.");
+            return ExitUsage;
+        }
+
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or CaptureFormatException)
+        {
+            stderr.WriteLine($"nvdp: {ex.Message}");
+            return ExitFailure;
+        }
+    }
+
+    private static RootCommand BuildRoot(TextWriter stdout, TextWriter stderr)
+    {
+        var root = new RootCommand("NvDataplane: Hyper-V Network Virtualization (NVGRE and IP rewrite) as a userspace dataplane.");
+        root.Subcommands.Add(ValidateCommand(stdout, stderr));
+        root.Subcommands.Add(ReplayCommand(stdout, stderr));
+        root.Subcommands.Add(DemoCommand.Build(stdout, stderr));
+        root.Subcommands.Add(BenchCommand(stdout, stderr));
+        root.Subcommands.Add(RunCommand(stderr));
+        return root;
+    }
+
+    private static Option<string> ConfigOption() => new("--config", "-c") { Description = "the configuration file (JSON, SPEC section 2)", Required = true };
+
+    private static Option<string> FormatOption() => new("--format") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
+
+    /// <summary>Loads and validates a configuration; prints every problem and returns null when there is one.</summary>
+    internal static HostConfig? LoadConfig(string path, TextWriter stderr)
+    {
+        var result = ConfigLoader.LoadFile(path);
+        foreach (var problem in result.Problems)
+        {
+            stderr.WriteLine($"{path}: {problem}");
+        }
+
+        return result.Config;
+    }
+
+    private static Command ValidateCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var config = ConfigOption();
+        var format = FormatOption();
+        var cmd = new Command("validate", "report every problem in a configuration file; exit 2 if there is any") { config, format };
+        cmd.SetAction(parse =>
+        {
+            string path = parse.GetValue(config)!;
+            var result = ConfigLoader.LoadFile(path);
+            if (parse.GetValue(format) == "json")
+            {
+                stdout.WriteLine(JsonSerializer.Serialize(new
+                {
+                    valid = result.Succeeded,
+                    problems = result.Problems.Select(p => new { path = p.Path, message = p.Message }),
+                }));
+            }
+            else
+            {
+                foreach (var problem in result.Problems)
+                {
+                    stderr.WriteLine($"{path}: {problem}");
+                }
+
+                if (result.Config is { } c)
+                {
+                    stdout.WriteLine($"{path}: valid: host {c.HostName}, {c.Ports.Count} ports, {c.LookupRecords.Count} lookup records, {c.CustomerRoutes.Count} customer routes");
+                }
+            }
+
+            return result.Succeeded ? ExitOk : ExitUsage;
+        });
+        return cmd;
+    }
+
+    private static Command ReplayCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var config = ConfigOption();
+        var inputs = new Option<string[]>("--in") { Description = "PORT=FILE.pcap: frames arriving on PORT (repeatable)", Required = true, Arity = ArgumentArity.OneOrMore };
+        var outDir = new Option<string>("--out-dir") { Description = "where DIR/PORT.pcap files are written", Required = true };
+        var format = FormatOption();
+        var cmd = new Command("replay", "run the pipeline over capture files (pcap or pcapng) and write what each port emits") { config, inputs, outDir, format };
+        cmd.SetAction(parse =>
+        {
+            var list = new List<ReplayInput>();
+            foreach (string spec in parse.GetValue(inputs)!)
+            {
+                int eq = spec.IndexOf('=', StringComparison.Ordinal);
+                if (eq <= 0 || eq == spec.Length - 1)
+                {
+                    stderr.WriteLine($"nvdp: --in {spec}: use PORT=FILE, e.g. --in red1=red1.pcap");
+                    return ExitUsage;
+                }
+
+                list.Add(new ReplayInput(spec[..eq], spec[(eq + 1)..]));
+            }
+
+            if (LoadConfig(parse.GetValue(config)!, stderr) is not { } host)
+            {
+                return ExitUsage;
+            }
+
+            foreach (var input in list.Where(i => !File.Exists(i.Path)))
+            {
+                stderr.WriteLine($"nvdp: --in {input.Port}={input.Path}: no such file");
+                return ExitUsage;
+            }
+
+            ReplaySummary summary;
+            try
+            {
+                summary = ReplayRunner.RunAsync(host, list, parse.GetValue(outDir)!).GetAwaiter().GetResult();
+            }
+            catch (ArgumentException ex)
+            {
+                stderr.WriteLine($"nvdp: {ex.Message}");
+                return ExitUsage;
+            }
+
+            WriteSummary(summary, parse.GetValue(format) == "json", stdout);
+            return ExitOk;
+        });
+        return cmd;
+    }
+
+    internal static void WriteSummary(ReplaySummary summary, bool json, TextWriter stdout)
+    {
+        if (json)
+        {
+            stdout.WriteLine(JsonSerializer.Serialize(new
+            {
+                ports = summary.Ports.ToDictionary(p => p.Key, p => new { rx = p.Value.Rx, tx = p.Value.Tx }),
+                drops = summary.Drops,
+            }));
+            return;
+        }
+
+        stdout.WriteLine("port          rx        tx");
+        foreach (var (name, (rx, tx)) in summary.Ports)
+        {
+            stdout.WriteLine($"{name,-10} {rx,5} {tx,9}");
+        }
+
+        stdout.WriteLine(summary.Drops.Count == 0 ? "drops: none" : "drops:");
+        foreach (var (reason, n) in summary.Drops)
+        {
+            stdout.WriteLine($"  {reason,-24} {n}");
+        }
+    }
+
+    private static Command BenchCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var scenario = new Option<string>("--scenario") { Description = "encap, decap or rewrite", DefaultValueFactory = _ => "encap" };
+        scenario.AcceptOnlyFromAmong("encap", "decap", "rewrite");
+        var records = new Option<int>("--records") { Description = "lookup records in the table", DefaultValueFactory = _ => 1000 };
+        var frameSize = new Option<int>("--frame-size") { Description = "inner frame size in bytes", DefaultValueFactory = _ => 64 };
+        var seconds = new Option<double>("--seconds") { Description = "measured seconds (after a 0.5 s warm-up)", DefaultValueFactory = _ => 3 };
+        var format = FormatOption();
+        var cmd = new Command("bench", "in-memory throughput of the whole pipeline on one core") { scenario, records, frameSize, seconds, format };
+        cmd.SetAction(parse =>
+        {
+            var kind = Enum.Parse<TrafficScenario>(parse.GetValue(scenario)!, ignoreCase: true);
+            int n = parse.GetValue(records);
+            double s = parse.GetValue(seconds);
+            if (n is < 1 or > 10_000_000 || s is <= 0 or > 600)
+            {
+                stderr.WriteLine("nvdp: use --records 1..10000000 and --seconds in (0, 600]");
+                return ExitUsage;
+            }
+
+            SyntheticTraffic traffic;
+            try
+            {
+                traffic = new SyntheticTraffic(kind, n, parse.GetValue(frameSize));
+            }
+            catch (ArgumentOutOfRangeException ex)
+            {
+                stderr.WriteLine($"nvdp: {ex.Message}");
+                return ExitUsage;
+            }
+
+            var r = ThroughputRunner.Run(traffic, s);
+            if (parse.GetValue(format) == "json")
+            {
+                stdout.WriteLine(JsonSerializer.Serialize(new
+                {
+                    scenario = r.Scenario,
+                    records = r.Records,
+                    frameSize = r.FrameSize,
+                    packets = r.Packets,
+                    seconds = r.Seconds,
+                    mpps = r.Mpps,
+                    nsPerPacket = r.NsPerPacket,
+                    allocatedBytesPerPacket = r.AllocatedBytesPerPacket,
+                    gcCollections = r.GcCollections,
+                    forwarded = r.Forwarded,
+                    dropped = r.Dropped,
+                }));
+            }
+            else
+            {
+                stdout.WriteLine($"{r.Scenario}: {r.Records} records, {r.FrameSize}-byte frames, {r.Packets} packets in {r.Seconds:F2} s");
+                stdout.WriteLine($"  {r.Mpps:F2} Mpps, {r.NsPerPacket:F1} ns/packet, {r.AllocatedBytesPerPacket:F4} bytes allocated/packet, {r.GcCollections} GC collections, {r.Dropped} dropped");
+            }
+
+            return r.Dropped == 0 ? ExitOk : ExitFailure;
+        });
+        return cmd;
+    }
+
+    private static Command RunCommand(TextWriter stderr)
+    {
+        var config = ConfigOption();
+        var cmd = new Command("run", "the daemon over real devices (afpacket:, tap:, pcap:) — not built yet, see README 'Not done yet'") { config };
+        cmd.SetAction(parse =>
+        {
+            if (LoadConfig(parse.GetValue(config)!, stderr) is null)
+            {
+                return ExitUsage;
+            }
+
+            stderr.WriteLine("nvdp run: live device I/O (AF_PACKET, TAP, libpcap) is not implemented yet; use 'nvdp replay' or 'nvdp demo'");
+            return ExitFailure;
+        });
+        return cmd;
+    }
 }
