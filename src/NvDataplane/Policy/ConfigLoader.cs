@@ -62,6 +62,13 @@ public static class ConfigLoader
     private static ConfigLoadResult Read(JsonElement root)
     {
         var problems = new ConfigProblemList();
+        ConfigStringCheck.Check(root, ConfigJsonPath.Root, problems);
+        if (problems.Count != 0)
+        {
+            // Found walking the document in order; sorting would have to read the unreadable names.
+            return ConfigLoadResult.Invalid(problems.AsFound());
+        }
+
         var config = ConfigObjectReader.Open(root, ConfigJsonPath.Root, problems, TopLevelFields) is { } reader
             ? ReadSections(reader, problems)
             : null;
