@@ -582,6 +582,20 @@ public class ConfigLoaderTests
     }
 
     [Test]
+    public void Nat_record_sharing_its_pa_with_a_later_record_names_it()
+    {
+        var problem = SingleProblem(
+            c =>
+            {
+                Record(c, 0)["rule"] = "Nat";
+                Record(c, 1)["providerAddress"] = "192.168.1.10";
+            },
+            "$.lookupRecords[0].providerAddress");
+
+        Assert.That(problem.Message, Does.Contain("also the provider address of $.lookupRecords[1]"));
+    }
+
+    [Test]
     public void Nat_record_with_pa_of_another_family_is_reported()
     {
         var problem = SingleProblem(
