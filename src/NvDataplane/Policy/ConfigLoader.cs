@@ -8,6 +8,14 @@ namespace NvDataplane.Policy;
 /// of the file is reported at once, each as the JSON path of the offending value, what is wrong
 /// and what would be valid; no input makes it throw.
 /// </summary>
+/// <remarks>
+/// Where SPEC section 2 is silent: JSON <c>null</c> for an optional field means "not given";
+/// <c>role</c>, <c>rule</c> and <c>type</c> match ignoring case; prefixes must have their host
+/// bits clear (<c>10.1.1.0/24</c>, not <c>10.1.1.5/24</c>); afpacket and tap device names are at
+/// most 15 characters (IFNAMSIZ); two ports may not share a device; provider ports take no
+/// <c>vmName</c>; the gateway MAC and neighbor MACs must be unicast like port and record MACs;
+/// an omitted host name is the machine name.
+/// </remarks>
 public static class ConfigLoader
 {
     private static readonly string[] TopLevelFields =
@@ -62,6 +70,13 @@ public static class ConfigLoader
     private static ConfigLoadResult Read(JsonElement root)
     {
         var problems = new ConfigProblemList();
+        ConfigStringCheck.Check(root, ConfigJsonPath.Root, problems);
+        if (problems.Count != 0)
+        {
+            // Found walking the document in order; sorting would have to read the unreadable names.
+            return ConfigLoadResult.Invalid(problems.AsFound());
+        }
+
         var config = ConfigObjectReader.Open(root, ConfigJsonPath.Root, problems, TopLevelFields) is { } reader
             ? ReadSections(reader, problems)
             : null;

@@ -116,18 +116,25 @@ internal static class ConfigLookupRecordReader
     /// <summary>Every TranslationMethodNat CA needs its own PA: no other record may use it.</summary>
     private static void CheckNatProviderAddresses(List<Draft> drafts)
     {
+        // The first two records of each PA are enough to name "the other one" for any record.
+        var firstTwo = new Dictionary<IpAddr, (Draft First, Draft? Second)>();
+        foreach (var draft in drafts)
+        {
+            if (draft.Pa is { } pa && !pa.IsUnspecified)
+            {
+                firstTwo[pa] = firstTwo.TryGetValue(pa, out var seen) ? (seen.First, seen.Second ?? draft) : (draft, null);
+            }
+        }
+
         foreach (var nat in drafts)
         {
-            if (nat.Rule != TranslationRule.Nat || nat.Pa is not { } pa || pa.IsUnspecified)
+            if (nat.Rule != TranslationRule.Nat || nat.Pa is not { } pa || !firstTwo.TryGetValue(pa, out var sharing) || sharing.Second is null)
             {
                 continue;
             }
 
-            var other = drafts.FirstOrDefault(d => !ReferenceEquals(d, nat) && d.Pa == pa);
-            if (other is not null)
-            {
-                nat.Record.Report("providerAddress", $"{pa} is also the provider address of {other.Record.Path}; a TranslationMethodNat record needs a PA of its own");
-            }
+            var other = ReferenceEquals(sharing.First, nat) ? sharing.Second : sharing.First;
+            nat.Record.Report("providerAddress", $"{pa} is also the provider address of {other.Record.Path}; a TranslationMethodNat record needs a PA of its own");
         }
     }
 }

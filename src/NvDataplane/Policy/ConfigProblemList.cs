@@ -11,6 +11,9 @@ internal sealed class ConfigProblemList
 
     public void Add(string path, string message) => _problems.Add(new ConfigProblem(path, message));
 
+    /// <summary>The problems in the order they were found.</summary>
+    public IReadOnlyList<ConfigProblem> AsFound() => [.. _problems];
+
     /// <summary>The problems sorted by where their value sits in the document (stable for ties).</summary>
     public IReadOnlyList<ConfigProblem> InDocumentOrder(JsonElement root)
     {

@@ -1,0 +1,72 @@
+using System.Text.Json;
+
+namespace NvDataplane.Policy;
+
+/// <summary>
+/// Finds strings and field names that JSON accepts but .NET cannot read: a <c>\uD800</c>-style
+/// escape that leaves half a UTF-16 surrogate pair. The readers run only on a document without
+/// them, so reading a string never throws.
+/// </summary>
+internal static class ConfigStringCheck
+{
+    private const string Fix = "contains a \\u escape of half a UTF-16 surrogate pair; write the character itself or a complete pair";
+
+    public static void Check(JsonElement element, string path, ConfigProblemList problems)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    if (TryReadName(property) is { } name)
+                    {
+                        Check(property.Value, ConfigJsonPath.Property(path, name), problems);
+                    }
+                    else
+                    {
+                        problems.Add(path, $"a field name {Fix}");
+                    }
+                }
+
+                break;
+            case JsonValueKind.Array:
+                int index = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    Check(item, ConfigJsonPath.Index(path, index++), problems);
+                }
+
+                break;
+            case JsonValueKind.String when !CanRead(element):
+                problems.Add(path, $"the string {Fix}");
+                break;
+            default:
+                break;
+        }
+    }
+
+    private static string? TryReadName(JsonProperty property)
+    {
+        try
+        {
+            return property.Name;
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    private static bool CanRead(JsonElement text)
+    {
+        try
+        {
+            _ = text.GetString();
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+}
