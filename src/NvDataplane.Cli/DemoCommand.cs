@@ -195,7 +195,14 @@ internal static class DemoCommand
             return Program.ExitOk;
         }
 
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout), Ansi = AnsiSupport.Detect, ColorSystem = ColorSystemSupport.Detect });
+        bool terminal = ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(stdout),
+            Ansi = terminal ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+        });
+        console.Profile.Width = terminal ? Math.Max(console.Profile.Width, 100) : 160;
         console.Write(new Rule("[bold]NvDataplane demo[/]: hv1 (PA 192.168.1.10) and hv2 (PA 192.168.1.11); Red VSID 5001 and Blue VSID 6001 both use 10.1.1.7 (hv1) and 10.1.1.8 (hv2)").LeftJustified());
         var table = new Table().Border(TableBorder.Rounded);
         table.AddColumns("#", "from", "frame", "on the provider wire", "result");
@@ -223,7 +230,7 @@ internal static class DemoCommand
         var outerSrc = IpAddr.ReadV4(f.AsSpan(26));
         var outerDst = IpAddr.ReadV4(f.AsSpan(30));
         int inner = 14 + 20 + 8 + 14;
-        return $"NVGRE {outerSrc}→{outerDst} key 0x{key:X8} (VSID {key >> 8}, FlowID 0x{key & 0xFF:X2}) inner {IpAddr.ReadV4(f.AsSpan(inner + 12))}→{IpAddr.ReadV4(f.AsSpan(inner + 16))}";
+        return $"NVGRE VSID {key >> 8} FlowID 0x{key & 0xFF:X2}, PA {outerSrc}→{outerDst}, inner {IpAddr.ReadV4(f.AsSpan(inner + 12))}→{IpAddr.ReadV4(f.AsSpan(inner + 16))}";
     }
 
     private static string Describe(byte[] f)
