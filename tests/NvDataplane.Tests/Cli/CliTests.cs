@@ -1,0 +1,149 @@
+using System.Text.Json;
+using NvDataplane.Cli;
+
+namespace NvDataplane.Tests.Cli;
+
+/// <summary>The nvdp command line: exit codes, messages on stderr, JSON shapes of SPEC section 3.</summary>
+public class CliTests
+{
+    private static (int Code, string Out, string Err) Nvdp(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = Program.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private static string Scenario(string name, string file) => Path.Combine(TestPaths.Captures, name, file);
+
+    [Test]
+    public void Validate_accepts_a_good_file()
+    {
+        var (code, output, _) = Nvdp("validate", "--config", Scenario("encap-ipv4", "config.json"));
+        Assert.That(code, Is.Zero);
+        Assert.That(output, Does.Contain("valid"));
+    }
+
+    [Test]
+    public void Validate_reports_every_problem_with_its_path_and_exits_2()
+    {
+        using var temp = new TempDir();
+        string path = Path.Combine(temp.Path, "bad.json");
+        File.WriteAllText(path, """
+            { "ports": [ { "name": "red1", "role": "vm", "macAddress": "00-15-5D-00-00-01", "virtualSubnetId": 42 } ],
+              "lookupRecords": [ { "customerAddress": "10.1.1.7", "virtualSubnetId": 5001, "macAddress": "nope", "providerAddress": "192.168.1.10" } ] }
+            """);
+        var (code, _, err) = Nvdp("validate", "--config", path);
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain("$.ports[0].virtualSubnetId: 42 is reserved; use 4096..16777214"));
+        Assert.That(err, Does.Contain("$.lookupRecords[0].macAddress"));
+    }
+
+    [Test]
+    public void Validate_json_lists_problems()
+    {
+        var (code, output, _) = Nvdp("validate", "--config", "/nonexistent/config.json", "--format", "json");
+        Assert.That(code, Is.EqualTo(2));
+        using var doc = JsonDocument.Parse(output);
+        Assert.That(doc.RootElement.GetProperty("valid").GetBoolean(), Is.False);
+        Assert.That(doc.RootElement.GetProperty("problems").GetArrayLength(), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void Unknown_verb_or_missing_option_is_usage_error_2()
+    {
+        Assert.That(Nvdp("frobnicate").Code, Is.EqualTo(2));
+        var (code, _, err) = Nvdp("replay", "--config", "x.json");
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain("--in").Or.Contain("--out-dir"));
+    }
+
+    [Test]
+    public void Replay_json_summary_has_the_spec_shape()
+    {
+        using var temp = new TempDir();
+        var (code, output, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + Scenario("encap-ipv4", "in/red1.pcap"), "--out-dir", temp.Path, "--format", "json");
+        Assert.That(code, Is.Zero, err);
+        using var doc = JsonDocument.Parse(output);
+        Assert.That(doc.RootElement.GetProperty("ports").GetProperty("red1").GetProperty("rx").GetInt64(), Is.EqualTo(6));
+        Assert.That(doc.RootElement.GetProperty("ports").GetProperty("pnic0").GetProperty("tx").GetInt64(), Is.EqualTo(6));
+        Assert.That(doc.RootElement.GetProperty("drops").EnumerateObject().Count(), Is.Zero);
+        Assert.That(File.Exists(Path.Combine(temp.Path, "pnic0.pcap")), Is.True);
+        Assert.That(File.Exists(Path.Combine(temp.Path, "red1.pcap")), Is.False, "ports that emit nothing get no file");
+    }
+
+    [Test]
+    public void Replay_is_deterministic()
+    {
+        using var a = new TempDir();
+        using var b = new TempDir();
+        string[] Args(string dir) => ["replay", "--config", Scenario("overlapping-tenants", "config.json"),
+            "--in", "red1=" + Scenario("overlapping-tenants", "in/red1.pcap"), "--in", "blue1=" + Scenario("overlapping-tenants", "in/blue1.pcap"),
+            "--in", "pnic0=" + Scenario("overlapping-tenants", "in/pnic0.pcap"), "--out-dir", dir];
+        Assert.That(Nvdp(Args(a.Path)).Code, Is.Zero);
+        Assert.That(Nvdp(Args(b.Path)).Code, Is.Zero);
+        var files = Directory.GetFiles(a.Path).Select(Path.GetFileName).Order().ToList();
+        Assert.That(files, Is.Not.Empty);
+        foreach (var f in files)
+        {
+            Assert.That(File.ReadAllBytes(Path.Combine(b.Path, f!)), Is.EqualTo(File.ReadAllBytes(Path.Combine(a.Path, f!))), f);
+        }
+    }
+
+    [Test]
+    public void Replay_of_a_truncated_capture_names_the_file_and_offset_and_exits_1()
+    {
+        using var temp = new TempDir();
+        string cut = Path.Combine(temp.Path, "cut.pcap");
+        byte[] whole = File.ReadAllBytes(Scenario("encap-ipv4", "in/red1.pcap"));
+        File.WriteAllBytes(cut, whole[..(whole.Length - 5)]);
+        var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + cut, "--out-dir", Path.Combine(temp.Path, "out"));
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(err, Does.Contain("cut.pcap").And.Contain("byte offset"));
+    }
+
+    [Test]
+    public void Replay_into_an_unknown_port_is_a_usage_error()
+    {
+        using var temp = new TempDir();
+        var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "green9=" + Scenario("encap-ipv4", "in/red1.pcap"), "--out-dir", temp.Path);
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain("green9"));
+    }
+
+    [Test]
+    public void Bench_json_reports_the_spec_keys_and_allocates_nothing_per_packet()
+    {
+        var (code, output, err) = Nvdp("bench", "--scenario", "encap", "--records", "100", "--seconds", "0.3", "--format", "json");
+        Assert.That(code, Is.Zero, err);
+        using var doc = JsonDocument.Parse(output);
+        var r = doc.RootElement;
+        Assert.That(r.GetProperty("mpps").GetDouble(), Is.GreaterThan(0));
+        Assert.That(r.GetProperty("nsPerPacket").GetDouble(), Is.GreaterThan(0));
+        Assert.That(r.GetProperty("allocatedBytesPerPacket").GetDouble(), Is.LessThan(0.01));
+        Assert.That(r.GetProperty("gcCollections").GetInt32(), Is.Zero);
+    }
+
+    [Test]
+    public void Demo_keeps_tenants_apart_and_writes_pcaps()
+    {
+        using var temp = new TempDir();
+        var (code, output, err) = Nvdp("demo", "--out-dir", temp.Path, "--format", "json");
+        Assert.That(code, Is.Zero, err);
+        using var doc = JsonDocument.Parse(output);
+        var steps = doc.RootElement.GetProperty("steps").EnumerateArray().ToList();
+        string Result(int i) => steps[i].GetProperty("Result").GetString()!;
+        Assert.That(Result(1), Is.EqualTo("delivered to red2 on hv2"));
+        Assert.That(Result(4), Is.EqualTo("delivered to blue2 on hv2"));
+        Assert.That(steps[1].GetProperty("Wire").GetString(), Does.Contain("VSID 5001"));
+        Assert.That(steps[4].GetProperty("Wire").GetString(), Does.Contain("VSID 6001"));
+        Assert.That(Result(11), Is.EqualTo("dropped on hv1: isolation"));
+        foreach (var s in steps)
+        {
+            string from = s.GetProperty("From").GetString()!;
+            string other = from.StartsWith("blue", StringComparison.Ordinal) ? "to red" : "to blue";
+            Assert.That(s.GetProperty("Result").GetString(), Does.Not.Contain(other), $"step {s.GetProperty("Number")}: nothing crosses tenants");
+        }
+        Assert.That(File.Exists(Path.Combine(temp.Path, "wire.pcap")), Is.True);
+    }
+}
