@@ -56,7 +56,8 @@ public sealed partial class Forwarder
             return Decapsulate(buffer, in info);
         }
 
-        if (IsEchoRequest(frame, in info))
+        // A Nat record's PA belongs to its VM: echo to it is the VM's to answer, not the host's.
+        if (IsEchoRequest(frame, in info) && p.NatIndex.Find(0, info.Destination) < 0)
         {
             LocalResponder.EchoReply(buffer, in info, port.Mac, p.Global.OuterTtl);
             return Answer(port.Index, buffer);
