@@ -21,12 +21,25 @@ public sealed partial class Forwarder
     private readonly PacketBuffer[][] _tx;
     private readonly int[] _txCount;
     private PolicySnapshot _p;
+    private MacAddress _gatewayMac;
+
+    // Per-chunk state of the staged batch path (VPP style: every stage runs over the whole chunk
+    // so the memory loads one stage issues as prefetches have landed when the next stage reads).
+    private const int Chunk = 32;
+    private readonly PacketInfo[] _info = new PacketInfo[Chunk];
+    private readonly PacketInfo[] _inner = new PacketInfo[Chunk];
+    private readonly DecapState[] _decap = new DecapState[Chunk];
+    private readonly DropReason[] _reason = new DropReason[Chunk];
+    private readonly byte[] _path = new byte[Chunk];
+    private readonly int[] _src = new int[Chunk];
+    private readonly int[] _dst = new int[Chunk];
 
     public Forwarder(PolicyStore store, BufferPool pool)
     {
         _store = store;
         _pool = pool;
         _p = store.Current;
+        _gatewayMac = _p.Global.GatewayMac;
         int ports = _p.Ports.Length;
         _tx = new PacketBuffer[ports][];
         for (int i = 0; i < ports; i++)
@@ -56,16 +69,158 @@ public sealed partial class Forwarder
         if (p.Ports.Length == _tx.Length)
         {
             _p = p;
+            _gatewayMac = p.Global.GatewayMac;
         }
     }
 
-    /// <summary>Processes a batch received on <paramref name="port"/>.</summary>
+    /// <summary>
+    /// Processes a batch received on <paramref name="port"/> in stages over chunks of 32 frames:
+    /// parse and classify every frame and prefetch the lookup slots it will need; look up and
+    /// prefetch the records; prefetch the encapsulation templates; then decide each frame. Frames
+    /// off the common path (ARP, ND, routing, errors) are decided by the same code as
+    /// <see cref="Process"/>.
+    /// </summary>
     public void ProcessBatch(int port, ReadOnlySpan<PacketBuffer> batch)
     {
         BeginBatch();
-        for (int i = 0; i < batch.Length; i++)
+        var info = _p.Ports[port];
+        Counters.PortRx[port] += batch.Length;
+        for (int start = 0; start < batch.Length; start += Chunk)
         {
-            Process(port, batch[i]);
+            var chunk = batch.Slice(start, Math.Min(Chunk, batch.Length - start));
+            if (info.Role == PortRole.Vm)
+            {
+                VmChunk(info, chunk);
+            }
+            else
+            {
+                ProviderChunk(info, chunk);
+            }
+        }
+    }
+
+    private void VmChunk(PortInfo port, ReadOnlySpan<PacketBuffer> chunk)
+    {
+        var p = _p;
+        var table = p.RecordIndex;
+        uint vsid = port.Vsid!.Vsid;
+        for (int i = 0; i < chunk.Length; i++)
+        {
+            _reason[i] = VmClassify(port, chunk[i].Frame, ref _info[i], out VmPath path);
+            _path[i] = (byte)path;
+            if (path == VmPath.Unicast)
+            {
+                table.Prefetch(vsid, _info[i].Source);
+                table.Prefetch(vsid, _info[i].Destination);
+            }
+        }
+
+        for (int i = 0; i < chunk.Length; i++)
+        {
+            if (_path[i] == (byte)VmPath.Unicast)
+            {
+                int s = _src[i] = table.Find(vsid, _info[i].Source);
+                int d = _dst[i] = table.Find(vsid, _info[i].Destination);
+                if (s >= 0)
+                {
+                    Prefetch(ref p.Records[s]);
+                }
+
+                if (d >= 0)
+                {
+                    Prefetch(ref p.Records[d]);
+                }
+            }
+        }
+
+        for (int i = 0; i < chunk.Length; i++)
+        {
+            if (_path[i] == (byte)VmPath.Unicast && _src[i] >= 0 && _dst[i] >= 0)
+            {
+                ref readonly RecordEntry src = ref p.Records[_src[i]];
+                ref readonly RecordEntry dst = ref p.Records[_dst[i]];
+                if (src.LocalPaIndex >= 0 && dst.RemotePaIndex >= 0)
+                {
+                    int t = (src.LocalPaIndex * p.RemotePas.Length) + dst.RemotePaIndex;
+                    Prefetch(ref p.Templates[t]);
+                    Prefetch(ref p.TemplateBytes[t * PolicySnapshot.TemplateStride]);
+                }
+            }
+        }
+
+        for (int i = 0; i < chunk.Length; i++)
+        {
+            var buffer = chunk[i];
+            var path = (VmPath)_path[i];
+            DropReason r = path == VmPath.Unicast
+                ? VmUnicast(port, buffer, ref _info[i], _src[i], _dst[i])
+                : VmSlowPath(port, buffer, ref _info[i], path, _reason[i]);
+            Settle(buffer, r);
+        }
+    }
+
+    private void ProviderChunk(PortInfo port, ReadOnlySpan<PacketBuffer> chunk)
+    {
+        var p = _p;
+        var table = p.RecordIndex;
+        for (int i = 0; i < chunk.Length; i++)
+        {
+            _reason[i] = ProviderClassify(port, chunk[i].Frame, ref _info[i], ref _inner[i], ref _decap[i], out ProviderPath path);
+            _path[i] = (byte)path;
+            if (path == ProviderPath.Nvgre)
+            {
+                table.Prefetch(_decap[i].Vsid, _inner[i].Destination);
+                table.Prefetch(_decap[i].Vsid, _inner[i].Source);
+            }
+        }
+
+        for (int i = 0; i < chunk.Length; i++)
+        {
+            if (_path[i] == (byte)ProviderPath.Nvgre)
+            {
+                int d = _dst[i] = table.Find(_decap[i].Vsid, _inner[i].Destination);
+                int s = table.Find(_decap[i].Vsid, _inner[i].Source);
+                if (d >= 0)
+                {
+                    Prefetch(ref p.Records[d]);
+                }
+
+                if (s >= 0)
+                {
+                    Prefetch(ref p.Records[s]);
+                }
+            }
+        }
+
+        for (int i = 0; i < chunk.Length; i++)
+        {
+            var buffer = chunk[i];
+            var path = (ProviderPath)_path[i];
+            DropReason r = path == ProviderPath.Nvgre
+                ? NvgreDeliver(buffer, in _inner[i], in _decap[i], _dst[i])
+                : ProviderSlowPath(port, buffer, ref _info[i], path, _reason[i]);
+            Settle(buffer, r);
+        }
+    }
+
+    /// <summary>Counts a drop and takes the buffer back; forwarded and answered frames were counted when queued.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Settle(PacketBuffer buffer, DropReason reason)
+    {
+        if (reason != DropReason.None)
+        {
+            Counters.Drops[(int)reason]++;
+            _pool.Return(buffer);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Prefetch<T>(ref T location)
+    {
+        // A hint only: prefetching an address the GC has just moved away from is harmless.
+        if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
+        {
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(Unsafe.AsPointer(ref location));
         }
     }
 
@@ -73,15 +228,9 @@ public sealed partial class Forwarder
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Process(int port, PacketBuffer buffer)
     {
-        var counters = Counters;
-        counters.PortRx[port]++;
+        Counters.PortRx[port]++;
         var info = _p.Ports[port];
-        DropReason reason = info.Role == PortRole.Vm ? FromVm(info, buffer) : FromProvider(info, buffer);
-        if (reason != DropReason.None)
-        {
-            counters.Drops[(int)reason]++;
-            _pool.Return(buffer);
-        }
+        Settle(buffer, info.Role == PortRole.Vm ? FromVm(info, buffer) : FromProvider(info, buffer));
     }
 
     /// <summary>The frames queued for <paramref name="port"/> since the last <see cref="CompleteTransmit"/>.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using NvDataplane.Diagnostics;
 using NvDataplane.Headers;
 using NvDataplane.Policy;
@@ -10,10 +11,45 @@ namespace NvDataplane.Pipeline;
 // check of SPEC section 4, and the NAT reverse path (docs/FORWARDING.md section 2).
 public sealed partial class Forwarder
 {
+    private enum ProviderPath : byte
+    {
+        Drop,
+        Arp,
+        NeighborSolicitation,
+        Echo,
+        Nat,
+        Nvgre,
+    }
+
+    /// <summary>What decapsulation needs from the outer headers once the inner frame is parsed.</summary>
+    private struct DecapState
+    {
+        public IpAddr OuterSource;
+        public int InnerStart;
+        public int InnerEnd;
+        public uint Vsid;
+        public int DomainIndex;
+    }
+
     private DropReason FromProvider(PortInfo port, PacketBuffer buffer)
     {
-        Span<byte> frame = buffer.Frame;
-        PacketInfo info = default;
+        PacketInfo outer = default;
+        PacketInfo inner = default;
+        DecapState d = default;
+        DropReason r = ProviderClassify(port, buffer.Frame, ref outer, ref inner, ref d, out ProviderPath path);
+        if (path != ProviderPath.Nvgre)
+        {
+            return ProviderSlowPath(port, buffer, ref outer, path, r);
+        }
+
+        return NvgreDeliver(buffer, in inner, in d, _p.RecordIndex.Find(d.Vsid, inner.Destination));
+    }
+
+    /// <summary>Parses a provider frame (and, for NVGRE, runs every header check and parses the inner frame).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private DropReason ProviderClassify(PortInfo port, ReadOnlySpan<byte> frame, ref PacketInfo info, ref PacketInfo inner, ref DecapState d, out ProviderPath path)
+    {
+        path = ProviderPath.Drop;
         DropReason r = PacketParser.ParseEthernet(frame, ref info);
         if (r != DropReason.None)
         {
@@ -33,7 +69,8 @@ public sealed partial class Forwarder
 
         if (info.EtherType == Ethernet.TypeArp)
         {
-            return ProviderArp(port, buffer, in info);
+            path = ProviderPath.Arp;
+            return DropReason.None;
         }
 
         r = PacketParser.ParseIp(frame, ref info);
@@ -46,29 +83,56 @@ public sealed partial class Forwarder
         int pa = p.LocalPaIndex.Find(0, info.Destination);
         if (pa < 0 || p.LocalPas[pa].PortIndex != port.Index)
         {
-            return info.Protocol == IpProtocol.Icmpv6 && IsNeighborSolicitation(frame, in info)
-                ? ProviderNeighborSolicitation(port, buffer, in info)
-                : DropReason.NotLocalPa;
+            if (info.Protocol == IpProtocol.Icmpv6 && IsNeighborSolicitation(frame, in info))
+            {
+                path = ProviderPath.NeighborSolicitation;
+                return DropReason.None;
+            }
+
+            return DropReason.NotLocalPa;
         }
 
         if (info.Protocol == IpProtocol.Gre)
         {
-            return Decapsulate(buffer, in info);
+            r = NvgreClassify(frame, in info, ref inner, ref d);
+            path = r == DropReason.None ? ProviderPath.Nvgre : ProviderPath.Drop;
+            return r;
         }
 
         // A Nat record's PA belongs to its VM: echo to it is the VM's to answer, not the host's.
         if (IsEchoRequest(frame, in info) && p.NatIndex.Find(0, info.Destination) < 0)
         {
-            LocalResponder.EchoReply(buffer, in info, port.Mac, p.Global.OuterTtl);
-            return Answer(port.Index, buffer);
+            path = ProviderPath.Echo;
         }
-
-        if (info.Protocol == IpProtocol.Icmpv6 && IsNeighborSolicitation(frame, in info))
+        else if (info.Protocol == IpProtocol.Icmpv6 && IsNeighborSolicitation(frame, in info))
         {
-            return ProviderNeighborSolicitation(port, buffer, in info);
+            path = ProviderPath.NeighborSolicitation;
+        }
+        else
+        {
+            path = ProviderPath.Nat;
         }
 
-        return NatReverse(buffer, ref info);
+        return DropReason.None;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private DropReason ProviderSlowPath(PortInfo port, PacketBuffer buffer, ref PacketInfo info, ProviderPath path, DropReason reason)
+    {
+        switch (path)
+        {
+            case ProviderPath.Arp:
+                return ProviderArp(port, buffer, in info);
+            case ProviderPath.NeighborSolicitation:
+                return ProviderNeighborSolicitation(port, buffer, in info);
+            case ProviderPath.Echo:
+                LocalResponder.EchoReply(buffer, in info, port.Mac, _p.Global.OuterTtl);
+                return Answer(port.Index, buffer);
+            case ProviderPath.Nat:
+                return NatReverse(buffer, ref info);
+            default:
+                return reason;
+        }
     }
 
     /// <summary>True when one of the port's PAs is configured with VLAN <paramref name="vlan"/>.</summary>
@@ -85,14 +149,15 @@ public sealed partial class Forwarder
         return false;
     }
 
-    private DropReason Decapsulate(PacketBuffer buffer, in PacketInfo outer)
+    /// <summary>Every NVGRE header check of SPEC section 4 up to the parsed inner frame (no table lookups but the VSID's).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private DropReason NvgreClassify(ReadOnlySpan<byte> frame, in PacketInfo outer, ref PacketInfo info, ref DecapState d)
     {
         if (outer.IsFragment)
         {
             return DropReason.OuterFragment;
         }
 
-        ReadOnlySpan<byte> frame = buffer.Frame;
         int gre = outer.L4Offset;
         int end = outer.IpFrameEnd;
         if (end - gre < Gre.BaseSize)
@@ -121,15 +186,13 @@ public sealed partial class Forwarder
             return DropReason.ReservedVsid;
         }
 
-        var p = _p;
-        if (!p.Vsids.TryGetValue(vsid, out var vsidInfo) || !vsidInfo.HasLocalPort)
+        if (!_p.Vsids.TryGetValue(vsid, out var vsidInfo) || !vsidInfo.HasLocalPort)
         {
             return DropReason.UnknownVsid;
         }
 
         int innerStart = gre + Gre.NvgreSize;
         ReadOnlySpan<byte> inner = frame[innerStart..end];
-        PacketInfo info = default;
         DropReason r = PacketParser.ParseEthernet(inner, ref info);
         if (r != DropReason.None)
         {
@@ -152,34 +215,59 @@ public sealed partial class Forwarder
             return DropReason.FloodingDisabled;
         }
 
-        int dstIndex = p.RecordIndex.Find(vsid, info.Destination);
+        d.OuterSource = outer.Source;
+        d.InnerStart = innerStart;
+        d.InnerEnd = end;
+        d.Vsid = vsid;
+        d.DomainIndex = vsidInfo.DomainIndex;
+        return DropReason.None;
+    }
+
+    /// <summary>Destination and anti-spoofing checks of a parsed NVGRE frame, then delivery of the inner frame as carried.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private DropReason NvgreDeliver(PacketBuffer buffer, in PacketInfo info, in DecapState d, int dstIndex)
+    {
+        var p = _p;
         if (dstIndex < 0)
         {
             return DropReason.NoLookupRecord;
         }
 
-        ref readonly RecordEntry dst = ref p.Records[dstIndex];
-        if (dst.LocalPortIndex < 0)
+        int port = p.Records[dstIndex].LocalPortIndex;
+        if (port < 0)
         {
             return DropReason.NoLocalPort;
         }
 
         // Anti-spoofing: the outer source PA must be the PA of the inner source CA.
-        int srcIndex = FindInDomain(vsid, vsidInfo.DomainIndex, info.Source);
-        if (srcIndex < 0 && vsidInfo.DomainIndex >= 0)
+        int srcIndex = p.RecordIndex.Find(d.Vsid, info.Source);
+        if (srcIndex < 0)
         {
-            var domain = p.Domains[vsidInfo.DomainIndex];
-            srcIndex = info.Source.IsV4 ? domain.WildcardV4 : domain.WildcardV6;
+            srcIndex = FindSourceElsewhere(in d, info.Source);
         }
 
-        if (srcIndex < 0 || p.Records[srcIndex].ProviderAddress != outer.Source)
+        if (srcIndex < 0 || p.Records[srcIndex].ProviderAddress != d.OuterSource)
         {
             return DropReason.PaMismatch;
         }
 
-        buffer.Offset += innerStart;
-        buffer.Length = end - innerStart;
-        return Forward(dst.LocalPortIndex, buffer);
+        buffer.Offset += d.InnerStart;
+        buffer.Length = d.InnerEnd - d.InnerStart;
+        return Forward(port, buffer);
+    }
+
+    /// <summary>The inner source CA in another VSID of the routing domain, or the domain's GatewayWildcard record.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int FindSourceElsewhere(in DecapState d, IpAddr source)
+    {
+        int srcIndex = FindInDomain(d.Vsid, d.DomainIndex, source);
+        if (srcIndex < 0 && d.DomainIndex >= 0)
+        {
+            var domain = _p.Domains[d.DomainIndex];
+            srcIndex = source.IsV4 ? domain.WildcardV4 : domain.WildcardV6;
+        }
+
+        return srcIndex;
     }
 
     private DropReason NatReverse(PacketBuffer buffer, ref PacketInfo info)

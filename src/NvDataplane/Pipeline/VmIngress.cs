@@ -11,10 +11,34 @@ namespace NvDataplane.Pipeline;
 // delivery, NVGRE encapsulation or IP rewrite (docs/FORWARDING.md section 1).
 public sealed partial class Forwarder
 {
+    /// <summary>What the first look at a VM frame decided: dropped, answered locally, routed, or plain unicast.</summary>
+    private enum VmPath : byte
+    {
+        Drop,
+        Arp,
+        NeighborSolicitation,
+        Gateway,
+        Unicast,
+    }
+
     private DropReason FromVm(PortInfo port, PacketBuffer buffer)
     {
-        Span<byte> frame = buffer.Frame;
         PacketInfo info = default;
+        DropReason r = VmClassify(port, buffer.Frame, ref info, out VmPath path);
+        if (path != VmPath.Unicast)
+        {
+            return VmSlowPath(port, buffer, ref info, path, r);
+        }
+
+        uint vsid = port.Vsid!.Vsid;
+        return VmUnicast(port, buffer, ref info, _p.RecordIndex.Find(vsid, info.Source), _p.RecordIndex.Find(vsid, info.Destination));
+    }
+
+    /// <summary>Parses and sorts a VM frame; for <see cref="VmPath.Drop"/> the reason says why.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private DropReason VmClassify(PortInfo port, ReadOnlySpan<byte> frame, ref PacketInfo info, out VmPath path)
+    {
+        path = VmPath.Drop;
         DropReason r = PacketParser.ParseEthernet(frame, ref info);
         if (r != DropReason.None)
         {
@@ -33,7 +57,8 @@ public sealed partial class Forwarder
 
         if (info.EtherType == Ethernet.TypeArp)
         {
-            return VmArp(port, buffer, in info);
+            path = VmPath.Arp;
+            return DropReason.None;
         }
 
         r = PacketParser.ParseIp(frame, ref info);
@@ -42,10 +67,10 @@ public sealed partial class Forwarder
             return r;
         }
 
-        var vsid = port.Vsid!;
         if (info.Protocol == IpProtocol.Icmpv6 && IsNeighborSolicitation(frame, in info))
         {
-            return VmNeighborSolicitation(port, buffer, in info);
+            path = VmPath.NeighborSolicitation;
+            return DropReason.None;
         }
 
         var dstMac = Ethernet.ReadDestination(frame);
@@ -54,37 +79,47 @@ public sealed partial class Forwarder
             return DropReason.FloodingDisabled;
         }
 
+        path = dstMac == _gatewayMac ? VmPath.Gateway : VmPath.Unicast;
+        return DropReason.None;
+    }
+
+    /// <summary>Everything but plain unicast: drops, ARP, ND, and frames for the gateway (routing, gateway ping).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private DropReason VmSlowPath(PortInfo port, PacketBuffer buffer, ref PacketInfo info, VmPath path, DropReason reason)
+    {
+        switch (path)
+        {
+            case VmPath.Arp:
+                return VmArp(port, buffer, in info);
+            case VmPath.NeighborSolicitation:
+                return VmNeighborSolicitation(port, buffer, in info);
+            case VmPath.Gateway:
+                return VmRouted(port, buffer, ref info);
+            default:
+                return reason;
+        }
+    }
+
+    /// <summary>A frame to the gateway MAC: gateway ping, or routed by the customer routes.</summary>
+    private DropReason VmRouted(PortInfo port, PacketBuffer buffer, ref PacketInfo info)
+    {
         var p = _p;
+        var vsid = port.Vsid!;
         int srcIndex = p.RecordIndex.Find(vsid.Vsid, info.Source);
         if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
         {
             return DropReason.SpoofedSource;
         }
 
-        int dstIndex;
-        bool routed = false;
-        if (dstMac == p.Global.GatewayMac)
+        if (vsid.IsGatewayAddress(info.Destination))
         {
-            if (vsid.IsGatewayAddress(info.Destination))
-            {
-                return GatewayEcho(port, buffer, in info);
-            }
-
-            dstIndex = Route(vsid, in info, out r);
-            if (r != DropReason.None)
-            {
-                return r;
-            }
-
-            routed = true;
+            return GatewayEcho(port, buffer, in info);
         }
-        else
+
+        int dstIndex = Route(vsid, in info, out DropReason r);
+        if (r != DropReason.None)
         {
-            dstIndex = p.RecordIndex.Find(vsid.Vsid, info.Destination);
-            if (dstIndex < 0)
-            {
-                return ClassifyMiss(vsid, info.Destination);
-            }
+            return r;
         }
 
         ref readonly RecordEntry dst = ref p.Records[dstIndex];
@@ -95,16 +130,42 @@ public sealed partial class Forwarder
                 return DropReason.NoLocalPort;
             }
 
-            if (routed)
+            RoutingRewrite(buffer.Frame, ref info, dst.MacAddress);
+            buffer.Length = info.IpFrameEnd;
+            return Forward(dst.LocalPortIndex, buffer);
+        }
+
+        return ToRemote(port, buffer, ref info, in p.Records[srcIndex], in dst, routed: true);
+    }
+
+    /// <summary>Plain unicast inside the port's VSID, with the two record lookups already done.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private DropReason VmUnicast(PortInfo port, PacketBuffer buffer, ref PacketInfo info, int srcIndex, int dstIndex)
+    {
+        var p = _p;
+        if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
+        {
+            return DropReason.SpoofedSource;
+        }
+
+        if (dstIndex < 0)
+        {
+            return ClassifyMiss(port.Vsid!, info.Destination);
+        }
+
+        ref readonly RecordEntry dst = ref p.Records[dstIndex];
+        if (dst.IsLocal)
+        {
+            if (dst.LocalPortIndex < 0)
             {
-                RoutingRewrite(frame, ref info, dst.MacAddress);
+                return DropReason.NoLocalPort;
             }
 
             buffer.Length = info.IpFrameEnd;
             return Forward(dst.LocalPortIndex, buffer);
         }
 
-        return ToRemote(port, buffer, ref info, in p.Records[srcIndex], in dst, routed);
+        return ToRemote(port, buffer, ref info, in p.Records[srcIndex], in dst, routed: false);
     }
 
     /// <summary>Customer-route resolution for a frame sent to the gateway MAC.</summary>
