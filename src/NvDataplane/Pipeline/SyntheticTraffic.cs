@@ -46,7 +46,7 @@ public sealed class SyntheticTraffic
             throw new ArgumentOutOfRangeException(nameof(records), "use at least 1 record");
         }
 
-        int minimum = Ethernet.HeaderSize + Ipv4.MinHeaderSize + Udp.HeaderSize + (scenario == TrafficScenario.Decap ? 42 : 0);
+        int minimum = Ethernet.HeaderSize + Ipv4.MinHeaderSize + Udp.HeaderSize;
         if (frameSize < minimum || frameSize > 9000)
         {
             throw new ArgumentOutOfRangeException(nameof(frameSize), $"use a frame size of {minimum}..9000 bytes");
@@ -72,6 +72,7 @@ public sealed class SyntheticTraffic
 
     public HostConfig Config { get; }
 
+    /// <summary>The inner (customer) frame size; decap frames arrive 42 bytes longer.</summary>
     public int FrameSize { get; }
 
     /// <summary>The port frames arrive on: the VM port for encap/rewrite, the provider port for decap.</summary>
@@ -134,9 +135,10 @@ public sealed class SyntheticTraffic
         return f;
     }
 
-    private static (byte[] Frame, int InnerIpOffset) BuildNvgreFrame(int frameSize)
+    /// <summary>An NVGRE frame carrying an inner frame of <paramref name="innerSize"/> bytes (the outer frame is 42 bytes longer).</summary>
+    private static (byte[] Frame, int InnerIpOffset) BuildNvgreFrame(int innerSize)
     {
-        int innerSize = frameSize - 42;
+        int frameSize = innerSize + 42;
         byte[] inner = BuildUdpFrame(RemoteMac(0), VmMac, RemoteCa(0), VmCa, innerSize);
         var f = new byte[frameSize];
         ProviderMac.Write(f);
