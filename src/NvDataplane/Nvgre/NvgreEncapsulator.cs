@@ -24,7 +24,9 @@ public static class NvgreEncapsulator
         int start = buffer.Offset - t.Length;
         ref byte dst = ref MemoryMarshal.GetArrayDataReference(buffer.Data);
         ref byte src = ref MemoryMarshal.GetArrayDataReference(templateBytes);
-        Unsafe.CopyBlockUnaligned(ref Unsafe.Add(ref dst, start), ref Unsafe.Add(ref src, t.ByteOffset), (uint)t.Length);
+        // The template sits right-aligned in its slot: copy the whole slot so it ends where the
+        // inner frame starts (the bytes before the template land in headroom nobody reads).
+        Unsafe.CopyBlockUnaligned(ref Unsafe.Add(ref dst, buffer.Offset - PolicySnapshot.TemplateStride), ref Unsafe.Add(ref src, t.SlotOffset), PolicySnapshot.TemplateStride);
         Span<byte> ip = buffer.Data.AsSpan(start + t.IpOffset);
         if (t.OuterV6)
         {

@@ -114,8 +114,10 @@ public sealed class PortInfo
     public required PortConfig Config { get; init; }
     public string Name => Config.Name;
     public PortRole Role => Config.Role;
-    public MacAddress Mac => Config.MacAddress;
     public int Mtu => Config.Mtu;
+
+    /// <summary>The port's MAC, kept here rather than read through <see cref="Config"/> on every frame.</summary>
+    public required MacAddress Mac { get; init; }
 
     /// <summary>For vm ports: the VSID facts; null for provider ports.</summary>
     public VsidInfo? Vsid { get; init; }
@@ -133,7 +135,15 @@ public readonly struct EncapTemplate
 {
     /// <summary>Why this tunnel cannot be used (None when it can).</summary>
     public DropReason Unusable { get; init; }
+    /// <summary>Where the template's first byte is in <see cref="PolicySnapshot.TemplateBytes"/>.</summary>
     public int ByteOffset { get; init; }
+
+    /// <summary>
+    /// Start of the template's fixed-size slot: templates are stored right-aligned in their
+    /// <see cref="PolicySnapshot.TemplateStride"/>-byte slot, so a push copies the whole slot (a
+    /// constant-size, vectorised copy) to end exactly where the inner frame begins.
+    /// </summary>
+    public int SlotOffset { get; init; }
     public int Length { get; init; }
     public int IpOffset { get; init; }
     public bool OuterV6 { get; init; }
@@ -281,6 +291,7 @@ public sealed class PolicySnapshot
             {
                 Index = i,
                 Config = pc,
+                Mac = pc.MacAddress,
                 Vsid = pc.Role == PortRole.Vm && pc.VirtualSubnetId is uint v ? vsidInfos[v] : null,
                 LocalPaIndices = localPas.Select((p, k) => (p, k)).Where(x => x.p.PortIndex == i).Select(x => x.k).ToArray(),
             };
@@ -441,7 +452,8 @@ public sealed class PolicySnapshot
         }
 
         var port = Ports[source.PortIndex];
-        Span<byte> t = TemplateBytes.AsSpan(offset, TemplateStride);
+        Span<byte> t = stackalloc byte[TemplateStride];
+        t.Clear();
         nextHopMac.Write(t);
         port.Mac.Write(t[Ethernet.SourceOffset..]);
         int ip = Ethernet.TypeOffset;
@@ -482,11 +494,14 @@ public sealed class PolicySnapshot
 
         BinaryPrimitives.WriteUInt16BigEndian(t[gre..], Gre.NvgreFlagsVersion);
         BinaryPrimitives.WriteUInt16BigEndian(t[(gre + 2)..], Ethernet.TypeTransparentBridging);
+        int length = gre + Gre.NvgreSize;
+        t[..length].CopyTo(TemplateBytes.AsSpan(offset + TemplateStride - length));
         return new EncapTemplate
         {
             Unusable = DropReason.None,
-            ByteOffset = offset,
-            Length = gre + Gre.NvgreSize,
+            ByteOffset = offset + TemplateStride - length,
+            SlotOffset = offset,
+            Length = length,
             IpOffset = ip,
             OuterV6 = v6,
             ProviderPortIndex = source.PortIndex,
