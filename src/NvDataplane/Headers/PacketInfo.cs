@@ -223,6 +223,11 @@ public static class PacketParser
             offset += length;
         }
 
+        if (next is Ipv6.HopByHop or Ipv6.Routing or Ipv6.Fragment or Ipv6.DestinationOptions or Ipv6.AuthenticationHeader)
+        {
+            return DropReason.MalformedHeader; // more than 16 extension headers: no real stack sends that
+        }
+
         info.Protocol = next;
         info.IpHeaderLength = offset;
         info.L4Offset = l3 + offset;
