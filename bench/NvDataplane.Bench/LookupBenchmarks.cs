@@ -7,7 +7,7 @@ namespace NvDataplane.Bench;
 /// <summary>
 /// <see cref="LookupTable.Find"/> of (VSID, IPv4 CA) keys. Keys are drawn at random from a
 /// 2^20-key array read sequentially with a cursor that moves on every invocation, so the
-/// 1,000,000-entry table (2^21 slots × 32 B = 64 MiB) is measured with its cache misses rather
+/// 1,000,000-entry table (2^21 slots × 24 B = 48 MiB) is measured with its cache misses rather
 /// than with the few slots a short key list would keep hot. The lookups of one invocation are
 /// independent (as for the frames of a batch), so the CPU may overlap their misses.
 /// </summary>
