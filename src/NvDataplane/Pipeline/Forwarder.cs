@@ -139,9 +139,9 @@ public sealed partial class Forwarder
             {
                 ref readonly RecordEntry src = ref p.Records[_src[i]];
                 ref readonly RecordEntry dst = ref p.Records[_dst[i]];
-                if (src.LocalPaIndex >= 0 && dst.RemotePaIndex >= 0)
+                if (src.TemplateRow >= 0 && dst.RemotePaIndex >= 0)
                 {
-                    int t = (src.LocalPaIndex * p.RemotePas.Length) + dst.RemotePaIndex;
+                    int t = src.TemplateRow + dst.RemotePaIndex;
                     Prefetch(ref p.Templates[t]);
                     Prefetch(ref p.TemplateBytes[t * PolicySnapshot.TemplateStride]);
                 }

@@ -224,13 +224,13 @@ public sealed partial class Forwarder
             return DropReason.NatSourceNotUnique;
         }
 
-        if (!src.IsLocal)
+        if (src.TemplateRow < 0)
         {
             return DropReason.NoProviderRoute;
         }
 
         var p = _p;
-        ref readonly EncapTemplate t = ref p.Template(src.LocalPaIndex, dst.RemotePaIndex);
+        ref readonly EncapTemplate t = ref p.Template(in src, in dst);
         if (t.Unusable != DropReason.None)
         {
             return t.Unusable;

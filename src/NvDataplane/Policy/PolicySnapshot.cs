@@ -26,6 +26,12 @@ public readonly struct RecordEntry
     /// <summary>Index into <see cref="PolicySnapshot.Domains"/>; -1 when the VSID has no customer route.</summary>
     public int DomainIndex { get; init; }
 
+    /// <summary>
+    /// For a local VM's record: the first template index of its PA's row (row × RemotePas.Length),
+    /// so the tunnel toward a destination is <c>TemplateRow + destination.RemotePaIndex</c>; else -1.
+    /// </summary>
+    public int TemplateRow { get; init; }
+
     public bool IsLocal => LocalPaIndex >= 0;
 }
 
@@ -194,7 +200,10 @@ public sealed class PolicySnapshot
     public RoutingDomain[] Domains { get; private set; } = [];
     public Dictionary<uint, VsidInfo> Vsids { get; private set; } = [];
 
-    /// <summary>Templates: index = LocalPaIndex × RemotePas.Length + RemotePaIndex.</summary>
+    /// <summary>
+    /// Templates: one row per local PA that a VM on this host sends from, one column per remote
+    /// PA; index = source record's <see cref="RecordEntry.TemplateRow"/> + destination's RemotePaIndex.
+    /// </summary>
     public EncapTemplate[] Templates { get; private set; } = [];
     public byte[] TemplateBytes { get; private set; } = [];
 
@@ -204,8 +213,8 @@ public sealed class PolicySnapshot
 
     public int FindPort(string name) => Array.FindIndex(Ports, p => p.Name == name);
 
-    public ref readonly EncapTemplate Template(int localPaIndex, int remotePaIndex) =>
-        ref Templates[(localPaIndex * RemotePas.Length) + remotePaIndex];
+    public ref readonly EncapTemplate Template(in RecordEntry source, in RecordEntry destination) =>
+        ref Templates[source.TemplateRow + destination.RemotePaIndex];
 
     /// <summary>The record index for (vsid, ca), or -1.</summary>
     public int FindRecord(uint vsid, IpAddr ca) => RecordIndex.Find(vsid, ca);
@@ -345,6 +354,7 @@ public sealed class PolicySnapshot
                 LocalPaIndex = local,
                 RemotePaIndex = remote,
                 LocalPortIndex = local >= 0 && vmPorts.TryGetValue((r.VirtualSubnetId, r.MacAddress.Value), out int port) ? port : -1,
+                TemplateRow = -1,
                 DomainIndex = domain,
             };
             if (r.Type == RecordType.GatewayWildcard)
@@ -390,21 +400,35 @@ public sealed class PolicySnapshot
 
     private void BuildTemplates()
     {
-        int l = LocalPas.Length;
+        // Rows only for the local PAs some VM here sends from (a NAT host may own many PAs).
+        var rows = new Dictionary<int, int>();
+        for (int i = 0; i < Records.Length; i++)
+        {
+            if (Records[i].LocalPortIndex >= 0)
+            {
+                rows.TryAdd(Records[i].LocalPaIndex, rows.Count);
+            }
+        }
+
         int r = RemotePas.Length;
-        Templates = new EncapTemplate[l * r];
-        TemplateBytes = new byte[Math.Max(1, l * r) * TemplateStride];
+        for (int i = 0; i < Records.Length; i++)
+        {
+            Records[i] = Records[i] with { TemplateRow = Records[i].LocalPortIndex >= 0 ? rows[Records[i].LocalPaIndex] * r : -1 };
+        }
+
+        Templates = new EncapTemplate[rows.Count * r];
+        TemplateBytes = GC.AllocateUninitializedArray<byte>(Math.Max(1, rows.Count * r) * TemplateStride, pinned: true);
         var neighbors = new Dictionary<IpAddr, MacAddress>();
         foreach (var n in Config.ProviderNeighbors)
         {
             neighbors.TryAdd(n.Address, n.MacAddress);
         }
 
-        for (int li = 0; li < l; li++)
+        foreach (var (li, row) in rows)
         {
             for (int ri = 0; ri < r; ri++)
             {
-                int index = (li * r) + ri;
+                int index = (row * r) + ri;
                 Templates[index] = BuildTemplate(LocalPas[li], RemotePas[ri], index * TemplateStride, neighbors);
             }
         }
