@@ -30,7 +30,7 @@ public sealed class LookupTable
             capacity <<= 1;
         }
 
-        _slots = new Slot[capacity];
+        _slots = LargeArray.Allocate<Slot>(capacity);
         _mask = capacity - 1;
         Count = entries.Count;
         foreach (var (vsid, address, value) in entries)

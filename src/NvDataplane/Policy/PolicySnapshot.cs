@@ -324,7 +324,7 @@ public sealed class PolicySnapshot
 
         var remoteIndex = new Dictionary<IpAddr, int>();
         var remotes = new List<IpAddr>();
-        var records = new RecordEntry[config.LookupRecords.Count];
+        var records = LargeArray.Allocate<RecordEntry>(config.LookupRecords.Count);
         var keys = new List<(uint, IpAddr, int)>(records.Length);
         var anyKeys = new List<(uint, IpAddr, int)>();
         var anySeen = new HashSet<IpAddr>();
@@ -416,8 +416,8 @@ public sealed class PolicySnapshot
             Records[i] = Records[i] with { TemplateRow = Records[i].LocalPortIndex >= 0 ? rows[Records[i].LocalPaIndex] * r : -1 };
         }
 
-        Templates = new EncapTemplate[rows.Count * r];
-        TemplateBytes = GC.AllocateUninitializedArray<byte>(Math.Max(1, rows.Count * r) * TemplateStride, pinned: true);
+        Templates = LargeArray.Allocate<EncapTemplate>(rows.Count * r);
+        TemplateBytes = LargeArray.Allocate<byte>(Math.Max(1, rows.Count * r) * TemplateStride);
         var neighbors = new Dictionary<IpAddr, MacAddress>();
         foreach (var n in Config.ProviderNeighbors)
         {
