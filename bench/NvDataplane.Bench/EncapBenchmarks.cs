@@ -28,7 +28,7 @@ public class EncapBenchmarks
         var remote = SyntheticTraffic.RemoteCa(0);
         ref readonly RecordEntry src = ref snapshot.Records[snapshot.FindRecord(SyntheticTraffic.Vsid, SyntheticTraffic.VmCa)];
         ref readonly RecordEntry dst = ref snapshot.Records[snapshot.FindRecord(SyntheticTraffic.Vsid, remote)];
-        _template = snapshot.Template(in src, in dst);
+        _template = snapshot.Template(in src, dst.RemotePaIndex);
         _templateBytes = snapshot.TemplateBytes;
         if (_template.Unusable != Diagnostics.DropReason.None)
         {

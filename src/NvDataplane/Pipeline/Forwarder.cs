@@ -33,6 +33,8 @@ public sealed partial class Forwarder
     private readonly byte[] _path = new byte[Chunk];
     private readonly int[] _src = new int[Chunk];
     private readonly int[] _dst = new int[Chunk];
+    private readonly ulong[] _dstData = new ulong[Chunk];
+    private readonly ulong[] _srcData = new ulong[Chunk];
 
     public Forwarder(PolicyStore store, BufferPool pool)
     {
@@ -119,31 +121,30 @@ public sealed partial class Forwarder
         {
             if (_path[i] == (byte)VmPath.Unicast)
             {
-                int s = _src[i] = table.Find(vsid, _info[i].Source);
-                int d = _dst[i] = table.Find(vsid, _info[i].Destination);
-                if (s >= 0)
-                {
-                    Prefetch(ref p.Records[s]);
-                }
-
-                if (d >= 0)
-                {
-                    Prefetch(ref p.Records[d]);
-                }
+                _src[i] = table.Find(vsid, _info[i].Source);
+                _dst[i] = table.Find(vsid, _info[i].Destination, out _dstData[i]);
             }
         }
 
+        // The sender's record is hot (few VMs per port); the destination's is never read on
+        // this path. What is left to fetch is the tunnel template (and, for NAT, the PA).
         for (int i = 0; i < chunk.Length; i++)
         {
-            if (_path[i] == (byte)VmPath.Unicast && _src[i] >= 0 && _dst[i] >= 0)
+            ulong data = _dstData[i];
+            if (_path[i] == (byte)VmPath.Unicast && _src[i] >= 0 && _dst[i] >= 0 && !ForwardingData.IsLocal(data))
             {
-                ref readonly RecordEntry src = ref p.Records[_src[i]];
-                ref readonly RecordEntry dst = ref p.Records[_dst[i]];
-                if (src.TemplateRow >= 0 && dst.RemotePaIndex >= 0)
+                int row = p.Records[_src[i]].TemplateRow;
+                int remote = ForwardingData.Index(data);
+                if (row >= 0)
                 {
-                    int t = src.TemplateRow + dst.RemotePaIndex;
+                    int t = row + remote;
                     Prefetch(ref p.Templates[t]);
                     Prefetch(ref p.TemplateBytes[t * PolicySnapshot.TemplateStride]);
+                }
+
+                if (ForwardingData.IsNat(data))
+                {
+                    Prefetch(ref p.RemotePas[remote]);
                 }
             }
         }
@@ -153,7 +154,7 @@ public sealed partial class Forwarder
             var buffer = chunk[i];
             var path = (VmPath)_path[i];
             DropReason r = path == VmPath.Unicast
-                ? VmUnicast(port, buffer, ref _info[i], _src[i], _dst[i])
+                ? VmUnicast(port, buffer, ref _info[i], _src[i], _dst[i], _dstData[i])
                 : VmSlowPath(port, buffer, ref _info[i], path, _reason[i]);
             Settle(buffer, r);
         }
@@ -178,16 +179,11 @@ public sealed partial class Forwarder
         {
             if (_path[i] == (byte)ProviderPath.Nvgre)
             {
-                int d = _dst[i] = table.Find(_decap[i].Vsid, _inner[i].Destination);
-                int s = table.Find(_decap[i].Vsid, _inner[i].Source);
-                if (d >= 0)
+                _dst[i] = table.Find(_decap[i].Vsid, _inner[i].Destination, out _dstData[i]);
+                int s = _src[i] = table.Find(_decap[i].Vsid, _inner[i].Source, out _srcData[i]);
+                if (s >= 0 && !ForwardingData.IsLocal(_srcData[i]))
                 {
-                    Prefetch(ref p.Records[d]);
-                }
-
-                if (s >= 0)
-                {
-                    Prefetch(ref p.Records[s]);
+                    Prefetch(ref p.RemotePas[ForwardingData.Index(_srcData[i])]);
                 }
             }
         }
@@ -197,7 +193,7 @@ public sealed partial class Forwarder
             var buffer = chunk[i];
             var path = (ProviderPath)_path[i];
             DropReason r = path == ProviderPath.Nvgre
-                ? NvgreDeliver(buffer, in _inner[i], in _decap[i], _dst[i])
+                ? NvgreDeliver(buffer, in _inner[i], in _decap[i], _dst[i], _dstData[i], _src[i], _srcData[i])
                 : ProviderSlowPath(port, buffer, ref _info[i], path, _reason[i]);
             Settle(buffer, r);
         }

@@ -42,7 +42,9 @@ public sealed partial class Forwarder
             return ProviderSlowPath(port, buffer, ref outer, path, r);
         }
 
-        return NvgreDeliver(buffer, in inner, in d, _p.RecordIndex.Find(d.Vsid, inner.Destination));
+        int dst = _p.RecordIndex.Find(d.Vsid, inner.Destination, out ulong dstData);
+        int src = _p.RecordIndex.Find(d.Vsid, inner.Source, out ulong srcData);
+        return NvgreDeliver(buffer, in inner, in d, dst, dstData, src, srcData);
     }
 
     /// <summary>Parses a provider frame (and, for NVGRE, runs every header check and parses the inner frame).</summary>
@@ -223,9 +225,12 @@ public sealed partial class Forwarder
         return DropReason.None;
     }
 
-    /// <summary>Destination and anti-spoofing checks of a parsed NVGRE frame, then delivery of the inner frame as carried.</summary>
+    /// <summary>
+    /// Destination and anti-spoofing checks of a parsed NVGRE frame, from the two lookups' slot
+    /// payloads, then delivery of the inner frame as carried.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private DropReason NvgreDeliver(PacketBuffer buffer, in PacketInfo info, in DecapState d, int dstIndex)
+    private DropReason NvgreDeliver(PacketBuffer buffer, in PacketInfo info, in DecapState d, int dstIndex, ulong dstData, int srcIndex, ulong srcData)
     {
         var p = _p;
         if (dstIndex < 0)
@@ -233,22 +238,31 @@ public sealed partial class Forwarder
             return DropReason.NoLookupRecord;
         }
 
-        int port = p.Records[dstIndex].LocalPortIndex;
-        if (port < 0)
+        int port = ForwardingData.Index(dstData);
+        if (!ForwardingData.IsLocal(dstData) || port < 0)
         {
             return DropReason.NoLocalPort;
         }
 
         // Anti-spoofing: the outer source PA must be the PA of the inner source CA.
-        int srcIndex = p.RecordIndex.Find(d.Vsid, info.Source);
-        if (srcIndex < 0)
+        if (srcIndex >= 0 && !ForwardingData.IsLocal(srcData))
         {
-            srcIndex = FindSourceElsewhere(in d, info.Source);
+            if (p.RemotePas[ForwardingData.Index(srcData)] != d.OuterSource)
+            {
+                return DropReason.PaMismatch;
+            }
         }
-
-        if (srcIndex < 0 || p.Records[srcIndex].ProviderAddress != d.OuterSource)
+        else
         {
-            return DropReason.PaMismatch;
+            if (srcIndex < 0)
+            {
+                srcIndex = FindSourceElsewhere(in d, info.Source);
+            }
+
+            if (srcIndex < 0 || p.Records[srcIndex].ProviderAddress != d.OuterSource)
+            {
+                return DropReason.PaMismatch;
+            }
         }
 
         buffer.Offset += d.InnerStart;

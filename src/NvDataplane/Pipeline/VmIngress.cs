@@ -31,7 +31,8 @@ public sealed partial class Forwarder
         }
 
         uint vsid = port.Vsid!.Vsid;
-        return VmUnicast(port, buffer, ref info, _p.RecordIndex.Find(vsid, info.Source), _p.RecordIndex.Find(vsid, info.Destination));
+        int dst = _p.RecordIndex.Find(vsid, info.Destination, out ulong dstData);
+        return VmUnicast(port, buffer, ref info, _p.RecordIndex.Find(vsid, info.Source), dst, dstData);
     }
 
     /// <summary>Parses and sorts a VM frame; for <see cref="VmPath.Drop"/> the reason says why.</summary>
@@ -135,12 +136,17 @@ public sealed partial class Forwarder
             return Forward(dst.LocalPortIndex, buffer);
         }
 
-        return ToRemote(port, buffer, ref info, in p.Records[srcIndex], in dst, routed: true);
+        var remote = RemoteDestination.From(in dst);
+        return ToRemote(port, buffer, ref info, in p.Records[srcIndex], in remote, routed: true);
     }
 
-    /// <summary>Plain unicast inside the port's VSID, with the two record lookups already done.</summary>
+    /// <summary>
+    /// Plain unicast inside the port's VSID, with the two lookups already done. The destination
+    /// is decided from the lookup slot's payload alone (<see cref="ForwardingData"/>): the common
+    /// path never reads the destination's record.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private DropReason VmUnicast(PortInfo port, PacketBuffer buffer, ref PacketInfo info, int srcIndex, int dstIndex)
+    private DropReason VmUnicast(PortInfo port, PacketBuffer buffer, ref PacketInfo info, int srcIndex, int dstIndex, ulong dstData)
     {
         var p = _p;
         if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
@@ -153,19 +159,21 @@ public sealed partial class Forwarder
             return ClassifyMiss(port.Vsid!, info.Destination);
         }
 
-        ref readonly RecordEntry dst = ref p.Records[dstIndex];
-        if (dst.IsLocal)
+        int target = ForwardingData.Index(dstData);
+        if (ForwardingData.IsLocal(dstData))
         {
-            if (dst.LocalPortIndex < 0)
+            if (target < 0)
             {
                 return DropReason.NoLocalPort;
             }
 
             buffer.Length = info.IpFrameEnd;
-            return Forward(dst.LocalPortIndex, buffer);
+            return Forward(target, buffer);
         }
 
-        return ToRemote(port, buffer, ref info, in p.Records[srcIndex], in dst, routed: false);
+        bool nat = ForwardingData.IsNat(dstData);
+        var remote = new RemoteDestination(port.Vsid!.Vsid, target, nat, nat ? p.RemotePas[target] : default, default);
+        return ToRemote(port, buffer, ref info, in p.Records[srcIndex], in remote, routed: false);
     }
 
     /// <summary>Customer-route resolution for a frame sent to the gateway MAC.</summary>
@@ -216,9 +224,9 @@ public sealed partial class Forwarder
         _p.Global.GatewayMac.Write(frame[Ethernet.SourceOffset..]);
     }
 
-    private DropReason ToRemote(PortInfo port, PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RecordEntry dst, bool routed)
+    private DropReason ToRemote(PortInfo port, PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RemoteDestination dst, bool routed)
     {
-        bool nat = dst.Rule == TranslationRule.Nat;
+        bool nat = dst.Nat;
         if (nat && (src.Rule != TranslationRule.Nat || !src.IsLocal))
         {
             return DropReason.NatSourceNotUnique;
@@ -230,7 +238,7 @@ public sealed partial class Forwarder
         }
 
         var p = _p;
-        ref readonly EncapTemplate t = ref p.Template(in src, in dst);
+        ref readonly EncapTemplate t = ref p.Template(in src, dst.RemotePaIndex);
         if (t.Unusable != DropReason.None)
         {
             return t.Unusable;
@@ -274,9 +282,9 @@ public sealed partial class Forwarder
 
     /// <summary>The MTU rule: ICMP back to the sender, or IPv4 fragmentation when DF is clear.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private DropReason TooBig(PortInfo port, PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RecordEntry dst, in EncapTemplate t, bool routed)
+    private DropReason TooBig(PortInfo port, PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RemoteDestination dst, in EncapTemplate t, bool routed)
     {
-        bool nat = dst.Rule == TranslationRule.Nat;
+        bool nat = dst.Nat;
         int overhead = nat ? 0 : t.Overhead;
         int maxIp = t.Mtu - overhead;
         if (info.IpVersion == 4 && !info.DontFragment)
@@ -302,7 +310,7 @@ public sealed partial class Forwarder
         return DropReason.MtuExceeded;
     }
 
-    private DropReason Fragment(PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RecordEntry dst, in EncapTemplate t, bool routed, int maxIp)
+    private DropReason Fragment(PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RemoteDestination dst, in EncapTemplate t, bool routed, int maxIp)
     {
         int ihl = info.IpHeaderLength;
         int perFragment = Ipv4Fragmenter.PayloadPerFragment(maxIp, ihl);
@@ -324,7 +332,7 @@ public sealed partial class Forwarder
         }
 
         uint flow = FlowHash.Compute(in info);
-        bool nat = dst.Rule == TranslationRule.Nat;
+        bool nat = dst.Nat;
         ReadOnlySpan<byte> ip = frame.Slice(info.L3Offset, info.L3Length);
         bool first = true;
         for (int i = 0; ; i++)
@@ -486,4 +494,11 @@ public sealed partial class Forwarder
         && ((info.IpVersion == 4 && info.Protocol == IpProtocol.Icmp && frame[info.L4Offset] == Icmp.EchoRequest)
             || (info.IpVersion == 6 && info.Protocol == IpProtocol.Icmpv6 && frame[info.L4Offset] == Icmp.V6EchoRequest))
         && frame[info.L4Offset + 1] == 0;
+}
+
+/// <summary>What forwarding to another host needs of the destination, from its record or from its lookup slot.</summary>
+internal readonly record struct RemoteDestination(uint Vsid, int RemotePaIndex, bool Nat, IpAddr ProviderAddress, MacAddress MacAddress)
+{
+    public static RemoteDestination From(in RecordEntry r) =>
+        new(r.Vsid, r.RemotePaIndex, r.Rule == TranslationRule.Nat, r.ProviderAddress, r.MacAddress);
 }

@@ -4,14 +4,17 @@ using NvDataplane.Headers;
 namespace NvDataplane.Policy;
 
 /// <summary>
-/// An immutable open-addressing hash table from (VSID, address) to an int (a record index).
-/// Keys live in the slots, so a hit costs one slot read and a miss never touches the records;
-/// linear probing keeps the probe sequence in one or two cache lines. Built once per policy
-/// version and never written afterwards, so any number of threads read it without a lock.
+/// An immutable open-addressing hash table from (VSID, address) to an int (a record index) and a
+/// 64-bit payload the owner defines (for lookup records: what forwarding needs, so the common
+/// path never touches the record itself). Keys live in the 32-byte slots, two to a cache line
+/// (the slot array is 64-byte aligned): a hit costs one line, and linear probing stays in that
+/// line or the next. Built once per policy version and never written afterwards, so any number
+/// of threads read it without a lock.
 /// </summary>
 public sealed class LookupTable
 {
     private readonly Slot[] _slots;
+    private readonly int _base;
     private readonly int _mask;
 
     private struct Slot
@@ -20,9 +23,15 @@ public sealed class LookupTable
         public ulong Lo;
         public uint Vsid;
         public int ValuePlusOne; // 0 = empty
+        public ulong Data;
     }
 
     public LookupTable(IReadOnlyList<(uint Vsid, IpAddr Address, int Value)> entries)
+        : this(entries.Select(e => (e.Vsid, e.Address, e.Value, 0UL)).ToList())
+    {
+    }
+
+    public unsafe LookupTable(IReadOnlyList<(uint Vsid, IpAddr Address, int Value, ulong Data)> entries)
     {
         int capacity = 16;
         while (capacity < entries.Count * 2)
@@ -30,15 +39,22 @@ public sealed class LookupTable
             capacity <<= 1;
         }
 
-        _slots = LargeArray.Allocate<Slot>(capacity);
+        // One spare slot lets the table start on a 64-byte boundary inside the pinned array.
+        _slots = LargeArray.Allocate<Slot>(capacity + 1);
+        fixed (Slot* p = _slots)
+        {
+            _base = ((long)p & 63) == 0 ? 0 : 1;
+        }
+
         _mask = capacity - 1;
         Count = entries.Count;
-        foreach (var (vsid, address, value) in entries)
+        foreach (var (vsid, address, value, data) in entries)
         {
             int i = (int)Hash(vsid, address) & _mask;
-            while (_slots[i].ValuePlusOne != 0)
+            while (_slots[_base + i].ValuePlusOne != 0)
             {
-                if (_slots[i].Vsid == vsid && _slots[i].Hi == address.Hi && _slots[i].Lo == address.Lo)
+                ref Slot s = ref _slots[_base + i];
+                if (s.Vsid == vsid && s.Hi == address.Hi && s.Lo == address.Lo)
                 {
                     throw new ArgumentException($"duplicate key (VSID {vsid}, {address})", nameof(entries));
                 }
@@ -46,7 +62,7 @@ public sealed class LookupTable
                 i = (i + 1) & _mask;
             }
 
-            _slots[i] = new Slot { Hi = address.Hi, Lo = address.Lo, Vsid = vsid, ValuePlusOne = value + 1 };
+            _slots[_base + i] = new Slot { Hi = address.Hi, Lo = address.Lo, Vsid = vsid, ValuePlusOne = value + 1, Data = data };
         }
     }
 
@@ -65,20 +81,26 @@ public sealed class LookupTable
 
     /// <summary>The value for (vsid, address), or -1.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int Find(uint vsid, IpAddr address)
+    public int Find(uint vsid, IpAddr address) => Find(vsid, address, out _);
+
+    /// <summary>The value for (vsid, address), or -1; <paramref name="data"/> is its payload (0 on a miss).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Find(uint vsid, IpAddr address, out ulong data)
     {
         Slot[] slots = _slots;
         int i = (int)Hash(vsid, address) & _mask;
         while (true)
         {
-            ref Slot s = ref slots[i];
+            ref Slot s = ref slots[_base + i];
             if (s.ValuePlusOne == 0)
             {
+                data = 0;
                 return -1;
             }
 
             if (s.Lo == address.Lo && s.Hi == address.Hi && s.Vsid == vsid)
             {
+                data = s.Data;
                 return s.ValuePlusOne - 1;
             }
 
@@ -86,17 +108,14 @@ public sealed class LookupTable
         }
     }
 
-    /// <summary>Hints the CPU to fetch the slot of (vsid, address) ahead of <see cref="Find"/>.</summary>
+    /// <summary>Hints the CPU to fetch the slot of (vsid, address) ahead of <see cref="Find(uint, IpAddr)"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public unsafe void Prefetch(uint vsid, IpAddr address)
     {
         if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
         {
             int i = (int)Hash(vsid, address) & _mask;
-            fixed (Slot* p = &_slots[i])
-            {
-                System.Runtime.Intrinsics.X86.Sse.Prefetch0(p);
-            }
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(Unsafe.AsPointer(ref _slots[_base + i]));
         }
     }
 }

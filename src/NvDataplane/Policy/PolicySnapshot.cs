@@ -35,6 +35,29 @@ public readonly struct RecordEntry
     public bool IsLocal => LocalPaIndex >= 0;
 }
 
+/// <summary>
+/// The payload the record lookup slot carries, so the common forwarding path decides without
+/// reading the record: the low 32 bits are the local vm port (local PA) or the remote PA index;
+/// the high bits are flags.
+/// </summary>
+public static class ForwardingData
+{
+    private const ulong LocalFlag = 1UL << 32;
+    private const ulong NatFlag = 2UL << 32;
+
+    public static ulong Pack(in RecordEntry r) =>
+        (uint)(r.IsLocal ? r.LocalPortIndex : r.RemotePaIndex)
+        | (r.IsLocal ? LocalFlag : 0)
+        | (r.Rule == TranslationRule.Nat ? NatFlag : 0);
+
+    /// <summary>The local vm port index (local) or the remote PA index (remote); -1 for a local PA with no port here.</summary>
+    public static int Index(ulong data) => (int)(uint)data;
+
+    public static bool IsLocal(ulong data) => (data & LocalFlag) != 0;
+
+    public static bool IsNat(ulong data) => (data & NatFlag) != 0;
+}
+
 /// <summary>A provider address owned by this host.</summary>
 public sealed record LocalPa(IpAddr Address, IpPrefix Prefix, ushort VlanId, int PortIndex);
 
@@ -213,8 +236,8 @@ public sealed class PolicySnapshot
 
     public int FindPort(string name) => Array.FindIndex(Ports, p => p.Name == name);
 
-    public ref readonly EncapTemplate Template(in RecordEntry source, in RecordEntry destination) =>
-        ref Templates[source.TemplateRow + destination.RemotePaIndex];
+    public ref readonly EncapTemplate Template(in RecordEntry source, int remotePaIndex) =>
+        ref Templates[source.TemplateRow + remotePaIndex];
 
     /// <summary>The record index for (vsid, ca), or -1.</summary>
     public int FindRecord(uint vsid, IpAddr ca) => RecordIndex.Find(vsid, ca);
@@ -325,7 +348,7 @@ public sealed class PolicySnapshot
         var remoteIndex = new Dictionary<IpAddr, int>();
         var remotes = new List<IpAddr>();
         var records = LargeArray.Allocate<RecordEntry>(config.LookupRecords.Count);
-        var keys = new List<(uint, IpAddr, int)>(records.Length);
+        var keys = new List<(uint, IpAddr, int, ulong)>(records.Length);
         var anyKeys = new List<(uint, IpAddr, int)>();
         var anySeen = new HashSet<IpAddr>();
         var natKeys = new List<(uint, IpAddr, int)>();
@@ -367,7 +390,7 @@ public sealed class PolicySnapshot
                 continue;
             }
 
-            keys.Add((r.VirtualSubnetId, r.CustomerAddress, i));
+            keys.Add((r.VirtualSubnetId, r.CustomerAddress, i, ForwardingData.Pack(in records[i])));
             if (anySeen.Add(r.CustomerAddress))
             {
                 anyKeys.Add((0, r.CustomerAddress, i));
