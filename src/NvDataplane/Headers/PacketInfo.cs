@@ -128,7 +128,7 @@ public static class PacketParser
             return DropReason.Truncated;
         }
 
-        if (Checksum.Compute(ip[..ihl]) != 0)
+        if ((ihl == Ipv4.MinHeaderSize ? Checksum.ComputeIpv4Header20(ip) : Checksum.Compute(ip[..ihl])) != 0)
         {
             return DropReason.MalformedHeader;
         }

@@ -37,6 +37,8 @@ public sealed class SyntheticTraffic
     private readonly uint[] _sequence;
     private readonly uint[] _sourcePas;
     private readonly int _ipOffset;
+    private readonly ushort[] _checksums;
+    private readonly ushort[] _outerChecksums;
     private int _next;
 
     public SyntheticTraffic(TrafficScenario scenario, int records, int frameSize)
@@ -66,6 +68,9 @@ public sealed class SyntheticTraffic
         }
 
         (_baseFrame, _ipOffset) = scenario == TrafficScenario.Decap ? BuildNvgreFrame(frameSize) : (BuildUdpFrame(VmMac, RouterMac, VmCa, RemoteCa(0), frameSize), Ethernet.HeaderSize);
+        bool decap = scenario == TrafficScenario.Decap;
+        _checksums = PrecomputeChecksums(_baseFrame, _ipOffset, decap ? Ipv4.SourceOffset : Ipv4.DestinationOffset, _sequence);
+        _outerChecksums = decap ? PrecomputeChecksums(_baseFrame, Ethernet.HeaderSize, Ipv4.SourceOffset, _sourcePas) : [];
     }
 
     public TrafficScenario Scenario { get; }
@@ -89,27 +94,42 @@ public sealed class SyntheticTraffic
     {
         int n = _next++ & (SequenceLength - 1);
         buffer.Offset = PacketBuffer.Headroom;
-        _baseFrame.CopyTo(buffer.Data.AsSpan(PacketBuffer.Headroom));
         buffer.Length = _baseFrame.Length;
         Span<byte> f = buffer.Data.AsSpan(PacketBuffer.Headroom, _baseFrame.Length);
+        _baseFrame.CopyTo(f);
         Span<byte> ip = f[_ipOffset..];
         if (Scenario == TrafficScenario.Decap)
         {
             // Inner source CA and outer source PA change together (the anti-spoofing pair).
-            PatchAddress(ip, Ipv4.SourceOffset, _sequence[n]);
-            PatchAddress(f[Ethernet.HeaderSize..], Ipv4.SourceOffset, _sourcePas[n]);
+            Patch(ip, Ipv4.SourceOffset, _sequence[n], _checksums[n]);
+            Patch(f[Ethernet.HeaderSize..], Ipv4.SourceOffset, _sourcePas[n], _outerChecksums[n]);
         }
         else
         {
-            PatchAddress(ip, Ipv4.DestinationOffset, _sequence[n]);
+            Patch(ip, Ipv4.DestinationOffset, _sequence[n], _checksums[n]);
         }
     }
 
-    private static void PatchAddress(Span<byte> ip, int offset, uint address)
+    /// <summary>Writes an address and the header checksum precomputed for it.</summary>
+    private static void Patch(Span<byte> ip, int offset, uint address, ushort checksum)
     {
-        uint old = BinaryPrimitives.ReadUInt32BigEndian(ip[offset..]);
         BinaryPrimitives.WriteUInt32BigEndian(ip[offset..], address);
-        Checksum.Update(ip[Ipv4.ChecksumOffset..], (old >> 16) + (old & 0xFFFF), (address >> 16) + (address & 0xFFFF));
+        BinaryPrimitives.WriteUInt16BigEndian(ip[Ipv4.ChecksumOffset..], checksum);
+    }
+
+    /// <summary>The header checksums of the base frame's IPv4 header at <paramref name="ipOffset"/> with each address of <paramref name="addresses"/> at <paramref name="addressOffset"/>.</summary>
+    private static ushort[] PrecomputeChecksums(byte[] frame, int ipOffset, int addressOffset, uint[] addresses)
+    {
+        var sums = new ushort[addresses.Length];
+        var header = frame.AsSpan(ipOffset, Ipv4.MinHeaderSize).ToArray();
+        for (int i = 0; i < addresses.Length; i++)
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(addressOffset), addresses[i]);
+            BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(Ipv4.ChecksumOffset), 0);
+            sums[i] = Checksum.Compute(header);
+        }
+
+        return sums;
     }
 
     /// <summary>An Ethernet/IPv4/UDP frame of exactly <paramref name="frameSize"/> bytes with a zero UDP checksum.</summary>
