@@ -23,6 +23,10 @@ public sealed partial class Forwarder
     private PolicySnapshot _p;
     private MacAddress _gatewayMac;
 
+    // One-entry cache of the last VSID a decapsulated frame named (valid for the current _p).
+    private uint _cachedVsid;
+    private VsidInfo? _cachedVsidInfo;
+
     // Per-chunk state of the staged batch path (VPP style: every stage runs over the whole chunk
     // so the memory loads one stage issues as prefetches have landed when the next stage reads).
     private const int Chunk = 32;
@@ -70,6 +74,11 @@ public sealed partial class Forwarder
         // A version with another port layout needs a new worker; keep the old one until then.
         if (p.Ports.Length == _tx.Length)
         {
+            if (!ReferenceEquals(p, _p))
+            {
+                _cachedVsidInfo = null;
+            }
+
             _p = p;
             _gatewayMac = p.Global.GatewayMac;
         }
@@ -112,16 +121,25 @@ public sealed partial class Forwarder
             _path[i] = (byte)path;
             if (path == VmPath.Unicast)
             {
-                table.Prefetch(vsid, _info[i].Source);
                 table.Prefetch(vsid, _info[i].Destination);
             }
         }
 
+        // A VM port's frames come from one or a few CAs: look the source up once per run of
+        // equal sources in the chunk (the destination varies; its slots are being prefetched).
+        IpAddr lastSource = default;
+        int lastSourceIndex = int.MinValue;
         for (int i = 0; i < chunk.Length; i++)
         {
             if (_path[i] == (byte)VmPath.Unicast)
             {
-                _src[i] = table.Find(vsid, _info[i].Source);
+                if (lastSourceIndex == int.MinValue || _info[i].Source != lastSource)
+                {
+                    lastSource = _info[i].Source;
+                    lastSourceIndex = table.Find(vsid, lastSource);
+                }
+
+                _src[i] = lastSourceIndex;
                 _dst[i] = table.Find(vsid, _info[i].Destination, out _dstData[i]);
             }
         }
@@ -170,16 +188,28 @@ public sealed partial class Forwarder
             _path[i] = (byte)path;
             if (path == ProviderPath.Nvgre)
             {
-                table.Prefetch(_decap[i].Vsid, _inner[i].Destination);
                 table.Prefetch(_decap[i].Vsid, _inner[i].Source);
             }
         }
 
+        // Decapsulated traffic goes to a few local VMs: look each destination up once per run.
+        IpAddr lastDestination = default;
+        uint lastVsid = 0;
+        int lastDestinationIndex = int.MinValue;
+        ulong lastDestinationData = 0;
         for (int i = 0; i < chunk.Length; i++)
         {
             if (_path[i] == (byte)ProviderPath.Nvgre)
             {
-                _dst[i] = table.Find(_decap[i].Vsid, _inner[i].Destination, out _dstData[i]);
+                if (lastDestinationIndex == int.MinValue || _inner[i].Destination != lastDestination || _decap[i].Vsid != lastVsid)
+                {
+                    lastDestination = _inner[i].Destination;
+                    lastVsid = _decap[i].Vsid;
+                    lastDestinationIndex = table.Find(lastVsid, lastDestination, out lastDestinationData);
+                }
+
+                _dst[i] = lastDestinationIndex;
+                _dstData[i] = lastDestinationData;
                 int s = _src[i] = table.Find(_decap[i].Vsid, _inner[i].Source, out _srcData[i]);
                 if (s >= 0 && !ForwardingData.IsLocal(_srcData[i]))
                 {

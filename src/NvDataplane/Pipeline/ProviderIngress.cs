@@ -188,7 +188,19 @@ public sealed partial class Forwarder
             return DropReason.ReservedVsid;
         }
 
-        if (!_p.Vsids.TryGetValue(vsid, out var vsidInfo) || !vsidInfo.HasLocalPort)
+        var vsidInfo = _cachedVsidInfo;
+        if (vsidInfo is null || _cachedVsid != vsid)
+        {
+            if (!_p.Vsids.TryGetValue(vsid, out vsidInfo))
+            {
+                return DropReason.UnknownVsid;
+            }
+
+            _cachedVsid = vsid;
+            _cachedVsidInfo = vsidInfo;
+        }
+
+        if (!vsidInfo.HasLocalPort)
         {
             return DropReason.UnknownVsid;
         }
