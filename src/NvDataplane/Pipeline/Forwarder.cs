@@ -126,40 +126,35 @@ public sealed partial class Forwarder
         }
 
         // A VM port's frames come from one or a few CAs: look the source up once per run of
-        // equal sources in the chunk (the destination varies; its slots are being prefetched).
+        // equal sources in the chunk. The destination's slot was prefetched above; as soon as
+        // it names a remote PA, prefetch the tunnel template (and, for NAT, the PA) so they land
+        // while the rest of the chunk is looked up. The destination's record is never read.
         IpAddr lastSource = default;
         int lastSourceIndex = int.MinValue;
+        int row = -1;
         for (int i = 0; i < chunk.Length; i++)
         {
-            if (_path[i] == (byte)VmPath.Unicast)
+            if (_path[i] != (byte)VmPath.Unicast)
             {
-                if (lastSourceIndex == int.MinValue || _info[i].Source != lastSource)
-                {
-                    lastSource = _info[i].Source;
-                    lastSourceIndex = table.Find(vsid, lastSource);
-                }
-
-                _src[i] = lastSourceIndex;
-                _dst[i] = table.Find(vsid, _info[i].Destination, out _dstData[i]);
+                continue;
             }
-        }
 
-        // The sender's record is hot (few VMs per port); the destination's is never read on
-        // this path. What is left to fetch is the tunnel template (and, for NAT, the PA).
-        for (int i = 0; i < chunk.Length; i++)
-        {
-            ulong data = _dstData[i];
-            if (_path[i] == (byte)VmPath.Unicast && _src[i] >= 0 && _dst[i] >= 0 && !ForwardingData.IsLocal(data))
+            if (lastSourceIndex == int.MinValue || _info[i].Source != lastSource)
             {
-                int row = p.Records[_src[i]].TemplateRow;
-                int remote = ForwardingData.Index(data);
-                if (row >= 0)
-                {
-                    int t = row + remote;
-                    Prefetch(ref p.Templates[t]);
-                    Prefetch(ref p.TemplateBytes[t * PolicySnapshot.TemplateStride]);
-                }
+                lastSource = _info[i].Source;
+                lastSourceIndex = table.Find(vsid, lastSource);
+                row = lastSourceIndex >= 0 ? p.Records[lastSourceIndex].TemplateRow : -1;
+            }
 
+            _src[i] = lastSourceIndex;
+            int d = _dst[i] = table.Find(vsid, _info[i].Destination, out ulong data);
+            _dstData[i] = data;
+            if (d >= 0 && row >= 0 && !ForwardingData.IsLocal(data))
+            {
+                int remote = ForwardingData.Index(data);
+                int t = row + remote;
+                Prefetch(ref p.Templates[t]);
+                Prefetch(ref p.TemplateBytes[t * PolicySnapshot.TemplateStride]);
                 if (ForwardingData.IsNat(data))
                 {
                     Prefetch(ref p.RemotePas[remote]);
