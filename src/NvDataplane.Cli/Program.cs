@@ -188,7 +188,7 @@ public static class Program
         scenario.AcceptOnlyFromAmong("encap", "decap", "rewrite");
         var records = new Option<int>("--records") { Description = "lookup records in the table", DefaultValueFactory = _ => 1000 };
         var frameSize = new Option<int>("--frame-size") { Description = "inner frame size in bytes", DefaultValueFactory = _ => 64 };
-        var seconds = new Option<double>("--seconds") { Description = "measured seconds (after a 0.5 s warm-up)", DefaultValueFactory = _ => 3 };
+        var seconds = new Option<double>("--seconds") { Description = "measured seconds (after a 1 s warm-up)", DefaultValueFactory = _ => 3 };
         var format = FormatOption();
         var cmd = new Command("bench", "in-memory throughput of the whole pipeline on one core") { scenario, records, frameSize, seconds, format };
         cmd.SetAction(parse =>

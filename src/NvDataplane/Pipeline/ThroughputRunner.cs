@@ -28,7 +28,7 @@ public static class ThroughputRunner
 {
     public const int BatchSize = 32;
 
-    public static ThroughputResult Run(SyntheticTraffic traffic, double seconds, double warmupSeconds = 0.5)
+    public static ThroughputResult Run(SyntheticTraffic traffic, double seconds, double warmupSeconds = 1.0)
     {
         var store = new PolicyStore(PolicySnapshot.Build(traffic.Config));
         var pool = new BufferPool(4 * BatchSize, 2048);
