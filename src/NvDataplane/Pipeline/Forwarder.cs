@@ -127,8 +127,8 @@ public sealed partial class Forwarder
 
         // A VM port's frames come from one or a few CAs: look the source up once per run of
         // equal sources in the chunk. The destination's slot was prefetched above; as soon as
-        // it names a remote PA, prefetch the tunnel template (and, for NAT, the PA) so they land
-        // while the rest of the chunk is looked up. The destination's record is never read.
+        // it names a remote PA, prefetch what the tunnel needs so it lands while the rest of the
+        // chunk is looked up. The destination's record is never read.
         IpAddr lastSource = default;
         int lastSourceIndex = int.MinValue;
         int row = -1;
@@ -151,13 +151,19 @@ public sealed partial class Forwarder
             _dstData[i] = data;
             if (d >= 0 && row >= 0 && !ForwardingData.IsLocal(data))
             {
-                int remote = ForwardingData.Index(data);
-                int t = row + remote;
-                Prefetch(ref p.Templates[t]);
-                Prefetch(ref p.TemplateBytes[t * PolicySnapshot.TemplateStride]);
+                ref Tunnel tunnel = ref p.Tunnels[row + ForwardingData.Index(data)];
                 if (ForwardingData.IsNat(data))
                 {
-                    Prefetch(ref p.RemotePas[remote]);
+                    // One tunnel per NAT PA, but its template is shared per next hop (hot).
+                    Prefetch(ref tunnel);
+                }
+                else
+                {
+                    // Encap tunnels are per remote host (thousands, cache-resident): read the
+                    // tunnel now and prefetch its template, which is as many again.
+                    int t = tunnel.Template;
+                    Prefetch(ref p.Templates[t]);
+                    Prefetch(ref p.TemplateBytes[t * PolicySnapshot.TemplateStride]);
                 }
             }
         }

@@ -171,9 +171,11 @@ public sealed partial class Forwarder
             return Forward(target, buffer);
         }
 
+        ref readonly RecordEntry src = ref p.Records[srcIndex];
         bool nat = ForwardingData.IsNat(dstData);
-        var remote = new RemoteDestination(port.Vsid!.Vsid, target, nat, nat ? p.RemotePas[target] : default, default);
-        return ToRemote(port, buffer, ref info, in p.Records[srcIndex], in remote, routed: false);
+        var pa = !nat ? default : src.TemplateRow >= 0 ? p.Tunnels[src.TemplateRow + target].RemotePa : p.RemotePas[target];
+        var remote = new RemoteDestination(port.Vsid!.Vsid, target, nat, pa, default);
+        return ToRemote(port, buffer, ref info, in src, in remote, routed: false);
     }
 
     /// <summary>Customer-route resolution for a frame sent to the gateway MAC.</summary>

@@ -58,6 +58,13 @@ public static class ForwardingData
     public static bool IsNat(ulong data) => (data & NatFlag) != 0;
 }
 
+/// <summary>A (source PA, remote PA) pair: the remote PA and the index of its header template.</summary>
+public readonly struct Tunnel
+{
+    public IpAddr RemotePa { get; init; }
+    public int Template { get; init; }
+}
+
 /// <summary>A provider address owned by this host.</summary>
 public sealed record LocalPa(IpAddr Address, IpPrefix Prefix, ushort VlanId, int PortIndex);
 
@@ -224,8 +231,15 @@ public sealed class PolicySnapshot
     public Dictionary<uint, VsidInfo> Vsids { get; private set; } = [];
 
     /// <summary>
-    /// Templates: one row per local PA that a VM on this host sends from, one column per remote
-    /// PA; index = source record's <see cref="RecordEntry.TemplateRow"/> + destination's RemotePaIndex.
+    /// Tunnels: one row per local PA that a VM on this host sends from, one column per remote
+    /// PA; index = source record's <see cref="RecordEntry.TemplateRow"/> + destination's
+    /// RemotePaIndex. Each names the remote PA (so NAT needs no other read) and its template.
+    /// </summary>
+    public Tunnel[] Tunnels { get; private set; } = [];
+
+    /// <summary>
+    /// Header templates: one per (source PA, remote PA) for Encap; for NAT-only remote PAs, one
+    /// per (source PA, next hop), since IP rewrite uses only the Ethernet part.
     /// </summary>
     public EncapTemplate[] Templates { get; private set; } = [];
     public byte[] TemplateBytes { get; private set; } = [];
@@ -237,7 +251,7 @@ public sealed class PolicySnapshot
     public int FindPort(string name) => Array.FindIndex(Ports, p => p.Name == name);
 
     public ref readonly EncapTemplate Template(in RecordEntry source, int remotePaIndex) =>
-        ref Templates[source.TemplateRow + remotePaIndex];
+        ref Templates[Tunnels[source.TemplateRow + remotePaIndex].Template];
 
     /// <summary>The record index for (vsid, ca), or -1.</summary>
     public int FindRecord(uint vsid, IpAddr ca) => RecordIndex.Find(vsid, ca);
@@ -439,21 +453,49 @@ public sealed class PolicySnapshot
             Records[i] = Records[i] with { TemplateRow = Records[i].LocalPortIndex >= 0 ? rows[Records[i].LocalPaIndex] * r : -1 };
         }
 
-        Templates = LargeArray.Allocate<EncapTemplate>(rows.Count * r);
-        TemplateBytes = LargeArray.Allocate<byte>(Math.Max(1, rows.Count * r) * TemplateStride);
         var neighbors = new Dictionary<IpAddr, MacAddress>();
         foreach (var n in Config.ProviderNeighbors)
         {
             neighbors.TryAdd(n.Address, n.MacAddress);
         }
 
+        var natOnly = new bool[r];
+        foreach (var rec in Records)
+        {
+            if (rec.Rule == TranslationRule.Nat && rec.RemotePaIndex >= 0)
+            {
+                natOnly[rec.RemotePaIndex] = true; // validation keeps a NAT PA off every other record
+            }
+        }
+
+        // Pass 1: which template each tunnel uses (NAT tunnels share one per next hop).
+        Tunnels = LargeArray.Allocate<Tunnel>(rows.Count * r);
+        var unique = new Dictionary<(int Local, bool Nat, IpAddr Key, bool V4), int>();
+        var builds = new List<(int Local, IpAddr Remote)>();
         foreach (var (li, row) in rows)
         {
             for (int ri = 0; ri < r; ri++)
             {
-                int index = (row * r) + ri;
-                Templates[index] = BuildTemplate(LocalPas[li], RemotePas[ri], index * TemplateStride, neighbors);
+                var remote = RemotePas[ri];
+                bool nat = natOnly[ri];
+                var key = nat && TryResolveNextHop(LocalPas[li], remote, out var hop) ? hop : remote;
+                if (!unique.TryGetValue((li, nat, key, remote.IsV4), out int t))
+                {
+                    t = builds.Count;
+                    unique[(li, nat, key, remote.IsV4)] = t;
+                    builds.Add((li, remote));
+                }
+
+                Tunnels[(row * r) + ri] = new Tunnel { RemotePa = remote, Template = t };
             }
+        }
+
+        // Pass 2: build the distinct templates.
+        Templates = LargeArray.Allocate<EncapTemplate>(builds.Count);
+        TemplateBytes = LargeArray.Allocate<byte>(Math.Max(1, builds.Count) * TemplateStride);
+        for (int t = 0; t < builds.Count; t++)
+        {
+            Templates[t] = BuildTemplate(LocalPas[builds[t].Local], builds[t].Remote, t * TemplateStride, neighbors);
         }
     }
 
