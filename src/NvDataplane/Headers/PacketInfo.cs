@@ -100,6 +100,19 @@ public static class PacketParser
         return DropReason.None;
     }
 
+    /// <summary>The ARP body at <c>info.L3Offset</c>: at least 28 bytes (else truncated) of Ethernet/IPv4 ARP (else malformed).</summary>
+    public static DropReason ParseArp(ReadOnlySpan<byte> frame, in PacketInfo info, out ReadOnlySpan<byte> arp)
+    {
+        arp = default;
+        if (frame.Length - info.L3Offset < Arp.Size)
+        {
+            return DropReason.Truncated;
+        }
+
+        arp = frame[info.L3Offset..];
+        return Arp.IsEthernetIpv4(arp) ? DropReason.None : DropReason.MalformedHeader;
+    }
+
     /// <summary>Parses the IP header at <c>info.L3Offset</c> according to <c>info.EtherType</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static DropReason ParseIp(ReadOnlySpan<byte> frame, ref PacketInfo info) =>

@@ -280,15 +280,11 @@ public sealed partial class Forwarder
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private DropReason Forward(int port, PacketBuffer buffer)
     {
-        int n = _txCount[port];
-        if (n == TxQueueCapacity)
+        if (!Enqueue(port, buffer))
         {
             return DropReason.TxFull;
         }
 
-        _tx[port][n] = buffer;
-        _txCount[port] = n + 1;
-        Counters.PortTx[port]++;
         Counters.Forwarded++;
         return DropReason.None;
     }
@@ -296,17 +292,29 @@ public sealed partial class Forwarder
     /// <summary>Queues an answer (the request is consumed, not dropped).</summary>
     private DropReason Answer(int port, PacketBuffer buffer)
     {
+        if (!Enqueue(port, buffer))
+        {
+            return DropReason.TxFull;
+        }
+
+        Counters.Answered++;
+        return DropReason.None;
+    }
+
+    /// <summary>Puts a frame on a port's transmit queue; false when the queue is full.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool Enqueue(int port, PacketBuffer buffer)
+    {
         int n = _txCount[port];
         if (n == TxQueueCapacity)
         {
-            return DropReason.TxFull;
+            return false;
         }
 
         _tx[port][n] = buffer;
         _txCount[port] = n + 1;
         Counters.PortTx[port]++;
-        Counters.Answered++;
-        return DropReason.None;
+        return true;
     }
 
     /// <summary>Room left on a port's queue this batch.</summary>
@@ -315,8 +323,10 @@ public sealed partial class Forwarder
     /// <summary>Queues an extra frame made from one input (a fragment); the input is counted by the caller.</summary>
     private void QueueExtra(int port, PacketBuffer buffer)
     {
-        _tx[port][_txCount[port]++] = buffer;
-        Counters.PortTx[port]++;
+        if (!Enqueue(port, buffer))
+        {
+            _pool.Return(buffer); // callers check the room first; this only guards the pool
+        }
     }
 
     /// <summary>IPv4 limited broadcast, IPv4 multicast or IPv6 multicast.</summary>

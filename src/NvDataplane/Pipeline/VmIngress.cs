@@ -382,16 +382,10 @@ public sealed partial class Forwarder
 
     private DropReason VmArp(PortInfo port, PacketBuffer buffer, in PacketInfo info)
     {
-        ReadOnlySpan<byte> frame = buffer.Frame;
-        if (frame.Length - info.L3Offset < Arp.Size)
+        DropReason r = PacketParser.ParseArp(buffer.Frame, in info, out ReadOnlySpan<byte> arp);
+        if (r != DropReason.None)
         {
-            return DropReason.Truncated;
-        }
-
-        ReadOnlySpan<byte> arp = frame[info.L3Offset..];
-        if (!Arp.IsEthernetIpv4(arp))
-        {
-            return DropReason.MalformedHeader;
+            return r;
         }
 
         if (Arp.ReadOperation(arp) != Arp.OpRequest)
