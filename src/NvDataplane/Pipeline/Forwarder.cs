@@ -39,6 +39,7 @@ public sealed partial class Forwarder
     private readonly int[] _dst = new int[Chunk];
     private readonly ulong[] _dstData = new ulong[Chunk];
     private readonly ulong[] _srcData = new ulong[Chunk];
+    private readonly uint[] _hash = new uint[Chunk];
 
     public Forwarder(PolicyStore store, BufferPool pool)
     {
@@ -121,7 +122,7 @@ public sealed partial class Forwarder
             _path[i] = (byte)path;
             if (path == VmPath.Unicast)
             {
-                table.Prefetch(vsid, _info[i].Destination);
+                _hash[i] = table.Prefetch(vsid, _info[i].Destination);
             }
         }
 
@@ -147,7 +148,7 @@ public sealed partial class Forwarder
             }
 
             _src[i] = lastSourceIndex;
-            int d = _dst[i] = table.Find(vsid, _info[i].Destination, out ulong data);
+            int d = _dst[i] = table.Find(vsid, _info[i].Destination, _hash[i], out ulong data);
             _dstData[i] = data;
             if (d >= 0 && row >= 0 && !ForwardingData.IsLocal(data))
             {
@@ -189,7 +190,7 @@ public sealed partial class Forwarder
             _path[i] = (byte)path;
             if (path == ProviderPath.Nvgre)
             {
-                table.Prefetch(_decap[i].Vsid, _inner[i].Source);
+                _hash[i] = table.Prefetch(_decap[i].Vsid, _inner[i].Source);
             }
         }
 
@@ -211,7 +212,7 @@ public sealed partial class Forwarder
 
                 _dst[i] = lastDestinationIndex;
                 _dstData[i] = lastDestinationData;
-                int s = _src[i] = table.Find(_decap[i].Vsid, _inner[i].Source, out _srcData[i]);
+                int s = _src[i] = table.Find(_decap[i].Vsid, _inner[i].Source, _hash[i], out _srcData[i]);
                 if (s >= 0 && !ForwardingData.IsLocal(_srcData[i]))
                 {
                     Prefetch(ref p.RemotePas[ForwardingData.Index(_srcData[i])]);

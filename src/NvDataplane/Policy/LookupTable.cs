@@ -85,10 +85,14 @@ public sealed class LookupTable
 
     /// <summary>The value for (vsid, address), or -1; <paramref name="data"/> is its payload (0 on a miss).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public int Find(uint vsid, IpAddr address, out ulong data)
+    public int Find(uint vsid, IpAddr address, out ulong data) => Find(vsid, address, Hash(vsid, address), out data);
+
+    /// <summary>As <see cref="Find(uint, IpAddr, out ulong)"/> with the key's <see cref="Hash"/> already computed (by <see cref="Prefetch"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Find(uint vsid, IpAddr address, uint hash, out ulong data)
     {
         Slot[] slots = _slots;
-        int i = (int)Hash(vsid, address) & _mask;
+        int i = (int)hash & _mask;
         while (true)
         {
             ref Slot s = ref slots[_base + i];
@@ -108,14 +112,16 @@ public sealed class LookupTable
         }
     }
 
-    /// <summary>Hints the CPU to fetch the slot of (vsid, address) ahead of <see cref="Find(uint, IpAddr)"/>.</summary>
+    /// <summary>Hints the CPU to fetch the slot of (vsid, address) ahead of a lookup; returns the key's hash for it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public unsafe void Prefetch(uint vsid, IpAddr address)
+    public unsafe uint Prefetch(uint vsid, IpAddr address)
     {
+        uint hash = Hash(vsid, address);
         if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
         {
-            int i = (int)Hash(vsid, address) & _mask;
-            System.Runtime.Intrinsics.X86.Sse.Prefetch0(Unsafe.AsPointer(ref _slots[_base + i]));
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(Unsafe.AsPointer(ref _slots[_base + ((int)hash & _mask)]));
         }
+
+        return hash;
     }
 }
