@@ -123,42 +123,41 @@ public static class PacketParser
     public static DropReason ParseIpv4(ReadOnlySpan<byte> frame, ref PacketInfo info)
     {
         int l3 = info.L3Offset;
-        if (frame.Length - l3 < Ipv4.MinHeaderSize)
+        if (!Ipv4Reader.TryCreate(frame[l3..], out var ip))
         {
             return DropReason.Truncated;
         }
 
-        ReadOnlySpan<byte> ip = frame[l3..];
-        int ihl = (ip[0] & 0x0F) * 4;
-        int total = BinaryPrimitives.ReadUInt16BigEndian(ip[Ipv4.TotalLengthOffset..]);
-        if ((ip[0] >> 4) != 4 || ihl < Ipv4.MinHeaderSize || total < ihl)
+        int ihl = ip.HeaderLength;
+        int total = ip.TotalLength;
+        if (ip.Version != 4 || ihl < Ipv4.MinHeaderSize || total < ihl)
         {
             return DropReason.MalformedHeader;
         }
 
-        if (total > ip.Length || ihl > ip.Length)
+        if (total > ip.Bytes.Length || ihl > ip.Bytes.Length)
         {
             return DropReason.Truncated;
         }
 
-        if ((ihl == Ipv4.MinHeaderSize ? Checksum.ComputeIpv4Header20(ip) : Checksum.Compute(ip[..ihl])) != 0)
+        if (!ip.ChecksumValid)
         {
             return DropReason.MalformedHeader;
         }
 
-        ushort ff = BinaryPrimitives.ReadUInt16BigEndian(ip[Ipv4.FlagsFragmentOffset..]);
+        ushort ff = ip.FlagsFragment;
         info.IpVersion = 4;
         info.L3Length = total;
         info.IpHeaderLength = ihl;
-        info.Protocol = ip[Ipv4.ProtocolOffset];
-        info.Tos = ip[Ipv4.TosOffset];
-        info.Ttl = ip[Ipv4.TtlOffset];
+        info.Protocol = ip.Protocol;
+        info.Tos = ip.Tos;
+        info.Ttl = ip.Ttl;
         info.DontFragment = (ff & Ipv4.FlagDontFragment) != 0;
         info.IsLaterFragment = (ff & Ipv4.FragmentOffsetMask) != 0;
         info.IsFragment = info.IsLaterFragment || (ff & Ipv4.FlagMoreFragments) != 0;
         info.Ipv6FragmentHeaderOffset = -1;
-        info.Source = IpAddr.ReadV4(ip[Ipv4.SourceOffset..]);
-        info.Destination = IpAddr.ReadV4(ip[Ipv4.DestinationOffset..]);
+        info.Source = ip.Source;
+        info.Destination = ip.Destination;
         info.L4Offset = l3 + ihl;
         return ParseTransport(frame, ref info);
     }
@@ -166,18 +165,18 @@ public static class PacketParser
     public static DropReason ParseIpv6(ReadOnlySpan<byte> frame, ref PacketInfo info)
     {
         int l3 = info.L3Offset;
-        if (frame.Length - l3 < Ipv6.HeaderSize)
+        if (!Ipv6Reader.TryCreate(frame[l3..], out var header))
         {
             return DropReason.Truncated;
         }
 
-        ReadOnlySpan<byte> ip = frame[l3..];
-        if ((ip[0] >> 4) != 6)
+        if (header.Version != 6)
         {
             return DropReason.MalformedHeader;
         }
 
-        int total = Ipv6.HeaderSize + BinaryPrimitives.ReadUInt16BigEndian(ip[Ipv6.PayloadLengthOffset..]);
+        ReadOnlySpan<byte> ip = header.Bytes;
+        int total = Ipv6.HeaderSize + header.PayloadLength;
         if (total > ip.Length)
         {
             return DropReason.Truncated;
@@ -185,17 +184,17 @@ public static class PacketParser
 
         info.IpVersion = 6;
         info.L3Length = total;
-        info.Tos = Ipv6.ReadTrafficClass(ip);
-        info.Ttl = ip[Ipv6.HopLimitOffset];
+        info.Tos = header.TrafficClass;
+        info.Ttl = header.HopLimit;
         info.DontFragment = true;
         info.IsFragment = false;
         info.IsLaterFragment = false;
         info.Ipv6FragmentHeaderOffset = -1;
-        info.Source = IpAddr.ReadV6(ip[Ipv6.SourceOffset..]);
-        info.Destination = IpAddr.ReadV6(ip[Ipv6.DestinationOffset..]);
+        info.Source = header.Source;
+        info.Destination = header.Destination;
 
         // Walk the extension-header chain to the transport header.
-        byte next = ip[Ipv6.NextHeaderOffset];
+        byte next = header.NextHeader;
         int offset = Ipv6.HeaderSize;
         for (int guard = 0; guard < 16; guard++)
         {

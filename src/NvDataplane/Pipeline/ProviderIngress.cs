@@ -162,27 +162,27 @@ public sealed partial class Forwarder
 
         int gre = outer.L4Offset;
         int end = outer.IpFrameEnd;
-        if (end - gre < Gre.BaseSize)
+        if (!GreReader.TryCreate(frame[gre..end], out var header))
         {
             return DropReason.Truncated;
         }
 
-        if (BinaryPrimitives.ReadUInt16BigEndian(frame[(gre + Gre.ProtocolOffset)..]) != Ethernet.TypeTransparentBridging)
+        if (header.Protocol != Ethernet.TypeTransparentBridging)
         {
             return DropReason.NotNvgre;
         }
 
-        if (BinaryPrimitives.ReadUInt16BigEndian(frame[gre..]) != Gre.NvgreFlagsVersion)
+        if (header.FlagsVersion != Gre.NvgreFlagsVersion)
         {
             return DropReason.BadGreHeader;
         }
 
-        if (end - gre < Gre.NvgreSize)
+        if (!header.HasKeyBytes)
         {
             return DropReason.Truncated;
         }
 
-        uint vsid = BinaryPrimitives.ReadUInt32BigEndian(frame[(gre + Gre.KeyOffset)..]) >> 8;
+        uint vsid = header.Vsid;
         if (Gre.IsReservedVsid(vsid))
         {
             return DropReason.ReservedVsid;
