@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Produces the README's figures table: `nvdp bench` for every scenario at 1,000 and 1,000,000
-# records with 64-byte inner frames, each in its own process, one after the other, best of
-# three runs (a shared 2-vCPU VM varies by +-20% between runs; run it on an otherwise idle
-# machine). Usage: bench/figures.sh [seconds-per-run]
+# records with 64-byte inner frames, each in its own process, one after the other, best of five
+# runs: on this 2-vCPU VM runs of the same binary are bimodal (e.g. ~20 or ~14 Mpps), which we
+# put down to memory layout, since it persists with tiered compilation off. Run it on an
+# otherwise idle machine. Usage: bench/figures.sh [seconds-per-run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
@@ -14,7 +15,7 @@ echo "|---|---|---|---|---|---|---|---|"
 for scenario in encap decap rewrite; do
   for records in 1000 1000000; do
     runs=()
-    for attempt in 1 2 3; do
+    for attempt in 1 2 3 4 5; do
       runs+=("$("$nvdp" bench --scenario "$scenario" --records "$records" --frame-size 64 --seconds "$seconds" --format json)")
     done
     /usr/bin/python3 - "$machine" "${runs[@]}" <<'PY'
