@@ -16,6 +16,8 @@ public static class Program
     public const int ExitFailure = 1;
     public const int ExitUsage = 2;
 
+    private static readonly JsonSerializerOptions CamelCase = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
     public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
 
     /// <summary>Runs a command line with the given output streams (tests call this directly).</summary>
@@ -216,20 +218,8 @@ public static class Program
             var r = ThroughputRunner.Run(traffic, s);
             if (parse.GetValue(format) == "json")
             {
-                stdout.WriteLine(JsonSerializer.Serialize(new
-                {
-                    scenario = r.Scenario,
-                    records = r.Records,
-                    frameSize = r.FrameSize,
-                    packets = r.Packets,
-                    seconds = r.Seconds,
-                    mpps = r.Mpps,
-                    nsPerPacket = r.NsPerPacket,
-                    allocatedBytesPerPacket = r.AllocatedBytesPerPacket,
-                    gcCollections = r.GcCollections,
-                    forwarded = r.Forwarded,
-                    dropped = r.Dropped,
-                }));
+                // The record's properties in camelCase are the documented keys (mpps, nsPerPacket, ...).
+                stdout.WriteLine(JsonSerializer.Serialize(r, CamelCase));
             }
             else
             {

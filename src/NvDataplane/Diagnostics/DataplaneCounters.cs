@@ -23,33 +23,9 @@ public sealed class DataplaneCounters
     /// <summary>Frames received that were answered here (ARP, ND, echo) and consumed.</summary>
     public long Answered { get; set; }
 
-    public long TotalDrops
-    {
-        get
-        {
-            long sum = 0;
-            foreach (long d in Drops)
-            {
-                sum += d;
-            }
+    public long TotalDrops => Drops.Sum();
 
-            return sum;
-        }
-    }
-
-    public long TotalRx
-    {
-        get
-        {
-            long sum = 0;
-            foreach (long r in PortRx)
-            {
-                sum += r;
-            }
-
-            return sum;
-        }
-    }
+    public long TotalRx => PortRx.Sum();
 
     public long Drop(DropReason reason) => Drops[(int)reason];
 
