@@ -1,0 +1,34 @@
+using NvDataplane.Pipeline;
+
+namespace NvDataplane.Io;
+
+/// <summary>
+/// A device frames are read from and written to, one batch per call. Receive, Transmit and
+/// WaitReadable never block beyond WaitReadable's timeout. Not thread-safe: one worker owns a port.
+/// </summary>
+public interface IPacketPort : IDisposable
+{
+    /// <summary>The device as configured, e.g. "tap:red1" or "afpacket:eth1".</summary>
+    string Name { get; }
+
+    /// <summary>
+    /// Fills up to <c>into.Length</c> slots with frames waiting now, in arrival order, each in a
+    /// buffer rented from <paramref name="pool"/> (the caller returns them). Returns the count;
+    /// 0 when nothing is waiting or the pool is empty. Never blocks.
+    /// </summary>
+    int Receive(Span<PacketBuffer> into, BufferPool pool);
+
+    /// <summary>
+    /// Sends frames in order and returns how many from the front were taken. Fewer than
+    /// <c>frames.Length</c> means the device queue is full: send the rest later. A frame the
+    /// device can never send (too large, link down) is taken and counted as dropped by the port,
+    /// so one bad frame never stalls the queue behind it. The caller keeps the buffers.
+    /// </summary>
+    int Transmit(ReadOnlySpan<PacketBuffer> frames);
+
+    /// <summary>
+    /// Waits up to <paramref name="timeoutMs"/> (0: just look, negative: forever) for a frame to
+    /// read; true when one is waiting (or an error is, which the next Receive reports).
+    /// </summary>
+    bool WaitReadable(int timeoutMs);
+}

@@ -1,0 +1,238 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace NvDataplane.Io;
+
+/// <summary>
+/// The libc calls, constants and structures the Linux ports use. Layouts are the LP64 ones
+/// (x86_64, arm64); <c>LinuxNativeLayoutTests</c> pins every size. Constants are the generic
+/// Linux values (x86_64, arm64, riscv64); mips, sparc and powerpc differ and are not supported.
+/// </summary>
+internal static unsafe partial class LinuxNative
+{
+    private const string Libc = "libc";
+
+    // errno
+    public const int EPERM = 1;
+    public const int ENOENT = 2;
+    public const int EINTR = 4;
+    public const int EIO = 5;
+    public const int ENXIO = 6;
+    public const int EAGAIN = 11;
+    public const int EACCES = 13;
+    public const int EBUSY = 16;
+    public const int ENODEV = 19;
+    public const int EINVAL = 22;
+    public const int EMSGSIZE = 90;
+    public const int ENOPROTOOPT = 92;
+    public const int ENETDOWN = 100;
+    public const int ENOBUFS = 105;
+    public const int EBADFD = 77;
+
+    // open(2), socket(2)
+    public const int O_RDWR = 0x2;
+    public const int O_NONBLOCK = 0x800;
+    public const int O_CLOEXEC = 0x80000;
+    public const int SOCK_DGRAM = 2;
+    public const int SOCK_RAW = 3;
+    public const int SOCK_NONBLOCK = O_NONBLOCK;
+    public const int SOCK_CLOEXEC = O_CLOEXEC;
+    public const int AF_INET = 2;
+    public const int AF_PACKET = 17;
+    public const int MSG_DONTWAIT = 0x40;
+    public const int MSG_TRUNC = 0x20;
+
+    // <linux/if_ether.h>, <linux/if_packet.h>
+    public const ushort ETH_P_ALL = 0x0003;
+    public const int SOL_SOCKET = 1;
+    public const int SO_RCVBUF = 8;
+    public const int SO_RCVBUFFORCE = 33;
+    public const int SOL_PACKET = 263;
+    public const int PACKET_ADD_MEMBERSHIP = 1;
+    public const int PACKET_QDISC_BYPASS = 20;
+    public const int PACKET_IGNORE_OUTGOING = 23;
+    public const ushort PACKET_MR_PROMISC = 1;
+    public const byte PACKET_OUTGOING = 4;
+
+    // <linux/if_tun.h>, <linux/sockios.h>, <net/if.h>
+    public const nuint TUNSETIFF = 0x400454ca; // _IOW('T', 202, int)
+    public const short IFF_TAP = 0x0002;
+    public const short IFF_NO_PI = 0x1000;
+    public const nuint SIOCGIFFLAGS = 0x8913;
+    public const nuint SIOCSIFFLAGS = 0x8914;
+    public const short IFF_UP = 0x1;
+
+    /// <summary>IFNAMSIZ less the terminating NUL.</summary>
+    public const int MaxInterfaceNameSize = 15;
+
+    public const short POLLIN = 0x1;
+
+    private static readonly SearchValues<char> InvalidNameChars = SearchValues.Create("/: \t\n\r\v\f");
+
+    [LibraryImport(Libc, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags);
+
+    [LibraryImport(Libc, EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport(Libc, EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Libc, EntryPoint = "write", SetLastError = true)]
+    public static partial nint Write(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Libc, EntryPoint = "ioctl", SetLastError = true)]
+    public static partial int Ioctl(int fd, nuint request, void* argument);
+
+    [LibraryImport(Libc, EntryPoint = "poll", SetLastError = true)]
+    public static partial int Poll(PollFd* fds, nuint count, int timeoutMs);
+
+    [LibraryImport(Libc, EntryPoint = "socket", SetLastError = true)]
+    public static partial int Socket(int domain, int type, int protocol);
+
+    [LibraryImport(Libc, EntryPoint = "bind", SetLastError = true)]
+    public static partial int Bind(int fd, void* address, uint addressSize);
+
+    [LibraryImport(Libc, EntryPoint = "setsockopt", SetLastError = true)]
+    public static partial int SetSockOpt(int fd, int level, int name, void* value, uint valueSize);
+
+    [LibraryImport(Libc, EntryPoint = "if_nametoindex", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial uint IfNameToIndex(string name);
+
+    [LibraryImport(Libc, EntryPoint = "recvmmsg", SetLastError = true)]
+    public static partial int RecvMMsg(int fd, MMsgHdr* messages, uint count, int flags, void* timeout);
+
+    [LibraryImport(Libc, EntryPoint = "sendmmsg", SetLastError = true)]
+    public static partial int SendMMsg(int fd, MMsgHdr* messages, uint count, int flags);
+
+    /// <summary>poll(2) for input on one descriptor; an interrupted wait counts as nothing waiting.</summary>
+    public static bool PollReadable(int fd, int timeoutMs)
+    {
+        var entry = new PollFd { Fd = fd, Events = POLLIN };
+        int ready = Poll(&entry, 1, timeoutMs);
+        if (ready < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            return errno == EINTR ? false : throw new IOException("poll failed: " + Describe(errno));
+        }
+
+        return ready > 0;
+    }
+
+    /// <summary>Host to network order for a 16-bit protocol number.</summary>
+    public static ushort HostToNetwork(ushort value) =>
+        BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(value) : value;
+
+    /// <summary>The reason text for an errno, e.g. "Operation not permitted".</summary>
+    public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno) + " (errno " + errno + ")";
+
+    /// <summary>
+    /// Checks a Linux interface name as the kernel's dev_valid_name does; the message says what
+    /// would be valid.
+    /// </summary>
+    public static void ValidateInterfaceName(string device, string name)
+    {
+        int size = Encoding.UTF8.GetByteCount(name);
+        if (size == 0 || size > MaxInterfaceNameSize)
+        {
+            throw new IOException($"{device}: interface name '{name}' is {size} bytes; Linux interface names are 1 to {MaxInterfaceNameSize} bytes");
+        }
+
+        if (name is "." or ".." || name.AsSpan().ContainsAny(InvalidNameChars))
+        {
+            throw new IOException($"{device}: interface name '{name}' is not valid; it must not be '.' or '..' or contain '/', ':' or whitespace");
+        }
+    }
+
+    /// <summary>Copies a validated interface name into an <see cref="IfReq"/>.</summary>
+    public static IfReq MakeIfReq(string name)
+    {
+        var request = default(IfReq);
+        Span<byte> field = new(request.Name, MaxInterfaceNameSize + 1);
+        Encoding.UTF8.GetBytes(name, field);
+        return request;
+    }
+
+    /// <summary>
+    /// The exception for a failed call while opening a port: permission problems become
+    /// <see cref="UnauthorizedAccessException"/> saying how to get the privilege, the rest
+    /// <see cref="IOException"/> naming the device and the call.
+    /// </summary>
+    public static Exception OpenFailure(string device, string what, int errno) => errno is EPERM or EACCES
+        ? new UnauthorizedAccessException($"{device}: {what} was refused: {Describe(errno)}; run as root or grant CAP_NET_ADMIN")
+        : new IOException($"{device}: {what} failed: {Describe(errno)}");
+
+    /// <summary>struct pollfd.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short ReturnedEvents;
+    }
+
+    /// <summary>struct ifreq: the name, then a 24-byte union of which we use the flags.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 40)]
+    public struct IfReq
+    {
+        [FieldOffset(0)]
+        public fixed byte Name[16];
+
+        [FieldOffset(16)]
+        public short Flags;
+    }
+
+    /// <summary>struct sockaddr_ll.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct SockAddrLl
+    {
+        public ushort Family;
+        public ushort Protocol; // network order
+        public int IfIndex;
+        public ushort HaType;
+        public byte PacketType;
+        public byte HaLength;
+        public fixed byte Address[8];
+    }
+
+    /// <summary>struct packet_mreq.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PacketMreq
+    {
+        public int IfIndex;
+        public ushort Type;
+        public ushort AddressLength;
+        public fixed byte Address[8];
+    }
+
+    /// <summary>struct iovec.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec
+    {
+        public byte* Base;
+        public nuint Length;
+    }
+
+    /// <summary>struct msghdr.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MsgHdr
+    {
+        public void* Name;
+        public uint NameLength;
+        public IoVec* Iov;
+        public nuint IovLength;
+        public void* Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    /// <summary>struct mmsghdr.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MMsgHdr
+    {
+        public MsgHdr Header;
+        public uint Length;
+    }
+}

@@ -1,0 +1,307 @@
+using System.Buffers.Binary;
+using NvDataplane.Io;
+using NvDataplane.Pipeline;
+
+namespace NvDataplane.Tests.Io;
+
+/// <summary>
+/// The Linux ports over real devices, each test in network namespaces of its own (ignored unless
+/// root with iproute2). Loops are bounded by deadlines; nothing asserts on time.
+/// </summary>
+public class LinuxPortTests
+{
+    private const ushort TestEtherType = 0x88b5; // IEEE 802 local experimental: the kernel ignores it
+    private const int FrameCount = 100;
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(5);
+
+    [Test]
+    public void AfPacket_frames_cross_a_veth_pair_both_ways_byte_for_byte()
+    {
+        using var ns = NetworkNamespace.Create();
+        ns.Ip("link", "add", "name", "a", "type", "veth", "peer", "name", "b");
+        ns.Ip("link", "set", "dev", "a", "up");
+        ns.Ip("link", "set", "dev", "b", "up");
+        var fromB = MakeFrames(source: 0x0b, destination: 0x0a);
+        var fromA = MakeFrames(source: 0x0a, destination: 0x0b);
+
+        var result = ns.Run(() =>
+        {
+            var pool = new BufferPool(4 * FrameCount);
+            using var a = new AfPacketPort("a");
+            using var b = new AfPacketPort("b");
+            SendAll(b, fromB, pool);
+            var (atA, batchesA) = ReceiveTestFrames(a, pool, FrameCount);
+            SendAll(a, fromA, pool);
+            var (atB, batchesB) = ReceiveTestFrames(b, pool, FrameCount);
+            var (echoAtA, _) = ReceiveTestFrames(a, pool, 0); // what is left on a: its own frames must not be
+            return (atA, atB, echoAtA, batchesA, batchesB, pool.Available, pool.Size);
+        });
+
+        AssertSameFrames(result.atA, fromB, "b → a");
+        AssertSameFrames(result.atB, fromA, "a → b");
+        Assert.That(result.echoAtA, Is.Empty, "a received its own transmissions");
+        Assert.That(result.Available, Is.EqualTo(result.Size), "every rented buffer went back to the pool");
+        TestContext.Out.WriteLine($"receive calls with frames: a {result.batchesA}, b {result.batchesB} for {FrameCount} frames each");
+    }
+
+    [Test]
+    public void Tap_sees_the_kernels_arp_request_and_the_kernel_learns_the_reply_written_back()
+    {
+        using var ns = NetworkNamespace.Create();
+        var pool = new BufferPool(64);
+        var tap = ns.Run(() => new TapPort("nvtap0"));
+        try
+        {
+            Assert.That(tap.CreatedInterface, Is.True);
+            ns.Ip("addr", "add", "10.99.0.1/24", "dev", "nvtap0");
+
+            // A datagram to an unresolved neighbour makes the kernel ask for it out of the TAP.
+            var (exit, _, error) = ns.Exec("bash", "-c", "echo x > /dev/udp/10.99.0.2/9");
+            Assert.That(exit, Is.Zero, "sending the trigger datagram: " + error);
+
+            byte[]? request = ns.Run(() =>
+            {
+                var end = DateTime.UtcNow + Deadline;
+                var batch = new PacketBuffer[16];
+                while (DateTime.UtcNow < end)
+                {
+                    _ = tap.WaitReadable(100);
+                    int n = tap.Receive(batch, pool);
+                    byte[]? found = null;
+                    for (int i = 0; i < n; i++)
+                    {
+                        if (found is null && IsArpWhoHas(batch[i].Frame, target: [10, 99, 0, 2], sender: [10, 99, 0, 1]))
+                        {
+                            found = batch[i].Frame.ToArray();
+                        }
+
+                        pool.Return(batch[i]);
+                    }
+
+                    if (found is not null)
+                    {
+                        return found;
+                    }
+                }
+
+                return null;
+            });
+            Assert.That(request, Is.Not.Null, "no ARP who-has 10.99.0.2 tell 10.99.0.1 came out of the TAP");
+
+            byte[] tapMac = request![6..12];
+            byte[] peerMac = [0x02, 0x00, 0x00, 0x00, 0x99, 0x02];
+            byte[] reply = ArpReply(peerMac, [10, 99, 0, 2], tapMac, [10, 99, 0, 1]);
+            int taken = ns.Run(() =>
+            {
+                var buffer = pool.Rent()!;
+                Assert.That(buffer.TrySet(reply), Is.True);
+                int count = tap.Transmit([buffer]);
+                pool.Return(buffer);
+                return count;
+            });
+            Assert.That(taken, Is.EqualTo(1));
+
+            string neighbour = "";
+            var end = DateTime.UtcNow + Deadline;
+            while (DateTime.UtcNow < end && !neighbour.Contains("02:00:00:00:99:02", StringComparison.Ordinal))
+            {
+                neighbour = ns.Ip("neigh", "show", "10.99.0.2", "dev", "nvtap0");
+                Thread.Sleep(20);
+            }
+
+            Assert.That(neighbour, Does.Contain("lladdr 02:00:00:00:99:02"), "the kernel did not learn the ARP reply");
+        }
+        finally
+        {
+            ns.Run(tap.Dispose);
+        }
+
+        var (gone, _, _) = ns.Exec("ip", "link", "show", "dev", "nvtap0");
+        Assert.That(gone, Is.Not.Zero, "a TAP the port created must disappear with it");
+    }
+
+    [Test]
+    public void Tap_found_is_left_as_found()
+    {
+        using var ns = NetworkNamespace.Create();
+        ns.Ip("tuntap", "add", "dev", "nvtap1", "mode", "tap");
+        var tap = ns.Run(() => new TapPort("nvtap1"));
+        try
+        {
+            Assert.That(tap.CreatedInterface, Is.False);
+            Assert.That(LinkFlags(ns.Ip("link", "show", "dev", "nvtap1")), Does.Contain("UP"), "the port brings the link up");
+        }
+        finally
+        {
+            ns.Run(tap.Dispose);
+        }
+
+        Assert.That(LinkFlags(ns.Ip("link", "show", "dev", "nvtap1")), Does.Not.Contain("UP"), "a found TAP stays, down as it was");
+    }
+
+    [Test]
+    public void AfPacket_on_a_missing_interface_names_it()
+    {
+        using var ns = NetworkNamespace.Create();
+        var e = ns.Run(() =>
+        {
+            try
+            {
+                PacketPorts.Open("afpacket:nope0").Dispose();
+                return null;
+            }
+            catch (Exception caught)
+            {
+                return caught;
+            }
+        });
+        Assert.That(e, Is.InstanceOf<IOException>());
+        Assert.That(e!.Message, Does.Contain("no interface nope0"));
+    }
+
+    [Test]
+    public void Tap_with_a_name_too_long_for_linux_says_so()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Ignore("Linux ports only");
+        }
+
+        var e = Assert.Throws<IOException>(() => PacketPorts.Open("tap:a-name-of-16-bytes").Dispose());
+        Assert.That(e!.Message, Does.Contain("tap:a-name-of-16-bytes").And.Contain("1 to 15 bytes"));
+    }
+
+    /// <summary>Distinct frames of varied length (60 to 1460 bytes) with their index in the payload.</summary>
+    private static List<byte[]> MakeFrames(byte source, byte destination)
+    {
+        var frames = new List<byte[]>(FrameCount);
+        for (int i = 0; i < FrameCount; i++)
+        {
+            var frame = new byte[60 + (i * 137 % 1400)];
+            byte[] header = [0x02, 0, 0, 0, 0, destination, 0x02, 0, 0, 0, 0, source];
+            header.CopyTo(frame, 0);
+            BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(12), TestEtherType);
+            BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(14), i);
+            for (int j = 18; j < frame.Length; j++)
+            {
+                frame[j] = (byte)(i + j);
+            }
+
+            frames.Add(frame);
+        }
+
+        return frames;
+    }
+
+    private static void SendAll(AfPacketPort port, List<byte[]> frames, BufferPool pool)
+    {
+        var buffers = new PacketBuffer[frames.Count];
+        for (int i = 0; i < frames.Count; i++)
+        {
+            buffers[i] = pool.Rent()!;
+            Assert.That(buffers[i].TrySet(frames[i]), Is.True);
+        }
+
+        int sent = 0;
+        var end = DateTime.UtcNow + Deadline;
+        while (sent < buffers.Length && DateTime.UtcNow < end)
+        {
+            sent += port.Transmit(buffers.AsSpan(sent));
+            if (sent < buffers.Length)
+            {
+                Thread.Sleep(1); // queue full: let it drain
+            }
+        }
+
+        foreach (var b in buffers)
+        {
+            pool.Return(b);
+        }
+
+        Assert.That(sent, Is.EqualTo(frames.Count), $"{port.Name} took only {sent} frames");
+    }
+
+    /// <summary>
+    /// Receives in batches of 32 until <paramref name="wanted"/> test frames came (or, for 0, until
+    /// nothing more is waiting), keeping copies of the test frames and returning every buffer.
+    /// </summary>
+    private static (List<byte[]> Frames, int Batches) ReceiveTestFrames(AfPacketPort port, BufferPool pool, int wanted)
+    {
+        var frames = new List<byte[]>();
+        var batch = new PacketBuffer[32];
+        int batches = 0;
+        var end = DateTime.UtcNow + Deadline;
+        while (DateTime.UtcNow < end && (wanted == 0 || frames.Count < wanted))
+        {
+            bool ready = port.WaitReadable(wanted == 0 ? 200 : 100);
+            int n = port.Receive(batch, pool);
+            if (n > 0)
+            {
+                batches++;
+            }
+
+            for (int i = 0; i < n; i++)
+            {
+                var frame = batch[i].Frame;
+                if (frame.Length >= 14 && BinaryPrimitives.ReadUInt16BigEndian(frame[12..]) == TestEtherType)
+                {
+                    frames.Add(frame.ToArray());
+                }
+
+                pool.Return(batch[i]);
+            }
+
+            if (wanted == 0 && !ready && n == 0)
+            {
+                break;
+            }
+        }
+
+        return (frames, batches);
+    }
+
+    /// <summary>Same frames, byte for byte, each once (order across CPUs is not promised).</summary>
+    private static void AssertSameFrames(List<byte[]> received, List<byte[]> sent, string direction)
+    {
+        Assert.That(received, Has.Count.EqualTo(sent.Count), direction);
+        var byIndex = received.OrderBy(f => BinaryPrimitives.ReadInt32BigEndian(f.AsSpan(14))).ToList();
+        for (int i = 0; i < sent.Count; i++)
+        {
+            Assert.That(byIndex[i], Is.EqualTo(sent[i]), $"{direction}: frame {i}");
+        }
+    }
+
+    private static bool IsArpWhoHas(ReadOnlySpan<byte> frame, byte[] target, byte[] sender) =>
+        frame.Length >= 42
+        && BinaryPrimitives.ReadUInt16BigEndian(frame[12..]) == 0x0806
+        && BinaryPrimitives.ReadUInt16BigEndian(frame[20..]) == 1
+        && frame.Slice(28, 4).SequenceEqual(sender)
+        && frame.Slice(38, 4).SequenceEqual(target);
+
+    /// <summary>An ARP reply laid out by hand from RFC 826: Ethernet/IPv4, opcode 2.</summary>
+    private static byte[] ArpReply(byte[] senderMac, byte[] senderIp, byte[] targetMac, byte[] targetIp)
+    {
+        var frame = new byte[60];
+        targetMac.CopyTo(frame, 0);
+        senderMac.CopyTo(frame, 6);
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(12), 0x0806);
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(14), 1);      // hardware: Ethernet
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(16), 0x0800); // protocol: IPv4
+        frame[18] = 6;
+        frame[19] = 4;
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(20), 2);      // reply
+        senderMac.CopyTo(frame, 22);
+        senderIp.CopyTo(frame, 28);
+        targetMac.CopyTo(frame, 32);
+        targetIp.CopyTo(frame, 38);
+        return frame;
+    }
+
+    /// <summary>The flags between &lt;&gt; in 'ip link show' output.</summary>
+    private static string[] LinkFlags(string output)
+    {
+        int open = output.IndexOf('<', StringComparison.Ordinal);
+        int close = output.IndexOf('>', StringComparison.Ordinal);
+        return open < 0 || close < open ? [] : output[(open + 1)..close].Split(',');
+    }
+}
