@@ -54,7 +54,7 @@ public static class Program
         root.Subcommands.Add(ReplayCommand(stdout, stderr));
         root.Subcommands.Add(DemoCommand.Build(stdout, stderr));
         root.Subcommands.Add(BenchCommand(stdout, stderr));
-        root.Subcommands.Add(RunCommand(stderr));
+        root.Subcommands.Add(Cli.RunCommand.Build(stderr));
         return root;
     }
 
@@ -228,23 +228,6 @@ public static class Program
             }
 
             return r.Dropped == 0 ? ExitOk : ExitFailure;
-        });
-        return cmd;
-    }
-
-    private static Command RunCommand(TextWriter stderr)
-    {
-        var config = ConfigOption();
-        var cmd = new Command("run", "the daemon over real devices (afpacket:, tap:, pcap:) — not built yet, see README 'Not done yet'") { config };
-        cmd.SetAction(parse =>
-        {
-            if (LoadConfig(parse.GetValue(config)!, stderr) is null)
-            {
-                return ExitUsage;
-            }
-
-            stderr.WriteLine("nvdp run: live device I/O (AF_PACKET, TAP, libpcap) is not implemented yet; use 'nvdp replay' or 'nvdp demo'");
-            return ExitFailure;
         });
         return cmd;
     }

@@ -1,0 +1,172 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using NvDataplane.Diagnostics;
+using NvDataplane.Io;
+using NvDataplane.Pipeline;
+using NvDataplane.Policy;
+
+namespace NvDataplane.Cli;
+
+/// <summary>
+/// <c>nvdp run</c>: opens every port's device, forwards on a poll-mode worker until SIGINT or
+/// SIGTERM (exit 0), reloads the configuration on SIGHUP (a bad file keeps the old policy and
+/// says why), and tells systemd READY=1 through NOTIFY_SOCKET once every port is open.
+/// </summary>
+internal static class RunCommand
+{
+    public static Command Build(TextWriter stderr)
+    {
+        var config = new Option<string>("--config", "-c") { Description = "the configuration file (JSON, SPEC section 2)", Required = true };
+        var logFormat = new Option<string>("--log-format") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
+        logFormat.AcceptOnlyFromAmong("text", "json");
+        var cmd = new Command("run", "the daemon: forward between the configured devices until SIGINT/SIGTERM; SIGHUP reloads") { config, logFormat };
+        cmd.SetAction(parse => Run(parse.GetValue(config)!, new EventLog(stderr, parse.GetValue(logFormat) == "json")));
+        return cmd;
+    }
+
+    private static int Run(string path, EventLog log)
+    {
+        var result = ConfigLoader.LoadFile(path);
+        if (result.Config is not { } config)
+        {
+            foreach (var problem in result.Problems)
+            {
+                log.Write("error", "config_invalid", $"{path}: {problem}");
+            }
+
+            return Program.ExitUsage;
+        }
+
+        foreach (var port in config.Ports.Where(p => p.Device is null))
+        {
+            log.Write("error", "config_invalid", $"{path}: port {port.Name} has no device; set \"device\" to afpacket:IFNAME, tap:NAME or pcap:NAME");
+            return Program.ExitUsage;
+        }
+
+        var ports = new List<IPacketPort>();
+        try
+        {
+            foreach (var port in config.Ports)
+            {
+                try
+                {
+                    ports.Add(PacketPorts.Open(port.Device!));
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PlatformNotSupportedException or NotSupportedException or ArgumentException)
+                {
+                    log.Write("error", "port_open_failed", $"port {port.Name} ({port.Device}): {ex.Message}");
+                    return Program.ExitFailure;
+                }
+
+                log.Write("info", "port_opened", $"port {port.Name} on {port.Device}");
+            }
+
+            return Forward(path, config, ports, log);
+        }
+        finally
+        {
+            foreach (var p in ports)
+            {
+                p.Dispose();
+            }
+        }
+    }
+
+    private static int Forward(string path, HostConfig config, List<IPacketPort> ports, EventLog log)
+    {
+        var store = new PolicyStore(PolicySnapshot.Build(config));
+        var worker = new PortWorker(store, ports);
+        using var stop = new CancellationTokenSource();
+        void Stop(PosixSignalContext ctx)
+        {
+            ctx.Cancel = true;
+            log.Write("info", "stopping", $"{ctx.Signal} received");
+            stop.Cancel();
+        }
+
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
+        {
+            ctx.Cancel = true;
+            Reload(path, store, log);
+        });
+
+        var thread = new Thread(() => worker.Run(stop.Token)) { IsBackground = true, Name = "nvdp-worker" };
+        thread.Start();
+        log.Write("info", "started", $"host {config.HostName}: {ports.Count} ports, {config.LookupRecords.Count} lookup records");
+        SdNotify("READY=1", log);
+        stop.Token.WaitHandle.WaitOne();
+        thread.Join(TimeSpan.FromSeconds(2));
+        var c = worker.Forwarder.Counters;
+        log.Write("info", "stopped", $"rx {c.TotalRx}, forwarded {c.Forwarded}, answered {c.Answered}, dropped {c.TotalDrops}"
+            + string.Concat(DropReasons.All.Where(r => c.Drop(r) != 0).Select(r => $", {DropReasons.Name(r)} {c.Drop(r)}")));
+        return Program.ExitOk;
+    }
+
+    /// <summary>Validates the file off to the side; swaps it in only when it is good and keeps the same ports.</summary>
+    private static void Reload(string path, PolicyStore store, EventLog log)
+    {
+        var result = ConfigLoader.LoadFile(path);
+        if (result.Config is not { } next)
+        {
+            log.Write("warning", "reload_rejected", $"{path}: {result.Problems.Count} problem(s), keeping policy version {store.Current.Version}: "
+                + string.Join("; ", result.Problems));
+            return;
+        }
+
+        var current = store.Current.Config.Ports;
+        if (next.Ports.Count != current.Count || next.Ports.Where((p, i) => p != current[i]).Any())
+        {
+            log.Write("warning", "reload_rejected", $"{path}: the ports changed; restart nvdp to change ports (keeping policy version {store.Current.Version})");
+            return;
+        }
+
+        var snapshot = store.Replace(next);
+        log.Write("info", "policy_reloaded", $"{path}: policy version {snapshot.Version}, {next.LookupRecords.Count} lookup records");
+    }
+
+    /// <summary>sd_notify(3): one datagram to $NOTIFY_SOCKET (a path, or @name for the abstract namespace).</summary>
+    private static void SdNotify(string state, EventLog log)
+    {
+        string? socketPath = Environment.GetEnvironmentVariable("NOTIFY_SOCKET");
+        if (string.IsNullOrEmpty(socketPath))
+        {
+            return;
+        }
+
+        try
+        {
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+            string name = socketPath[0] == '@' ? "\0" + socketPath[1..] : socketPath;
+            socket.Connect(new UnixDomainSocketEndPoint(name));
+            socket.Send(Encoding.ASCII.GetBytes(state));
+        }
+        catch (SocketException ex)
+        {
+            log.Write("warning", "notify_failed", $"NOTIFY_SOCKET {socketPath}: {ex.Message}");
+        }
+    }
+}
+
+/// <summary>Lifecycle events (never packets) on stderr, as text or one JSON object per line.</summary>
+internal sealed class EventLog(TextWriter output, bool json)
+{
+    private readonly Lock _gate = new();
+
+    public void Write(string level, string evt, string message)
+    {
+        string ts = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture);
+        string line = json
+            ? JsonSerializer.Serialize(new { ts, level, @event = evt, message })
+            : $"{ts} {level,-7} {evt}: {message}";
+        lock (_gate)
+        {
+            output.WriteLine(line);
+            output.Flush();
+        }
+    }
+}

@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using NvDataplane.Io;
+using NvDataplane.Policy;
+
+namespace NvDataplane.Pipeline;
+
+/// <summary>
+/// The poll-mode loop of one worker: it owns a set of ports, a buffer pool and a
+/// <see cref="Forwarder"/>, receives a batch from each port in turn, decides it, and hands each
+/// port its transmit queue once per round. When a round finds nothing it backs off: it spins for
+/// <see cref="SpinRounds"/> empty rounds, then yields, then waits on the first port's descriptor
+/// for up to <see cref="MaxIdleWaitMs"/> ms, so an idle host costs almost no CPU and a busy one
+/// never sleeps.
+/// </summary>
+public sealed class PortWorker
+{
+    public const int BatchSize = 32;
+    public const int SpinRounds = 256;
+    public const int YieldRounds = 1024;
+    public const int MaxIdleWaitMs = 1;
+
+    private readonly IReadOnlyList<IPacketPort> _ports;
+    private readonly Forwarder _forwarder;
+    private readonly PacketBuffer[] _batch = new PacketBuffer[BatchSize];
+
+    /// <param name="ports">One device per policy port, in the policy's port order.</param>
+    public PortWorker(PolicyStore store, IReadOnlyList<IPacketPort> ports, int bufferCount = 4096)
+    {
+        if (ports.Count != store.Current.Ports.Length)
+        {
+            throw new ArgumentException($"{ports.Count} devices for {store.Current.Ports.Length} ports", nameof(ports));
+        }
+
+        _ports = ports;
+        _forwarder = new Forwarder(store, new BufferPool(bufferCount));
+        TxRefused = new long[ports.Count];
+    }
+
+    public Forwarder Forwarder => _forwarder;
+
+    /// <summary>Frames a device would not take (its queue stayed full), per port; they were counted as sent by the forwarder.</summary>
+    public long[] TxRefused { get; }
+
+    /// <summary>Empty rounds that ended in a wait, for the idle-cost figures.</summary>
+    public long IdleWaits { get; private set; }
+
+    /// <summary>Runs until <paramref name="stop"/> is cancelled.</summary>
+    public void Run(CancellationToken stop)
+    {
+        int empty = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            int received = RunOnce();
+            if (received > 0)
+            {
+                empty = 0;
+                continue;
+            }
+
+            empty++;
+            if (empty < SpinRounds)
+            {
+                Thread.SpinWait(16);
+            }
+            else if (empty < YieldRounds)
+            {
+                Thread.Yield();
+            }
+            else
+            {
+                IdleWaits++;
+                _ports[0].WaitReadable(MaxIdleWaitMs);
+            }
+        }
+    }
+
+    /// <summary>One round over every port; returns the frames received.</summary>
+    public int RunOnce()
+    {
+        int total = 0;
+        var pool = _forwarder.Pool;
+        for (int p = 0; p < _ports.Count; p++)
+        {
+            int n = _ports[p].Receive(_batch, pool);
+            if (n == 0)
+            {
+                continue;
+            }
+
+            total += n;
+            _forwarder.ProcessBatch(p, _batch.AsSpan(0, n));
+            Flush();
+        }
+
+        return total;
+    }
+
+    private void Flush()
+    {
+        for (int q = 0; q < _ports.Count; q++)
+        {
+            var pending = _forwarder.PendingTransmit(q);
+            if (pending.Length == 0)
+            {
+                continue;
+            }
+
+            int sent = 0;
+            long deadline = Stopwatch.GetTimestamp() + (Stopwatch.Frequency / 10_000); // 100 µs of retries at most
+            while (sent < pending.Length)
+            {
+                int n = _ports[q].Transmit(pending[sent..]);
+                sent += n;
+                if (n == 0 && Stopwatch.GetTimestamp() > deadline)
+                {
+                    break;
+                }
+            }
+
+            TxRefused[q] += pending.Length - sent;
+            _forwarder.CompleteTransmit(q);
+        }
+    }
+}

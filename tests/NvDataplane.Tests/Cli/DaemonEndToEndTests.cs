@@ -1,0 +1,232 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace NvDataplane.Tests.Cli;
+
+/// <summary>
+/// Two hosts, each an `nvdp run` daemon in a network namespace of its own, joined by a veth pair
+/// (the provider network, AF_PACKET ports); four VMs, each a namespace whose only interface is
+/// the TAP its host's daemon serves. Red and Blue use the same CAs (10.1.1.7 on hv1, 10.1.1.8 on
+/// hv2). The kernels' own ping proves Red→Red and Blue→Blue across hosts, and that Blue cannot
+/// reach a CA only Red has. Needs root; every namespace is the test's own and is deleted after.
+/// </summary>
+[NonParallelizable]
+public class DaemonEndToEndTests
+{
+    private readonly List<string> _namespaces = [];
+    private readonly List<Process> _daemons = [];
+    private string _suffix = "";
+
+    [SetUp]
+    public void RequireRootAndTools()
+    {
+        Assume.That(Environment.UserName, Is.EqualTo("root"), "needs root for network namespaces");
+        Assume.That(File.Exists("/usr/bin/ping") || File.Exists("/bin/ping"), "ping (iputils-ping) is installed by .ci/setup-deps");
+        Assume.That(File.Exists("/usr/sbin/ip") || File.Exists("/sbin/ip") || File.Exists("/usr/bin/ip") || File.Exists("/bin/ip"), "iproute2");
+        _suffix = Guid.NewGuid().ToString("N")[..6];
+    }
+
+    [TearDown]
+    public void CleanUp()
+    {
+        foreach (var d in _daemons)
+        {
+            try
+            {
+                if (!d.HasExited)
+                {
+                    d.Kill(entireProcessTree: true);
+                    d.WaitForExit(5000);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+
+            d.Dispose();
+        }
+
+        foreach (var ns in _namespaces)
+        {
+            Sh("ip", "netns", "del", ns);
+        }
+    }
+
+    [Test]
+    public void Tenants_with_the_same_addresses_reach_their_own_vms_across_hosts_and_never_each_other()
+    {
+        using var temp = new TempDir();
+        string hv1 = Ns("hv1"), hv2 = Ns("hv2"), red1 = Ns("red1"), red2 = Ns("red2"), blue1 = Ns("blue1"), blue2 = Ns("blue2");
+        string v1 = $"v{_suffix}a", v2 = $"v{_suffix}b";
+        Must("ip", "link", "add", v1, "netns", hv1, "address", "02:00:00:00:01:0a", "type", "veth", "peer", "name", v2, "netns", hv2, "address", "02:00:00:00:01:0b");
+        Must("ip", "-n", hv1, "link", "set", v1, "up");
+        Must("ip", "-n", hv2, "link", "set", v2, "up");
+        File.WriteAllText(Path.Combine(temp.Path, "hv1.json"), HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
+        File.WriteAllText(Path.Combine(temp.Path, "hv2.json"), HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
+
+        // hv1 reports readiness through NOTIFY_SOCKET, as systemd's Type=notify would see it.
+        string notifyPath = Path.Combine(temp.Path, "notify.sock");
+        using var notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        notify.Bind(new UnixDomainSocketEndPoint(notifyPath));
+        var log1 = StartDaemon(hv1, Path.Combine(temp.Path, "hv1.json"), notifyPath);
+        var log2 = StartDaemon(hv2, Path.Combine(temp.Path, "hv2.json"), null);
+        notify.ReceiveTimeout = 20_000;
+        var buffer = new byte[64];
+        int got = notify.Receive(buffer);
+        Assert.That(Encoding.ASCII.GetString(buffer, 0, got), Is.EqualTo("READY=1"), "sd_notify READY=1 once every port is open");
+        Assert.That(WaitFor(() => log2.ToString().Contains("\"started\"", StringComparison.Ordinal)), Is.True, "hv2 started: " + log2);
+
+        Vm(hv1, "red1t", red1, "00:15:5d:00:00:01", "10.1.1.7");
+        Vm(hv1, "blue1t", blue1, "00:15:5d:00:01:01", "10.1.1.7");
+        Vm(hv2, "red2t", red2, "00:15:5d:00:00:02", "10.1.1.8");
+        Vm(hv2, "blue2t", blue2, "00:15:5d:00:01:02", "10.1.1.8");
+
+        Assert.That(Ping(red1, "10.1.1.8"), Is.Zero, "Red-1 → Red-2 across hosts");
+        Assert.That(Ping(blue1, "10.1.1.8"), Is.Zero, "Blue-1 → Blue-2 across hosts (same addresses as Red)");
+        Assert.That(Ping(red2, "10.1.1.7"), Is.Zero, "Red-2 → Red-1");
+        Assert.That(Ping(blue1, "10.1.1.9", count: 2), Is.Not.Zero, "Blue cannot reach 10.1.1.9, which only Red has");
+
+        // Clean stop: SIGTERM, exit code 0, the final counters logged.
+        foreach (var d in _daemons)
+        {
+            Must("kill", "-TERM", d.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        foreach (var d in _daemons)
+        {
+            Assert.That(d.WaitForExit(20_000), Is.True, "daemon exited after SIGTERM");
+            Assert.That(d.ExitCode, Is.Zero, "clean exit");
+        }
+
+        Assert.That(log1.ToString(), Does.Contain("\"stopped\""));
+    }
+
+    private string Ns(string role)
+    {
+        string name = $"nve{_suffix}-{role}";
+        Must("ip", "netns", "add", name);
+        _namespaces.Add(name);
+        Must("ip", "-n", name, "link", "set", "lo", "up");
+        return name;
+    }
+
+    private StringBuilder StartDaemon(string ns, string config, string? notifySocket)
+    {
+        var psi = new ProcessStartInfo("ip") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in new[] { "netns", "exec", ns, Path.Combine(AppContext.BaseDirectory, "nvdp"), "run", "--config", config, "--log-format", "json" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        if (notifySocket is not null)
+        {
+            psi.Environment["NOTIFY_SOCKET"] = notifySocket;
+        }
+
+        var log = new StringBuilder();
+        var p = new Process { StartInfo = psi };
+        p.ErrorDataReceived += (_, e) =>
+        {
+            lock (log)
+            {
+                log.AppendLine(e.Data);
+            }
+        };
+        p.OutputDataReceived += (_, e) =>
+        {
+            lock (log)
+            {
+                log.AppendLine(e.Data);
+            }
+        };
+        p.Start();
+        p.BeginErrorReadLine();
+        p.BeginOutputReadLine();
+        _daemons.Add(p);
+        return log;
+    }
+
+    /// <summary>Moves a TAP the daemon created into the VM's namespace and configures it as the VM's NIC.</summary>
+    private static void Vm(string host, string tap, string vm, string mac, string ip)
+    {
+        Assert.That(WaitFor(() => Sh("ip", "-n", host, "link", "show", tap).Code == 0), Is.True, $"{tap} exists in {host}");
+        Must("ip", "-n", host, "link", "set", tap, "netns", vm);
+        Must("ip", "-n", vm, "link", "set", tap, "address", mac);
+        Must("ip", "-n", vm, "addr", "add", ip + "/24", "dev", tap);
+        Must("ip", "-n", vm, "link", "set", tap, "up");
+    }
+
+    private static int Ping(string ns, string target, int count = 3) =>
+        Sh("ip", "netns", "exec", ns, "ping", "-c", count.ToString(System.Globalization.CultureInfo.InvariantCulture), "-W", "2", "-i", "0.2", target).Code;
+
+    private static string HostConfig(string name, string nic, string nicMac, string pa, string otherPa, string otherMac, params (string Port, string Mac, int Vsid)[] vms)
+    {
+        var ports = new List<object> { new { name = "pnic0", role = "provider", device = "afpacket:" + nic, macAddress = nicMac, mtu = 1500 } };
+        ports.AddRange(vms.Select(v => (object)new { name = v.Port, role = "vm", device = "tap:" + v.Port + "t", macAddress = v.Mac, virtualSubnetId = v.Vsid }));
+        var config = new
+        {
+            host = new { name },
+            ports,
+            providerAddresses = new[] { new { address = pa, prefixLength = 24, port = "pnic0" } },
+            providerNeighbors = new[] { new { address = otherPa, macAddress = otherMac } },
+            lookupRecords = new[]
+            {
+                new { customerAddress = "10.1.1.7", virtualSubnetId = 5001, macAddress = "00-15-5D-00-00-01", providerAddress = "192.168.1.10" },
+                new { customerAddress = "10.1.1.8", virtualSubnetId = 5001, macAddress = "00-15-5D-00-00-02", providerAddress = "192.168.1.11" },
+                new { customerAddress = "10.1.1.9", virtualSubnetId = 5001, macAddress = "00-15-5D-00-00-03", providerAddress = "192.168.1.11" },
+                new { customerAddress = "10.1.1.7", virtualSubnetId = 6001, macAddress = "00-15-5D-00-01-01", providerAddress = "192.168.1.10" },
+                new { customerAddress = "10.1.1.8", virtualSubnetId = 6001, macAddress = "00-15-5D-00-01-02", providerAddress = "192.168.1.11" },
+            },
+            customerRoutes = new[]
+            {
+                new { routingDomainId = "{11111111-2222-3333-4444-000000000000}", virtualSubnetId = 5001, destinationPrefix = "10.1.1.0/24", nextHop = "0.0.0.0" },
+                new { routingDomainId = "{22222222-2222-3333-4444-000000000000}", virtualSubnetId = 6001, destinationPrefix = "10.1.1.0/24", nextHop = "0.0.0.0" },
+            },
+        };
+        return JsonSerializer.Serialize(config);
+    }
+
+    private static bool WaitFor(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (condition())
+            {
+                return true;
+            }
+
+            Thread.Sleep(50);
+        }
+
+        return condition();
+    }
+
+    private static void Must(params string[] args)
+    {
+        var (code, output) = Sh(args);
+        Assert.That(code, Is.Zero, $"{string.Join(' ', args)}: {output}");
+    }
+
+    private static (int Code, string Output) Sh(params string[] args)
+    {
+        var psi = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args.Skip(1))
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(30_000))
+        {
+            p.Kill(entireProcessTree: true);
+            return (-1, "timed out");
+        }
+
+        return (p.ExitCode, stdout.Result + stderr.Result);
+    }
+}
