@@ -38,7 +38,8 @@ public static class Program
 
         try
         {
-            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+            // nvdp run handles SIGINT/SIGTERM itself; System.CommandLine's own termination wait would hold the exit.
+            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = null });
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or CaptureFormatException)
         {

@@ -72,6 +72,11 @@ internal static class RunCommand
             {
                 p.Dispose();
             }
+
+            if (ports.Count > 0)
+            {
+                log.Write("info", "ports_closed", $"{ports.Count} ports closed");
+            }
         }
     }
 
