@@ -52,41 +52,37 @@ public class DaemonEndToEndTests
         {
             Sh("ip", "netns", "del", ns);
         }
+
+        // NUnit reuses the fixture instance for every test: start each one empty.
+        _daemons.Clear();
+        _namespaces.Clear();
     }
 
     [Test]
     public void Tenants_with_the_same_addresses_reach_their_own_vms_across_hosts_and_never_each_other()
     {
         using var temp = new TempDir();
-        string hv1 = Ns("hv1"), hv2 = Ns("hv2"), red1 = Ns("red1"), red2 = Ns("red2"), blue1 = Ns("blue1"), blue2 = Ns("blue2");
-        string v1 = $"v{_suffix}a", v2 = $"v{_suffix}b";
-        Must("ip", "link", "add", v1, "netns", hv1, "address", "02:00:00:00:01:0a", "type", "veth", "peer", "name", v2, "netns", hv2, "address", "02:00:00:00:01:0b");
-        Must("ip", "-n", hv1, "link", "set", v1, "up");
-        Must("ip", "-n", hv2, "link", "set", v2, "up");
-        File.WriteAllText(Path.Combine(temp.Path, "hv1.json"), HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
-        File.WriteAllText(Path.Combine(temp.Path, "hv2.json"), HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
 
         // hv1 reports readiness through NOTIFY_SOCKET, as systemd's Type=notify would see it.
         string notifyPath = Path.Combine(temp.Path, "notify.sock");
         using var notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
         notify.Bind(new UnixDomainSocketEndPoint(notifyPath));
-        var log1 = StartDaemon(hv1, Path.Combine(temp.Path, "hv1.json"), notifyPath);
-        var log2 = StartDaemon(hv2, Path.Combine(temp.Path, "hv2.json"), null);
+        var t = TwoHosts(temp.Path, notifyPath);
         notify.ReceiveTimeout = 20_000;
         var buffer = new byte[64];
         int got = notify.Receive(buffer);
         Assert.That(Encoding.ASCII.GetString(buffer, 0, got), Is.EqualTo("READY=1"), "sd_notify READY=1 once every port is open");
-        Assert.That(WaitFor(() => log2.ToString().Contains("\"started\"", StringComparison.Ordinal)), Is.True, "hv2 started: " + log2);
 
-        Vm(hv1, "red1t", red1, "00:15:5d:00:00:01", "10.1.1.7");
-        Vm(hv1, "blue1t", blue1, "00:15:5d:00:01:01", "10.1.1.7");
-        Vm(hv2, "red2t", red2, "00:15:5d:00:00:02", "10.1.1.8");
-        Vm(hv2, "blue2t", blue2, "00:15:5d:00:01:02", "10.1.1.8");
+        Assert.That(Ping(t.Red1, "10.1.1.8"), Is.Zero, "Red-1 → Red-2 across hosts");
+        Assert.That(Ping(t.Blue1, "10.1.1.8"), Is.Zero, "Blue-1 → Blue-2 across hosts (same addresses as Red)");
+        Assert.That(Ping(t.Red2, "10.1.1.7"), Is.Zero, "Red-2 → Red-1");
+        Assert.That(Ping(t.Blue1, "10.1.1.9", count: 2), Is.Not.Zero, "Blue cannot reach 10.1.1.9, which only Red has");
 
-        Assert.That(Ping(red1, "10.1.1.8"), Is.Zero, "Red-1 → Red-2 across hosts");
-        Assert.That(Ping(blue1, "10.1.1.8"), Is.Zero, "Blue-1 → Blue-2 across hosts (same addresses as Red)");
-        Assert.That(Ping(red2, "10.1.1.7"), Is.Zero, "Red-2 → Red-1");
-        Assert.That(Ping(blue1, "10.1.1.9", count: 2), Is.Not.Zero, "Blue cannot reach 10.1.1.9, which only Red has");
+        // SIGHUP with a broken file keeps the running policy; Red still reaches Red.
+        File.WriteAllText(t.Hv1Config, "{ \"ports\": 7 }");
+        Must("kill", "-HUP", _daemons[0].Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.That(WaitFor(() => t.Log1.ToString().Contains("\"reload_rejected\"", StringComparison.Ordinal)), Is.True, "bad reload rejected: " + t.Log1);
+        Assert.That(Ping(t.Red1, "10.1.1.8"), Is.Zero, "forwarding goes on with the old policy");
 
         // Clean stop: SIGTERM, exit code 0, the final counters logged.
         foreach (var d in _daemons)
@@ -100,29 +96,76 @@ public class DaemonEndToEndTests
             Assert.That(d.ExitCode, Is.Zero, "clean exit");
         }
 
-        Assert.That(log1.ToString(), Does.Contain("\"stopped\""));
+        Assert.That(t.Log1.ToString(), Does.Contain("\"stopped\""));
     }
 
-    private string Ns(string role)
+    [Test]
+    public void A_20_MB_tcp_transfer_arrives_intact_and_the_provider_wire_carries_only_the_tenants_vsid()
     {
-        string name = $"nve{_suffix}-{role}";
-        Must("ip", "netns", "add", name);
-        _namespaces.Add(name);
-        Must("ip", "-n", name, "link", "set", "lo", "up");
-        return name;
+        Assume.That(File.Exists("/usr/bin/tshark"), "tshark is installed by .ci/setup-deps");
+        using var temp = new TempDir();
+        var t = TwoHosts(temp.Path, null);
+        string pcap = Path.Combine(temp.Path, "provider.pcap");
+        var capture = StartBackground("ip", "netns", "exec", t.Hv1, "tshark", "-i", t.Nic1, "-w", pcap, "-f", "ip proto 47");
+        Assert.That(WaitFor(() => capture.Log.ToString().Contains("Capturing on", StringComparison.Ordinal)), Is.True, "tshark started: " + capture.Log);
+
+        // The VMs' kernels do the TCP; a 1500-byte VM MTU over a 1500-byte provider MTU also
+        // exercises path-MTU discovery through the dataplane's ICMP "fragmentation needed".
+        const string server = "import socket,hashlib\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('10.1.1.8',5001));s.listen(1);c,_=s.accept();h=hashlib.sha256();n=0\nwhile True:\n d=c.recv(65536)\n if not d: break\n h.update(d);n+=len(d)\nprint(n,h.hexdigest())";
+        const string client = "import socket,hashlib,random\nr=random.Random(7);data=r.randbytes(20*1024*1024);s=socket.create_connection(('10.1.1.8',5001),timeout=30);s.sendall(data);s.close();print(len(data),hashlib.sha256(data).hexdigest())";
+        var receiver = StartBackground("ip", "netns", "exec", t.Red2, "/usr/bin/python3", "-c", server);
+        Thread.Sleep(300);
+        var (code, sent) = Sh("ip", "netns", "exec", t.Red1, "/usr/bin/python3", "-c", client);
+        Assert.That(code, Is.Zero, "client: " + sent);
+        Assert.That(receiver.Process.WaitForExit(60_000), Is.True, "receiver finished");
+        Assert.That(receiver.Log.ToString().Trim(), Is.EqualTo(sent.Trim()), "byte count and SHA-256 equal on both sides");
+        Assert.That(sent, Does.StartWith("20971520 "));
+
+        Assert.That(Ping(t.Blue1, "10.1.1.8"), Is.Zero, "Blue traffic on the same wire");
+        Must("kill", "-INT", capture.Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.That(capture.Process.WaitForExit(20_000), Is.True);
+        var (tcode, keys) = Sh("tshark", "-n", "-r", pcap, "-T", "fields", "-e", "gre.key", "-e", "ip.dst");
+        Assert.That(tcode, Is.Zero, keys);
+        var vsids = keys.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Where(l => l.StartsWith("0x", StringComparison.Ordinal)) // tshark's own notices come on stderr, merged here
+            .Select(l => Convert.ToUInt32(l.Split('\t')[0].Split(',')[0], 16) >> 8)
+            .GroupBy(v => v).ToDictionary(g => g.Key, g => g.Count());
+        Assert.That(vsids.Keys, Is.EquivalentTo(new uint[] { 5001, 6001 }), "only the two tenants' VSIDs on the wire");
+        Assert.That(vsids[5001], Is.GreaterThan(1000), "the TCP transfer went over NVGRE with Red's VSID");
     }
 
-    private StringBuilder StartDaemon(string ns, string config, string? notifySocket)
+    private sealed record Topology(string Hv1, string Hv2, string Red1, string Red2, string Blue1, string Blue2, string Nic1, string Hv1Config, StringBuilder Log1, StringBuilder Log2);
+
+    /// <summary>hv1 and hv2 joined by a veth pair, one daemon each, Red and Blue VMs on their TAPs.</summary>
+    private Topology TwoHosts(string dir, string? notifyPath)
     {
-        var psi = new ProcessStartInfo("ip") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { "netns", "exec", ns, Path.Combine(AppContext.BaseDirectory, "nvdp"), "run", "--config", config, "--log-format", "json" })
+        string hv1 = Ns("hv1"), hv2 = Ns("hv2"), red1 = Ns("red1"), red2 = Ns("red2"), blue1 = Ns("blue1"), blue2 = Ns("blue2");
+        string v1 = $"v{_suffix}a", v2 = $"v{_suffix}b";
+        Must("ip", "link", "add", v1, "netns", hv1, "address", "02:00:00:00:01:0a", "type", "veth", "peer", "name", v2, "netns", hv2, "address", "02:00:00:00:01:0b");
+        Must("ip", "-n", hv1, "link", "set", v1, "up");
+        Must("ip", "-n", hv2, "link", "set", v2, "up");
+        string c1 = Path.Combine(dir, "hv1.json"), c2 = Path.Combine(dir, "hv2.json");
+        File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
+        File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
+        var log1 = StartDaemon(hv1, c1, notifyPath);
+        var log2 = StartDaemon(hv2, c2, null);
+        Assert.That(WaitFor(() => log1.ToString().Contains("\"started\"", StringComparison.Ordinal)), Is.True, "hv1 started: " + log1);
+        Assert.That(WaitFor(() => log2.ToString().Contains("\"started\"", StringComparison.Ordinal)), Is.True, "hv2 started: " + log2);
+        Vm(hv1, "red1t", red1, "00:15:5d:00:00:01", "10.1.1.7");
+        Vm(hv1, "blue1t", blue1, "00:15:5d:00:01:01", "10.1.1.7");
+        Vm(hv2, "red2t", red2, "00:15:5d:00:00:02", "10.1.1.8");
+        Vm(hv2, "blue2t", blue2, "00:15:5d:00:01:02", "10.1.1.8");
+        return new Topology(hv1, hv2, red1, red2, blue1, blue2, v1, c1, log1, log2);
+    }
+
+    private sealed record Background(Process Process, StringBuilder Log);
+
+    private Background StartBackground(params string[] args)
+    {
+        var psi = new ProcessStartInfo(args[0]) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in args.Skip(1))
         {
             psi.ArgumentList.Add(a);
-        }
-
-        if (notifySocket is not null)
-        {
-            psi.Environment["NOTIFY_SOCKET"] = notifySocket;
         }
 
         var log = new StringBuilder();
@@ -145,7 +188,29 @@ public class DaemonEndToEndTests
         p.BeginErrorReadLine();
         p.BeginOutputReadLine();
         _daemons.Add(p);
-        return log;
+        return new Background(p, log);
+    }
+
+    private string Ns(string role)
+    {
+        string name = $"nve{_suffix}-{role}";
+        Must("ip", "netns", "add", name);
+        _namespaces.Add(name);
+        Must("ip", "-n", name, "link", "set", "lo", "up");
+        return name;
+    }
+
+    private StringBuilder StartDaemon(string ns, string config, string? notifySocket)
+    {
+        string nvdp = Path.Combine(AppContext.BaseDirectory, "nvdp");
+        var args = new List<string> { "ip", "netns", "exec", ns };
+        if (notifySocket is not null)
+        {
+            args.AddRange(["env", "NOTIFY_SOCKET=" + notifySocket]);
+        }
+
+        args.AddRange([nvdp, "run", "--config", config, "--log-format", "json"]);
+        return StartBackground([.. args]).Log;
     }
 
     /// <summary>Moves a TAP the daemon created into the VM's namespace and configures it as the VM's NIC.</summary>
