@@ -93,6 +93,7 @@ public class DaemonEndToEndTests
         foreach (var d in _daemons)
         {
             Assert.That(d.WaitForExit(20_000), Is.True, "daemon exited after SIGTERM");
+            d.WaitForExit(); // drains the redirected output
             Assert.That(d.ExitCode, Is.Zero, "clean exit");
         }
 
@@ -132,6 +133,57 @@ public class DaemonEndToEndTests
             .GroupBy(v => v).ToDictionary(g => g.Key, g => g.Count());
         Assert.That(vsids.Keys, Is.EquivalentTo(new uint[] { 5001, 6001 }), "only the two tenants' VSIDs on the wire");
         Assert.That(vsids[5001], Is.GreaterThan(1000), "the TCP transfer went over NVGRE with Red's VSID");
+    }
+
+    [Test]
+    public void Garbage_flooding_the_provider_port_costs_a_red_ping_nothing()
+    {
+        using var temp = new TempDir();
+        var t = TwoHosts(temp.Path, null);
+        Assert.That(Ping(t.Red2, "10.1.1.7"), Is.Zero, "warm-up: ARP answered, path up");
+
+        // From hv2's side of the wire, a raw socket sends 200,000 frames at hv1's NIC: random
+        // bytes, runts, GRE with random keys, and NVGRE claiming Red's inner addresses from a
+        // foreign PA. Meanwhile Red-2 pings Red-1 through the same NIC.
+        const string flood = """
+            import socket, random, struct, sys
+            r = random.Random(11)
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            s.bind((sys.argv[1], 0))
+            dst = bytes.fromhex('02000000010a'); src = bytes.fromhex('020000000199')
+            def ip(proto, payload, srcip, dstip='192.168.1.10'):
+                h = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), 0, 0x4000, 64, proto, 0, socket.inet_aton(srcip), socket.inet_aton(dstip))
+                c = sum(struct.unpack('!10H', h)); c = (c & 0xffff) + (c >> 16); c = (c & 0xffff) + (c >> 16)
+                return h[:10] + struct.pack('!H', ~c & 0xffff) + h[12:] + payload
+            for i in range(200000):
+                k = i % 4
+                if k == 0: f = dst + src + r.randbytes(r.randint(0, 200))
+                elif k == 1: f = dst + src + b'\x08\x00' + r.randbytes(r.randint(0, 30))
+                elif k == 2: f = dst + src + b'\x08\x00' + ip(47, struct.pack('!HHI', 0x2000, 0x6558, r.getrandbits(32)) + r.randbytes(60), '192.168.1.11')
+                else:
+                    inner = bytes.fromhex('00155d000001' '00155d000002' '0800') + ip(1, b'\x08\x00' + r.randbytes(30), '10.1.1.8', '10.1.1.7')
+                    f = dst + src + b'\x08\x00' + ip(47, struct.pack('!HHI', 0x2000, 0x6558, 5001 << 8) + inner, '192.168.1.77')
+                try: s.send(f)
+                except OSError: pass
+            print('sent')
+            """;
+        var flooder = StartBackground("ip", "netns", "exec", t.Hv2, "/usr/bin/python3", "-c", flood, $"v{_suffix}b");
+        var (code, output) = Sh("ip", "netns", "exec", t.Red2, "ping", "-c", "50", "-i", "0.05", "-W", "2", "10.1.1.7");
+        Assert.That(flooder.Process.WaitForExit(120_000), Is.True, "flood finished");
+        Assert.That(flooder.Log.ToString(), Does.Contain("sent"), "the flood ran: " + flooder.Log);
+        Assert.That(code, Is.Zero, output);
+        Assert.That(output, Does.Contain("50 received").And.Contain(" 0% packet loss"), "no Red ping lost while the provider port was flooded");
+        Assert.That(Ping(t.Blue1, "10.1.1.8"), Is.Zero, "the other tenant still flows after the flood");
+
+        foreach (var d in _daemons.Take(2))
+        {
+            Must("kill", "-TERM", d.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.That(d.WaitForExit(20_000), Is.True);
+            d.WaitForExit(); // drains the redirected output, so the final counters are in the log
+            Assert.That(d.ExitCode, Is.Zero, "the daemon stayed up and stopped cleanly");
+        }
+
+        Assert.That(t.Log1.ToString(), Does.Contain("pa_mismatch"), "spoofed NVGRE counted: " + t.Log1);
     }
 
     private sealed record Topology(string Hv1, string Hv2, string Red1, string Red2, string Blue1, string Blue2, string Nic1, string Hv1Config, StringBuilder Log1, StringBuilder Log2);
