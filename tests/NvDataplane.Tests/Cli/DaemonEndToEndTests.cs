@@ -136,6 +136,16 @@ public class DaemonEndToEndTests
     }
 
     [Test]
+    public void The_same_tenants_work_with_afpacket_vm_ports_on_veth_pairs()
+    {
+        using var temp = new TempDir();
+        var t = TwoHosts(temp.Path, null, vethVms: true);
+        Assert.That(Ping(t.Red1, "10.1.1.8"), Is.Zero, "Red-1 → Red-2 over afpacket VM ports");
+        Assert.That(Ping(t.Blue2, "10.1.1.7"), Is.Zero, "Blue-2 → Blue-1");
+        Assert.That(Ping(t.Blue1, "10.1.1.9", count: 2), Is.Not.Zero, "Blue still cannot reach Red's 10.1.1.9");
+    }
+
+    [Test]
     public void Garbage_flooding_the_provider_port_costs_a_red_ping_nothing()
     {
         using var temp = new TempDir();
@@ -189,24 +199,37 @@ public class DaemonEndToEndTests
     private sealed record Topology(string Hv1, string Hv2, string Red1, string Red2, string Blue1, string Blue2, string Nic1, string Hv1Config, StringBuilder Log1, StringBuilder Log2);
 
     /// <summary>hv1 and hv2 joined by a veth pair, one daemon each, Red and Blue VMs on their TAPs.</summary>
-    private Topology TwoHosts(string dir, string? notifyPath)
+    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false)
     {
         string hv1 = Ns("hv1"), hv2 = Ns("hv2"), red1 = Ns("red1"), red2 = Ns("red2"), blue1 = Ns("blue1"), blue2 = Ns("blue2");
+        if (vethVms)
+        {
+            // Each VM's NIC is one end of a veth pair; the daemon serves the other end with AF_PACKET.
+            VethVm(hv1, "red1h", red1, "00:15:5d:00:00:01", "10.1.1.7");
+            VethVm(hv1, "blue1h", blue1, "00:15:5d:00:01:01", "10.1.1.7");
+            VethVm(hv2, "red2h", red2, "00:15:5d:00:00:02", "10.1.1.8");
+            VethVm(hv2, "blue2h", blue2, "00:15:5d:00:01:02", "10.1.1.8");
+        }
+
         string v1 = $"v{_suffix}a", v2 = $"v{_suffix}b";
         Must("ip", "link", "add", v1, "netns", hv1, "address", "02:00:00:00:01:0a", "type", "veth", "peer", "name", v2, "netns", hv2, "address", "02:00:00:00:01:0b");
         Must("ip", "-n", hv1, "link", "set", v1, "up");
         Must("ip", "-n", hv2, "link", "set", v2, "up");
         string c1 = Path.Combine(dir, "hv1.json"), c2 = Path.Combine(dir, "hv2.json");
-        File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
-        File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
+        File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", vethVms, ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
+        File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", vethVms, ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
         var log1 = StartDaemon(hv1, c1, notifyPath);
         var log2 = StartDaemon(hv2, c2, null);
         Assert.That(WaitFor(() => log1.ToString().Contains("\"started\"", StringComparison.Ordinal)), Is.True, "hv1 started: " + log1);
         Assert.That(WaitFor(() => log2.ToString().Contains("\"started\"", StringComparison.Ordinal)), Is.True, "hv2 started: " + log2);
-        Vm(hv1, "red1t", red1, "00:15:5d:00:00:01", "10.1.1.7");
-        Vm(hv1, "blue1t", blue1, "00:15:5d:00:01:01", "10.1.1.7");
-        Vm(hv2, "red2t", red2, "00:15:5d:00:00:02", "10.1.1.8");
-        Vm(hv2, "blue2t", blue2, "00:15:5d:00:01:02", "10.1.1.8");
+        if (!vethVms)
+        {
+            Vm(hv1, "red1t", red1, "00:15:5d:00:00:01", "10.1.1.7");
+            Vm(hv1, "blue1t", blue1, "00:15:5d:00:01:01", "10.1.1.7");
+            Vm(hv2, "red2t", red2, "00:15:5d:00:00:02", "10.1.1.8");
+            Vm(hv2, "blue2t", blue2, "00:15:5d:00:01:02", "10.1.1.8");
+        }
+
         return new Topology(hv1, hv2, red1, red2, blue1, blue2, v1, c1, log1, log2);
     }
 
@@ -275,13 +298,22 @@ public class DaemonEndToEndTests
         Must("ip", "-n", vm, "link", "set", tap, "up");
     }
 
+    /// <summary>A VM whose NIC (eth0) is a veth whose peer, in the host, the daemon serves with AF_PACKET.</summary>
+    private static void VethVm(string host, string hostEnd, string vm, string mac, string ip)
+    {
+        Must("ip", "link", "add", hostEnd, "netns", host, "type", "veth", "peer", "name", "eth0", "netns", vm, "address", mac);
+        Must("ip", "-n", host, "link", "set", hostEnd, "up");
+        Must("ip", "-n", vm, "addr", "add", ip + "/24", "dev", "eth0");
+        Must("ip", "-n", vm, "link", "set", "eth0", "up");
+    }
+
     private static int Ping(string ns, string target, int count = 3) =>
         Sh("ip", "netns", "exec", ns, "ping", "-c", count.ToString(System.Globalization.CultureInfo.InvariantCulture), "-W", "2", "-i", "0.2", target).Code;
 
-    private static string HostConfig(string name, string nic, string nicMac, string pa, string otherPa, string otherMac, params (string Port, string Mac, int Vsid)[] vms)
+    private static string HostConfig(string name, string nic, string nicMac, string pa, string otherPa, string otherMac, bool vethVms, params (string Port, string Mac, int Vsid)[] vms)
     {
         var ports = new List<object> { new { name = "pnic0", role = "provider", device = "afpacket:" + nic, macAddress = nicMac, mtu = 1500 } };
-        ports.AddRange(vms.Select(v => (object)new { name = v.Port, role = "vm", device = "tap:" + v.Port + "t", macAddress = v.Mac, virtualSubnetId = v.Vsid }));
+        ports.AddRange(vms.Select(v => (object)new { name = v.Port, role = "vm", device = vethVms ? "afpacket:" + v.Port + "h" : "tap:" + v.Port + "t", macAddress = v.Mac, virtualSubnetId = v.Vsid }));
         var config = new
         {
             host = new { name },
