@@ -146,6 +146,66 @@ public class DaemonEndToEndTests
     }
 
     [Test]
+    public void With_nat_records_red_is_ip_rewritten_on_the_wire_with_valid_checksums_and_blue_stays_nvgre()
+    {
+        Assume.That(File.Exists("/usr/bin/tshark"), "tshark is installed by .ci/setup-deps");
+        using var temp = new TempDir();
+        var t = TwoHosts(temp.Path, null, natRed: true);
+        string pcap = Path.Combine(temp.Path, "provider.pcap");
+        var capture = StartBackground("ip", "netns", "exec", t.Hv1, "tshark", "-i", t.Nic1, "-w", pcap, "-f", "ip");
+        Assert.That(WaitFor(() => capture.Log.ToString().Contains("Capturing on", StringComparison.Ordinal)), Is.True, "tshark started: " + capture.Log);
+
+        Assert.That(Ping(t.Red1, "10.1.1.8"), Is.Zero, "Red over IP rewrite");
+        const string server = "import socket\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('10.1.1.8',5002));s.listen(1);c,_=s.accept();n=0\nwhile True:\n d=c.recv(65536)\n if not d: break\n n+=len(d)\nprint(n)";
+        const string client = "import socket\ns=socket.create_connection(('10.1.1.8',5002),timeout=20);s.sendall(bytes(range(256))*400);s.close()";
+        var receiver = StartBackground("ip", "netns", "exec", t.Red2, "/usr/bin/python3", "-c", server);
+        Thread.Sleep(300);
+        Assert.That(Sh("ip", "netns", "exec", t.Red1, "/usr/bin/python3", "-c", client).Code, Is.Zero, "TCP over IP rewrite");
+        Assert.That(receiver.Process.WaitForExit(30_000), Is.True);
+        receiver.Process.WaitForExit();
+        Assert.That(receiver.Log.ToString().Trim(), Is.EqualTo("102400"));
+        Assert.That(Ping(t.Blue1, "10.1.1.8"), Is.Zero, "Blue over NVGRE beside it");
+
+        Must("kill", "-INT", capture.Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.That(capture.Process.WaitForExit(20_000), Is.True);
+        var (code, fields) = Sh("tshark", "-n", "-r", pcap, "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE",
+            "-Y", "ip.src == 192.168.1.20 || ip.dst == 192.168.1.20", "-T", "fields", "-e", "ip.proto", "-e", "_ws.expert.message");
+        Assert.That(code, Is.Zero, fields);
+        var rows = fields.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => char.IsDigit(l[0])).ToList();
+        Assert.That(rows.Count(r => r.StartsWith("6\t", StringComparison.Ordinal) || r == "6"), Is.GreaterThan(10), "rewritten TCP between the NAT PAs: " + fields);
+        Assert.That(rows.Count(r => r.StartsWith("1\t", StringComparison.Ordinal) || r == "1"), Is.GreaterThan(0), "rewritten ICMP between the NAT PAs");
+        Assert.That(rows, Has.None.Contains("Bad checksum").And.None.Contains("incorrect"), "IP and TCP checksums valid after the rewrite");
+        Assert.That(rows, Has.None.Matches<string>(r => r.StartsWith("47", StringComparison.Ordinal)), "Red's PAs carry no GRE");
+    }
+
+    [Test]
+    public void An_nvgre_frame_crafted_by_scapy_on_the_provider_network_reaches_the_red_vm()
+    {
+        Assume.That(Sh("/usr/bin/python3", "-c", "import scapy").Code, Is.Zero, "python3-scapy is installed by .ci/setup-deps");
+        using var temp = new TempDir();
+        var t = TwoHosts(temp.Path, null);
+        static string Listener(int seconds) => "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('10.1.1.7',9999));"
+            + $"s.settimeout({seconds});print(s.recvfrom(100)[0].decode())";
+        var red = StartBackground("ip", "netns", "exec", t.Red1, "/usr/bin/python3", "-c", Listener(15));
+        var blue = StartBackground("ip", "netns", "exec", t.Blue1, "/usr/bin/python3", "-c", Listener(8)); // outlives the send
+        Thread.Sleep(500);
+
+        // An independent NVGRE implementation on the wire: scapy builds the frame hv2 would send.
+        string craft = "from scapy.all import *\n"
+            + "f=Ether(src='02:00:00:00:01:0b',dst='02:00:00:00:01:0a')/IP(src='192.168.1.11',dst='192.168.1.10',flags='DF')"
+            + "/GRE(key_present=1,proto=0x6558,key=(5001<<8)|7)/Ether(src='00:15:5d:00:00:02',dst='00:15:5d:00:00:01')"
+            + "/IP(src='10.1.1.8',dst='10.1.1.7')/UDP(sport=4000,dport=9999)/b'hello from scapy'\n"
+            + $"sendp(f,iface='v{_suffix}b',verbose=False)";
+        Assert.That(Sh("ip", "netns", "exec", t.Hv2, "/usr/bin/python3", "-c", craft).Code, Is.Zero, "scapy sent the frame");
+        Assert.That(red.Process.WaitForExit(20_000), Is.True);
+        red.Process.WaitForExit();
+        Assert.That(red.Log.ToString(), Does.Contain("hello from scapy"), "Red-1 received it: " + red.Log);
+        Assert.That(blue.Process.WaitForExit(20_000), Is.True);
+        blue.Process.WaitForExit();
+        Assert.That(blue.Log.ToString(), Does.Not.Contain("hello from scapy"), "Blue-1, with the same CA, did not");
+    }
+
+    [Test]
     public void Garbage_flooding_the_provider_port_costs_a_red_ping_nothing()
     {
         using var temp = new TempDir();
@@ -199,7 +259,7 @@ public class DaemonEndToEndTests
     private sealed record Topology(string Hv1, string Hv2, string Red1, string Red2, string Blue1, string Blue2, string Nic1, string Hv1Config, StringBuilder Log1, StringBuilder Log2);
 
     /// <summary>hv1 and hv2 joined by a veth pair, one daemon each, Red and Blue VMs on their TAPs.</summary>
-    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false)
+    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false, bool natRed = false)
     {
         string hv1 = Ns("hv1"), hv2 = Ns("hv2"), red1 = Ns("red1"), red2 = Ns("red2"), blue1 = Ns("blue1"), blue2 = Ns("blue2");
         if (vethVms)
@@ -216,8 +276,8 @@ public class DaemonEndToEndTests
         Must("ip", "-n", hv1, "link", "set", v1, "up");
         Must("ip", "-n", hv2, "link", "set", v2, "up");
         string c1 = Path.Combine(dir, "hv1.json"), c2 = Path.Combine(dir, "hv2.json");
-        File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", vethVms, ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
-        File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", vethVms, ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
+        File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", vethVms, natRed, ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
+        File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", vethVms, natRed, ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
         var log1 = StartDaemon(hv1, c1, notifyPath);
         var log2 = StartDaemon(hv2, c2, null);
         Assert.That(WaitFor(() => log1.ToString().Contains("\"started\"", StringComparison.Ordinal)), Is.True, "hv1 started: " + log1);
@@ -310,23 +370,41 @@ public class DaemonEndToEndTests
     private static int Ping(string ns, string target, int count = 3) =>
         Sh("ip", "netns", "exec", ns, "ping", "-c", count.ToString(System.Globalization.CultureInfo.InvariantCulture), "-W", "2", "-i", "0.2", target).Code;
 
-    private static string HostConfig(string name, string nic, string nicMac, string pa, string otherPa, string otherMac, bool vethVms, params (string Port, string Mac, int Vsid)[] vms)
+    private static string HostConfig(string name, string nic, string nicMac, string pa, string otherPa, string otherMac, bool vethVms, bool natRed, params (string Port, string Mac, int Vsid)[] vms)
     {
         var ports = new List<object> { new { name = "pnic0", role = "provider", device = "afpacket:" + nic, macAddress = nicMac, mtu = 1500 } };
         ports.AddRange(vms.Select(v => (object)new { name = v.Port, role = "vm", device = vethVms ? "afpacket:" + v.Port + "h" : "tap:" + v.Port + "t", macAddress = v.Mac, virtualSubnetId = v.Vsid }));
+
+        // With natRed, Red's CAs are IP-rewritten onto PAs of their own (192.168.1.20-22), as
+        // TranslationMethodNat requires; Blue stays NVGRE on the hosts' PAs.
+        bool hv1 = name == "hv1";
+        string redRule = natRed ? "TranslationMethodNat" : "TranslationMethodEncap";
+        string red7 = natRed ? "192.168.1.20" : "192.168.1.10", red8 = natRed ? "192.168.1.21" : "192.168.1.11", red9 = natRed ? "192.168.1.22" : "192.168.1.11";
+        var pas = new List<object> { new { address = pa, prefixLength = 24, port = "pnic0" } };
+        var neighbors = new List<object> { new { address = otherPa, macAddress = otherMac } };
+        if (natRed)
+        {
+            pas.Add(new { address = hv1 ? red7 : red8, prefixLength = 24, port = "pnic0" });
+            neighbors.Add(new { address = hv1 ? red8 : red7, macAddress = otherMac });
+            if (hv1)
+            {
+                neighbors.Add(new { address = red9, macAddress = otherMac });
+            }
+        }
+
         var config = new
         {
             host = new { name },
             ports,
-            providerAddresses = new[] { new { address = pa, prefixLength = 24, port = "pnic0" } },
-            providerNeighbors = new[] { new { address = otherPa, macAddress = otherMac } },
+            providerAddresses = pas,
+            providerNeighbors = neighbors,
             lookupRecords = new[]
             {
-                new { customerAddress = "10.1.1.7", virtualSubnetId = 5001, macAddress = "00-15-5D-00-00-01", providerAddress = "192.168.1.10" },
-                new { customerAddress = "10.1.1.8", virtualSubnetId = 5001, macAddress = "00-15-5D-00-00-02", providerAddress = "192.168.1.11" },
-                new { customerAddress = "10.1.1.9", virtualSubnetId = 5001, macAddress = "00-15-5D-00-00-03", providerAddress = "192.168.1.11" },
-                new { customerAddress = "10.1.1.7", virtualSubnetId = 6001, macAddress = "00-15-5D-00-01-01", providerAddress = "192.168.1.10" },
-                new { customerAddress = "10.1.1.8", virtualSubnetId = 6001, macAddress = "00-15-5D-00-01-02", providerAddress = "192.168.1.11" },
+                new { customerAddress = "10.1.1.7", virtualSubnetId = 5001, macAddress = "00-15-5D-00-00-01", providerAddress = red7, rule = redRule },
+                new { customerAddress = "10.1.1.8", virtualSubnetId = 5001, macAddress = "00-15-5D-00-00-02", providerAddress = red8, rule = redRule },
+                new { customerAddress = "10.1.1.9", virtualSubnetId = 5001, macAddress = "00-15-5D-00-00-03", providerAddress = red9, rule = redRule },
+                new { customerAddress = "10.1.1.7", virtualSubnetId = 6001, macAddress = "00-15-5D-00-01-01", providerAddress = "192.168.1.10", rule = "TranslationMethodEncap" },
+                new { customerAddress = "10.1.1.8", virtualSubnetId = 6001, macAddress = "00-15-5D-00-01-02", providerAddress = "192.168.1.11", rule = "TranslationMethodEncap" },
             },
             customerRoutes = new[]
             {
