@@ -22,7 +22,7 @@ public static class PacketPorts
         {
             "tap" => new TapPort(name),
             "afpacket" => new AfPacketPort(name),
-            "pcap" => throw new NotSupportedException("pcap: ports are not implemented yet"),
+            "pcap" => new PcapPort(name),
             _ => throw new ArgumentException($"device '{device}' is not one of afpacket:IFNAME, tap:NAME, pcap:NAME", nameof(device)),
         };
     }
