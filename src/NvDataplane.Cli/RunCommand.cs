@@ -100,7 +100,22 @@ internal static class RunCommand
             Reload(path, store, log);
         });
 
-        var thread = new Thread(() => worker.Run(stop.Token)) { IsBackground = true, Name = "nvdp-worker" };
+        int exitCode = Program.ExitOk;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                worker.Run(stop.Token);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            {
+                // A device failing under us (a TAP deleted, a NIC gone): say which, stop, exit 1.
+                log.Write("error", "device_failed", ex.Message);
+                exitCode = Program.ExitFailure;
+                stop.Cancel();
+            }
+        })
+        { IsBackground = true, Name = "nvdp-worker" };
         thread.Start();
         log.Write("info", "started", $"host {config.HostName}: {ports.Count} ports, {config.LookupRecords.Count} lookup records");
         SdNotify("READY=1", log);
@@ -109,7 +124,7 @@ internal static class RunCommand
         var c = worker.Forwarder.Counters;
         log.Write("info", "stopped", $"rx {c.TotalRx}, forwarded {c.Forwarded}, answered {c.Answered}, dropped {c.TotalDrops}"
             + string.Concat(DropReasons.All.Where(r => c.Drop(r) != 0).Select(r => $", {DropReasons.Name(r)} {c.Drop(r)}")));
-        return Program.ExitOk;
+        return exitCode;
     }
 
     /// <summary>Validates the file off to the side; swaps it in only when it is good and keeps the same ports.</summary>
