@@ -116,17 +116,9 @@ public class CliTests
     {
         // In its own process, as an operator runs it: GC counts are process-wide, and other
         // tests in this process allocate.
-        var psi = new System.Diagnostics.ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "nvdp")) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "bench", "--scenario", "encap", "--records", "100", "--seconds", "0.3", "--format", "json" })
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var process = System.Diagnostics.Process.Start(psi)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string output = process.StandardOutput.ReadToEnd();
-        Assert.That(process.WaitForExit(60_000), Is.True, "bench finished");
-        Assert.That(process.ExitCode, Is.Zero, stderr.Result);
+        var (exit, output, error) = TestProcess.Run(Path.Combine(AppContext.BaseDirectory, "nvdp"),
+            ["bench", "--scenario", "encap", "--records", "100", "--seconds", "0.3", "--format", "json"]);
+        Assert.That(exit, Is.Zero, error);
         using var doc = JsonDocument.Parse(output);
         var r = doc.RootElement;
         Assert.That(r.GetProperty("mpps").GetDouble(), Is.GreaterThan(0));

@@ -449,21 +449,7 @@ public class DaemonEndToEndTests
 
     private static (int Code, string Output) Sh(params string[] args)
     {
-        var psi = new ProcessStartInfo(args[0]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args.Skip(1))
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(30_000))
-        {
-            p.Kill(entireProcessTree: true);
-            return (-1, "timed out");
-        }
-
-        return (p.ExitCode, stdout.Result + stderr.Result);
+        var (exit, output, error) = TestProcess.Run(args[0], args.Skip(1), TimeSpan.FromSeconds(60));
+        return (exit, output + error);
     }
 }

@@ -125,30 +125,8 @@ public sealed partial class NetworkNamespace : IDisposable
         RunProcess(IpPath!, ["netns", "del", Name]);
     }
 
-    private static (int Exit, string Output, string Error) RunProcess(string file, IEnumerable<string> args)
-    {
-        var start = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start " + file);
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(CommandTimeout))
-        {
-            process.Kill(entireProcessTree: true);
-            process.WaitForExit();
-        }
-
-        return (process.ExitCode, output.GetAwaiter().GetResult(), error.GetAwaiter().GetResult());
-    }
+    private static (int Exit, string Output, string Error) RunProcess(string file, IEnumerable<string> args) =>
+        TestProcess.Run(file, args, CommandTimeout);
 
     private void Serve(TaskCompletionSource entered)
     {

@@ -95,26 +95,6 @@ public class ScapyInteropTests
         }
     }
 
-    private static async Task<(int ExitCode, string Output, string Errors)> RunPythonAsync(params string[] arguments)
-    {
-        var start = new ProcessStartInfo(Python)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using Process process = Process.Start(start)!;
-        Task<string> output = process.StandardOutput.ReadToEndAsync();
-        Task<string> errors = process.StandardError.ReadToEndAsync();
-
-        // A guard against a hung interpreter, not a timing assertion.
-        using var hang = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await process.WaitForExitAsync(hang.Token);
-        return (process.ExitCode, await output, await errors);
-    }
+    private static Task<(int ExitCode, string Output, string Errors)> RunPythonAsync(params string[] arguments) =>
+        Task.FromResult(TestProcess.Run(Python, arguments, TimeSpan.FromMinutes(5)));
 }

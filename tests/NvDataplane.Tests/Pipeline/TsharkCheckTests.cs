@@ -62,21 +62,9 @@ public class TsharkCheckTests
 
     internal static string RunTshark(string pcap, params string[] args)
     {
-        var psi = new ProcessStartInfo("/usr/bin/tshark")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in new[] { "-n", "-r", pcap, "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE" }.Concat(args))
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        Assert.That(p.WaitForExit(60_000), Is.True, "tshark finished");
-        Assert.That(p.ExitCode, Is.Zero, stderr.Result);
-        return stdout.Result;
+        var (exit, output, error) = TestProcess.Run("/usr/bin/tshark",
+            new[] { "-n", "-r", pcap, "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE" }.Concat(args));
+        Assert.That(exit, Is.Zero, error);
+        return output;
     }
 }
