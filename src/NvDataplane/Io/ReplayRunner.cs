@@ -94,6 +94,8 @@ public static class ReplayRunner
         }
         finally
         {
+            // Frames still waiting for a next hop's MAC when the captures end never leave.
+            forwarder.ExpireParked(long.MaxValue);
             foreach (var r in readers)
             {
                 await r.DisposeAsync().ConfigureAwait(false);

@@ -79,6 +79,11 @@ public sealed class PortWorker
     {
         int total = 0;
         var pool = _forwarder.Pool;
+        if (_forwarder.ParkedCount > 0)
+        {
+            _forwarder.ExpireParked((DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100);
+        }
+
         for (int p = 0; p < _ports.Count; p++)
         {
             int n = _ports[p].Receive(_batch, pool);

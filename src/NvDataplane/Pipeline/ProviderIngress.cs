@@ -131,10 +131,20 @@ public sealed partial class Forwarder
                 LocalResponder.EchoReply(buffer, in info, port.Mac, _p.Global.OuterTtl);
                 return Answer(port.Index, buffer);
             case ProviderPath.Nat:
-                return NatReverse(buffer, ref info);
+                return info.Protocol == IpProtocol.Icmpv6 && LearnFromAdvertisement(buffer.Frame, in info, buffer.TimestampNs)
+                    ? Consumed(buffer)
+                    : NatReverse(buffer, ref info);
             default:
                 return reason;
         }
+    }
+
+    /// <summary>A frame the host itself used up (a neighbor's answer to our ARP / ND): counted with the answered ones.</summary>
+    private DropReason Consumed(PacketBuffer buffer)
+    {
+        Counters.Answered++;
+        _pool.Return(buffer);
+        return DropReason.None;
     }
 
     /// <summary>True when one of the port's PAs is configured with VLAN <paramref name="vlan"/>.</summary>
@@ -343,6 +353,11 @@ public sealed partial class Forwarder
         if (r != DropReason.None)
         {
             return r;
+        }
+
+        if (LearnFromArp(arp, buffer.TimestampNs))
+        {
+            return Consumed(buffer);
         }
 
         int pa = _p.LocalPaIndex.Find(0, IpAddr.ReadV4(arp[Arp.TargetIpOffset..]));

@@ -241,9 +241,9 @@ public sealed partial class Forwarder
 
         var p = _p;
         ref readonly EncapTemplate t = ref p.Template(in src, dst.RemotePaIndex);
-        if (t.Unusable != DropReason.None)
+        if (t.Unusable is not (DropReason.None or DropReason.NeighborUnresolved))
         {
-            return t.Unusable;
+            return t.Unusable; // an unresolved next hop is resolved on the way out (SendToProvider)
         }
 
         int overhead = nat ? 0 : t.Overhead;
@@ -269,7 +269,7 @@ public sealed partial class Forwarder
             NvgreEncapsulator.Push(buffer, buffer.Length, in t, p.TemplateBytes, dst.Vsid, info.Tos, FlowHash.Compute(in info));
         }
 
-        return Forward(t.ProviderPortIndex, buffer);
+        return SendToProvider(in t, buffer);
     }
 
     /// <summary>Replaces the 14-byte Ethernet header with the template's provider-side one (VLAN tag included).</summary>
@@ -365,15 +365,8 @@ public sealed partial class Forwarder
                 NvgreEncapsulator.Push(piece, piece.Length, in t, _p.TemplateBytes, dst.Vsid, info.Tos, flow);
             }
 
-            if (first)
-            {
-                Forward(t.ProviderPortIndex, piece);
-                first = false;
-            }
-            else
-            {
-                QueueExtra(t.ProviderPortIndex, piece);
-            }
+            SendToProvider(in t, piece, extra: !first);
+            first = false;
         }
 
         _pool.Return(buffer);

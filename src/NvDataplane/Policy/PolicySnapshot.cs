@@ -186,6 +186,15 @@ public readonly struct EncapTemplate
     public int ProviderPortIndex { get; init; }
     public int Mtu { get; init; }
 
+    /// <summary>The next hop toward the remote PA (the PA itself when on-link).</summary>
+    public IpAddr NextHop { get; init; }
+
+    /// <summary>The local PA frames leave from (the ARP / ND sender address when resolving the next hop).</summary>
+    public IpAddr SourceAddress { get; init; }
+
+    /// <summary>The source PA's VLAN (0: untagged).</summary>
+    public ushort VlanId { get; init; }
+
     /// <summary>Sum of the outer IPv4 header words with TOS, total length and checksum zero.</summary>
     public ulong PartialIpv4Sum { get; init; }
 
@@ -535,10 +544,9 @@ public sealed class PolicySnapshot
             return new EncapTemplate { Unusable = DropReason.NoProviderRoute };
         }
 
-        if (!neighbors.TryGetValue(nextHop, out var nextHopMac))
-        {
-            return new EncapTemplate { Unusable = DropReason.NeighborUnresolved };
-        }
+        // Without a static neighbor the template is built all the same, with a zero next-hop MAC:
+        // the forwarder resolves the next hop by ARP / ND and writes the MAC in per frame.
+        bool resolved = neighbors.TryGetValue(nextHop, out var nextHopMac);
 
         var port = Ports[source.PortIndex];
         Span<byte> t = stackalloc byte[TemplateStride];
@@ -587,7 +595,10 @@ public sealed class PolicySnapshot
         t[..length].CopyTo(TemplateBytes.AsSpan(offset + TemplateStride - length));
         return new EncapTemplate
         {
-            Unusable = DropReason.None,
+            Unusable = resolved ? DropReason.None : DropReason.NeighborUnresolved,
+            NextHop = nextHop,
+            SourceAddress = source.Address,
+            VlanId = source.VlanId,
             ByteOffset = offset + TemplateStride - length,
             SlotOffset = offset,
             Length = length,

@@ -136,11 +136,11 @@ public class DaemonEndToEndTests
     }
 
     [Test]
-    public void The_same_tenants_work_with_afpacket_vm_ports_on_veth_pairs()
+    public void The_same_tenants_work_with_afpacket_vm_ports_on_veth_pairs_and_provider_next_hops_found_by_arp()
     {
         using var temp = new TempDir();
-        var t = TwoHosts(temp.Path, null, vethVms: true);
-        Assert.That(Ping(t.Red1, "10.1.1.8"), Is.Zero, "Red-1 → Red-2 over afpacket VM ports");
+        var t = TwoHosts(temp.Path, null, vethVms: true, arp: true);
+        Assert.That(Ping(t.Red1, "10.1.1.8"), Is.Zero, "Red-1 → Red-2 over afpacket VM ports, next hops resolved by ARP");
         Assert.That(Ping(t.Blue2, "10.1.1.7"), Is.Zero, "Blue-2 → Blue-1");
         Assert.That(Ping(t.Blue1, "10.1.1.9", count: 2), Is.Not.Zero, "Blue still cannot reach Red's 10.1.1.9");
     }
@@ -269,7 +269,7 @@ public class DaemonEndToEndTests
     private sealed record Topology(string Hv1, string Hv2, string Red1, string Red2, string Blue1, string Blue2, string Nic1, string Hv1Config, StringBuilder Log1, StringBuilder Log2);
 
     /// <summary>hv1 and hv2 joined by a veth pair, one daemon each, Red and Blue VMs on their TAPs.</summary>
-    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false, bool natRed = false, string kind = "afpacket")
+    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false, bool natRed = false, string kind = "afpacket", bool arp = false)
     {
         string hv1 = Ns("hv1"), hv2 = Ns("hv2"), red1 = Ns("red1"), red2 = Ns("red2"), blue1 = Ns("blue1"), blue2 = Ns("blue2");
         if (vethVms)
@@ -286,8 +286,8 @@ public class DaemonEndToEndTests
         Must("ip", "-n", hv1, "link", "set", v1, "up");
         Must("ip", "-n", hv2, "link", "set", v2, "up");
         string c1 = Path.Combine(dir, "hv1.json"), c2 = Path.Combine(dir, "hv2.json");
-        File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", vethVms, natRed, kind, ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
-        File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", vethVms, natRed, kind, ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
+        File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", vethVms, natRed, kind, arp, ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
+        File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", vethVms, natRed, kind, arp, ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
         var log1 = StartDaemon(hv1, c1, notifyPath);
         var log2 = StartDaemon(hv2, c2, null);
         Assert.That(WaitFor(() => log1.ToString().Contains("\"started\"", StringComparison.Ordinal)), Is.True, "hv1 started: " + log1);
@@ -380,7 +380,7 @@ public class DaemonEndToEndTests
     private static int Ping(string ns, string target, int count = 3) =>
         Sh("ip", "netns", "exec", ns, "ping", "-c", count.ToString(System.Globalization.CultureInfo.InvariantCulture), "-W", "2", "-i", "0.2", target).Code;
 
-    private static string HostConfig(string name, string nic, string nicMac, string pa, string otherPa, string otherMac, bool vethVms, bool natRed, string kind, params (string Port, string Mac, int Vsid)[] vms)
+    private static string HostConfig(string name, string nic, string nicMac, string pa, string otherPa, string otherMac, bool vethVms, bool natRed, string kind, bool arp, params (string Port, string Mac, int Vsid)[] vms)
     {
         var ports = new List<object> { new { name = "pnic0", role = "provider", device = kind + ":" + nic, macAddress = nicMac, mtu = 1500 } };
         ports.AddRange(vms.Select(v => (object)new { name = v.Port, role = "vm", device = vethVms ? kind + ":" + v.Port + "h" : "tap:" + v.Port + "t", macAddress = v.Mac, virtualSubnetId = v.Vsid }));
@@ -407,7 +407,7 @@ public class DaemonEndToEndTests
             host = new { name },
             ports,
             providerAddresses = pas,
-            providerNeighbors = neighbors,
+            providerNeighbors = arp ? [] : neighbors, // arp: next hops resolved on the wire instead
             lookupRecords = new[]
             {
                 new { customerAddress = "10.1.1.7", virtualSubnetId = 5001, macAddress = "00-15-5D-00-00-01", providerAddress = red7, rule = redRule },

@@ -180,6 +180,17 @@ public partial class DropReasonTests
         long answered = c.Answered;
 
         var output = h.Send(port, frame);
+        if (reason == DropReason.NeighborUnresolved)
+        {
+            // The frame waits while ARP asks for its next hop (the one frame that leaves); the
+            // drop is counted when the wait ends unanswered.
+            Assert.That(output, Has.Count.EqualTo(1), "an ARP request for the next hop");
+            Assert.That(output[0].Port, Is.EqualTo(h.Port("pnic0")));
+            Assert.That((output[0].Frame[12], output[0].Frame[13]), Is.EqualTo(((byte)0x08, (byte)0x06)));
+            Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(1));
+            h.Forwarder.ExpireParked(long.MaxValue);
+            output = [];
+        }
 
         var expected = (long[])drops.Clone();
         expected[(int)reason]++;

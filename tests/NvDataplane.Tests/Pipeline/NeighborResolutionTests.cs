@@ -1,0 +1,125 @@
+using System.Buffers.Binary;
+using NvDataplane.Diagnostics;
+using NvDataplane.Headers;
+using NvDataplane.Pipeline;
+using NvDataplane.Policy;
+
+namespace NvDataplane.Tests.Pipeline;
+
+/// <summary>
+/// Provider next hops without a static neighbor: the dataplane asks by ARP (IPv4) or neighbor
+/// solicitation (IPv6), parks the frames, and sends them with the learned MAC when the answer
+/// comes; unanswered, they are dropped as neighbor_unresolved. Expected bytes are written out
+/// from the ARP / ND layouts here, not by the code under test.
+/// </summary>
+public class NeighborResolutionTests
+{
+    private static readonly MacAddress VmMac = MacAddress.Parse("00-15-5D-00-00-01");
+    private static readonly MacAddress NicMac = MacAddress.Parse("02-00-00-00-01-0A");
+    private static readonly MacAddress PeerMac = MacAddress.Parse("02-00-00-00-01-0B");
+
+    private static HostConfig Config(bool v6)
+    {
+        var pa = IpAddr.Parse(v6 ? "2001:db8:ffff::10" : "192.168.1.10");
+        var remote = IpAddr.Parse(v6 ? "2001:db8:ffff::11" : "192.168.1.11");
+        return new HostConfig(
+            "hv1",
+            GlobalSettings.Default,
+            [new PortConfig("pnic0", PortRole.Provider, null, NicMac, 1500, null, null), new PortConfig("red1", PortRole.Vm, null, VmMac, 1500, 5001, null)],
+            [new ProviderAddressConfig(pa, v6 ? 64 : 24, 0, "pnic0")],
+            [],
+            [], // no static neighbors
+            [
+                new LookupRecordConfig(IpAddr.Parse("10.1.1.7"), 5001, VmMac, pa, TranslationRule.Encap, RecordType.Static),
+                new LookupRecordConfig(IpAddr.Parse("10.1.1.8"), 5001, MacAddress.Parse("00-15-5D-00-00-02"), remote, TranslationRule.Encap, RecordType.Static),
+            ],
+            [new CustomerRouteConfig(Guid.NewGuid(), 5001, IpPrefix.Parse("10.1.1.0/24"), IpAddr.Any4, 255)]);
+    }
+
+    private static byte[] VmFrame(ushort sourcePort = 40000) =>
+        SyntheticTraffic.BuildUdpFrame(VmMac, MacAddress.Parse("00-15-5D-00-00-02"), IpAddr.Parse("10.1.1.7"), IpAddr.Parse("10.1.1.8"), 64) is var f
+            ? Patch(f, sourcePort) : f;
+
+    private static byte[] Patch(byte[] f, ushort sourcePort)
+    {
+        BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(34), sourcePort);
+        return f;
+    }
+
+    private static byte[] ArpReply() => Convert.FromHexString(
+        "02000000010A" + "02000000010B" + "0806" + "0001" + "0800" + "06" + "04" + "0002"
+        + "02000000010B" + "C0A8010B" + "02000000010A" + "C0A8010A");
+
+    [Test]
+    public void An_unresolved_next_hop_is_asked_for_and_the_parked_frame_leaves_with_the_answer()
+    {
+        var h = new ForwarderHarness(Config(v6: false));
+        var first = h.Send("red1", VmFrame());
+        Assert.That(first, Has.Count.EqualTo(1));
+        Assert.That(Convert.ToHexString(first[0].Frame), Is.EqualTo(
+            "FFFFFFFFFFFF" + "02000000010A" + "0806" + "0001" + "0800" + "06" + "04" + "0001"
+            + "02000000010A" + "C0A8010A" + "000000000000" + "C0A8010B"), "who-has 192.168.1.11 tell 192.168.1.10");
+        Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(1));
+
+        var released = h.Send("pnic0", ArpReply());
+        Assert.That(released, Has.Count.EqualTo(1), "the parked frame leaves");
+        Assert.That(released[0].Port, Is.EqualTo(h.Port("pnic0")));
+        Assert.That(MacAddress.Read(released[0].Frame), Is.EqualTo(PeerMac), "with the learned next-hop MAC");
+        Assert.That(released[0].Frame[23], Is.EqualTo(IpProtocol.Gre));
+        Assert.That(h.Forwarder.TryGetNeighbor(IpAddr.Parse("192.168.1.11"), out var learned) && learned == PeerMac, Is.True);
+        Assert.That(h.Forwarder.Counters.Forwarded, Is.EqualTo(1));
+        Assert.That(h.Forwarder.Counters.Answered, Is.EqualTo(1), "the ARP reply was consumed by the host");
+        Assert.That(h.Forwarder.Counters.TotalDrops, Is.Zero);
+
+        var next = h.Send("red1", VmFrame(40001));
+        Assert.That(next, Has.Count.EqualTo(1), "now sent at once, no new request");
+        Assert.That(MacAddress.Read(next[0].Frame), Is.EqualTo(PeerMac));
+    }
+
+    [Test]
+    public void An_ipv6_next_hop_is_solicited_on_its_solicited_node_address()
+    {
+        var h = new ForwarderHarness(Config(v6: true));
+        var output = h.Send("red1", VmFrame());
+        Assert.That(output, Has.Count.EqualTo(1));
+        byte[] ns = output[0].Frame;
+        Assert.That(Convert.ToHexString(ns.AsSpan(0, 14)), Is.EqualTo("3333FF000011" + "02000000010A" + "86DD"));
+        Assert.That(ns[14 + 6], Is.EqualTo(58));
+        Assert.That(ns[14 + 7], Is.EqualTo(255));
+        Assert.That(IpAddr.ReadV6(ns.AsSpan(14 + 24)), Is.EqualTo(IpAddr.Parse("ff02::1:ff00:11")));
+        Assert.That(ns[54], Is.EqualTo(135), "neighbor solicitation");
+        Assert.That(IpAddr.ReadV6(ns.AsSpan(54 + 8)), Is.EqualTo(IpAddr.Parse("2001:db8:ffff::11")), "target");
+        Assert.That(Convert.ToHexString(ns.AsSpan(54 + 24, 8)), Is.EqualTo("0101" + "02000000010A"), "source link-layer option");
+        ulong pseudo = Checksum.PseudoHeaderSum(IpAddr.ReadV6(ns.AsSpan(22)), IpAddr.ReadV6(ns.AsSpan(38)), 58, 32);
+        Assert.That(Checksum.Compute(ns.AsSpan(54, 32), pseudo), Is.Zero, "valid ICMPv6 checksum");
+    }
+
+    [Test]
+    public void Unanswered_frames_are_dropped_as_neighbor_unresolved_and_the_wait_is_bounded()
+    {
+        var h = new ForwarderHarness(Config(v6: false), buffers: 512);
+        int requests = 0;
+        for (int i = 0; i < Forwarder.ParkCapacity + 10; i++)
+        {
+            requests += h.Send("red1", VmFrame((ushort)(40000 + i))).Count;
+        }
+
+        Assert.That(requests, Is.EqualTo(1), "one request per interval, not one per frame");
+        Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(Forwarder.ParkCapacity));
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NeighborUnresolved), Is.EqualTo(10), "the queue overflowed");
+        h.Forwarder.ExpireParked(long.MaxValue);
+        Assert.That(h.Forwarder.ParkedCount, Is.Zero);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NeighborUnresolved), Is.EqualTo(Forwarder.ParkCapacity + 10), "the wait ended unanswered");
+        Assert.That(h.Forwarder.Counters.Forwarded, Is.Zero);
+    }
+
+    [Test]
+    public void An_arp_reply_nobody_asked_for_teaches_nothing()
+    {
+        var h = new ForwarderHarness(Config(v6: false));
+        var output = h.Send("pnic0", ArpReply());
+        Assert.That(output, Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NotLocalPa), Is.EqualTo(1), "as before: not for a local PA");
+        Assert.That(h.Forwarder.TryGetNeighbor(IpAddr.Parse("192.168.1.11"), out _), Is.False, "no cache poisoning");
+    }
+}
