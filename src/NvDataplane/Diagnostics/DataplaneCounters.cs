@@ -28,22 +28,4 @@ public sealed class DataplaneCounters
     public long TotalRx => PortRx.Sum();
 
     public long Drop(DropReason reason) => Drops[(int)reason];
-
-    /// <summary>Adds another worker's counters into this one (for a summary across workers).</summary>
-    public void Add(DataplaneCounters other)
-    {
-        for (int i = 0; i < PortRx.Length && i < other.PortRx.Length; i++)
-        {
-            PortRx[i] += other.PortRx[i];
-            PortTx[i] += other.PortTx[i];
-        }
-
-        for (int i = 0; i < Drops.Length; i++)
-        {
-            Drops[i] += other.Drops[i];
-        }
-
-        Forwarded += other.Forwarded;
-        Answered += other.Answered;
-    }
 }

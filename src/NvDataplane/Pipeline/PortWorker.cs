@@ -81,7 +81,7 @@ public sealed class PortWorker
         var pool = _forwarder.Pool;
         if (_forwarder.ParkedCount > 0)
         {
-            _forwarder.ExpireParked((DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100);
+            _forwarder.ExpireParked(PortBuffers.NowNs()); // the clock the ports stamp frames with
         }
 
         for (int p = 0; p < _ports.Count; p++)

@@ -255,8 +255,6 @@ public sealed class PolicySnapshot
 
     public const int TemplateStride = 80;
 
-    public int ProviderPortCount { get; private set; }
-
     public int FindPort(string name) => Array.FindIndex(Ports, p => p.Name == name);
 
     public ref readonly EncapTemplate Template(in RecordEntry source, int remotePaIndex) =>
@@ -353,7 +351,6 @@ public sealed class PolicySnapshot
         }
 
         Ports = ports;
-        ProviderPortCount = ports.Count(p => p.Role == PortRole.Provider);
     }
 
     private void BuildRecords()
