@@ -41,15 +41,13 @@ public enum DropReason : byte
     NoLocalPort,
     /// <summary>A NAT-rule destination whose sender has no NAT record of its own (its PA would be shared).</summary>
     NatSourceNotUnique,
-    /// <summary>The frame arrived on a port that is not part of the dataplane's policy (or is down).</summary>
-    PortDisabled,
 }
 
 /// <summary>Names and counts of <see cref="DropReason"/>.</summary>
 public static class DropReasons
 {
     /// <summary>Number of slots a counter array needs (index = (int)reason).</summary>
-    public const int Count = (int)DropReason.PortDisabled + 1;
+    public const int Count = (int)DropReason.NatSourceNotUnique + 1;
 
     private static readonly string[] Names = BuildNames();
 

@@ -27,10 +27,9 @@ public partial class DropReasonTests
 
     /// <summary>
     /// Reasons no frame can produce yet, and why:
-    /// acl_deny — the dataplane has no ACLs (SPEC lists the name for when it does);
-    /// port_disabled — nothing in the Forwarder returns it (reserved for frames on a port outside the policy).
+    /// acl_deny — the dataplane has no ACLs (SPEC lists the name for when it does).
     /// </summary>
-    private static readonly DropReason[] NotProducibleYet = [DropReason.AclDeny, DropReason.PortDisabled];
+    private static readonly DropReason[] NotProducibleYet = [DropReason.AclDeny];
 
     private const string RedMac = "00-15-5D-00-00-01";
     private const string BlueMac = "00-15-5D-00-01-01";
