@@ -42,7 +42,6 @@ internal static unsafe partial class LinuxNative
     public const int AF_INET = 2;
     public const int AF_PACKET = 17;
     public const int MSG_DONTWAIT = 0x40;
-    public const int MSG_TRUNC = 0x20;
 
     // mmap(2)
     public const int PROT_READ = 0x1;
@@ -53,8 +52,6 @@ internal static unsafe partial class LinuxNative
     public const ushort ETH_P_ALL = 0x0003;
     public const int SOL_SOCKET = 1;
     public const int SO_ERROR = 4;
-    public const int SO_RCVBUF = 8;
-    public const int SO_RCVBUFFORCE = 33;
     public const int SOL_PACKET = 263;
     public const int PACKET_ADD_MEMBERSHIP = 1;
     public const int PACKET_RX_RING = 5;
@@ -69,8 +66,8 @@ internal static unsafe partial class LinuxNative
     public const uint TP_STATUS_VLAN_VALID = 1 << 4;
     public const uint TP_STATUS_VLAN_TPID_VALID = 1 << 6;
 
-    /// <summary>TPACKET_ALIGNMENT: ring frames and the sockaddr_ll after each header sit on 16-byte boundaries.</summary>
-    public const int TpacketAlignment = 16;
+    /// <summary>Ring frames and the sockaddr_ll after each header sit on 16-byte boundaries.</summary>
+    public const int TPACKET_ALIGNMENT = 16;
 
     // <linux/if_tun.h>, <linux/sockios.h>, <net/if.h>
     public const nuint TUNSETIFF = 0x400454ca; // _IOW('T', 202, int)
@@ -126,9 +123,6 @@ internal static unsafe partial class LinuxNative
 
     [LibraryImport(Libc, EntryPoint = "if_nametoindex", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial uint IfNameToIndex(string name);
-
-    [LibraryImport(Libc, EntryPoint = "recvmmsg", SetLastError = true)]
-    public static partial int RecvMMsg(int fd, MMsgHdr* messages, uint count, int flags, void* timeout);
 
     [LibraryImport(Libc, EntryPoint = "sendmmsg", SetLastError = true)]
     public static partial int SendMMsg(int fd, MMsgHdr* messages, uint count, int flags);
