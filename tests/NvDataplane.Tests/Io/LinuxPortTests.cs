@@ -18,10 +18,7 @@ public partial class LinuxPortTests
     [Test]
     public void AfPacket_frames_cross_a_veth_pair_both_ways_byte_for_byte()
     {
-        using var ns = NetworkNamespace.Create();
-        ns.Ip("link", "add", "name", "a", "type", "veth", "peer", "name", "b");
-        ns.Ip("link", "set", "dev", "a", "up");
-        ns.Ip("link", "set", "dev", "b", "up");
+        using var ns = NamespaceWithVethPair();
         var fromB = MakeFrames(source: 0x0b, destination: 0x0a);
         var fromA = MakeFrames(source: 0x0a, destination: 0x0b);
 
@@ -48,10 +45,7 @@ public partial class LinuxPortTests
     [Test]
     public void AfPacket_vlan_tags_the_kernel_takes_off_on_receive_are_put_back_byte_for_byte()
     {
-        using var ns = NetworkNamespace.Create();
-        ns.Ip("link", "add", "name", "a", "type", "veth", "peer", "name", "b");
-        ns.Ip("link", "set", "dev", "a", "up");
-        ns.Ip("link", "set", "dev", "b", "up");
+        using var ns = NamespaceWithVethPair();
 
         // Written out by hand from IEEE 802.1Q: the tag sits between the source MAC and the type.
         // The receiving veth's kernel strips the outer tag (VLAN offload, or in software) and
@@ -85,10 +79,7 @@ public partial class LinuxPortTests
     public void AfPacket_5000_frames_over_several_ring_blocks_come_out_once_each_in_order_in_batches_cut_anywhere_allocating_nothing()
     {
         const int count = 5000;
-        using var ns = NetworkNamespace.Create();
-        ns.Ip("link", "add", "name", "a", "type", "veth", "peer", "name", "b");
-        ns.Ip("link", "set", "dev", "a", "up");
-        ns.Ip("link", "set", "dev", "b", "up");
+        using var ns = NamespaceWithVethPair();
         var frames = MakeFrames(source: 0x0b, destination: 0x0a, count, maxExtra: 160); // ~1 MB in the ring: several 256 KiB blocks
 
         var result = ns.Run(() =>
@@ -150,10 +141,7 @@ public partial class LinuxPortTests
     [Test]
     public void AfPacket_link_going_down_is_reported_once_not_spun_on_and_frames_flow_again_after_it_comes_back()
     {
-        using var ns = NetworkNamespace.Create();
-        ns.Ip("link", "add", "name", "a", "type", "veth", "peer", "name", "b");
-        ns.Ip("link", "set", "dev", "a", "up");
-        ns.Ip("link", "set", "dev", "b", "up");
+        using var ns = NamespaceWithVethPair();
         var pool = new BufferPool(4 * FrameCount);
         var (a, b) = ns.Run(() => (new AfPacketPort("a"), new AfPacketPort("b")));
         try
@@ -324,6 +312,24 @@ public partial class LinuxPortTests
 
         var e = Assert.Throws<IOException>(() => PacketPorts.Open("tap:a-name-of-16-bytes").Dispose());
         Assert.That(e!.Message, Does.Contain("tap:a-name-of-16-bytes").And.Contain("1 to 15 bytes"));
+    }
+
+    /// <summary>A namespace of the test's own holding a veth pair a ↔ b, both up.</summary>
+    private static NetworkNamespace NamespaceWithVethPair()
+    {
+        var ns = NetworkNamespace.Create();
+        try
+        {
+            ns.Ip("link", "add", "name", "a", "type", "veth", "peer", "name", "b");
+            ns.Ip("link", "set", "dev", "a", "up");
+            ns.Ip("link", "set", "dev", "b", "up");
+            return ns;
+        }
+        catch
+        {
+            ns.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Distinct frames of varied length (60 bytes and up to <paramref name="maxExtra"/> more) with their index in the payload.</summary>
