@@ -42,19 +42,32 @@ internal static unsafe partial class LinuxNative
     public const int AF_INET = 2;
     public const int AF_PACKET = 17;
     public const int MSG_DONTWAIT = 0x40;
-    public const int MSG_TRUNC = 0x20;
+
+    // mmap(2)
+    public const int PROT_READ = 0x1;
+    public const int PROT_WRITE = 0x2;
+    public const int MAP_SHARED = 0x01;
 
     // <linux/if_ether.h>, <linux/if_packet.h>
     public const ushort ETH_P_ALL = 0x0003;
     public const int SOL_SOCKET = 1;
-    public const int SO_RCVBUF = 8;
-    public const int SO_RCVBUFFORCE = 33;
+    public const int SO_ERROR = 4;
     public const int SOL_PACKET = 263;
     public const int PACKET_ADD_MEMBERSHIP = 1;
+    public const int PACKET_RX_RING = 5;
+    public const int PACKET_VERSION = 10;
     public const int PACKET_QDISC_BYPASS = 20;
     public const int PACKET_IGNORE_OUTGOING = 23;
     public const ushort PACKET_MR_PROMISC = 1;
     public const byte PACKET_OUTGOING = 4;
+    public const int TPACKET_V3 = 2;
+    public const uint TP_STATUS_KERNEL = 0;
+    public const uint TP_STATUS_USER = 1 << 0;
+    public const uint TP_STATUS_VLAN_VALID = 1 << 4;
+    public const uint TP_STATUS_VLAN_TPID_VALID = 1 << 6;
+
+    /// <summary>Ring frames and the sockaddr_ll after each header sit on 16-byte boundaries.</summary>
+    public const int TPACKET_ALIGNMENT = 16;
 
     // <linux/if_tun.h>, <linux/sockios.h>, <net/if.h>
     public const nuint TUNSETIFF = 0x400454ca; // _IOW('T', 202, int)
@@ -68,6 +81,7 @@ internal static unsafe partial class LinuxNative
     public const int MaxInterfaceNameSize = 15;
 
     public const short POLLIN = 0x1;
+    public const short POLLERR = 0x8;
 
     private static readonly SearchValues<char> InvalidNameChars = SearchValues.Create("/: \t\n\r\v\f");
 
@@ -98,27 +112,39 @@ internal static unsafe partial class LinuxNative
     [LibraryImport(Libc, EntryPoint = "setsockopt", SetLastError = true)]
     public static partial int SetSockOpt(int fd, int level, int name, void* value, uint valueSize);
 
+    [LibraryImport(Libc, EntryPoint = "getsockopt", SetLastError = true)]
+    public static partial int GetSockOpt(int fd, int level, int name, void* value, uint* valueSize);
+
+    [LibraryImport(Libc, EntryPoint = "mmap", SetLastError = true)]
+    public static partial void* Mmap(void* address, nuint length, int protection, int flags, int fd, nint offset);
+
+    [LibraryImport(Libc, EntryPoint = "munmap", SetLastError = true)]
+    public static partial int Munmap(void* address, nuint length);
+
     [LibraryImport(Libc, EntryPoint = "if_nametoindex", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial uint IfNameToIndex(string name);
-
-    [LibraryImport(Libc, EntryPoint = "recvmmsg", SetLastError = true)]
-    public static partial int RecvMMsg(int fd, MMsgHdr* messages, uint count, int flags, void* timeout);
 
     [LibraryImport(Libc, EntryPoint = "sendmmsg", SetLastError = true)]
     public static partial int SendMMsg(int fd, MMsgHdr* messages, uint count, int flags);
 
     /// <summary>poll(2) for input on one descriptor; an interrupted wait counts as nothing waiting.</summary>
-    public static bool PollReadable(int fd, int timeoutMs)
+    public static bool PollReadable(int fd, int timeoutMs) => PollInput(fd, timeoutMs) != 0;
+
+    /// <summary>
+    /// poll(2) for input on one descriptor: the events that came (POLLIN, POLLERR, ...), 0 when
+    /// the wait ended with none or was interrupted.
+    /// </summary>
+    public static short PollInput(int fd, int timeoutMs)
     {
         var entry = new PollFd { Fd = fd, Events = POLLIN };
         int ready = Poll(&entry, 1, timeoutMs);
         if (ready < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
-            return errno == EINTR ? false : throw new IOException("poll failed: " + Describe(errno));
+            return errno == EINTR ? (short)0 : throw new IOException("poll failed: " + Describe(errno));
         }
 
-        return ready > 0;
+        return ready > 0 ? entry.ReturnedEvents : (short)0;
     }
 
     /// <summary>Host to network order for a 16-bit protocol number.</summary>
@@ -234,5 +260,68 @@ internal static unsafe partial class LinuxNative
     {
         public MsgHdr Header;
         public uint Length;
+    }
+
+    /// <summary>struct tpacket_req3: the shape of a TPACKET_V3 ring asked for with PACKET_RX_RING.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct TpacketReq3
+    {
+        public uint BlockSize;
+        public uint BlockCount;
+        public uint FrameSize;
+        public uint FrameCount;
+        public uint RetireTimeoutMs;
+        public uint PrivateSize;
+        public uint FeatureRequest;
+    }
+
+    /// <summary>struct tpacket_block_desc with its only header variant, struct tpacket_hdr_v1: the head of each ring block.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct TpacketBlockDesc
+    {
+        public uint Version;
+        public uint OffsetToPrivate;
+        public TpacketHdrV1 Header;
+    }
+
+    /// <summary>struct tpacket_hdr_v1: who owns the block (<see cref="BlockStatus"/>) and where its frames are.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct TpacketHdrV1
+    {
+        public uint BlockStatus;
+        public uint PacketCount;
+        public uint OffsetToFirstPacket;
+        public uint BlockLength;
+        public ulong SequenceNumber;
+        public uint FirstPacketSeconds; // struct tpacket_bd_ts ts_first_pkt
+        public uint FirstPacketNanoseconds;
+        public uint LastPacketSeconds; // struct tpacket_bd_ts ts_last_pkt
+        public uint LastPacketNanoseconds;
+    }
+
+    /// <summary>struct tpacket3_hdr: one frame in a TPACKET_V3 block; the frame itself starts <see cref="Mac"/> bytes in.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Tpacket3Hdr
+    {
+        public uint NextOffset;
+        public uint Seconds;
+        public uint Nanoseconds;
+        public uint SnapLength;
+        public uint Length;
+        public uint Status;
+        public ushort Mac;
+        public ushort Net;
+        public TpacketHdrVariant1 Variant1;
+        public fixed byte Padding[8];
+    }
+
+    /// <summary>struct tpacket_hdr_variant1: the receive hash and the VLAN tag the kernel took off the frame.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct TpacketHdrVariant1
+    {
+        public uint RxHash;
+        public uint VlanTci;
+        public ushort VlanTpid;
+        public ushort Padding;
     }
 }

@@ -1,13 +1,18 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using NvDataplane.Io;
+using NvDataplane.Pipeline;
+using NvDataplane.Tests.Io;
 
 namespace NvDataplane.Tests.Cli;
 
 /// <summary>
 /// Two hosts, each an `nvdp run` daemon in a network namespace of its own, joined by a veth pair
-/// (the provider network, AF_PACKET ports); four VMs, each a namespace whose only interface is
+/// (the provider network, AF_PACKET ports; for PAs on a VLAN, a bridge in a namespace of its
+/// own); four VMs, each a namespace whose only interface is
 /// the TAP its host's daemon serves. Red and Blue use the same CAs (10.1.1.7 on hv1, 10.1.1.8 on
 /// hv2). The kernels' own ping proves Red→Red and Blue→Blue across hosts, and that Blue cannot
 /// reach a CA only Red has. Needs root; every namespace is the test's own and is deleted after.
@@ -17,6 +22,7 @@ public class DaemonEndToEndTests
 {
     private readonly List<string> _namespaces = [];
     private readonly List<Process> _daemons = [];
+    private NetworkNamespace? _providerNetwork;
     private string _suffix = "";
 
     [SetUp]
@@ -53,9 +59,12 @@ public class DaemonEndToEndTests
             Sh("ip", "netns", "del", ns);
         }
 
+        _providerNetwork?.Dispose();
+
         // NUnit reuses the fixture instance for every test: start each one empty.
         _daemons.Clear();
         _namespaces.Clear();
+        _providerNetwork = null;
     }
 
     [Test]
@@ -143,6 +152,38 @@ public class DaemonEndToEndTests
         Assert.That(Ping(t.Red1, "10.1.1.8"), Is.Zero, "Red-1 → Red-2 over afpacket VM ports, next hops resolved by ARP");
         Assert.That(Ping(t.Blue2, "10.1.1.7"), Is.Zero, "Blue-2 → Blue-1");
         Assert.That(Ping(t.Blue1, "10.1.1.9", count: 2), Is.Not.Zero, "Blue still cannot reach Red's 10.1.1.9");
+    }
+
+    [Test]
+    public void With_provider_addresses_on_vlan_100_tenants_cross_a_provider_bridge_and_every_frame_the_daemons_send_carries_vid_100()
+    {
+        using var temp = new TempDir();
+        var t = TwoHosts(temp.Path, null, arp: true, vlanId: 100);
+
+        // The test reads what each host puts on the wire at its bridge port. NVGRE and ARP
+        // requests are tagged from the PA's vlanId; an ARP reply keeps the tag of the request the
+        // daemon received, so a tag lost on receive would show up here as an untagged reply.
+        var network = _providerNetwork!;
+        var (fromHv1, fromHv2) = network.Run(() => (new AfPacketPort("p1"), new AfPacketPort("p2")));
+        try
+        {
+            Assert.That(Ping(t.Red1, "10.1.1.8"), Is.Zero, "Red-1 → Red-2, next hop found by ARP on VLAN 100");
+            Assert.That(Ping(t.Blue2, "10.1.1.7"), Is.Zero, "Blue-2 → Blue-1");
+
+            var wire1 = network.Run(() => DaemonFrames(fromHv1));
+            var wire2 = network.Run(() => DaemonFrames(fromHv2));
+            foreach (var (host, wire) in new[] { ("hv1", wire1), ("hv2", wire2) })
+            {
+                Assert.That(wire.Where(f => f.Kind == "nvgre").Select(f => f.Vsid).Distinct(), Is.EquivalentTo(new uint[] { 5001, 6001 }), $"{host} sent NVGRE for both tenants");
+                Assert.That(wire.Where(f => f.Kind == "arp"), Is.Not.Empty, $"{host} asked for or answered the other PA with ARP");
+                Assert.That(wire.Where(f => f.Vid != 100), Is.Empty, $"every IPv4 and ARP frame {host} sent is tagged with VID 100");
+            }
+        }
+        finally
+        {
+            fromHv1.Dispose();
+            fromHv2.Dispose();
+        }
     }
 
     [Test]
@@ -268,8 +309,13 @@ public class DaemonEndToEndTests
 
     private sealed record Topology(string Hv1, string Hv2, string Red1, string Red2, string Blue1, string Blue2, string Nic1, string Hv1Config, StringBuilder Log1, StringBuilder Log2);
 
-    /// <summary>hv1 and hv2 joined by a veth pair, one daemon each, Red and Blue VMs on their TAPs.</summary>
-    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false, bool natRed = false, string kind = "afpacket", bool arp = false)
+    /// <summary>
+    /// hv1 and hv2 joined by a veth pair, one daemon each, Red and Blue VMs on their TAPs. With a
+    /// <paramref name="vlanId"/>, the PAs are on that VLAN and the hosts' NICs are veths into a
+    /// provider network namespace instead (<see cref="_providerNetwork"/>), bridged between its
+    /// ports p1 (hv1) and p2 (hv2).
+    /// </summary>
+    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false, bool natRed = false, string kind = "afpacket", bool arp = false, int vlanId = 0)
     {
         string hv1 = Ns("hv1"), hv2 = Ns("hv2"), red1 = Ns("red1"), red2 = Ns("red2"), blue1 = Ns("blue1"), blue2 = Ns("blue2");
         if (vethVms)
@@ -282,12 +328,20 @@ public class DaemonEndToEndTests
         }
 
         string v1 = $"v{_suffix}a", v2 = $"v{_suffix}b";
-        Must("ip", "link", "add", v1, "netns", hv1, "address", "02:00:00:00:01:0a", "type", "veth", "peer", "name", v2, "netns", hv2, "address", "02:00:00:00:01:0b");
+        if (vlanId == 0)
+        {
+            Must("ip", "link", "add", v1, "netns", hv1, "address", "02:00:00:00:01:0a", "type", "veth", "peer", "name", v2, "netns", hv2, "address", "02:00:00:00:01:0b");
+        }
+        else
+        {
+            ProviderBridge((hv1, v1, "02:00:00:00:01:0a", "p1"), (hv2, v2, "02:00:00:00:01:0b", "p2"));
+        }
+
         Must("ip", "-n", hv1, "link", "set", v1, "up");
         Must("ip", "-n", hv2, "link", "set", v2, "up");
         string c1 = Path.Combine(dir, "hv1.json"), c2 = Path.Combine(dir, "hv2.json");
-        File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", vethVms, natRed, kind, arp, ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
-        File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", vethVms, natRed, kind, arp, ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
+        File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", vethVms, natRed, kind, arp, vlanId, ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
+        File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", vethVms, natRed, kind, arp, vlanId, ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
         var log1 = StartDaemon(hv1, c1, notifyPath);
         var log2 = StartDaemon(hv2, c2, null);
         Assert.That(WaitFor(() => log1.ToString().Contains("\"started\"", StringComparison.Ordinal)), Is.True, "hv1 started: " + log1);
@@ -377,10 +431,69 @@ public class DaemonEndToEndTests
         Must("ip", "-n", vm, "link", "set", "eth0", "up");
     }
 
+    /// <summary>
+    /// A provider network namespace whose bridge has one port per host. The bridge passes tags
+    /// through as they come (this kernel has no bridge VLAN filtering to enforce one VLAN).
+    /// </summary>
+    private void ProviderBridge(params (string Host, string Nic, string Mac, string BridgePort)[] hosts)
+    {
+        var network = NetworkNamespace.Create();
+        _providerNetwork = network;
+        network.Ip("link", "add", "br0", "type", "bridge");
+        foreach (var h in hosts)
+        {
+            Must("ip", "link", "add", h.Nic, "netns", h.Host, "address", h.Mac, "type", "veth", "peer", "name", h.BridgePort, "netns", network.Name);
+            network.Ip("link", "set", h.BridgePort, "master", "br0");
+            network.Ip("link", "set", h.BridgePort, "up");
+        }
+
+        network.Ip("link", "set", "br0", "up");
+    }
+
+    private sealed record WireFrame(string Kind, int Vid, uint Vsid);
+
+    /// <summary>
+    /// The IPv4 and ARP frames waiting on a capture port (what its host sent), decoded by hand from
+    /// the 802.1Q, IPv4 and NVGRE (RFC 7637) layouts: VID (-1 untagged) and, for NVGRE, the VSID.
+    /// The hosts' own kernels send only IPv6 there, which is left out.
+    /// </summary>
+    private static List<WireFrame> DaemonFrames(AfPacketPort capture)
+    {
+        var pool = new BufferPool(64);
+        var batch = new PacketBuffer[32];
+        var frames = new List<WireFrame>();
+        while (capture.WaitReadable(200))
+        {
+            int n = capture.Receive(batch, pool);
+            for (int i = 0; i < n; i++)
+            {
+                var f = batch[i].Frame;
+                bool tagged = f.Length >= 18 && BinaryPrimitives.ReadUInt16BigEndian(f[12..]) == 0x8100;
+                int vid = tagged ? BinaryPrimitives.ReadUInt16BigEndian(f[14..]) & 0x0fff : -1;
+                int l3 = tagged ? 18 : 14;
+                ushort type = f.Length >= l3 ? BinaryPrimitives.ReadUInt16BigEndian(f[(l3 - 2)..]) : (ushort)0;
+                if (type == 0x0806)
+                {
+                    frames.Add(new WireFrame("arp", vid, 0));
+                }
+                else if (type == 0x0800 && f.Length >= l3 + 20)
+                {
+                    int gre = l3 + ((f[l3] & 0x0f) * 4);
+                    bool nvgre = f[l3 + 9] == 47 && f.Length >= gre + 8 && BinaryPrimitives.ReadUInt16BigEndian(f[(gre + 2)..]) == 0x6558;
+                    frames.Add(nvgre ? new WireFrame("nvgre", vid, BinaryPrimitives.ReadUInt32BigEndian(f[(gre + 4)..]) >> 8) : new WireFrame("ipv4", vid, 0));
+                }
+
+                pool.Return(batch[i]);
+            }
+        }
+
+        return frames;
+    }
+
     private static int Ping(string ns, string target, int count = 3) =>
         Sh("ip", "netns", "exec", ns, "ping", "-c", count.ToString(System.Globalization.CultureInfo.InvariantCulture), "-W", "2", "-i", "0.2", target).Code;
 
-    private static string HostConfig(string name, string nic, string nicMac, string pa, string otherPa, string otherMac, bool vethVms, bool natRed, string kind, bool arp, params (string Port, string Mac, int Vsid)[] vms)
+    private static string HostConfig(string name, string nic, string nicMac, string pa, string otherPa, string otherMac, bool vethVms, bool natRed, string kind, bool arp, int vlanId, params (string Port, string Mac, int Vsid)[] vms)
     {
         var ports = new List<object> { new { name = "pnic0", role = "provider", device = kind + ":" + nic, macAddress = nicMac, mtu = 1500 } };
         ports.AddRange(vms.Select(v => (object)new { name = v.Port, role = "vm", device = vethVms ? kind + ":" + v.Port + "h" : "tap:" + v.Port + "t", macAddress = v.Mac, virtualSubnetId = v.Vsid }));
@@ -390,7 +503,7 @@ public class DaemonEndToEndTests
         bool hv1 = name == "hv1";
         string redRule = natRed ? "TranslationMethodNat" : "TranslationMethodEncap";
         string red7 = natRed ? "192.168.1.20" : "192.168.1.10", red8 = natRed ? "192.168.1.21" : "192.168.1.11", red9 = natRed ? "192.168.1.22" : "192.168.1.11";
-        var pas = new List<object> { new { address = pa, prefixLength = 24, port = "pnic0" } };
+        var pas = new List<object> { new { address = pa, prefixLength = 24, vlanId, port = "pnic0" } };
         var neighbors = new List<object> { new { address = otherPa, macAddress = otherMac } };
         if (natRed)
         {

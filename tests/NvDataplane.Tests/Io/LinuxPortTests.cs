@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using NvDataplane.Io;
 using NvDataplane.Pipeline;
 
@@ -8,7 +9,7 @@ namespace NvDataplane.Tests.Io;
 /// The Linux ports over real devices, each test in network namespaces of its own (ignored unless
 /// root with iproute2). Loops are bounded by deadlines; nothing asserts on time.
 /// </summary>
-public class LinuxPortTests
+public partial class LinuxPortTests
 {
     private const ushort TestEtherType = 0x88b5; // IEEE 802 local experimental: the kernel ignores it
     private const int FrameCount = 100;
@@ -17,10 +18,7 @@ public class LinuxPortTests
     [Test]
     public void AfPacket_frames_cross_a_veth_pair_both_ways_byte_for_byte()
     {
-        using var ns = NetworkNamespace.Create();
-        ns.Ip("link", "add", "name", "a", "type", "veth", "peer", "name", "b");
-        ns.Ip("link", "set", "dev", "a", "up");
-        ns.Ip("link", "set", "dev", "b", "up");
+        using var ns = NamespaceWithVethPair();
         var fromB = MakeFrames(source: 0x0b, destination: 0x0a);
         var fromA = MakeFrames(source: 0x0a, destination: 0x0b);
 
@@ -42,6 +40,151 @@ public class LinuxPortTests
         Assert.That(result.echoAtA, Is.Empty, "a received its own transmissions");
         Assert.That(result.Available, Is.EqualTo(result.Size), "every rented buffer went back to the pool");
         TestContext.Out.WriteLine($"receive calls with frames: a {result.batchesA}, b {result.batchesB} for {FrameCount} frames each");
+    }
+
+    [Test]
+    public void AfPacket_vlan_tags_the_kernel_takes_off_on_receive_are_put_back_byte_for_byte()
+    {
+        using var ns = NamespaceWithVethPair();
+
+        // Written out by hand from IEEE 802.1Q: the tag sits between the source MAC and the type.
+        // The receiving veth's kernel strips the outer tag (VLAN offload, or in software) and
+        // reports it beside the frame; the port must hand on the frame as it was on the wire.
+        byte[] macs = [0x02, 0, 0, 0, 0, 0x0a, 0x02, 0, 0, 0, 0, 0x0b];
+        List<byte[]> sent =
+        [
+            [.. macs, 0x81, 0x00, 0xa0, 0x64, 0x88, 0xb5, 0, 0, 0, 0, .. Payload(46)],                  // VID 100, priority 5
+            [.. macs, 0x88, 0xa8, 0x00, 0xc8, 0x81, 0x00, 0x00, 0x64, 0x88, 0xb5, 0, 0, 0, 1, .. Payload(42)], // 802.1ad VID 200 over VID 100
+            [.. macs, 0x81, 0x00, 0xa0, 0x00, 0x88, 0xb5, 0, 0, 0, 2, .. Payload(46)],                  // priority tag, VID 0
+            [.. macs, 0x88, 0xb5, 0, 0, 0, 3, .. Payload(46)],                                          // untagged
+            [.. macs, 0x81, 0x00, 0x0f, 0xfe, 0x88, 0xb5, 0, 0, 0, 4, .. Payload(1496)],                // VID 4094, a full 1500-byte payload
+        ];
+
+        var result = ns.Run(() =>
+        {
+            var pool = new BufferPool(64);
+            using var a = new AfPacketPort("a");
+            using var b = new AfPacketPort("b");
+            SendAll(b, sent, pool);
+            var (atA, _) = ReceiveTestFrames(a, pool, sent.Count);
+            return (atA, a.ReceiveTruncated, pool.Available, pool.Size);
+        });
+
+        AssertSameFrames(result.atA, sent, "tagged b → a");
+        Assert.That(result.ReceiveTruncated, Is.Zero);
+        Assert.That(result.Available, Is.EqualTo(result.Size), "every rented buffer went back to the pool");
+    }
+
+    [Test]
+    public void AfPacket_5000_frames_over_several_ring_blocks_come_out_once_each_in_order_in_batches_cut_anywhere_allocating_nothing()
+    {
+        const int count = 5000;
+        using var ns = NamespaceWithVethPair();
+        var frames = MakeFrames(source: 0x0b, destination: 0x0a, count, maxExtra: 160); // ~1 MB in the ring: several 256 KiB blocks
+
+        var result = ns.Run(() =>
+        {
+            // One sending CPU, so the kernel itself delivers in order (RPS is off on veth).
+            ulong cpu0 = 1;
+            Assert.That(SchedSetAffinity(0, sizeof(ulong), ref cpu0), Is.Zero, "pinning the sender to CPU 0");
+            var sendPool = new BufferPool(64);
+            using var a = new AfPacketPort("a");
+            using var b = new AfPacketPort("b");
+            SendAll(b, frames, sendPool);
+
+            // Batches of 1 to 7 slots from a pool of 5: Receive stops mid-block both because the
+            // span is full and because the pool is empty, and must resume at the next frame.
+            var pool = new BufferPool(5);
+            var batch = new PacketBuffer[7];
+            var indices = new List<int>(count);
+            var mismatched = new List<int>();
+            int calls = 0;
+            long allocated = 0;
+            var end = DateTime.UtcNow + Deadline;
+            while (indices.Count < count && DateTime.UtcNow < end)
+            {
+                _ = a.WaitReadable(100);
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                int n = a.Receive(batch.AsSpan(0, (calls % 7) + 1), pool);
+                if (calls++ > 0)
+                {
+                    allocated += GC.GetAllocatedBytesForCurrentThread() - before; // the first call may load types
+                }
+
+                for (int i = 0; i < n; i++)
+                {
+                    int index = TestIndex(batch[i].Frame);
+                    if (index >= 0)
+                    {
+                        if (index >= count || !batch[i].Frame.SequenceEqual(frames[index]))
+                        {
+                            mismatched.Add(index);
+                        }
+
+                        indices.Add(index);
+                    }
+
+                    pool.Return(batch[i]);
+                }
+            }
+
+            return (indices, mismatched, a.ReceiveTruncated, pool.Available, allocated);
+        });
+
+        Assert.That(result.mismatched, Is.Empty, "frames received with other bytes than were sent");
+        Assert.That(result.indices, Is.EqualTo(Enumerable.Range(0, count)), "every frame once, in the order sent");
+        Assert.That(result.ReceiveTruncated, Is.Zero);
+        Assert.That(result.Available, Is.EqualTo(5), "every rented buffer went back to the pool");
+        Assert.That(result.allocated, Is.Zero, "bytes allocated by Receive");
+    }
+
+    [Test]
+    public void AfPacket_link_going_down_is_reported_once_not_spun_on_and_frames_flow_again_after_it_comes_back()
+    {
+        using var ns = NamespaceWithVethPair();
+        var pool = new BufferPool(4 * FrameCount);
+        var (a, b) = ns.Run(() => (new AfPacketPort("a"), new AfPacketPort("b")));
+        try
+        {
+            ns.Run(() => ReceiveTestFrames(a, pool, 0)); // whatever the kernels said on link up
+            ns.Ip("link", "set", "dev", "a", "down");
+
+            // The socket error (ENETDOWN) makes poll answer at once until it is read: Receive must
+            // read it, without throwing, so that an idle worker goes back to sleeping.
+            int wakeUps = ns.Run(() =>
+            {
+                var batch = new PacketBuffer[32];
+                int rounds = 0;
+                while (rounds < 10 && a.WaitReadable(100))
+                {
+                    int n = a.Receive(batch, pool);
+                    for (int i = 0; i < n; i++)
+                    {
+                        pool.Return(batch[i]);
+                    }
+
+                    rounds++;
+                }
+
+                return rounds;
+            });
+            Assert.That(wakeUps, Is.InRange(1, 3), "WaitReadable reports the link going down, then goes quiet once Receive read it");
+
+            ns.Ip("link", "set", "dev", "a", "up");
+            var fromB = MakeFrames(source: 0x0b, destination: 0x0a);
+            var (atA, _) = ns.Run(() =>
+            {
+                SendAll(b, fromB, pool);
+                return ReceiveTestFrames(a, pool, FrameCount);
+            });
+            AssertSameFrames(atA, fromB, "b → a after a came back up");
+            Assert.That(pool.Available, Is.EqualTo(pool.Size), "every rented buffer went back to the pool");
+        }
+        finally
+        {
+            ns.Run(a.Dispose);
+            ns.Run(b.Dispose);
+        }
     }
 
     [Test]
@@ -171,13 +314,31 @@ public class LinuxPortTests
         Assert.That(e!.Message, Does.Contain("tap:a-name-of-16-bytes").And.Contain("1 to 15 bytes"));
     }
 
-    /// <summary>Distinct frames of varied length (60 to 1460 bytes) with their index in the payload.</summary>
-    private static List<byte[]> MakeFrames(byte source, byte destination)
+    /// <summary>A namespace of the test's own holding a veth pair a ↔ b, both up.</summary>
+    private static NetworkNamespace NamespaceWithVethPair()
     {
-        var frames = new List<byte[]>(FrameCount);
-        for (int i = 0; i < FrameCount; i++)
+        var ns = NetworkNamespace.Create();
+        try
         {
-            var frame = new byte[60 + (i * 137 % 1400)];
+            ns.Ip("link", "add", "name", "a", "type", "veth", "peer", "name", "b");
+            ns.Ip("link", "set", "dev", "a", "up");
+            ns.Ip("link", "set", "dev", "b", "up");
+            return ns;
+        }
+        catch
+        {
+            ns.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Distinct frames of varied length (60 bytes and up to <paramref name="maxExtra"/> more) with their index in the payload.</summary>
+    private static List<byte[]> MakeFrames(byte source, byte destination, int count = FrameCount, int maxExtra = 1400)
+    {
+        var frames = new List<byte[]>(count);
+        for (int i = 0; i < count; i++)
+        {
+            var frame = new byte[60 + (i * 137 % maxExtra)];
             byte[] header = [0x02, 0, 0, 0, 0, destination, 0x02, 0, 0, 0, 0, source];
             header.CopyTo(frame, 0);
             BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(12), TestEtherType);
@@ -193,29 +354,37 @@ public class LinuxPortTests
         return frames;
     }
 
+    /// <summary>Sends every frame, in order, through buffers rented 64 at a time.</summary>
     private static void SendAll(AfPacketPort port, List<byte[]> frames, BufferPool pool)
     {
-        var buffers = new PacketBuffer[frames.Count];
-        for (int i = 0; i < frames.Count; i++)
-        {
-            buffers[i] = pool.Rent()!;
-            Assert.That(buffers[i].TrySet(frames[i]), Is.True);
-        }
-
+        var buffers = new PacketBuffer[Math.Min(64, frames.Count)];
         int sent = 0;
         var end = DateTime.UtcNow + Deadline;
-        while (sent < buffers.Length && DateTime.UtcNow < end)
+        while (sent < frames.Count && DateTime.UtcNow < end)
         {
-            sent += port.Transmit(buffers.AsSpan(sent));
-            if (sent < buffers.Length)
+            int chunk = Math.Min(buffers.Length, frames.Count - sent);
+            for (int i = 0; i < chunk; i++)
             {
-                Thread.Sleep(1); // queue full: let it drain
+                buffers[i] = pool.Rent()!;
+                Assert.That(buffers[i].TrySet(frames[sent + i]), Is.True);
             }
-        }
 
-        foreach (var b in buffers)
-        {
-            pool.Return(b);
+            int taken = 0;
+            while (taken < chunk && DateTime.UtcNow < end)
+            {
+                taken += port.Transmit(buffers.AsSpan(taken, chunk - taken));
+                if (taken < chunk)
+                {
+                    Thread.Sleep(1); // queue full: let it drain
+                }
+            }
+
+            for (int i = 0; i < chunk; i++)
+            {
+                pool.Return(buffers[i]);
+            }
+
+            sent += taken;
         }
 
         Assert.That(sent, Is.EqualTo(frames.Count), $"{port.Name} took only {sent} frames");
@@ -242,10 +411,9 @@ public class LinuxPortTests
 
             for (int i = 0; i < n; i++)
             {
-                var frame = batch[i].Frame;
-                if (frame.Length >= 14 && BinaryPrimitives.ReadUInt16BigEndian(frame[12..]) == TestEtherType)
+                if (TestIndex(batch[i].Frame) >= 0)
                 {
-                    frames.Add(frame.ToArray());
+                    frames.Add(batch[i].Frame.ToArray());
                 }
 
                 pool.Return(batch[i]);
@@ -264,11 +432,36 @@ public class LinuxPortTests
     private static void AssertSameFrames(List<byte[]> received, List<byte[]> sent, string direction)
     {
         Assert.That(received, Has.Count.EqualTo(sent.Count), direction);
-        var byIndex = received.OrderBy(f => BinaryPrimitives.ReadInt32BigEndian(f.AsSpan(14))).ToList();
+        var byIndex = received.OrderBy(f => TestIndex(f)).ToList();
         for (int i = 0; i < sent.Count; i++)
         {
             Assert.That(byIndex[i], Is.EqualTo(sent[i]), $"{direction}: frame {i}");
         }
+    }
+
+    /// <summary>The index a test frame carries after its type (behind up to two VLAN tags); -1 for any other frame.</summary>
+    private static int TestIndex(ReadOnlySpan<byte> frame)
+    {
+        int type = 12;
+        while (frame.Length >= type + 6 && BinaryPrimitives.ReadUInt16BigEndian(frame[type..]) is 0x8100 or 0x88a8 && type < 20)
+        {
+            type += 4;
+        }
+
+        return frame.Length >= type + 6 && BinaryPrimitives.ReadUInt16BigEndian(frame[type..]) == TestEtherType
+            ? BinaryPrimitives.ReadInt32BigEndian(frame[(type + 2)..])
+            : -1;
+    }
+
+    private static byte[] Payload(int size)
+    {
+        var payload = new byte[size];
+        for (int i = 0; i < size; i++)
+        {
+            payload[i] = (byte)(i * 7);
+        }
+
+        return payload;
     }
 
     private static bool IsArpWhoHas(ReadOnlySpan<byte> frame, byte[] target, byte[] sender) =>
@@ -304,4 +497,7 @@ public class LinuxPortTests
         int close = output.IndexOf('>', StringComparison.Ordinal);
         return open < 0 || close < open ? [] : output[(open + 1)..close].Split(',');
     }
+
+    [LibraryImport("libc", EntryPoint = "sched_setaffinity", SetLastError = true)]
+    private static partial int SchedSetAffinity(int pid, nuint maskSize, ref ulong mask);
 }
