@@ -50,6 +50,9 @@ internal sealed class ConfigObjectReader
     /// <summary>True when the field is present and not null.</summary>
     public bool Has(string name) => _object.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null;
 
+    /// <summary>True when the field is a JSON number (for fields that take a number or a name).</summary>
+    public bool IsNumber(string name) => _object.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number;
+
     /// <summary>Reports a problem with the value of field <paramref name="name"/>.</summary>
     public void Report(string name, string message) => _problems.Add(FieldPath(name), message);
 

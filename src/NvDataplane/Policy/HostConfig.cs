@@ -70,7 +70,11 @@ public sealed record HostConfig(
     IReadOnlyList<ProviderRouteConfig> ProviderRoutes,
     IReadOnlyList<ProviderNeighborConfig> ProviderNeighbors,
     IReadOnlyList<LookupRecordConfig> LookupRecords,
-    IReadOnlyList<CustomerRouteConfig> CustomerRoutes);
+    IReadOnlyList<CustomerRouteConfig> CustomerRoutes)
+{
+    /// <summary>The <c>acls</c> section in file order (AclConfig.cs); empty when the file has none.</summary>
+    public IReadOnlyList<AclRuleConfig> Acls { get; init; } = [];
+}
 
 /// <summary>VSID limits (RFC 7637 section 3.3; the HNV cmdlets accept 4096..16777214).</summary>
 public static class Vsid
