@@ -56,6 +56,7 @@ public sealed partial class Forwarder
 
         _txCount = new int[ports];
         Counters = new DataplaneCounters(ports);
+        UseAcls(_p);
     }
 
     public DataplaneCounters Counters { get; }
@@ -78,6 +79,7 @@ public sealed partial class Forwarder
             if (!ReferenceEquals(p, _p))
             {
                 _cachedVsidInfo = null;
+                UseAcls(p);
             }
 
             _p = p;

@@ -287,6 +287,11 @@ public sealed partial class Forwarder
             }
         }
 
+        if (InboundDenied(port, in info))
+        {
+            return DropReason.AclDeny;
+        }
+
         buffer.Offset += d.InnerStart;
         buffer.Length = d.InnerEnd - d.InnerStart;
         return Forward(port, buffer);
@@ -331,6 +336,11 @@ public sealed partial class Forwarder
         if (l.LocalPortIndex < 0)
         {
             return DropReason.NoLocalPort;
+        }
+
+        if (InboundDenied(l.LocalPortIndex, rr.CustomerAddress, l.CustomerAddress, in info))
+        {
+            return DropReason.AclDeny;
         }
 
         Span<byte> frame = buffer.Frame;

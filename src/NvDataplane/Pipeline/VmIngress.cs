@@ -123,12 +123,22 @@ public sealed partial class Forwarder
             return r;
         }
 
+        if (OutboundDenied(port.Index, in info))
+        {
+            return DropReason.AclDeny;
+        }
+
         ref readonly RecordEntry dst = ref p.Records[dstIndex];
         if (dst.IsLocal)
         {
             if (dst.LocalPortIndex < 0)
             {
                 return DropReason.NoLocalPort;
+            }
+
+            if (InboundDenied(dst.LocalPortIndex, in info))
+            {
+                return DropReason.AclDeny;
             }
 
             RoutingRewrite(buffer.Frame, ref info, dst.MacAddress);
@@ -159,12 +169,22 @@ public sealed partial class Forwarder
             return ClassifyMiss(port.Vsid!, info.Destination);
         }
 
+        if (OutboundDenied(port.Index, in info))
+        {
+            return DropReason.AclDeny;
+        }
+
         int target = ForwardingData.Index(dstData);
         if (ForwardingData.IsLocal(dstData))
         {
             if (target < 0)
             {
                 return DropReason.NoLocalPort;
+            }
+
+            if (InboundDenied(target, in info))
+            {
+                return DropReason.AclDeny;
             }
 
             buffer.Length = info.IpFrameEnd;

@@ -239,6 +239,9 @@ public sealed class PolicySnapshot
     public RoutingDomain[] Domains { get; private set; } = [];
     public Dictionary<uint, VsidInfo> Vsids { get; private set; } = [];
 
+    /// <summary>The per-tenant ACLs compiled per port (AclTable.cs).</summary>
+    public AclTable Acls { get; private set; } = AclTable.Empty;
+
     /// <summary>
     /// Tunnels: one row per local PA that a VM on this host sends from, one column per remote
     /// PA; index = source record's <see cref="RecordEntry.TemplateRow"/> + destination's
@@ -267,6 +270,7 @@ public sealed class PolicySnapshot
     {
         var s = new PolicySnapshot(config, version);
         s.BuildDomainsAndPorts();
+        s.Acls = AclTable.Build(config.Acls, s.Ports);
         s.BuildRecords();
         s.BuildTemplates();
         return s;
