@@ -28,6 +28,7 @@ import struct
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 
 from scapy.layers.inet import IP, ICMP, TCP, UDP  # noqa: E402
+from scapy.layers.dns import DNS, DNSQR  # noqa: E402
 from scapy.layers.inet6 import (  # noqa: E402
     IPv6, ICMPv6EchoRequest, ICMPv6EchoReply, ICMPv6ND_NS, ICMPv6ND_NA,
     ICMPv6NDOptSrcLLAddr, ICMPv6NDOptDstLLAddr, ICMPv6PacketTooBig)
@@ -296,12 +297,30 @@ class Scenario:
     def __init__(self, name, description, config):
         self.name, self.description, self.config = name, description, config
         self.steps = []  # (port, frame, [(out_port, out_frame)], drop reason or None, note)
+        # ACL rule label -> hits (section 4), every rule of the config, in file order.
+        self.acl_hits = {label: 0 for label in acl_labels(config.get("acls", []))}
 
-    def send(self, port, frame, out=(), drop=None, note=""):
+    def send(self, port, frame, out=(), drop=None, note="", acl=()):
         """One input frame on `port`; `out` lists what it makes the dataplane emit, in order;
-        `drop` names the reason when the frame is dropped (it may still cause an ICMP error)."""
+        `drop` names the reason when the frame is dropped (it may still cause an ICMP error);
+        `acl` names the ACL rules that decided it (section 4: each evaluation's first match)."""
         assert out or drop, "%s: frame '%s' neither forwarded nor dropped" % (self.name, note)
+        assert drop != "acl_deny" or acl, "%s: '%s' denied by no rule" % (self.name, note)
+        for label in acl:
+            self.acl_hits[label] += 1  # KeyError: a label the config does not have
         self.steps.append((port, bytes(frame), [(p, bytes(f)) for p, f in out], drop, note))
+
+
+def acl_labels(rules):
+    """Section 4: a rule's label is its name, else VSID/priority; a label already taken by an
+    earlier rule gets #index (its place in acls) appended."""
+    labels = []
+    for i, rule in enumerate(rules):
+        label = rule.get("name") or "%d/%d" % (rule["virtualSubnetId"], rule["priority"])
+        while label in labels:
+            label = "%s#%d" % (label, i)
+        labels.append(label)
+    return labels
 
 
 def pcap_bytes(records):
@@ -351,6 +370,8 @@ def write_scenario(sc):
         "inputs": [{"port": p, "file": "in/%s.pcap" % p} for p in inputs],  # first-use order
         "expected": {"ports": counts, "drops": dict(sorted(drops.items()))},
     }
+    if sc.acl_hits:
+        scenario["expected"]["acls"] = sc.acl_hits
     write_file(os.path.join(root, "scenario.json"), json.dumps(scenario, indent=2) + "\n")
     write_file(os.path.join(root, "frames.txt"),
                "# %s: %s\n# idx timestamp port size -> emitted on, drop reason, what\n%s\n"
@@ -1010,9 +1031,107 @@ def s_vm_malformed():
     return sc
 
 
+def s_acl():
+    cfg = make_config([provider_port(), RED1_PORT, RED3_PORT, BLUE1_PORT],
+                      RED_RECORDS + [record("10.1.1.9", RED_VSID, RED3_MAC, PA_LOCAL, vm_name="Red-3"),
+                                     record(RED6_LOCAL, RED_VSID, RED1_MAC, PA_LOCAL, vm_name="Red-1"),
+                                     record(RED6_REMOTE, RED_VSID, RED_REMOTE_MAC, PA_REMOTE, vm_name="Red-2")]
+                      + BLUE_RECORDS,
+                      RED_ROUTES + [route(RED_RD, RED_VSID, "2001:db8:1::/64")] + BLUE_ROUTES)
+    cfg["acls"] = [
+        {"virtualSubnetId": RED_VSID, "priority": 10, "direction": "outbound", "protocol": "tcp",
+         "sourcePorts": "1024-65535", "destinationPrefix": "10.1.1.9/32", "destinationPorts": 22,
+         "action": "allow", "name": "admin-ssh-to-red3"},
+        {"virtualSubnetId": RED_VSID, "priority": 100, "direction": "outbound", "protocol": "tcp",
+         "destinationPorts": "22", "action": "deny", "name": "no-ssh-out"},
+        {"virtualSubnetId": RED_VSID, "priority": 100, "direction": "inbound", "protocol": "udp",
+         "destinationPorts": "53", "action": "deny", "name": "no-dns-in"},
+        {"virtualSubnetId": RED_VSID, "priority": 200, "direction": "both", "protocol": "tcp",
+         "destinationPrefix": "2001:db8:1::/64", "destinationPorts": "23", "action": "deny",
+         "name": "no-v6-telnet"},
+        {"virtualSubnetId": BLUE_VSID, "priority": 5, "direction": "both", "protocol": "icmp",
+         "action": "deny", "name": "blue-no-icmp"},
+        {"virtualSubnetId": RED_VSID, "priority": 300, "direction": "inbound", "protocol": "udp",
+         "destinationPrefix": "10.1.1.9/32", "action": "deny"},
+    ]
+    sc = Scenario("acl",
+                  "Per-tenant ACLs (section 4): Red may not send TCP 22 except from a high port to "
+                  "red3, may not receive DNS, no telnet to its IPv6 subnet, red3 takes no UDP; Blue "
+                  "(same CAs) has only its own rule, no ICMP. Outbound rules judged where the VM's "
+                  "frame is resolved, inbound ones before same-host delivery and NVGRE decap; ARP "
+                  "answered whatever the rules; a later fragment shows no ports.", cfg)
+    red3_ca = "10.1.1.9"
+
+    def out4(packet, note, acl=()):
+        frame = red1_frame(RED_REMOTE_MAC, packet)
+        sc.send("red1", frame, [("pnic0", encap_expected4(frame, packet, RED_VSID))], note=note, acl=acl)
+
+    def decap(vsid, port, dst_mac, src_mac, packet, note, drop=None, acl=()):
+        inner = ether(dst_mac, src_mac, 0x0800) + packet
+        sc.send("pnic0", decap_input4(vsid, inner, packet, flow=0x42), [] if drop else [(port, inner)],
+                drop=drop, note=note, acl=acl)
+
+    # Outbound, red1 -> the remote Red VM.
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, ip4(RED1_CA, REMOTE_CA, tcp(40000, 22, "S"), ident=0xF001)),
+            drop="acl_deny", acl=["no-ssh-out"], note="TCP SYN to 10.1.1.8:22: no-ssh-out")
+    out4(ip4(RED1_CA, REMOTE_CA, icmp_echo(0xAC1, 1, 32), ident=0xF002), "ping 10.1.1.8: no rule, allowed")
+    out4(ip4(RED1_CA, REMOTE_CA, tcp(40000, 8022, "S"), ident=0xF003), "TCP SYN to 10.1.1.8:8022: allowed")
+    out4(ip4(RED1_CA, REMOTE_CA, tcp(22, 40000, "SA"), ident=0xF004),
+         "TCP from source port 22 (an answer): allowed, the rule is on destination ports")
+    # Same host, red1 -> red3: the sender's outbound rules, then red3's inbound rules.
+    ssh3 = ip4(RED1_CA, red3_ca, tcp(40001, 22, "S"), ident=0xF005)
+    sc.send("red1", red1_frame(RED3_MAC, ssh3), [("red3", red1_frame(RED3_MAC, ssh3))],
+            acl=["admin-ssh-to-red3"], note="TCP 40001 -> red3:22: admin-ssh-to-red3 allows (priority 10 first)")
+    sc.send("red1", red1_frame(RED3_MAC, ip4(RED1_CA, red3_ca, tcp(1000, 22, "S"), ident=0xF006)),
+            drop="acl_deny", acl=["no-ssh-out"], note="TCP 1000 -> red3:22: source port below 1024, no-ssh-out")
+    sc.send("red1", red1_frame(RED3_MAC, ip4(RED1_CA, red3_ca, udp(40002, 9, 8, 1), ident=0xF007)),
+            drop="acl_deny", acl=["5001/300"], note="UDP -> red3: red3's inbound 5001/300 (unnamed)")
+    # Inbound at NVGRE decap.
+    decap(RED_VSID, "red1", RED1_MAC, RED_REMOTE_MAC, ip4(REMOTE_CA, RED1_CA, udp(33053, 53, 20, 2), ident=0xF101),
+          "NVGRE 5001 UDP to 10.1.1.7:53: no-dns-in", drop="acl_deny", acl=["no-dns-in"])
+    decap(RED_VSID, "red1", RED1_MAC, RED_REMOTE_MAC, ip4(REMOTE_CA, RED1_CA, udp(33053, 40000, 20, 3), ident=0xF102),
+          "NVGRE 5001 UDP to 10.1.1.7:40000: delivered")
+    decap(RED_VSID, "red1", RED1_MAC, RED_REMOTE_MAC, ip4(REMOTE_CA, RED1_CA, tcp(40000, 22, "S"), ident=0xF103),
+          "NVGRE 5001 TCP to 10.1.1.7:22: delivered, no-ssh-out is outbound only")
+    # IPv6 CAs: a rule without prefixes serves both families, an IPv6 prefix only IPv6.
+    v6telnet = ip6(RED6_LOCAL, RED6_REMOTE, tcp(40003, 23, "S"))
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, v6telnet, 0x86DD), drop="acl_deny", acl=["no-v6-telnet"],
+            note="IPv6 TCP to ::8:23: no-v6-telnet")
+    v6ssh = ip6(RED6_LOCAL, RED6_REMOTE, tcp(40004, 22, "S"))
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, v6ssh, 0x86DD), drop="acl_deny", acl=["no-ssh-out"],
+            note="IPv6 TCP to ::8:22: no-ssh-out (no prefix: both families)")
+    out4(ip4(RED1_CA, REMOTE_CA, tcp(40005, 23, "S"), ident=0xF008),
+         "IPv4 TCP to 10.1.1.8:23: allowed, no-v6-telnet is IPv6 only")
+    # Blue has the same CAs and only its own rule.
+    blue_ping = ip4(RED1_CA, REMOTE_CA, icmp_echo(0xB1, 1, 16), ident=0xF201)
+    sc.send("blue1", ether(BLUE_REMOTE_MAC, BLUE1_MAC, 0x0800) + blue_ping, drop="acl_deny", acl=["blue-no-icmp"],
+            note="Blue ping 10.1.1.8: blue-no-icmp")
+    blue_ssh = ip4(RED1_CA, REMOTE_CA, tcp(40000, 22, "S"), ident=0xF202)
+    blue_frame = ether(BLUE_REMOTE_MAC, BLUE1_MAC, 0x0800) + blue_ssh
+    sc.send("blue1", blue_frame, [("pnic0", encap_expected4(blue_frame, blue_ssh, BLUE_VSID))],
+            note="Blue TCP to 10.1.1.8:22: Red's no-ssh-out is not Blue's")
+    # a real DNS query, so the decoders that read UDP 53 as DNS find one
+    query = UDP(sport=33053, dport=53) / DNS(id=0x1234, rd=1, qd=DNSQR(qname="nvdp.example."))
+    decap(BLUE_VSID, "blue1", BLUE1_MAC, BLUE_REMOTE_MAC, ip4(REMOTE_CA, RED1_CA, query, ident=0xF203),
+          "NVGRE 6001 UDP to Blue 10.1.1.7:53: delivered, no-dns-in is Red's")
+    # Answered locally: never judged.
+    sc.send("red1", arp_request_frame(RED1_MAC, RED1_CA, REMOTE_CA),
+            [("red1", arp_reply_frame(RED1_MAC, RED1_CA, RED_REMOTE_MAC, REMOTE_CA))],
+            note="ARP who-has 10.1.1.8: answered")
+    # Fragments: the first shows the ports, a later one does not.
+    dns = ip4(REMOTE_CA, RED1_CA, udp(33054, 53, 40, 5), ident=0xF301, df=False)
+    first, later = fragments4(dns, 20 + 24 + 42, 42)
+    assert len(first) == 20 + 24 and len(later) == 20 + 24
+    decap(RED_VSID, "red1", RED1_MAC, RED_REMOTE_MAC, first,
+          "NVGRE 5001 first fragment of UDP to :53: no-dns-in", drop="acl_deny", acl=["no-dns-in"])
+    decap(RED_VSID, "red1", RED1_MAC, RED_REMOTE_MAC, later,
+          "NVGRE 5001 later fragment (no ports): no-dns-in needs ports, delivered")
+    return sc
+
+
 SCENARIOS = [s_encap_ipv4, s_decap_ipv4, s_encap_decap_ipv6_pa, s_ipv6_ca, s_nat, s_same_host,
              s_overlapping_tenants, s_spoofed_source, s_spoofed_outer_pa, s_malformed_gre, s_mtu,
-             s_arp_and_pa, s_routing, s_vm_malformed]
+             s_arp_and_pa, s_routing, s_vm_malformed, s_acl]
 
 
 def self_check(sc):
