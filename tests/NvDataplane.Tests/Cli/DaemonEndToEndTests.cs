@@ -307,6 +307,64 @@ public class DaemonEndToEndTests
         Assert.That(t.Log1.ToString(), Does.Contain("pa_mismatch"), "spoofed NVGRE counted: " + t.Log1);
     }
 
+    [Test]
+    public void An_acl_denying_tcp_22_for_red_stops_ssh_while_ping_and_other_ports_and_blue_go_on()
+    {
+        using var temp = new TempDir();
+        object[] acls = [new { virtualSubnetId = 5001, priority = 100, direction = "both", protocol = "tcp", destinationPorts = "22", action = "deny", name = "no-ssh" }];
+        var t = TwoHosts(temp.Path, null, acls: acls);
+
+        // Listeners on 22 and 8022 in Red-2 and on 22 in Blue-2 (same CA): each connection gets "hi".
+        const string listen = """
+            import socket, select, sys, time
+            ls = []
+            for p in map(int, sys.argv[1:]):
+                s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', p)); s.listen(8); ls.append(s)
+            print('listening', flush=True)
+            end = time.time() + 60
+            while time.time() < end:
+                r, _, _ = select.select(ls, [], [], 0.5)
+                for s in r:
+                    c, _ = s.accept(); c.sendall(b'hi'); c.close()
+            """;
+        const string connect = """
+            import socket, sys
+            for p in map(int, sys.argv[2:]):
+                try:
+                    c = socket.create_connection((sys.argv[1], p), timeout=3); print(p, 'ok', c.recv(2).decode(), flush=True); c.close()
+                except OSError as e:
+                    print(p, 'failed', type(e).__name__, flush=True)
+            """;
+        var red = StartBackground("ip", "netns", "exec", t.Red2, "/usr/bin/python3", "-c", listen, "22", "8022");
+        var blue = StartBackground("ip", "netns", "exec", t.Blue2, "/usr/bin/python3", "-c", listen, "22");
+        Assert.That(WaitFor(() => red.Log.ToString().Contains("listening", StringComparison.Ordinal) && blue.Log.ToString().Contains("listening", StringComparison.Ordinal)), Is.True, "listeners up: " + red.Log + blue.Log);
+
+        Assert.That(Ping(t.Red1, "10.1.1.8"), Is.Zero, "Red-1 → Red-2 ping goes on");
+        var (code, redOut) = Sh("ip", "netns", "exec", t.Red1, "/usr/bin/python3", "-c", connect, "10.1.1.8", "22", "8022");
+        Assert.That(code, Is.Zero, redOut);
+        Assert.That(redOut.Split('\n'), Has.Some.StartsWith("22 failed").And.Some.EqualTo("8022 ok hi"), "TCP 22 denied, TCP 8022 through");
+        var (blueCode, blueOut) = Sh("ip", "netns", "exec", t.Blue1, "/usr/bin/python3", "-c", connect, "10.1.1.8", "22");
+        Assert.That(blueCode, Is.Zero, blueOut);
+        Assert.That(blueOut.Split('\n'), Has.Some.EqualTo("22 ok hi"), "Red's rule is not Blue's");
+
+        foreach (var d in _daemons.Take(2))
+        {
+            Must("kill", "-TERM", d.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.That(d.WaitForExit(20_000), Is.True);
+            d.WaitForExit(); // drains the redirected output, so the final counters are in the log
+            Assert.That(d.ExitCode, Is.Zero);
+        }
+
+        // The sending host denied every SYN to 22 (the kernel retries), counted both as a drop and as the rule's hits.
+        string log = t.Log1.ToString();
+        var denied = System.Text.RegularExpressions.Regex.Match(log, "acl_deny ([0-9]+)");
+        var hits = System.Text.RegularExpressions.Regex.Match(log, "acl no-ssh ([0-9]+)");
+        Assert.That(denied.Success && hits.Success, Is.True, "stopped line with acl_deny and the rule's hits: " + log);
+        Assert.That(int.Parse(denied.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), Is.GreaterThanOrEqualTo(1));
+        Assert.That(hits.Groups[1].Value, Is.EqualTo(denied.Groups[1].Value), "every acl_deny was this rule's");
+        Assert.That(t.Log2.ToString(), Does.Not.Contain("acl no-ssh"), "no SYN to Red's 22 ever reached hv2");
+    }
+
     private sealed record Topology(string Hv1, string Hv2, string Red1, string Red2, string Blue1, string Blue2, string Nic1, string Hv1Config, StringBuilder Log1, StringBuilder Log2);
 
     /// <summary>
@@ -315,7 +373,7 @@ public class DaemonEndToEndTests
     /// provider network namespace instead (<see cref="_providerNetwork"/>), bridged between its
     /// ports p1 (hv1) and p2 (hv2).
     /// </summary>
-    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false, bool natRed = false, string kind = "afpacket", bool arp = false, int vlanId = 0)
+    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false, bool natRed = false, string kind = "afpacket", bool arp = false, int vlanId = 0, object[]? acls = null)
     {
         string hv1 = Ns("hv1"), hv2 = Ns("hv2"), red1 = Ns("red1"), red2 = Ns("red2"), blue1 = Ns("blue1"), blue2 = Ns("blue2");
         if (vethVms)
@@ -340,8 +398,8 @@ public class DaemonEndToEndTests
         Must("ip", "-n", hv1, "link", "set", v1, "up");
         Must("ip", "-n", hv2, "link", "set", v2, "up");
         string c1 = Path.Combine(dir, "hv1.json"), c2 = Path.Combine(dir, "hv2.json");
-        File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", vethVms, natRed, kind, arp, vlanId, ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
-        File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", vethVms, natRed, kind, arp, vlanId, ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
+        File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", vethVms, natRed, kind, arp, vlanId, acls, ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
+        File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", vethVms, natRed, kind, arp, vlanId, acls, ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
         var log1 = StartDaemon(hv1, c1, notifyPath);
         var log2 = StartDaemon(hv2, c2, null);
         Assert.That(WaitFor(() => log1.ToString().Contains("\"started\"", StringComparison.Ordinal)), Is.True, "hv1 started: " + log1);
@@ -493,7 +551,7 @@ public class DaemonEndToEndTests
     private static int Ping(string ns, string target, int count = 3) =>
         Sh("ip", "netns", "exec", ns, "ping", "-c", count.ToString(System.Globalization.CultureInfo.InvariantCulture), "-W", "2", "-i", "0.2", target).Code;
 
-    private static string HostConfig(string name, string nic, string nicMac, string pa, string otherPa, string otherMac, bool vethVms, bool natRed, string kind, bool arp, int vlanId, params (string Port, string Mac, int Vsid)[] vms)
+    private static string HostConfig(string name, string nic, string nicMac, string pa, string otherPa, string otherMac, bool vethVms, bool natRed, string kind, bool arp, int vlanId, object[]? acls, params (string Port, string Mac, int Vsid)[] vms)
     {
         var ports = new List<object> { new { name = "pnic0", role = "provider", device = kind + ":" + nic, macAddress = nicMac, mtu = 1500 } };
         ports.AddRange(vms.Select(v => (object)new { name = v.Port, role = "vm", device = vethVms ? kind + ":" + v.Port + "h" : "tap:" + v.Port + "t", macAddress = v.Mac, virtualSubnetId = v.Vsid }));
@@ -534,6 +592,7 @@ public class DaemonEndToEndTests
                 new { routingDomainId = "{11111111-2222-3333-4444-000000000000}", virtualSubnetId = 5001, destinationPrefix = "10.1.1.0/24", nextHop = "0.0.0.0" },
                 new { routingDomainId = "{22222222-2222-3333-4444-000000000000}", virtualSubnetId = 6001, destinationPrefix = "10.1.1.0/24", nextHop = "0.0.0.0" },
             },
+            acls = acls ?? [], // the same rules on both hosts, as a controller would push them
         };
         return JsonSerializer.Serialize(config);
     }
