@@ -784,6 +784,15 @@ def icmp_frag_needed(vm_mac, sent_ip, mtu_value, gw_ip, vm_ip):
     return ether(vm_mac, GW_MAC, 0x0800) + packet
 
 
+def icmp_time_exceeded(vm_mac, sent_ip, gw_ip, vm_ip):
+    """Section 4 routing: ICMP type 11 code 0 from the sender's gateway, quote cut to 576 bytes."""
+    quote = sent_ip[:576 - 20 - 8]
+    body = struct.pack("!BBHI", 11, 0, 0, 0) + quote
+    body = body[:2] + struct.pack("!H", inet_checksum(body)) + body[4:]
+    packet = bytes(IP(src=gw_ip, dst=vm_ip, tos=0, id=0, flags=0, ttl=64, proto=1) / Raw(body))
+    return ether(vm_mac, GW_MAC, 0x0800) + packet
+
+
 def icmp6_too_big(vm_mac, sent_ip, mtu_value, gw_ip, vm_ip):
     """Section 3: ICMPv6 packet too big from the IPv6 gateway, IPv6 packet <= 1280 bytes."""
     quote = sent_ip[:1280 - 40 - 8]
@@ -941,8 +950,13 @@ def s_routing():
     sc.send("red1", red1_frame(GW_MAC, pkt),
             [("red2", ether(red2_mac, GW_MAC, 0x0800) + routed)],
             note="10.1.1.7 -> 10.1.2.7 (local, VSID 5002) via gateway MAC: to red2, TTL 127")
-    sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, "10.1.2.5", udp(40000, 33053, 40, 1), ttl=1)),
-            drop="ttl_expired", note="TTL 1")
+    expiring = ip4(RED1_CA, "10.1.2.5", udp(40000, 33053, 40, 1), ttl=1)
+    sc.send("red1", red1_frame(GW_MAC, expiring),
+            [("red1", icmp_time_exceeded(RED1_MAC, expiring, RED_GW, RED1_CA))],
+            drop="ttl_expired", note="TTL 1: dropped, ICMP time exceeded from gateway 10.1.1.1 (the traceroute hop)")
+    unreachable = ip4(RED1_CA, "10.1.2.5", ICMP(type=3, code=3) / Raw(bytes(20 + 8)), ttl=1)
+    sc.send("red1", red1_frame(GW_MAC, unreachable), drop="ttl_expired",
+            note="TTL 1 on an ICMP error: dropped with no ICMP error about it (RFC 1812 4.3.2.7)")
     sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, "172.16.0.1", udp(40000, 33053, 40, 1))),
             drop="no_route", note="172.16.0.1: no customer route")
     sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, "10.1.2.99", udp(40000, 33053, 40, 1))),

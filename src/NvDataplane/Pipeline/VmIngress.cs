@@ -120,6 +120,11 @@ public sealed partial class Forwarder
         int dstIndex = Route(vsid, in info, out DropReason r);
         if (r != DropReason.None)
         {
+            if (r == DropReason.TtlExpired)
+            {
+                AnswerWithIcmpError(port, buffer, in info, mtu: -1);
+            }
+
             return r;
         }
 
@@ -294,22 +299,44 @@ public sealed partial class Forwarder
             return Fragment(buffer, ref info, in src, in dst, in t, routed, maxIp);
         }
 
-        // The frame itself is dropped as mtu_exceeded; the ICMP error, when a gateway address
-        // can source it, leaves on the sender's port as an extra frame.
-        if (port.Vsid!.TryGetGatewayFor(info.Source, out var gateway) && TxRoom(port.Index) > 0)
+        AnswerWithIcmpError(port, buffer, in info, maxIp);
+        return DropReason.MtuExceeded;
+    }
+
+    /// <summary>
+    /// The frame itself is dropped; an ICMP error about it (packet too big with the next-hop
+    /// <paramref name="mtu"/>, or time exceeded when <paramref name="mtu"/> is negative), when a
+    /// gateway address of the sender's subnet can source it and the frame may be answered at all,
+    /// leaves on the sender's port as an extra frame.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void AnswerWithIcmpError(PortInfo port, PacketBuffer buffer, in PacketInfo info, int mtu)
+    {
+        if (!port.Vsid!.TryGetGatewayFor(info.Source, out var gateway) || TxRoom(port.Index) == 0
+            || !LocalResponder.MayAnswerWithError(buffer.Frame, in info))
         {
-            var icmp = _pool.Rent();
-            if (icmp is not null)
-            {
-                buffer.Frame.CopyTo(icmp.Data.AsSpan(icmp.Offset));
-                icmp.Length = buffer.Length;
-                icmp.TimestampNs = buffer.TimestampNs;
-                LocalResponder.PacketTooBig(icmp, in info, _p.Global.GatewayMac, gateway, maxIp);
-                QueueExtra(port.Index, icmp);
-            }
+            return;
         }
 
-        return DropReason.MtuExceeded;
+        var icmp = _pool.Rent();
+        if (icmp is null)
+        {
+            return;
+        }
+
+        buffer.Frame.CopyTo(icmp.Data.AsSpan(icmp.Offset));
+        icmp.Length = buffer.Length;
+        icmp.TimestampNs = buffer.TimestampNs;
+        if (mtu < 0)
+        {
+            LocalResponder.TimeExceeded(icmp, in info, _p.Global.GatewayMac, gateway);
+        }
+        else
+        {
+            LocalResponder.PacketTooBig(icmp, in info, _p.Global.GatewayMac, gateway, mtu);
+        }
+
+        QueueExtra(port.Index, icmp);
     }
 
     private DropReason Fragment(PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RemoteDestination dst, in EncapTemplate t, bool routed, int maxIp)
