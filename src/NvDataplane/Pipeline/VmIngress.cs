@@ -107,6 +107,11 @@ public sealed partial class Forwarder
         var p = _p;
         var vsid = port.Vsid!;
         int srcIndex = p.RecordIndex.Find(vsid.Vsid, info.Source);
+        if (srcIndex < 0)
+        {
+            srcIndex = WildcardSource(port, info.Source);
+        }
+
         if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
         {
             return DropReason.SpoofedSource;
@@ -154,6 +159,11 @@ public sealed partial class Forwarder
     private DropReason VmUnicast(PortInfo port, PacketBuffer buffer, ref PacketInfo info, int srcIndex, int dstIndex, ulong dstData)
     {
         var p = _p;
+        if (srcIndex < 0)
+        {
+            srcIndex = WildcardSource(port, info.Source);
+        }
+
         if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
         {
             return DropReason.SpoofedSource;
@@ -183,7 +193,13 @@ public sealed partial class Forwarder
         return ToRemote(port, buffer, ref info, in src, in remote, routed: false);
     }
 
-    /// <summary>Customer-route resolution for a frame sent to the gateway MAC.</summary>
+    /// <summary>
+    /// Customer-route resolution for a frame sent to the gateway MAC. With
+    /// <c>global.useExternalRouter</c>, a destination on another subnet's on-link route goes to the
+    /// best route that names a router instead (HNV's UseExternalRouter: cross-subnet traffic to the
+    /// external routers configured with customer routes). A next hop with no record of its own is
+    /// the routing domain's GatewayWildcard VM when that VM is in the route's VSID.
+    /// </summary>
     private int Route(VsidInfo vsid, in PacketInfo info, out DropReason reason)
     {
         reason = DropReason.None;
@@ -193,7 +209,21 @@ public sealed partial class Forwarder
             return -1;
         }
 
+        var domain = _p.Domains[vsid.DomainIndex];
+        if (_p.Global.UseExternalRouter && route.IsOnLink && route.Vsid != vsid.Vsid
+            && !domain.TryRouteViaRouter(info.Destination, out route))
+        {
+            reason = DropReason.NoRoute;
+            return -1;
+        }
+
         int index = _p.RecordIndex.Find(route.Vsid, route.IsOnLink ? info.Destination : route.NextHop);
+        if (index < 0 && !route.IsOnLink)
+        {
+            int w = domain.Wildcard(route.NextHop.IsV4);
+            index = w >= 0 && _p.Records[w].Vsid == route.Vsid ? w : -1;
+        }
+
         if (index < 0)
         {
             reason = DropReason.NoLookupRecord;
@@ -207,6 +237,24 @@ public sealed partial class Forwarder
         }
 
         return index;
+    }
+
+    /// <summary>
+    /// A source CA with no record of its own is accepted only from the routing domain's
+    /// GatewayWildcard VM (its VSID and MAC): a gateway forwards traffic of addresses outside the
+    /// virtual network. Returns the wildcard record's index, or -1.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int WildcardSource(PortInfo port, IpAddr source)
+    {
+        var vsid = port.Vsid!;
+        if (vsid.DomainIndex < 0)
+        {
+            return -1;
+        }
+
+        int w = _p.Domains[vsid.DomainIndex].Wildcard(source.IsV4);
+        return w >= 0 && _p.Records[w].Vsid == vsid.Vsid && _p.Records[w].MacAddress == port.Mac ? w : -1;
     }
 
     /// <summary>A destination CA with no record in the sender's VSID: another tenant's address, or nobody's.</summary>
