@@ -805,6 +805,15 @@ def icmp_frag_needed(vm_mac, sent_ip, mtu_value, gw_ip, vm_ip):
     return ether(vm_mac, GW_MAC, 0x0800) + packet
 
 
+def icmp_time_exceeded(vm_mac, sent_ip, gw_ip, vm_ip):
+    """Section 4 routing: ICMP type 11 code 0 from the sender's gateway, quote cut to 576 bytes."""
+    quote = sent_ip[:576 - 20 - 8]
+    body = struct.pack("!BBHI", 11, 0, 0, 0) + quote
+    body = body[:2] + struct.pack("!H", inet_checksum(body)) + body[4:]
+    packet = bytes(IP(src=gw_ip, dst=vm_ip, tos=0, id=0, flags=0, ttl=64, proto=1) / Raw(body))
+    return ether(vm_mac, GW_MAC, 0x0800) + packet
+
+
 def icmp6_too_big(vm_mac, sent_ip, mtu_value, gw_ip, vm_ip):
     """Section 3: ICMPv6 packet too big from the IPv6 gateway, IPv6 packet <= 1280 bytes."""
     quote = sent_ip[:1280 - 40 - 8]
@@ -962,8 +971,13 @@ def s_routing():
     sc.send("red1", red1_frame(GW_MAC, pkt),
             [("red2", ether(red2_mac, GW_MAC, 0x0800) + routed)],
             note="10.1.1.7 -> 10.1.2.7 (local, VSID 5002) via gateway MAC: to red2, TTL 127")
-    sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, "10.1.2.5", udp(40000, 33053, 40, 1), ttl=1)),
-            drop="ttl_expired", note="TTL 1")
+    expiring = ip4(RED1_CA, "10.1.2.5", udp(40000, 33053, 40, 1), ttl=1)
+    sc.send("red1", red1_frame(GW_MAC, expiring),
+            [("red1", icmp_time_exceeded(RED1_MAC, expiring, RED_GW, RED1_CA))],
+            drop="ttl_expired", note="TTL 1: dropped, ICMP time exceeded from gateway 10.1.1.1 (the traceroute hop)")
+    unreachable = ip4(RED1_CA, "10.1.2.5", ICMP(type=3, code=3) / Raw(bytes(20 + 8)), ttl=1)
+    sc.send("red1", red1_frame(GW_MAC, unreachable), drop="ttl_expired",
+            note="TTL 1 on an ICMP error: dropped with no ICMP error about it (RFC 1812 4.3.2.7)")
     sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, "172.16.0.1", udp(40000, 33053, 40, 1))),
             drop="no_route", note="172.16.0.1: no customer route")
     sc.send("red1", red1_frame(GW_MAC, ip4(RED1_CA, "10.1.2.99", udp(40000, 33053, 40, 1))),
@@ -1028,6 +1042,57 @@ def s_vm_malformed():
     sc.send("red1", ether(RED_REMOTE_MAC, RED1_MAC, 0x0800)
             + ip4(RED1_CA, "224.0.0.251", udp(5353, 5353, 40, 1), df=False),
             drop="flooding_disabled", note="multicast IP in a unicast frame")
+    return sc
+
+
+def s_gateway():
+    """HNV's gateway pattern (GatewayWildcard records, a default route to the gateway CA)."""
+    red_gw_mac, blue_gw_mac = "00-15-5D-00-02-FE", "00-15-5D-00-03-FE"
+    wildcard = lambda vsid, mac_address, pa_address: dict(  # noqa: E731
+        record("0.0.0.0", vsid, mac_address, pa_address), type="GatewayWildcard")
+    blue_gw_vsid = 6002
+    cfg = make_config(
+        [provider_port(), RED1_PORT, vm_port("bgw", blue_gw_mac, blue_gw_vsid, "Blue-GW")],
+        [record(RED1_CA, RED_VSID, RED1_MAC, PA_LOCAL, vm_name="Red-1"),
+         record("10.1.2.254", RED2_VSID, red_gw_mac, PA_REMOTE, vm_name="Red-GW"),
+         wildcard(RED2_VSID, red_gw_mac, PA_REMOTE),
+         record("10.2.1.8", BLUE_VSID, BLUE_REMOTE_MAC, PA_REMOTE, vm_name="Blue-2"),
+         record("10.2.2.254", blue_gw_vsid, blue_gw_mac, PA_LOCAL, vm_name="Blue-GW"),
+         wildcard(blue_gw_vsid, blue_gw_mac, PA_LOCAL)],
+        RED_ROUTES + [route(RED_RD, RED2_VSID, "10.1.2.0/24"),
+                      route(RED_RD, RED2_VSID, "0.0.0.0/0", "10.1.2.254")]
+        + [route(BLUE_RD, BLUE_VSID, "10.2.1.0/24"), route(BLUE_RD, blue_gw_vsid, "10.2.2.0/24"),
+           route(BLUE_RD, blue_gw_vsid, "0.0.0.0/0", "10.2.2.254")])
+    sc = Scenario("gateway",
+                  "Gateway VMs with GatewayWildcard records: Red's gateway (10.1.2.254, VSID 5002) "
+                  "on the remote host, Blue's (10.2.2.254, VSID 6002) on this one. Outside "
+                  "addresses go by the default route to the gateway CA; NVGRE for any CA of the "
+                  "gateway's VSID reaches the local gateway VM; the gateway VM may send from "
+                  "outside addresses, no other VM may; outside sources are accepted from the "
+                  "gateway's PA only.", cfg)
+    pkt = ip4(RED1_CA, "8.8.8.8", udp(40000, 33053, 24, 1), ident=0xE001, ttl=64)
+    routed = ip4(RED1_CA, "8.8.8.8", udp(40000, 33053, 24, 1), ident=0xE001, ttl=63)
+    inner = ether(red_gw_mac, GW_MAC, 0x0800) + routed
+    sc.send("red1", red1_frame(GW_MAC, pkt), [("pnic0", encap_expected4(inner, routed, RED2_VSID))],
+            note="10.1.1.7 -> 8.8.8.8: default route to gateway 10.1.2.254, NVGRE VSID 5002 to its PA")
+    back = ip4("8.8.8.8", RED1_CA, udp(33053, 40000, 24, 2), ident=0xE002, ttl=63)
+    back_inner = ether(RED1_MAC, GW_MAC, 0x0800) + back
+    sc.send("pnic0", decap_input4(RED_VSID, back_inner, back, flow=0x21), [("red1", back_inner)],
+            note="8.8.8.8 -> 10.1.1.7 from the gateway's PA: the wildcard record vouches for it")
+    sc.send("pnic0", decap_input4(RED_VSID, back_inner, back, pa_src="192.168.1.12", flow=0x21),
+            drop="pa_mismatch", note="the same from a PA that is not the gateway's")
+    to_out = ip4("10.2.1.8", "1.1.1.1", tcp(40002, 443, "S", seq=7), ident=0xE003, ttl=63)
+    to_out_inner = ether(blue_gw_mac, GW_MAC, 0x0800) + to_out
+    sc.send("pnic0", decap_input4(blue_gw_vsid, to_out_inner, to_out, flow=0x22), [("bgw", to_out_inner)],
+            note="NVGRE VSID 6002 for 1.1.1.1 (no record): delivered to the local Blue gateway VM")
+    reply = ip4("1.1.1.1", "10.2.1.8", tcp(443, 40002, "SA", seq=9, ack=8), ident=0xE004, ttl=64)
+    reply_routed = ip4("1.1.1.1", "10.2.1.8", tcp(443, 40002, "SA", seq=9, ack=8), ident=0xE004, ttl=63)
+    reply_inner = ether(BLUE_REMOTE_MAC, GW_MAC, 0x0800) + reply_routed
+    sc.send("bgw", ether(GW_MAC, blue_gw_mac, 0x0800) + reply,
+            [("pnic0", encap_expected4(reply_inner, reply_routed, BLUE_VSID))],
+            note="the Blue gateway VM sends from 1.1.1.1 to 10.2.1.8: routed, NVGRE VSID 6001")
+    sc.send("red1", red1_frame(GW_MAC, ip4("8.8.8.8", "10.1.2.254", udp(40000, 33053, 24, 3))),
+            drop="spoofed_source", note="red1 (not a gateway) sending from 8.8.8.8")
     return sc
 
 
@@ -1131,7 +1196,7 @@ def s_acl():
 
 SCENARIOS = [s_encap_ipv4, s_decap_ipv4, s_encap_decap_ipv6_pa, s_ipv6_ca, s_nat, s_same_host,
              s_overlapping_tenants, s_spoofed_source, s_spoofed_outer_pa, s_malformed_gre, s_mtu,
-             s_arp_and_pa, s_routing, s_vm_malformed, s_acl]
+             s_arp_and_pa, s_routing, s_gateway, s_vm_malformed, s_acl]
 
 
 def self_check(sc):

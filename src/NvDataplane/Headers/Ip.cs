@@ -116,6 +116,7 @@ public static class Icmp
     public const byte TimeExceeded = 11;
 
     public const byte V6PacketTooBig = 2;
+    public const byte V6TimeExceeded = 3;
     public const byte V6EchoRequest = 128;
     public const byte V6EchoReply = 129;
     public const byte V6NeighborSolicitation = 135;

@@ -98,7 +98,47 @@ public static class LocalResponder
     /// from <paramref name="gateway"/> to the sender, quoting the sender's packet (576 / 1280 byte
     /// limits of RFC 1812 and RFC 4443). The frame had a plain 14-byte Ethernet header.
     /// </summary>
-    public static void PacketTooBig(PacketBuffer buffer, in PacketInfo info, MacAddress gatewayMac, IpAddr gateway, int mtu)
+    public static void PacketTooBig(PacketBuffer buffer, in PacketInfo info, MacAddress gatewayMac, IpAddr gateway, int mtu) =>
+        IcmpError(buffer, in info, gatewayMac, gateway, info.IpVersion == 4 ? Icmp.DestinationUnreachable : Icmp.V6PacketTooBig, info.IpVersion == 4 ? Icmp.CodeFragmentationNeeded : (byte)0, mtu);
+
+    /// <summary>
+    /// Rewrites the buffer into an ICMP "time exceeded in transit" (type 11 code 0) or ICMPv6
+    /// "hop limit exceeded" (type 3 code 0) from <paramref name="gateway"/> to the sender, as a
+    /// router does when a routed packet's TTL runs out (what traceroute shows as the hop).
+    /// </summary>
+    public static void TimeExceeded(PacketBuffer buffer, in PacketInfo info, MacAddress gatewayMac, IpAddr gateway) =>
+        IcmpError(buffer, in info, gatewayMac, gateway, info.IpVersion == 4 ? Icmp.TimeExceeded : Icmp.V6TimeExceeded, 0, 0);
+
+    /// <summary>
+    /// True when the packet may be answered with an ICMP error: not itself an ICMP error (RFC 1812
+    /// 4.3.2.7, RFC 4443 2.4) and, for IPv4, not a later fragment (RFC 792: errors are about
+    /// fragment zero only).
+    /// </summary>
+    public static bool MayAnswerWithError(ReadOnlySpan<byte> frame, in PacketInfo info)
+    {
+        if (info.IsLaterFragment)
+        {
+            return info.IpVersion != 4; // an IPv6 later fragment carries no ICMP header to look at
+        }
+
+        bool icmp = info.Protocol == (info.IpVersion == 4 ? IpProtocol.Icmp : IpProtocol.Icmpv6);
+        if (!icmp || info.L4Length < 1)
+        {
+            return true;
+        }
+
+        byte type = frame[info.L4Offset + Icmp.TypeOffset];
+        return info.IpVersion == 4
+            ? type is not (Icmp.DestinationUnreachable or 4 or 5 or Icmp.TimeExceeded or 12) // unreachable, source quench, redirect, time exceeded, parameter problem
+            : type >= 128; // ICMPv6 errors are 0..127, informational messages 128..255
+    }
+
+    /// <summary>
+    /// Rewrites the buffer into an ICMP / ICMPv6 error (<paramref name="type"/>, <paramref name="code"/>,
+    /// the 32-bit field after the checksum = <paramref name="word"/>) from the gateway to the sender,
+    /// quoting as much of the sender's packet as RFC 1812 / RFC 4443 allow.
+    /// </summary>
+    private static void IcmpError(PacketBuffer buffer, in PacketInfo info, MacAddress gatewayMac, IpAddr gateway, byte type, byte code, int word)
     {
         bool v4 = info.IpVersion == 4;
         int ipHeader = v4 ? Ipv4.MinHeaderSize : Ipv6.HeaderSize;
@@ -116,6 +156,8 @@ public static class LocalResponder
         Span<byte> icmp = ip[ipHeader..];
         ip[..(ipHeader + Icmp.HeaderSize)].Clear();
         int ipLength = ipHeader + Icmp.HeaderSize + quote;
+        icmp[Icmp.TypeOffset] = type;
+        icmp[Icmp.CodeOffset] = code;
         if (v4)
         {
             ip[0] = 0x45;
@@ -125,9 +167,7 @@ public static class LocalResponder
             gateway.Write(ip[Ipv4.SourceOffset..]);
             info.Source.Write(ip[Ipv4.DestinationOffset..]);
             BinaryPrimitives.WriteUInt16BigEndian(ip[Ipv4.ChecksumOffset..], Checksum.Compute(ip[..ipHeader]));
-            icmp[Icmp.TypeOffset] = Icmp.DestinationUnreachable;
-            icmp[Icmp.CodeOffset] = Icmp.CodeFragmentationNeeded;
-            BinaryPrimitives.WriteUInt16BigEndian(icmp[6..], (ushort)mtu);
+            BinaryPrimitives.WriteUInt16BigEndian(icmp[6..], (ushort)word); // RFC 1191: next-hop MTU in the low 16 bits
             BinaryPrimitives.WriteUInt16BigEndian(icmp[Icmp.ChecksumOffset..], Checksum.Compute(icmp[..(Icmp.HeaderSize + quote)]));
         }
         else
@@ -138,8 +178,7 @@ public static class LocalResponder
             ip[Ipv6.HopLimitOffset] = 64;
             gateway.Write(ip[Ipv6.SourceOffset..]);
             info.Source.Write(ip[Ipv6.DestinationOffset..]);
-            icmp[Icmp.TypeOffset] = Icmp.V6PacketTooBig;
-            BinaryPrimitives.WriteUInt32BigEndian(icmp[4..], (uint)mtu);
+            BinaryPrimitives.WriteUInt32BigEndian(icmp[4..], (uint)word);
             WriteIcmpv6Checksum(icmp[..(Icmp.HeaderSize + quote)], gateway, info.Source);
         }
 

@@ -255,15 +255,22 @@ public sealed partial class Forwarder
     private DropReason NvgreDeliver(PacketBuffer buffer, in PacketInfo info, in DecapState d, int dstIndex, ulong dstData, int srcIndex, ulong srcData)
     {
         var p = _p;
-        if (dstIndex < 0)
+        int port;
+        if (dstIndex >= 0)
         {
-            return DropReason.NoLookupRecord;
+            port = ForwardingData.Index(dstData);
+            if (!ForwardingData.IsLocal(dstData) || port < 0)
+            {
+                return DropReason.NoLocalPort;
+            }
         }
-
-        int port = ForwardingData.Index(dstData);
-        if (!ForwardingData.IsLocal(dstData) || port < 0)
+        else
         {
-            return DropReason.NoLocalPort;
+            port = WildcardPort(in d, info.Destination);
+            if (port < 0)
+            {
+                return DropReason.NoLookupRecord;
+            }
         }
 
         // Anti-spoofing: the outer source PA must be the PA of the inner source CA.
@@ -297,6 +304,29 @@ public sealed partial class Forwarder
         return Forward(port, buffer);
     }
 
+    /// <summary>
+    /// A destination CA with no record: the gateway VM's port, when this host runs the routing
+    /// domain's GatewayWildcard VM in the frame's VSID (HNV: "packets from outside addressed to
+    /// any CA are accepted via the wildcard record"); -1 otherwise.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int WildcardPort(in DecapState d, IpAddr destination)
+    {
+        if (d.DomainIndex < 0)
+        {
+            return -1;
+        }
+
+        int w = _p.Domains[d.DomainIndex].Wildcard(destination.IsV4);
+        if (w < 0)
+        {
+            return -1;
+        }
+
+        ref readonly RecordEntry gateway = ref _p.Records[w];
+        return gateway.Vsid == d.Vsid && gateway.IsLocal ? gateway.LocalPortIndex : -1;
+    }
+
     /// <summary>The inner source CA in another VSID of the routing domain, or the domain's GatewayWildcard record.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private int FindSourceElsewhere(in DecapState d, IpAddr source)
@@ -305,7 +335,7 @@ public sealed partial class Forwarder
         if (srcIndex < 0 && d.DomainIndex >= 0)
         {
             var domain = _p.Domains[d.DomainIndex];
-            srcIndex = source.IsV4 ? domain.WildcardV4 : domain.WildcardV6;
+            srcIndex = domain.Wildcard(source.IsV4);
         }
 
         return srcIndex;

@@ -107,6 +107,11 @@ public sealed partial class Forwarder
         var p = _p;
         var vsid = port.Vsid!;
         int srcIndex = p.RecordIndex.Find(vsid.Vsid, info.Source);
+        if (srcIndex < 0)
+        {
+            srcIndex = WildcardSource(port, info.Source);
+        }
+
         if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
         {
             return DropReason.SpoofedSource;
@@ -120,6 +125,11 @@ public sealed partial class Forwarder
         int dstIndex = Route(vsid, in info, out DropReason r);
         if (r != DropReason.None)
         {
+            if (r == DropReason.TtlExpired)
+            {
+                AnswerWithIcmpError(port, buffer, in info, mtu: -1);
+            }
+
             return r;
         }
 
@@ -159,6 +169,11 @@ public sealed partial class Forwarder
     private DropReason VmUnicast(PortInfo port, PacketBuffer buffer, ref PacketInfo info, int srcIndex, int dstIndex, ulong dstData)
     {
         var p = _p;
+        if (srcIndex < 0)
+        {
+            srcIndex = WildcardSource(port, info.Source);
+        }
+
         if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
         {
             return DropReason.SpoofedSource;
@@ -198,7 +213,13 @@ public sealed partial class Forwarder
         return ToRemote(port, buffer, ref info, in src, in remote, routed: false);
     }
 
-    /// <summary>Customer-route resolution for a frame sent to the gateway MAC.</summary>
+    /// <summary>
+    /// Customer-route resolution for a frame sent to the gateway MAC. With
+    /// <c>global.useExternalRouter</c>, a destination on another subnet's on-link route goes to the
+    /// best route that names a router instead (HNV's UseExternalRouter: cross-subnet traffic to the
+    /// external routers configured with customer routes). A next hop with no record of its own is
+    /// the routing domain's GatewayWildcard VM when that VM is in the route's VSID.
+    /// </summary>
     private int Route(VsidInfo vsid, in PacketInfo info, out DropReason reason)
     {
         reason = DropReason.None;
@@ -208,7 +229,21 @@ public sealed partial class Forwarder
             return -1;
         }
 
+        var domain = _p.Domains[vsid.DomainIndex];
+        if (_p.Global.UseExternalRouter && route.IsOnLink && route.Vsid != vsid.Vsid
+            && !domain.TryRouteViaRouter(info.Destination, out route))
+        {
+            reason = DropReason.NoRoute;
+            return -1;
+        }
+
         int index = _p.RecordIndex.Find(route.Vsid, route.IsOnLink ? info.Destination : route.NextHop);
+        if (index < 0 && !route.IsOnLink)
+        {
+            int w = domain.Wildcard(route.NextHop.IsV4);
+            index = w >= 0 && _p.Records[w].Vsid == route.Vsid ? w : -1;
+        }
+
         if (index < 0)
         {
             reason = DropReason.NoLookupRecord;
@@ -222,6 +257,24 @@ public sealed partial class Forwarder
         }
 
         return index;
+    }
+
+    /// <summary>
+    /// A source CA with no record of its own is accepted only from the routing domain's
+    /// GatewayWildcard VM (its VSID and MAC): a gateway forwards traffic of addresses outside the
+    /// virtual network. Returns the wildcard record's index, or -1.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int WildcardSource(PortInfo port, IpAddr source)
+    {
+        var vsid = port.Vsid!;
+        if (vsid.DomainIndex < 0)
+        {
+            return -1;
+        }
+
+        int w = _p.Domains[vsid.DomainIndex].Wildcard(source.IsV4);
+        return w >= 0 && _p.Records[w].Vsid == vsid.Vsid && _p.Records[w].MacAddress == port.Mac ? w : -1;
     }
 
     /// <summary>A destination CA with no record in the sender's VSID: another tenant's address, or nobody's.</summary>
@@ -314,22 +367,44 @@ public sealed partial class Forwarder
             return Fragment(buffer, ref info, in src, in dst, in t, routed, maxIp);
         }
 
-        // The frame itself is dropped as mtu_exceeded; the ICMP error, when a gateway address
-        // can source it, leaves on the sender's port as an extra frame.
-        if (port.Vsid!.TryGetGatewayFor(info.Source, out var gateway) && TxRoom(port.Index) > 0)
+        AnswerWithIcmpError(port, buffer, in info, maxIp);
+        return DropReason.MtuExceeded;
+    }
+
+    /// <summary>
+    /// The frame itself is dropped; an ICMP error about it (packet too big with the next-hop
+    /// <paramref name="mtu"/>, or time exceeded when <paramref name="mtu"/> is negative), when a
+    /// gateway address of the sender's subnet can source it and the frame may be answered at all,
+    /// leaves on the sender's port as an extra frame.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void AnswerWithIcmpError(PortInfo port, PacketBuffer buffer, in PacketInfo info, int mtu)
+    {
+        if (!port.Vsid!.TryGetGatewayFor(info.Source, out var gateway) || TxRoom(port.Index) == 0
+            || !LocalResponder.MayAnswerWithError(buffer.Frame, in info))
         {
-            var icmp = _pool.Rent();
-            if (icmp is not null)
-            {
-                buffer.Frame.CopyTo(icmp.Data.AsSpan(icmp.Offset));
-                icmp.Length = buffer.Length;
-                icmp.TimestampNs = buffer.TimestampNs;
-                LocalResponder.PacketTooBig(icmp, in info, _p.Global.GatewayMac, gateway, maxIp);
-                QueueExtra(port.Index, icmp);
-            }
+            return;
         }
 
-        return DropReason.MtuExceeded;
+        var icmp = _pool.Rent();
+        if (icmp is null)
+        {
+            return;
+        }
+
+        buffer.Frame.CopyTo(icmp.Data.AsSpan(icmp.Offset));
+        icmp.Length = buffer.Length;
+        icmp.TimestampNs = buffer.TimestampNs;
+        if (mtu < 0)
+        {
+            LocalResponder.TimeExceeded(icmp, in info, _p.Global.GatewayMac, gateway);
+        }
+        else
+        {
+            LocalResponder.PacketTooBig(icmp, in info, _p.Global.GatewayMac, gateway, mtu);
+        }
+
+        QueueExtra(port.Index, icmp);
     }
 
     private DropReason Fragment(PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RemoteDestination dst, in EncapTemplate t, bool routed, int maxIp)

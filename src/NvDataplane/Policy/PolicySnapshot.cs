@@ -141,6 +141,29 @@ public sealed class RoutingDomain
         route = default;
         return false;
     }
+
+    /// <summary>
+    /// The first route (same order as <see cref="TryRoute"/>) that contains the destination and
+    /// names a router as next hop: where cross-subnet traffic goes under
+    /// <c>global.useExternalRouter</c>.
+    /// </summary>
+    public bool TryRouteViaRouter(IpAddr destination, out CustomerRouteEntry route)
+    {
+        foreach (var r in Routes)
+        {
+            if (!r.IsOnLink && r.Prefix.Contains(destination))
+            {
+                route = r;
+                return true;
+            }
+        }
+
+        route = default;
+        return false;
+    }
+
+    /// <summary>The GatewayWildcard record index for the address family, -1 when there is none.</summary>
+    public int Wildcard(bool v4) => v4 ? WildcardV4 : WildcardV6;
 }
 
 /// <summary>A port as the pipeline sees it.</summary>

@@ -18,7 +18,7 @@ namespace NvDataplane.Tests.Cli;
 /// reach a CA only Red has. Needs root; every namespace is the test's own and is deleted after.
 /// </summary>
 [NonParallelizable]
-public class DaemonEndToEndTests
+public partial class DaemonEndToEndTests
 {
     private readonly List<string> _namespaces = [];
     private readonly List<Process> _daemons = [];
@@ -121,15 +121,7 @@ public class DaemonEndToEndTests
 
         // The VMs' kernels do the TCP; a 1500-byte VM MTU over a 1500-byte provider MTU also
         // exercises path-MTU discovery through the dataplane's ICMP "fragmentation needed".
-        const string server = "import socket,hashlib\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('10.1.1.8',5001));s.listen(1);c,_=s.accept();h=hashlib.sha256();n=0\nwhile True:\n d=c.recv(65536)\n if not d: break\n h.update(d);n+=len(d)\nprint(n,h.hexdigest())";
-        const string client = "import socket,hashlib,random\nr=random.Random(7);data=r.randbytes(20*1024*1024);s=socket.create_connection(('10.1.1.8',5001),timeout=30);s.sendall(data);s.close();print(len(data),hashlib.sha256(data).hexdigest())";
-        var receiver = StartBackground("ip", "netns", "exec", t.Red2, "/usr/bin/python3", "-c", server);
-        Thread.Sleep(300);
-        var (code, sent) = Sh("ip", "netns", "exec", t.Red1, "/usr/bin/python3", "-c", client);
-        Assert.That(code, Is.Zero, "client: " + sent);
-        Assert.That(receiver.Process.WaitForExit(60_000), Is.True, "receiver finished");
-        Assert.That(receiver.Log.ToString().Trim(), Is.EqualTo(sent.Trim()), "byte count and SHA-256 equal on both sides");
-        Assert.That(sent, Does.StartWith("20971520 "));
+        TcpTransfer(t.Red1, t.Red2, "10.1.1.8", 5001, 20);
 
         Assert.That(Ping(t.Blue1, "10.1.1.8"), Is.Zero, "Blue traffic on the same wire");
         Must("kill", "-INT", capture.Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));

@@ -197,12 +197,12 @@ public partial class DropReasonTests
         expected[(int)reason]++;
         Assert.That(c.Drops, Is.EqualTo(expected), $"only {DropReasons.Name(reason)} moved");
         Assert.That((c.Forwarded, c.Answered), Is.EqualTo((forwarded, answered)), "neither forwarded nor answered");
-        if (reason == DropReason.MtuExceeded)
+        if (reason is DropReason.MtuExceeded or DropReason.TtlExpired)
         {
-            // The frame is dropped; the ICMP "fragmentation needed" goes back to the sender.
+            // The frame is dropped; the ICMP "fragmentation needed" or "time exceeded" goes back to the sender.
             Assert.That(output, Has.Count.EqualTo(1));
             Assert.That(output[0].Port, Is.EqualTo(h.Port("red1")));
-            Assert.That((output[0].Frame[14 + 20], output[0].Frame[14 + 21]), Is.EqualTo(((byte)3, (byte)4)));
+            Assert.That((output[0].Frame[14 + 20], output[0].Frame[14 + 21]), Is.EqualTo(reason == DropReason.MtuExceeded ? ((byte)3, (byte)4) : ((byte)11, (byte)0)));
         }
         else
         {
