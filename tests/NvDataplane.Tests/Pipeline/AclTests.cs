@@ -258,6 +258,42 @@ public class AclTests
     }
 
     [Test]
+    public void Traffic_for_outside_addresses_delivered_to_a_gateway_vm_meets_its_inbound_rules()
+    {
+        var config = Load("""
+            {
+              "ports": [
+                { "name": "pnic0", "role": "provider", "macAddress": "02-00-00-00-01-0A" },
+                { "name": "bgw", "role": "vm", "macAddress": "00-15-5D-00-03-FE", "virtualSubnetId": 6002 }
+              ],
+              "providerAddresses": [ { "address": "192.168.1.10", "prefixLength": 24, "port": "pnic0" } ],
+              "providerNeighbors": [ { "address": "192.168.1.11", "macAddress": "02-00-00-00-01-0B" } ],
+              "lookupRecords": [
+                { "customerAddress": "10.2.1.8", "virtualSubnetId": 6001, "macAddress": "00-15-5D-00-01-02", "providerAddress": "192.168.1.11" },
+                { "customerAddress": "10.2.2.254", "virtualSubnetId": 6002, "macAddress": "00-15-5D-00-03-FE", "providerAddress": "192.168.1.10" },
+                { "customerAddress": "0.0.0.0", "virtualSubnetId": 6002, "macAddress": "00-15-5D-00-03-FE", "providerAddress": "192.168.1.10", "type": "GatewayWildcard" }
+              ],
+              "customerRoutes": [
+                { "routingDomainId": "22222222-2222-3333-4444-000000000000", "virtualSubnetId": 6001, "destinationPrefix": "10.2.1.0/24", "nextHop": "0.0.0.0" },
+                { "routingDomainId": "22222222-2222-3333-4444-000000000000", "virtualSubnetId": 6002, "destinationPrefix": "10.2.2.0/24", "nextHop": "0.0.0.0" },
+                { "routingDomainId": "22222222-2222-3333-4444-000000000000", "virtualSubnetId": 6002, "destinationPrefix": "0.0.0.0/0", "nextHop": "10.2.2.254" }
+              ],
+              "acls": [
+                { "virtualSubnetId": 6002, "priority": 1, "direction": "inbound", "protocol": "tcp", "destinationPorts": 443, "action": "deny", "name": "gw-no-443" }
+              ]
+            }
+            """);
+        var h = new ForwarderHarness(config);
+
+        byte[] ToOutside(ushort port) =>
+            NvgreFrom(6002, "00-15-5D-00-03-FE", GatewayMac, Ipv4Of("10.2.1.8", "1.1.1.1", 6, TcpOf(40000, port, []), ttl: 63));
+        Assert.That(h.Send("pnic0", ToOutside(443)), Is.Empty, "1.1.1.1 has no record: the wildcard's VM would get it, its inbound rule refuses");
+        Assert.That(h.Send("pnic0", ToOutside(80)).Select(o => o.Port), Is.EqualTo(new[] { h.Port("bgw") }));
+        Assert.That(Drops(h), Is.EqualTo(1));
+        Assert.That(Hits(h)["gw-no-443"], Is.EqualTo(1));
+    }
+
+    [Test]
     public void The_batch_path_applies_the_same_rules()
     {
         var h = Harness(DenySsh);
