@@ -82,6 +82,48 @@ internal sealed class ConfigObjectReader
         }
     }
 
+    /// <summary>
+    /// Each item of the array field <paramref name="name"/> read as an address, with its JSON
+    /// path; null (reported) for an item that is not one. None when the field is absent.
+    /// </summary>
+    public List<(IpAddr? Address, string Path)> ArrayOfAddresses(string name)
+    {
+        var items = new List<(IpAddr?, string)>();
+        if (!TryGetField(name, required: false, "an array of addresses", out var array))
+        {
+            return items;
+        }
+
+        if (array.ValueKind != JsonValueKind.Array)
+        {
+            WrongType(name, "an array of addresses", array);
+            return items;
+        }
+
+        int index = 0;
+        foreach (var item in array.EnumerateArray())
+        {
+            string path = ConfigJsonPath.Index(FieldPath(name), index++);
+            IpAddr? address = null;
+            if (item.ValueKind != JsonValueKind.String)
+            {
+                _problems.Add(path, $"expected {AddressExample}, got {ConfigValueText.Describe(item)}");
+            }
+            else if (!IpAddr.TryParse(item.GetString(), out var parsed))
+            {
+                _problems.Add(path, $"{ConfigValueText.Quote(item.GetString() ?? "")} is not an IPv4 or IPv6 address; use {AddressExample}");
+            }
+            else
+            {
+                address = parsed;
+            }
+
+            items.Add((address, path));
+        }
+
+        return items;
+    }
+
     public string? String(string name, bool required = false, string expected = "a string")
     {
         if (!TryGetField(name, required, expected, out var value))
