@@ -999,8 +999,8 @@ def s_vm_malformed():
     sc.send("red1", pad60(ether("01-80-C2-00-00-0E", RED1_MAC, 0x88CC) + b"\x02\x07\x04" + b"\x00" * 6),
             drop="unsupported_ethertype", note="LLDP (0x88CC)")
     sc.send("red1", ether("FF-FF-FF-FF-FF-FF", RED1_MAC, 0x0800)
-            + ip4(RED1_CA, "255.255.255.255", udp(68, 67, 40, 1), df=False),
-            drop="flooding_disabled", note="UDP to 255.255.255.255")
+            + ip4(RED1_CA, "255.255.255.255", udp(40000, 9, 40, 1), df=False),
+            drop="flooding_disabled", note="UDP to 255.255.255.255 (not DHCP: see the dhcp scenario)")
     sc.send("red1", ether("01-00-5E-00-00-FB", RED1_MAC, 0x0800)
             + ip4(RED1_CA, "224.0.0.251", udp(5353, 5353, 40, 1), df=False),
             drop="flooding_disabled", note="mDNS to 224.0.0.251")

@@ -10,7 +10,6 @@ namespace NvDataplane.Policy;
 /// </summary>
 internal static class ConfigRoutingDomainReader
 {
-    private const int MaxDomainNameLength = 253;
     private const int MaxLabelLength = 63;
     private const string DomainNameExample = "a DNS name of letters, digits and hyphens in dot-separated labels, such as corp.example.com";
 
@@ -115,7 +114,7 @@ internal static class ConfigRoutingDomainReader
     /// <summary>RFC 1123 host-name syntax: 1..63-character labels of letters, digits and inner hyphens, at most 253 in all.</summary>
     private static bool IsDomainName(string name)
     {
-        if (name.Length is 0 or > MaxDomainNameLength)
+        if (name.Length is 0 or > RoutingDomainConfig.MaxDomainNameLength)
         {
             return false;
         }

@@ -253,6 +253,9 @@ public sealed class PolicySnapshot
     public EncapTemplate[] Templates { get; private set; } = [];
     public byte[] TemplateBytes { get; private set; } = [];
 
+    /// <summary>What DHCP answers on each vm port (docs/FORWARDING.md section 4).</summary>
+    public DhcpBindings Dhcp { get; private set; } = DhcpBindings.Empty;
+
     public const int TemplateStride = 80;
 
     public int FindPort(string name) => Array.FindIndex(Ports, p => p.Name == name);
@@ -269,6 +272,7 @@ public sealed class PolicySnapshot
         s.BuildDomainsAndPorts();
         s.BuildRecords();
         s.BuildTemplates();
+        s.Dhcp = DhcpBindings.Build(s);
         return s;
     }
 

@@ -12,4 +12,7 @@ public sealed record RoutingDomainConfig(Guid RoutingDomainId, IReadOnlyList<IpA
 {
     /// <summary>As many IPv4 addresses as one option 6 holds (255 bytes).</summary>
     public const int MaxDnsServers = 63;
+
+    /// <summary>The longest DNS name (RFC 1035 section 2.3.4), which also fits one option 15.</summary>
+    public const int MaxDomainNameLength = 253;
 }
