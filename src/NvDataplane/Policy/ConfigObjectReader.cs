@@ -60,21 +60,9 @@ internal sealed class ConfigObjectReader
     /// <summary>Each object of the array field <paramref name="name"/>, read with <paramref name="fields"/>; none when absent.</summary>
     public IEnumerable<ConfigObjectReader> ArrayOfObjects(string name, IReadOnlyList<string> fields)
     {
-        if (!TryGetField(name, required: false, "an array of objects", out var array))
+        foreach (var (item, path) in ArrayItems(name, "an array of objects"))
         {
-            yield break;
-        }
-
-        if (array.ValueKind != JsonValueKind.Array)
-        {
-            WrongType(name, "an array of objects", array);
-            yield break;
-        }
-
-        int index = 0;
-        foreach (var item in array.EnumerateArray())
-        {
-            var reader = Open(item, ConfigJsonPath.Index(FieldPath(name), index++), _problems, fields);
+            var reader = Open(item, path, _problems, fields);
             if (reader is not null)
             {
                 yield return reader;
@@ -89,21 +77,8 @@ internal sealed class ConfigObjectReader
     public List<(IpAddr? Address, string Path)> ArrayOfAddresses(string name)
     {
         var items = new List<(IpAddr?, string)>();
-        if (!TryGetField(name, required: false, "an array of addresses", out var array))
+        foreach (var (item, path) in ArrayItems(name, "an array of addresses"))
         {
-            return items;
-        }
-
-        if (array.ValueKind != JsonValueKind.Array)
-        {
-            WrongType(name, "an array of addresses", array);
-            return items;
-        }
-
-        int index = 0;
-        foreach (var item in array.EnumerateArray())
-        {
-            string path = ConfigJsonPath.Index(FieldPath(name), index++);
             IpAddr? address = null;
             if (item.ValueKind != JsonValueKind.String)
             {
@@ -309,6 +284,27 @@ internal sealed class ConfigObjectReader
         }
 
         return choice;
+    }
+
+    /// <summary>The items of the array field <paramref name="name"/> with their paths; none when absent or not an array (reported).</summary>
+    private IEnumerable<(JsonElement Item, string Path)> ArrayItems(string name, string expected)
+    {
+        if (!TryGetField(name, required: false, expected, out var array))
+        {
+            yield break;
+        }
+
+        if (array.ValueKind != JsonValueKind.Array)
+        {
+            WrongType(name, expected, array);
+            yield break;
+        }
+
+        int index = 0;
+        foreach (var item in array.EnumerateArray())
+        {
+            yield return (item, ConfigJsonPath.Index(FieldPath(name), index++));
+        }
     }
 
     private void CheckFieldNames(IReadOnlyList<string> fields)

@@ -86,6 +86,10 @@ public class DhcpResponderTests
         Assert.That(h.Forwarder.Pool.Available, Is.EqualTo(h.Forwarder.Pool.Size), "buffer back in the pool");
     }
 
+    /// <summary>A client message from 10.1.1.7 unicast to the server (gateway) address and MAC, as a client with a lease sends it.</summary>
+    private static byte[] FromRed1ToTheGateway(uint xid, byte type) =>
+        Frame(RedMac, Message(RedMac, xid, ciaddr: "10.1.1.7", options: Usual(Type(type))), dstMac: GatewayMac, src: "10.1.1.7", dst: "10.1.1.1");
+
     /// <summary>The fields every reply from red1's server has.</summary>
     private static void AssertCommon(Reply r, uint xid, ushort flags)
     {
@@ -191,8 +195,7 @@ public class DhcpResponderTests
     public void Renewal_sent_to_the_gateway_address_gets_an_ack_unicast_to_ciaddr()
     {
         var h = Harness();
-        var renew = Frame(RedMac, Message(RedMac, 0x44, ciaddr: "10.1.1.7", options: Usual(Type(3))), dstMac: GatewayMac, src: "10.1.1.7", dst: "10.1.1.1");
-        var r = Single(h, "red1", renew);
+        var r = Single(h, "red1", FromRed1ToTheGateway(0x44, 3));
 
         AssertCommon(r, 0x44, 0);
         Assert.That((r.EthDst, r.IpDst, r.Ciaddr, r.Yiaddr), Is.EqualTo(("00155D000001", "10.1.1.7", "10.1.1.7", "10.1.1.7")));
@@ -214,8 +217,7 @@ public class DhcpResponderTests
     public void Inform_gets_an_ack_with_the_parameters_and_no_lease()
     {
         var h = Harness();
-        var inform = Frame(RedMac, Message(RedMac, 0x46, ciaddr: "10.1.1.7", options: Usual(Type(8))), dstMac: GatewayMac, src: "10.1.1.7", dst: "10.1.1.1");
-        var r = Single(h, "red1", inform);
+        var r = Single(h, "red1", FromRed1ToTheGateway(0x46, 8));
 
         AssertCommon(r, 0x46, 0);
         Assert.That((r.EthDst, r.IpDst, r.Ciaddr, r.Yiaddr), Is.EqualTo(("00155D000001", "10.1.1.7", "10.1.1.7", "0.0.0.0")));
@@ -429,7 +431,7 @@ public class DhcpResponderTests
         {
             ("red1", RedMac, Discover(RedMac)),
             ("red1", RedMac, Frame(RedMac, Message(RedMac, 5, options: Usual(Type(3), Address(54, "10.1.1.1"), Address(50, "10.1.1.7"))))),
-            ("red1", RedMac, Frame(RedMac, Message(RedMac, 6, ciaddr: "10.1.1.7", options: Usual(Type(8))), dstMac: GatewayMac, src: "10.1.1.7", dst: "10.1.1.1")),
+            ("red1", RedMac, FromRed1ToTheGateway(6, 8)),
             ("blue1", BlueMac, Discover(BlueMac, flags: 0x8000)),
             ("blue1", BlueMac, Frame(BlueMac, Message(BlueMac, 8, options: Usual(Type(3), Address(50, "10.1.1.7"))))),
         };
