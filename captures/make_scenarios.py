@@ -27,11 +27,12 @@ import struct
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 
-from scapy.layers.inet import IP, ICMP, TCP, UDP  # noqa: E402
+from scapy.layers.inet import IP, ICMP, TCP, UDP, IPOption_Router_Alert  # noqa: E402
 from scapy.layers.dns import DNS, DNSQR  # noqa: E402
 from scapy.layers.inet6 import (  # noqa: E402
     IPv6, ICMPv6EchoRequest, ICMPv6EchoReply, ICMPv6ND_NS, ICMPv6ND_NA,
     ICMPv6NDOptSrcLLAddr, ICMPv6NDOptDstLLAddr, ICMPv6PacketTooBig)
+from scapy.layers.dhcp import BOOTP, DHCP  # noqa: E402
 from scapy.packet import Raw  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -1034,8 +1035,8 @@ def s_vm_malformed():
     sc.send("red1", pad60(ether("01-80-C2-00-00-0E", RED1_MAC, 0x88CC) + b"\x02\x07\x04" + b"\x00" * 6),
             drop="unsupported_ethertype", note="LLDP (0x88CC)")
     sc.send("red1", ether("FF-FF-FF-FF-FF-FF", RED1_MAC, 0x0800)
-            + ip4(RED1_CA, "255.255.255.255", udp(68, 67, 40, 1), df=False),
-            drop="flooding_disabled", note="UDP to 255.255.255.255")
+            + ip4(RED1_CA, "255.255.255.255", udp(40000, 9, 40, 1), df=False),
+            drop="flooding_disabled", note="UDP to 255.255.255.255 (not DHCP: see the dhcp scenario)")
     sc.send("red1", ether("01-00-5E-00-00-FB", RED1_MAC, 0x0800)
             + ip4(RED1_CA, "224.0.0.251", udp(5353, 5353, 40, 1), df=False),
             drop="flooding_disabled", note="mDNS to 224.0.0.251")
@@ -1194,9 +1195,172 @@ def s_acl():
     return sc
 
 
+# --------------------------------------------------------------------------------------
+# DHCP (section 5): client messages and the answers the rules give, built with scapy's
+# BOOTP / DHCP layers
+# --------------------------------------------------------------------------------------
+DHCP_LEASE = 3600
+RED_DNS, RED_DOMAIN = ["10.1.1.53", "10.1.1.54"], "red.example"
+BLUE_DNS, BLUE_DOMAIN = ["10.1.1.153"], "blue.example"
+PRL = [1, 3, 6, 15, 26, 51, 54, 58, 59]           # a typical parameter request list (55)
+
+
+def chaddr16(mac_text):
+    return mac(mac_text) + b"\x00" * 10
+
+
+def dhcp_request_frame(src_mac, msg_type, xid, flags=0, ciaddr="0.0.0.0", src_ip="0.0.0.0",
+                       dst_ip="255.255.255.255", eth_dst="FF-FF-FF-FF-FF-FF", chaddr=None,
+                       extra=(), giaddr="0.0.0.0", op=1, ip_options=None, sport=68, dport=67,
+                       options=None, cookie=b"c\x82Sc", cut=None):
+    """A client message as a VM's DHCP client sends it (secs 2, client id, 55, host name)."""
+    chaddr = chaddr or src_mac
+    if options is None:
+        options = ([("message-type", msg_type)] if msg_type else []) + list(extra) + [
+            ("client_id", b"\x01" + mac(chaddr)), ("param_req_list", PRL), ("hostname", b"vm"), "end"]
+    bootp = bytes(BOOTP(op=op, xid=xid, secs=2, flags=flags, ciaddr=ciaddr, giaddr=giaddr,
+                        chaddr=chaddr16(chaddr), options=cookie) / DHCP(options=options))
+    if cut is not None:
+        bootp = bootp[:cut]
+    ip = IP(src=src_ip, dst=dst_ip, ttl=64, id=0x6000 + (xid & 0xFFF))
+    if ip_options:
+        ip.options = ip_options
+    return ether(eth_dst, src_mac, 0x0800) + bytes(ip / UDP(sport=sport, dport=dport) / Raw(bootp))
+
+
+def dhcp_reply_frame(port_mac, xid, flags, msg_type, server, client_ca=None, ciaddr="0.0.0.0",
+                     subnet_mask=None, dns=(), domain=None, mtu=1458, lease=DHCP_LEASE,
+                     request_ciaddr="0.0.0.0"):
+    """Section 4's answer: msg_type 2 OFFER, 5 ACK (client_ca None = INFORM's ACK), 6 NAK."""
+    options = [("message-type", msg_type), ("server_id", server)]
+    if msg_type != 6:
+        if client_ca is not None:
+            options.append(("lease_time", lease))
+            if lease != 0xFFFFFFFF:
+                options += [("renewal_time", lease // 2), ("rebinding_time", lease * 7 // 8)]
+        options += [("subnet_mask", subnet_mask), ("router", server)]
+        if dns:
+            options.append(("name_server",) + tuple(dns))
+        if domain:
+            options.append(("domain", domain.encode()))
+        options.append(("interface-mtu", mtu))
+    options.append("end")
+    yiaddr = client_ca if (msg_type != 6 and client_ca is not None) else "0.0.0.0"
+    message = bytes(BOOTP(op=2, htype=1, hlen=6, hops=0, xid=xid, secs=0, flags=flags,
+                          ciaddr=ciaddr, yiaddr=yiaddr, siaddr="0.0.0.0", giaddr="0.0.0.0",
+                          chaddr=chaddr16(port_mac), options=b"c\x82Sc") / DHCP(options=options))
+    message += b"\x00" * max(0, 300 - len(message))
+    broadcast = msg_type == 6 or (request_ciaddr == "0.0.0.0" and flags & 0x8000)
+    if broadcast:
+        eth_dst, ip_dst = "FF-FF-FF-FF-FF-FF", "255.255.255.255"
+    else:
+        eth_dst = port_mac
+        ip_dst = request_ciaddr if request_ciaddr != "0.0.0.0" else yiaddr
+    packet = bytes(IP(src=server, dst=ip_dst, tos=0, ttl=64, id=0, flags=0)
+                   / UDP(sport=67, dport=68) / Raw(message))
+    return ether(eth_dst, GW_MAC, 0x0800) + packet
+
+
+def s_dhcp():
+    no_record_mac, off_link_mac = "00-15-5D-00-00-04", "00-15-5D-00-00-05"
+    cfg = make_config([provider_port(), RED1_PORT, BLUE1_PORT,
+                       vm_port("red4", no_record_mac, RED_VSID, "Red-4"),
+                       vm_port("red5", off_link_mac, RED_VSID, "Red-5")],
+                      RED_RECORDS + BLUE_RECORDS
+                      + [record("10.9.9.5", RED_VSID, off_link_mac, PA_LOCAL, vm_name="Red-5")],
+                      RED_ROUTES + BLUE_ROUTES)
+    cfg["global"]["dhcpLeaseSeconds"] = DHCP_LEASE
+    cfg["routingDomains"] = [
+        {"routingDomainId": RED_RD, "dnsServers": RED_DNS, "domainName": RED_DOMAIN},
+        {"routingDomainId": BLUE_RD, "dnsServers": BLUE_DNS, "domainName": BLUE_DOMAIN}]
+    sc = Scenario("dhcp",
+                  "DHCP from policy (section 5): red1 and blue1, both 10.1.1.7 in their own "
+                  "tenant, are offered and acknowledged their own CA with their own routing "
+                  "domain's DNS settings; NAK for other addresses; INFORM; RELEASE / DECLINE "
+                  "taken in; spoofed chaddr, garbage, no record, no on-link route.", cfg)
+    red_mask = "255.255.255.0"
+    red = dict(subnet_mask=red_mask, dns=RED_DNS, domain=RED_DOMAIN)
+    blue = dict(subnet_mask=red_mask, dns=BLUE_DNS, domain=BLUE_DOMAIN)
+
+    def red_reply(xid, flags, msg_type, **kw):
+        return [("red1", dhcp_reply_frame(RED1_MAC, xid, flags, msg_type, RED_GW, **kw))]
+
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 1, 0x1001),
+            red_reply(0x1001, 0, 2, client_ca=RED1_CA, **red),
+            note="DISCOVER -> OFFER 10.1.1.7, unicast to yiaddr at chaddr")
+    sel = [("server_id", RED_GW), ("requested_addr", RED1_CA)]
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 3, 0x1002, flags=0x8000, extra=sel),
+            red_reply(0x1002, 0x8000, 5, client_ca=RED1_CA, **red),
+            note="REQUEST (selecting, BROADCAST flag) -> ACK, broadcast")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 3, 0x1003, extra=[("requested_addr", "10.1.1.99")]),
+            red_reply(0x1003, 0, 6), note="REQUEST (init-reboot) for 10.1.1.99 -> NAK, broadcast")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 3, 0x1004,
+                                       extra=[("server_id", "10.1.1.254"), ("requested_addr", RED1_CA)]),
+            red_reply(0x1004, 0, 6), note="REQUEST naming server 10.1.1.254 -> NAK")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 3, 0x1005, ciaddr=RED1_CA, src_ip=RED1_CA,
+                                       dst_ip=RED_GW, eth_dst=GW_MAC),
+            red_reply(0x1005, 0, 5, client_ca=RED1_CA, ciaddr=RED1_CA, request_ciaddr=RED1_CA, **red),
+            note="REQUEST (renewing) unicast to the gateway -> ACK to ciaddr")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 3, 0x1006, ciaddr=RED1_CA, src_ip=RED1_CA),
+            red_reply(0x1006, 0, 5, client_ca=RED1_CA, ciaddr=RED1_CA, request_ciaddr=RED1_CA, **red),
+            note="REQUEST (rebinding) broadcast -> ACK unicast to ciaddr")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 3, 0x1007, ciaddr="10.1.1.33", src_ip="10.1.1.33"),
+            red_reply(0x1007, 0, 6), note="REQUEST (rebinding) from 10.1.1.33 -> NAK")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 8, 0x1008, ciaddr=RED1_CA, src_ip=RED1_CA,
+                                       dst_ip=RED_GW, eth_dst=GW_MAC),
+            red_reply(0x1008, 0, 5, ciaddr=RED1_CA, request_ciaddr=RED1_CA, **red),
+            note="INFORM -> ACK without lease, yiaddr 0")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 8, 0x1009, ciaddr=REMOTE_CA, src_ip=REMOTE_CA),
+            drop="spoofed_source", note="INFORM for 10.1.1.8 (not red1's)")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 7, 0x100A, ciaddr=RED1_CA, src_ip=RED1_CA,
+                                       dst_ip=RED_GW, eth_dst=GW_MAC, extra=[("server_id", RED_GW)]),
+            drop="dhcp_release", note="RELEASE")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 4, 0x100B, extra=sel), drop="dhcp_decline",
+            note="DECLINE")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 1, 0x100C, chaddr=BLUE1_MAC),
+            drop="spoofed_source", note="DISCOVER from red1 with Blue-1's chaddr")
+    odd = [("message-type", 1), "pad", "pad", (224, b"\x01\x02\x03"), (43, b""),
+           (81, b"\x00\x00\x00vm"), ("param_req_list", PRL)]  # no end option
+    sc.send("red1", dhcp_request_frame(RED1_MAC, None, 0x100D, options=odd,
+                                       ip_options=[IPOption_Router_Alert()]),
+            red_reply(0x100D, 0, 2, client_ca=RED1_CA, **red),
+            note="DISCOVER with IP options, pads, unknown options, no end -> OFFER")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 1, 0x100E, cut=200), drop="dhcp_malformed",
+            note="BOOTP message cut to 200 bytes")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 1, 0x100F, cookie=b"c\x82Sd"),
+            drop="dhcp_malformed", note="wrong magic cookie")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, None, 0x1010,
+                                       options=[("message-type", 1), (12, b"vm"), "end"], cut=240 + 3 + 3),
+            drop="dhcp_malformed", note="option running past the end")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, None, 0x1011, options=[("hostname", b"vm"), "end"]),
+            drop="dhcp_malformed", note="plain BOOTP: no option 53")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 1, 0x1012, op=2), drop="dhcp_malformed",
+            note="BOOTREPLY sent by the VM")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 1, 0x1013, giaddr="10.1.1.99"),
+            drop="dhcp_malformed", note="relayed (giaddr 10.1.1.99)")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 2, 0x1014), drop="dhcp_malformed",
+            note="an OFFER sent by the VM")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 1, 0x1015, dst_ip="224.0.0.1",
+                                       eth_dst="01-00-5E-00-00-01"),
+            drop="flooding_disabled", note="68 -> 67 to a multicast group: not DHCP")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 2, 0x1016, sport=67, dport=68),
+            drop="flooding_disabled", note="67 -> 68 broadcast from the VM: not DHCP")
+    sc.send("blue1", dhcp_request_frame(BLUE1_MAC, 1, 0x2001, flags=0x8000),
+            [("blue1", dhcp_reply_frame(BLUE1_MAC, 0x2001, 0x8000, 2, RED_GW, client_ca=RED1_CA, **blue))],
+            note="Blue DISCOVER (BROADCAST flag) -> OFFER of Blue's 10.1.1.7 with Blue's DNS")
+    sc.send("blue1", dhcp_request_frame(BLUE1_MAC, 3, 0x2002, extra=sel),
+            [("blue1", dhcp_reply_frame(BLUE1_MAC, 0x2002, 0, 5, RED_GW, client_ca=RED1_CA, **blue))],
+            note="Blue REQUEST -> ACK")
+    sc.send("red4", dhcp_request_frame(no_record_mac, 1, 0x3001), drop="no_lookup_record",
+            note="DISCOVER on a port with no record")
+    sc.send("red5", dhcp_request_frame(off_link_mac, 1, 0x3002), drop="no_route",
+            note="DISCOVER for 10.9.9.5: no on-link route holds it")
+    return sc
+
+
 SCENARIOS = [s_encap_ipv4, s_decap_ipv4, s_encap_decap_ipv6_pa, s_ipv6_ca, s_nat, s_same_host,
              s_overlapping_tenants, s_spoofed_source, s_spoofed_outer_pa, s_malformed_gre, s_mtu,
-             s_arp_and_pa, s_routing, s_gateway, s_vm_malformed, s_acl]
+             s_arp_and_pa, s_routing, s_gateway, s_vm_malformed, s_acl, s_dhcp]
 
 
 def self_check(sc):
@@ -1218,6 +1382,11 @@ def self_check(sc):
                     inner_ip = f[34 + 8 + 14:]
                     tos = inner_ip[1] if inner_ip[0] >> 4 == 4 else ipv6_tc(inner_ip)
                     assert f[15] == tos, where + ": TOS"
+                if f[23] == 17 and f[34:38] == b"\x00\x43\x00\x44":  # a DHCP answer (section 5)
+                    udp_len = struct.unpack("!H", f[38:40])[0]
+                    pseudo = f[26:34] + struct.pack("!BBH", 0, 17, udp_len)
+                    assert inet_checksum(pseudo + f[34:34 + udp_len]) == 0, where + ": UDP checksum"
+                    assert udp_len - 8 >= 300 and f[42] == 2 and f[42 + 236:42 + 240] == b"c\x82Sc", where
             elif etype == 0x86DD:
                 assert struct.unpack("!H", f[18:20])[0] == len(f) - 54, where + ": length/padding"
                 if f[20] == 47:  # outer NVGRE over IPv6

@@ -41,13 +41,19 @@ public enum DropReason : byte
     NoLocalPort,
     /// <summary>A NAT-rule destination whose sender has no NAT record of its own (its PA would be shared).</summary>
     NatSourceNotUnique,
+    /// <summary>A DHCP client message to the server that cannot be served as sent: cut short, not BOOTP/DHCP, options running past the end, relayed, or a server's message type.</summary>
+    DhcpMalformed,
+    /// <summary>A DHCPRELEASE: leases come from the policy, so there is nothing to release and no answer.</summary>
+    DhcpRelease,
+    /// <summary>A DHCPDECLINE: the VM saw its policy address in use; the policy is not changed and nothing is answered.</summary>
+    DhcpDecline,
 }
 
 /// <summary>Names and counts of <see cref="DropReason"/>.</summary>
 public static class DropReasons
 {
     /// <summary>Number of slots a counter array needs (index = (int)reason).</summary>
-    public const int Count = (int)DropReason.NatSourceNotUnique + 1;
+    public const int Count = (int)DropReason.DhcpDecline + 1;
 
     private static readonly string[] Names = BuildNames();
 

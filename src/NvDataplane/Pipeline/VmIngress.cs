@@ -11,7 +11,7 @@ namespace NvDataplane.Pipeline;
 // delivery, NVGRE encapsulation or IP rewrite (docs/FORWARDING.md section 1).
 public sealed partial class Forwarder
 {
-    /// <summary>What the first look at a VM frame decided: dropped, answered locally, routed, or plain unicast.</summary>
+    /// <summary>What the first look at a VM frame decided: dropped, answered locally (ARP, ND, DHCP), routed, or plain unicast.</summary>
     private enum VmPath : byte
     {
         Drop,
@@ -19,6 +19,7 @@ public sealed partial class Forwarder
         NeighborSolicitation,
         Gateway,
         Unicast,
+        Dhcp,
     }
 
     private DropReason FromVm(PortInfo port, PacketBuffer buffer)
@@ -77,6 +78,12 @@ public sealed partial class Forwarder
         var dstMac = Ethernet.ReadDestination(frame);
         if (dstMac.IsMulticast || IsFloodDestination(info.Destination))
         {
+            if (DhcpResponder.IsToServer(in info, port.Vsid!))
+            {
+                path = VmPath.Dhcp;
+                return DropReason.None;
+            }
+
             return DropReason.FloodingDisabled;
         }
 
@@ -84,7 +91,7 @@ public sealed partial class Forwarder
         return DropReason.None;
     }
 
-    /// <summary>Everything but plain unicast: drops, ARP, ND, and frames for the gateway (routing, gateway ping).</summary>
+    /// <summary>Everything but plain unicast: drops, ARP, ND, DHCP, and frames for the gateway (routing, gateway ping).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private DropReason VmSlowPath(PortInfo port, PacketBuffer buffer, ref PacketInfo info, VmPath path, DropReason reason)
     {
@@ -96,6 +103,8 @@ public sealed partial class Forwarder
                 return VmNeighborSolicitation(port, buffer, in info);
             case VmPath.Gateway:
                 return VmRouted(port, buffer, ref info);
+            case VmPath.Dhcp:
+                return VmDhcp(port, buffer, in info);
             default:
                 return reason;
         }
@@ -106,6 +115,11 @@ public sealed partial class Forwarder
     {
         var p = _p;
         var vsid = port.Vsid!;
+        if (DhcpResponder.IsToServer(in info, vsid))
+        {
+            return VmDhcp(port, buffer, in info); // a renewal, sent to the server (gateway) address
+        }
+
         int srcIndex = p.RecordIndex.Find(vsid.Vsid, info.Source);
         if (srcIndex < 0)
         {

@@ -19,7 +19,7 @@ namespace NvDataplane.Policy;
 public static class ConfigLoader
 {
     private static readonly string[] TopLevelFields =
-        ["host", "global", "ports", "providerAddresses", "providerRoutes", "providerNeighbors", "lookupRecords", "customerRoutes", "acls"];
+        ["host", "global", "ports", "providerAddresses", "providerRoutes", "providerNeighbors", "lookupRecords", "customerRoutes", "acls", "routingDomains"];
 
     private static readonly JsonDocumentOptions ParseOptions = new()
     {
@@ -100,6 +100,7 @@ public static class ConfigLoader
         var lookupRecords = ConfigLookupRecordReader.Read(root, problems);
         var customerRoutes = ConfigCustomerRouteReader.Read(root, problems);
         var acls = ConfigAclReader.Read(root, problems, ports, lookupRecords, customerRoutes);
+        var routingDomains = ConfigRoutingDomainReader.Read(root, problems, customerRoutes);
         if (problems.Count != 0 || hostName is null || global is null)
         {
             return null;
@@ -117,6 +118,7 @@ public static class ConfigLoader
             [.. customerRoutes.OfType<CustomerRouteConfig>()])
         {
             Acls = [.. acls.OfType<AclRuleConfig>()],
+            RoutingDomains = [.. routingDomains.OfType<RoutingDomainConfig>()],
         };
     }
 

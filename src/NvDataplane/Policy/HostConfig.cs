@@ -28,9 +28,14 @@ public enum RecordType
 
 public sealed record GlobalSettings(MacAddress GatewayMac, byte OuterTtl, bool UseExternalRouter)
 {
+    public const uint DefaultDhcpLeaseSeconds = 86400;
+
     public static readonly MacAddress DefaultGatewayMac = MacAddress.Parse("00-15-5D-FF-FF-FF");
 
     public static GlobalSettings Default { get; } = new(DefaultGatewayMac, 64, false);
+
+    /// <summary>The lease DHCP answers grant (option 51); <see cref="uint.MaxValue"/> is infinite.</summary>
+    public uint DhcpLeaseSeconds { get; init; } = DefaultDhcpLeaseSeconds;
 }
 
 /// <param name="Device">afpacket:IFNAME, tap:NAME or pcap:NAME; null when the config names none (replay ignores it).</param>
@@ -74,6 +79,8 @@ public sealed record HostConfig(
 {
     /// <summary>The <c>acls</c> section in file order (AclConfig.cs); empty when the file has none.</summary>
     public IReadOnlyList<AclRuleConfig> Acls { get; init; } = [];
+    /// <summary>Per routing domain settings (<c>routingDomains</c>): what DHCP tells the VMs of a domain.</summary>
+    public IReadOnlyList<RoutingDomainConfig> RoutingDomains { get; init; } = [];
 }
 
 /// <summary>VSID limits (RFC 7637 section 3.3; the HNV cmdlets accept 4096..16777214).</summary>

@@ -279,6 +279,9 @@ public sealed class PolicySnapshot
     public EncapTemplate[] Templates { get; private set; } = [];
     public byte[] TemplateBytes { get; private set; } = [];
 
+    /// <summary>What DHCP answers on each vm port (docs/FORWARDING.md section 5).</summary>
+    public DhcpBindings Dhcp { get; private set; } = DhcpBindings.Empty;
+
     public const int TemplateStride = 80;
 
     public int FindPort(string name) => Array.FindIndex(Ports, p => p.Name == name);
@@ -296,6 +299,7 @@ public sealed class PolicySnapshot
         s.Acls = AclTable.Build(config.Acls, s.Ports);
         s.BuildRecords();
         s.BuildTemplates();
+        s.Dhcp = DhcpBindings.Build(s);
         return s;
     }
 

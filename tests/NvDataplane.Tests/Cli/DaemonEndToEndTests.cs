@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using NvDataplane.Io;
 using NvDataplane.Pipeline;
 using NvDataplane.Tests.Io;
@@ -357,15 +358,58 @@ public partial class DaemonEndToEndTests
         Assert.That(t.Log2.ToString(), Does.Not.Contain("acl no-ssh"), "no SYN to Red's 22 ever reached hv2");
     }
 
+    [Test]
+    public void A_vm_with_no_static_address_gets_it_by_dhcp_from_policy_and_then_reaches_its_peer_across_hosts()
+    {
+        string? busybox = new[] { "/usr/bin/busybox", "/bin/busybox" }.FirstOrDefault(File.Exists);
+        Assume.That(busybox, Is.Not.Null, "busybox (for udhcpc) is installed by .ci/setup-deps");
+        using var temp = new TempDir();
+        var t = TwoHosts(temp.Path, null, dhcpRed1: true);
+        Assert.That(Sh("ip", "-n", t.Red1, "-4", "addr", "show", "dev", "red1t").Output, Does.Not.Contain("inet "), "Red-1 starts with no IPv4 address");
+
+        // udhcpc hands the lease to a script in its environment; this one applies it the way a
+        // distribution's default script does and writes down what it was told.
+        string lease = Path.Combine(temp.Path, "lease.txt");
+        string script = Path.Combine(temp.Path, "udhcpc.sh");
+        File.WriteAllText(script, $$"""
+            #!/bin/sh
+            case "$1" in
+              deconfig) ip -4 addr flush dev "$interface" ;;
+              bound|renew)
+                ip -4 addr flush dev "$interface"
+                ip addr add "$ip/$mask" dev "$interface"
+                [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
+                for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
+                echo "$1 ip=$ip mask=$mask router=$router dns=$dns domain=$domain mtu=$mtu lease=$lease serverid=$serverid" >> '{{lease}}'
+                ;;
+            esac
+            exit 0
+
+            """);
+        Must("chmod", "700", script);
+
+        var (code, output) = Sh("ip", "netns", "exec", t.Red1, busybox!, "udhcpc", "-i", "red1t", "-f", "-q", "-n", "-t", "5", "-T", "1", "-s", script);
+        Assert.That(code, Is.Zero, "udhcpc got a lease: " + output + t.Log1);
+        Assert.That(File.ReadAllText(lease).Trim(), Is.EqualTo("bound ip=10.1.1.7 mask=24 router=10.1.1.1 dns=10.1.1.53 domain=red.example mtu=1458 lease=600 serverid=10.1.1.1"),
+            "the CA of Red-1's record, the on-link route's mask and gateway, Red's DNS settings, the NVGRE MTU, the configured lease");
+        Assert.That(Sh("ip", "-n", t.Red1, "-4", "addr", "show", "dev", "red1t").Output, Does.Contain("inet 10.1.1.7/24"));
+        Assert.That(Sh("ip", "-n", t.Red1, "route", "show", "default").Output, Does.Contain("default via 10.1.1.1 dev red1t"));
+
+        Assert.That(Ping(t.Red1, "10.1.1.8"), Is.Zero, "Red-1, configured by DHCP, → Red-2 on hv2 across NVGRE");
+        Assert.That(Ping(t.Red1, "10.1.1.1"), Is.Zero, "and its router, the gateway address");
+        Assert.That(Ping(t.Blue1, "10.1.1.8"), Is.Zero, "Blue-1 (static, same CA) unaffected");
+    }
+
     private sealed record Topology(string Hv1, string Hv2, string Red1, string Red2, string Blue1, string Blue2, string Nic1, string Hv1Config, StringBuilder Log1, StringBuilder Log2);
 
     /// <summary>
     /// hv1 and hv2 joined by a veth pair, one daemon each, Red and Blue VMs on their TAPs. With a
     /// <paramref name="vlanId"/>, the PAs are on that VLAN and the hosts' NICs are veths into a
     /// provider network namespace instead (<see cref="_providerNetwork"/>), bridged between its
-    /// ports p1 (hv1) and p2 (hv2).
+    /// ports p1 (hv1) and p2 (hv2). With <paramref name="dhcpRed1"/>, Red-1's TAP gets no address
+    /// (it is to ask by DHCP) and hv1's policy sets a 600 s lease and Red's DNS settings.
     /// </summary>
-    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false, bool natRed = false, string kind = "afpacket", bool arp = false, int vlanId = 0, object[]? acls = null)
+    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false, bool natRed = false, string kind = "afpacket", bool arp = false, int vlanId = 0, object[]? acls = null, bool dhcpRed1 = false)
     {
         string hv1 = Ns("hv1"), hv2 = Ns("hv2"), red1 = Ns("red1"), red2 = Ns("red2"), blue1 = Ns("blue1"), blue2 = Ns("blue2");
         if (vethVms)
@@ -391,6 +435,19 @@ public partial class DaemonEndToEndTests
         Must("ip", "-n", hv2, "link", "set", v2, "up");
         string c1 = Path.Combine(dir, "hv1.json"), c2 = Path.Combine(dir, "hv2.json");
         File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", vethVms, natRed, kind, arp, vlanId, acls, ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
+        if (dhcpRed1)
+        {
+            var hv1Config = JsonNode.Parse(File.ReadAllText(c1))!;
+            hv1Config["global"] = new JsonObject { ["dhcpLeaseSeconds"] = 600 };
+            hv1Config["routingDomains"] = new JsonArray(new JsonObject
+            {
+                ["routingDomainId"] = "{11111111-2222-3333-4444-000000000000}",
+                ["dnsServers"] = new JsonArray("10.1.1.53"),
+                ["domainName"] = "red.example",
+            });
+            File.WriteAllText(c1, hv1Config.ToJsonString());
+        }
+
         File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", vethVms, natRed, kind, arp, vlanId, acls, ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
         var log1 = StartDaemon(hv1, c1, notifyPath);
         var log2 = StartDaemon(hv2, c2, null);
@@ -398,7 +455,7 @@ public partial class DaemonEndToEndTests
         Assert.That(WaitFor(() => log2.ToString().Contains("\"started\"", StringComparison.Ordinal)), Is.True, "hv2 started: " + log2);
         if (!vethVms)
         {
-            Vm(hv1, "red1t", red1, "00:15:5d:00:00:01", "10.1.1.7");
+            Vm(hv1, "red1t", red1, "00:15:5d:00:00:01", dhcpRed1 ? null : "10.1.1.7");
             Vm(hv1, "blue1t", blue1, "00:15:5d:00:01:01", "10.1.1.7");
             Vm(hv2, "red2t", red2, "00:15:5d:00:00:02", "10.1.1.8");
             Vm(hv2, "blue2t", blue2, "00:15:5d:00:01:02", "10.1.1.8");
@@ -463,12 +520,16 @@ public partial class DaemonEndToEndTests
     }
 
     /// <summary>Moves a TAP the daemon created into the VM's namespace and configures it as the VM's NIC.</summary>
-    private static void Vm(string host, string tap, string vm, string mac, string ip)
+    private static void Vm(string host, string tap, string vm, string mac, string? ip)
     {
         Assert.That(WaitFor(() => Sh("ip", "-n", host, "link", "show", tap).Code == 0), Is.True, $"{tap} exists in {host}");
         Must("ip", "-n", host, "link", "set", tap, "netns", vm);
         Must("ip", "-n", vm, "link", "set", tap, "address", mac);
-        Must("ip", "-n", vm, "addr", "add", ip + "/24", "dev", tap);
+        if (ip is not null)
+        {
+            Must("ip", "-n", vm, "addr", "add", ip + "/24", "dev", tap);
+        }
+
         Must("ip", "-n", vm, "link", "set", tap, "up");
     }
 

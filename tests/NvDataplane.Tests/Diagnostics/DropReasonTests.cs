@@ -157,6 +157,9 @@ public partial class DropReasonTests
         yield return C(DropReason.NoLocalPort, "red1", RedUdp("10.1.1.22"));
         yield return C(DropReason.NatSourceNotUnique, "red1", RedUdp("10.1.1.23"));
         yield return C(DropReason.AclDeny, "red1", Concat(Eth(Red2Mac, RedMac, 0x0800), Ipv4Of("10.1.1.7", "10.1.1.8", 17, UdpOf(1000, 9, new byte[8]))));
+        yield return C(DropReason.DhcpMalformed, "red1", DhcpFrames.Frame(RedMac, DhcpFrames.Message(RedMac, op: 2, options: DhcpFrames.Usual(DhcpFrames.Type(1)))));
+        yield return C(DropReason.DhcpRelease, "red1", DhcpFrames.Frame(RedMac, DhcpFrames.Message(RedMac, ciaddr: "10.1.1.7", options: DhcpFrames.Usual(DhcpFrames.Type(7))), src: "10.1.1.7"));
+        yield return C(DropReason.DhcpDecline, "red1", DhcpFrames.Frame(RedMac, DhcpFrames.Message(RedMac, options: DhcpFrames.Usual(DhcpFrames.Type(4)))));
         // tx_full: see Tx_full_moves_only_its_counter (needs a full queue first).
     }
 
