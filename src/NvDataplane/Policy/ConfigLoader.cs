@@ -99,6 +99,7 @@ public static class ConfigLoader
         var providerNeighbors = ConfigProviderNeighborReader.Read(root, problems);
         var lookupRecords = ConfigLookupRecordReader.Read(root, problems);
         var customerRoutes = ConfigCustomerRouteReader.Read(root, problems);
+        ConfigExternalPortReader.Check(ports, lookupRecords, customerRoutes, problems);
         if (problems.Count != 0 || hostName is null || global is null)
         {
             return null;
