@@ -214,6 +214,18 @@ public class ExternalGatewayTests
     }
 
     [Test]
+    public void A_packet_from_outside_too_big_for_the_tunnel_gets_fragmentation_needed_from_the_port_address()
+    {
+        var h = Harness(Config());
+        byte[] ip = UdpIp("172.16.0.10", "10.1.1.7", size: 1500 - 28);
+        var output = h.Send("ext0", FromOnPrem(ip));
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.MtuExceeded), Is.EqualTo(1));
+        byte[] icmp = Concat([3, 4, 0, 0, 0, 0, 0x05, 0xB2], ip[..(576 - 28)]);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), ReferenceChecksum(icmp));
+        Assert.That(output.Single().Frame, Is.EqualTo(Concat(Eth(OnPremMac, ExtMac, 0x0800), Ipv4Of("172.16.0.1", "172.16.0.10", 1, icmp, flagsFragment: 0))));
+    }
+
+    [Test]
     public void Nothing_from_outside_reaches_another_routing_domain_or_loops_back_out()
     {
         var h = Harness(Config());
