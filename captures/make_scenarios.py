@@ -1358,9 +1358,76 @@ def s_dhcp():
     return sc
 
 
+def s_external_gateway():
+    """The dataplane as the NVGRE gateway: an external port in Red's gateway subnet."""
+    ext_mac, onprem_mac, router_mac = "02-00-00-00-EE-01", "02-00-00-00-AA-10", "02-00-00-00-AA-FE"
+    ext_vsid, ext_ip, onprem = 5099, "172.16.0.1", "172.16.0.10"
+    ext_port = {"name": "ext0", "role": "external", "macAddress": ext_mac, "mtu": 1500,
+                "virtualSubnetId": ext_vsid, "address": ext_ip, "prefixLength": 24,
+                "nextHop": "172.16.0.254", "vlanId": 0}
+    cfg = make_config(
+        [provider_port(), RED1_PORT, BLUE1_PORT, ext_port],
+        RED_RECORDS + BLUE_RECORDS
+        + [record("10.1.99.1", ext_vsid, ext_mac, PA_LOCAL, vm_name="Red-GW"),
+           dict(record("0.0.0.0", ext_vsid, ext_mac, PA_LOCAL), type="GatewayWildcard")],
+        RED_ROUTES + [route(RED_RD, ext_vsid, "10.1.99.0/24"),
+                      route(RED_RD, ext_vsid, "0.0.0.0/0", "10.1.99.1")] + BLUE_ROUTES)
+    sc = Scenario("external-gateway",
+                  "hv1 is Red's NVGRE gateway: external port ext0 (172.16.0.1/24, next hop "
+                  "172.16.0.254) in the gateway subnet VSID 5099, whose CA 10.1.99.1 and "
+                  "GatewayWildcard record carry ext0's MAC. NVGRE and routed VM traffic for "
+                  "outside addresses leaves ext0 (TTL - 1, next hop resolved by ARP); traffic "
+                  "from outside is routed into the tenant; Blue never gets out.", cfg)
+    out1 = ip4(REMOTE_CA, onprem, tcp(40010, 80, "S", seq=11), ident=0xE101, ttl=63)
+    sc.send("pnic0", decap_input4(ext_vsid, ether(ext_mac, GW_MAC, 0x0800) + out1, out1, flow=0x31),
+            [("ext0", ether("FF-FF-FF-FF-FF-FF", ext_mac, 0x0806)
+              + arp(1, ext_mac, ext_ip, "00-00-00-00-00-00", onprem))],
+            note="NVGRE VSID 5099 from 10.1.1.8 for 172.16.0.10: parked, ARP for it on ext0")
+    sc.send("ext0", pad60(ether(ext_mac, onprem_mac, 0x0806) + arp(2, onprem_mac, onprem, ext_mac, ext_ip)),
+            [("ext0", ether(onprem_mac, ext_mac, 0x0800)
+              + ip4(REMOTE_CA, onprem, tcp(40010, 80, "S", seq=11), ident=0xE101, ttl=62))],
+            note="the ARP answer releases it: out of ext0, TTL 62")
+    back = lambda dst, ttl: ip4(onprem, dst, tcp(80, 40010, "SA", seq=21, ack=12), ident=0xE102, ttl=ttl)  # noqa: E731
+    sc.send("ext0", ether(ext_mac, onprem_mac, 0x0800) + back(REMOTE_CA, 64),
+            [("pnic0", encap_expected4(ether(RED_REMOTE_MAC, GW_MAC, 0x0800) + back(REMOTE_CA, 63),
+                                       back(REMOTE_CA, 63), RED_VSID))],
+            note="172.16.0.10 -> 10.1.1.8: routed in, NVGRE VSID 5001 to its PA, TTL 63")
+    sc.send("ext0", ether(ext_mac, onprem_mac, 0x0800) + back(RED1_CA, 64),
+            [("red1", ether(RED1_MAC, GW_MAC, 0x0800) + back(RED1_CA, 63))],
+            note="172.16.0.10 -> 10.1.1.7: routed in to the local red1, TTL 63")
+    out2 = lambda ttl: ip4(RED1_CA, onprem, udp(40011, 33434, 20, 4), ident=0xE103, ttl=ttl)  # noqa: E731
+    sc.send("red1", red1_frame(GW_MAC, out2(64)), [("ext0", ether(onprem_mac, ext_mac, 0x0800) + out2(62))],
+            note="red1 -> 172.16.0.10 via the gateway MAC: two router hops, out of ext0 at once")
+    out3 = lambda ttl: ip4(RED1_CA, "8.8.8.8", udp(40012, 33435, 20, 5), ident=0xE104, ttl=ttl)  # noqa: E731
+    sc.send("red1", red1_frame(GW_MAC, out3(64)),
+            [("ext0", ether("FF-FF-FF-FF-FF-FF", ext_mac, 0x0806)
+              + arp(1, ext_mac, ext_ip, "00-00-00-00-00-00", "172.16.0.254"))],
+            note="red1 -> 8.8.8.8: beyond 172.16.0.0/24, ARP for the next hop 172.16.0.254")
+    sc.send("ext0", pad60(ether(ext_mac, router_mac, 0x0806) + arp(2, router_mac, "172.16.0.254", ext_mac, ext_ip)),
+            [("ext0", ether(router_mac, ext_mac, 0x0800) + out3(62))],
+            note="the router's answer releases it")
+    sc.send("ext0", arp_request_frame(onprem_mac, onprem, ext_ip),
+            [("ext0", arp_reply_frame(onprem_mac, onprem, ext_mac, ext_ip))],
+            note="who-has 172.16.0.1 on ext0 -> the port MAC")
+    ping = ip4(onprem, ext_ip, icmp_echo(0x77, 1, 16), ident=0xE105)
+    pong = bytes(IP(src=ext_ip, dst=onprem, id=0xE105, flags="DF", ttl=64) / icmp_echo(0x77, 1, 16, reply=True))
+    sc.send("ext0", ether(ext_mac, onprem_mac, 0x0800) + ping, [("ext0", ether(onprem_mac, ext_mac, 0x0800) + pong)],
+            note="ping 172.16.0.1 -> echo reply, TTL 64")
+    dying = back(RED1_CA, 1)
+    exceeded = icmp_time_exceeded(onprem_mac, dying, ext_ip, onprem)
+    sc.send("ext0", ether(ext_mac, onprem_mac, 0x0800) + dying,
+            [("ext0", ether(onprem_mac, ext_mac, 0x0800) + exceeded[14:])],
+            drop="ttl_expired", note="TTL 1 from outside: ICMP time exceeded from 172.16.0.1")
+    sc.send("ext0", ether(ext_mac, onprem_mac, 0x0800) + ip4(onprem, "8.8.4.4", udp(33436, 40013, 8, 6)),
+            drop="no_route", note="outside to outside: Red's default route leads back to ext0")
+    sc.send("blue1", ether(GW_MAC, BLUE1_MAC, 0x0800) + ip4(RED1_CA, onprem, udp(40014, 33437, 8, 7)),
+            drop="no_route", note="Blue (no route out) to 172.16.0.10")
+    return sc
+
+
 SCENARIOS = [s_encap_ipv4, s_decap_ipv4, s_encap_decap_ipv6_pa, s_ipv6_ca, s_nat, s_same_host,
              s_overlapping_tenants, s_spoofed_source, s_spoofed_outer_pa, s_malformed_gre, s_mtu,
-             s_arp_and_pa, s_routing, s_gateway, s_vm_malformed, s_acl, s_dhcp]
+             s_arp_and_pa, s_routing, s_gateway, s_vm_malformed, s_acl, s_dhcp, s_external_gateway]
 
 
 def self_check(sc):

@@ -106,6 +106,10 @@ public sealed partial class Forwarder
             {
                 VmChunk(info, chunk);
             }
+            else if (info.IsExternal)
+            {
+                ExternalChunk(info, chunk);
+            }
             else
             {
                 ProviderChunk(info, chunk);
@@ -260,7 +264,7 @@ public sealed partial class Forwarder
     {
         Counters.PortRx[port]++;
         var info = _p.Ports[port];
-        Settle(buffer, info.Role == PortRole.Vm ? FromVm(info, buffer) : FromProvider(info, buffer));
+        Settle(buffer, info.Role == PortRole.Vm ? FromVm(info, buffer) : info.IsExternal ? FromExternal(info, buffer) : FromProvider(info, buffer));
     }
 
     /// <summary>The frames queued for <paramref name="port"/> since the last <see cref="CompleteTransmit"/>.</summary>

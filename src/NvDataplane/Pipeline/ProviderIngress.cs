@@ -131,7 +131,7 @@ public sealed partial class Forwarder
                 LocalResponder.EchoReply(buffer, in info, port.Mac, _p.Global.OuterTtl);
                 return Answer(port.Index, buffer);
             case ProviderPath.Nat:
-                return info.Protocol == IpProtocol.Icmpv6 && LearnFromAdvertisement(buffer.Frame, in info, buffer.TimestampNs)
+                return info.Protocol == IpProtocol.Icmpv6 && LearnFromAdvertisement(port.Index, buffer.Frame, in info, buffer.TimestampNs)
                     ? Consumed(buffer)
                     : NatReverse(buffer, ref info);
             default:
@@ -301,6 +301,11 @@ public sealed partial class Forwarder
 
         buffer.Offset += d.InnerStart;
         buffer.Length = d.InnerEnd - d.InnerStart;
+        if (p.HasExternalPort && p.Ports[port].IsExternal)
+        {
+            return DecapToExternal(port, buffer, in info, dstIndex);
+        }
+
         return Forward(port, buffer);
     }
 
@@ -395,7 +400,7 @@ public sealed partial class Forwarder
             return r;
         }
 
-        if (LearnFromArp(arp, buffer.TimestampNs))
+        if (LearnFromArp(port.Index, arp, buffer.TimestampNs))
         {
             return Consumed(buffer);
         }

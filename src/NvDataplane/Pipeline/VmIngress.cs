@@ -152,6 +152,13 @@ public sealed partial class Forwarder
             return DropReason.AclDeny;
         }
 
+        return DeliverRouted(port, buffer, ref info, srcIndex, dstIndex);
+    }
+
+    /// <summary>A routed packet whose source and destination records are known: to a local port, out an external port, or to another host.</summary>
+    private DropReason DeliverRouted(PortInfo port, PacketBuffer buffer, ref PacketInfo info, int srcIndex, int dstIndex)
+    {
+        var p = _p;
         ref readonly RecordEntry dst = ref p.Records[dstIndex];
         if (dst.IsLocal)
         {
@@ -163,6 +170,11 @@ public sealed partial class Forwarder
             if (InboundDenied(dst.LocalPortIndex, in info))
             {
                 return DropReason.AclDeny;
+            }
+
+            if (p.HasExternalPort && p.Ports[dst.LocalPortIndex].IsExternal)
+            {
+                return RoutedToExternal(port, buffer, ref info, in dst);
             }
 
             RoutingRewrite(buffer.Frame, ref info, dst.MacAddress);
@@ -214,6 +226,11 @@ public sealed partial class Forwarder
             if (InboundDenied(target, in info))
             {
                 return DropReason.AclDeny;
+            }
+
+            if (p.HasExternalPort && p.Ports[target].IsExternal)
+            {
+                return DropReason.NoLookupRecord; // the gateway CA itself: the external port answers nothing in the tenant
             }
 
             buffer.Length = info.IpFrameEnd;
@@ -394,6 +411,12 @@ public sealed partial class Forwarder
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void AnswerWithIcmpError(PortInfo port, PacketBuffer buffer, in PacketInfo info, int mtu)
     {
+        if (port.IsExternal)
+        {
+            ExternalIcmpError(port, buffer, in info, mtu);
+            return;
+        }
+
         if (!port.Vsid!.TryGetGatewayFor(info.Source, out var gateway) || TxRoom(port.Index) == 0
             || !LocalResponder.MayAnswerWithError(buffer.Frame, in info))
         {

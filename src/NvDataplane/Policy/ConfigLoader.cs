@@ -101,6 +101,7 @@ public static class ConfigLoader
         var customerRoutes = ConfigCustomerRouteReader.Read(root, problems);
         var acls = ConfigAclReader.Read(root, problems, ports, lookupRecords, customerRoutes);
         var routingDomains = ConfigRoutingDomainReader.Read(root, problems, customerRoutes);
+        ConfigExternalPortReader.Check(ports, lookupRecords, customerRoutes, problems);
         if (problems.Count != 0 || hostName is null || global is null)
         {
             return null;

@@ -9,6 +9,9 @@ public enum PortRole
 {
     Provider,
     Vm,
+
+    /// <summary>A physical, non-virtualized network the dataplane routes to as the NVGRE gateway.</summary>
+    External,
 }
 
 /// <summary>TranslationMethodEncap (NVGRE, the default) or TranslationMethodNat (IP rewrite).</summary>
@@ -39,8 +42,9 @@ public sealed record GlobalSettings(MacAddress GatewayMac, byte OuterTtl, bool U
 }
 
 /// <param name="Device">afpacket:IFNAME, tap:NAME or pcap:NAME; null when the config names none (replay ignores it).</param>
-/// <param name="VirtualSubnetId">The port's VSID; set for vm ports only.</param>
-public sealed record PortConfig(string Name, PortRole Role, string? Device, MacAddress MacAddress, int Mtu, uint? VirtualSubnetId, string? VmName)
+/// <param name="VirtualSubnetId">The port's VSID; set for vm and external ports.</param>
+/// <param name="External">The external network's addressing; set for external ports only.</param>
+public sealed record PortConfig(string Name, PortRole Role, string? Device, MacAddress MacAddress, int Mtu, uint? VirtualSubnetId, string? VmName, ExternalPortConfig? External = null)
 {
     public const int DefaultMtu = 1500;
 }

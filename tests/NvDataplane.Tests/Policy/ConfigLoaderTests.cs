@@ -227,7 +227,7 @@ public partial class ConfigLoaderTests
 
         Assert.That(problems.Select(p => p.ToString()), Is.EqualTo(new[]
         {
-            "$.ports[0].mcaAddress: unknown field; did you mean \"macAddress\"? valid fields are name, role, device, macAddress, mtu, virtualSubnetId, vmName",
+            "$.ports[0].mcaAddress: unknown field; did you mean \"macAddress\"? valid fields are name, role, device, macAddress, mtu, virtualSubnetId, vmName, address, prefixLength, nextHop, vlanId",
             "$.ports[0].macAddress: is required; give a MAC address such as 00-15-5D-00-00-01, 00:15:5d:00:00:01 or 00155D000001",
         }));
     }
@@ -366,11 +366,11 @@ public partial class ConfigLoaderTests
     }
 
     [Test]
-    public void Port_role_must_be_provider_or_vm()
+    public void Port_role_must_be_provider_vm_or_external()
     {
         var problem = SingleProblem(c => Port(c, 0)["role"] = "uplink", "$.ports[0].role");
 
-        Assert.That(problem.Message, Is.EqualTo("\"uplink\" is not valid; use provider or vm"));
+        Assert.That(problem.Message, Is.EqualTo("\"uplink\" is not valid; use provider, vm or external"));
     }
 
     [TestCase("eth1", "names no known device kind")]
