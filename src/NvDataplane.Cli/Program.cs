@@ -169,6 +169,14 @@ public static class Program
                 ports = summary.Ports.ToDictionary(p => p.Key, p => new { rx = p.Value.Rx, tx = p.Value.Tx }),
                 drops = summary.Drops,
                 acls = summary.Acls,
+                learned = summary.Learned.Select(l => new
+                {
+                    virtualSubnetId = l.Vsid,
+                    customerAddress = l.CustomerAddress.ToString(),
+                    macAddress = l.MacAddress.ToString(),
+                    providerAddress = l.ProviderAddress.ToString(),
+                    type = "Dynamic",
+                }),
             }));
             return;
         }
@@ -191,6 +199,15 @@ public static class Program
             foreach (var (rule, n) in summary.Acls)
             {
                 stdout.WriteLine($"  {rule,-24} {n}");
+            }
+        }
+
+        if (summary.Learned.Count != 0)
+        {
+            stdout.WriteLine("learned (Dynamic records):");
+            foreach (var l in summary.Learned)
+            {
+                stdout.WriteLine($"  {l.Vsid} {l.CustomerAddress} {l.MacAddress} {l.ProviderAddress}");
             }
         }
     }

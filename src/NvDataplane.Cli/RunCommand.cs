@@ -119,15 +119,33 @@ internal static class RunCommand
         thread.Start();
         log.Write("info", "started", $"host {config.HostName}: {ports.Count} ports, {config.LookupRecords.Count} lookup records");
         SdNotify("READY=1", log);
-        stop.Token.WaitHandle.WaitOne();
+        while (!stop.Token.WaitHandle.WaitOne(LearnedReportIntervalMs))
+        {
+            ReportLearned(worker.Forwarder.Learned, log);
+        }
+
         thread.Join(TimeSpan.FromSeconds(2));
+        ReportLearned(worker.Forwarder.Learned, log);
         var c = worker.Forwarder.Counters;
         log.Write("info", "stopped", $"rx {c.TotalRx}, forwarded {c.Forwarded}, answered {c.Answered}, dropped {c.TotalDrops}"
             + string.Concat(DropReasons.All.Where(r => c.Drop(r) != 0).Select(r => $", {DropReasons.Name(r)} {c.Drop(r)}"))
             + string.Concat(config.Ports.Select((p, i) => (p.Name, Refused: worker.TxRefused[i])).Where(x => x.Refused != 0).Select(x => $", {x.Name} refused {x.Refused} frames (device queue full)"))
             + string.Concat(worker.Forwarder.AclCounters.Read().Where(h => h.Value != 0).Select(h => $", acl {h.Key} {h.Value}"))
+            + (worker.Forwarder.Learned.Learned == 0 ? "" : $", learned {worker.Forwarder.Learned.Learned} CAs (refused {worker.Forwarder.Learned.Refused} with the table full, expired {worker.Forwarder.Learned.Expired})")
             + "; " + worker.Times.Describe());
         return exitCode;
+    }
+
+    /// <summary>How often the main thread logs the CAs the worker learned (the worker never logs).</summary>
+    private const int LearnedReportIntervalMs = 250;
+
+    /// <summary>One <c>record_learned</c> event per CA learned since the last call, shown as the Dynamic record it is.</summary>
+    private static void ReportLearned(LearnedBindings learned, EventLog log)
+    {
+        foreach (var b in learned.TakeNew())
+        {
+            log.Write("info", "record_learned", $"Dynamic record: virtual subnet {b.Vsid}, customer address {b.CustomerAddress}, MAC {b.MacAddress}, provider address {b.ProviderAddress}");
+        }
     }
 
     /// <summary>Validates the file off to the side; swaps it in only when it is good and keeps the same ports.</summary>

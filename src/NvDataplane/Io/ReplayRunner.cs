@@ -13,6 +13,9 @@ public sealed record ReplaySummary(IReadOnlyDictionary<string, (long Rx, long Tx
     /// <summary>Hits per ACL rule label, every rule of the configuration (zeros too).</summary>
     public IReadOnlyDictionary<string, long> Acls { get; init; } = new Dictionary<string, long>();
 
+    /// <summary>The Dynamic records learned from L2Only VMs' traffic, held at the end of the replay (docs/FORWARDING.md section 7).</summary>
+    public IReadOnlyList<LearnedBinding> Learned { get; init; } = [];
+
     public static ReplaySummary From(PolicySnapshot policy, DataplaneCounters counters)
     {
         var ports = new SortedDictionary<string, (long, long)>(StringComparer.Ordinal);
@@ -35,7 +38,11 @@ public sealed record ReplaySummary(IReadOnlyDictionary<string, (long Rx, long Tx
     }
 
     public static ReplaySummary From(PolicySnapshot policy, Forwarder forwarder) =>
-        From(policy, forwarder.Counters) with { Acls = forwarder.AclCounters.Read().ToDictionary(StringComparer.Ordinal) };
+        From(policy, forwarder.Counters) with
+        {
+            Acls = forwarder.AclCounters.Read().ToDictionary(StringComparer.Ordinal),
+            Learned = forwarder.Learned.Snapshot(forwarder.Policy),
+        };
 }
 
 /// <summary>

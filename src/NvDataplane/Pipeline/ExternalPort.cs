@@ -131,7 +131,7 @@ public sealed partial class Forwarder
             return DropReason.SpoofedSource;
         }
 
-        int dstIndex = Route(vsid, in info, out DropReason r);
+        int dstIndex = Route(vsid, in info, buffer.TimestampNs, out DropReason r);
         if (r != DropReason.None)
         {
             if (r == DropReason.TtlExpired)

@@ -57,6 +57,7 @@ public sealed partial class Forwarder
         _txCount = new int[ports];
         Counters = new DataplaneCounters(ports);
         UseAcls(_p);
+        UseDynamicRecords(_p);
     }
 
     public DataplaneCounters Counters { get; }
@@ -80,6 +81,7 @@ public sealed partial class Forwarder
             {
                 _cachedVsidInfo = null;
                 UseAcls(p);
+                UseDynamicRecords(p);
             }
 
             _p = p;

@@ -266,10 +266,11 @@ public sealed partial class Forwarder
         }
         else
         {
-            port = WildcardPort(in d, info.Destination);
+            int learned = FindLearned(d.Vsid, info.Destination, buffer.TimestampNs);
+            port = learned >= 0 ? p.Records[learned].LocalPortIndex : WildcardPort(in d, info.Destination);
             if (port < 0)
             {
-                return DropReason.NoLookupRecord;
+                return learned >= 0 ? DropReason.NoLocalPort : DropReason.NoLookupRecord;
             }
         }
 
@@ -285,7 +286,7 @@ public sealed partial class Forwarder
         {
             if (srcIndex < 0)
             {
-                srcIndex = FindSourceElsewhere(in d, info.Source);
+                srcIndex = FindSourceElsewhere(in d, info.Source, buffer);
             }
 
             if (srcIndex < 0 || p.Records[srcIndex].ProviderAddress != d.OuterSource)
@@ -332,11 +333,17 @@ public sealed partial class Forwarder
         return gateway.Vsid == d.Vsid && gateway.IsLocal ? gateway.LocalPortIndex : -1;
     }
 
-    /// <summary>The inner source CA in another VSID of the routing domain, or the domain's GatewayWildcard record.</summary>
+    /// <summary>The inner source CA in another VSID of the routing domain, the inner source MAC's L2Only record (section 7), or the domain's GatewayWildcard record.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private int FindSourceElsewhere(in DecapState d, IpAddr source)
+    private int FindSourceElsewhere(in DecapState d, IpAddr source, PacketBuffer buffer)
     {
         int srcIndex = FindInDomain(d.Vsid, d.DomainIndex, source);
+        if (srcIndex < 0)
+        {
+            var innerSourceMac = MacAddress.Read(buffer.Frame[(d.InnerStart + Ethernet.SourceOffset)..]);
+            srcIndex = LearnFromNvgre(in d, source, innerSourceMac, buffer.TimestampNs);
+        }
+
         if (srcIndex < 0 && d.DomainIndex >= 0)
         {
             var domain = _p.Domains[d.DomainIndex];

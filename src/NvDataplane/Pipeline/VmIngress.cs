@@ -123,7 +123,7 @@ public sealed partial class Forwarder
         int srcIndex = p.RecordIndex.Find(vsid.Vsid, info.Source);
         if (srcIndex < 0)
         {
-            srcIndex = WildcardSource(port, info.Source);
+            srcIndex = UnrecordedSource(port, info.Source, buffer.TimestampNs);
         }
 
         if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
@@ -136,7 +136,7 @@ public sealed partial class Forwarder
             return GatewayEcho(port, buffer, in info);
         }
 
-        int dstIndex = Route(vsid, in info, out DropReason r);
+        int dstIndex = Route(vsid, in info, buffer.TimestampNs, out DropReason r);
         if (r != DropReason.None)
         {
             if (r == DropReason.TtlExpired)
@@ -197,7 +197,7 @@ public sealed partial class Forwarder
         var p = _p;
         if (srcIndex < 0)
         {
-            srcIndex = WildcardSource(port, info.Source);
+            srcIndex = UnrecordedSource(port, info.Source, buffer.TimestampNs);
         }
 
         if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
@@ -205,7 +205,7 @@ public sealed partial class Forwarder
             return DropReason.SpoofedSource;
         }
 
-        if (dstIndex < 0)
+        if (dstIndex < 0 && (dstIndex = FindLearned(port.Vsid!.Vsid, info.Destination, buffer.TimestampNs, out dstData)) < 0)
         {
             return ClassifyMiss(port.Vsid!, info.Destination);
         }
@@ -251,7 +251,7 @@ public sealed partial class Forwarder
     /// external routers configured with customer routes). A next hop with no record of its own is
     /// the routing domain's GatewayWildcard VM when that VM is in the route's VSID.
     /// </summary>
-    private int Route(VsidInfo vsid, in PacketInfo info, out DropReason reason)
+    private int Route(VsidInfo vsid, in PacketInfo info, long nowNs, out DropReason reason)
     {
         reason = DropReason.None;
         if (vsid.DomainIndex < 0 || !_p.Domains[vsid.DomainIndex].TryRoute(info.Destination, out var route))
@@ -268,7 +268,13 @@ public sealed partial class Forwarder
             return -1;
         }
 
-        int index = _p.RecordIndex.Find(route.Vsid, route.IsOnLink ? info.Destination : route.NextHop);
+        var target = route.IsOnLink ? info.Destination : route.NextHop;
+        int index = _p.RecordIndex.Find(route.Vsid, target);
+        if (index < 0)
+        {
+            index = FindLearned(route.Vsid, target, nowNs);
+        }
+
         if (index < 0 && !route.IsOnLink)
         {
             int w = domain.Wildcard(route.NextHop.IsV4);
@@ -528,6 +534,11 @@ public sealed partial class Forwarder
         if (!senderIp.IsUnspecified)
         {
             int s = _p.RecordIndex.Find(vsid.Vsid, senderIp);
+            if (s < 0)
+            {
+                s = LearnFromPort(port, senderIp, buffer.TimestampNs);
+            }
+
             if (s < 0 || _p.Records[s].MacAddress != port.Mac)
             {
                 return DropReason.SpoofedSource;
@@ -535,7 +546,7 @@ public sealed partial class Forwarder
         }
 
         var target = IpAddr.ReadV4(arp[Arp.TargetIpOffset..]);
-        if (!TryAnswerFor(vsid, target, port.Mac, out var answered, out _))
+        if (!TryAnswerFor(vsid, target, port.Mac, buffer.TimestampNs, out var answered, out _))
         {
             return DropReason.ArpUnresolved;
         }
@@ -545,7 +556,7 @@ public sealed partial class Forwarder
     }
 
     /// <summary>The MAC that answers ARP/ND for <paramref name="target"/> in the VSID: the gateway MAC or the record's MAC (never the requester's own).</summary>
-    private bool TryAnswerFor(VsidInfo vsid, IpAddr target, MacAddress requester, out MacAddress answered, out bool isGateway)
+    private bool TryAnswerFor(VsidInfo vsid, IpAddr target, MacAddress requester, long nowNs, out MacAddress answered, out bool isGateway)
     {
         isGateway = vsid.IsGatewayAddress(target);
         if (isGateway)
@@ -555,6 +566,11 @@ public sealed partial class Forwarder
         }
 
         int r = _p.RecordIndex.Find(vsid.Vsid, target);
+        if (r < 0)
+        {
+            r = FindLearned(vsid.Vsid, target, nowNs); // answered with the L2Only record's MAC
+        }
+
         answered = r >= 0 ? _p.Records[r].MacAddress : default;
         return r >= 0 && answered != requester;
     }
@@ -577,6 +593,11 @@ public sealed partial class Forwarder
         if (!info.Source.IsUnspecified)
         {
             int s = _p.RecordIndex.Find(vsid.Vsid, info.Source);
+            if (s < 0)
+            {
+                s = LearnFromPort(port, info.Source, buffer.TimestampNs);
+            }
+
             if (s < 0 || _p.Records[s].MacAddress != port.Mac)
             {
                 // Link-local sources (fe80::/10) are the VM's own business and carry no record.
@@ -588,7 +609,7 @@ public sealed partial class Forwarder
         }
 
         var target = IpAddr.ReadV6(frame[(info.L4Offset + Icmp.NdTargetOffset)..]);
-        if (!TryAnswerFor(vsid, target, port.Mac, out var answered, out bool isGateway))
+        if (!TryAnswerFor(vsid, target, port.Mac, buffer.TimestampNs, out var answered, out bool isGateway))
         {
             return DropReason.ArpUnresolved;
         }

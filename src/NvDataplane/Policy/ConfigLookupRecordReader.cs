@@ -5,8 +5,9 @@ namespace NvDataplane.Policy;
 
 /// <summary>
 /// Reads <c>lookupRecords</c>, (VSID, CA) → (MAC, PA, rule, type), and checks them against each
-/// other: one record per (VSID, CA), a NAT record's PA is its own, wildcard CAs only on
-/// GatewayWildcard records.
+/// other: one record per (VSID, CA) (L2Only: per VSID, MAC and family), a NAT record's PA is its
+/// own, wildcard CAs exactly on GatewayWildcard and L2Only records (HNV: CA 0.0.0.0 / ::), and
+/// L2Only records encapsulate (IP rewrite needs a fixed CA).
 /// </summary>
 internal static class ConfigLookupRecordReader
 {
@@ -33,19 +34,28 @@ internal static class ConfigLookupRecordReader
     };
 
     /// <summary>A record as far as it could be read, for the checks across records.</summary>
-    private sealed record Draft(ConfigObjectReader Record, IpAddr? Ca, uint? Vsid, IpAddr? Pa, TranslationRule? Rule, RecordType? Type);
+    private sealed record Draft(ConfigObjectReader Record, IpAddr? Ca, uint? Vsid, IpAddr? Pa, TranslationRule? Rule, RecordType? Type, MacAddress? Mac = null);
 
     public static List<LookupRecordConfig?> Read(ConfigObjectReader root, ConfigProblemList problems)
     {
         var configs = new List<LookupRecordConfig?>();
         var drafts = new List<Draft>();
         var byKey = new Dictionary<(uint Vsid, IpAddr Ca), string>();
+        var l2OnlyByKey = new Dictionary<(uint Vsid, MacAddress Mac, IpAddr Ca), string>();
         foreach (var record in root.ArrayOfObjects("lookupRecords", Fields))
         {
             int before = problems.Count;
             var draft = ReadOne(record, out var config);
             CheckAddresses(draft);
-            CheckUniqueKey(draft, byKey);
+            if (draft.Type == RecordType.L2Only)
+            {
+                CheckUniqueL2Only(draft, l2OnlyByKey);
+            }
+            else
+            {
+                CheckUniqueKey(draft, byKey);
+            }
+
             drafts.Add(draft);
             configs.Add(problems.Count == before ? config : null);
         }
@@ -69,22 +79,28 @@ internal static class ConfigLookupRecordReader
         config = ca is { } c && vsid is { } v && mac is { } m && pa is { } p && rule is { } r && type is { } t
             ? new LookupRecordConfig(c, v, m, p, r, t, vmName, customerId, context)
             : null;
-        return new Draft(record, ca, vsid, pa, rule, type);
+        return new Draft(record, ca, vsid, pa, rule, type, mac);
     }
 
-    /// <summary>Wildcard CA exactly on GatewayWildcard records; a real PA; NAT keeps the family.</summary>
+    /// <summary>Wildcard CA exactly on GatewayWildcard and L2Only records; a real PA; NAT keeps the family and is not L2Only.</summary>
     private static void CheckAddresses(Draft draft)
     {
         var record = draft.Record;
         if (draft.Ca is { } ca && draft.Type is { } type)
         {
-            if (type == RecordType.GatewayWildcard && !ca.IsUnspecified)
+            bool wildcardType = type is RecordType.GatewayWildcard or RecordType.L2Only;
+            if (wildcardType && !ca.IsUnspecified)
             {
-                record.Report("customerAddress", $"{ca} is not a wildcard; a GatewayWildcard record has customer address 0.0.0.0 or ::");
+                record.Report("customerAddress", $"{ca} is not a wildcard; a {type} record has customer address 0.0.0.0 or ::");
             }
-            else if (type != RecordType.GatewayWildcard && ca.IsUnspecified)
+            else if (!wildcardType && ca.IsUnspecified)
             {
-                record.Report("customerAddress", $"{ca} is the wildcard address, only valid with type GatewayWildcard; give the VM's customer address or set type GatewayWildcard");
+                record.Report("customerAddress", $"{ca} is the wildcard address, only valid with type GatewayWildcard or L2Only; give the VM's customer address or set one of those types");
+            }
+
+            if (type == RecordType.L2Only && draft.Rule == TranslationRule.Nat)
+            {
+                record.Report("rule", "an L2Only record cannot use TranslationMethodNat (IP rewrite needs a fixed customer address); use TranslationMethodEncap");
             }
         }
 
@@ -110,6 +126,22 @@ internal static class ConfigLookupRecordReader
             draft.Record.Report("customerAddress", string.Create(
                 CultureInfo.InvariantCulture,
                 $"{ca} in virtual subnet {vsid} is already mapped by {byKey[(vsid, ca)]}; each (virtualSubnetId, customerAddress) appears once"));
+        }
+    }
+
+    /// <summary>One L2Only record per VM (VSID and MAC) and address family: the VM is found by its MAC.</summary>
+    private static void CheckUniqueL2Only(Draft draft, Dictionary<(uint Vsid, MacAddress Mac, IpAddr Ca), string> byKey)
+    {
+        if (draft.Vsid is not { } vsid || draft.Ca is not { } ca || draft.Mac is not { } mac)
+        {
+            return;
+        }
+
+        if (!byKey.TryAdd((vsid, mac, ca), draft.Record.Path))
+        {
+            draft.Record.Report("macAddress", string.Create(
+                CultureInfo.InvariantCulture,
+                $"{mac} in virtual subnet {vsid} already has an L2Only record for {ca} ({byKey[(vsid, mac, ca)]}); give each VM one L2Only record per address family"));
         }
     }
 

@@ -70,7 +70,7 @@ public sealed class DhcpBindings
         for (int i = 0; i < p.Records.Length; i++)
         {
             ref readonly RecordEntry r = ref p.Records[i];
-            if (r.LocalPortIndex >= 0 && r.Type != RecordType.GatewayWildcard && r.CustomerAddress.IsV4 && first[r.LocalPortIndex] < 0)
+            if (r.LocalPortIndex >= 0 && r.Type is not (RecordType.GatewayWildcard or RecordType.L2Only) && r.CustomerAddress.IsV4 && first[r.LocalPortIndex] < 0)
             {
                 first[r.LocalPortIndex] = i;
             }

@@ -452,6 +452,11 @@ public sealed class PolicySnapshot
                 continue;
             }
 
+            if (r.Type == RecordType.L2Only)
+            {
+                continue; // CA 0.0.0.0 / ::, found by VSID and MAC (Forwarder, DynamicRecords.cs)
+            }
+
             keys.Add((r.VirtualSubnetId, r.CustomerAddress, i, ForwardingData.Pack(in records[i])));
             if (anySeen.Add(r.CustomerAddress))
             {

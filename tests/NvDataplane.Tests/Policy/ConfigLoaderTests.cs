@@ -128,7 +128,7 @@ public partial class ConfigLoaderTests
                   "providerAddress": "192.168.1.10", "rule": "nat", "type": "dynamic", "customerId": "{C0FFEE}", "context": "red tenant" },
                 { "customerAddress": "::", "virtualSubnetId": 5001, "macAddress": "00-15-5D-00-00-09",
                   "providerAddress": "192.168.1.20", "rule": "Encap", "type": "GATEWAYWILDCARD" },
-                { "customerAddress": "10.1.1.9", "virtualSubnetId": 5001, "macAddress": "00-15-5D-00-00-0A",
+                { "customerAddress": "0.0.0.0", "virtualSubnetId": 5001, "macAddress": "00-15-5D-00-00-0A",
                   "providerAddress": "192.168.1.20", "rule": "translationmethodencap", "type": "L2Only" },
               ],
             }
