@@ -242,10 +242,10 @@ public sealed class ForwarderHarness
     public int Port(string name) => Forwarder.Policy.FindPort(name);
 
     /// <summary>Processes one frame in its own batch; returns every frame emitted, with its port.</summary>
-    public List<(int Port, byte[] Frame)> Send(int port, ReadOnlySpan<byte> frame)
+    public List<(int Port, byte[] Frame)> Send(int port, ReadOnlySpan<byte> frame, long timestampNs = 0)
     {
         var b = Forwarder.Pool.Rent() ?? throw new InvalidOperationException("buffer pool exhausted");
-        if (!b.TrySet(frame))
+        if (!b.TrySet(frame, timestampNs))
         {
             throw new ArgumentException("frame too large for a buffer", nameof(frame));
         }
@@ -266,5 +266,5 @@ public sealed class ForwarderHarness
         return output;
     }
 
-    public List<(int Port, byte[] Frame)> Send(string port, ReadOnlySpan<byte> frame) => Send(Port(port), frame);
+    public List<(int Port, byte[] Frame)> Send(string port, ReadOnlySpan<byte> frame, long timestampNs = 0) => Send(Port(port), frame, timestampNs);
 }

@@ -1,0 +1,361 @@
+using NvDataplane.Diagnostics;
+using NvDataplane.Headers;
+using NvDataplane.Pipeline;
+using NvDataplane.Policy;
+using static NvDataplane.Tests.Pipeline.TestFrames;
+
+namespace NvDataplane.Tests.Pipeline;
+
+/// <summary>
+/// L2Only and Dynamic records (docs/FORWARDING.md section 7). hv1 (PA 192.168.1.10) runs red1
+/// (10.1.1.7, static), l2vm (Red VSID 5001, an L2Only record: its addresses come from its own
+/// DHCP server), l2blue (Blue VSID 6001, L2Only) and l2vm2 (VSID 5002 of Red's routing domain,
+/// L2Only); hv2 (PA 192.168.1.11) runs red8 (10.1.1.8, static).
+/// </summary>
+public class L2OnlyTests
+{
+    private const string RedMac = "00-15-5D-00-00-01";
+    private const string Red8Mac = "00-15-5D-00-00-02";
+    private const string L2Mac = "00-15-5D-00-00-20";
+    private const string L2BlueMac = "00-15-5D-00-01-20";
+    private const string L2Vm2Mac = "00-15-5D-00-02-20";
+    private const string BlueMac = "00-15-5D-00-01-01";
+    private const string GatewayMac = "00-15-5D-FF-FF-FF";
+    private const string Hv1Mac = "02-00-00-00-01-0A";
+    private const string Hv2Mac = "02-00-00-00-01-0B";
+    private const long Second = 1_000_000_000;
+
+    private static string Config(bool hv2 = false, bool withL2Only = true)
+    {
+        string self = hv2 ? "192.168.1.11" : "192.168.1.10";
+        string other = hv2 ? "192.168.1.10" : "192.168.1.11";
+        string vmPorts = hv2
+            ? $$"""{ "name": "red8", "role": "vm", "macAddress": "{{Red8Mac}}", "virtualSubnetId": 5001 }"""
+            : $$"""
+                { "name": "red1", "role": "vm", "macAddress": "{{RedMac}}", "virtualSubnetId": 5001 },
+                { "name": "l2vm", "role": "vm", "macAddress": "{{L2Mac}}", "virtualSubnetId": 5001 },
+                { "name": "blue1", "role": "vm", "macAddress": "{{BlueMac}}", "virtualSubnetId": 6001 },
+                { "name": "l2blue", "role": "vm", "macAddress": "{{L2BlueMac}}", "virtualSubnetId": 6001 },
+                { "name": "l2vm2", "role": "vm", "macAddress": "{{L2Vm2Mac}}", "virtualSubnetId": 5002 }
+                """;
+        string l2Records = withL2Only
+            ? $$"""
+                { "customerAddress": "0.0.0.0", "virtualSubnetId": 5001, "macAddress": "{{L2Mac}}", "providerAddress": "192.168.1.10", "type": "L2Only" },
+                { "customerAddress": "0.0.0.0", "virtualSubnetId": 6001, "macAddress": "{{L2BlueMac}}", "providerAddress": "192.168.1.10", "type": "L2Only" },
+                { "customerAddress": "0.0.0.0", "virtualSubnetId": 5002, "macAddress": "{{L2Vm2Mac}}", "providerAddress": "192.168.1.10", "type": "L2Only" },
+                """
+            : "";
+        return $$"""
+            {
+              "host": { "name": "{{(hv2 ? "hv2" : "hv1")}}" },
+              "ports": [
+                { "name": "pnic0", "role": "provider", "macAddress": "{{(hv2 ? Hv2Mac : Hv1Mac)}}", "mtu": 1500 },
+                {{vmPorts}}
+              ],
+              "providerAddresses": [ { "address": "{{self}}", "prefixLength": 24, "port": "pnic0" } ],
+              "providerNeighbors": [ { "address": "{{other}}", "macAddress": "{{(hv2 ? Hv1Mac : Hv2Mac)}}" } ],
+              "lookupRecords": [
+                {{l2Records}}
+                { "customerAddress": "10.1.1.7", "virtualSubnetId": 5001, "macAddress": "{{RedMac}}", "providerAddress": "192.168.1.10" },
+                { "customerAddress": "10.1.1.8", "virtualSubnetId": 5001, "macAddress": "{{Red8Mac}}", "providerAddress": "192.168.1.11" },
+                { "customerAddress": "10.1.1.7", "virtualSubnetId": 6001, "macAddress": "{{BlueMac}}", "providerAddress": "192.168.1.10" }
+              ],
+              "customerRoutes": [
+                { "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 5001, "destinationPrefix": "10.1.1.0/24", "nextHop": "0.0.0.0" },
+                { "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 5002, "destinationPrefix": "10.1.2.0/24", "nextHop": "0.0.0.0" },
+                { "routingDomainId": "{22222222-2222-3333-4444-000000000000}", "virtualSubnetId": 6001, "destinationPrefix": "10.1.1.0/24", "nextHop": "0.0.0.0" }
+              ]
+            }
+            """;
+    }
+
+    private static HostConfig Load(string json)
+    {
+        var loaded = ConfigLoader.Load(json);
+        Assert.That(loaded.Problems, Is.Empty);
+        return loaded.Config!;
+    }
+
+    private static ForwarderHarness Harness(bool hv2 = false) => new(Load(Config(hv2)));
+
+    private static byte[] Udp(string dstMac, string srcMac, string src, string dst, byte ttl = 64) =>
+        Concat(Eth(dstMac, srcMac, 0x0800), Ipv4Of(src, dst, 17, UdpOf(40000, 53, new byte[16]), ttl: ttl));
+
+    private static byte[] NvgreFrom(string outerSrc, uint vsid, byte[] inner) =>
+        Concat(Eth(Hv2Mac, Hv1Mac, 0x0800), Ipv4Of(outerSrc, "192.168.1.11", 47, NvgreOf(vsid, 0x11, inner)));
+
+    private static void AssertNvgre(List<(int Port, byte[] Frame)> output, ForwarderHarness h, string outerSrc, string outerDst, uint vsid, byte[] inner)
+    {
+        Assert.That(output, Has.Count.EqualTo(1));
+        Assert.That(output[0].Port, Is.EqualTo(h.Port("pnic0")));
+        var f = output[0].Frame;
+        Assert.That(f[(14 + 12)..(14 + 16)], Is.EqualTo(Addr(outerSrc)), "outer source PA");
+        Assert.That(f[(14 + 16)..(14 + 20)], Is.EqualTo(Addr(outerDst)), "outer destination PA");
+        Assert.That(GreVsid(f), Is.EqualTo(vsid));
+        Assert.That(f[(14 + 20 + 8)..], Is.EqualTo(inner), "inner frame as sent");
+    }
+
+    private static void AssertDelivered(List<(int Port, byte[] Frame)> output, ForwarderHarness h, string port, byte[] frame)
+    {
+        Assert.That(output, Has.Count.EqualTo(1));
+        Assert.That(output[0].Port, Is.EqualTo(h.Port(port)));
+        Assert.That(output[0].Frame, Is.EqualTo(frame));
+    }
+
+    [Test]
+    public void A_vm_with_an_l2only_record_sends_from_an_unrecorded_ca_which_is_learned_as_dynamic()
+    {
+        var h = Harness();
+        var frame = Udp(Red8Mac, L2Mac, "10.1.1.50", "10.1.1.8");
+        AssertNvgre(h.Send("l2vm", frame), h, "192.168.1.10", "192.168.1.11", 5001, frame);
+
+        var learned = h.Forwarder.Learned;
+        Assert.That(learned.Count, Is.EqualTo(1));
+        var expected = new LearnedBinding(5001, IpAddr.Parse("10.1.1.50"), MacAddress.Parse(L2Mac), IpAddr.Parse("192.168.1.10"));
+        Assert.That(learned.TakeNew(), Is.EqualTo(new[] { expected }), "reported once, as a Dynamic record");
+        Assert.That(learned.Snapshot(h.Forwarder.Policy), Is.EqualTo(new[] { expected }));
+
+        h.Send("l2vm", frame);
+        Assert.That(learned.TakeNew(), Is.Empty, "seen again: refreshed, not reported again");
+        Assert.That(learned.Learned, Is.EqualTo(1));
+    }
+
+    [Test]
+    public void A_vm_without_an_l2only_record_sending_from_an_unrecorded_ca_is_still_spoofed()
+    {
+        var h = Harness();
+        Assert.That(h.Send("red1", Udp(Red8Mac, RedMac, "10.1.1.50", "10.1.1.8")), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(1));
+        Assert.That(h.Forwarder.Learned.Count, Is.Zero);
+
+        var without = new ForwarderHarness(Load(Config(withL2Only: false)));
+        Assert.That(without.Send("l2vm", Udp(Red8Mac, L2Mac, "10.1.1.50", "10.1.1.8")), Is.Empty);
+        Assert.That(without.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void Traffic_toward_a_learned_ca_flows_on_the_vms_host_and_arp_is_answered_with_the_l2only_mac()
+    {
+        var h = Harness();
+        var toLearned = Udp(L2Mac, RedMac, "10.1.1.7", "10.1.1.50");
+        Assert.That(h.Send("red1", toLearned), Is.Empty, "nothing learned yet");
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NoLookupRecord), Is.EqualTo(1));
+        var arp = Concat(Eth("FF-FF-FF-FF-FF-FF", RedMac, 0x0806), ArpOf(1, RedMac, "10.1.1.7", "00-00-00-00-00-00", "10.1.1.50"));
+        Assert.That(h.Send("red1", arp), Is.Empty);
+
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.50", "10.1.1.7"));
+        AssertDelivered(h.Send("red1", toLearned), h, "l2vm", toLearned);
+
+        var reply = h.Send("red1", arp);
+        Assert.That(reply, Has.Count.EqualTo(1));
+        Assert.That(reply[0].Frame[22..28], Is.EqualTo(Mac(L2Mac)), "ARP sha = the L2Only record's MAC");
+        Assert.That(reply[0].Frame[28..32], Is.EqualTo(Addr("10.1.1.50")));
+    }
+
+    [Test]
+    public void The_l2only_vm_may_arp_from_its_learned_address_and_is_learned_by_it()
+    {
+        var h = Harness();
+        var arp = Concat(Eth("FF-FF-FF-FF-FF-FF", L2Mac, 0x0806), ArpOf(1, L2Mac, "10.1.1.50", "00-00-00-00-00-00", "10.1.1.7"));
+        var reply = h.Send("l2vm", arp);
+        Assert.That(reply, Has.Count.EqualTo(1));
+        Assert.That(reply[0].Frame[22..28], Is.EqualTo(Mac(RedMac)));
+        Assert.That(h.Forwarder.Learned.Count, Is.EqualTo(1));
+    }
+
+    [Test]
+    public void Nvgre_from_the_l2only_records_pa_is_accepted_learned_and_answered_on_the_remote_host()
+    {
+        var h = Harness(hv2: true);
+        var inner = Udp(Red8Mac, L2Mac, "10.1.1.50", "10.1.1.8");
+        AssertDelivered(h.Send("pnic0", NvgreFrom("192.168.1.10", 5001, inner)), h, "red8", inner);
+        Assert.That(h.Forwarder.Learned.TakeNew(), Is.EqualTo(new[]
+        {
+            new LearnedBinding(5001, IpAddr.Parse("10.1.1.50"), MacAddress.Parse(L2Mac), IpAddr.Parse("192.168.1.10")),
+        }));
+
+        var back = Udp(L2Mac, Red8Mac, "10.1.1.8", "10.1.1.50");
+        AssertNvgre(h.Send("red8", back), h, "192.168.1.11", "192.168.1.10", 5001, back);
+    }
+
+    [Test]
+    public void Nvgre_from_another_pa_is_pa_mismatch_and_learns_nothing()
+    {
+        var h = Harness(hv2: true);
+        var inner = Udp(Red8Mac, L2Mac, "10.1.1.50", "10.1.1.8");
+        Assert.That(h.Send("pnic0", NvgreFrom("192.168.1.12", 5001, inner)), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(1));
+        Assert.That(h.Forwarder.Learned.Count, Is.Zero);
+
+        // An inner source MAC without an L2Only record: pa_mismatch as before.
+        Assert.That(h.Send("pnic0", NvgreFrom("192.168.1.10", 5001, Udp(Red8Mac, "00-15-5D-00-00-77", "10.1.1.51", "10.1.1.8"))), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(2));
+    }
+
+    [Test]
+    public void The_same_ca_learned_in_two_vsids_stays_in_each()
+    {
+        var h = Harness();
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.50", "10.1.1.7"));
+        var toBlueCa = Udp(L2BlueMac, BlueMac, "10.1.1.7", "10.1.1.50");
+        Assert.That(h.Send("blue1", toBlueCa), Is.Empty, "Red's binding is not Blue's");
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NoLookupRecord), Is.EqualTo(1));
+
+        h.Send("l2blue", Udp(BlueMac, L2BlueMac, "10.1.1.50", "10.1.1.7"));
+        Assert.That(h.Forwarder.Learned.Count, Is.EqualTo(2));
+        AssertDelivered(h.Send("blue1", toBlueCa), h, "l2blue", toBlueCa);
+        var toRedCa = Udp(L2Mac, RedMac, "10.1.1.7", "10.1.1.50");
+        AssertDelivered(h.Send("red1", toRedCa), h, "l2vm", toRedCa);
+    }
+
+    [Test]
+    public void A_ca_with_a_static_record_is_never_learned()
+    {
+        var h = Harness();
+        Assert.That(h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.8", "10.1.1.7")), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(1));
+        Assert.That(h.Forwarder.Learned.Count, Is.Zero);
+        var toStatic = Udp(Red8Mac, RedMac, "10.1.1.7", "10.1.1.8");
+        AssertNvgre(h.Send("red1", toStatic), h, "192.168.1.10", "192.168.1.11", 5001, toStatic);
+
+        // Neither from NVGRE: the inner source's static record decides (its PA is not the sender's).
+        var hv2 = Harness(hv2: true);
+        Assert.That(hv2.Send("pnic0", NvgreFrom("192.168.1.10", 5001, Udp(Red8Mac, L2Mac, "10.1.1.8", "10.1.1.8"))), Is.Empty);
+        Assert.That(hv2.Forwarder.Learned.Count, Is.Zero);
+    }
+
+    [Test]
+    public void Routed_traffic_reaches_and_comes_from_a_learned_ca_in_another_vsid_of_the_domain()
+    {
+        var h = Harness();
+        var fromL2 = Udp(GatewayMac, L2Vm2Mac, "10.1.2.50", "10.1.1.7");
+        var delivered = h.Send("l2vm2", fromL2);
+        Assert.That(delivered, Has.Count.EqualTo(1));
+        Assert.That(delivered[0].Port, Is.EqualTo(h.Port("red1")));
+
+        var toL2 = h.Send("red1", Udp(GatewayMac, RedMac, "10.1.1.7", "10.1.2.50"));
+        Assert.That(toL2, Has.Count.EqualTo(1));
+        Assert.That(toL2[0].Port, Is.EqualTo(h.Port("l2vm2")));
+        Assert.That(toL2[0].Frame[..6], Is.EqualTo(Mac(L2Vm2Mac)), "inner destination MAC = the L2Only record's");
+        Assert.That(toL2[0].Frame[6..12], Is.EqualTo(Mac(GatewayMac)));
+        Assert.That(toL2[0].Frame[14 + 8], Is.EqualTo(63), "TTL decremented");
+    }
+
+    [Test]
+    public void Beyond_the_cap_nothing_new_is_learned_and_the_refusal_is_counted()
+    {
+        var h = Harness();
+        h.Forwarder.Learned.Capacity = 2;
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.50", "10.1.1.7"));
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.51", "10.1.1.7"));
+        Assert.That(h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.52", "10.1.1.7")), Has.Count.EqualTo(1), "still forwarded");
+        Assert.That(h.Forwarder.Learned.Count, Is.EqualTo(2));
+        Assert.That(h.Forwarder.Learned.Refused, Is.EqualTo(1));
+        Assert.That(h.Send("red1", Udp(L2Mac, RedMac, "10.1.1.7", "10.1.1.52")), Is.Empty);
+        Assert.That(h.Send("red1", Udp(L2Mac, RedMac, "10.1.1.7", "10.1.1.51")), Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public void A_full_table_makes_room_by_dropping_aged_bindings()
+    {
+        var h = Harness();
+        h.Forwarder.Learned.Capacity = 1;
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.50", "10.1.1.7"), timestampNs: 0);
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.51", "10.1.1.7"), timestampNs: 301 * Second);
+        Assert.That(h.Forwarder.Learned.Snapshot(h.Forwarder.Policy).Select(b => b.CustomerAddress.ToString()), Is.EqualTo(new[] { "10.1.1.51" }));
+        Assert.That(h.Forwarder.Learned.Refused, Is.Zero);
+    }
+
+    [Test]
+    public void A_binding_ages_out_300_s_after_its_ca_was_last_seen()
+    {
+        var h = Harness();
+        var toLearned = Udp(L2Mac, RedMac, "10.1.1.7", "10.1.1.50");
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.50", "10.1.1.7"), timestampNs: 10 * Second);
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.50", "10.1.1.7"), timestampNs: 200 * Second);
+        Assert.That(h.Send("red1", toLearned, timestampNs: 500 * Second), Has.Count.EqualTo(1), "refreshed at 200 s");
+        Assert.That(h.Send("red1", toLearned, timestampNs: 501 * Second), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NoLookupRecord), Is.EqualTo(1));
+        Assert.That(h.Forwarder.Learned.Expired, Is.EqualTo(1));
+        Assert.That(h.Forwarder.Learned.Count, Is.Zero);
+    }
+
+    [Test]
+    public void A_policy_reload_clears_what_was_learned()
+    {
+        var store = new PolicyStore(PolicySnapshot.Build(Load(Config())));
+        var h = new ForwarderHarness(store);
+        var toLearned = Udp(L2Mac, RedMac, "10.1.1.7", "10.1.1.50");
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.50", "10.1.1.7"));
+        Assert.That(h.Send("red1", toLearned), Has.Count.EqualTo(1));
+
+        store.Replace(Load(Config()));
+        Assert.That(h.Send("red1", toLearned), Is.Empty, "forgotten with the old version");
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.50", "10.1.1.7"));
+        Assert.That(h.Send("red1", toLearned), Has.Count.EqualTo(1), "re-learned on the next frame");
+
+        store.Replace(Load(Config(withL2Only: false)));
+        Assert.That(h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.50", "10.1.1.7")), Is.Empty, "the L2Only record is gone");
+        Assert.That(h.Send("red1", toLearned), Is.Empty);
+        Assert.That(h.Forwarder.Learned.Count, Is.Zero);
+    }
+
+    [Test]
+    public void Steady_traffic_from_and_to_a_learned_ca_allocates_nothing()
+    {
+        var h = Harness();
+        var f = h.Forwarder;
+        var from = Udp(RedMac, L2Mac, "10.1.1.50", "10.1.1.7");
+        var to = Udp(L2Mac, RedMac, "10.1.1.7", "10.1.1.50");
+        int l2 = h.Port("l2vm");
+        int red = h.Port("red1");
+        void Round()
+        {
+            for (int i = 0; i < 64; i++)
+            {
+                var a = f.Pool.Rent()!;
+                a.TrySet(from);
+                f.Process(l2, a);
+                var b = f.Pool.Rent()!;
+                b.TrySet(to);
+                f.Process(red, b);
+                for (int p = 0; p < f.PortCount; p++)
+                {
+                    f.CompleteTransmit(p);
+                }
+            }
+        }
+
+        f.BeginBatch();
+        Round(); // the first learn allocates the table
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Round();
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+        Assert.That(f.Counters.Forwarded, Is.EqualTo(256));
+    }
+
+    [TestCase("10.1.1.9", "Encap", "customerAddress")]
+    [TestCase("0.0.0.0", "Nat", "rule")]
+    public void The_loader_wants_a_wildcard_ca_and_encap_on_l2only_records(string ca, string rule, string field)
+    {
+        var json = Config().Replace(
+            $$"""{ "customerAddress": "0.0.0.0", "virtualSubnetId": 5001, "macAddress": "{{L2Mac}}", "providerAddress": "192.168.1.10", "type": "L2Only" }""",
+            $$"""{ "customerAddress": "{{ca}}", "virtualSubnetId": 5001, "macAddress": "{{L2Mac}}", "providerAddress": "192.168.1.10", "type": "L2Only", "rule": "{{rule}}" }""",
+            StringComparison.Ordinal);
+        var problems = ConfigLoader.Load(json).Problems.Select(p => p.ToString()).ToList();
+        Assert.That(problems, Has.Some.Contains(field).And.Some.Contains(ca == "0.0.0.0" ? "cannot use TranslationMethodNat" : "is not a wildcard"));
+    }
+
+    [Test]
+    public void The_loader_takes_one_l2only_record_per_vm_and_family_and_many_per_vsid()
+    {
+        string second = $$"""{ "customerAddress": "0.0.0.0", "virtualSubnetId": 5001, "macAddress": "00-15-5D-00-00-21", "providerAddress": "192.168.1.10", "type": "L2Only" },""";
+        string duplicate = $$"""{ "customerAddress": "0.0.0.0", "virtualSubnetId": 5001, "macAddress": "{{L2Mac}}", "providerAddress": "192.168.1.10", "type": "L2Only" },""";
+        string ipv6 = $$"""{ "customerAddress": "::", "virtualSubnetId": 5001, "macAddress": "{{L2Mac}}", "providerAddress": "192.168.1.10", "type": "L2Only" },""";
+        string With(string extra) => Config().Replace("\"lookupRecords\": [", "\"lookupRecords\": [" + extra, StringComparison.Ordinal);
+        Assert.That(ConfigLoader.Load(With(second + ipv6)).Problems, Is.Empty);
+        var problems = ConfigLoader.Load(With(duplicate)).Problems;
+        Assert.That(problems, Has.Count.EqualTo(1));
+        Assert.That(problems[0].ToString(), Does.Contain("already has an L2Only record"));
+    }
+}
