@@ -300,6 +300,8 @@ class Scenario:
         self.steps = []  # (port, frame, [(out_port, out_frame)], drop reason or None, note)
         # ACL rule label -> hits (section 4), every rule of the config, in file order.
         self.acl_hits = {label: 0 for label in acl_labels(config.get("acls", []))}
+        # Section 7: the Dynamic bindings held after the last frame, by VSID, family, address.
+        self.learned = []
 
     def send(self, port, frame, out=(), drop=None, note="", acl=()):
         """One input frame on `port`; `out` lists what it makes the dataplane emit, in order;
@@ -373,6 +375,8 @@ def write_scenario(sc):
     }
     if sc.acl_hits:
         scenario["expected"]["acls"] = sc.acl_hits
+    if sc.learned:
+        scenario["expected"]["learned"] = sc.learned
     write_file(os.path.join(root, "scenario.json"), json.dumps(scenario, indent=2) + "\n")
     write_file(os.path.join(root, "frames.txt"),
                "# %s: %s\n# idx timestamp port size -> emitted on, drop reason, what\n%s\n"
@@ -1425,9 +1429,71 @@ def s_external_gateway():
     return sc
 
 
+def s_l2only():
+    """FORWARDING section 7: L2Only records and the Dynamic bindings learned from traffic."""
+    l2_mac, l2_remote_mac = "00-15-5D-00-00-20", "00-15-5D-00-00-21"
+    l2only = lambda vsid, mac_address, pa_address: dict(  # noqa: E731
+        record("0.0.0.0", vsid, mac_address, pa_address), type="L2Only")
+    cfg = make_config(
+        [provider_port(), RED1_PORT, vm_port("l2vm", l2_mac, RED_VSID, "Red-L2"), BLUE1_PORT],
+        RED_RECORDS + [l2only(RED_VSID, l2_mac, PA_LOCAL), l2only(RED_VSID, l2_remote_mac, PA_REMOTE)]
+        + BLUE_RECORDS,
+        RED_ROUTES + BLUE_ROUTES)
+    sc = Scenario("l2only",
+                  "L2Only records (CA 0.0.0.0): the local VM l2vm and a remote one (PA "
+                  "192.168.1.11) use addresses no record names; each is learned as a Dynamic "
+                  "binding (VSID, CA) -> the L2Only record, from the VM's own frames here and from "
+                  "its NVGRE (outer source = the record's PA) there, and then resolves unicast and "
+                  "ARP toward it. Other VMs may not send from such addresses; Blue never sees Red's "
+                  "bindings; a static CA is never learned.", cfg)
+    # Sent by l2vm from an address of its own DHCP server: accepted, encapsulated from its PA.
+    out = ip4("10.1.1.50", REMOTE_CA, udp(40000, 33053, 24, 1), ident=0xF001)
+    out_frame = ether(RED_REMOTE_MAC, l2_mac, 0x0800) + out
+    sc.send("l2vm", out_frame, [("pnic0", encap_expected4(out_frame, out, RED_VSID))],
+            note="l2vm from 10.1.1.50 (no record) -> 10.1.1.8: learned, NVGRE VSID 5001")
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, ip4("10.1.1.50", REMOTE_CA, udp(40000, 33053, 24, 2))),
+            drop="spoofed_source", note="red1 (no L2Only record) from 10.1.1.50")
+    sc.send("red1", arp_request_frame(RED1_MAC, RED1_CA, "10.1.1.50"),
+            [("red1", arp_reply_frame(RED1_MAC, RED1_CA, l2_mac, "10.1.1.50"))],
+            note="ARP for the learned 10.1.1.50: answered with the L2Only record's MAC")
+    to_l2 = red1_frame(l2_mac, ip4(RED1_CA, "10.1.1.50", udp(33053, 40000, 24, 3), ident=0xF002))
+    sc.send("red1", to_l2, [("l2vm", to_l2)], note="red1 -> learned 10.1.1.50: delivered to l2vm")
+    # The remote L2Only VM's traffic, vouched for by its record's PA.
+    remote = ip4("10.1.1.60", RED1_CA, udp(40001, 33053, 24, 4), ident=0xF003)
+    remote_inner = ether(RED1_MAC, l2_remote_mac, 0x0800) + remote
+    sc.send("pnic0", decap_input4(RED_VSID, remote_inner, remote, flow=0x31), [("red1", remote_inner)],
+            note="NVGRE from 192.168.1.11, inner 10.1.1.60 from the remote L2Only MAC: learned, delivered")
+    spoof = ip4("10.1.1.61", RED1_CA, udp(40001, 33053, 24, 5), ident=0xF004)
+    spoof_inner = ether(RED1_MAC, l2_remote_mac, 0x0800) + spoof
+    sc.send("pnic0", decap_input4(RED_VSID, spoof_inner, spoof, pa_src="192.168.1.12", flow=0x32),
+            drop="pa_mismatch", note="the same MAC from 10.1.1.61 via PA 192.168.1.12: not the record's PA")
+    back = ip4(RED1_CA, "10.1.1.60", udp(33053, 40001, 24, 6), ident=0xF005)
+    back_frame = red1_frame(l2_remote_mac, back)
+    sc.send("red1", back_frame, [("pnic0", encap_expected4(back_frame, back, RED_VSID))],
+            note="red1 -> learned 10.1.1.60: NVGRE to the remote L2Only record's PA")
+    inbound = ip4(REMOTE_CA, "10.1.1.50", udp(33053, 40000, 24, 7), ident=0xF006)
+    inbound_inner = ether(l2_mac, RED_REMOTE_MAC, 0x0800) + inbound
+    sc.send("pnic0", decap_input4(RED_VSID, inbound_inner, inbound, flow=0x33), [("l2vm", inbound_inner)],
+            note="NVGRE for the learned 10.1.1.50 (no record): delivered to l2vm")
+    sc.send("blue1", ether(l2_mac, BLUE1_MAC, 0x0800) + ip4(RED1_CA, "10.1.1.50", udp(40000, 53, 8, 8)),
+            drop="no_lookup_record", note="Blue -> 10.1.1.50: Red's binding is not Blue's")
+    sc.send("l2vm", ether(RED1_MAC, l2_mac, 0x0800) + ip4(REMOTE_CA, RED1_CA, udp(40000, 53, 8, 9)),
+            drop="spoofed_source", note="l2vm from 10.1.1.8 (a static record's CA): never learned")
+    sc.send("red1", red1_frame(l2_remote_mac, ip4(RED1_CA, "10.1.1.61", udp(40000, 53, 8, 10))),
+            drop="no_lookup_record", note="red1 -> 10.1.1.61 (refused above, so never learned)")
+    sc.learned = [
+        {"virtualSubnetId": RED_VSID, "customerAddress": "10.1.1.50", "macAddress": l2_mac,
+         "providerAddress": PA_LOCAL, "type": "Dynamic"},
+        {"virtualSubnetId": RED_VSID, "customerAddress": "10.1.1.60", "macAddress": l2_remote_mac,
+         "providerAddress": PA_REMOTE, "type": "Dynamic"},
+    ]
+    return sc
+
+
 SCENARIOS = [s_encap_ipv4, s_decap_ipv4, s_encap_decap_ipv6_pa, s_ipv6_ca, s_nat, s_same_host,
              s_overlapping_tenants, s_spoofed_source, s_spoofed_outer_pa, s_malformed_gre, s_mtu,
-             s_arp_and_pa, s_routing, s_gateway, s_vm_malformed, s_acl, s_dhcp, s_external_gateway]
+             s_arp_and_pa, s_routing, s_gateway, s_vm_malformed, s_acl, s_dhcp, s_external_gateway,
+             s_l2only]
 
 
 def self_check(sc):

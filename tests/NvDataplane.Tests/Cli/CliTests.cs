@@ -86,6 +86,22 @@ public class CliTests
     }
 
     [Test]
+    public void Replay_json_summary_lists_the_learned_dynamic_records()
+    {
+        using var temp = new TempDir();
+        var (code, output, err) = Nvdp("replay", "--config", Scenario("l2only", "config.json"), "--in", "l2vm=" + Scenario("l2only", "in/l2vm.pcap"), "--out-dir", temp.Path, "--format", "json");
+        Assert.That(code, Is.Zero, err);
+        using var doc = JsonDocument.Parse(output);
+        var learned = doc.RootElement.GetProperty("learned").EnumerateArray().Single();
+        Assert.That(learned.GetProperty("virtualSubnetId").GetUInt32(), Is.EqualTo(5001));
+        Assert.That(learned.GetProperty("customerAddress").GetString(), Is.EqualTo("10.1.1.50"));
+        Assert.That(learned.GetProperty("macAddress").GetString(), Is.EqualTo("00-15-5D-00-00-20"));
+        Assert.That(learned.GetProperty("providerAddress").GetString(), Is.EqualTo("192.168.1.10"));
+        Assert.That(learned.GetProperty("type").GetString(), Is.EqualTo("Dynamic"));
+        Assert.That(doc.RootElement.TryGetProperty("acls", out _), Is.True, "the existing keys stay");
+    }
+
+    [Test]
     public void Replay_is_deterministic()
     {
         using var a = new TempDir();

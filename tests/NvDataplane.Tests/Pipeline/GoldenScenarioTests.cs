@@ -42,6 +42,12 @@ public class GoldenScenarioTests
         var expectedAcls = expected.TryGetProperty("acls", out var acls) ? acls.EnumerateObject().Select(p => (p.Name, p.Value.GetInt64())).ToList() : [];
         Assert.That(summary.Acls.Select(a => (a.Key, a.Value)), Is.EqualTo(expectedAcls), "hits per ACL rule");
 
+        // The Dynamic records learned from L2Only VMs (FORWARDING section 7); no "learned": none.
+        var expectedLearned = expected.TryGetProperty("learned", out var learned)
+            ? learned.EnumerateArray().Select(l => $"{l.GetProperty("virtualSubnetId").GetUInt32()} {l.GetProperty("customerAddress").GetString()} {l.GetProperty("macAddress").GetString()} {l.GetProperty("providerAddress").GetString()} {l.GetProperty("type").GetString()}").ToList()
+            : [];
+        Assert.That(summary.Learned.Select(l => $"{l.Vsid} {l.CustomerAddress} {l.MacAddress} {l.ProviderAddress} Dynamic"), Is.EqualTo(expectedLearned), "learned bindings");
+
         string expectedDir = Path.Combine(dir, "expected");
         var expectedFiles = Directory.Exists(expectedDir) ? Directory.GetFiles(expectedDir, "*.pcap").Select(Path.GetFileName).Order().ToList() : [];
         var actualFiles = Directory.GetFiles(temp.Path, "*.pcap").Select(Path.GetFileName).Order().ToList();
