@@ -140,7 +140,7 @@ internal static class RunCommand
     private const int LearnedReportIntervalMs = 250;
 
     /// <summary>One <c>record_learned</c> event per CA learned since the last call, shown as the Dynamic record it is.</summary>
-    private static void ReportLearned(LearnedBindings learned, EventLog log)
+    internal static void ReportLearned(LearnedBindings learned, EventLog log)
     {
         foreach (var b in learned.TakeNew())
         {

@@ -103,7 +103,10 @@ public sealed partial class Forwarder
         return r;
     }
 
-    /// <summary>A unicast host address the VSID does not own: not unspecified, broadcast, multicast or a gateway address.</summary>
+    /// <summary>
+    /// A unicast address the VSID does not own: not unspecified, broadcast, multicast, IPv6
+    /// link-local (fe80::/10, the VM's own link's business, as in 1.5) or a gateway address.
+    /// </summary>
     private static bool IsLearnable(VsidInfo vsid, IpAddr ca) =>
-        !ca.IsUnspecified && !IsFloodDestination(ca) && !vsid.IsGatewayAddress(ca);
+        !ca.IsUnspecified && !IsFloodDestination(ca) && (ca.IsV4 || (ca.Hi >> 54) != (0xfe80UL >> 6)) && !vsid.IsGatewayAddress(ca);
 }

@@ -29,7 +29,7 @@ public sealed class LearnedBindings
     // When the table is full, expired entries are swept out at most this often (frame clock).
     private const long SweepIntervalNs = 1_000_000_000;
 
-    private readonly LearnedBinding[] _reports = new LearnedBinding[ReportQueueCapacity];
+    private LearnedBinding[]? _reports; // allocated with the first report
     private readonly Lock _reportGate = new();
     private Dictionary<Key, Entry>? _table;
     private int _reportStart;
@@ -165,7 +165,7 @@ public sealed class LearnedBindings
             var taken = new LearnedBinding[_reportCount];
             for (int i = 0; i < taken.Length; i++)
             {
-                taken[i] = _reports[(_reportStart + i) % ReportQueueCapacity];
+                taken[i] = _reports![(_reportStart + i) % ReportQueueCapacity];
             }
 
             _reportStart = 0;
@@ -191,6 +191,7 @@ public sealed class LearnedBindings
                 return;
             }
 
+            _reports ??= new LearnedBinding[ReportQueueCapacity];
             _reports[(_reportStart + _reportCount) % ReportQueueCapacity] = binding;
             _reportCount++;
         }
