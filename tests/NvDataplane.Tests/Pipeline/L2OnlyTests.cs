@@ -242,6 +242,47 @@ public class L2OnlyTests
     }
 
     [Test]
+    public void An_ipv6_address_is_learned_from_its_own_l2only_record_and_answers_neighbor_solicitations()
+    {
+        string v6 = $$"""{ "customerAddress": "::", "virtualSubnetId": 5001, "macAddress": "{{L2Mac}}", "providerAddress": "192.168.1.10", "type": "L2Only" },""";
+        var h = new ForwarderHarness(Load(Config().Replace("\"lookupRecords\": [", "\"lookupRecords\": [" + v6, StringComparison.Ordinal)));
+        var udp6 = Concat(Eth(Red8Mac, L2Mac, 0x86DD), Ipv6Of("2001:db8:1::50", "2001:db8:1::8", 17, UdpOf(1, 2, new byte[8])));
+        Assert.That(h.Send("l2vm", udp6), Is.Empty, "no record for the destination");
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NoLookupRecord), Is.EqualTo(1), "but the source passed");
+        Assert.That(h.Forwarder.Learned.Snapshot(h.Forwarder.Policy).Select(b => b.CustomerAddress.ToString()), Is.EqualTo(new[] { "2001:db8:1::50" }));
+
+        var ns = new byte[32];
+        ns[0] = 135;
+        Addr("2001:db8:1::50").CopyTo(ns, 8);
+        var reply = h.Send("red1", Concat(Eth("33-33-FF-00-00-50", RedMac, 0x86DD), Ipv6Of("::", "ff02::1:ff00:50", 58, ns, hopLimit: 255)));
+        Assert.That(reply, Has.Count.EqualTo(1));
+        Assert.That(reply[0].Frame[6..12], Is.EqualTo(Mac(L2Mac)), "advertised with the L2Only record's MAC");
+
+        var linkLocal = Concat(Eth(Red8Mac, L2Mac, 0x86DD), Ipv6Of("fe80::50", "2001:db8:1::8", 17, UdpOf(1, 2, new byte[8])));
+        Assert.That(h.Send("l2vm", linkLocal), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(1), "link-local addresses are not learned");
+
+        var fromV4Only = Concat(Eth(Red8Mac, L2BlueMac, 0x86DD), Ipv6Of("2001:db8:1::51", "2001:db8:1::8", 17, UdpOf(1, 2, new byte[8])));
+        Assert.That(h.Send("l2blue", fromV4Only), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(2), "an IPv4 L2Only record vouches for IPv4 only");
+    }
+
+    [Test]
+    public void A_learned_address_moves_with_its_traffic_to_another_l2only_vm_of_the_vsid()
+    {
+        string second = $$"""{ "customerAddress": "0.0.0.0", "virtualSubnetId": 5001, "macAddress": "00-15-5D-00-00-21", "providerAddress": "192.168.1.11", "type": "L2Only" },""";
+        var h = new ForwarderHarness(Load(Config().Replace("\"lookupRecords\": [", "\"lookupRecords\": [" + second, StringComparison.Ordinal)));
+        var toMoving = Udp(L2Mac, RedMac, "10.1.1.7", "10.1.1.50");
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.50", "10.1.1.7"));
+        AssertDelivered(h.Send("red1", toMoving), h, "l2vm", toMoving);
+
+        var failover = Udp(RedMac, "00-15-5D-00-00-21", "10.1.1.50", "10.1.1.7");
+        h.Send("pnic0", Concat(Eth(Hv1Mac, Hv2Mac, 0x0800), Ipv4Of("192.168.1.11", "192.168.1.10", 47, NvgreOf(5001, 0x11, failover))));
+        AssertNvgre(h.Send("red1", toMoving), h, "192.168.1.10", "192.168.1.11", 5001, toMoving);
+        Assert.That(h.Forwarder.Learned.Learned, Is.EqualTo(2), "the move is reported as a new learn");
+    }
+
+    [Test]
     public void Beyond_the_cap_nothing_new_is_learned_and_the_refusal_is_counted()
     {
         var h = Harness();
