@@ -19,7 +19,7 @@ namespace NvDataplane.Policy;
 public static class ConfigLoader
 {
     private static readonly string[] TopLevelFields =
-        ["host", "global", "ports", "providerAddresses", "providerRoutes", "providerNeighbors", "lookupRecords", "customerRoutes"];
+        ["host", "global", "ports", "providerAddresses", "providerRoutes", "providerNeighbors", "lookupRecords", "customerRoutes", "virtualSubnets"];
 
     private static readonly JsonDocumentOptions ParseOptions = new()
     {
@@ -99,6 +99,7 @@ public static class ConfigLoader
         var providerNeighbors = ConfigProviderNeighborReader.Read(root, problems);
         var lookupRecords = ConfigLookupRecordReader.Read(root, problems);
         var customerRoutes = ConfigCustomerRouteReader.Read(root, problems);
+        var virtualSubnets = ConfigVirtualSubnetReader.Read(root, problems, ports, lookupRecords, customerRoutes);
         if (problems.Count != 0 || hostName is null || global is null)
         {
             return null;
@@ -113,7 +114,10 @@ public static class ConfigLoader
             [.. providerRoutes.OfType<ProviderRouteConfig>()],
             [.. providerNeighbors.OfType<ProviderNeighborConfig>()],
             [.. lookupRecords.OfType<LookupRecordConfig>()],
-            [.. customerRoutes.OfType<CustomerRouteConfig>()]);
+            [.. customerRoutes.OfType<CustomerRouteConfig>()])
+        {
+            VirtualSubnets = [.. virtualSubnets.OfType<VirtualSubnetConfig>()],
+        };
     }
 
     private static ConfigLoadResult Fail(string message) =>

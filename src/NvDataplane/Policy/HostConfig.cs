@@ -70,7 +70,11 @@ public sealed record HostConfig(
     IReadOnlyList<ProviderRouteConfig> ProviderRoutes,
     IReadOnlyList<ProviderNeighborConfig> ProviderNeighbors,
     IReadOnlyList<LookupRecordConfig> LookupRecords,
-    IReadOnlyList<CustomerRouteConfig> CustomerRoutes);
+    IReadOnlyList<CustomerRouteConfig> CustomerRoutes)
+{
+    /// <summary>Per virtual subnet settings (<c>virtualSubnets</c>, VirtualSubnetConfig.cs); empty when the file has none.</summary>
+    public IReadOnlyList<VirtualSubnetConfig> VirtualSubnets { get; init; } = [];
+}
 
 /// <summary>VSID limits (RFC 7637 section 3.3; the HNV cmdlets accept 4096..16777214).</summary>
 public static class Vsid

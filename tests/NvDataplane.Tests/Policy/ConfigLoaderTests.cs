@@ -4,7 +4,7 @@ using NvDataplane.Policy;
 
 namespace NvDataplane.Tests.Policy;
 
-public class ConfigLoaderTests
+public partial class ConfigLoaderTests
 {
     /// <summary>The example of SPEC.md section 2, verbatim.</summary>
     internal const string SpecExample = """
