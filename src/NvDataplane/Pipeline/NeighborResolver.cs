@@ -23,7 +23,9 @@ public sealed partial class Forwarder
     private readonly Dictionary<IpAddr, long> _requestedNs = [];
     private readonly List<Parked> _parked = new(ParkCapacity);
 
-    private readonly record struct Parked(PacketBuffer Buffer, IpAddr NextHop, int Port, long SinceNs, bool Counted);
+    /// <param name="Counted">The input's own frame: forwarded when it leaves, neighbor_unresolved when it expires.</param>
+    /// <param name="FloodCopy">A copy of a flooded frame (Flooding.cs): not counted when it leaves, but counted when lost.</param>
+    private readonly record struct Parked(PacketBuffer Buffer, IpAddr NextHop, int Port, long SinceNs, bool Counted, bool FloodCopy = false);
 
     /// <summary>Frames waiting for a next hop's MAC.</summary>
     public int ParkedCount => _parked.Count;
@@ -99,7 +101,11 @@ public sealed partial class Forwarder
 
             _parked.RemoveAt(i--);
             mac.Write(parked.Buffer.Data.AsSpan(parked.Buffer.Offset));
-            if (!parked.Counted)
+            if (parked.FloodCopy)
+            {
+                QueueFloodCopy(parked.Port, parked.Buffer);
+            }
+            else if (!parked.Counted)
             {
                 QueueExtra(parked.Port, parked.Buffer);
             }
@@ -123,7 +129,7 @@ public sealed partial class Forwarder
             }
 
             _parked.RemoveAt(i--);
-            if (parked.Counted)
+            if (parked.Counted || parked.FloodCopy)
             {
                 Counters.Drops[(int)DropReason.NeighborUnresolved]++;
             }

@@ -19,6 +19,7 @@ public sealed partial class Forwarder
         NeighborSolicitation,
         Gateway,
         Unicast,
+        Flood,
     }
 
     private DropReason FromVm(PortInfo port, PacketBuffer buffer)
@@ -77,7 +78,13 @@ public sealed partial class Forwarder
         var dstMac = Ethernet.ReadDestination(frame);
         if (dstMac.IsMulticast || IsFloodDestination(info.Destination))
         {
-            return DropReason.FloodingDisabled;
+            if (port.Vsid!.Flood is null)
+            {
+                return DropReason.FloodingDisabled;
+            }
+
+            path = VmPath.Flood; // replicated to the VSID's VMs (Flooding.cs)
+            return DropReason.None;
         }
 
         path = dstMac == _gatewayMac ? VmPath.Gateway : VmPath.Unicast;
@@ -96,6 +103,8 @@ public sealed partial class Forwarder
                 return VmNeighborSolicitation(port, buffer, in info);
             case VmPath.Gateway:
                 return VmRouted(port, buffer, ref info);
+            case VmPath.Flood:
+                return VmFlood(port, buffer, ref info);
             default:
                 return reason;
         }
@@ -410,22 +419,9 @@ public sealed partial class Forwarder
 
         uint flow = FlowHash.Compute(in info);
         bool nat = dst.Nat;
-        ReadOnlySpan<byte> ip = frame.Slice(info.L3Offset, info.L3Length);
         bool first = true;
-        for (int i = 0; ; i++)
+        for (int i = 0; NextFragment(buffer, in info, maxIp, i) is { } piece; i++)
         {
-            var piece = _pool.Rent()!;
-            Span<byte> pf = piece.Data.AsSpan(piece.Offset);
-            frame[..Ethernet.HeaderSize].CopyTo(pf);
-            int len = Ipv4Fragmenter.WriteFragment(ip, maxIp, i, pf[Ethernet.HeaderSize..]);
-            if (len == 0)
-            {
-                _pool.Return(piece);
-                break;
-            }
-
-            piece.Length = Ethernet.HeaderSize + len;
-            piece.TimestampNs = buffer.TimestampNs;
             if (nat)
             {
                 PacketInfo fi = default;
@@ -446,6 +442,28 @@ public sealed partial class Forwarder
 
         _pool.Return(buffer);
         return DropReason.None;
+    }
+
+    /// <summary>
+    /// Fragment <paramref name="index"/> of the frame's IPv4 packet, behind a copy of its Ethernet
+    /// header, in a buffer of its own; null past the last one. The caller checked the pool holds enough.
+    /// </summary>
+    private PacketBuffer? NextFragment(PacketBuffer buffer, in PacketInfo info, int maxIp, int index)
+    {
+        var piece = _pool.Rent()!;
+        ReadOnlySpan<byte> frame = buffer.Frame;
+        Span<byte> pf = piece.Data.AsSpan(piece.Offset);
+        frame[..Ethernet.HeaderSize].CopyTo(pf);
+        int len = Ipv4Fragmenter.WriteFragment(frame.Slice(info.L3Offset, info.L3Length), maxIp, index, pf[Ethernet.HeaderSize..]);
+        if (len == 0)
+        {
+            _pool.Return(piece);
+            return null;
+        }
+
+        piece.Length = Ethernet.HeaderSize + len;
+        piece.TimestampNs = buffer.TimestampNs;
+        return piece;
     }
 
     private DropReason VmArp(PortInfo port, PacketBuffer buffer, in PacketInfo info)

@@ -79,6 +79,9 @@ public sealed class VsidInfo
     public required GatewayAddress[] Gateways { get; init; }
     public bool HasLocalPort { get; init; }
 
+    /// <summary>Where broadcast / multicast of the VSID goes when it floods (<c>virtualSubnets</c>); null: flooding off.</summary>
+    public FloodGroup? Flood { get; internal set; }
+
     /// <summary>The gateway whose prefix contains <paramref name="address"/>, if any.</summary>
     public bool TryGetGatewayFor(IpAddr address, out IpAddr gateway)
     {
@@ -292,6 +295,7 @@ public sealed class PolicySnapshot
         s.BuildDomainsAndPorts();
         s.BuildRecords();
         s.BuildTemplates();
+        FloodGroup.Attach(s);
         return s;
     }
 
