@@ -307,6 +307,41 @@ public class DaemonEndToEndTests
         Assert.That(t.Log1.ToString(), Does.Contain("pa_mismatch"), "spoofed NVGRE counted: " + t.Log1);
     }
 
+    [TestCase(true)]
+    [TestCase(false)]
+    public void A_red_broadcast_reaches_the_red_vm_on_the_other_host_only_when_red_floods_and_never_blue(bool flooding)
+    {
+        using var temp = new TempDir();
+        var t = TwoHosts(temp.Path, null, floodRed: flooding);
+
+        // Every VM listens on UDP 9998 for anything, broadcasts included; Blue has the same CAs.
+        static string Listener(int seconds) => "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+            + "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('',9998));"
+            + $"s.settimeout({seconds})\ntry:\n d,a=s.recvfrom(100);print(d.decode(),a[0])\nexcept socket.timeout:\n print('nothing')";
+        var red2 = StartBackground("ip", "netns", "exec", t.Red2, "/usr/bin/python3", "-c", Listener(flooding ? 15 : 6));
+        var blue1 = StartBackground("ip", "netns", "exec", t.Blue1, "/usr/bin/python3", "-c", Listener(6));
+        var blue2 = StartBackground("ip", "netns", "exec", t.Blue2, "/usr/bin/python3", "-c", Listener(6));
+        Thread.Sleep(500);
+
+        // Red-1's kernel sends to its subnet's broadcast address (Ethernet ff:ff:ff:ff:ff:ff).
+        const string send = "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.setsockopt(socket.SOL_SOCKET,socket.SO_BROADCAST,1)\n"
+            + "for i in range(3):\n s.sendto(b'red broadcast',('10.1.1.255',9998));time.sleep(0.3)";
+        var (code, output) = Sh("ip", "netns", "exec", t.Red1, "/usr/bin/python3", "-c", send);
+        Assert.That(code, Is.Zero, "sent: " + output);
+
+        foreach (var listener in new[] { red2, blue1, blue2 })
+        {
+            Assert.That(listener.Process.WaitForExit(30_000), Is.True);
+            listener.Process.WaitForExit(); // drains the redirected output
+        }
+
+        Assert.That(red2.Log.ToString().Trim(), Is.EqualTo(flooding ? "red broadcast 10.1.1.7" : "nothing"),
+            flooding ? "Red-2 on hv2 got Red-1's broadcast" : "with flooding off nothing crosses");
+        Assert.That(blue1.Log.ToString().Trim(), Is.EqualTo("nothing"), "Blue-1, on Red-1's own host, got nothing");
+        Assert.That(blue2.Log.ToString().Trim(), Is.EqualTo("nothing"), "Blue-2, with Red-2's address, got nothing");
+        Assert.That(Ping(t.Red1, "10.1.1.8"), Is.Zero, "unicast works all along (the path was up)");
+    }
+
     private sealed record Topology(string Hv1, string Hv2, string Red1, string Red2, string Blue1, string Blue2, string Nic1, string Hv1Config, StringBuilder Log1, StringBuilder Log2);
 
     /// <summary>
@@ -315,7 +350,7 @@ public class DaemonEndToEndTests
     /// provider network namespace instead (<see cref="_providerNetwork"/>), bridged between its
     /// ports p1 (hv1) and p2 (hv2).
     /// </summary>
-    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false, bool natRed = false, string kind = "afpacket", bool arp = false, int vlanId = 0)
+    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false, bool natRed = false, string kind = "afpacket", bool arp = false, int vlanId = 0, bool floodRed = false)
     {
         string hv1 = Ns("hv1"), hv2 = Ns("hv2"), red1 = Ns("red1"), red2 = Ns("red2"), blue1 = Ns("blue1"), blue2 = Ns("blue2");
         if (vethVms)
@@ -340,8 +375,8 @@ public class DaemonEndToEndTests
         Must("ip", "-n", hv1, "link", "set", v1, "up");
         Must("ip", "-n", hv2, "link", "set", v2, "up");
         string c1 = Path.Combine(dir, "hv1.json"), c2 = Path.Combine(dir, "hv2.json");
-        File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", vethVms, natRed, kind, arp, vlanId, ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
-        File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", vethVms, natRed, kind, arp, vlanId, ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
+        File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", vethVms, natRed, kind, arp, vlanId, floodRed, ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
+        File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", vethVms, natRed, kind, arp, vlanId, floodRed, ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
         var log1 = StartDaemon(hv1, c1, notifyPath);
         var log2 = StartDaemon(hv2, c2, null);
         Assert.That(WaitFor(() => log1.ToString().Contains("\"started\"", StringComparison.Ordinal)), Is.True, "hv1 started: " + log1);
@@ -493,7 +528,7 @@ public class DaemonEndToEndTests
     private static int Ping(string ns, string target, int count = 3) =>
         Sh("ip", "netns", "exec", ns, "ping", "-c", count.ToString(System.Globalization.CultureInfo.InvariantCulture), "-W", "2", "-i", "0.2", target).Code;
 
-    private static string HostConfig(string name, string nic, string nicMac, string pa, string otherPa, string otherMac, bool vethVms, bool natRed, string kind, bool arp, int vlanId, params (string Port, string Mac, int Vsid)[] vms)
+    private static string HostConfig(string name, string nic, string nicMac, string pa, string otherPa, string otherMac, bool vethVms, bool natRed, string kind, bool arp, int vlanId, bool floodRed, params (string Port, string Mac, int Vsid)[] vms)
     {
         var ports = new List<object> { new { name = "pnic0", role = "provider", device = kind + ":" + nic, macAddress = nicMac, mtu = 1500 } };
         ports.AddRange(vms.Select(v => (object)new { name = v.Port, role = "vm", device = vethVms ? kind + ":" + v.Port + "h" : "tap:" + v.Port + "t", macAddress = v.Mac, virtualSubnetId = v.Vsid }));
@@ -534,6 +569,7 @@ public class DaemonEndToEndTests
                 new { routingDomainId = "{11111111-2222-3333-4444-000000000000}", virtualSubnetId = 5001, destinationPrefix = "10.1.1.0/24", nextHop = "0.0.0.0" },
                 new { routingDomainId = "{22222222-2222-3333-4444-000000000000}", virtualSubnetId = 6001, destinationPrefix = "10.1.1.0/24", nextHop = "0.0.0.0" },
             },
+            virtualSubnets = new[] { new { virtualSubnetId = 5001, flooding = floodRed } }, // Blue never floods
         };
         return JsonSerializer.Serialize(config);
     }
