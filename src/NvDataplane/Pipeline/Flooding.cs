@@ -137,6 +137,12 @@ public sealed partial class Forwarder
                 continue;
             }
 
+            if (t.Unusable == DropReason.None && TxRoom(t.ProviderPortIndex) == 0)
+            {
+                Lose(ref rep, DropReason.TxFull); // known before copying a byte
+                continue;
+            }
+
             if (TakeCopy(ref rep) is { } copy)
             {
                 NvgreEncapsulator.Push(copy, copy.Length, in t, p.TemplateBytes, vsid, info.Tos, flow);
@@ -290,8 +296,10 @@ public sealed partial class Forwarder
             return Enqueue(t.ProviderPortIndex, copy) ? DropReason.None : DropReason.TxFull;
         }
 
+        // Copies wait in at most half the pool: one broadcast to many unresolved hosts must not
+        // hold every buffer of a small pool (a replay's 64) while it waits.
         RequestNeighbor(in t, copy.TimestampNs);
-        if (_parked.Count >= ParkCapacity)
+        if (_parked.Count >= Math.Min(ParkCapacity, _pool.Size / 2))
         {
             return DropReason.NeighborUnresolved;
         }

@@ -363,6 +363,87 @@ public class FloodingTests
     }
 
     [Test]
+    public void With_a_thousand_remote_pas_one_broadcast_fills_the_queue_and_the_next_in_the_batch_loses_what_does_not_fit()
+    {
+        // The README's sizing example: nvdp run's pool (4,096 buffers) and queue (1,024 per port).
+        var records = new List<string> { $$"""{ "customerAddress": "10.1.1.7", "virtualSubnetId": 5001, "macAddress": "{{Red1Mac}}", "providerAddress": "192.168.1.10" }""" };
+        for (int i = 0; i < 1000; i++)
+        {
+            string host = $"{i / 250}.{(i % 250) + 1}";
+            records.Add($$"""{ "customerAddress": "10.2.{{host}}", "virtualSubnetId": 5001, "macAddress": "02-15-5D-00-{{i / 256:X2}}-{{i % 256:X2}}", "providerAddress": "10.200.{{host}}" }""");
+        }
+
+        string json = $$"""
+            {
+              "ports": [
+                { "name": "pnic0", "role": "provider", "macAddress": "{{PnicMac}}" },
+                { "name": "red1", "role": "vm", "macAddress": "{{Red1Mac}}", "virtualSubnetId": 5001 }
+              ],
+              "providerAddresses": [ { "address": "192.168.1.10", "prefixLength": 24, "port": "pnic0" } ],
+              "providerRoutes": [ { "destinationPrefix": "0.0.0.0/0", "nextHop": "192.168.1.1" } ],
+              "providerNeighbors": [ { "address": "192.168.1.1", "macAddress": "02-00-00-00-01-01" } ],
+              "lookupRecords": [ {{string.Join(",", records)}} ],
+              "virtualSubnets": [ {{RedFloods}} ]
+            }
+            """;
+        var load = ConfigLoader.Load(json);
+        Assert.That(load.Problems, Is.Empty, () => string.Join(Environment.NewLine, load.Problems));
+        var fwd = new Forwarder(new PolicyStore(PolicySnapshot.Build(load.Config!)), new BufferPool(4096, 2048));
+        var batch = new[] { fwd.Pool.Rent()!, fwd.Pool.Rent()! };
+        batch[0].TrySet(Udp(Red1Mac));
+        batch[1].TrySet(Udp(Red1Mac, dstMac: "01-00-5E-00-00-FB", dstIp: "224.0.0.251"));
+
+        fwd.ProcessBatch(fwd.Policy.FindPort("red1"), batch);
+
+        var sent = fwd.PendingTransmit(fwd.Policy.FindPort("pnic0")).ToArray();
+        Assert.That(sent, Has.Length.EqualTo(Forwarder.TxQueueCapacity));
+        Assert.That(sent.Take(1000).Select(b => Convert.ToHexString(b.Frame.Slice(14 + 16, 4))).Distinct().Count(), Is.EqualTo(1000), "the first broadcast: each PA once");
+        Assert.That((fwd.Counters.Forwarded, fwd.Counters.Drop(DropReason.TxFull), fwd.Counters.TotalDrops), Is.EqualTo((2L, 976L, 976L)), "the second: 24 copies, 976 counted");
+        for (int p = 0; p < fwd.PortCount; p++)
+        {
+            fwd.CompleteTransmit(p);
+        }
+
+        Assert.That(fwd.Pool.Available, Is.EqualTo(fwd.Pool.Size), "every buffer back once the batch is sent");
+    }
+
+    [Test]
+    public void A_broadcast_to_many_unresolved_hosts_never_holds_the_whole_pool_of_a_replay()
+    {
+        // A replay's pool is 64 buffers and it expires waiting frames only at the end: copies
+        // parked for 100 unanswered hosts must leave buffers for the frames that follow.
+        var records = new List<string> { $$"""{ "customerAddress": "10.1.1.7", "virtualSubnetId": 5001, "macAddress": "{{Red1Mac}}", "providerAddress": "192.168.1.10" }""" };
+        for (int i = 0; i < 100; i++)
+        {
+            records.Add($$"""{ "customerAddress": "10.2.0.{{i + 1}}", "virtualSubnetId": 5001, "macAddress": "02-15-5D-00-00-{{i:X2}}", "providerAddress": "192.168.1.{{i + 100}}" }""");
+        }
+
+        string json = $$"""
+            {
+              "ports": [
+                { "name": "pnic0", "role": "provider", "macAddress": "{{PnicMac}}" },
+                { "name": "red1", "role": "vm", "macAddress": "{{Red1Mac}}", "virtualSubnetId": 5001 }
+              ],
+              "providerAddresses": [ { "address": "192.168.1.10", "prefixLength": 24, "port": "pnic0" } ],
+              "lookupRecords": [ {{string.Join(",", records)}} ],
+              "virtualSubnets": [ {{RedFloods}} ]
+            }
+            """;
+        var h = Harness(json, buffers: 64);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.DoesNotThrow(() => h.Send("red1", Udp(Red1Mac)), "broadcast {0}", i);
+        }
+
+        Assert.That(h.Forwarder.ParkedCount, Is.LessThanOrEqualTo(32));
+        Assert.That(h.Forwarder.Pool.Available, Is.GreaterThanOrEqualTo(32));
+        h.Forwarder.ExpireParked(long.MaxValue);
+        var c = h.Forwarder.Counters;
+        Assert.That(c.Drop(DropReason.NeighborUnresolved) + c.Drop(DropReason.PoolExhausted), Is.EqualTo(300), "every copy of the three broadcasts is counted lost");
+        Assert.That(h.Forwarder.Pool.Available, Is.EqualTo(h.Forwarder.Pool.Size));
+    }
+
+    [Test]
     public void The_flood_group_holds_the_vsids_ports_and_its_distinct_encap_pas_in_record_order()
     {
         var policy = PolicySnapshot.Build(ConfigLoader.Load(Config(RedFloods)).Config!);
