@@ -41,20 +41,13 @@ public sealed partial class Forwarder
     [MethodImpl(MethodImplOptions.NoInlining)]
     private DropReason VmFlood(PortInfo port, PacketBuffer buffer, ref PacketInfo info)
     {
-        var p = _p;
-        var vsid = port.Vsid!;
-        int srcIndex = p.RecordIndex.Find(vsid.Vsid, info.Source);
+        int srcIndex = OwnSource(port, info.Source);
         if (srcIndex < 0)
-        {
-            srcIndex = WildcardSource(port, info.Source);
-        }
-
-        if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
         {
             return DropReason.SpoofedSource;
         }
 
-        var group = vsid.Flood!;
+        var group = port.Vsid!.Flood!;
         var rep = new Replication { Input = buffer, Left = group.LocalPorts.Length - 1 + group.RemotePas.Length };
         if (rep.Left == 0)
         {
@@ -72,7 +65,7 @@ public sealed partial class Forwarder
 
         if (group.RemotePas.Length != 0)
         {
-            CopyToRemotePas(port, ref rep, in info, in p.Records[srcIndex], group.RemotePas);
+            CopyToRemotePas(port, ref rep, in info, in _p.Records[srcIndex], group.RemotePas);
         }
 
         return Finish(ref rep);

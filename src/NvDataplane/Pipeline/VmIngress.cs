@@ -115,13 +115,8 @@ public sealed partial class Forwarder
     {
         var p = _p;
         var vsid = port.Vsid!;
-        int srcIndex = p.RecordIndex.Find(vsid.Vsid, info.Source);
+        int srcIndex = OwnSource(port, info.Source);
         if (srcIndex < 0)
-        {
-            srcIndex = WildcardSource(port, info.Source);
-        }
-
-        if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
         {
             return DropReason.SpoofedSource;
         }
@@ -264,6 +259,22 @@ public sealed partial class Forwarder
 
         int w = _p.Domains[vsid.DomainIndex].Wildcard(source.IsV4);
         return w >= 0 && _p.Records[w].Vsid == vsid.Vsid && _p.Records[w].MacAddress == port.Mac ? w : -1;
+    }
+
+    /// <summary>
+    /// The record vouching for a source CA sent from <paramref name="port"/>: its record in the
+    /// port's VSID with the port's MAC, or the GatewayWildcard record of the gateway VM; -1 when
+    /// there is none (spoofed).
+    /// </summary>
+    private int OwnSource(PortInfo port, IpAddr source)
+    {
+        int srcIndex = _p.RecordIndex.Find(port.Vsid!.Vsid, source);
+        if (srcIndex < 0)
+        {
+            srcIndex = WildcardSource(port, source);
+        }
+
+        return srcIndex >= 0 && _p.Records[srcIndex].MacAddress == port.Mac ? srcIndex : -1;
     }
 
     /// <summary>A destination CA with no record in the sender's VSID: another tenant's address, or nobody's.</summary>
