@@ -27,10 +27,12 @@ import struct
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 
-from scapy.layers.inet import IP, ICMP, TCP, UDP  # noqa: E402
+from scapy.layers.inet import IP, ICMP, TCP, UDP, IPOption_Router_Alert  # noqa: E402
+from scapy.layers.dns import DNS, DNSQR  # noqa: E402
 from scapy.layers.inet6 import (  # noqa: E402
     IPv6, ICMPv6EchoRequest, ICMPv6EchoReply, ICMPv6ND_NS, ICMPv6ND_NA,
     ICMPv6NDOptSrcLLAddr, ICMPv6NDOptDstLLAddr, ICMPv6PacketTooBig)
+from scapy.layers.dhcp import BOOTP, DHCP  # noqa: E402
 from scapy.packet import Raw  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -296,12 +298,30 @@ class Scenario:
     def __init__(self, name, description, config):
         self.name, self.description, self.config = name, description, config
         self.steps = []  # (port, frame, [(out_port, out_frame)], drop reason or None, note)
+        # ACL rule label -> hits (section 4), every rule of the config, in file order.
+        self.acl_hits = {label: 0 for label in acl_labels(config.get("acls", []))}
 
-    def send(self, port, frame, out=(), drop=None, note=""):
+    def send(self, port, frame, out=(), drop=None, note="", acl=()):
         """One input frame on `port`; `out` lists what it makes the dataplane emit, in order;
-        `drop` names the reason when the frame is dropped (it may still cause an ICMP error)."""
+        `drop` names the reason when the frame is dropped (it may still cause an ICMP error);
+        `acl` names the ACL rules that decided it (section 4: each evaluation's first match)."""
         assert out or drop, "%s: frame '%s' neither forwarded nor dropped" % (self.name, note)
+        assert drop != "acl_deny" or acl, "%s: '%s' denied by no rule" % (self.name, note)
+        for label in acl:
+            self.acl_hits[label] += 1  # KeyError: a label the config does not have
         self.steps.append((port, bytes(frame), [(p, bytes(f)) for p, f in out], drop, note))
+
+
+def acl_labels(rules):
+    """Section 4: a rule's label is its name, else VSID/priority; a label already taken by an
+    earlier rule gets #index (its place in acls) appended."""
+    labels = []
+    for i, rule in enumerate(rules):
+        label = rule.get("name") or "%d/%d" % (rule["virtualSubnetId"], rule["priority"])
+        while label in labels:
+            label = "%s#%d" % (label, i)
+        labels.append(label)
+    return labels
 
 
 def pcap_bytes(records):
@@ -351,6 +371,8 @@ def write_scenario(sc):
         "inputs": [{"port": p, "file": "in/%s.pcap" % p} for p in inputs],  # first-use order
         "expected": {"ports": counts, "drops": dict(sorted(drops.items()))},
     }
+    if sc.acl_hits:
+        scenario["expected"]["acls"] = sc.acl_hits
     write_file(os.path.join(root, "scenario.json"), json.dumps(scenario, indent=2) + "\n")
     write_file(os.path.join(root, "frames.txt"),
                "# %s: %s\n# idx timestamp port size -> emitted on, drop reason, what\n%s\n"
@@ -1013,8 +1035,8 @@ def s_vm_malformed():
     sc.send("red1", pad60(ether("01-80-C2-00-00-0E", RED1_MAC, 0x88CC) + b"\x02\x07\x04" + b"\x00" * 6),
             drop="unsupported_ethertype", note="LLDP (0x88CC)")
     sc.send("red1", ether("FF-FF-FF-FF-FF-FF", RED1_MAC, 0x0800)
-            + ip4(RED1_CA, "255.255.255.255", udp(68, 67, 40, 1), df=False),
-            drop="flooding_disabled", note="UDP to 255.255.255.255")
+            + ip4(RED1_CA, "255.255.255.255", udp(40000, 9, 40, 1), df=False),
+            drop="flooding_disabled", note="UDP to 255.255.255.255 (not DHCP: see the dhcp scenario)")
     sc.send("red1", ether("01-00-5E-00-00-FB", RED1_MAC, 0x0800)
             + ip4(RED1_CA, "224.0.0.251", udp(5353, 5353, 40, 1), df=False),
             drop="flooding_disabled", note="mDNS to 224.0.0.251")
@@ -1074,6 +1096,333 @@ def s_gateway():
             drop="spoofed_source", note="red1 (not a gateway) sending from 8.8.8.8")
     return sc
 
+
+def s_acl():
+    cfg = make_config([provider_port(), RED1_PORT, RED3_PORT, BLUE1_PORT],
+                      RED_RECORDS + [record("10.1.1.9", RED_VSID, RED3_MAC, PA_LOCAL, vm_name="Red-3"),
+                                     record(RED6_LOCAL, RED_VSID, RED1_MAC, PA_LOCAL, vm_name="Red-1"),
+                                     record(RED6_REMOTE, RED_VSID, RED_REMOTE_MAC, PA_REMOTE, vm_name="Red-2")]
+                      + BLUE_RECORDS,
+                      RED_ROUTES + [route(RED_RD, RED_VSID, "2001:db8:1::/64")] + BLUE_ROUTES)
+    cfg["acls"] = [
+        {"virtualSubnetId": RED_VSID, "priority": 10, "direction": "outbound", "protocol": "tcp",
+         "sourcePorts": "1024-65535", "destinationPrefix": "10.1.1.9/32", "destinationPorts": 22,
+         "action": "allow", "name": "admin-ssh-to-red3"},
+        {"virtualSubnetId": RED_VSID, "priority": 100, "direction": "outbound", "protocol": "tcp",
+         "destinationPorts": "22", "action": "deny", "name": "no-ssh-out"},
+        {"virtualSubnetId": RED_VSID, "priority": 100, "direction": "inbound", "protocol": "udp",
+         "destinationPorts": "53", "action": "deny", "name": "no-dns-in"},
+        {"virtualSubnetId": RED_VSID, "priority": 200, "direction": "both", "protocol": "tcp",
+         "destinationPrefix": "2001:db8:1::/64", "destinationPorts": "23", "action": "deny",
+         "name": "no-v6-telnet"},
+        {"virtualSubnetId": BLUE_VSID, "priority": 5, "direction": "both", "protocol": "icmp",
+         "action": "deny", "name": "blue-no-icmp"},
+        {"virtualSubnetId": RED_VSID, "priority": 300, "direction": "inbound", "protocol": "udp",
+         "destinationPrefix": "10.1.1.9/32", "action": "deny"},
+    ]
+    sc = Scenario("acl",
+                  "Per-tenant ACLs (section 4): Red may not send TCP 22 except from a high port to "
+                  "red3, may not receive DNS, no telnet to its IPv6 subnet, red3 takes no UDP; Blue "
+                  "(same CAs) has only its own rule, no ICMP. Outbound rules judged where the VM's "
+                  "frame is resolved, inbound ones before same-host delivery and NVGRE decap; ARP "
+                  "answered whatever the rules; a later fragment shows no ports.", cfg)
+    red3_ca = "10.1.1.9"
+
+    def out4(packet, note, acl=()):
+        frame = red1_frame(RED_REMOTE_MAC, packet)
+        sc.send("red1", frame, [("pnic0", encap_expected4(frame, packet, RED_VSID))], note=note, acl=acl)
+
+    def decap(vsid, port, dst_mac, src_mac, packet, note, drop=None, acl=()):
+        inner = ether(dst_mac, src_mac, 0x0800) + packet
+        sc.send("pnic0", decap_input4(vsid, inner, packet, flow=0x42), [] if drop else [(port, inner)],
+                drop=drop, note=note, acl=acl)
+
+    # Outbound, red1 -> the remote Red VM.
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, ip4(RED1_CA, REMOTE_CA, tcp(40000, 22, "S"), ident=0xF001)),
+            drop="acl_deny", acl=["no-ssh-out"], note="TCP SYN to 10.1.1.8:22: no-ssh-out")
+    out4(ip4(RED1_CA, REMOTE_CA, icmp_echo(0xAC1, 1, 32), ident=0xF002), "ping 10.1.1.8: no rule, allowed")
+    out4(ip4(RED1_CA, REMOTE_CA, tcp(40000, 8022, "S"), ident=0xF003), "TCP SYN to 10.1.1.8:8022: allowed")
+    out4(ip4(RED1_CA, REMOTE_CA, tcp(22, 40000, "SA"), ident=0xF004),
+         "TCP from source port 22 (an answer): allowed, the rule is on destination ports")
+    # Same host, red1 -> red3: the sender's outbound rules, then red3's inbound rules.
+    ssh3 = ip4(RED1_CA, red3_ca, tcp(40001, 22, "S"), ident=0xF005)
+    sc.send("red1", red1_frame(RED3_MAC, ssh3), [("red3", red1_frame(RED3_MAC, ssh3))],
+            acl=["admin-ssh-to-red3"], note="TCP 40001 -> red3:22: admin-ssh-to-red3 allows (priority 10 first)")
+    sc.send("red1", red1_frame(RED3_MAC, ip4(RED1_CA, red3_ca, tcp(1000, 22, "S"), ident=0xF006)),
+            drop="acl_deny", acl=["no-ssh-out"], note="TCP 1000 -> red3:22: source port below 1024, no-ssh-out")
+    sc.send("red1", red1_frame(RED3_MAC, ip4(RED1_CA, red3_ca, udp(40002, 9, 8, 1), ident=0xF007)),
+            drop="acl_deny", acl=["5001/300"], note="UDP -> red3: red3's inbound 5001/300 (unnamed)")
+    # Inbound at NVGRE decap.
+    decap(RED_VSID, "red1", RED1_MAC, RED_REMOTE_MAC, ip4(REMOTE_CA, RED1_CA, udp(33053, 53, 20, 2), ident=0xF101),
+          "NVGRE 5001 UDP to 10.1.1.7:53: no-dns-in", drop="acl_deny", acl=["no-dns-in"])
+    decap(RED_VSID, "red1", RED1_MAC, RED_REMOTE_MAC, ip4(REMOTE_CA, RED1_CA, udp(33053, 40000, 20, 3), ident=0xF102),
+          "NVGRE 5001 UDP to 10.1.1.7:40000: delivered")
+    decap(RED_VSID, "red1", RED1_MAC, RED_REMOTE_MAC, ip4(REMOTE_CA, RED1_CA, tcp(40000, 22, "S"), ident=0xF103),
+          "NVGRE 5001 TCP to 10.1.1.7:22: delivered, no-ssh-out is outbound only")
+    # IPv6 CAs: a rule without prefixes serves both families, an IPv6 prefix only IPv6.
+    v6telnet = ip6(RED6_LOCAL, RED6_REMOTE, tcp(40003, 23, "S"))
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, v6telnet, 0x86DD), drop="acl_deny", acl=["no-v6-telnet"],
+            note="IPv6 TCP to ::8:23: no-v6-telnet")
+    v6ssh = ip6(RED6_LOCAL, RED6_REMOTE, tcp(40004, 22, "S"))
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, v6ssh, 0x86DD), drop="acl_deny", acl=["no-ssh-out"],
+            note="IPv6 TCP to ::8:22: no-ssh-out (no prefix: both families)")
+    out4(ip4(RED1_CA, REMOTE_CA, tcp(40005, 23, "S"), ident=0xF008),
+         "IPv4 TCP to 10.1.1.8:23: allowed, no-v6-telnet is IPv6 only")
+    # Blue has the same CAs and only its own rule.
+    blue_ping = ip4(RED1_CA, REMOTE_CA, icmp_echo(0xB1, 1, 16), ident=0xF201)
+    sc.send("blue1", ether(BLUE_REMOTE_MAC, BLUE1_MAC, 0x0800) + blue_ping, drop="acl_deny", acl=["blue-no-icmp"],
+            note="Blue ping 10.1.1.8: blue-no-icmp")
+    blue_ssh = ip4(RED1_CA, REMOTE_CA, tcp(40000, 22, "S"), ident=0xF202)
+    blue_frame = ether(BLUE_REMOTE_MAC, BLUE1_MAC, 0x0800) + blue_ssh
+    sc.send("blue1", blue_frame, [("pnic0", encap_expected4(blue_frame, blue_ssh, BLUE_VSID))],
+            note="Blue TCP to 10.1.1.8:22: Red's no-ssh-out is not Blue's")
+    # a real DNS query, so the decoders that read UDP 53 as DNS find one
+    query = UDP(sport=33053, dport=53) / DNS(id=0x1234, rd=1, qd=DNSQR(qname="nvdp.example."))
+    decap(BLUE_VSID, "blue1", BLUE1_MAC, BLUE_REMOTE_MAC, ip4(REMOTE_CA, RED1_CA, query, ident=0xF203),
+          "NVGRE 6001 UDP to Blue 10.1.1.7:53: delivered, no-dns-in is Red's")
+    # Answered locally: never judged.
+    sc.send("red1", arp_request_frame(RED1_MAC, RED1_CA, REMOTE_CA),
+            [("red1", arp_reply_frame(RED1_MAC, RED1_CA, RED_REMOTE_MAC, REMOTE_CA))],
+            note="ARP who-has 10.1.1.8: answered")
+    # Fragments: the first shows the ports, a later one does not.
+    dns = ip4(REMOTE_CA, RED1_CA, udp(33054, 53, 40, 5), ident=0xF301, df=False)
+    first, later = fragments4(dns, 20 + 24 + 42, 42)
+    assert len(first) == 20 + 24 and len(later) == 20 + 24
+    decap(RED_VSID, "red1", RED1_MAC, RED_REMOTE_MAC, first,
+          "NVGRE 5001 first fragment of UDP to :53: no-dns-in", drop="acl_deny", acl=["no-dns-in"])
+    decap(RED_VSID, "red1", RED1_MAC, RED_REMOTE_MAC, later,
+          "NVGRE 5001 later fragment (no ports): no-dns-in needs ports, delivered")
+    return sc
+
+
+# --------------------------------------------------------------------------------------
+# DHCP (section 5): client messages and the answers the rules give, built with scapy's
+# BOOTP / DHCP layers
+# --------------------------------------------------------------------------------------
+DHCP_LEASE = 3600
+RED_DNS, RED_DOMAIN = ["10.1.1.53", "10.1.1.54"], "red.example"
+BLUE_DNS, BLUE_DOMAIN = ["10.1.1.153"], "blue.example"
+PRL = [1, 3, 6, 15, 26, 51, 54, 58, 59]           # a typical parameter request list (55)
+
+
+def chaddr16(mac_text):
+    return mac(mac_text) + b"\x00" * 10
+
+
+def dhcp_request_frame(src_mac, msg_type, xid, flags=0, ciaddr="0.0.0.0", src_ip="0.0.0.0",
+                       dst_ip="255.255.255.255", eth_dst="FF-FF-FF-FF-FF-FF", chaddr=None,
+                       extra=(), giaddr="0.0.0.0", op=1, ip_options=None, sport=68, dport=67,
+                       options=None, cookie=b"c\x82Sc", cut=None):
+    """A client message as a VM's DHCP client sends it (secs 2, client id, 55, host name)."""
+    chaddr = chaddr or src_mac
+    if options is None:
+        options = ([("message-type", msg_type)] if msg_type else []) + list(extra) + [
+            ("client_id", b"\x01" + mac(chaddr)), ("param_req_list", PRL), ("hostname", b"vm"), "end"]
+    bootp = bytes(BOOTP(op=op, xid=xid, secs=2, flags=flags, ciaddr=ciaddr, giaddr=giaddr,
+                        chaddr=chaddr16(chaddr), options=cookie) / DHCP(options=options))
+    if cut is not None:
+        bootp = bootp[:cut]
+    ip = IP(src=src_ip, dst=dst_ip, ttl=64, id=0x6000 + (xid & 0xFFF))
+    if ip_options:
+        ip.options = ip_options
+    return ether(eth_dst, src_mac, 0x0800) + bytes(ip / UDP(sport=sport, dport=dport) / Raw(bootp))
+
+
+def dhcp_reply_frame(port_mac, xid, flags, msg_type, server, client_ca=None, ciaddr="0.0.0.0",
+                     subnet_mask=None, dns=(), domain=None, mtu=1458, lease=DHCP_LEASE,
+                     request_ciaddr="0.0.0.0"):
+    """Section 4's answer: msg_type 2 OFFER, 5 ACK (client_ca None = INFORM's ACK), 6 NAK."""
+    options = [("message-type", msg_type), ("server_id", server)]
+    if msg_type != 6:
+        if client_ca is not None:
+            options.append(("lease_time", lease))
+            if lease != 0xFFFFFFFF:
+                options += [("renewal_time", lease // 2), ("rebinding_time", lease * 7 // 8)]
+        options += [("subnet_mask", subnet_mask), ("router", server)]
+        if dns:
+            options.append(("name_server",) + tuple(dns))
+        if domain:
+            options.append(("domain", domain.encode()))
+        options.append(("interface-mtu", mtu))
+    options.append("end")
+    yiaddr = client_ca if (msg_type != 6 and client_ca is not None) else "0.0.0.0"
+    message = bytes(BOOTP(op=2, htype=1, hlen=6, hops=0, xid=xid, secs=0, flags=flags,
+                          ciaddr=ciaddr, yiaddr=yiaddr, siaddr="0.0.0.0", giaddr="0.0.0.0",
+                          chaddr=chaddr16(port_mac), options=b"c\x82Sc") / DHCP(options=options))
+    message += b"\x00" * max(0, 300 - len(message))
+    broadcast = msg_type == 6 or (request_ciaddr == "0.0.0.0" and flags & 0x8000)
+    if broadcast:
+        eth_dst, ip_dst = "FF-FF-FF-FF-FF-FF", "255.255.255.255"
+    else:
+        eth_dst = port_mac
+        ip_dst = request_ciaddr if request_ciaddr != "0.0.0.0" else yiaddr
+    packet = bytes(IP(src=server, dst=ip_dst, tos=0, ttl=64, id=0, flags=0)
+                   / UDP(sport=67, dport=68) / Raw(message))
+    return ether(eth_dst, GW_MAC, 0x0800) + packet
+
+
+def s_dhcp():
+    no_record_mac, off_link_mac = "00-15-5D-00-00-04", "00-15-5D-00-00-05"
+    cfg = make_config([provider_port(), RED1_PORT, BLUE1_PORT,
+                       vm_port("red4", no_record_mac, RED_VSID, "Red-4"),
+                       vm_port("red5", off_link_mac, RED_VSID, "Red-5")],
+                      RED_RECORDS + BLUE_RECORDS
+                      + [record("10.9.9.5", RED_VSID, off_link_mac, PA_LOCAL, vm_name="Red-5")],
+                      RED_ROUTES + BLUE_ROUTES)
+    cfg["global"]["dhcpLeaseSeconds"] = DHCP_LEASE
+    cfg["routingDomains"] = [
+        {"routingDomainId": RED_RD, "dnsServers": RED_DNS, "domainName": RED_DOMAIN},
+        {"routingDomainId": BLUE_RD, "dnsServers": BLUE_DNS, "domainName": BLUE_DOMAIN}]
+    sc = Scenario("dhcp",
+                  "DHCP from policy (section 5): red1 and blue1, both 10.1.1.7 in their own "
+                  "tenant, are offered and acknowledged their own CA with their own routing "
+                  "domain's DNS settings; NAK for other addresses; INFORM; RELEASE / DECLINE "
+                  "taken in; spoofed chaddr, garbage, no record, no on-link route.", cfg)
+    red_mask = "255.255.255.0"
+    red = dict(subnet_mask=red_mask, dns=RED_DNS, domain=RED_DOMAIN)
+    blue = dict(subnet_mask=red_mask, dns=BLUE_DNS, domain=BLUE_DOMAIN)
+
+    def red_reply(xid, flags, msg_type, **kw):
+        return [("red1", dhcp_reply_frame(RED1_MAC, xid, flags, msg_type, RED_GW, **kw))]
+
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 1, 0x1001),
+            red_reply(0x1001, 0, 2, client_ca=RED1_CA, **red),
+            note="DISCOVER -> OFFER 10.1.1.7, unicast to yiaddr at chaddr")
+    sel = [("server_id", RED_GW), ("requested_addr", RED1_CA)]
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 3, 0x1002, flags=0x8000, extra=sel),
+            red_reply(0x1002, 0x8000, 5, client_ca=RED1_CA, **red),
+            note="REQUEST (selecting, BROADCAST flag) -> ACK, broadcast")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 3, 0x1003, extra=[("requested_addr", "10.1.1.99")]),
+            red_reply(0x1003, 0, 6), note="REQUEST (init-reboot) for 10.1.1.99 -> NAK, broadcast")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 3, 0x1004,
+                                       extra=[("server_id", "10.1.1.254"), ("requested_addr", RED1_CA)]),
+            red_reply(0x1004, 0, 6), note="REQUEST naming server 10.1.1.254 -> NAK")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 3, 0x1005, ciaddr=RED1_CA, src_ip=RED1_CA,
+                                       dst_ip=RED_GW, eth_dst=GW_MAC),
+            red_reply(0x1005, 0, 5, client_ca=RED1_CA, ciaddr=RED1_CA, request_ciaddr=RED1_CA, **red),
+            note="REQUEST (renewing) unicast to the gateway -> ACK to ciaddr")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 3, 0x1006, ciaddr=RED1_CA, src_ip=RED1_CA),
+            red_reply(0x1006, 0, 5, client_ca=RED1_CA, ciaddr=RED1_CA, request_ciaddr=RED1_CA, **red),
+            note="REQUEST (rebinding) broadcast -> ACK unicast to ciaddr")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 3, 0x1007, ciaddr="10.1.1.33", src_ip="10.1.1.33"),
+            red_reply(0x1007, 0, 6), note="REQUEST (rebinding) from 10.1.1.33 -> NAK")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 8, 0x1008, ciaddr=RED1_CA, src_ip=RED1_CA,
+                                       dst_ip=RED_GW, eth_dst=GW_MAC),
+            red_reply(0x1008, 0, 5, ciaddr=RED1_CA, request_ciaddr=RED1_CA, **red),
+            note="INFORM -> ACK without lease, yiaddr 0")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 8, 0x1009, ciaddr=REMOTE_CA, src_ip=REMOTE_CA),
+            drop="spoofed_source", note="INFORM for 10.1.1.8 (not red1's)")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 7, 0x100A, ciaddr=RED1_CA, src_ip=RED1_CA,
+                                       dst_ip=RED_GW, eth_dst=GW_MAC, extra=[("server_id", RED_GW)]),
+            drop="dhcp_release", note="RELEASE")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 4, 0x100B, extra=sel), drop="dhcp_decline",
+            note="DECLINE")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 1, 0x100C, chaddr=BLUE1_MAC),
+            drop="spoofed_source", note="DISCOVER from red1 with Blue-1's chaddr")
+    odd = [("message-type", 1), "pad", "pad", (224, b"\x01\x02\x03"), (43, b""),
+           (81, b"\x00\x00\x00vm"), ("param_req_list", PRL)]  # no end option
+    sc.send("red1", dhcp_request_frame(RED1_MAC, None, 0x100D, options=odd,
+                                       ip_options=[IPOption_Router_Alert()]),
+            red_reply(0x100D, 0, 2, client_ca=RED1_CA, **red),
+            note="DISCOVER with IP options, pads, unknown options, no end -> OFFER")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 1, 0x100E, cut=200), drop="dhcp_malformed",
+            note="BOOTP message cut to 200 bytes")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 1, 0x100F, cookie=b"c\x82Sd"),
+            drop="dhcp_malformed", note="wrong magic cookie")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, None, 0x1010,
+                                       options=[("message-type", 1), (12, b"vm"), "end"], cut=240 + 3 + 3),
+            drop="dhcp_malformed", note="option running past the end")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, None, 0x1011, options=[("hostname", b"vm"), "end"]),
+            drop="dhcp_malformed", note="plain BOOTP: no option 53")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 1, 0x1012, op=2), drop="dhcp_malformed",
+            note="BOOTREPLY sent by the VM")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 1, 0x1013, giaddr="10.1.1.99"),
+            drop="dhcp_malformed", note="relayed (giaddr 10.1.1.99)")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 2, 0x1014), drop="dhcp_malformed",
+            note="an OFFER sent by the VM")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 1, 0x1015, dst_ip="224.0.0.1",
+                                       eth_dst="01-00-5E-00-00-01"),
+            drop="flooding_disabled", note="68 -> 67 to a multicast group: not DHCP")
+    sc.send("red1", dhcp_request_frame(RED1_MAC, 2, 0x1016, sport=67, dport=68),
+            drop="flooding_disabled", note="67 -> 68 broadcast from the VM: not DHCP")
+    sc.send("blue1", dhcp_request_frame(BLUE1_MAC, 1, 0x2001, flags=0x8000),
+            [("blue1", dhcp_reply_frame(BLUE1_MAC, 0x2001, 0x8000, 2, RED_GW, client_ca=RED1_CA, **blue))],
+            note="Blue DISCOVER (BROADCAST flag) -> OFFER of Blue's 10.1.1.7 with Blue's DNS")
+    sc.send("blue1", dhcp_request_frame(BLUE1_MAC, 3, 0x2002, extra=sel),
+            [("blue1", dhcp_reply_frame(BLUE1_MAC, 0x2002, 0, 5, RED_GW, client_ca=RED1_CA, **blue))],
+            note="Blue REQUEST -> ACK")
+    sc.send("red4", dhcp_request_frame(no_record_mac, 1, 0x3001), drop="no_lookup_record",
+            note="DISCOVER on a port with no record")
+    sc.send("red5", dhcp_request_frame(off_link_mac, 1, 0x3002), drop="no_route",
+            note="DISCOVER for 10.9.9.5: no on-link route holds it")
+    return sc
+
+
+def s_external_gateway():
+    """The dataplane as the NVGRE gateway: an external port in Red's gateway subnet."""
+    ext_mac, onprem_mac, router_mac = "02-00-00-00-EE-01", "02-00-00-00-AA-10", "02-00-00-00-AA-FE"
+    ext_vsid, ext_ip, onprem = 5099, "172.16.0.1", "172.16.0.10"
+    ext_port = {"name": "ext0", "role": "external", "macAddress": ext_mac, "mtu": 1500,
+                "virtualSubnetId": ext_vsid, "address": ext_ip, "prefixLength": 24,
+                "nextHop": "172.16.0.254", "vlanId": 0}
+    cfg = make_config(
+        [provider_port(), RED1_PORT, BLUE1_PORT, ext_port],
+        RED_RECORDS + BLUE_RECORDS
+        + [record("10.1.99.1", ext_vsid, ext_mac, PA_LOCAL, vm_name="Red-GW"),
+           dict(record("0.0.0.0", ext_vsid, ext_mac, PA_LOCAL), type="GatewayWildcard")],
+        RED_ROUTES + [route(RED_RD, ext_vsid, "10.1.99.0/24"),
+                      route(RED_RD, ext_vsid, "0.0.0.0/0", "10.1.99.1")] + BLUE_ROUTES)
+    sc = Scenario("external-gateway",
+                  "hv1 is Red's NVGRE gateway: external port ext0 (172.16.0.1/24, next hop "
+                  "172.16.0.254) in the gateway subnet VSID 5099, whose CA 10.1.99.1 and "
+                  "GatewayWildcard record carry ext0's MAC. NVGRE and routed VM traffic for "
+                  "outside addresses leaves ext0 (TTL - 1, next hop resolved by ARP); traffic "
+                  "from outside is routed into the tenant; Blue never gets out.", cfg)
+    out1 = ip4(REMOTE_CA, onprem, tcp(40010, 80, "S", seq=11), ident=0xE101, ttl=63)
+    sc.send("pnic0", decap_input4(ext_vsid, ether(ext_mac, GW_MAC, 0x0800) + out1, out1, flow=0x31),
+            [("ext0", ether("FF-FF-FF-FF-FF-FF", ext_mac, 0x0806)
+              + arp(1, ext_mac, ext_ip, "00-00-00-00-00-00", onprem))],
+            note="NVGRE VSID 5099 from 10.1.1.8 for 172.16.0.10: parked, ARP for it on ext0")
+    sc.send("ext0", pad60(ether(ext_mac, onprem_mac, 0x0806) + arp(2, onprem_mac, onprem, ext_mac, ext_ip)),
+            [("ext0", ether(onprem_mac, ext_mac, 0x0800)
+              + ip4(REMOTE_CA, onprem, tcp(40010, 80, "S", seq=11), ident=0xE101, ttl=62))],
+            note="the ARP answer releases it: out of ext0, TTL 62")
+    back = lambda dst, ttl: ip4(onprem, dst, tcp(80, 40010, "SA", seq=21, ack=12), ident=0xE102, ttl=ttl)  # noqa: E731
+    sc.send("ext0", ether(ext_mac, onprem_mac, 0x0800) + back(REMOTE_CA, 64),
+            [("pnic0", encap_expected4(ether(RED_REMOTE_MAC, GW_MAC, 0x0800) + back(REMOTE_CA, 63),
+                                       back(REMOTE_CA, 63), RED_VSID))],
+            note="172.16.0.10 -> 10.1.1.8: routed in, NVGRE VSID 5001 to its PA, TTL 63")
+    sc.send("ext0", ether(ext_mac, onprem_mac, 0x0800) + back(RED1_CA, 64),
+            [("red1", ether(RED1_MAC, GW_MAC, 0x0800) + back(RED1_CA, 63))],
+            note="172.16.0.10 -> 10.1.1.7: routed in to the local red1, TTL 63")
+    out2 = lambda ttl: ip4(RED1_CA, onprem, udp(40011, 33434, 20, 4), ident=0xE103, ttl=ttl)  # noqa: E731
+    sc.send("red1", red1_frame(GW_MAC, out2(64)), [("ext0", ether(onprem_mac, ext_mac, 0x0800) + out2(62))],
+            note="red1 -> 172.16.0.10 via the gateway MAC: two router hops, out of ext0 at once")
+    out3 = lambda ttl: ip4(RED1_CA, "8.8.8.8", udp(40012, 33435, 20, 5), ident=0xE104, ttl=ttl)  # noqa: E731
+    sc.send("red1", red1_frame(GW_MAC, out3(64)),
+            [("ext0", ether("FF-FF-FF-FF-FF-FF", ext_mac, 0x0806)
+              + arp(1, ext_mac, ext_ip, "00-00-00-00-00-00", "172.16.0.254"))],
+            note="red1 -> 8.8.8.8: beyond 172.16.0.0/24, ARP for the next hop 172.16.0.254")
+    sc.send("ext0", pad60(ether(ext_mac, router_mac, 0x0806) + arp(2, router_mac, "172.16.0.254", ext_mac, ext_ip)),
+            [("ext0", ether(router_mac, ext_mac, 0x0800) + out3(62))],
+            note="the router's answer releases it")
+    sc.send("ext0", arp_request_frame(onprem_mac, onprem, ext_ip),
+            [("ext0", arp_reply_frame(onprem_mac, onprem, ext_mac, ext_ip))],
+            note="who-has 172.16.0.1 on ext0 -> the port MAC")
+    ping = ip4(onprem, ext_ip, icmp_echo(0x77, 1, 16), ident=0xE105)
+    pong = bytes(IP(src=ext_ip, dst=onprem, id=0xE105, flags="DF", ttl=64) / icmp_echo(0x77, 1, 16, reply=True))
+    sc.send("ext0", ether(ext_mac, onprem_mac, 0x0800) + ping, [("ext0", ether(onprem_mac, ext_mac, 0x0800) + pong)],
+            note="ping 172.16.0.1 -> echo reply, TTL 64")
+    dying = back(RED1_CA, 1)
+    exceeded = icmp_time_exceeded(onprem_mac, dying, ext_ip, onprem)
+    sc.send("ext0", ether(ext_mac, onprem_mac, 0x0800) + dying,
+            [("ext0", ether(onprem_mac, ext_mac, 0x0800) + exceeded[14:])],
+            drop="ttl_expired", note="TTL 1 from outside: ICMP time exceeded from 172.16.0.1")
+    sc.send("ext0", ether(ext_mac, onprem_mac, 0x0800) + ip4(onprem, "8.8.4.4", udp(33436, 40013, 8, 6)),
+            drop="no_route", note="outside to outside: Red's default route leads back to ext0")
+    sc.send("blue1", ether(GW_MAC, BLUE1_MAC, 0x0800) + ip4(RED1_CA, onprem, udp(40014, 33437, 8, 7)),
+            drop="no_route", note="Blue (no route out) to 172.16.0.10")
+    return sc
 
 
 def s_flooding():
@@ -1166,7 +1515,8 @@ def red1_frame_unpadded(packet, frame):
 
 SCENARIOS = [s_encap_ipv4, s_decap_ipv4, s_encap_decap_ipv6_pa, s_ipv6_ca, s_nat, s_same_host,
              s_overlapping_tenants, s_spoofed_source, s_spoofed_outer_pa, s_malformed_gre, s_mtu,
-             s_arp_and_pa, s_routing, s_gateway, s_vm_malformed, s_flooding]
+             s_arp_and_pa, s_routing, s_gateway, s_vm_malformed, s_acl, s_dhcp, s_external_gateway,
+             s_flooding]
 
 
 def self_check(sc):
@@ -1188,6 +1538,11 @@ def self_check(sc):
                     inner_ip = f[34 + 8 + 14:]
                     tos = inner_ip[1] if inner_ip[0] >> 4 == 4 else ipv6_tc(inner_ip)
                     assert f[15] == tos, where + ": TOS"
+                if f[23] == 17 and f[34:38] == b"\x00\x43\x00\x44":  # a DHCP answer (section 5)
+                    udp_len = struct.unpack("!H", f[38:40])[0]
+                    pseudo = f[26:34] + struct.pack("!BBH", 0, 17, udp_len)
+                    assert inet_checksum(pseudo + f[34:34 + udp_len]) == 0, where + ": UDP checksum"
+                    assert udp_len - 8 >= 300 and f[42] == 2 and f[42 + 236:42 + 240] == b"c\x82Sc", where
             elif etype == 0x86DD:
                 assert struct.unpack("!H", f[18:20])[0] == len(f) - 54, where + ": length/padding"
                 if f[20] == 47:  # outer NVGRE over IPv6

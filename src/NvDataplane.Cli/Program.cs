@@ -168,6 +168,7 @@ public static class Program
             {
                 ports = summary.Ports.ToDictionary(p => p.Key, p => new { rx = p.Value.Rx, tx = p.Value.Tx }),
                 drops = summary.Drops,
+                acls = summary.Acls,
             }));
             return;
         }
@@ -182,6 +183,15 @@ public static class Program
         foreach (var (reason, n) in summary.Drops)
         {
             stdout.WriteLine($"  {reason,-24} {n}");
+        }
+
+        if (summary.Acls.Count != 0)
+        {
+            stdout.WriteLine("acl hits:");
+            foreach (var (rule, n) in summary.Acls)
+            {
+                stdout.WriteLine($"  {rule,-24} {n}");
+            }
         }
     }
 

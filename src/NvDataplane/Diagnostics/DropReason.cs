@@ -41,6 +41,12 @@ public enum DropReason : byte
     NoLocalPort,
     /// <summary>A NAT-rule destination whose sender has no NAT record of its own (its PA would be shared).</summary>
     NatSourceNotUnique,
+    /// <summary>A DHCP client message to the server that cannot be served as sent: cut short, not BOOTP/DHCP, options running past the end, relayed, or a server's message type.</summary>
+    DhcpMalformed,
+    /// <summary>A DHCPRELEASE: leases come from the policy, so there is nothing to release and no answer.</summary>
+    DhcpRelease,
+    /// <summary>A DHCPDECLINE: the VM saw its policy address in use; the policy is not changed and nothing is answered.</summary>
+    DhcpDecline,
     /// <summary>A copy of a flooded frame found no free buffer in the worker's pool (the copies that did are sent).</summary>
     PoolExhausted,
     /// <summary>A broadcast / multicast frame of a flooding VSID with nobody to flood to (no other local VM, no remote PA).</summary>

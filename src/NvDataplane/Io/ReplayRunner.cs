@@ -7,9 +7,12 @@ namespace NvDataplane.Io;
 /// <summary>One <c>--in PORT=FILE</c> of a replay.</summary>
 public sealed record ReplayInput(string Port, string Path);
 
-/// <summary>Per-port counts and drops by reason (non-zero only) of a replay.</summary>
+/// <summary>Per-port counts, drops by reason (non-zero only) and hits per ACL rule (every rule) of a replay.</summary>
 public sealed record ReplaySummary(IReadOnlyDictionary<string, (long Rx, long Tx)> Ports, IReadOnlyDictionary<string, long> Drops)
 {
+    /// <summary>Hits per ACL rule label, every rule of the configuration (zeros too).</summary>
+    public IReadOnlyDictionary<string, long> Acls { get; init; } = new Dictionary<string, long>();
+
     public static ReplaySummary From(PolicySnapshot policy, DataplaneCounters counters)
     {
         var ports = new SortedDictionary<string, (long, long)>(StringComparer.Ordinal);
@@ -30,6 +33,9 @@ public sealed record ReplaySummary(IReadOnlyDictionary<string, (long Rx, long Tx
 
         return new ReplaySummary(ports, drops);
     }
+
+    public static ReplaySummary From(PolicySnapshot policy, Forwarder forwarder) =>
+        From(policy, forwarder.Counters) with { Acls = forwarder.AclCounters.Read().ToDictionary(StringComparer.Ordinal) };
 }
 
 /// <summary>
@@ -107,7 +113,7 @@ public static class ReplayRunner
             }
         }
 
-        return ReplaySummary.From(policy, forwarder.Counters);
+        return ReplaySummary.From(policy, forwarder);
     }
 
     private static async ValueTask<CapturedFrame?> NextEthernetAsync(CaptureReader reader, string path, CancellationToken ct)

@@ -14,8 +14,8 @@ namespace NvDataplane.Pipeline;
 // vm ports only, never out again (no loops). docs/FORWARDING.md 1.7 and 2.4.
 //
 // Counting: the frame counts once as forwarded when at least one copy left (or waits for a next
-// hop); every copy that cannot leave counts under its own reason (pool_exhausted, tx_full,
-// no_provider_route, mtu_exceeded, neighbor_unresolved). A frame with no target at all is
+// hop); every copy that cannot leave counts under its own reason (acl_deny, pool_exhausted,
+// tx_full, no_provider_route, mtu_exceeded, neighbor_unresolved). A frame with no target at all is
 // no_flood_target. Copies come from the worker's pool; the frame's own buffer carries the last one.
 public sealed partial class Forwarder
 {
@@ -47,6 +47,11 @@ public sealed partial class Forwarder
             return DropReason.SpoofedSource;
         }
 
+        if (OutboundDenied(port.Index, in info))
+        {
+            return DropReason.AclDeny;
+        }
+
         var group = port.Vsid!.Flood!;
         var rep = new Replication { Input = buffer, Left = group.LocalPorts.Length - 1 + group.RemotePas.Length };
         if (rep.Left == 0)
@@ -59,7 +64,7 @@ public sealed partial class Forwarder
         {
             if (target != port.Index)
             {
-                CopyToPort(ref rep, target);
+                CopyToPort(ref rep, target, in info);
             }
         }
 
@@ -71,24 +76,39 @@ public sealed partial class Forwarder
         return Finish(ref rep);
     }
 
-    /// <summary>NVGRE broadcast / multicast that passed every decapsulation check: a copy of the inner frame for each vm port of its VSID here.</summary>
+    /// <summary>
+    /// NVGRE broadcast / multicast that passed every decapsulation check (<paramref name="info"/>:
+    /// the inner packet): a copy of the inner frame for each vm port of its VSID here.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private DropReason DecapFlood(PacketBuffer buffer, in DecapState d)
+    private DropReason DecapFlood(PacketBuffer buffer, in PacketInfo info, in DecapState d)
     {
         var group = _p.Vsids[d.Vsid].Flood!; // d.Flood is set only when the VSID floods
+        if (group.LocalPorts.Length == 0)
+        {
+            return DropReason.NoFloodTarget; // the VSID's only port here is an external one
+        }
+
         buffer.Offset += d.InnerStart;
         buffer.Length = d.InnerEnd - d.InnerStart;
         var rep = new Replication { Input = buffer, Left = group.LocalPorts.Length };
         foreach (int target in group.LocalPorts)
         {
-            CopyToPort(ref rep, target);
+            CopyToPort(ref rep, target, in info);
         }
 
         return Finish(ref rep);
     }
 
-    private void CopyToPort(ref Replication rep, int target)
+    /// <summary>A copy for a vm port here, judged by the port's inbound ACL first.</summary>
+    private void CopyToPort(ref Replication rep, int target, in PacketInfo info)
     {
+        if (InboundDenied(target, in info))
+        {
+            Lose(ref rep, DropReason.AclDeny);
+            return;
+        }
+
         if (TxRoom(target) == 0)
         {
             Lose(ref rep, DropReason.TxFull);
@@ -284,14 +304,14 @@ public sealed partial class Forwarder
     /// </summary>
     private DropReason SendCopyToProvider(in EncapTemplate t, PacketBuffer copy, bool countLoss)
     {
-        if (t.Unusable == DropReason.None || TryLearned(t.NextHop, copy.TimestampNs, copy))
+        if (t.Unusable == DropReason.None || TryLearned(t.ProviderPortIndex, t.NextHop, copy.TimestampNs, copy))
         {
             return Enqueue(t.ProviderPortIndex, copy) ? DropReason.None : DropReason.TxFull;
         }
 
         // Copies wait in at most half the pool: one broadcast to many unresolved hosts must not
         // hold every buffer of a small pool (a replay's 64) while it waits.
-        RequestNeighbor(in t, copy.TimestampNs);
+        RequestNeighbor(new NeighborTarget(t.ProviderPortIndex, t.NextHop, t.SourceAddress, t.VlanId), copy.TimestampNs);
         if (_parked.Count >= Math.Min(ParkCapacity, _pool.Size / 2))
         {
             return DropReason.NeighborUnresolved;

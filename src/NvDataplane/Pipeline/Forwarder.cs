@@ -56,6 +56,7 @@ public sealed partial class Forwarder
 
         _txCount = new int[ports];
         Counters = new DataplaneCounters(ports);
+        UseAcls(_p);
     }
 
     public DataplaneCounters Counters { get; }
@@ -78,6 +79,7 @@ public sealed partial class Forwarder
             if (!ReferenceEquals(p, _p))
             {
                 _cachedVsidInfo = null;
+                UseAcls(p);
             }
 
             _p = p;
@@ -103,6 +105,10 @@ public sealed partial class Forwarder
             if (info.Role == PortRole.Vm)
             {
                 VmChunk(info, chunk);
+            }
+            else if (info.IsExternal)
+            {
+                ExternalChunk(info, chunk);
             }
             else
             {
@@ -258,7 +264,7 @@ public sealed partial class Forwarder
     {
         Counters.PortRx[port]++;
         var info = _p.Ports[port];
-        Settle(buffer, info.Role == PortRole.Vm ? FromVm(info, buffer) : FromProvider(info, buffer));
+        Settle(buffer, info.Role == PortRole.Vm ? FromVm(info, buffer) : info.IsExternal ? FromExternal(info, buffer) : FromProvider(info, buffer));
     }
 
     /// <summary>The frames queued for <paramref name="port"/> since the last <see cref="CompleteTransmit"/>.</summary>

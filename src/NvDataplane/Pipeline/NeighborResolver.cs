@@ -5,11 +5,13 @@ using NvDataplane.Policy;
 
 namespace NvDataplane.Pipeline;
 
-// Provider-side next hops without a static providerNeighbors entry are resolved by ARP (IPv4)
-// and neighbor discovery (IPv6) on the provider port. Frames for an unresolved next hop wait in
-// a small bounded queue (ParkCapacity) until the answer comes or ParkTimeoutNs passes; then they
-// leave with the learned MAC, or are dropped as neighbor_unresolved. Learned entries are trusted
-// for ReachableNs. Times are frame timestamps, so replay stays deterministic.
+// Next hops without a static entry are resolved by ARP (IPv4) and neighbor discovery (IPv6) on
+// the port the frame leaves by: provider next hops (without a providerNeighbors entry) on the
+// provider port, external next hops on the external port. Entries are per (port, address), as
+// the provider and external networks may reuse addresses. Frames for an unresolved next hop wait
+// in a small bounded queue (ParkCapacity) until the answer comes or ParkTimeoutNs passes; then
+// they leave with the learned MAC, or are dropped as neighbor_unresolved. Learned entries are
+// trusted for ReachableNs. Times are frame timestamps, so replay stays deterministic.
 public sealed partial class Forwarder
 {
     /// <summary>Frames that may wait for a next hop's MAC at once (all next hops together).</summary>
@@ -19,23 +21,34 @@ public sealed partial class Forwarder
     public const long RequestIntervalNs = 1_000_000_000;
     public const long ReachableNs = 300L * 1_000_000_000;
 
-    private readonly Dictionary<IpAddr, (MacAddress Mac, long LearnedNs)> _neighbors = [];
-    private readonly Dictionary<IpAddr, long> _requestedNs = [];
+    private readonly Dictionary<(int Port, IpAddr Address), (MacAddress Mac, long LearnedNs)> _neighbors = [];
+    private readonly Dictionary<(int Port, IpAddr Address), long> _requestedNs = [];
     private readonly List<Parked> _parked = new(ParkCapacity);
 
     /// <param name="Counted">The input's own frame: forwarded when it leaves, neighbor_unresolved when it expires.</param>
     /// <param name="FloodCopy">A copy of a flooded frame (Flooding.cs): not counted when it leaves, but counted when lost.</param>
     private readonly record struct Parked(PacketBuffer Buffer, IpAddr NextHop, int Port, long SinceNs, bool Counted, bool FloodCopy = false);
 
+    /// <summary>Where a frame leaves and whom it goes to: the port, the next hop, and what an ARP / ND request for it carries.</summary>
+    private readonly record struct NeighborTarget(int Port, IpAddr NextHop, IpAddr SourceAddress, ushort VlanId);
+
     /// <summary>Frames waiting for a next hop's MAC.</summary>
     public int ParkedCount => _parked.Count;
 
-    /// <summary>The MAC learned for a provider next hop, if any (for tests and diagnostics).</summary>
+    /// <summary>The MAC learned for a next hop on any port, if any (for tests and diagnostics).</summary>
     public bool TryGetNeighbor(IpAddr address, out MacAddress mac)
     {
-        bool found = _neighbors.TryGetValue(address, out var entry);
-        mac = entry.Mac;
-        return found;
+        foreach (var (key, entry) in _neighbors)
+        {
+            if (key.Address == address)
+            {
+                mac = entry.Mac;
+                return true;
+            }
+        }
+
+        mac = default;
+        return false;
     }
 
     /// <summary>
@@ -43,20 +56,32 @@ public sealed partial class Forwarder
     /// learned (writing the learned MAC in), else parked while ARP / ND asks for it. The first
     /// frame of an input counts as forwarded when it leaves; extra frames (fragments) do not.
     /// </summary>
-    private DropReason SendToProvider(in EncapTemplate t, PacketBuffer buffer, bool extra = false)
-    {
-        if (t.Unusable == DropReason.None || TryLearned(t.NextHop, buffer.TimestampNs, buffer))
-        {
-            if (!extra)
-            {
-                return Forward(t.ProviderPortIndex, buffer);
-            }
+    private DropReason SendToProvider(in EncapTemplate t, PacketBuffer buffer, bool extra = false) =>
+        t.Unusable == DropReason.None
+            ? Send(t.ProviderPortIndex, buffer, extra)
+            : SendToNeighbor(new NeighborTarget(t.ProviderPortIndex, t.NextHop, t.SourceAddress, t.VlanId), buffer, extra);
 
-            QueueExtra(t.ProviderPortIndex, buffer);
-            return DropReason.None;
+    /// <summary>Queues a frame whose destination MAC is in place: forwarded, or an extra frame of an input.</summary>
+    private DropReason Send(int port, PacketBuffer buffer, bool extra)
+    {
+        if (!extra)
+        {
+            return Forward(port, buffer);
         }
 
-        RequestNeighbor(in t, buffer.TimestampNs);
+        QueueExtra(port, buffer);
+        return DropReason.None;
+    }
+
+    /// <summary>Sends a frame whose next hop is resolved dynamically: with the learned MAC, or parked while ARP / ND asks.</summary>
+    private DropReason SendToNeighbor(in NeighborTarget n, PacketBuffer buffer, bool extra)
+    {
+        if (TryLearned(n.Port, n.NextHop, buffer.TimestampNs, buffer))
+        {
+            return Send(n.Port, buffer, extra);
+        }
+
+        RequestNeighbor(in n, buffer.TimestampNs);
         if (_parked.Count >= ParkCapacity)
         {
             if (extra)
@@ -68,13 +93,13 @@ public sealed partial class Forwarder
             return DropReason.NeighborUnresolved;
         }
 
-        _parked.Add(new Parked(buffer, t.NextHop, t.ProviderPortIndex, buffer.TimestampNs, !extra));
+        _parked.Add(new Parked(buffer, n.NextHop, n.Port, buffer.TimestampNs, !extra));
         return DropReason.None;
     }
 
-    private bool TryLearned(IpAddr nextHop, long nowNs, PacketBuffer buffer)
+    private bool TryLearned(int port, IpAddr nextHop, long nowNs, PacketBuffer buffer)
     {
-        if (!_neighbors.TryGetValue(nextHop, out var entry) || nowNs - entry.LearnedNs > ReachableNs)
+        if (!_neighbors.TryGetValue((port, nextHop), out var entry) || nowNs - entry.LearnedNs > ReachableNs)
         {
             return false;
         }
@@ -84,17 +109,17 @@ public sealed partial class Forwarder
     }
 
     /// <summary>Whether frames wait for, or a request was sent for, <paramref name="address"/>.</summary>
-    private bool IsAwaited(IpAddr address) => _requestedNs.ContainsKey(address) || _neighbors.ContainsKey(address);
+    private bool IsAwaited(int port, IpAddr address) => _requestedNs.ContainsKey((port, address)) || _neighbors.ContainsKey((port, address));
 
     /// <summary>Records a next hop's MAC (only one we asked for or already knew) and sends what waited for it.</summary>
-    private void Learn(IpAddr address, MacAddress mac, long nowNs)
+    private void Learn(int port, IpAddr address, MacAddress mac, long nowNs)
     {
-        _neighbors[address] = (mac, nowNs);
-        _requestedNs.Remove(address);
+        _neighbors[(port, address)] = (mac, nowNs);
+        _requestedNs.Remove((port, address));
         for (int i = 0; i < _parked.Count; i++)
         {
             var parked = _parked[i];
-            if (parked.NextHop != address)
+            if (parked.NextHop != address || parked.Port != port)
             {
                 continue;
             }
@@ -138,10 +163,10 @@ public sealed partial class Forwarder
         }
     }
 
-    /// <summary>An ARP request (IPv4) or neighbor solicitation (IPv6) for the template's next hop, at most once per interval.</summary>
-    private void RequestNeighbor(in EncapTemplate t, long nowNs)
+    /// <summary>An ARP request (IPv4) or neighbor solicitation (IPv6) for the next hop, at most once per interval.</summary>
+    private void RequestNeighbor(in NeighborTarget t, long nowNs)
     {
-        if (_requestedNs.TryGetValue(t.NextHop, out long last) && nowNs - last < RequestIntervalNs && nowNs >= last)
+        if (_requestedNs.TryGetValue((t.Port, t.NextHop), out long last) && nowNs - last < RequestIntervalNs && nowNs >= last)
         {
             return;
         }
@@ -152,9 +177,9 @@ public sealed partial class Forwarder
             return;
         }
 
-        _requestedNs[t.NextHop] = nowNs;
+        _requestedNs[(t.Port, t.NextHop)] = nowNs;
         request.TimestampNs = nowNs;
-        var portMac = _p.Ports[t.ProviderPortIndex].Mac;
+        var portMac = _p.Ports[t.Port].Mac;
         Span<byte> f = request.Data.AsSpan(request.Offset);
         int l3 = WriteRequestEthernet(f, t, portMac);
         if (t.NextHop.IsV4)
@@ -194,11 +219,11 @@ public sealed partial class Forwarder
             request.Length = l3 + Ipv6.HeaderSize + payload;
         }
 
-        QueueExtra(t.ProviderPortIndex, request);
+        QueueExtra(t.Port, request);
     }
 
-    /// <summary>Broadcast (ARP) or the solicited-node multicast MAC (ND), our MAC, the PA's VLAN tag; returns the L3 offset.</summary>
-    private static int WriteRequestEthernet(Span<byte> f, in EncapTemplate t, MacAddress portMac)
+    /// <summary>Broadcast (ARP) or the solicited-node multicast MAC (ND), our MAC, the VLAN tag; returns the L3 offset.</summary>
+    private static int WriteRequestEthernet(Span<byte> f, in NeighborTarget t, MacAddress portMac)
     {
         var destination = t.NextHop.IsV4 ? MacAddress.Broadcast : new MacAddress(0x3333_FF00_0000UL | (t.NextHop.Lo & 0xFF_FFFF));
         destination.Write(f);
@@ -222,20 +247,20 @@ public sealed partial class Forwarder
     /// An ARP reply or request from a next hop we asked for (or know): learn it. True when the
     /// frame was only that (a reply), and is consumed here.
     /// </summary>
-    private bool LearnFromArp(ReadOnlySpan<byte> arp, long nowNs)
+    private bool LearnFromArp(int port, ReadOnlySpan<byte> arp, long nowNs)
     {
         var sender = IpAddr.ReadV4(arp[Arp.SenderIpOffset..]);
-        if (!IsAwaited(sender))
+        if (!IsAwaited(port, sender))
         {
             return false;
         }
 
-        Learn(sender, MacAddress.Read(arp[Arp.SenderMacOffset..]), nowNs);
+        Learn(port, sender, MacAddress.Read(arp[Arp.SenderMacOffset..]), nowNs);
         return Arp.ReadOperation(arp) == Arp.OpReply;
     }
 
     /// <summary>A neighbor advertisement for a next hop we asked for: learn its target link-layer address.</summary>
-    private bool LearnFromAdvertisement(ReadOnlySpan<byte> frame, in PacketInfo info, long nowNs)
+    private bool LearnFromAdvertisement(int port, ReadOnlySpan<byte> frame, in PacketInfo info, long nowNs)
     {
         if (info.IsFragment || info.L4Length < Icmp.NeighborMessageSize || frame[info.L4Offset] != Icmp.V6NeighborAdvertisement)
         {
@@ -243,7 +268,7 @@ public sealed partial class Forwarder
         }
 
         var target = IpAddr.ReadV6(frame[(info.L4Offset + Icmp.NdTargetOffset)..]);
-        if (!IsAwaited(target))
+        if (!IsAwaited(port, target))
         {
             return false;
         }
@@ -259,7 +284,7 @@ public sealed partial class Forwarder
 
             if (options[0] == 2)
             {
-                Learn(target, MacAddress.Read(options[2..]), nowNs);
+                Learn(port, target, MacAddress.Read(options[2..]), nowNs);
                 return true;
             }
 

@@ -134,7 +134,7 @@ public sealed partial class Forwarder
                 LocalResponder.EchoReply(buffer, in info, port.Mac, _p.Global.OuterTtl);
                 return Answer(port.Index, buffer);
             case ProviderPath.Nat:
-                return info.Protocol == IpProtocol.Icmpv6 && LearnFromAdvertisement(buffer.Frame, in info, buffer.TimestampNs)
+                return info.Protocol == IpProtocol.Icmpv6 && LearnFromAdvertisement(port.Index, buffer.Frame, in info, buffer.TimestampNs)
                     ? Consumed(buffer)
                     : NatReverse(buffer, ref info);
             default:
@@ -304,11 +304,21 @@ public sealed partial class Forwarder
 
         if (d.Flood)
         {
-            return DecapFlood(buffer, in d);
+            return DecapFlood(buffer, in info, in d);
+        }
+
+        if (InboundDenied(port, in info))
+        {
+            return DropReason.AclDeny;
         }
 
         buffer.Offset += d.InnerStart;
         buffer.Length = d.InnerEnd - d.InnerStart;
+        if (p.HasExternalPort && p.Ports[port].IsExternal)
+        {
+            return DecapToExternal(port, buffer, in info, dstIndex);
+        }
+
         return Forward(port, buffer);
     }
 
@@ -376,6 +386,11 @@ public sealed partial class Forwarder
             return DropReason.NoLocalPort;
         }
 
+        if (InboundDenied(l.LocalPortIndex, rr.CustomerAddress, l.CustomerAddress, in info))
+        {
+            return DropReason.AclDeny;
+        }
+
         Span<byte> frame = buffer.Frame;
         AddressRewriter.Rewrite(frame, ref info, rr.CustomerAddress, l.CustomerAddress);
 
@@ -398,7 +413,7 @@ public sealed partial class Forwarder
             return r;
         }
 
-        if (LearnFromArp(arp, buffer.TimestampNs))
+        if (LearnFromArp(port.Index, arp, buffer.TimestampNs))
         {
             return Consumed(buffer);
         }

@@ -11,7 +11,7 @@ namespace NvDataplane.Pipeline;
 // delivery, NVGRE encapsulation or IP rewrite (docs/FORWARDING.md section 1).
 public sealed partial class Forwarder
 {
-    /// <summary>What the first look at a VM frame decided: dropped, answered locally, routed, or plain unicast.</summary>
+    /// <summary>What the first look at a VM frame decided: dropped, answered locally (ARP, ND, DHCP), routed, or plain unicast.</summary>
     private enum VmPath : byte
     {
         Drop,
@@ -19,6 +19,7 @@ public sealed partial class Forwarder
         NeighborSolicitation,
         Gateway,
         Unicast,
+        Dhcp,
         Flood,
     }
 
@@ -78,6 +79,12 @@ public sealed partial class Forwarder
         var dstMac = Ethernet.ReadDestination(frame);
         if (dstMac.IsMulticast || IsFloodDestination(info.Destination))
         {
+            if (DhcpResponder.IsToServer(in info, port.Vsid!))
+            {
+                path = VmPath.Dhcp;
+                return DropReason.None;
+            }
+
             if (port.Vsid!.Flood is null)
             {
                 return DropReason.FloodingDisabled;
@@ -91,7 +98,7 @@ public sealed partial class Forwarder
         return DropReason.None;
     }
 
-    /// <summary>Everything but plain unicast: drops, ARP, ND, and frames for the gateway (routing, gateway ping).</summary>
+    /// <summary>Everything but plain unicast: drops, ARP, ND, DHCP, and frames for the gateway (routing, gateway ping).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private DropReason VmSlowPath(PortInfo port, PacketBuffer buffer, ref PacketInfo info, VmPath path, DropReason reason)
     {
@@ -103,6 +110,8 @@ public sealed partial class Forwarder
                 return VmNeighborSolicitation(port, buffer, in info);
             case VmPath.Gateway:
                 return VmRouted(port, buffer, ref info);
+            case VmPath.Dhcp:
+                return VmDhcp(port, buffer, in info);
             case VmPath.Flood:
                 return VmFlood(port, buffer, ref info);
             default:
@@ -115,6 +124,11 @@ public sealed partial class Forwarder
     {
         var p = _p;
         var vsid = port.Vsid!;
+        if (DhcpResponder.IsToServer(in info, vsid))
+        {
+            return VmDhcp(port, buffer, in info); // a renewal, sent to the server (gateway) address
+        }
+
         int srcIndex = OwnSource(port, info.Source);
         if (srcIndex < 0)
         {
@@ -137,12 +151,34 @@ public sealed partial class Forwarder
             return r;
         }
 
+        if (OutboundDenied(port.Index, in info))
+        {
+            return DropReason.AclDeny;
+        }
+
+        return DeliverRouted(port, buffer, ref info, srcIndex, dstIndex);
+    }
+
+    /// <summary>A routed packet whose source and destination records are known: to a local port, out an external port, or to another host.</summary>
+    private DropReason DeliverRouted(PortInfo port, PacketBuffer buffer, ref PacketInfo info, int srcIndex, int dstIndex)
+    {
+        var p = _p;
         ref readonly RecordEntry dst = ref p.Records[dstIndex];
         if (dst.IsLocal)
         {
             if (dst.LocalPortIndex < 0)
             {
                 return DropReason.NoLocalPort;
+            }
+
+            if (InboundDenied(dst.LocalPortIndex, in info))
+            {
+                return DropReason.AclDeny;
+            }
+
+            if (p.HasExternalPort && p.Ports[dst.LocalPortIndex].IsExternal)
+            {
+                return RoutedToExternal(port, buffer, ref info, in dst);
             }
 
             RoutingRewrite(buffer.Frame, ref info, dst.MacAddress);
@@ -178,12 +214,27 @@ public sealed partial class Forwarder
             return ClassifyMiss(port.Vsid!, info.Destination);
         }
 
+        if (OutboundDenied(port.Index, in info))
+        {
+            return DropReason.AclDeny;
+        }
+
         int target = ForwardingData.Index(dstData);
         if (ForwardingData.IsLocal(dstData))
         {
             if (target < 0)
             {
                 return DropReason.NoLocalPort;
+            }
+
+            if (InboundDenied(target, in info))
+            {
+                return DropReason.AclDeny;
+            }
+
+            if (p.HasExternalPort && p.Ports[target].IsExternal)
+            {
+                return DropReason.NoLookupRecord; // the gateway CA itself: the external port answers nothing in the tenant
             }
 
             buffer.Length = info.IpFrameEnd;
@@ -380,6 +431,12 @@ public sealed partial class Forwarder
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void AnswerWithIcmpError(PortInfo port, PacketBuffer buffer, in PacketInfo info, int mtu)
     {
+        if (port.IsExternal)
+        {
+            ExternalIcmpError(port, buffer, in info, mtu);
+            return;
+        }
+
         if (!port.Vsid!.TryGetGatewayFor(info.Source, out var gateway) || TxRoom(port.Index) == 0
             || !LocalResponder.MayAnswerWithError(buffer.Frame, in info))
         {

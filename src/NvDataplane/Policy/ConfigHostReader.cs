@@ -1,10 +1,13 @@
 namespace NvDataplane.Policy;
 
-/// <summary>Reads <c>host</c> and <c>global</c>: the host name, gateway MAC, outer TTL, external router.</summary>
+/// <summary>Reads <c>host</c> and <c>global</c>: the host name, gateway MAC, outer TTL, external router, DHCP lease.</summary>
 internal static class ConfigHostReader
 {
+    /// <summary>A minute: shorter leases only make VMs renew all the time.</summary>
+    private const long MinDhcpLeaseSeconds = 60;
+
     private static readonly string[] HostFields = ["name"];
-    private static readonly string[] GlobalFields = ["gatewayMac", "outerTtl", "useExternalRouter"];
+    private static readonly string[] GlobalFields = ["gatewayMac", "outerTtl", "useExternalRouter", "dhcpLeaseSeconds"];
 
     /// <summary>The host name; the machine name when <c>host</c> or its <c>name</c> is not given.</summary>
     public static string? ReadHostName(ConfigObjectReader root)
@@ -37,8 +40,9 @@ internal static class ConfigHostReader
         var gatewayMac = global.Mac("gatewayMac", required: false, unicast: true, whenAbsent: GlobalSettings.DefaultGatewayMac);
         long? outerTtl = global.Integer("outerTtl", 1, 255, whenAbsent: GlobalSettings.Default.OuterTtl);
         bool? useExternalRouter = global.Boolean("useExternalRouter", whenAbsent: false);
-        return problems.Count == before && gatewayMac is { } mac && outerTtl is { } ttl && useExternalRouter is { } external
-            ? new GlobalSettings(mac, (byte)ttl, external)
+        long? lease = global.Integer("dhcpLeaseSeconds", MinDhcpLeaseSeconds, uint.MaxValue, whenAbsent: GlobalSettings.DefaultDhcpLeaseSeconds);
+        return problems.Count == before && gatewayMac is { } mac && outerTtl is { } ttl && useExternalRouter is { } external && lease is { } l
+            ? new GlobalSettings(mac, (byte)ttl, external) { DhcpLeaseSeconds = (uint)l }
             : null;
     }
 

@@ -19,7 +19,7 @@ namespace NvDataplane.Policy;
 public static class ConfigLoader
 {
     private static readonly string[] TopLevelFields =
-        ["host", "global", "ports", "providerAddresses", "providerRoutes", "providerNeighbors", "lookupRecords", "customerRoutes", "virtualSubnets"];
+        ["host", "global", "ports", "providerAddresses", "providerRoutes", "providerNeighbors", "lookupRecords", "customerRoutes", "acls", "routingDomains", "virtualSubnets"];
 
     private static readonly JsonDocumentOptions ParseOptions = new()
     {
@@ -99,6 +99,9 @@ public static class ConfigLoader
         var providerNeighbors = ConfigProviderNeighborReader.Read(root, problems);
         var lookupRecords = ConfigLookupRecordReader.Read(root, problems);
         var customerRoutes = ConfigCustomerRouteReader.Read(root, problems);
+        var acls = ConfigAclReader.Read(root, problems, ports, lookupRecords, customerRoutes);
+        var routingDomains = ConfigRoutingDomainReader.Read(root, problems, customerRoutes);
+        ConfigExternalPortReader.Check(ports, lookupRecords, customerRoutes, problems);
         var virtualSubnets = ConfigVirtualSubnetReader.Read(root, problems, ports, lookupRecords, customerRoutes);
         if (problems.Count != 0 || hostName is null || global is null)
         {
@@ -116,6 +119,8 @@ public static class ConfigLoader
             [.. lookupRecords.OfType<LookupRecordConfig>()],
             [.. customerRoutes.OfType<CustomerRouteConfig>()])
         {
+            Acls = [.. acls.OfType<AclRuleConfig>()],
+            RoutingDomains = [.. routingDomains.OfType<RoutingDomainConfig>()],
             VirtualSubnets = [.. virtualSubnets.OfType<VirtualSubnetConfig>()],
         };
     }

@@ -50,6 +50,9 @@ internal sealed class ConfigObjectReader
     /// <summary>True when the field is present and not null.</summary>
     public bool Has(string name) => _object.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null;
 
+    /// <summary>True when the field is a JSON number (for fields that take a number or a name).</summary>
+    public bool IsNumber(string name) => _object.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number;
+
     /// <summary>Reports a problem with the value of field <paramref name="name"/>.</summary>
     public void Report(string name, string message) => _problems.Add(FieldPath(name), message);
 
@@ -60,26 +63,43 @@ internal sealed class ConfigObjectReader
     /// <summary>Each object of the array field <paramref name="name"/>, read with <paramref name="fields"/>; none when absent.</summary>
     public IEnumerable<ConfigObjectReader> ArrayOfObjects(string name, IReadOnlyList<string> fields)
     {
-        if (!TryGetField(name, required: false, "an array of objects", out var array))
+        foreach (var (item, path) in ArrayItems(name, "an array of objects"))
         {
-            yield break;
-        }
-
-        if (array.ValueKind != JsonValueKind.Array)
-        {
-            WrongType(name, "an array of objects", array);
-            yield break;
-        }
-
-        int index = 0;
-        foreach (var item in array.EnumerateArray())
-        {
-            var reader = Open(item, ConfigJsonPath.Index(FieldPath(name), index++), _problems, fields);
+            var reader = Open(item, path, _problems, fields);
             if (reader is not null)
             {
                 yield return reader;
             }
         }
+    }
+
+    /// <summary>
+    /// Each item of the array field <paramref name="name"/> read as an address, with its JSON
+    /// path; null (reported) for an item that is not one. None when the field is absent.
+    /// </summary>
+    public List<(IpAddr? Address, string Path)> ArrayOfAddresses(string name)
+    {
+        var items = new List<(IpAddr?, string)>();
+        foreach (var (item, path) in ArrayItems(name, "an array of addresses"))
+        {
+            IpAddr? address = null;
+            if (item.ValueKind != JsonValueKind.String)
+            {
+                _problems.Add(path, $"expected {AddressExample}, got {ConfigValueText.Describe(item)}");
+            }
+            else if (!IpAddr.TryParse(item.GetString(), out var parsed))
+            {
+                _problems.Add(path, $"{ConfigValueText.Quote(item.GetString() ?? "")} is not an IPv4 or IPv6 address; use {AddressExample}");
+            }
+            else
+            {
+                address = parsed;
+            }
+
+            items.Add((address, path));
+        }
+
+        return items;
     }
 
     public string? String(string name, bool required = false, string expected = "a string")
@@ -267,6 +287,27 @@ internal sealed class ConfigObjectReader
         }
 
         return choice;
+    }
+
+    /// <summary>The items of the array field <paramref name="name"/> with their paths; none when absent or not an array (reported).</summary>
+    private IEnumerable<(JsonElement Item, string Path)> ArrayItems(string name, string expected)
+    {
+        if (!TryGetField(name, required: false, expected, out var array))
+        {
+            yield break;
+        }
+
+        if (array.ValueKind != JsonValueKind.Array)
+        {
+            WrongType(name, expected, array);
+            yield break;
+        }
+
+        int index = 0;
+        foreach (var item in array.EnumerateArray())
+        {
+            yield return (item, ConfigJsonPath.Index(FieldPath(name), index++));
+        }
     }
 
     private void CheckFieldNames(IReadOnlyList<string> fields)

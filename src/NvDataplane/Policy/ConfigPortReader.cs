@@ -3,7 +3,7 @@ using NvDataplane.Headers;
 
 namespace NvDataplane.Policy;
 
-/// <summary>Reads <c>ports</c>: names, roles, devices, MACs, MTUs, the VSID of vm ports.</summary>
+/// <summary>Reads <c>ports</c>: names, roles, devices, MACs, MTUs, the VSID of vm and external ports.</summary>
 internal static partial class ConfigPortReader
 {
     private const string NameRule = "1..32 of A-Z a-z 0-9 _ . -";
@@ -13,12 +13,13 @@ internal static partial class ConfigPortReader
     /// <summary>Linux interface names (afpacket, tap) are at most IFNAMSIZ - 1 = 15 characters.</summary>
     private const int MaxLinuxInterfaceNameLength = 15;
 
-    private static readonly string[] Fields = ["name", "role", "device", "macAddress", "mtu", "virtualSubnetId", "vmName"];
+    private static readonly string[] Fields = ["name", "role", "device", "macAddress", "mtu", "virtualSubnetId", "vmName", .. ConfigExternalPortReader.Fields];
 
     private static readonly Dictionary<string, PortRole> Roles = new(StringComparer.OrdinalIgnoreCase)
     {
         ["provider"] = PortRole.Provider,
         ["vm"] = PortRole.Vm,
+        ["external"] = PortRole.External,
     };
 
     /// <summary>A port as far as it could be read, for checks across ports and sections.</summary>
@@ -41,15 +42,16 @@ internal static partial class ConfigPortReader
     {
         int before = problems.Count;
         string? name = ReadName(port);
-        var role = port.Choice("role", Roles, "provider or vm", required: true);
+        var role = port.Choice("role", Roles, "provider, vm or external", required: true);
         string? device = ReadDevice(port);
         var mac = port.Mac("macAddress", required: true, unicast: true);
         long? mtu = port.Integer("mtu", MinMtu, MaxMtu, whenAbsent: PortConfig.DefaultMtu);
         uint? vsid = ReadVirtualSubnetId(port, role);
         string? vmName = ReadVmName(port, role);
+        var external = ConfigExternalPortReader.Read(port, role);
 
         PortConfig? config = problems.Count == before && name is not null && role is { } r && mac is { } m && mtu is { } u
-            ? new PortConfig(name, r, device, m, (int)u, vsid, vmName)
+            ? new PortConfig(name, r, device, m, (int)u, vsid, vmName, external)
             : null;
         return new Draft(port.Path, name, role, mac, device, config);
     }
@@ -107,14 +109,14 @@ internal static partial class ConfigPortReader
             return null;
         }
 
-        return port.VirtualSubnetId("virtualSubnetId", required: role == PortRole.Vm);
+        return port.VirtualSubnetId("virtualSubnetId", required: role is PortRole.Vm or PortRole.External);
     }
 
     private static string? ReadVmName(ConfigObjectReader port, PortRole? role)
     {
-        if (role == PortRole.Provider && port.Has("vmName"))
+        if ((role is PortRole.Provider or PortRole.External) && port.Has("vmName"))
         {
-            port.Report("vmName", "a provider port belongs to no VM; remove vmName (only vm ports have one)");
+            port.Report("vmName", $"{(role == PortRole.Provider ? "a provider" : "an external")} port belongs to no VM; remove vmName (only vm ports have one)");
             return null;
         }
 

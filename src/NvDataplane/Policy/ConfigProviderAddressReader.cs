@@ -67,9 +67,9 @@ internal static class ConfigProviderAddressReader
             return null;
         }
 
-        if (port.Role == PortRole.Vm)
+        if (port.Role is PortRole.Vm or PortRole.External)
         {
-            entry.Report("port", $"{ConfigValueText.Quote(name)} is a vm port ({port.Path}); a provider address lives on a provider port; {valid}");
+            entry.Report("port", $"{ConfigValueText.Quote(name)} is {(port.Role == PortRole.Vm ? "a vm" : "an external")} port ({port.Path}); a provider address lives on a provider port; {valid}");
             return null;
         }
 

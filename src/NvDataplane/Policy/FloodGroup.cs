@@ -8,7 +8,10 @@ namespace NvDataplane.Policy;
 /// </summary>
 public sealed class FloodGroup
 {
-    /// <summary>The vm ports of the VSID on this host, in port order (the sender skips itself).</summary>
+    /// <summary>
+    /// The vm ports of the VSID on this host, in port order (the sender skips itself). Not an
+    /// external port: it routes IP to a physical network, and a tenant's broadcast stays inside.
+    /// </summary>
     public required int[] LocalPorts { get; init; }
 
     /// <summary>
@@ -47,7 +50,7 @@ public sealed class FloodGroup
             var info = snapshot.Vsids[vsid];
             info.Flood = new FloodGroup
             {
-                LocalPorts = [.. snapshot.Ports.Where(p => p.Vsid == info).Select(p => p.Index)],
+                LocalPorts = [.. snapshot.Ports.Where(p => p.Role == PortRole.Vm && p.Vsid == info).Select(p => p.Index)],
                 RemotePas = [.. pas.InOrder],
             };
         }

@@ -9,6 +9,9 @@ public enum PortRole
 {
     Provider,
     Vm,
+
+    /// <summary>A physical, non-virtualized network the dataplane routes to as the NVGRE gateway.</summary>
+    External,
 }
 
 /// <summary>TranslationMethodEncap (NVGRE, the default) or TranslationMethodNat (IP rewrite).</summary>
@@ -28,14 +31,20 @@ public enum RecordType
 
 public sealed record GlobalSettings(MacAddress GatewayMac, byte OuterTtl, bool UseExternalRouter)
 {
+    public const uint DefaultDhcpLeaseSeconds = 86400;
+
     public static readonly MacAddress DefaultGatewayMac = MacAddress.Parse("00-15-5D-FF-FF-FF");
 
     public static GlobalSettings Default { get; } = new(DefaultGatewayMac, 64, false);
+
+    /// <summary>The lease DHCP answers grant (option 51); <see cref="uint.MaxValue"/> is infinite.</summary>
+    public uint DhcpLeaseSeconds { get; init; } = DefaultDhcpLeaseSeconds;
 }
 
 /// <param name="Device">afpacket:IFNAME, tap:NAME or pcap:NAME; null when the config names none (replay ignores it).</param>
-/// <param name="VirtualSubnetId">The port's VSID; set for vm ports only.</param>
-public sealed record PortConfig(string Name, PortRole Role, string? Device, MacAddress MacAddress, int Mtu, uint? VirtualSubnetId, string? VmName)
+/// <param name="VirtualSubnetId">The port's VSID; set for vm and external ports.</param>
+/// <param name="External">The external network's addressing; set for external ports only.</param>
+public sealed record PortConfig(string Name, PortRole Role, string? Device, MacAddress MacAddress, int Mtu, uint? VirtualSubnetId, string? VmName, ExternalPortConfig? External = null)
 {
     public const int DefaultMtu = 1500;
 }
@@ -72,6 +81,10 @@ public sealed record HostConfig(
     IReadOnlyList<LookupRecordConfig> LookupRecords,
     IReadOnlyList<CustomerRouteConfig> CustomerRoutes)
 {
+    /// <summary>The <c>acls</c> section in file order (AclConfig.cs); empty when the file has none.</summary>
+    public IReadOnlyList<AclRuleConfig> Acls { get; init; } = [];
+    /// <summary>Per routing domain settings (<c>routingDomains</c>): what DHCP tells the VMs of a domain.</summary>
+    public IReadOnlyList<RoutingDomainConfig> RoutingDomains { get; init; } = [];
     /// <summary>Per virtual subnet settings (<c>virtualSubnets</c>, VirtualSubnetConfig.cs); empty when the file has none.</summary>
     public IReadOnlyList<VirtualSubnetConfig> VirtualSubnets { get; init; } = [];
 }

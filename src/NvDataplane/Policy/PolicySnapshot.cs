@@ -20,7 +20,7 @@ public readonly struct RecordEntry
     /// <summary>Index into <see cref="PolicySnapshot.RemotePas"/> when the PA is another host's, else -1.</summary>
     public int RemotePaIndex { get; init; }
 
-    /// <summary>The vm port with this record's MAC and VSID when the PA is local; else -1.</summary>
+    /// <summary>The vm (or external) port with this record's MAC and VSID when the PA is local; else -1.</summary>
     public int LocalPortIndex { get; init; }
 
     /// <summary>Index into <see cref="PolicySnapshot.Domains"/>; -1 when the VSID has no customer route.</summary>
@@ -181,11 +181,17 @@ public sealed class PortInfo
     /// <summary>The port's MAC, kept here rather than read through <see cref="Config"/> on every frame.</summary>
     public required MacAddress Mac { get; init; }
 
-    /// <summary>For vm ports: the VSID facts; null for provider ports.</summary>
+    /// <summary>For vm and external ports: the VSID facts; null for provider ports.</summary>
     public VsidInfo? Vsid { get; init; }
 
     /// <summary>For provider ports: the local PAs that live on it.</summary>
     public int[] LocalPaIndices { get; init; } = [];
+
+    /// <summary>An external port (the NVGRE gateway's leg on a physical network), read without touching <see cref="Config"/>.</summary>
+    public bool IsExternal { get; init; }
+
+    /// <summary>For external ports: the address, prefix, next hop and VLAN on the external network.</summary>
+    public ExternalPortConfig? External => Config.External;
 }
 
 /// <summary>
@@ -246,6 +252,9 @@ public sealed class PolicySnapshot
     public GlobalSettings Global => Config.Global;
 
     public PortInfo[] Ports { get; private set; } = [];
+
+    /// <summary>Whether some port is external: local deliveries then check whether they go to one.</summary>
+    public bool HasExternalPort { get; private set; }
     public RecordEntry[] Records { get; private set; } = [];
 
     /// <summary>(VSID, CA) → record index.</summary>
@@ -265,6 +274,9 @@ public sealed class PolicySnapshot
     public RoutingDomain[] Domains { get; private set; } = [];
     public Dictionary<uint, VsidInfo> Vsids { get; private set; } = [];
 
+    /// <summary>The per-tenant ACLs compiled per port (AclTable.cs).</summary>
+    public AclTable Acls { get; private set; } = AclTable.Empty;
+
     /// <summary>
     /// Tunnels: one row per local PA that a VM on this host sends from, one column per remote
     /// PA; index = source record's <see cref="RecordEntry.TemplateRow"/> + destination's
@@ -278,6 +290,9 @@ public sealed class PolicySnapshot
     /// </summary>
     public EncapTemplate[] Templates { get; private set; } = [];
     public byte[] TemplateBytes { get; private set; } = [];
+
+    /// <summary>What DHCP answers on each vm port (docs/FORWARDING.md section 5).</summary>
+    public DhcpBindings Dhcp { get; private set; } = DhcpBindings.Empty;
 
     public const int TemplateStride = 80;
 
@@ -293,8 +308,10 @@ public sealed class PolicySnapshot
     {
         var s = new PolicySnapshot(config, version);
         s.BuildDomainsAndPorts();
+        s.Acls = AclTable.Build(config.Acls, s.Ports);
         s.BuildRecords();
         s.BuildTemplates();
+        s.Dhcp = DhcpBindings.Build(s);
         FloodGroup.Attach(s);
         return s;
     }
@@ -339,7 +356,7 @@ public sealed class PolicySnapshot
 
         Domains = [.. domains];
 
-        var portVsids = config.Ports.Where(p => p.Role == PortRole.Vm && p.VirtualSubnetId.HasValue).Select(p => p.VirtualSubnetId!.Value).ToHashSet();
+        var portVsids = config.Ports.Where(p => p.Role != PortRole.Provider && p.VirtualSubnetId.HasValue).Select(p => p.VirtualSubnetId!.Value).ToHashSet();
         var allVsids = new HashSet<uint>(portVsids);
         allVsids.UnionWith(config.LookupRecords.Select(r => r.VirtualSubnetId));
         allVsids.UnionWith(vsidDomain.Keys);
@@ -372,12 +389,14 @@ public sealed class PolicySnapshot
                 Index = i,
                 Config = pc,
                 Mac = pc.MacAddress,
-                Vsid = pc.Role == PortRole.Vm && pc.VirtualSubnetId is uint v ? vsidInfos[v] : null,
+                Vsid = pc.Role != PortRole.Provider && pc.VirtualSubnetId is uint v ? vsidInfos[v] : null,
                 LocalPaIndices = localPas.Select((p, k) => (p, k)).Where(x => x.p.PortIndex == i).Select(x => x.k).ToArray(),
+                IsExternal = pc.Role == PortRole.External,
             };
         }
 
         Ports = ports;
+        HasExternalPort = ports.Any(p => p.IsExternal);
     }
 
     private void BuildRecords()
@@ -386,7 +405,7 @@ public sealed class PolicySnapshot
         var vmPorts = new Dictionary<(uint, ulong), int>();
         foreach (var p in Ports)
         {
-            if (p.Role == PortRole.Vm && p.Config.VirtualSubnetId is uint v)
+            if (p.Role != PortRole.Provider && p.Config.VirtualSubnetId is uint v)
             {
                 vmPorts.TryAdd((v, p.Mac.Value), p.Index);
             }

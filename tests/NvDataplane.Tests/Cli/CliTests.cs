@@ -73,6 +73,19 @@ public class CliTests
     }
 
     [Test]
+    public void Replay_json_summary_counts_hits_per_acl_rule()
+    {
+        using var temp = new TempDir();
+        var (code, output, err) = Nvdp("replay", "--config", Scenario("acl", "config.json"), "--in", "red1=" + Scenario("acl", "in/red1.pcap"), "--out-dir", temp.Path, "--format", "json");
+        Assert.That(code, Is.Zero, err);
+        using var doc = JsonDocument.Parse(output);
+        var acls = doc.RootElement.GetProperty("acls").EnumerateObject().Select(p => (p.Name, p.Value.GetInt64())).ToList();
+        Assert.That(acls, Is.EqualTo(new[] { ("admin-ssh-to-red3", 1L), ("no-ssh-out", 3L), ("no-dns-in", 0L), ("no-v6-telnet", 1L), ("blue-no-icmp", 0L), ("5001/300", 1L) }),
+            "every rule in file order, zeros too");
+        Assert.That(doc.RootElement.GetProperty("drops").GetProperty("acl_deny").GetInt64(), Is.EqualTo(5));
+    }
+
+    [Test]
     public void Replay_is_deterministic()
     {
         using var a = new TempDir();

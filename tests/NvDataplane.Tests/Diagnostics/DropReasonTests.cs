@@ -25,11 +25,8 @@ public partial class DropReasonTests
         "tx_full",
     ];
 
-    /// <summary>
-    /// Reasons no frame can produce yet, and why:
-    /// acl_deny — the dataplane has no ACLs (SPEC lists the name for when it does).
-    /// </summary>
-    private static readonly DropReason[] NotProducibleYet = [DropReason.AclDeny];
+    /// <summary>Reasons no frame can produce yet (none today; say why when one is added).</summary>
+    private static readonly DropReason[] NotProducibleYet = [];
 
     private const string RedMac = "00-15-5D-00-00-01";
     private const string BlueMac = "00-15-5D-00-01-01";
@@ -108,7 +105,11 @@ public partial class DropReasonTests
             [
                 new CustomerRouteConfig(rd1, 5001, IpPrefix.Parse("10.1.1.0/24"), IpAddr.Any4, 255),
                 new CustomerRouteConfig(rd2, 6001, IpPrefix.Parse("10.1.1.0/24"), IpAddr.Any4, 255),
-            ]);
+            ])
+        {
+            // Red may not send to the discard port (UDP 9); everything else is allowed.
+            Acls = [new AclRuleConfig(5001, 100, AclDirection.Outbound, IpProtocol.Udp, null, null, PortRange.All, new PortRange(9, 9), AclAction.Deny)],
+        };
     }
 
     private static byte[] RedUdp(string dst, string dstMac = Red2Mac, byte ttl = 64, int payload = 18) =>
@@ -155,6 +156,10 @@ public partial class DropReasonTests
         yield return C(DropReason.NotForHost, "pnic0", Concat(Eth("02-00-00-00-01-99", RouterMac, 0x0800), Nvgre()[14..]));
         yield return C(DropReason.NoLocalPort, "red1", RedUdp("10.1.1.22"));
         yield return C(DropReason.NatSourceNotUnique, "red1", RedUdp("10.1.1.23"));
+        yield return C(DropReason.AclDeny, "red1", Concat(Eth(Red2Mac, RedMac, 0x0800), Ipv4Of("10.1.1.7", "10.1.1.8", 17, UdpOf(1000, 9, new byte[8]))));
+        yield return C(DropReason.DhcpMalformed, "red1", DhcpFrames.Frame(RedMac, DhcpFrames.Message(RedMac, op: 2, options: DhcpFrames.Usual(DhcpFrames.Type(1)))));
+        yield return C(DropReason.DhcpRelease, "red1", DhcpFrames.Frame(RedMac, DhcpFrames.Message(RedMac, ciaddr: "10.1.1.7", options: DhcpFrames.Usual(DhcpFrames.Type(7))), src: "10.1.1.7"));
+        yield return C(DropReason.DhcpDecline, "red1", DhcpFrames.Frame(RedMac, DhcpFrames.Message(RedMac, options: DhcpFrames.Usual(DhcpFrames.Type(4)))));
         // tx_full: see Tx_full_moves_only_its_counter (needs a full queue first).
     }
 

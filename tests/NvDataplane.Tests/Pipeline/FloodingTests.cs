@@ -31,7 +31,7 @@ public class FloodingTests
         ["192.168.1.13"] = "02-00-00-00-01-0D",
     };
 
-    private static string Config(string virtualSubnets, int mtu = 1500, string extraPorts = "", string extraRecords = "") => $$"""
+    private static string Config(string virtualSubnets, int mtu = 1500, string extraPorts = "", string extraRecords = "", string extraSections = "") => $$"""
         {
           "host": { "name": "hv1" },
           "ports": [
@@ -68,6 +68,7 @@ public class FloodingTests
             { "routingDomainId": "{22222222-2222-3333-4444-000000000000}", "virtualSubnetId": 6001, "destinationPrefix": "10.1.1.0/24", "nextHop": "0.0.0.0" }
           ],
           "virtualSubnets": [ {{virtualSubnets}} ]
+          {{extraSections}}
         }
         """;
 
@@ -82,8 +83,8 @@ public class FloodingTests
     }
 
     /// <summary>A UDP datagram from <paramref name="srcIp"/> of the port with <paramref name="srcMac"/>, 10.1.1.255 by default.</summary>
-    private static byte[] Udp(string srcMac, string srcIp = "10.1.1.7", string dstMac = Broadcast, string dstIp = "10.1.1.255", int payload = 24, ushort flags = 0x4000) =>
-        Concat(Eth(dstMac, srcMac, 0x0800), Ipv4Of(srcIp, dstIp, 17, UdpOf(5000, 5001, new byte[payload]), flagsFragment: flags));
+    private static byte[] Udp(string srcMac, string srcIp = "10.1.1.7", string dstMac = Broadcast, string dstIp = "10.1.1.255", int payload = 24, ushort flags = 0x4000, ushort sport = 5000, ushort dport = 5001) =>
+        Concat(Eth(dstMac, srcMac, 0x0800), Ipv4Of(srcIp, dstIp, 17, UdpOf(sport, dport, new byte[payload]), flagsFragment: flags));
 
     /// <summary>
     /// What FORWARDING.md 1.12 makes of <paramref name="inner"/> toward <paramref name="pa"/>:
@@ -441,6 +442,55 @@ public class FloodingTests
         var c = h.Forwarder.Counters;
         Assert.That(c.Drop(DropReason.NeighborUnresolved) + c.Drop(DropReason.PoolExhausted), Is.EqualTo(300), "every copy of the three broadcasts is counted lost");
         Assert.That(h.Forwarder.Pool.Available, Is.EqualTo(h.Forwarder.Pool.Size));
+    }
+
+    [Test]
+    public void Flooded_frames_meet_the_senders_outbound_acl_once_and_each_receivers_inbound_acl()
+    {
+        const string acls = """
+            , "acls": [
+              { "virtualSubnetId": 5001, "priority": 10, "direction": "outbound", "protocol": "udp", "destinationPorts": "9", "action": "deny", "name": "no-discard-out" },
+              { "virtualSubnetId": 5001, "priority": 20, "direction": "inbound", "protocol": "udp", "destinationPorts": "7", "action": "deny", "name": "no-echo-in" }
+            ]
+            """;
+        var h = Harness(Config(RedFloods, extraSections: acls));
+        var c = h.Forwarder.Counters;
+
+        Assert.That(h.Send("red1", Udp(Red1Mac, dport: 9)), Is.Empty, "denied before any copy is made");
+        Assert.That((c.Drop(DropReason.AclDeny), c.Forwarded), Is.EqualTo((1L, 0L)));
+
+        var output = h.Send("red1", Udp(Red1Mac, dport: 7));
+        Assert.That(output.Select(o => h.Forwarder.Policy.Ports[o.Port].Name), Is.EqualTo(new[] { "pnic0", "pnic0" }), "red3's inbound rule takes its copy; the remote hosts judge theirs");
+        Assert.That((c.Drop(DropReason.AclDeny), c.Forwarded), Is.EqualTo((2L, 1L)));
+
+        Assert.That(h.Send("pnic0", FromProvider("192.168.1.11", 5001, Udp(Red8Mac, "10.1.1.8", dport: 7))), Is.Empty, "neither red1 nor red3 takes it");
+        Assert.That((c.Drop(DropReason.AclDeny), c.Forwarded), Is.EqualTo((4L, 1L)));
+        Assert.That(h.Forwarder.Pool.Available, Is.EqualTo(h.Forwarder.Pool.Size));
+    }
+
+    [Test]
+    public void An_external_port_of_the_vsid_gets_no_copy()
+    {
+        const string ext = """
+            , { "name": "ext0", "role": "external", "macAddress": "02-00-00-00-EE-01", "virtualSubnetId": 5001,
+                "address": "172.16.0.1", "prefixLength": 24, "nextHop": "172.16.0.254" }
+            """;
+        const string wildcard = """
+            , { "customerAddress": "0.0.0.0", "virtualSubnetId": 5001, "macAddress": "02-00-00-00-EE-01", "providerAddress": "192.168.1.10", "type": "GatewayWildcard" }
+            """;
+        var h = Harness(Config(RedFloods, extraPorts: ext, extraRecords: wildcard));
+        Assert.That(h.Send("red1", Udp(Red1Mac)).Select(o => h.Forwarder.Policy.Ports[o.Port].Name), Is.EqualTo(new[] { "pnic0", "pnic0", "red3" }));
+        Assert.That(h.Send("pnic0", FromProvider("192.168.1.11", 5001, Udp(Red8Mac, "10.1.1.8"))).Select(o => h.Forwarder.Policy.Ports[o.Port].Name), Is.EqualTo(new[] { "red1", "red3" }));
+    }
+
+    [Test]
+    public void A_dhcp_client_message_is_left_to_the_dhcp_server_and_never_flooded()
+    {
+        var h = Harness(Config(RedFloods));
+        byte[] notDhcp = Udp(Red1Mac, "0.0.0.0", dstIp: "255.255.255.255", sport: 68, dport: 67); // 24 zero bytes: no BOOTP message
+        Assert.That(h.Send("red1", notDhcp), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.DhcpMalformed), Is.EqualTo(1), "judged by the DHCP server, before flooding");
+        Assert.That(h.Forwarder.Counters.Forwarded, Is.Zero);
     }
 
     [Test]

@@ -38,6 +38,10 @@ public class GoldenScenarioTests
         var expectedDrops = expected.GetProperty("drops").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64());
         Assert.That(summary.Drops, Is.EquivalentTo(expectedDrops), "drops by reason");
 
+        // Hits per ACL rule, every rule of the config in file order (no "acls": the config has none).
+        var expectedAcls = expected.TryGetProperty("acls", out var acls) ? acls.EnumerateObject().Select(p => (p.Name, p.Value.GetInt64())).ToList() : [];
+        Assert.That(summary.Acls.Select(a => (a.Key, a.Value)), Is.EqualTo(expectedAcls), "hits per ACL rule");
+
         string expectedDir = Path.Combine(dir, "expected");
         var expectedFiles = Directory.Exists(expectedDir) ? Directory.GetFiles(expectedDir, "*.pcap").Select(Path.GetFileName).Order().ToList() : [];
         var actualFiles = Directory.GetFiles(temp.Path, "*.pcap").Select(Path.GetFileName).Order().ToList();

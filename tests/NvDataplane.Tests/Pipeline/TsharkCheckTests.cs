@@ -10,7 +10,8 @@ namespace NvDataplane.Tests.Pipeline;
 /// An independent decoder over every pcap nvdp writes in the scenarios: tshark, with IP, TCP and
 /// UDP checksum validation on, must report no malformed packet and no bad checksum, and must see
 /// on every NVGRE frame the GRE key whose VSID nvdp's policy chose (read from the frame we wrote,
-/// compared with tshark's own decode).
+/// compared with tshark's own decode), and must decode every UDP 67 → 68 frame as DHCP with a
+/// verified good UDP checksum.
 /// </summary>
 public class TsharkCheckTests
 {
@@ -28,11 +29,13 @@ public class TsharkCheckTests
             .ToList();
         using var temp = new TempDir();
         await ReplayRunner.RunAsync(config, inputs, temp.Path);
+        int dhcpReplies = 0;
 
         foreach (string pcap in Directory.GetFiles(temp.Path, "*.pcap"))
         {
             var frames = await GoldenScenarioTests.ReadAll(pcap);
-            string fields = RunTshark(pcap, "-T", "fields", "-e", "frame.number", "-e", "gre.key", "-e", "_ws.expert.message", "-E", "separator=|");
+            string fields = RunTshark(pcap, "-T", "fields", "-e", "frame.number", "-e", "gre.key", "-e", "_ws.expert.message",
+                "-e", "udp.srcport", "-e", "dhcp.option.dhcp", "-e", "udp.checksum.status", "-E", "separator=|");
             var lines = fields.Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.That(lines, Has.Length.EqualTo(frames.Count), $"{name}/{Path.GetFileName(pcap)}: tshark frame count");
             for (int i = 0; i < lines.Length; i++)
@@ -48,7 +51,19 @@ public class TsharkCheckTests
                     Assert.That(Convert.ToUInt32(cols[1].Split(',')[0], 16), Is.EqualTo(key), $"{name} frame {i + 1}: GRE key");
                     Assert.That(key >> 8, Is.AnyOf(config.LookupRecords.Select(r => r.VirtualSubnetId).Distinct().Cast<object>().ToArray()), "VSID from the policy");
                 }
+
+                if (cols.Length > 5 && cols[3] == "67")
+                {
+                    dhcpReplies++;
+                    Assert.That(cols[4], Is.AnyOf("2", "5", "6"), $"{name} frame {i + 1}: tshark decodes an OFFER, ACK or NAK");
+                    Assert.That(cols[5], Is.EqualTo("1"), $"{name} frame {i + 1}: UDP checksum verified good");
+                }
             }
+        }
+
+        if (name == "dhcp")
+        {
+            Assert.That(dhcpReplies, Is.GreaterThan(0), "the DHCP replies were looked at");
         }
     }
 

@@ -227,7 +227,7 @@ public partial class ConfigLoaderTests
 
         Assert.That(problems.Select(p => p.ToString()), Is.EqualTo(new[]
         {
-            "$.ports[0].mcaAddress: unknown field; did you mean \"macAddress\"? valid fields are name, role, device, macAddress, mtu, virtualSubnetId, vmName",
+            "$.ports[0].mcaAddress: unknown field; did you mean \"macAddress\"? valid fields are name, role, device, macAddress, mtu, virtualSubnetId, vmName, address, prefixLength, nextHop, vlanId",
             "$.ports[0].macAddress: is required; give a MAC address such as 00-15-5D-00-00-01, 00:15:5d:00:00:01 or 00155D000001",
         }));
     }
@@ -239,7 +239,7 @@ public partial class ConfigLoaderTests
 
         Assert.That(problems.Select(p => p.ToString()), Is.EqualTo(new[]
         {
-            "$.global.OuterTtl: unknown field; did you mean \"outerTtl\"? valid fields are gatewayMac, outerTtl, useExternalRouter",
+            "$.global.OuterTtl: unknown field; did you mean \"outerTtl\"? valid fields are gatewayMac, outerTtl, useExternalRouter, dhcpLeaseSeconds",
         }));
     }
 
@@ -366,11 +366,11 @@ public partial class ConfigLoaderTests
     }
 
     [Test]
-    public void Port_role_must_be_provider_or_vm()
+    public void Port_role_must_be_provider_vm_or_external()
     {
         var problem = SingleProblem(c => Port(c, 0)["role"] = "uplink", "$.ports[0].role");
 
-        Assert.That(problem.Message, Is.EqualTo("\"uplink\" is not valid; use provider or vm"));
+        Assert.That(problem.Message, Is.EqualTo("\"uplink\" is not valid; use provider, vm or external"));
     }
 
     [TestCase("eth1", "names no known device kind")]
@@ -707,6 +707,171 @@ public partial class ConfigLoaderTests
         var problem = SingleProblem(c => c["customerRoutes"]![0]!["nextHop"] = "::", "$.customerRoutes[0].nextHop");
 
         Assert.That(problem.Message, Does.Contain("is IPv6 but the destination prefix 10.1.1.0/24 is IPv4").And.Contain("0.0.0.0 for on-link"));
+    }
+
+    // ---- DHCP: lease time and routing domains ---------------------------------------------------
+
+    private const string RedRdid = "{11111111-2222-3333-4444-000000000000}";
+
+    private static JsonObject Domain(string rdid = RedRdid, JsonArray? dns = null, string? domainName = null)
+    {
+        var d = new JsonObject { ["routingDomainId"] = rdid };
+        if (dns is not null)
+        {
+            d["dnsServers"] = dns;
+        }
+
+        if (domainName is not null)
+        {
+            d["domainName"] = domainName;
+        }
+
+        return d;
+    }
+
+    [Test]
+    public void Routing_domains_and_the_lease_time_load_into_the_typed_model()
+    {
+        var result = LoadSpecWith(c =>
+        {
+            c["global"]!["dhcpLeaseSeconds"] = 3600;
+            c["routingDomains"] = new JsonArray(Domain(dns: new JsonArray("10.1.1.53", "10.1.1.54"), domainName: "red.example"));
+        });
+
+        Assert.That(result.Problems, Is.Empty);
+        var c = result.Config!;
+        Assert.That(c.Global.DhcpLeaseSeconds, Is.EqualTo(3600));
+        var d = c.RoutingDomains.Single();
+        Assert.That(d.RoutingDomainId, Is.EqualTo(Red));
+        Assert.That(d.DnsServers, Is.EqualTo(new[] { IpAddr.Parse("10.1.1.53"), IpAddr.Parse("10.1.1.54") }));
+        Assert.That(d.DomainName, Is.EqualTo("red.example"));
+    }
+
+    [Test]
+    public void Without_dhcp_settings_the_lease_is_a_day_and_no_domain_has_settings()
+    {
+        var c = ConfigLoader.Load(SpecExample).Config!;
+
+        Assert.That(c.Global.DhcpLeaseSeconds, Is.EqualTo(86400));
+        Assert.That(c.RoutingDomains, Is.Empty);
+        var bare = LoadSpecWith(r => r["routingDomains"] = new JsonArray(Domain())).Config!.RoutingDomains.Single();
+        Assert.That((bare.DnsServers, bare.DomainName), Is.EqualTo((Array.Empty<IpAddr>(), (string?)null)));
+    }
+
+    [TestCase(59, "59 is out of range; use 60..4294967295")]
+    [TestCase(4294967296, "4294967296 is out of range; use 60..4294967295")]
+    [TestCase(-1, "-1 is out of range; use 60..4294967295")]
+    public void Dhcp_lease_must_be_60_to_4294967295_seconds(long lease, string message)
+    {
+        var problem = SingleProblem(c => c["global"]!["dhcpLeaseSeconds"] = lease, "$.global.dhcpLeaseSeconds");
+
+        Assert.That(problem.Message, Is.EqualTo(message));
+    }
+
+    [Test]
+    public void Infinite_dhcp_lease_is_accepted()
+    {
+        Assert.That(LoadSpecWith(c => c["global"]!["dhcpLeaseSeconds"] = 4294967295L).Config!.Global.DhcpLeaseSeconds, Is.EqualTo(uint.MaxValue));
+    }
+
+    [Test]
+    public void Routing_domain_that_no_customer_route_names_is_reported()
+    {
+        var problem = SingleProblem(c => c["routingDomains"] = new JsonArray(Domain("{99999999-2222-3333-4444-000000000000}")), "$.routingDomains[0].routingDomainId");
+
+        Assert.That(problem.Message, Is.EqualTo(
+            "{99999999-2222-3333-4444-000000000000} is not the routing domain of any customer route; use the routingDomainId of a customer route: {11111111-2222-3333-4444-000000000000}"));
+    }
+
+    [Test]
+    public void Routing_domain_given_twice_is_reported_at_the_second()
+    {
+        var problem = SingleProblem(c => c["routingDomains"] = new JsonArray(Domain(), Domain("11111111-2222-3333-4444-000000000000")), "$.routingDomains[1].routingDomainId");
+
+        Assert.That(problem.Message, Is.EqualTo("{11111111-2222-3333-4444-000000000000} is already configured by $.routingDomains[0]; each routing domain appears once"));
+    }
+
+    [Test]
+    public void Routing_domain_needs_its_id()
+    {
+        var problem = SingleProblem(c => c["routingDomains"] = new JsonArray(new JsonObject { ["dnsServers"] = new JsonArray("10.1.1.53") }), "$.routingDomains[0].routingDomainId");
+
+        Assert.That(problem.Message, Does.StartWith("is required; give a GUID"));
+    }
+
+    [Test]
+    public void Routing_domain_with_an_unknown_field_is_reported()
+    {
+        var problem = SingleProblem(c => c["routingDomains"] = new JsonArray(new JsonObject { ["routingDomainId"] = RedRdid, ["dnsServer"] = "10.1.1.53" }), "$.routingDomains[0].dnsServer");
+
+        Assert.That(problem.Message, Is.EqualTo("unknown field; did you mean \"dnsServers\"? valid fields are routingDomainId, dnsServers, domainName"));
+    }
+
+    [TestCase("2001:db8::53", "2001:db8::53 is IPv6; DHCPv4 option 6 carries IPv4 addresses only, so give the IPv4 address of a DNS server")]
+    [TestCase("0.0.0.0", "0.0.0.0 is not a unicast address; give the IPv4 address of a DNS server")]
+    [TestCase("255.255.255.255", "255.255.255.255 is not a unicast address; give the IPv4 address of a DNS server")]
+    [TestCase("224.0.0.251", "224.0.0.251 is not a unicast address; give the IPv4 address of a DNS server")]
+    [TestCase("10.1.1", "\"10.1.1\" is not an IPv4 or IPv6 address; use an IPv4 or IPv6 address such as 10.1.1.7 or 2001:db8::7")]
+    [TestCase("10.1.1.53", "10.1.1.53 is already given at $.routingDomains[0].dnsServers[0]; list each DNS server once")]
+    public void Dns_server_must_be_a_distinct_ipv4_unicast_address(string address, string message)
+    {
+        var problem = SingleProblem(c => c["routingDomains"] = new JsonArray(Domain(dns: new JsonArray("10.1.1.53", address))), "$.routingDomains[0].dnsServers[1]");
+
+        Assert.That(problem.Message, Is.EqualTo(message));
+    }
+
+    [Test]
+    public void Dns_servers_are_strings_in_an_array_of_at_most_63()
+    {
+        var wrongItem = SingleProblem(c => c["routingDomains"] = new JsonArray(Domain(dns: new JsonArray(53))), "$.routingDomains[0].dnsServers[0]");
+        Assert.That(wrongItem.Message, Is.EqualTo("expected an IPv4 or IPv6 address such as 10.1.1.7 or 2001:db8::7, got the number 53"));
+
+        var notArray = SingleProblem(c => c["routingDomains"] = new JsonArray(new JsonObject { ["routingDomainId"] = RedRdid, ["dnsServers"] = "10.1.1.53" }), "$.routingDomains[0].dnsServers");
+        Assert.That(notArray.Message, Is.EqualTo("expected an array of addresses, got the string \"10.1.1.53\""));
+
+        var many = new JsonArray([.. Enumerable.Range(1, 64).Select(i => (JsonNode?)JsonValue.Create($"10.1.2.{i}"))]);
+        var tooMany = SingleProblem(c => c["routingDomains"] = new JsonArray(Domain(dns: many)), "$.routingDomains[0].dnsServers");
+        Assert.That(tooMany.Message, Is.EqualTo("has 64 servers; DHCP option 6 holds at most 63"));
+    }
+
+    [TestCase("red.example.")]
+    [TestCase("-red.example")]
+    [TestCase("red..example")]
+    [TestCase("red_zone.example")]
+    [TestCase("")]
+    [TestCase("r\u00e9d.example")]
+    public void Domain_name_must_be_a_dns_name(string name)
+    {
+        var problem = SingleProblem(c => c["routingDomains"] = new JsonArray(Domain(domainName: System.Text.RegularExpressions.Regex.Unescape(name))), "$.routingDomains[0].domainName");
+
+        Assert.That(problem.Message, Does.Contain("is not a DNS name of letters, digits and hyphens in dot-separated labels, such as corp.example.com"));
+        if (name.EndsWith('.'))
+        {
+            Assert.That(problem.Message, Does.EndWith("; leave out the final dot: \"red.example\""));
+        }
+    }
+
+    [Test]
+    public void Domain_name_labels_are_at_most_63_and_the_name_at_most_253_characters()
+    {
+        string label63 = new('a', 63);
+        string name253 = string.Join('.', label63, label63, label63, new string('b', 61));
+        Assert.That(LoadSpecWith(c => c["routingDomains"] = new JsonArray(Domain(domainName: name253))).Problems, Is.Empty);
+        SingleProblem(c => c["routingDomains"] = new JsonArray(Domain(domainName: name253 + "b")), "$.routingDomains[0].domainName");
+        SingleProblem(c => c["routingDomains"] = new JsonArray(Domain(domainName: new string('a', 64) + ".example")), "$.routingDomains[0].domainName");
+    }
+
+    [Test]
+    public void Unknown_routing_domain_is_not_reported_while_a_customer_route_is_unreadable()
+    {
+        // The broken route's routing domain cannot be known, so the domain is not called unknown.
+        var problems = Problems(c =>
+        {
+            c["customerRoutes"]![0]!["metric"] = -1;
+            c["routingDomains"] = new JsonArray(Domain("{99999999-2222-3333-4444-000000000000}"));
+        });
+
+        Assert.That(problems.Select(p => p.Path), Is.EqualTo(new[] { "$.customerRoutes[0].metric" }));
     }
 
     // ---- all at once -----------------------------------------------------------------------------

@@ -1,0 +1,399 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using NvDataplane.Diagnostics;
+using NvDataplane.Headers;
+using NvDataplane.Policy;
+using NvDataplane.Rewrite;
+
+namespace NvDataplane.Pipeline;
+
+// The dataplane as the NVGRE gateway (docs/FORWARDING.md section 6). An external port plays HNV's
+// gateway VM inside the tenant: the records of its gateway CA and the routing domain's
+// GatewayWildcard record carry its MAC, so whatever the tenant would deliver to that VM is routed
+// out onto the physical network instead (new Ethernet header, TTL decremented, next hop resolved
+// by ARP), and what arrives from the physical network is routed by the routing domain's customer
+// routes as if the gateway VM had sent it to the gateway MAC.
+public sealed partial class Forwarder
+{
+    private void ExternalChunk(PortInfo port, ReadOnlySpan<PacketBuffer> chunk)
+    {
+        foreach (var buffer in chunk)
+        {
+            Settle(buffer, FromExternal(port, buffer));
+        }
+    }
+
+    /// <summary>A frame from the external network: ARP and echo for the port's address answered, IP routed into the tenant.</summary>
+    private DropReason FromExternal(PortInfo port, PacketBuffer buffer)
+    {
+        var x = port.External!;
+        PacketInfo info = default;
+        ReadOnlySpan<byte> frame = buffer.Frame;
+        DropReason r = PacketParser.ParseEthernet(frame, ref info);
+        if (r != DropReason.None)
+        {
+            return r;
+        }
+
+        if (info.VlanId != (x.VlanId == 0 ? -1 : x.VlanId))
+        {
+            return DropReason.VlanTagged;
+        }
+
+        var dstMac = Ethernet.ReadDestination(frame);
+        if (dstMac != port.Mac && !dstMac.IsMulticast)
+        {
+            return DropReason.NotForHost;
+        }
+
+        if (info.EtherType == Ethernet.TypeArp)
+        {
+            return ExternalArp(port, buffer, in info);
+        }
+
+        r = PacketParser.ParseIp(frame, ref info);
+        if (r != DropReason.None)
+        {
+            return r;
+        }
+
+        if (info.Destination == x.Address)
+        {
+            if (!IsEchoRequest(frame, in info))
+            {
+                return DropReason.NoLookupRecord;
+            }
+
+            LocalResponder.EchoReply(buffer, in info, port.Mac, 64);
+            return Answer(port.Index, buffer);
+        }
+
+        if (dstMac.IsMulticast || IsFloodDestination(info.Destination))
+        {
+            return DropReason.FloodingDisabled;
+        }
+
+        if (info.IpVersion != (x.Address.IsV4 ? 4 : 6))
+        {
+            return DropReason.NoRoute;
+        }
+
+        if (info.VlanId >= 0)
+        {
+            StripVlan(buffer, ref info);
+        }
+
+        buffer.Length = info.IpFrameEnd;
+        return ExternalRouteIn(port, buffer, ref info);
+    }
+
+    /// <summary>ARP on the external network: answers for our next hops are learned, requests for the port's address answered.</summary>
+    private DropReason ExternalArp(PortInfo port, PacketBuffer buffer, in PacketInfo info)
+    {
+        DropReason r = PacketParser.ParseArp(buffer.Frame, in info, out ReadOnlySpan<byte> arp);
+        if (r != DropReason.None)
+        {
+            return r;
+        }
+
+        if (LearnFromArp(port.Index, arp, buffer.TimestampNs))
+        {
+            return Consumed(buffer);
+        }
+
+        if (Arp.ReadOperation(arp) != Arp.OpRequest || IpAddr.ReadV4(arp[Arp.TargetIpOffset..]) != port.External!.Address)
+        {
+            return DropReason.NotForHost;
+        }
+
+        LocalResponder.ArpReply(buffer, in info, port.Mac);
+        return Answer(port.Index, buffer);
+    }
+
+    /// <summary>
+    /// Routes a packet from the external network (or an answer from the port's own address) into
+    /// the tenant: the source has no record, and the GatewayWildcard record (the port's VSID and
+    /// MAC) stands for it; the destination is resolved by the customer routes of the port's
+    /// routing domain. A route leading back to the port itself is <c>no_route</c>.
+    /// </summary>
+    private DropReason ExternalRouteIn(PortInfo port, PacketBuffer buffer, ref PacketInfo info)
+    {
+        var p = _p;
+        var vsid = port.Vsid!;
+        int srcIndex = p.RecordIndex.Find(vsid.Vsid, info.Source);
+        if (srcIndex < 0)
+        {
+            srcIndex = WildcardSource(port, info.Source);
+        }
+
+        if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
+        {
+            return DropReason.SpoofedSource;
+        }
+
+        int dstIndex = Route(vsid, in info, out DropReason r);
+        if (r != DropReason.None)
+        {
+            if (r == DropReason.TtlExpired)
+            {
+                ExternalIcmpError(port, buffer, in info, mtu: -1);
+            }
+
+            return r;
+        }
+
+        return p.Records[dstIndex].LocalPortIndex == port.Index ? DropReason.NoRoute : DeliverRouted(port, buffer, ref info, srcIndex, dstIndex);
+    }
+
+    /// <summary>A decapsulated frame for the local external port: routed out, unless it is for the gateway CA itself (a record of its own).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private DropReason DecapToExternal(int port, PacketBuffer buffer, in PacketInfo info, int dstIndex)
+    {
+        if (dstIndex >= 0)
+        {
+            return DropReason.NoLookupRecord;
+        }
+
+        var i = info;
+        return ExternalOut(_p.Ports[port], buffer, ref i);
+    }
+
+    /// <summary>A packet the distributed router sent to the gateway CA's record on this host: one router hop here, one more out of the gateway.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private DropReason RoutedToExternal(PortInfo from, PacketBuffer buffer, ref PacketInfo info, in RecordEntry gateway)
+    {
+        if (from.IsExternal)
+        {
+            return DropReason.NoRoute; // from one external network to another is not the tenant's business
+        }
+
+        if (info.Destination == gateway.CustomerAddress)
+        {
+            return DropReason.NoLookupRecord; // the gateway CA itself answers nothing in the tenant
+        }
+
+        RoutingRewrite(buffer.Frame, ref info, gateway.MacAddress);
+        buffer.Length = info.IpFrameEnd;
+        return ExternalOut(_p.Ports[gateway.LocalPortIndex], buffer, ref info);
+    }
+
+    /// <summary>
+    /// Routes a tenant packet (plain 14-byte Ethernet header) out of the external port: next hop
+    /// = the destination inside the port's prefix, else <c>nextHop</c>; TTL decremented; MTU of
+    /// the port; a new Ethernet header (port MAC, VLAN tag) whose destination is resolved by ARP.
+    /// </summary>
+    private DropReason ExternalOut(PortInfo ext, PacketBuffer buffer, ref PacketInfo info)
+    {
+        var x = ext.External!;
+        if (info.IpVersion != (x.Address.IsV4 ? 4 : 6))
+        {
+            return DropReason.NoRoute;
+        }
+
+        if (info.Destination == x.Address)
+        {
+            return ExternalEcho(ext, buffer, in info);
+        }
+
+        IpAddr nextHop = x.Prefix.Contains(info.Destination) ? info.Destination : x.NextHop;
+        if (nextHop.IsUnspecified)
+        {
+            return DropReason.NoRoute;
+        }
+
+        if (info.Ttl <= 1)
+        {
+            IcmpErrorIntoTenant(ext, buffer, in info, mtu: -1);
+            return DropReason.TtlExpired;
+        }
+
+        var target = new NeighborTarget(ext.Index, nextHop, x.Address, x.VlanId);
+        if (info.L3Length > ext.Mtu)
+        {
+            if (info.IpVersion == 4 && !info.DontFragment)
+            {
+                return FragmentOut(ext, buffer, ref info, in target);
+            }
+
+            IcmpErrorIntoTenant(ext, buffer, in info, ext.Mtu);
+            return DropReason.MtuExceeded;
+        }
+
+        AddressRewriter.DecrementTtl(buffer.Frame, ref info);
+        WriteExternalEthernet(buffer, ext, info.IpVersion, info.L3Length);
+        return SendToNeighbor(in target, buffer, extra: false);
+    }
+
+    /// <summary>Replaces the frame's 14-byte Ethernet header with the external one: destination left zero for the neighbor resolver, port MAC, VLAN tag.</summary>
+    private static void WriteExternalEthernet(PacketBuffer buffer, PortInfo ext, byte ipVersion, int ipLength)
+    {
+        ushort vlan = ext.External!.VlanId;
+        int l2 = vlan == 0 ? Ethernet.HeaderSize : Ethernet.HeaderSize + Ethernet.VlanTagSize;
+        buffer.Offset -= l2 - Ethernet.HeaderSize;
+        Span<byte> f = buffer.Data.AsSpan(buffer.Offset, l2);
+        f[..Ethernet.SourceOffset].Clear();
+        ext.Mac.Write(f[Ethernet.SourceOffset..]);
+        int type = Ethernet.TypeOffset;
+        if (vlan != 0)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(f[type..], Ethernet.TypeVlan);
+            BinaryPrimitives.WriteUInt16BigEndian(f[(type + 2)..], vlan);
+            type += Ethernet.VlanTagSize;
+        }
+
+        BinaryPrimitives.WriteUInt16BigEndian(f[type..], ipVersion == 4 ? Ethernet.TypeIpv4 : Ethernet.TypeIpv6);
+        buffer.Length = l2 + ipLength;
+    }
+
+    /// <summary>An IPv4 packet without DF over the external MTU: fragmented (section 3's rule with overhead 0), each fragment sent on.</summary>
+    private DropReason FragmentOut(PortInfo ext, PacketBuffer buffer, ref PacketInfo info, in NeighborTarget target)
+    {
+        int ihl = info.IpHeaderLength;
+        int perFragment = Ipv4Fragmenter.PayloadPerFragment(ext.Mtu, ihl);
+        if (perFragment < 8)
+        {
+            return DropReason.MtuExceeded;
+        }
+
+        int count = ((info.L3Length - ihl) + perFragment - 1) / perFragment + 1;
+        if (TxRoom(ext.Index) < count || _pool.Available < count)
+        {
+            return DropReason.TxFull;
+        }
+
+        AddressRewriter.DecrementTtl(buffer.Frame, ref info);
+        ReadOnlySpan<byte> ip = buffer.Frame.Slice(info.L3Offset, info.L3Length);
+        for (int i = 0; ; i++)
+        {
+            var piece = _pool.Rent()!;
+            int len = Ipv4Fragmenter.WriteFragment(ip, ext.Mtu, i, piece.Data.AsSpan(piece.Offset + Ethernet.HeaderSize));
+            if (len == 0)
+            {
+                _pool.Return(piece);
+                break;
+            }
+
+            piece.TimestampNs = buffer.TimestampNs;
+            WriteExternalEthernet(piece, ext, 4, len);
+            SendToNeighbor(in target, piece, extra: i != 0);
+        }
+
+        _pool.Return(buffer);
+        return DropReason.None;
+    }
+
+    /// <summary>Echo from the tenant to the external port's address: the reply enters the tenant as if it came in on the port.</summary>
+    private DropReason ExternalEcho(PortInfo ext, PacketBuffer buffer, in PacketInfo info)
+    {
+        if (!IsEchoRequest(buffer.Frame, in info))
+        {
+            return DropReason.NoLookupRecord;
+        }
+
+        LocalResponder.EchoReply(buffer, in info, ext.Mac, 64);
+        long forwarded = Counters.Forwarded;
+        DropReason r = ReenterFromExternal(ext, buffer);
+        if (r == DropReason.None && Counters.Forwarded != forwarded)
+        {
+            Counters.Forwarded = forwarded;
+            Counters.Answered++;
+        }
+
+        return r;
+    }
+
+    /// <summary>An ICMP error about a packet leaving by the external port, from the port's address, routed back into the tenant as an extra frame.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void IcmpErrorIntoTenant(PortInfo ext, PacketBuffer buffer, in PacketInfo info, int mtu)
+    {
+        if (!LocalResponder.MayAnswerWithError(buffer.Frame, in info) || _pool.Rent() is not { } icmp)
+        {
+            return;
+        }
+
+        CopyFrame(buffer, icmp);
+        WriteIcmpError(icmp, in info, ext.Mac, ext.External!.Address, mtu);
+        long forwarded = Counters.Forwarded;
+        if (ReenterFromExternal(ext, icmp) != DropReason.None)
+        {
+            _pool.Return(icmp);
+        }
+
+        Counters.Forwarded = forwarded;
+    }
+
+    /// <summary>An ICMP error about a packet from the external network, from the port's address, back out of the port to its sender.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ExternalIcmpError(PortInfo ext, PacketBuffer buffer, in PacketInfo info, int mtu)
+    {
+        if (TxRoom(ext.Index) == 0 || !LocalResponder.MayAnswerWithError(buffer.Frame, in info) || _pool.Rent() is not { } icmp)
+        {
+            return;
+        }
+
+        CopyFrame(buffer, icmp);
+        WriteIcmpError(icmp, in info, ext.Mac, ext.External!.Address, mtu);
+        ushort vlan = ext.External!.VlanId;
+        if (vlan != 0)
+        {
+            Span<byte> d = icmp.Data.AsSpan();
+            d.Slice(icmp.Offset, 2 * 6).CopyTo(d[(icmp.Offset - Ethernet.VlanTagSize)..]);
+            icmp.Offset -= Ethernet.VlanTagSize;
+            icmp.Length += Ethernet.VlanTagSize;
+            BinaryPrimitives.WriteUInt16BigEndian(d[(icmp.Offset + Ethernet.TypeOffset)..], Ethernet.TypeVlan);
+            BinaryPrimitives.WriteUInt16BigEndian(d[(icmp.Offset + Ethernet.TypeOffset + 2)..], vlan);
+        }
+
+        QueueExtra(ext.Index, icmp);
+    }
+
+    private static void CopyFrame(PacketBuffer from, PacketBuffer to)
+    {
+        from.Frame.CopyTo(to.Data.AsSpan(to.Offset));
+        to.Length = from.Length;
+        to.TimestampNs = from.TimestampNs;
+    }
+
+    /// <summary>Time exceeded (<paramref name="mtu"/> negative) or packet too big, in place.</summary>
+    private static void WriteIcmpError(PacketBuffer icmp, in PacketInfo info, MacAddress mac, IpAddr source, int mtu)
+    {
+        if (mtu < 0)
+        {
+            LocalResponder.TimeExceeded(icmp, in info, mac, source);
+        }
+        else
+        {
+            LocalResponder.PacketTooBig(icmp, in info, mac, source, mtu);
+        }
+    }
+
+    /// <summary>Parses a frame the port itself made (plain Ethernet + IP) and routes it into the tenant.</summary>
+    private DropReason ReenterFromExternal(PortInfo ext, PacketBuffer buffer)
+    {
+        PacketInfo info = default;
+        DropReason r = PacketParser.ParseEthernet(buffer.Frame, ref info);
+        if (r == DropReason.None)
+        {
+            r = PacketParser.ParseIp(buffer.Frame, ref info);
+        }
+
+        return r == DropReason.None ? ExternalRouteIn(ext, buffer, ref info) : r;
+    }
+
+    /// <summary>Removes an 802.1Q tag in place (the MACs move up 4 bytes) so the tenant sees a plain frame.</summary>
+    private static void StripVlan(PacketBuffer buffer, ref PacketInfo info)
+    {
+        Span<byte> d = buffer.Data.AsSpan();
+        d.Slice(buffer.Offset, 2 * 6).CopyTo(d[(buffer.Offset + Ethernet.VlanTagSize)..]);
+        buffer.Offset += Ethernet.VlanTagSize;
+        buffer.Length -= Ethernet.VlanTagSize;
+        info.L3Offset -= Ethernet.VlanTagSize;
+        info.L4Offset -= Ethernet.VlanTagSize;
+        if (info.Ipv6FragmentHeaderOffset > 0)
+        {
+            info.Ipv6FragmentHeaderOffset -= Ethernet.VlanTagSize;
+        }
+
+        info.VlanId = -1;
+    }
+}

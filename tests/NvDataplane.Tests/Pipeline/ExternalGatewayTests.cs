@@ -1,0 +1,295 @@
+using NvDataplane.Diagnostics;
+using NvDataplane.Pipeline;
+using NvDataplane.Policy;
+using static NvDataplane.Tests.Pipeline.TestFrames;
+
+namespace NvDataplane.Tests.Pipeline;
+
+/// <summary>
+/// The dataplane as the NVGRE gateway: hv2 (PA 192.168.1.11) has an external port ext0
+/// (172.16.0.1/24, next hop 172.16.0.254) in the gateway subnet 10.1.99.0/24 (VSID 5099) of the
+/// Red routing domain, whose default route names the gateway CA 10.1.99.1. web1 (10.1.1.7) runs
+/// on hv1, web2 (10.1.1.8) on hv2; Blue, another routing domain, has its own 10.1.1.7 on hv2 and
+/// a 10.2.2.2 of its own. Expected frames are built here from the header layouts.
+/// </summary>
+public class ExternalGatewayTests
+{
+    private const string Web1Mac = "00-15-5D-00-00-01";
+    private const string Web2Mac = "00-15-5D-00-00-02";
+    private const string BlueMac = "00-15-5D-00-01-07";
+    private const string ExtMac = "02-00-00-00-EE-01";
+    private const string OnPremMac = "02-00-00-00-AA-10";
+    private const string RouterMac = "02-00-00-00-AA-FE";
+    private const string VirtualGatewayMac = "00-15-5D-FF-FF-FF";
+    private const string Hv1Mac = "02-00-00-00-01-0A";
+    private const string Hv2Mac = "02-00-00-00-01-0B";
+    private const string Red = "{11111111-2222-3333-4444-000000000000}";
+    private const string Blue = "{22222222-2222-3333-4444-000000000000}";
+
+    private static string Config(string externalExtra = "", int mtu = 1500) => $$"""
+        {
+          "host": { "name": "hv2" },
+          "ports": [
+            { "name": "pnic0", "role": "provider", "macAddress": "{{Hv2Mac}}" },
+            { "name": "web2", "role": "vm", "macAddress": "{{Web2Mac}}", "virtualSubnetId": 5001 },
+            { "name": "blue7", "role": "vm", "macAddress": "{{BlueMac}}", "virtualSubnetId": 6001 },
+            { "name": "ext0", "role": "external", "macAddress": "{{ExtMac}}", "mtu": {{mtu}}, "virtualSubnetId": 5099,
+              "address": "172.16.0.1", "prefixLength": 24, "nextHop": "172.16.0.254" {{externalExtra}} }
+          ],
+          "providerAddresses": [ { "address": "192.168.1.11", "prefixLength": 24, "port": "pnic0" } ],
+          "providerNeighbors": [ { "address": "192.168.1.10", "macAddress": "{{Hv1Mac}}" } ],
+          "lookupRecords": [
+            { "customerAddress": "10.1.1.7", "virtualSubnetId": 5001, "macAddress": "{{Web1Mac}}", "providerAddress": "192.168.1.10" },
+            { "customerAddress": "10.1.1.8", "virtualSubnetId": 5001, "macAddress": "{{Web2Mac}}", "providerAddress": "192.168.1.11" },
+            { "customerAddress": "10.1.99.1", "virtualSubnetId": 5099, "macAddress": "{{ExtMac}}", "providerAddress": "192.168.1.11" },
+            { "customerAddress": "0.0.0.0", "virtualSubnetId": 5099, "macAddress": "{{ExtMac}}", "providerAddress": "192.168.1.11", "type": "GatewayWildcard" },
+            { "customerAddress": "10.1.1.7", "virtualSubnetId": 6001, "macAddress": "{{BlueMac}}", "providerAddress": "192.168.1.11" },
+            { "customerAddress": "10.2.2.2", "virtualSubnetId": 6001, "macAddress": "00-15-5D-00-01-09", "providerAddress": "192.168.1.10" }
+          ],
+          "customerRoutes": [
+            { "routingDomainId": "{{Red}}", "virtualSubnetId": 5001, "destinationPrefix": "10.1.1.0/24", "nextHop": "0.0.0.0" },
+            { "routingDomainId": "{{Red}}", "virtualSubnetId": 5099, "destinationPrefix": "10.1.99.0/24", "nextHop": "0.0.0.0" },
+            { "routingDomainId": "{{Red}}", "virtualSubnetId": 5099, "destinationPrefix": "0.0.0.0/0", "nextHop": "10.1.99.1" },
+            { "routingDomainId": "{{Blue}}", "virtualSubnetId": 6001, "destinationPrefix": "10.1.1.0/24", "nextHop": "0.0.0.0" },
+            { "routingDomainId": "{{Blue}}", "virtualSubnetId": 6001, "destinationPrefix": "10.2.2.0/24", "nextHop": "0.0.0.0" }
+          ]
+        }
+        """;
+
+    private static ForwarderHarness Harness(string json)
+    {
+        var loaded = ConfigLoader.Load(json);
+        Assert.That(loaded.Problems, Is.Empty);
+        return new ForwarderHarness(loaded.Config!);
+    }
+
+    private static byte[] UdpIp(string src, string dst, byte ttl = 64, int size = 16, ushort flags = 0x4000) =>
+        Ipv4Of(src, dst, 17, UdpOf(40000, 53, new byte[size]), ttl: ttl, flagsFragment: flags);
+
+    /// <summary>What hv1's distributed router sends the gateway for an outside destination.</summary>
+    private static byte[] NvgreFromHv1(byte[] innerIp, uint vsid = 5099, string innerDstMac = ExtMac) =>
+        Concat(Eth(Hv2Mac, Hv1Mac, 0x0800), Ipv4Of("192.168.1.10", "192.168.1.11", 47, NvgreOf(vsid, 0x11, Concat(Eth(innerDstMac, VirtualGatewayMac, 0x0800), innerIp))));
+
+    private static byte[] ArpFrame(string dst, string src, ushort op, string sha, string spa, string tha, string tpa) =>
+        Concat(Eth(dst, src, 0x0806), ArpOf(op, sha, spa, tha, tpa));
+
+    private static byte[] FromOnPrem(byte[] ip, string src = OnPremMac) => Concat(Eth(ExtMac, src, 0x0800), ip);
+
+    /// <summary>Sends <paramref name="frame"/> on pnic0; the gateway asks who has <paramref name="nextHop"/>, and the answer releases the frame.</summary>
+    private static byte[] OutThroughArp(ForwarderHarness h, byte[] frame, string nextHop, string nextHopMac)
+    {
+        var asked = h.Send("pnic0", frame);
+        Assert.That(asked, Has.Count.EqualTo(1), "only the ARP request leaves at first");
+        Assert.That(asked[0].Port, Is.EqualTo(h.Port("ext0")));
+        Assert.That(asked[0].Frame, Is.EqualTo(ArpFrame("FF-FF-FF-FF-FF-FF", ExtMac, 1, ExtMac, "172.16.0.1", "00-00-00-00-00-00", nextHop)));
+        Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(1));
+
+        var released = h.Send("ext0", ArpFrame(ExtMac, nextHopMac, 2, nextHopMac, nextHop, ExtMac, "172.16.0.1"));
+        Assert.That(released, Has.Count.EqualTo(1), "the answer releases the parked frame");
+        Assert.That(released[0].Port, Is.EqualTo(h.Port("ext0")));
+        return released[0].Frame;
+    }
+
+    [Test]
+    public void Nvgre_for_an_onprem_address_is_decapsulated_and_routed_out_after_arp_for_the_host()
+    {
+        var h = Harness(Config());
+        byte[] sent = OutThroughArp(h, NvgreFromHv1(UdpIp("10.1.1.7", "172.16.0.10", ttl: 63)), "172.16.0.10", OnPremMac);
+        Assert.That(sent, Is.EqualTo(Concat(Eth(OnPremMac, ExtMac, 0x0800), UdpIp("10.1.1.7", "172.16.0.10", ttl: 62))));
+
+        // Learned: the next packet leaves at once.
+        var again = h.Send("pnic0", NvgreFromHv1(UdpIp("10.1.1.7", "172.16.0.10", ttl: 63)));
+        Assert.That(again.Single().Frame, Is.EqualTo(sent));
+    }
+
+    [Test]
+    public void A_destination_beyond_the_external_prefix_goes_to_the_next_hop_with_the_vlan_tag()
+    {
+        var h = Harness(Config(externalExtra: ", \"vlanId\": 42"));
+        var asked = h.Send("pnic0", NvgreFromHv1(UdpIp("10.1.1.7", "8.8.8.8", ttl: 63)));
+        byte[] tag = [0x81, 0x00, 0x00, 42];
+        byte[] arp = ArpOf(1, ExtMac, "172.16.0.1", "00-00-00-00-00-00", "172.16.0.254");
+        Assert.That(asked.Single().Frame, Is.EqualTo(Concat(Mac("FF-FF-FF-FF-FF-FF"), Mac(ExtMac), tag, [0x08, 0x06], arp)));
+
+        byte[] reply = ArpOf(2, RouterMac, "172.16.0.254", ExtMac, "172.16.0.1");
+        var released = h.Send("ext0", Concat(Mac(ExtMac), Mac(RouterMac), tag, [0x08, 0x06], reply));
+        Assert.That(released.Single().Frame, Is.EqualTo(Concat(Mac(RouterMac), Mac(ExtMac), tag, [0x08, 0x00], UdpIp("10.1.1.7", "8.8.8.8", ttl: 62))));
+
+        // Untagged frames are not of this network.
+        Assert.That(h.Send("ext0", FromOnPrem(UdpIp("172.16.0.10", "10.1.1.7"))), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.VlanTagged), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void A_local_vm_routed_to_the_gateway_leaves_by_the_external_port_after_two_router_hops()
+    {
+        var h = Harness(Config());
+        var asked = h.Send("web2", Concat(Eth(VirtualGatewayMac, Web2Mac, 0x0800), UdpIp("10.1.1.8", "172.16.0.10")));
+        Assert.That(asked.Single().Port, Is.EqualTo(h.Port("ext0")));
+        var released = h.Send("ext0", ArpFrame(ExtMac, OnPremMac, 2, OnPremMac, "172.16.0.10", ExtMac, "172.16.0.1"));
+        Assert.That(released.Single().Frame, Is.EqualTo(Concat(Eth(OnPremMac, ExtMac, 0x0800), UdpIp("10.1.1.8", "172.16.0.10", ttl: 62))));
+    }
+
+    [Test]
+    public void An_onprem_packet_is_routed_into_the_tenant_encapsulated_to_the_vm_pa_or_delivered_locally()
+    {
+        var h = Harness(Config());
+        var remote = h.Send("ext0", FromOnPrem(UdpIp("172.16.0.10", "10.1.1.7")));
+        Assert.That(remote.Single().Port, Is.EqualTo(h.Port("pnic0")));
+        byte[] frame = remote[0].Frame;
+        Assert.That(GreVsid(frame), Is.EqualTo(5001u), "the destination's VSID");
+        Assert.That(frame[..12], Is.EqualTo(Concat(Mac(Hv1Mac), Mac(Hv2Mac))));
+        Assert.That(frame[(14 + 12)..(14 + 20)], Is.EqualTo(Concat(Addr("192.168.1.11"), Addr("192.168.1.10"))), "from the gateway host's PA to web1's");
+        Assert.That(frame[(14 + 20 + 8)..], Is.EqualTo(Concat(Eth(Web1Mac, VirtualGatewayMac, 0x0800), UdpIp("172.16.0.10", "10.1.1.7", ttl: 63))));
+
+        var local = h.Send("ext0", FromOnPrem(UdpIp("172.16.0.10", "10.1.1.8")));
+        Assert.That(local.Single().Port, Is.EqualTo(h.Port("web2")));
+        Assert.That(local[0].Frame, Is.EqualTo(Concat(Eth(Web2Mac, VirtualGatewayMac, 0x0800), UdpIp("172.16.0.10", "10.1.1.8", ttl: 63))));
+    }
+
+    [Test]
+    public void Arp_and_echo_for_the_port_address_are_answered_and_other_arp_is_not_for_the_host()
+    {
+        var h = Harness(Config());
+        var reply = h.Send("ext0", ArpFrame("FF-FF-FF-FF-FF-FF", OnPremMac, 1, OnPremMac, "172.16.0.10", "00-00-00-00-00-00", "172.16.0.1"));
+        Assert.That(reply.Single().Frame, Is.EqualTo(ArpFrame(OnPremMac, ExtMac, 2, ExtMac, "172.16.0.1", OnPremMac, "172.16.0.10")));
+
+        Assert.That(h.Send("ext0", ArpFrame("FF-FF-FF-FF-FF-FF", OnPremMac, 1, OnPremMac, "172.16.0.10", "00-00-00-00-00-00", "172.16.0.20")), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NotForHost), Is.EqualTo(1));
+
+        var echo = h.Send("ext0", FromOnPrem(Ipv4Of("172.16.0.10", "172.16.0.1", 1, IcmpEcho(8, 7, 1, [1, 2, 3]))));
+        Assert.That(echo.Single().Frame, Is.EqualTo(Concat(Eth(OnPremMac, ExtMac, 0x0800), Ipv4Of("172.16.0.1", "172.16.0.10", 1, IcmpEcho(0, 7, 1, [1, 2, 3])))));
+        Assert.That(h.Forwarder.Counters.Answered, Is.EqualTo(2));
+    }
+
+    [Test]
+    public void An_unanswered_next_hop_drops_the_parked_frame_as_neighbor_unresolved()
+    {
+        var h = Harness(Config());
+        Assert.That(h.Send("pnic0", NvgreFromHv1(UdpIp("10.1.1.7", "172.16.0.10", ttl: 63))), Has.Count.EqualTo(1));
+        h.Forwarder.ExpireParked(Forwarder.ParkTimeoutNs);
+        Assert.That(h.Forwarder.ParkedCount, Is.Zero);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NeighborUnresolved), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void An_expiring_ttl_on_the_way_in_gets_time_exceeded_from_the_port_address()
+    {
+        var h = Harness(Config());
+        byte[] ip = UdpIp("172.16.0.10", "10.1.1.7", ttl: 1);
+        var output = h.Send("ext0", FromOnPrem(ip));
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.TtlExpired), Is.EqualTo(1));
+        byte[] icmp = Concat([11, 0, 0, 0, 0, 0, 0, 0], ip);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), ReferenceChecksum(icmp));
+        Assert.That(output.Single().Frame, Is.EqualTo(Concat(Eth(OnPremMac, ExtMac, 0x0800), Ipv4Of("172.16.0.1", "172.16.0.10", 1, icmp, flagsFragment: 0))));
+    }
+
+    [Test]
+    public void An_expiring_ttl_on_the_way_out_gets_time_exceeded_back_into_the_tenant()
+    {
+        var h = Harness(Config());
+        byte[] ip = UdpIp("10.1.1.7", "172.16.0.10", ttl: 1);
+        var output = h.Send("pnic0", NvgreFromHv1(ip));
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.TtlExpired), Is.EqualTo(1));
+        Assert.That(output.Single().Port, Is.EqualTo(h.Port("pnic0")), "routed to web1's host");
+        byte[] icmp = Concat([11, 0, 0, 0, 0, 0, 0, 0], ip);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), ReferenceChecksum(icmp));
+        Assert.That(output[0].Frame[(14 + 20 + 8)..], Is.EqualTo(Concat(Eth(Web1Mac, VirtualGatewayMac, 0x0800), Ipv4Of("172.16.0.1", "10.1.1.7", 1, icmp, ttl: 63, flagsFragment: 0))));
+        Assert.That(h.Forwarder.Counters.Forwarded, Is.Zero, "the input is counted once, as dropped");
+    }
+
+    [Test]
+    public void Over_the_external_mtu_a_df_packet_is_refused_and_one_without_df_is_fragmented()
+    {
+        var h = Harness(Config(mtu: 576));
+        Assert.That(h.Send("pnic0", NvgreFromHv1(UdpIp("10.1.1.7", "172.16.0.10", ttl: 63, size: 1000))).Single().Port, Is.EqualTo(h.Port("pnic0")), "fragmentation needed, back to web1");
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.MtuExceeded), Is.EqualTo(1));
+
+        var asked = h.Send("pnic0", NvgreFromHv1(UdpIp("10.1.1.7", "172.16.0.10", ttl: 63, size: 1000, flags: 0)));
+        Assert.That(asked, Has.Count.EqualTo(1), "the ARP request; the fragments wait");
+        var released = h.Send("ext0", ArpFrame(ExtMac, OnPremMac, 2, OnPremMac, "172.16.0.10", ExtMac, "172.16.0.1"));
+        Assert.That(released, Has.Count.EqualTo(2));
+        Assert.That(released.Select(f => f.Frame.Length - 14), Is.All.LessThanOrEqualTo(576));
+        Assert.That(released.Sum(f => f.Frame.Length - 14 - 20), Is.EqualTo(8 + 1000));
+    }
+
+    [Test]
+    public void A_packet_from_outside_too_big_for_the_tunnel_gets_fragmentation_needed_from_the_port_address()
+    {
+        var h = Harness(Config());
+        byte[] ip = UdpIp("172.16.0.10", "10.1.1.7", size: 1500 - 28);
+        var output = h.Send("ext0", FromOnPrem(ip));
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.MtuExceeded), Is.EqualTo(1));
+        byte[] icmp = Concat([3, 4, 0, 0, 0, 0, 0x05, 0xB2], ip[..(576 - 28)]);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), ReferenceChecksum(icmp));
+        Assert.That(output.Single().Frame, Is.EqualTo(Concat(Eth(OnPremMac, ExtMac, 0x0800), Ipv4Of("172.16.0.1", "172.16.0.10", 1, icmp, flagsFragment: 0))));
+    }
+
+    [Test]
+    public void Nothing_from_outside_reaches_another_routing_domain_or_loops_back_out()
+    {
+        var h = Harness(Config());
+        Assert.That(h.Send("ext0", FromOnPrem(UdpIp("172.16.0.10", "10.2.2.2"))), Is.Empty, "Blue's address: routed by Red's default route, back to the gateway");
+        Assert.That(h.Send("ext0", FromOnPrem(UdpIp("172.16.0.10", "8.8.8.8"))), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NoRoute), Is.EqualTo(2));
+
+        var toRed = h.Send("ext0", FromOnPrem(UdpIp("172.16.0.10", "10.1.1.7")));
+        Assert.That(GreVsid(toRed.Single().Frame), Is.EqualTo(5001u), "10.1.1.7 is Red's web1, never Blue's VM of the same address");
+
+        // Blue has no route out at all.
+        Assert.That(h.Send("blue7", Concat(Eth(VirtualGatewayMac, BlueMac, 0x0800), UdpIp("10.1.1.7", "172.16.0.10"))), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NoRoute), Is.EqualTo(3));
+    }
+
+    [Test]
+    public void Nvgre_for_the_gateway_ca_itself_is_not_sent_out()
+    {
+        var h = Harness(Config());
+        Assert.That(h.Send("pnic0", NvgreFromHv1(UdpIp("10.1.1.7", "10.1.99.1", ttl: 63))), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NoLookupRecord), Is.EqualTo(1));
+    }
+
+    [TestCase("\"nextHop\": \"172.17.0.1\"", "$.ports[0].nextHop: 172.17.0.1 is not on the port's network")]
+    [TestCase("\"nextHop\": \"fe80::1\"", "$.ports[0].nextHop: fe80::1 is not of the family")]
+    [TestCase("\"vlanId\": 4095", "$.ports[0].vlanId: 4095 is out of range")]
+    [TestCase("\"virtualSubnetId\": 7000", "$.ports[0].virtualSubnetId: 7000 belongs to no routing domain")]
+    [TestCase("\"macAddress\": \"02-00-00-00-EE-02\"", "$.ports[0].virtualSubnetId: 5099 has no IPv4 GatewayWildcard lookup record")]
+    public void External_port_validation_names_the_offending_value(string replace, string expected)
+    {
+        string key = replace[..replace.IndexOf(':', StringComparison.Ordinal)];
+        var fields = new Dictionary<string, string>
+        {
+            ["\"macAddress\""] = $"\"{ExtMac}\"", ["\"virtualSubnetId\""] = "5099", ["\"nextHop\""] = "\"172.16.0.254\"", ["\"vlanId\""] = "0",
+        };
+        fields[key] = replace[(key.Length + 2)..];
+        string port = "{ \"name\": \"ext0\", \"role\": \"external\", \"address\": \"172.16.0.1\", \"prefixLength\": 24, "
+            + string.Join(", ", fields.Select(f => $"{f.Key}: {f.Value}")) + " }";
+        string json = $$"""
+            {
+              "ports": [ {{port}} ],
+              "lookupRecords": [ { "customerAddress": "0.0.0.0", "virtualSubnetId": 5099, "macAddress": "{{ExtMac}}", "providerAddress": "192.168.1.11", "type": "GatewayWildcard" } ],
+              "customerRoutes": [ { "routingDomainId": "{{Red}}", "virtualSubnetId": 5099, "destinationPrefix": "0.0.0.0/0", "nextHop": "10.1.99.1" } ]
+            }
+            """;
+        var problems = ConfigLoader.Load(json).Problems.Select(p => p.ToString()).ToList();
+        Assert.That(problems, Has.Some.StartsWith(expected), string.Join("\n", problems));
+    }
+
+    [Test]
+    public void Only_external_ports_take_external_fields_and_provider_addresses_stay_on_provider_ports()
+    {
+        string json = """
+            {
+              "ports": [
+                { "name": "red1", "role": "vm", "macAddress": "00-15-5D-00-00-01", "virtualSubnetId": 5001, "address": "10.1.1.7" },
+                { "name": "ext0", "role": "external", "macAddress": "02-00-00-00-EE-01", "virtualSubnetId": 5001, "address": "172.16.0.1", "prefixLength": 24, "vmName": "x" }
+              ],
+              "providerAddresses": [ { "address": "192.168.1.11", "prefixLength": 24, "port": "ext0" } ]
+            }
+            """;
+        var problems = ConfigLoader.Load(json).Problems.Select(p => p.ToString()).ToList();
+        Assert.That(problems, Has.Some.StartsWith("$.ports[0].address: only an external port has address"), string.Join("\n", problems));
+        Assert.That(problems, Has.Some.StartsWith("$.ports[1].vmName: an external port belongs to no VM"));
+        Assert.That(problems, Has.Some.StartsWith("$.providerAddresses[0].port: \"ext0\" is an external port"));
+    }
+}
