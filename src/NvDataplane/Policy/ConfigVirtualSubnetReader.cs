@@ -18,7 +18,7 @@ internal static class ConfigVirtualSubnetReader
         IReadOnlyList<LookupRecordConfig?> records,
         IReadOnlyList<CustomerRouteConfig?> routes)
     {
-        var known = KnownVsids(ports, records, routes);
+        var known = ConfigKnownVsids.Of(ports, records, routes);
         var configs = new List<VirtualSubnetConfig?>();
         var seen = new Dictionary<uint, string>();
         foreach (var subnet in root.ArrayOfObjects("virtualSubnets", Fields))
@@ -32,46 +32,15 @@ internal static class ConfigVirtualSubnetReader
         return configs;
     }
 
-    /// <summary>
-    /// Every VSID a port, record or route names; null when one of those entries could not be read,
-    /// since its VSID might be the one named here (its own problem is reported already).
-    /// </summary>
-    private static SortedSet<uint>? KnownVsids(IReadOnlyList<ConfigPortReader.Draft> ports, IReadOnlyList<LookupRecordConfig?> records, IReadOnlyList<CustomerRouteConfig?> routes)
+    private static uint? ReadVsid(ConfigObjectReader subnet, ConfigKnownVsids known, Dictionary<uint, string> seen)
     {
-        if (ports.Any(p => p.Config is null) || records.Any(r => r is null) || routes.Any(r => r is null))
-        {
-            return null;
-        }
-
-        var known = new SortedSet<uint>(ports.Select(p => p.Config!.VirtualSubnetId).OfType<uint>());
-        known.UnionWith(records.Select(r => r!.VirtualSubnetId));
-        known.UnionWith(routes.Select(r => r!.VirtualSubnetId));
-        return known;
-    }
-
-    private static uint? ReadVsid(ConfigObjectReader subnet, SortedSet<uint>? known, Dictionary<uint, string> seen)
-    {
-        uint? vsid = subnet.VirtualSubnetId("virtualSubnetId", required: true);
-        if (vsid is not { } v)
-        {
-            return null;
-        }
-
-        if (!seen.TryAdd(v, subnet.Path))
+        uint? vsid = known.Read(subnet, "virtualSubnetId");
+        if (vsid is { } v && !seen.TryAdd(v, subnet.Path))
         {
             subnet.Report("virtualSubnetId", string.Create(CultureInfo.InvariantCulture, $"{v} is already given by {seen[v]}; each virtual subnet appears once"));
             return null;
         }
 
-        if (known is not null && !known.Contains(v))
-        {
-            string valid = known.Count == 0
-                ? "the file names no virtual subnet yet; add the ports, lookup records or customer routes of this VSID"
-                : "use one of: " + string.Join(", ", known.Select(k => k.ToString(CultureInfo.InvariantCulture)));
-            subnet.Report("virtualSubnetId", string.Create(CultureInfo.InvariantCulture, $"{v} is not the virtual subnet of any port, lookup record or customer route; {valid}"));
-            return null;
-        }
-
-        return v;
+        return vsid;
     }
 }
