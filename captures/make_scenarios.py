@@ -1490,10 +1490,98 @@ def s_l2only():
     return sc
 
 
+def s_flooding():
+    """Broadcast and multicast with flooding on for Red (1.7, 2.4): replicated by unicast, WS2012
+    R2 style, to the other Red VM here and once to every remote PA with an Encap record of Red;
+    Blue (same CAs) keeps flooding off and never sees a copy."""
+    hv3_pa, hv3_mac = "192.168.1.12", "02-00-00-00-01-0C"
+    hv4_pa, hv4_mac = "192.168.1.13", "02-00-00-00-01-0D"
+    red3_ca = "10.1.1.3"
+    cfg = make_config(
+        [provider_port(), RED1_PORT, RED3_PORT, BLUE1_PORT],
+        [record(RED1_CA, RED_VSID, RED1_MAC, PA_LOCAL, vm_name="Red-1"),
+         record(red3_ca, RED_VSID, RED3_MAC, PA_LOCAL, vm_name="Red-3"),
+         record(REMOTE_CA, RED_VSID, RED_REMOTE_MAC, PA_REMOTE, vm_name="Red-2"),
+         record("10.1.1.9", RED_VSID, "00-15-5D-00-00-09", PA_REMOTE, vm_name="Red-9"),  # same PA: one copy
+         record("10.1.1.10", RED_VSID, "00-15-5D-00-00-10", hv3_pa, vm_name="Red-10"),
+         record("10.1.1.20", RED_VSID, "00-15-5D-00-00-20", "192.168.1.20", rule="TranslationMethodNat",
+                vm_name="Red-NAT"),  # a NAT record gets no copy
+         record(RED6_LOCAL, RED_VSID, RED1_MAC, PA_LOCAL, vm_name="Red-1"),
+         record(RED1_CA, BLUE_VSID, BLUE1_MAC, PA_LOCAL, vm_name="Blue-1"),
+         record(REMOTE_CA, BLUE_VSID, BLUE_REMOTE_MAC, PA_REMOTE, vm_name="Blue-2"),
+         record("10.1.1.30", BLUE_VSID, "00-15-5D-00-01-30", hv4_pa, vm_name="Blue-30")],
+        RED_ROUTES + BLUE_ROUTES + [route(RED_RD, RED_VSID, "2001:db8:1::/64")],
+        neighbors=[neighbor(PA_REMOTE, HV2_MAC), neighbor(hv3_pa, hv3_mac), neighbor(hv4_pa, hv4_mac)])
+    cfg["virtualSubnets"] = [{"virtualSubnetId": RED_VSID, "flooding": True},
+                             {"virtualSubnetId": BLUE_VSID, "flooding": False}]
+    sc = Scenario("flooding",
+                  "virtualSubnets: flooding on for Red (5001), off for Blue (6001). A Red broadcast "
+                  "or multicast from red1 goes to red3 and, as NVGRE VSID 5001, once to each remote "
+                  "Red PA (192.168.1.11 holds two records, 192.168.1.12 one; the NAT record none); "
+                  "NVGRE broadcast for Red reaches red1 and red3 and is never sent on; Blue, with the "
+                  "same CAs, gets nothing and drops its own as flooding_disabled.", cfg)
+
+    def flood(frame, packet, note):
+        """1.7: red3 gets the frame, then one NVGRE copy per remote PA in record order."""
+        sc.send("red1", frame, [("red3", red1_frame_unpadded(packet, frame)),
+                                ("pnic0", encap_expected4(red1_frame_unpadded(packet, frame), packet, RED_VSID)),
+                                ("pnic0", encap_expected4(red1_frame_unpadded(packet, frame), packet, RED_VSID,
+                                                          pa_dst=hv3_pa, next_hop_mac=hv3_mac))],
+                note=note)
+
+    bcast = ip4(RED1_CA, "10.1.1.255", udp(40000, 5001, 32, 1), ident=0xF001, df=False)
+    flood(red1_frame("FF-FF-FF-FF-FF-FF", bcast), bcast, "UDP to 10.1.1.255, broadcast MAC")
+    short = ip4(RED1_CA, "10.1.1.255", udp(40001, 5001, 4, 2), ident=0xF002, df=False)
+    flood(pad60(red1_frame("FF-FF-FF-FF-FF-FF", short)), short,
+          "short broadcast padded to 60 bytes: every copy without the padding")
+    mcast = ip4(RED1_CA, "224.0.0.251", udp(40002, 33053, 40, 3), tos=0xB8, ident=0xF003, ttl=255, df=False)
+    flood(red1_frame("01-00-5E-00-00-FB", mcast), mcast, "UDP to 224.0.0.251, TOS 0xB8 copied outside")
+    flood(red1_frame(RED3_MAC, mcast), mcast, "multicast IP in a unicast frame")
+    limited = ip4(RED1_CA, "255.255.255.255", udp(40003, 33054, 50, 4), ident=0xF004, df=False)
+    flood(red1_frame("FF-FF-FF-FF-FF-FF", limited), limited, "UDP to 255.255.255.255")
+    mcast6 = ip6(RED6_LOCAL, "ff02::fb", udp(40004, 33055, 40, 5), hlim=255)
+    flood(red1_frame("33-33-00-00-00-FB", mcast6, 0x86DD), mcast6, "UDP to IPv6 multicast ff02::fb")
+    # 1.2: ARP stays answered locally, never flooded.
+    sc.send("red1", arp_request_frame(RED1_MAC, RED1_CA, REMOTE_CA),
+            [("red1", arp_reply_frame(RED1_MAC, RED1_CA, RED_REMOTE_MAC, REMOTE_CA))],
+            note="ARP for 10.1.1.8: answered here, not flooded")
+    sc.send("red1", arp_request_frame(RED1_MAC, RED1_CA, "10.1.1.99"), drop="arp_unresolved",
+            note="ARP for unknown 10.1.1.99: unanswered, not flooded")
+    # 1.7: the source checks of unicast.
+    sc.send("red1", red1_frame("FF-FF-FF-FF-FF-FF", ip4(REMOTE_CA, "10.1.1.255", udp(40000, 5001, 32, 1),
+                                                        ident=0xF005, df=False)),
+            drop="spoofed_source", note="broadcast from 10.1.1.8 (another VM's CA)")
+    # Blue keeps flooding off, with the same CAs.
+    sc.send("blue1", ether("FF-FF-FF-FF-FF-FF", BLUE1_MAC, 0x0800) + bcast, drop="flooding_disabled",
+            note="Blue's broadcast: flooding off for 6001")
+    # 2.4: NVGRE broadcast for Red, from the inner source's PA: every Red VM here, nothing sent on.
+    red_in = ip4(REMOTE_CA, "10.1.1.255", udp(40000, 5001, 32, 6), ident=0xF101, df=False)
+    inner = ether("FF-FF-FF-FF-FF-FF", RED_REMOTE_MAC, 0x0800) + red_in
+    sc.send("pnic0", decap_input4(RED_VSID, inner, red_in, flow=0x41), [("red1", inner), ("red3", inner)],
+            note="NVGRE 5001 broadcast from 10.1.1.8 via its PA -> red1 and red3")
+    mcast_in = ip4("10.1.1.10", "224.0.0.251", udp(40005, 33053, 40, 7), ident=0xF102, ttl=255, df=False)
+    inner = ether("01-00-5E-00-00-FB", "00-15-5D-00-00-10", 0x0800) + mcast_in
+    sc.send("pnic0", decap_input4(RED_VSID, inner, mcast_in, pa_src=hv3_pa, src_mac=hv3_mac, flow=0x42),
+            [("red1", inner), ("red3", inner)], note="NVGRE 5001 multicast from 10.1.1.10 via 192.168.1.12")
+    inner = ether("FF-FF-FF-FF-FF-FF", RED_REMOTE_MAC, 0x0800) + red_in
+    sc.send("pnic0", decap_input4(RED_VSID, inner, red_in, pa_src=hv3_pa, src_mac=hv3_mac, flow=0x43),
+            drop="pa_mismatch", note="NVGRE 5001 broadcast claiming 10.1.1.8 from 192.168.1.12")
+    blue_in = ip4(REMOTE_CA, "10.1.1.255", udp(40000, 5001, 32, 8), ident=0xF103, df=False)
+    inner = ether("FF-FF-FF-FF-FF-FF", BLUE_REMOTE_MAC, 0x0800) + blue_in
+    sc.send("pnic0", decap_input4(BLUE_VSID, inner, blue_in, flow=0x44), drop="flooding_disabled",
+            note="NVGRE 6001 broadcast: flooding off for Blue")
+    return sc
+
+
+def red1_frame_unpadded(packet, frame):
+    """The frame as sent on (1.3): Ethernet header + the IP packet, padding removed."""
+    return frame[:14] + packet
+
+
 SCENARIOS = [s_encap_ipv4, s_decap_ipv4, s_encap_decap_ipv6_pa, s_ipv6_ca, s_nat, s_same_host,
              s_overlapping_tenants, s_spoofed_source, s_spoofed_outer_pa, s_malformed_gre, s_mtu,
              s_arp_and_pa, s_routing, s_gateway, s_vm_malformed, s_acl, s_dhcp, s_external_gateway,
-             s_l2only]
+             s_flooding, s_l2only]
 
 
 def self_check(sc):

@@ -47,13 +47,17 @@ public enum DropReason : byte
     DhcpRelease,
     /// <summary>A DHCPDECLINE: the VM saw its policy address in use; the policy is not changed and nothing is answered.</summary>
     DhcpDecline,
+    /// <summary>A copy of a flooded frame found no free buffer in the worker's pool (the copies that did are sent).</summary>
+    PoolExhausted,
+    /// <summary>A broadcast / multicast frame of a flooding VSID with nobody to flood to (no other local VM, no remote PA).</summary>
+    NoFloodTarget,
 }
 
 /// <summary>Names and counts of <see cref="DropReason"/>.</summary>
 public static class DropReasons
 {
     /// <summary>Number of slots a counter array needs (index = (int)reason).</summary>
-    public const int Count = (int)DropReason.DhcpDecline + 1;
+    public const int Count = (int)DropReason.NoFloodTarget + 1;
 
     private static readonly string[] Names = BuildNames();
 

@@ -25,7 +25,9 @@ public sealed partial class Forwarder
     private readonly Dictionary<(int Port, IpAddr Address), long> _requestedNs = [];
     private readonly List<Parked> _parked = new(ParkCapacity);
 
-    private readonly record struct Parked(PacketBuffer Buffer, IpAddr NextHop, int Port, long SinceNs, bool Counted);
+    /// <param name="Counted">The input's own frame: forwarded when it leaves, neighbor_unresolved when it expires.</param>
+    /// <param name="FloodCopy">A copy of a flooded frame (Flooding.cs): not counted when it leaves, but counted when lost.</param>
+    private readonly record struct Parked(PacketBuffer Buffer, IpAddr NextHop, int Port, long SinceNs, bool Counted, bool FloodCopy = false);
 
     /// <summary>Where a frame leaves and whom it goes to: the port, the next hop, and what an ARP / ND request for it carries.</summary>
     private readonly record struct NeighborTarget(int Port, IpAddr NextHop, IpAddr SourceAddress, ushort VlanId);
@@ -124,7 +126,11 @@ public sealed partial class Forwarder
 
             _parked.RemoveAt(i--);
             mac.Write(parked.Buffer.Data.AsSpan(parked.Buffer.Offset));
-            if (!parked.Counted)
+            if (parked.FloodCopy)
+            {
+                QueueFloodCopy(parked.Port, parked.Buffer);
+            }
+            else if (!parked.Counted)
             {
                 QueueExtra(parked.Port, parked.Buffer);
             }
@@ -148,7 +154,7 @@ public sealed partial class Forwarder
             }
 
             _parked.RemoveAt(i--);
-            if (parked.Counted)
+            if (parked.Counted || parked.FloodCopy)
             {
                 Counters.Drops[(int)DropReason.NeighborUnresolved]++;
             }

@@ -29,6 +29,9 @@ public sealed partial class Forwarder
         public int InnerEnd;
         public uint Vsid;
         public int DomainIndex;
+
+        /// <summary>Inner broadcast / multicast in a VSID that floods: every local vm port of it gets a copy (Flooding.cs).</summary>
+        public bool Flood;
     }
 
     private DropReason FromProvider(PortInfo port, PacketBuffer buffer)
@@ -234,7 +237,8 @@ public sealed partial class Forwarder
             return r;
         }
 
-        if (Ethernet.ReadDestination(inner).IsMulticast || IsFloodDestination(info.Destination))
+        d.Flood = Ethernet.ReadDestination(inner).IsMulticast || IsFloodDestination(info.Destination);
+        if (d.Flood && vsidInfo.Flood is null)
         {
             return DropReason.FloodingDisabled;
         }
@@ -256,7 +260,11 @@ public sealed partial class Forwarder
     {
         var p = _p;
         int port;
-        if (dstIndex >= 0)
+        if (d.Flood)
+        {
+            port = -1; // every local vm port of the VSID, once the source is vouched for (below)
+        }
+        else if (dstIndex >= 0)
         {
             port = ForwardingData.Index(dstData);
             if (!ForwardingData.IsLocal(dstData) || port < 0)
@@ -293,6 +301,11 @@ public sealed partial class Forwarder
             {
                 return DropReason.PaMismatch;
             }
+        }
+
+        if (d.Flood)
+        {
+            return DecapFlood(buffer, in info, in d);
         }
 
         if (InboundDenied(port, in info))

@@ -20,6 +20,7 @@ public sealed partial class Forwarder
         Gateway,
         Unicast,
         Dhcp,
+        Flood,
     }
 
     private DropReason FromVm(PortInfo port, PacketBuffer buffer)
@@ -84,7 +85,13 @@ public sealed partial class Forwarder
                 return DropReason.None;
             }
 
-            return DropReason.FloodingDisabled;
+            if (port.Vsid!.Flood is null)
+            {
+                return DropReason.FloodingDisabled;
+            }
+
+            path = VmPath.Flood; // replicated to the VSID's VMs (Flooding.cs)
+            return DropReason.None;
         }
 
         path = dstMac == _gatewayMac ? VmPath.Gateway : VmPath.Unicast;
@@ -105,6 +112,8 @@ public sealed partial class Forwarder
                 return VmRouted(port, buffer, ref info);
             case VmPath.Dhcp:
                 return VmDhcp(port, buffer, in info);
+            case VmPath.Flood:
+                return VmFlood(port, buffer, ref info);
             default:
                 return reason;
         }
@@ -120,13 +129,8 @@ public sealed partial class Forwarder
             return VmDhcp(port, buffer, in info); // a renewal, sent to the server (gateway) address
         }
 
-        int srcIndex = p.RecordIndex.Find(vsid.Vsid, info.Source);
+        int srcIndex = OwnSource(port, info.Source, buffer.TimestampNs);
         if (srcIndex < 0)
-        {
-            srcIndex = UnrecordedSource(port, info.Source, buffer.TimestampNs);
-        }
-
-        if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
         {
             return DropReason.SpoofedSource;
         }
@@ -314,6 +318,22 @@ public sealed partial class Forwarder
         return w >= 0 && _p.Records[w].Vsid == vsid.Vsid && _p.Records[w].MacAddress == port.Mac ? w : -1;
     }
 
+    /// <summary>
+    /// The record vouching for a source CA sent from <paramref name="port"/>: its record in the
+    /// port's VSID with the port's MAC, the GatewayWildcard record of the gateway VM, or the port's
+    /// L2Only record (the CA is then learned, DynamicRecords.cs); -1 when there is none (spoofed).
+    /// </summary>
+    private int OwnSource(PortInfo port, IpAddr source, long nowNs)
+    {
+        int srcIndex = _p.RecordIndex.Find(port.Vsid!.Vsid, source);
+        if (srcIndex < 0)
+        {
+            srcIndex = UnrecordedSource(port, source, nowNs);
+        }
+
+        return srcIndex >= 0 && _p.Records[srcIndex].MacAddress == port.Mac ? srcIndex : -1;
+    }
+
     /// <summary>A destination CA with no record in the sender's VSID: another tenant's address, or nobody's.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private DropReason ClassifyMiss(VsidInfo vsid, IpAddr destination)
@@ -473,22 +493,9 @@ public sealed partial class Forwarder
 
         uint flow = FlowHash.Compute(in info);
         bool nat = dst.Nat;
-        ReadOnlySpan<byte> ip = frame.Slice(info.L3Offset, info.L3Length);
         bool first = true;
-        for (int i = 0; ; i++)
+        for (int i = 0; NextFragment(buffer, in info, maxIp, i) is { } piece; i++)
         {
-            var piece = _pool.Rent()!;
-            Span<byte> pf = piece.Data.AsSpan(piece.Offset);
-            frame[..Ethernet.HeaderSize].CopyTo(pf);
-            int len = Ipv4Fragmenter.WriteFragment(ip, maxIp, i, pf[Ethernet.HeaderSize..]);
-            if (len == 0)
-            {
-                _pool.Return(piece);
-                break;
-            }
-
-            piece.Length = Ethernet.HeaderSize + len;
-            piece.TimestampNs = buffer.TimestampNs;
             if (nat)
             {
                 PacketInfo fi = default;
@@ -509,6 +516,28 @@ public sealed partial class Forwarder
 
         _pool.Return(buffer);
         return DropReason.None;
+    }
+
+    /// <summary>
+    /// Fragment <paramref name="index"/> of the frame's IPv4 packet, behind a copy of its Ethernet
+    /// header, in a buffer of its own; null past the last one. The caller checked the pool holds enough.
+    /// </summary>
+    private PacketBuffer? NextFragment(PacketBuffer buffer, in PacketInfo info, int maxIp, int index)
+    {
+        var piece = _pool.Rent()!;
+        ReadOnlySpan<byte> frame = buffer.Frame;
+        Span<byte> pf = piece.Data.AsSpan(piece.Offset);
+        frame[..Ethernet.HeaderSize].CopyTo(pf);
+        int len = Ipv4Fragmenter.WriteFragment(frame.Slice(info.L3Offset, info.L3Length), maxIp, index, pf[Ethernet.HeaderSize..]);
+        if (len == 0)
+        {
+            _pool.Return(piece);
+            return null;
+        }
+
+        piece.Length = Ethernet.HeaderSize + len;
+        piece.TimestampNs = buffer.TimestampNs;
+        return piece;
     }
 
     private DropReason VmArp(PortInfo port, PacketBuffer buffer, in PacketInfo info)

@@ -53,13 +53,13 @@ internal static class ConfigAclReader
         IReadOnlyList<LookupRecordConfig?> records,
         IReadOnlyList<CustomerRouteConfig?> routes)
     {
-        var known = KnownVsids(ports, records, routes);
+        var known = ConfigKnownVsids.Of(ports, records, routes);
         var configs = new List<AclRuleConfig?>();
         var names = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var rule in root.ArrayOfObjects("acls", Fields))
         {
             int before = problems.Count;
-            uint? vsid = ReadVsid(rule, known);
+            uint? vsid = known.Read(rule, "virtualSubnetId");
             long? priority = rule.Integer("priority", 0, MaxPriority, required: true);
             var direction = rule.Choice("direction", Directions, DirectionChoices, required: true);
             int? protocol = ReadProtocol(rule);
@@ -78,38 +78,6 @@ internal static class ConfigAclReader
         }
 
         return configs;
-    }
-
-    /// <summary>
-    /// Every VSID a port, record or route names; null when one of those entries could not be read,
-    /// since its VSID might be the one a rule names (its own problem is reported already).
-    /// </summary>
-    private static SortedSet<uint>? KnownVsids(IReadOnlyList<ConfigPortReader.Draft> ports, IReadOnlyList<LookupRecordConfig?> records, IReadOnlyList<CustomerRouteConfig?> routes)
-    {
-        if (ports.Any(p => p.Config is null) || records.Any(r => r is null) || routes.Any(r => r is null))
-        {
-            return null;
-        }
-
-        var known = new SortedSet<uint>(ports.Select(p => p.Config!.VirtualSubnetId).OfType<uint>());
-        known.UnionWith(records.Select(r => r!.VirtualSubnetId));
-        known.UnionWith(routes.Select(r => r!.VirtualSubnetId));
-        return known;
-    }
-
-    private static uint? ReadVsid(ConfigObjectReader rule, SortedSet<uint>? known)
-    {
-        uint? vsid = rule.VirtualSubnetId("virtualSubnetId", required: true);
-        if (vsid is { } v && known is not null && !known.Contains(v))
-        {
-            string valid = known.Count == 0
-                ? "the file names no virtual subnet yet; add the port, lookup records or customer routes of this VSID"
-                : "use one of: " + string.Join(", ", known.Select(k => k.ToString(CultureInfo.InvariantCulture)));
-            rule.Report("virtualSubnetId", string.Create(CultureInfo.InvariantCulture, $"{v} is not the virtual subnet of any port, lookup record or customer route; {valid}"));
-            return null;
-        }
-
-        return vsid;
     }
 
     /// <summary>A protocol name or number; <see cref="AnyProtocol"/> when not given.</summary>

@@ -19,7 +19,7 @@ namespace NvDataplane.Policy;
 public static class ConfigLoader
 {
     private static readonly string[] TopLevelFields =
-        ["host", "global", "ports", "providerAddresses", "providerRoutes", "providerNeighbors", "lookupRecords", "customerRoutes", "acls", "routingDomains"];
+        ["host", "global", "ports", "providerAddresses", "providerRoutes", "providerNeighbors", "lookupRecords", "customerRoutes", "acls", "routingDomains", "virtualSubnets"];
 
     private static readonly JsonDocumentOptions ParseOptions = new()
     {
@@ -102,6 +102,7 @@ public static class ConfigLoader
         var acls = ConfigAclReader.Read(root, problems, ports, lookupRecords, customerRoutes);
         var routingDomains = ConfigRoutingDomainReader.Read(root, problems, customerRoutes);
         ConfigExternalPortReader.Check(ports, lookupRecords, customerRoutes, problems);
+        var virtualSubnets = ConfigVirtualSubnetReader.Read(root, problems, ports, lookupRecords, customerRoutes);
         if (problems.Count != 0 || hostName is null || global is null)
         {
             return null;
@@ -120,6 +121,7 @@ public static class ConfigLoader
         {
             Acls = [.. acls.OfType<AclRuleConfig>()],
             RoutingDomains = [.. routingDomains.OfType<RoutingDomainConfig>()],
+            VirtualSubnets = [.. virtualSubnets.OfType<VirtualSubnetConfig>()],
         };
     }
 

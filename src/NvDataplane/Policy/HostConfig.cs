@@ -85,6 +85,8 @@ public sealed record HostConfig(
     public IReadOnlyList<AclRuleConfig> Acls { get; init; } = [];
     /// <summary>Per routing domain settings (<c>routingDomains</c>): what DHCP tells the VMs of a domain.</summary>
     public IReadOnlyList<RoutingDomainConfig> RoutingDomains { get; init; } = [];
+    /// <summary>Per virtual subnet settings (<c>virtualSubnets</c>, VirtualSubnetConfig.cs); empty when the file has none.</summary>
+    public IReadOnlyList<VirtualSubnetConfig> VirtualSubnets { get; init; } = [];
 }
 
 /// <summary>VSID limits (RFC 7637 section 3.3; the HNV cmdlets accept 4096..16777214).</summary>

@@ -79,6 +79,9 @@ public sealed class VsidInfo
     public required GatewayAddress[] Gateways { get; init; }
     public bool HasLocalPort { get; init; }
 
+    /// <summary>Where broadcast / multicast of the VSID goes when it floods (<c>virtualSubnets</c>); null: flooding off.</summary>
+    public FloodGroup? Flood { get; internal set; }
+
     /// <summary>The gateway whose prefix contains <paramref name="address"/>, if any.</summary>
     public bool TryGetGatewayFor(IpAddr address, out IpAddr gateway)
     {
@@ -309,6 +312,7 @@ public sealed class PolicySnapshot
         s.BuildRecords();
         s.BuildTemplates();
         s.Dhcp = DhcpBindings.Build(s);
+        FloodGroup.Attach(s);
         return s;
     }
 

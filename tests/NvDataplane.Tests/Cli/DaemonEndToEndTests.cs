@@ -300,6 +300,41 @@ public partial class DaemonEndToEndTests
         Assert.That(t.Log1.ToString(), Does.Contain("pa_mismatch"), "spoofed NVGRE counted: " + t.Log1);
     }
 
+    [TestCase(true)]
+    [TestCase(false)]
+    public void A_red_broadcast_reaches_the_red_vm_on_the_other_host_only_when_red_floods_and_never_blue(bool flooding)
+    {
+        using var temp = new TempDir();
+        var t = TwoHosts(temp.Path, null, floodRed: flooding);
+
+        // Every VM listens on UDP 9998 for anything, broadcasts included; Blue has the same CAs.
+        static string Listener(int seconds) => "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+            + "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('',9998));"
+            + $"s.settimeout({seconds})\ntry:\n d,a=s.recvfrom(100);print(d.decode(),a[0])\nexcept socket.timeout:\n print('nothing')";
+        var red2 = StartBackground("ip", "netns", "exec", t.Red2, "/usr/bin/python3", "-c", Listener(flooding ? 15 : 6));
+        var blue1 = StartBackground("ip", "netns", "exec", t.Blue1, "/usr/bin/python3", "-c", Listener(6));
+        var blue2 = StartBackground("ip", "netns", "exec", t.Blue2, "/usr/bin/python3", "-c", Listener(6));
+        Thread.Sleep(500);
+
+        // Red-1's kernel sends to its subnet's broadcast address (Ethernet ff:ff:ff:ff:ff:ff).
+        const string send = "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.setsockopt(socket.SOL_SOCKET,socket.SO_BROADCAST,1)\n"
+            + "for i in range(3):\n s.sendto(b'red broadcast',('10.1.1.255',9998));time.sleep(0.3)";
+        var (code, output) = Sh("ip", "netns", "exec", t.Red1, "/usr/bin/python3", "-c", send);
+        Assert.That(code, Is.Zero, "sent: " + output);
+
+        foreach (var listener in new[] { red2, blue1, blue2 })
+        {
+            Assert.That(listener.Process.WaitForExit(30_000), Is.True);
+            listener.Process.WaitForExit(); // drains the redirected output
+        }
+
+        Assert.That(red2.Log.ToString().Trim(), Is.EqualTo(flooding ? "red broadcast 10.1.1.7" : "nothing"),
+            flooding ? "Red-2 on hv2 got Red-1's broadcast" : "with flooding off nothing crosses");
+        Assert.That(blue1.Log.ToString().Trim(), Is.EqualTo("nothing"), "Blue-1, on Red-1's own host, got nothing");
+        Assert.That(blue2.Log.ToString().Trim(), Is.EqualTo("nothing"), "Blue-2, with Red-2's address, got nothing");
+        Assert.That(Ping(t.Red1, "10.1.1.8"), Is.Zero, "unicast works all along (the path was up)");
+    }
+
     [Test]
     public void An_acl_denying_tcp_22_for_red_stops_ssh_while_ping_and_other_ports_and_blue_go_on()
     {
@@ -409,7 +444,7 @@ public partial class DaemonEndToEndTests
     /// ports p1 (hv1) and p2 (hv2). With <paramref name="dhcpRed1"/>, Red-1's TAP gets no address
     /// (it is to ask by DHCP) and hv1's policy sets a 600 s lease and Red's DNS settings.
     /// </summary>
-    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false, bool natRed = false, string kind = "afpacket", bool arp = false, int vlanId = 0, object[]? acls = null, bool dhcpRed1 = false)
+    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false, bool natRed = false, string kind = "afpacket", bool arp = false, int vlanId = 0, object[]? acls = null, bool dhcpRed1 = false, bool floodRed = false)
     {
         string hv1 = Ns("hv1"), hv2 = Ns("hv2"), red1 = Ns("red1"), red2 = Ns("red2"), blue1 = Ns("blue1"), blue2 = Ns("blue2");
         if (vethVms)
@@ -434,7 +469,8 @@ public partial class DaemonEndToEndTests
         Must("ip", "-n", hv1, "link", "set", v1, "up");
         Must("ip", "-n", hv2, "link", "set", v2, "up");
         string c1 = Path.Combine(dir, "hv1.json"), c2 = Path.Combine(dir, "hv2.json");
-        File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", vethVms, natRed, kind, arp, vlanId, acls, ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
+        object[]? redFloods = floodRed ? [new { virtualSubnetId = 5001, flooding = true }] : null; // Blue never floods
+        File.WriteAllText(c1, HostConfig("hv1", v1, "02-00-00-00-01-0A", "192.168.1.10", "192.168.1.11", "02-00-00-00-01-0B", vethVms, natRed, kind, arp, vlanId, acls, redFloods, ("red1", "00-15-5D-00-00-01", 5001), ("blue1", "00-15-5D-00-01-01", 6001)));
         if (dhcpRed1)
         {
             var hv1Config = JsonNode.Parse(File.ReadAllText(c1))!;
@@ -448,7 +484,7 @@ public partial class DaemonEndToEndTests
             File.WriteAllText(c1, hv1Config.ToJsonString());
         }
 
-        File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", vethVms, natRed, kind, arp, vlanId, acls, ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
+        File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", vethVms, natRed, kind, arp, vlanId, acls, redFloods, ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
         var log1 = StartDaemon(hv1, c1, notifyPath);
         var log2 = StartDaemon(hv2, c2, null);
         Assert.That(WaitFor(() => log1.ToString().Contains("\"started\"", StringComparison.Ordinal)), Is.True, "hv1 started: " + log1);
@@ -604,7 +640,7 @@ public partial class DaemonEndToEndTests
     private static int Ping(string ns, string target, int count = 3) =>
         Sh("ip", "netns", "exec", ns, "ping", "-c", count.ToString(System.Globalization.CultureInfo.InvariantCulture), "-W", "2", "-i", "0.2", target).Code;
 
-    private static string HostConfig(string name, string nic, string nicMac, string pa, string otherPa, string otherMac, bool vethVms, bool natRed, string kind, bool arp, int vlanId, object[]? acls, params (string Port, string Mac, int Vsid)[] vms)
+    private static string HostConfig(string name, string nic, string nicMac, string pa, string otherPa, string otherMac, bool vethVms, bool natRed, string kind, bool arp, int vlanId, object[]? acls, object[]? virtualSubnets, params (string Port, string Mac, int Vsid)[] vms)
     {
         var ports = new List<object> { new { name = "pnic0", role = "provider", device = kind + ":" + nic, macAddress = nicMac, mtu = 1500 } };
         ports.AddRange(vms.Select(v => (object)new { name = v.Port, role = "vm", device = vethVms ? kind + ":" + v.Port + "h" : "tap:" + v.Port + "t", macAddress = v.Mac, virtualSubnetId = v.Vsid }));
@@ -646,6 +682,7 @@ public partial class DaemonEndToEndTests
                 new { routingDomainId = "{22222222-2222-3333-4444-000000000000}", virtualSubnetId = 6001, destinationPrefix = "10.1.1.0/24", nextHop = "0.0.0.0" },
             },
             acls = acls ?? [], // the same rules on both hosts, as a controller would push them
+            virtualSubnets = virtualSubnets ?? [],
         };
         return JsonSerializer.Serialize(config);
     }

@@ -283,6 +283,18 @@ public class L2OnlyTests
     }
 
     [Test]
+    public void A_flooded_broadcast_from_an_l2only_vm_is_vouched_for_and_learned()
+    {
+        var json = Config().Replace("\"customerRoutes\": [", "\"virtualSubnets\": [ { \"virtualSubnetId\": 5001, \"flooding\": true } ],\n  \"customerRoutes\": [", StringComparison.Ordinal);
+        var h = new ForwarderHarness(Load(json));
+        var output = h.Send("l2vm", Udp("FF-FF-FF-FF-FF-FF", L2Mac, "10.1.1.50", "10.1.1.255"));
+        Assert.That(output.Select(o => o.Port), Does.Contain(h.Port("red1")).And.Contain(h.Port("pnic0")));
+        Assert.That(h.Forwarder.Learned.Count, Is.EqualTo(1));
+        Assert.That(h.Send("red1", Udp("FF-FF-FF-FF-FF-FF", RedMac, "10.1.1.51", "10.1.1.255")), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(1), "no L2Only record, no learning");
+    }
+
+    [Test]
     public void Beyond_the_cap_nothing_new_is_learned_and_the_refusal_is_counted()
     {
         var h = Harness();
