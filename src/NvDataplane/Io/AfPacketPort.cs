@@ -276,7 +276,10 @@ public sealed unsafe class AfPacketPort : IPacketPort
 
     private byte* BlockStart(int index) => _ring.Address + ((nint)index * BlockSize);
 
-    /// <summary>Copies a frame out of the ring, putting back the VLAN tag the kernel took off; false when it does not fit.</summary>
+    /// <summary>
+    /// Copies a frame out of the ring, putting back the VLAN tag the kernel took off and finishing
+    /// a checksum a local sender left to offload; false when it does not fit.
+    /// </summary>
     private static bool CopyFrame(Tpacket3Hdr* frame, PacketBuffer buffer)
     {
         var source = new ReadOnlySpan<byte>((byte*)frame + frame->Mac, (int)frame->SnapLength);
@@ -299,6 +302,11 @@ public sealed unsafe class AfPacketPort : IPacketPort
         else
         {
             source.CopyTo(into);
+        }
+
+        if ((frame->Status & TP_STATUS_CSUMNOTREADY) != 0)
+        {
+            OffloadedChecksum.Complete(into); // a local sender left the TCP/UDP checksum to a NIC
         }
 
         buffer.Length = length;

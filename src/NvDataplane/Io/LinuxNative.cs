@@ -63,6 +63,7 @@ internal static unsafe partial class LinuxNative
     public const int TPACKET_V3 = 2;
     public const uint TP_STATUS_KERNEL = 0;
     public const uint TP_STATUS_USER = 1 << 0;
+    public const uint TP_STATUS_CSUMNOTREADY = 1 << 3;
     public const uint TP_STATUS_VLAN_VALID = 1 << 4;
     public const uint TP_STATUS_VLAN_TPID_VALID = 1 << 6;
 

@@ -188,6 +188,64 @@ public partial class LinuxPortTests
     }
 
     [Test]
+    public void AfPacket_finishes_the_tcp_and_udp_checksums_a_local_kernel_left_to_offload()
+    {
+        using var ns = NamespaceWithVethPair();
+        var pool = new BufferPool(256);
+        var port = ns.Run(() => new AfPacketPort("b"));
+        try
+        {
+            // The kernel behind veth a checksums nothing itself (veths offer checksum offload):
+            // what leaves it carries only the pseudo-header sum, flagged for the receiver.
+            ns.Ip("addr", "add", "10.98.0.1/24", "dev", "a");
+            ns.Ip("neigh", "replace", "10.98.0.2", "lladdr", "02:00:00:00:98:02", "dev", "a");
+            var (exit, _, error) = ns.Exec("bash", "-c", "echo x > /dev/udp/10.98.0.2/9; timeout 1 bash -c 'echo > /dev/tcp/10.98.0.2/9' || true");
+            Assert.That(exit, Is.Zero, error);
+
+            var seen = ns.Run(() =>
+            {
+                var found = new Dictionary<byte, byte[]>();
+                var end = DateTime.UtcNow + Deadline;
+                var batch = new PacketBuffer[16];
+                while (DateTime.UtcNow < end && found.Count < 2)
+                {
+                    _ = port.WaitReadable(100);
+                    int n = port.Receive(batch, pool);
+                    for (int i = 0; i < n; i++)
+                    {
+                        var f = batch[i].Frame;
+                        if (f.Length > 34 && BinaryPrimitives.ReadUInt16BigEndian(f[12..]) == 0x0800 && f[23] is 6 or 17)
+                        {
+                            found.TryAdd(f[23], f.ToArray());
+                        }
+
+                        pool.Return(batch[i]);
+                    }
+                }
+
+                return found;
+            });
+
+            Assert.That(seen.Keys, Is.EquivalentTo(new byte[] { 6, 17 }), "a TCP SYN and a UDP datagram from the kernel");
+            foreach (var (protocol, frame) in seen)
+            {
+                int ihl = (frame[14] & 0x0F) * 4;
+                int l4Length = BinaryPrimitives.ReadUInt16BigEndian(frame.AsSpan(16)) - ihl;
+                var pseudo = new byte[12];
+                frame.AsSpan(26, 8).CopyTo(pseudo);
+                pseudo[9] = protocol;
+                BinaryPrimitives.WriteUInt16BigEndian(pseudo.AsSpan(10), (ushort)l4Length);
+                uint sum = (uint)(~Pipeline.TestFrames.ReferenceChecksum(pseudo) & 0xFFFF);
+                Assert.That(Pipeline.TestFrames.ReferenceChecksum(frame.AsSpan(14 + ihl, l4Length), sum), Is.Zero, $"protocol {protocol}: the checksum verifies");
+            }
+        }
+        finally
+        {
+            ns.Run(port.Dispose);
+        }
+    }
+
+    [Test]
     public void Tap_sees_the_kernels_arp_request_and_the_kernel_learns_the_reply_written_back()
     {
         using var ns = NetworkNamespace.Create();
