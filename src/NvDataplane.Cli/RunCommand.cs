@@ -125,6 +125,7 @@ internal static class RunCommand
         log.Write("info", "stopped", $"rx {c.TotalRx}, forwarded {c.Forwarded}, answered {c.Answered}, dropped {c.TotalDrops}"
             + string.Concat(DropReasons.All.Where(r => c.Drop(r) != 0).Select(r => $", {DropReasons.Name(r)} {c.Drop(r)}"))
             + string.Concat(config.Ports.Select((p, i) => (p.Name, Refused: worker.TxRefused[i])).Where(x => x.Refused != 0).Select(x => $", {x.Name} refused {x.Refused} frames (device queue full)"))
+            + string.Concat(config.Ports.Select((p, i) => (p.Name, Lost: ports[i].DeviceDrops)).Where(x => x.Lost != 0).Select(x => $", {x.Name} lost {x.Lost} frames in the device (ring full)"))
             + "; " + worker.Times.Describe());
         return exitCode;
     }

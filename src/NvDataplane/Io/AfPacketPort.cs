@@ -24,7 +24,7 @@ namespace NvDataplane.Io;
 /// hands a block over when it is full or <see cref="RetireTimeoutMs"/> ms after it opened
 /// (rounded up to a timer tick), so under light traffic a frame may wait that long; a block goes
 /// back to the kernel once every frame in it is copied out. When all blocks wait for us the kernel
-/// drops what arrives. Receive stops mid-block when the
+/// drops what arrives, and counts it: <see cref="KernelDrops"/>. Receive stops mid-block when the
 /// caller's span is full or the pool is empty and goes on from there next time.
 /// </para>
 /// <para>
@@ -58,7 +58,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
 
     private const int MinTxSlotSize = 2048;
 
-    /// <summary>Receive calls between two reads of the MTU.</summary>
+    /// <summary>Receive calls between two reads of the kernel's drop count and the MTU.</summary>
     internal const int HousekeepingInterval = 4096;
 
     private const int ReceiveRingSize = BlockSize * BlockCount;
@@ -94,6 +94,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
     private int _txFrameLimit;
 
     private int _housekeepingCountdown = HousekeepingInterval;
+    private long _kernelDrops;
     private bool _disposed;
 
     public AfPacketPort(string interfaceName)
@@ -163,6 +164,27 @@ public sealed unsafe class AfPacketPort : IPacketPort
 
     /// <summary>Frames the device refused for good (taken by Transmit, not sent).</summary>
     public long TransmitDropped { get; private set; }
+
+    /// <summary>
+    /// Frames the kernel dropped since the port opened because the receive ring was full (read too
+    /// slowly): the kernel's PACKET_STATISTICS, which reading resets, summed here. Reading this
+    /// asks the kernel (one getsockopt); so does every <see cref="HousekeepingInterval"/>th
+    /// Receive, so the kernel's 32-bit count never wraps.
+    /// </summary>
+    public long KernelDrops
+    {
+        get
+        {
+            if (!_disposed)
+            {
+                TakeKernelStatistics();
+            }
+
+            return Interlocked.Read(ref _kernelDrops);
+        }
+    }
+
+    public long DeviceDrops => KernelDrops;
 
     public int Receive(Span<PacketBuffer> into, BufferPool pool)
     {
@@ -520,15 +542,27 @@ public sealed unsafe class AfPacketPort : IPacketPort
 
     private static int AlignFrame(int size) => (size + TPACKET_ALIGNMENT - 1) & ~(TPACKET_ALIGNMENT - 1);
 
-    /// <summary>Every <see cref="HousekeepingInterval"/> receive calls: the MTU again.</summary>
+    /// <summary>Every <see cref="HousekeepingInterval"/> receive calls: the kernel's drop count, and the MTU again.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void Housekeeping()
     {
         _housekeepingCountdown = HousekeepingInterval;
+        TakeKernelStatistics();
         int mtu = ReadMtu();
         if (mtu >= 0)
         {
             _txFrameLimit = mtu + Ethernet.HeaderSize;
+        }
+    }
+
+    /// <summary>Adds the receive-ring drops the kernel counted since it was last asked (asking resets them).</summary>
+    private void TakeKernelStatistics()
+    {
+        var statistics = default(TpacketStatsV3);
+        uint size = (uint)sizeof(TpacketStatsV3);
+        if (GetSockOpt(_socket.Fd, SOL_PACKET, PACKET_STATISTICS, &statistics, &size) == 0)
+        {
+            Interlocked.Add(ref _kernelDrops, statistics.Drops);
         }
     }
 

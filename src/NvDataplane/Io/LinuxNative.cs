@@ -55,6 +55,7 @@ internal static unsafe partial class LinuxNative
     public const int SOL_PACKET = 263;
     public const int PACKET_ADD_MEMBERSHIP = 1;
     public const int PACKET_RX_RING = 5;
+    public const int PACKET_STATISTICS = 6;
     public const int PACKET_VERSION = 10;
     public const int PACKET_TX_RING = 13;
     public const int PACKET_LOSS = 14;
@@ -310,5 +311,14 @@ internal static unsafe partial class LinuxNative
         public uint VlanTci;
         public ushort VlanTpid;
         public ushort Padding;
+    }
+
+    /// <summary>struct tpacket_stats_v3: what PACKET_STATISTICS reports, and resets, for a TPACKET_V3 socket.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct TpacketStatsV3
+    {
+        public uint Packets; // received and dropped
+        public uint Drops;
+        public uint FreezeQueueCount;
     }
 }

@@ -56,6 +56,8 @@ public class LinuxNativeLayoutTests
             Assert.That(Offset<LinuxNative.Tpacket3Hdr>(nameof(LinuxNative.Tpacket3Hdr.Status)), Is.EqualTo(20), "tp_status");
             Assert.That(Offset<LinuxNative.Tpacket3Hdr>(nameof(LinuxNative.Tpacket3Hdr.Mac)), Is.EqualTo(24), "tp_mac");
             Assert.That(Offset<LinuxNative.Tpacket3Hdr>(nameof(LinuxNative.Tpacket3Hdr.Variant1)), Is.EqualTo(28), "hv1");
+            Assert.That(Unsafe.SizeOf<LinuxNative.TpacketStatsV3>(), Is.EqualTo(12), "struct tpacket_stats_v3");
+            Assert.That(Offset<LinuxNative.TpacketStatsV3>(nameof(LinuxNative.TpacketStatsV3.Drops)), Is.EqualTo(4), "tp_drops");
             Assert.That(Unsafe.SizeOf<LinuxNative.TpacketHdrVariant1>(), Is.EqualTo(12), "struct tpacket_hdr_variant1");
             Assert.That(Offset<LinuxNative.TpacketHdrVariant1>(nameof(LinuxNative.TpacketHdrVariant1.VlanTci)), Is.EqualTo(4), "hv1.tp_vlan_tci at 32");
             Assert.That(Offset<LinuxNative.TpacketHdrVariant1>(nameof(LinuxNative.TpacketHdrVariant1.VlanTpid)), Is.EqualTo(8), "hv1.tp_vlan_tpid at 36");

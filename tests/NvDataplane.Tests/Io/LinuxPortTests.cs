@@ -13,6 +13,7 @@ public partial class LinuxPortTests
 {
     private const ushort TestEtherType = 0x88b5; // IEEE 802 local experimental: the kernel ignores it
     private const int FrameCount = 100;
+    private const int BurstCount = 6000;
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(5);
 
     [Test]
@@ -265,6 +266,29 @@ public partial class LinuxPortTests
         AssertSameFrames(result.atBRead, [afterMtuRead[1]], "a → b once the port knows the lower MTU");
         Assert.That(result.droppedRead, Is.EqualTo(4), "the 1200-byte frame counted once the port knows the MTU");
         Assert.That(result.Available, Is.EqualTo(result.Size), "every rented buffer went back to the pool");
+    }
+
+    [Test]
+    public void AfPacket_frames_the_kernel_drops_on_a_full_receive_ring_are_counted_and_reading_the_count_keeps_it()
+    {
+        using var ns = NamespaceWithVethPair();
+        var result = ns.Run(() =>
+        {
+            var pool = new BufferPool(64);
+            using var a = new AfPacketPort("a"); // nobody reads it until the burst is over
+            using var b = new AfPacketPort("b");
+            long before = a.KernelDrops;
+            long drops = BurstIntoUnreadPort(a, b, pool);
+            var (received, _) = ReceiveTestFrames(a, pool, 0);
+            return (before, drops, received.Count, after: a.KernelDrops, a.DeviceDrops);
+        });
+
+        TestContext.Out.WriteLine($"of {BurstCount} frames: {result.Count} in the ring, {result.drops} dropped by the kernel");
+        Assert.That(result.before, Is.Zero, "no drops before the burst");
+        Assert.That(result.drops, Is.Positive, "the kernel's drops of the full ring, counted");
+        Assert.That(result.Count + result.drops, Is.GreaterThanOrEqualTo(BurstCount), "every frame either in the ring or counted as dropped");
+        Assert.That(result.after, Is.GreaterThanOrEqualTo(result.drops), "reading the count (which resets the kernel's) keeps what was counted");
+        Assert.That(result.DeviceDrops, Is.EqualTo(result.after), "what the daemon reports per port");
     }
 
     [Test]
@@ -541,6 +565,34 @@ public partial class LinuxPortTests
         }
 
         Assert.That(sent, Is.EqualTo(frames.Count), $"{port.Name} took only {sent} frames");
+    }
+
+    /// <summary>
+    /// Sends <see cref="BurstCount"/> 1514-byte frames from <paramref name="sender"/> to a port
+    /// nobody reads: several times what a 4 MiB ring holds (each takes 1,600 bytes of a block, more
+    /// when the kernel closes a block early). Returns the port's device drops once they stop moving.
+    /// </summary>
+    private static long BurstIntoUnreadPort(IPacketPort port, AfPacketPort sender, BufferPool pool)
+    {
+        var frames = Enumerable.Range(0, BurstCount).Select(i => TestFrame(i, 1514, source: 0x0b, destination: 0x0a)).ToList();
+        SendAll(sender, frames, pool);
+
+        // The peer's softirq may still be delivering: wait until the count stops moving.
+        long drops = port.DeviceDrops;
+        var end = DateTime.UtcNow + Deadline;
+        while (DateTime.UtcNow < end)
+        {
+            Thread.Sleep(50);
+            long now = port.DeviceDrops;
+            if (now == drops)
+            {
+                break;
+            }
+
+            drops = now;
+        }
+
+        return drops;
     }
 
     /// <summary>
