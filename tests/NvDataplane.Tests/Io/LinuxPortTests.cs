@@ -292,6 +292,24 @@ public partial class LinuxPortTests
     }
 
     [Test]
+    public void Pcap_frames_lost_on_a_full_libpcap_buffer_are_reported_as_device_drops()
+    {
+        using var ns = NamespaceWithVethPair();
+        var result = ns.Run(() =>
+        {
+            var pool = new BufferPool(64);
+            using var a = new PcapPort("a"); // nobody reads it
+            using var b = new AfPacketPort("b");
+            long before = a.DeviceDrops;
+            return (before, drops: BurstIntoUnreadPort(a, b, pool));
+        });
+
+        TestContext.Out.WriteLine($"of {BurstCount} frames: {result.drops} lost in libpcap's buffer");
+        Assert.That(result.before, Is.Zero, "no drops before the burst");
+        Assert.That(result.drops, Is.Positive, "libpcap's drops of the full buffer, reported");
+    }
+
+    [Test]
     public void AfPacket_link_going_down_is_reported_once_not_spun_on_and_frames_flow_again_after_it_comes_back()
     {
         using var ns = NamespaceWithVethPair();
