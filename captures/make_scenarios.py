@@ -1403,14 +1403,19 @@ def s_external_gateway():
             [("ext0", ether(onprem_mac, ext_mac, 0x0800)
               + ip4(REMOTE_CA, onprem, tcp(40010, 80, "S", seq=11), ident=0xE101, ttl=62))],
             note="the ARP answer releases it: out of ext0, TTL 62")
+    def route_in(ethertype, back, remote, local, hops):
+        """From outside to the remote VM (NVGRE to its PA) and to the local red1, one hop less."""
+        source = onprem if ethertype == 0x0800 else onprem6
+        sc.send("ext0", ether(ext_mac, onprem_mac, ethertype) + back(remote, 64),
+                [("pnic0", encap_expected4(ether(RED_REMOTE_MAC, GW_MAC, ethertype) + back(remote, 63),
+                                           back(remote, 63), RED_VSID))],
+                note="%s -> %s: routed in, NVGRE VSID 5001 to its PA, %s 63" % (source, remote, hops))
+        sc.send("ext0", ether(ext_mac, onprem_mac, ethertype) + back(local, 64),
+                [("red1", ether(RED1_MAC, GW_MAC, ethertype) + back(local, 63))],
+                note="%s -> %s: routed in to the local red1, %s 63" % (source, local, hops))
+
     back = lambda dst, ttl: ip4(onprem, dst, tcp(80, 40010, "SA", seq=21, ack=12), ident=0xE102, ttl=ttl)  # noqa: E731
-    sc.send("ext0", ether(ext_mac, onprem_mac, 0x0800) + back(REMOTE_CA, 64),
-            [("pnic0", encap_expected4(ether(RED_REMOTE_MAC, GW_MAC, 0x0800) + back(REMOTE_CA, 63),
-                                       back(REMOTE_CA, 63), RED_VSID))],
-            note="172.16.0.10 -> 10.1.1.8: routed in, NVGRE VSID 5001 to its PA, TTL 63")
-    sc.send("ext0", ether(ext_mac, onprem_mac, 0x0800) + back(RED1_CA, 64),
-            [("red1", ether(RED1_MAC, GW_MAC, 0x0800) + back(RED1_CA, 63))],
-            note="172.16.0.10 -> 10.1.1.7: routed in to the local red1, TTL 63")
+    route_in(0x0800, back, REMOTE_CA, RED1_CA, "TTL")
     out2 = lambda ttl: ip4(RED1_CA, onprem, udp(40011, 33434, 20, 4), ident=0xE103, ttl=ttl)  # noqa: E731
     sc.send("red1", red1_frame(GW_MAC, out2(64)), [("ext0", ether(onprem_mac, ext_mac, 0x0800) + out2(62))],
             note="red1 -> 172.16.0.10 via the gateway MAC: two router hops, out of ext0 at once")
@@ -1444,19 +1449,14 @@ def s_external_gateway():
     sc.send("pnic0", decap_input4(ext_vsid, ether(ext_mac, GW_MAC, 0x86DD) + out6(63), out6(63), flow=0x32),
             [("ext0", ether(ns_dst, ext_mac, 0x86DD) + ns)],
             note="NVGRE VSID 5099 from 2001:db8:1::8 for 2001:db8:16::10: parked, NS for it on ext0")
-    advert = ip6(onprem6, ext6, ICMPv6ND_NA(R=0, S=1, O=1, tgt=onprem6)
-                 / ICMPv6NDOptDstLLAddr(lladdr=onprem_mac.replace("-", ":")), hlim=255)
-    sc.send("ext0", ether(ext_mac, onprem_mac, 0x86DD) + advert,
-            [("ext0", ether(onprem_mac, ext_mac, 0x86DD) + out6(62))],
-            note="the NA answering it releases it: out of ext0, hop limit 62")
+    def released_by_na(neighbor_mac, neighbor_ip, router, packet, note):
+        """The neighbor's solicited advertisement (1.5 layout, to the port) releases the parked packet."""
+        sc.send("ext0", na_frame(ext_mac, ext6, neighbor_mac, neighbor_ip, router=router),
+                [("ext0", ether(neighbor_mac, ext_mac, 0x86DD) + packet)], note=note)
+
+    released_by_na(onprem_mac, onprem6, False, out6(62), "the NA answering it releases it: out of ext0, hop limit 62")
     back6 = lambda dst, hlim: ip6(onprem6, dst, tcp(80, 40020, "SA", seq=41, ack=32), hlim=hlim)  # noqa: E731
-    sc.send("ext0", ether(ext_mac, onprem_mac, 0x86DD) + back6(RED6_REMOTE, 64),
-            [("pnic0", encap_expected4(ether(RED_REMOTE_MAC, GW_MAC, 0x86DD) + back6(RED6_REMOTE, 63),
-                                       back6(RED6_REMOTE, 63), RED_VSID))],
-            note="2001:db8:16::10 -> 2001:db8:1::8: routed in, NVGRE VSID 5001 to its PA, hop limit 63")
-    sc.send("ext0", ether(ext_mac, onprem_mac, 0x86DD) + back6(RED6_LOCAL, 64),
-            [("red1", ether(RED1_MAC, GW_MAC, 0x86DD) + back6(RED6_LOCAL, 63))],
-            note="2001:db8:16::10 -> 2001:db8:1::7: routed in to the local red1, hop limit 63")
+    route_in(0x86DD, back6, RED6_REMOTE, RED6_LOCAL, "hop limit")
     out7 = lambda hlim: ip6(RED6_LOCAL, onprem6, udp(40021, 33438, 20, 8), hlim=hlim)  # noqa: E731
     sc.send("red1", red1_frame(GW_MAC, out7(64), 0x86DD), [("ext0", ether(onprem_mac, ext_mac, 0x86DD) + out7(62))],
             note="red1 -> 2001:db8:16::10 via the gateway MAC: two router hops, out of ext0 at once")
@@ -1464,11 +1464,7 @@ def s_external_gateway():
     ns_dst, ns = ns_frame(ext_mac, ext6, router6)
     sc.send("red1", red1_frame(GW_MAC, out8(64), 0x86DD), [("ext0", ether(ns_dst, ext_mac, 0x86DD) + ns)],
             note="red1 -> 2001:4860::8888: beyond 2001:db8:16::/64, NS for the next hop ::fe")
-    advert = ip6(router6, ext6, ICMPv6ND_NA(R=1, S=1, O=1, tgt=router6)
-                 / ICMPv6NDOptDstLLAddr(lladdr=router_mac.replace("-", ":")), hlim=255)
-    sc.send("ext0", ether(ext_mac, router_mac, 0x86DD) + advert,
-            [("ext0", ether(router_mac, ext_mac, 0x86DD) + out8(62))],
-            note="the router's NA releases it")
+    released_by_na(router_mac, router6, True, out8(62), "the router's NA releases it")
     ns_dst, ns = ns_frame(onprem_mac, onprem6, ext6)
     sc.send("ext0", ether(ns_dst, onprem_mac, 0x86DD) + ns,
             [("ext0", na_frame(onprem_mac, onprem6, ext_mac, ext6, router=True))],

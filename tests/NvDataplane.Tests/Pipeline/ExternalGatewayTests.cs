@@ -88,20 +88,28 @@ public class ExternalGatewayTests
 
     private static byte[] FromOnPrem(byte[] ip, string src = OnPremMac) => Concat(Eth(ExtMac, src, EtherTypeOf(ip)), ip);
 
-    /// <summary>Sends <paramref name="frame"/> on pnic0; the gateway asks who has <paramref name="nextHop"/>, and the answer releases the frame.</summary>
-    private static byte[] OutThroughArp(ForwarderHarness h, byte[] frame, string nextHop, string nextHopMac)
+    /// <summary>Sends <paramref name="frame"/> on pnic0; only the gateway's <paramref name="request"/> for the next hop leaves, and <paramref name="answer"/> releases the frame.</summary>
+    private static byte[] OutThroughResolution(ForwarderHarness h, byte[] frame, byte[] request, byte[] answer)
     {
         var asked = h.Send("pnic0", frame);
-        Assert.That(asked, Has.Count.EqualTo(1), "only the ARP request leaves at first");
+        Assert.That(asked, Has.Count.EqualTo(1), "only the ARP request / neighbor solicitation leaves at first");
         Assert.That(asked[0].Port, Is.EqualTo(h.Port("ext0")));
-        Assert.That(asked[0].Frame, Is.EqualTo(ArpFrame("FF-FF-FF-FF-FF-FF", ExtMac, 1, ExtMac, "172.16.0.1", "00-00-00-00-00-00", nextHop)));
+        Assert.That(asked[0].Frame, Is.EqualTo(request));
         Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(1));
 
-        var released = h.Send("ext0", ArpFrame(ExtMac, nextHopMac, 2, nextHopMac, nextHop, ExtMac, "172.16.0.1"));
+        var released = h.Send("ext0", answer);
         Assert.That(released, Has.Count.EqualTo(1), "the answer releases the parked frame");
         Assert.That(released[0].Port, Is.EqualTo(h.Port("ext0")));
         return released[0].Frame;
     }
+
+    /// <summary>Sends <paramref name="frame"/> on pnic0; the gateway asks who has <paramref name="nextHop"/>, and the answer releases the frame.</summary>
+    private static byte[] OutThroughArp(ForwarderHarness h, byte[] frame, string nextHop, string nextHopMac) =>
+        OutThroughResolution(
+            h,
+            frame,
+            ArpFrame("FF-FF-FF-FF-FF-FF", ExtMac, 1, ExtMac, "172.16.0.1", "00-00-00-00-00-00", nextHop),
+            ArpFrame(ExtMac, nextHopMac, 2, nextHopMac, nextHop, ExtMac, "172.16.0.1"));
 
     [Test]
     public void Nvgre_for_an_onprem_address_is_decapsulated_and_routed_out_after_arp_for_the_host()
@@ -277,20 +285,15 @@ public class ExternalGatewayTests
     private static byte[] NeighborAdvertisement(string src, string dst, string target, string targetMac, byte flags) =>
         Icmpv6Of(src, dst, Concat([136, 0, 0, 0, flags, 0, 0, 0], Addr(target), [2, 1], Mac(targetMac)), 255);
 
-    /// <summary>Sends <paramref name="frame"/> on pnic0; the gateway solicits <paramref name="nextHop"/>, and the advertisement releases the frame.</summary>
+    /// <summary>Sends <paramref name="frame"/> on pnic0; the gateway solicits <paramref name="nextHop"/> (a ::XX address), and the advertisement releases the frame.</summary>
     private static byte[] OutThroughNd(ForwarderHarness h, byte[] frame, string nextHop, string nextHopMac, string solicitedMac)
     {
-        var asked = h.Send("pnic0", frame);
-        Assert.That(asked, Has.Count.EqualTo(1), "only the neighbor solicitation leaves at first");
-        Assert.That(asked[0].Port, Is.EqualTo(h.Port("ext0")));
         string solicited = "ff02::1:ff00:" + nextHop[(nextHop.LastIndexOf(':') + 1)..];
-        Assert.That(asked[0].Frame, Is.EqualTo(Concat(Eth(solicitedMac, ExtMac, 0x86DD), NeighborSolicitation(Port6, solicited, nextHop, ExtMac))));
-        Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(1));
-
-        var released = h.Send("ext0", Concat(Eth(ExtMac, nextHopMac, 0x86DD), NeighborAdvertisement(nextHop, Port6, nextHop, nextHopMac, 0x60)));
-        Assert.That(released, Has.Count.EqualTo(1), "the advertisement releases the parked frame");
-        Assert.That(released[0].Port, Is.EqualTo(h.Port("ext0")));
-        return released[0].Frame;
+        return OutThroughResolution(
+            h,
+            frame,
+            Concat(Eth(solicitedMac, ExtMac, 0x86DD), NeighborSolicitation(Port6, solicited, nextHop, ExtMac)),
+            Concat(Eth(ExtMac, nextHopMac, 0x86DD), NeighborAdvertisement(nextHop, Port6, nextHop, nextHopMac, 0x60)));
     }
 
     [Test]
@@ -384,6 +387,23 @@ public class ExternalGatewayTests
         Assert.That(h.Send("ext0", FromOnPrem(UdpIp6(OnPrem6, "fd00:1:1::7"))), Is.Empty);
         Assert.That(h.Send("pnic0", NvgreFromHv1(UdpIp6("fd00:1:1::7", OnPrem6, hopLimit: 63))), Is.Empty);
         Assert.That(h.Forwarder.Counters.Drop(DropReason.NoRoute), Is.EqualTo(2));
+    }
+
+    [Test]
+    public void An_ipv6_only_port_gives_its_address_in_address_and_knows_no_ipv4()
+    {
+        string v6Only = Config(v6: "").Replace("\"address\": \"172.16.0.1\", \"prefixLength\": 24, \"nextHop\": \"172.16.0.254\"", $"\"address\": \"{Port6}\", \"prefixLength\": 64", StringComparison.Ordinal);
+        var h = Harness(v6Only);
+        var na = h.Send("ext0", Concat(Eth("33-33-FF-00-00-01", OnPremMac, 0x86DD), NeighborSolicitation(OnPrem6, "ff02::1:ff00:1", Port6, OnPremMac)));
+        Assert.That(na.Single().Frame, Is.EqualTo(Concat(Eth(OnPremMac, ExtMac, 0x86DD), NeighborAdvertisement(Port6, OnPrem6, Port6, ExtMac, 0xE0))));
+        Assert.That(h.Send("ext0", ArpFrame("FF-FF-FF-FF-FF-FF", OnPremMac, 1, OnPremMac, "172.16.0.10", "00-00-00-00-00-00", "172.16.0.1")), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NotForHost), Is.EqualTo(1));
+        Assert.That(h.Send("ext0", FromOnPrem(UdpIp("172.16.0.10", "10.1.1.7"))), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NoRoute), Is.EqualTo(1));
+
+        string both = v6Only.Replace("\"prefixLength\": 64", $"\"prefixLength\": 64, {Ext6}", StringComparison.Ordinal);
+        var problems = ConfigLoader.Load(both).Problems.Select(p => p.ToString()).ToList();
+        Assert.That(problems, Has.Some.StartsWith("$.ports[3].address6: address 2001:db8:16::1 is already IPv6"), string.Join("\n", problems));
     }
 
     [TestCase("\"nextHop\": \"172.17.0.1\"", "$.ports[0].nextHop: 172.17.0.1 is not on the port's network")]
