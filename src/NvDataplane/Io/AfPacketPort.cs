@@ -10,20 +10,36 @@ namespace NvDataplane.Io;
 /// <summary>
 /// A Linux interface seen through a raw AF_PACKET socket (<c>afpacket:IFNAME</c>): bound to one
 /// interface of the calling thread's network namespace, promiscuous, non-blocking, its own
-/// transmissions not looped back, qdisc bypassed. Frames arrive in a TPACKET_V3 receive ring
-/// mapped into the process, so a batch costs no system call: each frame is copied once from the
-/// ring into a pool buffer, with the 802.1Q tag the kernel took off put back where it was on the
-/// wire. Frames leave with sendmmsg(2), a batch per call. The interface must exist; its link
-/// state is left alone.
+/// transmissions not looped back, qdisc bypassed. Both directions go through TPACKET_V3 rings
+/// mapped into the process (the transmit ring needs Linux 4.11), so a batch costs at most one
+/// system call. A received frame is copied once from the receive ring into a pool buffer, with
+/// the 802.1Q tag the kernel took off put back where it was on the wire; a frame to send is
+/// copied once into a transmit slot, and one send(2) per batch has the kernel take every slot
+/// filled. The interface must exist; its link state is left alone.
 /// </summary>
 /// <remarks>
-/// The ring is <see cref="BlockCount"/> blocks of <see cref="BlockSize"/> bytes (4 MiB: about 3 ms
-/// of a 10 Gb/s burst, or nearly 30,000 minimum-size frames). The kernel
+/// <para>
+/// The receive ring is <see cref="BlockCount"/> blocks of <see cref="BlockSize"/> bytes (4 MiB:
+/// about 3 ms of a 10 Gb/s burst, or nearly 30,000 minimum-size frames). The kernel
 /// hands a block over when it is full or <see cref="RetireTimeoutMs"/> ms after it opened
 /// (rounded up to a timer tick), so under light traffic a frame may wait that long; a block goes
 /// back to the kernel once every frame in it is copied out. When all blocks wait for us the kernel
-/// drops what arrives. Receive stops mid-block when the caller's span is full or the pool is
-/// empty and goes on from there next time.
+/// drops what arrives, and counts it: <see cref="KernelDrops"/>. Receive stops mid-block when the
+/// caller's span is full or the pool is empty and goes on from there next time.
+/// </para>
+/// <para>
+/// The transmit ring is <see cref="TxBlockCount"/> blocks cut into slots of one size, fixed at
+/// open for the interface's MTU then (2 KiB, 512 slots, up to an MTU of 1982). Transmit fills
+/// slots in order and stops at the first one the device still holds; a slot comes back once the
+/// device is done with its frame. A frame that cannot go out as it is (shorter than an Ethernet
+/// header, longer than a slot, or longer than the MTU allows: 14 bytes more, 18 for a frame with
+/// an 802.1Q tag) is taken and counted in <see cref="TransmitDropped"/>. The MTU is read again
+/// every <see cref="HousekeepingInterval"/> receive calls; a frame the kernel refuses in between
+/// (the MTU lowered meanwhile) is skipped by the kernel (PACKET_LOSS), uncounted, rather than
+/// stopping the ring. Slots the kernel could not take at once (socket buffer or device queue full)
+/// stay queued, and the next Transmit or Receive asks it again; with the link down they are taken
+/// back and counted as dropped.
+/// </para>
 /// </remarks>
 public sealed unsafe class AfPacketPort : IPacketPort
 {
@@ -37,11 +53,27 @@ public sealed unsafe class AfPacketPort : IPacketPort
 
     private const int RetireTimeoutMs = 2;
 
+    /// <summary>Transmit ring blocks, of <see cref="BlockSize"/> bytes each: 1 MiB, 512 slots for an MTU of 1500.</summary>
+    private const int TxBlockCount = 4;
+
+    private const int MinTxSlotSize = 2048;
+
+    /// <summary>Receive calls between two reads of the kernel's drop count and the MTU.</summary>
+    internal const int HousekeepingInterval = 4096;
+
+    private const int ReceiveRingSize = BlockSize * BlockCount;
+
     /// <summary>Where the sockaddr_ll follows a frame header: TPACKET_ALIGN(sizeof(struct tpacket3_hdr)).</summary>
     private static readonly int AddressOffset = (sizeof(Tpacket3Hdr) + TPACKET_ALIGNMENT - 1) & ~(TPACKET_ALIGNMENT - 1);
 
+    /// <summary>
+    /// Where a frame starts in a transmit slot: TPACKET3_HDRLEN less the sockaddr_ll, which is
+    /// where tpacket_snd reads it without PACKET_TX_HAS_OFF.
+    /// </summary>
+    private static readonly int TxDataOffset = AddressOffset;
+
     private readonly LinuxFileDescriptor _socket;
-    private readonly LinuxMemoryMap _ring;
+    private readonly LinuxMemoryMap _ring; // the receive ring, then the transmit ring
 
     // Where reading stands: the block read next and, while one is open (_framesLeft > 0), the
     // offset in it of the next frame to take.
@@ -50,9 +82,19 @@ public sealed unsafe class AfPacketPort : IPacketPort
     private uint _frameOffset;
     private bool _errorPending;
 
-    // Per-batch transmit scratch, pinned and grown only when a larger batch is asked for: nothing per call.
-    private MMsgHdr[] _txMessages = [];
-    private IoVec[] _txVectors = [];
+    // The transmit ring's shape, and where filling stands: the slot filled next, and whether
+    // the kernel left filled slots behind at the last request.
+    private readonly int _txSlotSize;
+    private readonly int _txSlotsPerBlock;
+    private readonly int _txSlotCount;
+    private int _txNext;
+    private bool _txUnsent;
+
+    /// <summary>The longest untagged frame the MTU lets out: MTU + 14.</summary>
+    private int _txFrameLimit;
+
+    private int _housekeepingCountdown = HousekeepingInterval;
+    private long _kernelDrops;
     private bool _disposed;
 
     public AfPacketPort(string interfaceName)
@@ -85,7 +127,17 @@ public sealed unsafe class AfPacketPort : IPacketPort
         _socket = new LinuxFileDescriptor(fd);
         try
         {
-            _ring = MapReceiveRing(fd);
+            int mtu = ReadMtu();
+            if (mtu < 0)
+            {
+                throw OpenFailure(Name, "reading the MTU of " + interfaceName + " (SIOCGIFMTU)", Marshal.GetLastPInvokeError());
+            }
+
+            _txFrameLimit = mtu + Ethernet.HeaderSize;
+            _txSlotSize = Math.Clamp(AlignFrame(TxDataOffset + _txFrameLimit + Ethernet.VlanTagSize), MinTxSlotSize, BlockSize);
+            _txSlotsPerBlock = BlockSize / _txSlotSize;
+            _txSlotCount = _txSlotsPerBlock * TxBlockCount;
+            _ring = MapRings(fd);
             Configure(fd);
         }
         catch
@@ -113,6 +165,27 @@ public sealed unsafe class AfPacketPort : IPacketPort
     /// <summary>Frames the device refused for good (taken by Transmit, not sent).</summary>
     public long TransmitDropped { get; private set; }
 
+    /// <summary>
+    /// Frames the kernel dropped since the port opened because the receive ring was full (read too
+    /// slowly): the kernel's PACKET_STATISTICS, which reading resets, summed here. Reading this
+    /// asks the kernel (one getsockopt); so does every <see cref="HousekeepingInterval"/>th
+    /// Receive, so the kernel's 32-bit count never wraps.
+    /// </summary>
+    public long KernelDrops
+    {
+        get
+        {
+            if (!_disposed)
+            {
+                TakeKernelStatistics();
+            }
+
+            return Interlocked.Read(ref _kernelDrops);
+        }
+    }
+
+    public long DeviceDrops => KernelDrops;
+
     public int Receive(Span<PacketBuffer> into, BufferPool pool)
     {
         ArgumentNullException.ThrowIfNull(pool);
@@ -120,6 +193,16 @@ public sealed unsafe class AfPacketPort : IPacketPort
         if (_errorPending)
         {
             TakeSocketError();
+        }
+
+        if (_txUnsent)
+        {
+            RequestTransmit(); // what the kernel could not take last time, asked again even when idle
+        }
+
+        if (--_housekeepingCountdown == 0)
+        {
+            Housekeeping();
         }
 
         int count = 0;
@@ -188,50 +271,37 @@ public sealed unsafe class AfPacketPort : IPacketPort
     public int Transmit(ReadOnlySpan<PacketBuffer> frames)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (frames.Length > _txMessages.Length)
-        {
-            GrowTransmit(frames.Length);
-        }
-
-        int fd = _socket.Fd;
         int taken = 0;
+        bool filled = false;
         while (taken < frames.Length)
         {
-            int asked = frames.Length - taken;
-            for (int i = 0; i < asked; i++)
-            {
-                var frame = frames[taken + i];
-                _txVectors[i].Base = PortBuffers.FrameStart(frame);
-                _txVectors[i].Length = (nuint)frame.Length;
-                _txMessages[i].Header.Flags = 0;
-            }
-
-            int sent;
-            fixed (MMsgHdr* messages = _txMessages)
-            {
-                sent = SendMMsg(fd, messages, (uint)asked, MSG_DONTWAIT);
-            }
-
-            if (sent > 0)
-            {
-                taken += sent;
-                continue;
-            }
-
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno is EAGAIN or ENOBUFS or EINTR)
-            {
-                break; // queue full: the caller sends the rest later
-            }
-
-            if (errno is EMSGSIZE or EINVAL or ENETDOWN)
+            var frame = frames[taken];
+            if (!CanSend(frame))
             {
                 TransmitDropped++; // this frame can never go out as it is: take it so the rest can
                 taken++;
                 continue;
             }
 
-            throw TransmitFailure(errno);
+            var slot = TxSlot(_txNext);
+
+            // Acquire: the slot is written only after the kernel's hand-back is seen.
+            if ((Volatile.Read(ref slot->Status) & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING)) != 0)
+            {
+                break; // the ring is full: the caller sends the rest later
+            }
+
+            frame.Frame.CopyTo(new Span<byte>((byte*)slot + TxDataOffset, frame.Length));
+            slot->Length = (uint)frame.Length; // tp_next_offset stays 0, as the kernel zeroed it
+            Volatile.Write(ref slot->Status, TP_STATUS_SEND_REQUEST); // release: after the frame
+            _txNext = _txNext + 1 == _txSlotCount ? 0 : _txNext + 1;
+            filled = true;
+            taken++;
+        }
+
+        if (filled || _txUnsent)
+        {
+            RequestTransmit();
         }
 
         return taken;
@@ -276,7 +346,10 @@ public sealed unsafe class AfPacketPort : IPacketPort
 
     private byte* BlockStart(int index) => _ring.Address + ((nint)index * BlockSize);
 
-    /// <summary>Copies a frame out of the ring, putting back the VLAN tag the kernel took off; false when it does not fit.</summary>
+    /// <summary>
+    /// Copies a frame out of the ring, putting back the VLAN tag the kernel took off and finishing
+    /// a checksum a local sender left to offload; false when it does not fit.
+    /// </summary>
     private static bool CopyFrame(Tpacket3Hdr* frame, PacketBuffer buffer)
     {
         var source = new ReadOnlySpan<byte>((byte*)frame + frame->Mac, (int)frame->SnapLength);
@@ -301,6 +374,11 @@ public sealed unsafe class AfPacketPort : IPacketPort
             source.CopyTo(into);
         }
 
+        if ((frame->Status & TP_STATUS_CSUMNOTREADY) != 0)
+        {
+            OffloadedChecksum.Complete(into); // a local sender left the TCP/UDP checksum to a NIC
+        }
+
         buffer.Length = length;
         return true;
     }
@@ -315,8 +393,8 @@ public sealed unsafe class AfPacketPort : IPacketPort
         }
     }
 
-    /// <summary>Asks for the TPACKET_V3 receive ring and maps it.</summary>
-    private LinuxMemoryMap MapReceiveRing(int fd)
+    /// <summary>Asks for the TPACKET_V3 receive and transmit rings and maps both, receive ring first, in one mapping.</summary>
+    private LinuxMemoryMap MapRings(int fd)
     {
         int version = TPACKET_V3;
         if (SetSockOpt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof(int)) < 0)
@@ -324,7 +402,15 @@ public sealed unsafe class AfPacketPort : IPacketPort
             throw OpenFailure(Name, "asking for TPACKET_V3 (PACKET_VERSION)", Marshal.GetLastPInvokeError());
         }
 
-        var request = new TpacketReq3
+        // Without it a frame the kernel refuses stays at the head of the transmit ring and
+        // every frame behind it waits for good; it must be set before the rings exist.
+        int skipRefused = 1;
+        if (SetSockOpt(fd, SOL_PACKET, PACKET_LOSS, &skipRefused, sizeof(int)) < 0)
+        {
+            throw OpenFailure(Name, "setting PACKET_LOSS", Marshal.GetLastPInvokeError());
+        }
+
+        var receive = new TpacketReq3
         {
             BlockSize = BlockSize,
             BlockCount = BlockCount,
@@ -332,13 +418,25 @@ public sealed unsafe class AfPacketPort : IPacketPort
             FrameCount = BlockSize / RingFrameSize * BlockCount,
             RetireTimeoutMs = RetireTimeoutMs,
         };
-        if (SetSockOpt(fd, SOL_PACKET, PACKET_RX_RING, &request, (uint)sizeof(TpacketReq3)) < 0)
+        if (SetSockOpt(fd, SOL_PACKET, PACKET_RX_RING, &receive, (uint)sizeof(TpacketReq3)) < 0)
         {
             throw OpenFailure(Name, $"setting up a {BlockCount} x {BlockSize / 1024} KiB receive ring (PACKET_RX_RING)", Marshal.GetLastPInvokeError());
         }
 
-        return LinuxMemoryMap.MapShared(fd, (nuint)BlockSize * BlockCount, out int errno)
-            ?? throw OpenFailure(Name, "mapping the receive ring (mmap)", errno);
+        var transmit = new TpacketReq3
+        {
+            BlockSize = BlockSize,
+            BlockCount = TxBlockCount,
+            FrameSize = (uint)_txSlotSize,
+            FrameCount = (uint)_txSlotCount,
+        };
+        if (SetSockOpt(fd, SOL_PACKET, PACKET_TX_RING, &transmit, (uint)sizeof(TpacketReq3)) < 0)
+        {
+            throw OpenFailure(Name, $"setting up a transmit ring of {_txSlotCount} x {_txSlotSize} bytes (PACKET_TX_RING with TPACKET_V3 needs Linux 4.11 or later)", Marshal.GetLastPInvokeError());
+        }
+
+        return LinuxMemoryMap.MapShared(fd, (nuint)ReceiveRingSize + ((nuint)BlockSize * TxBlockCount), out int errno)
+            ?? throw OpenFailure(Name, "mapping the rings (mmap)", errno);
     }
 
     private void Configure(int fd)
@@ -390,17 +488,97 @@ public sealed unsafe class AfPacketPort : IPacketPort
         }
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void GrowTransmit(int count)
+    /// <summary>send(2) with no data: the kernel takes the filled slots, in order, until one is not filled or it cannot take more.</summary>
+    private void RequestTransmit()
     {
-        _txMessages = GC.AllocateArray<MMsgHdr>(count, pinned: true);
-        _txVectors = GC.AllocateArray<IoVec>(count, pinned: true);
-        for (int i = 0; i < count; i++)
+        if (Send(_socket.Fd, null, 0, MSG_DONTWAIT) < 0)
         {
-            ref var header = ref _txMessages[i].Header;
-            header.Iov = (IoVec*)Unsafe.AsPointer(ref _txVectors[i]);
-            header.IovLength = 1;
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno is not (EAGAIN or ENOBUFS or EINTR))
+            {
+                TakeBackUnsent(errno); // else what is left goes at the next request
+            }
         }
+
+        // The kernel takes slots in order: the last one filled still waiting means it stopped early.
+        _txUnsent = Volatile.Read(ref TxSlot(PreviousSlot(_txNext))->Status) == TP_STATUS_SEND_REQUEST;
+    }
+
+    /// <summary>
+    /// With the link down, takes back the slots the kernel did not take and counts them as
+    /// dropped; the kernel's next slot is the oldest of them, so filling goes back to it. Any
+    /// other failure is thrown.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void TakeBackUnsent(int errno)
+    {
+        if (errno != ENETDOWN)
+        {
+            throw TransmitFailure(errno);
+        }
+
+        for (int i = 0; i < _txSlotCount; i++)
+        {
+            int previous = PreviousSlot(_txNext);
+            var slot = TxSlot(previous);
+            if (Volatile.Read(ref slot->Status) != TP_STATUS_SEND_REQUEST)
+            {
+                break;
+            }
+
+            slot->Status = TP_STATUS_AVAILABLE;
+            _txNext = previous;
+            TransmitDropped++;
+        }
+    }
+
+    private Tpacket3Hdr* TxSlot(int index) =>
+        (Tpacket3Hdr*)(_ring.Address + ReceiveRingSize
+            + ((nint)(index / _txSlotsPerBlock) * BlockSize) + ((nint)(index % _txSlotsPerBlock) * _txSlotSize));
+
+    private int PreviousSlot(int index) => (index == 0 ? _txSlotCount : index) - 1;
+
+    /// <summary>What the kernel would refuse, checked here so it is counted: see the class remarks.</summary>
+    private bool CanSend(PacketBuffer frame)
+    {
+        int length = frame.Length;
+        return length >= Ethernet.HeaderSize
+            && length <= _txSlotSize - TxDataOffset
+            && (length <= _txFrameLimit
+                || (length <= _txFrameLimit + Ethernet.VlanTagSize && Ethernet.ReadType(frame.Frame) == Ethernet.TypeVlan));
+    }
+
+    private static int AlignFrame(int size) => (size + TPACKET_ALIGNMENT - 1) & ~(TPACKET_ALIGNMENT - 1);
+
+    /// <summary>Every <see cref="HousekeepingInterval"/> receive calls: the kernel's drop count, and the MTU again.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Housekeeping()
+    {
+        _housekeepingCountdown = HousekeepingInterval;
+        TakeKernelStatistics();
+        int mtu = ReadMtu();
+        if (mtu >= 0)
+        {
+            _txFrameLimit = mtu + Ethernet.HeaderSize;
+        }
+    }
+
+    /// <summary>Adds the receive-ring drops the kernel counted since it was last asked (asking resets them).</summary>
+    private void TakeKernelStatistics()
+    {
+        var statistics = default(TpacketStatsV3);
+        uint size = (uint)sizeof(TpacketStatsV3);
+        if (GetSockOpt(_socket.Fd, SOL_PACKET, PACKET_STATISTICS, &statistics, &size) == 0)
+        {
+            Interlocked.Add(ref _kernelDrops, statistics.Drops);
+        }
+    }
+
+    /// <summary>The interface's MTU, or -1 (errno set) when it cannot be read.</summary>
+    private int ReadMtu()
+    {
+        var request = MakeIfReq(InterfaceName);
+        return Ioctl(_socket.Fd, SIOCGIFMTU, &request) == 0 ? request.Mtu : -1;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -31,4 +31,11 @@ public interface IPacketPort : IDisposable
     /// read; true when one is waiting (or an error is, which the next Receive reports).
     /// </summary>
     bool WaitReadable(int timeoutMs);
+
+    /// <summary>
+    /// Frames the device itself lost on the way in since the port opened, because it kept them
+    /// for us and its buffer was full (we read too slowly); 0 where the device does not say.
+    /// Not the frames Transmit counts as dropped. May ask the device, so read it now and then, not per batch.
+    /// </summary>
+    long DeviceDrops => 0;
 }

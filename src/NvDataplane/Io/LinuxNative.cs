@@ -55,7 +55,10 @@ internal static unsafe partial class LinuxNative
     public const int SOL_PACKET = 263;
     public const int PACKET_ADD_MEMBERSHIP = 1;
     public const int PACKET_RX_RING = 5;
+    public const int PACKET_STATISTICS = 6;
     public const int PACKET_VERSION = 10;
+    public const int PACKET_TX_RING = 13;
+    public const int PACKET_LOSS = 14;
     public const int PACKET_QDISC_BYPASS = 20;
     public const int PACKET_IGNORE_OUTGOING = 23;
     public const ushort PACKET_MR_PROMISC = 1;
@@ -63,6 +66,10 @@ internal static unsafe partial class LinuxNative
     public const int TPACKET_V3 = 2;
     public const uint TP_STATUS_KERNEL = 0;
     public const uint TP_STATUS_USER = 1 << 0;
+    public const uint TP_STATUS_AVAILABLE = 0;
+    public const uint TP_STATUS_SEND_REQUEST = 1 << 0;
+    public const uint TP_STATUS_SENDING = 1 << 1;
+    public const uint TP_STATUS_CSUMNOTREADY = 1 << 3;
     public const uint TP_STATUS_VLAN_VALID = 1 << 4;
     public const uint TP_STATUS_VLAN_TPID_VALID = 1 << 6;
 
@@ -75,6 +82,7 @@ internal static unsafe partial class LinuxNative
     public const short IFF_NO_PI = 0x1000;
     public const nuint SIOCGIFFLAGS = 0x8913;
     public const nuint SIOCSIFFLAGS = 0x8914;
+    public const nuint SIOCGIFMTU = 0x8921;
     public const short IFF_UP = 0x1;
 
     /// <summary>IFNAMSIZ less the terminating NUL.</summary>
@@ -124,8 +132,8 @@ internal static unsafe partial class LinuxNative
     [LibraryImport(Libc, EntryPoint = "if_nametoindex", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial uint IfNameToIndex(string name);
 
-    [LibraryImport(Libc, EntryPoint = "sendmmsg", SetLastError = true)]
-    public static partial int SendMMsg(int fd, MMsgHdr* messages, uint count, int flags);
+    [LibraryImport(Libc, EntryPoint = "send", SetLastError = true)]
+    public static partial nint Send(int fd, void* buffer, nuint size, int flags);
 
     /// <summary>poll(2) for input on one descriptor; an interrupted wait counts as nothing waiting.</summary>
     public static bool PollReadable(int fd, int timeoutMs) => PollInput(fd, timeoutMs) != 0;
@@ -199,7 +207,7 @@ internal static unsafe partial class LinuxNative
         public short ReturnedEvents;
     }
 
-    /// <summary>struct ifreq: the name, then a 24-byte union of which we use the flags.</summary>
+    /// <summary>struct ifreq: the name, then a 24-byte union of which we use the flags and the MTU.</summary>
     [StructLayout(LayoutKind.Explicit, Size = 40)]
     public struct IfReq
     {
@@ -208,6 +216,9 @@ internal static unsafe partial class LinuxNative
 
         [FieldOffset(16)]
         public short Flags;
+
+        [FieldOffset(16)]
+        public int Mtu;
     }
 
     /// <summary>struct sockaddr_ll.</summary>
@@ -233,36 +244,10 @@ internal static unsafe partial class LinuxNative
         public fixed byte Address[8];
     }
 
-    /// <summary>struct iovec.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    public struct IoVec
-    {
-        public byte* Base;
-        public nuint Length;
-    }
-
-    /// <summary>struct msghdr.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    public struct MsgHdr
-    {
-        public void* Name;
-        public uint NameLength;
-        public IoVec* Iov;
-        public nuint IovLength;
-        public void* Control;
-        public nuint ControlLength;
-        public int Flags;
-    }
-
-    /// <summary>struct mmsghdr.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    public struct MMsgHdr
-    {
-        public MsgHdr Header;
-        public uint Length;
-    }
-
-    /// <summary>struct tpacket_req3: the shape of a TPACKET_V3 ring asked for with PACKET_RX_RING.</summary>
+    /// <summary>
+    /// struct tpacket_req3: the shape of a TPACKET_V3 ring asked for with PACKET_RX_RING or
+    /// PACKET_TX_RING (a transmit ring leaves the last three fields 0).
+    /// </summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct TpacketReq3
     {
@@ -299,7 +284,11 @@ internal static unsafe partial class LinuxNative
         public uint LastPacketNanoseconds;
     }
 
-    /// <summary>struct tpacket3_hdr: one frame in a TPACKET_V3 block; the frame itself starts <see cref="Mac"/> bytes in.</summary>
+    /// <summary>
+    /// struct tpacket3_hdr: one received frame in a TPACKET_V3 block, the frame itself
+    /// <see cref="Mac"/> bytes in; or one transmit-ring slot, where only <see cref="Length"/>,
+    /// <see cref="Status"/> and a 0 <see cref="NextOffset"/> count.
+    /// </summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct Tpacket3Hdr
     {
@@ -323,5 +312,14 @@ internal static unsafe partial class LinuxNative
         public uint VlanTci;
         public ushort VlanTpid;
         public ushort Padding;
+    }
+
+    /// <summary>struct tpacket_stats_v3: what PACKET_STATISTICS reports, and resets, for a TPACKET_V3 socket.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct TpacketStatsV3
+    {
+        public uint Packets; // received and dropped
+        public uint Drops;
+        public uint FreezeQueueCount;
     }
 }

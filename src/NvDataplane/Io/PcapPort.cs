@@ -88,6 +88,19 @@ public sealed unsafe partial class PcapPort : IPacketPort
     /// <summary>Frames libpcap refused to send.</summary>
     public long TransmitDropped { get; private set; }
 
+    /// <summary>
+    /// Frames the capture lost since the port opened because libpcap's buffer was full (read too
+    /// slowly): pcap_stats' ps_drop, a 32-bit count. Reading this asks libpcap.
+    /// </summary>
+    public long DeviceDrops
+    {
+        get
+        {
+            var statistics = default(PcapStatistics);
+            return _handle != 0 && PcapStats(_handle, &statistics) == 0 ? statistics.Dropped : 0;
+        }
+    }
+
     public int Receive(Span<PacketBuffer> into, BufferPool pool)
     {
         ArgumentNullException.ThrowIfNull(pool);
@@ -190,6 +203,16 @@ public sealed unsafe partial class PcapPort : IPacketPort
         public uint Len;
     }
 
+    /// <summary>struct pcap_stat, with room for the three counts Windows adds after these.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PcapStatistics
+    {
+        public uint Received;
+        public uint Dropped;
+        public uint InterfaceDropped;
+        public fixed uint WindowsOnly[3];
+    }
+
     [LibraryImport(Library, EntryPoint = "pcap_create", StringMarshalling = StringMarshalling.Utf8)]
     private static partial nint PcapCreate(string source, byte* errbuf);
 
@@ -222,6 +245,9 @@ public sealed unsafe partial class PcapPort : IPacketPort
 
     [LibraryImport(Library, EntryPoint = "pcap_inject")]
     private static partial int PcapInject(nint p, byte* buffer, nuint size);
+
+    [LibraryImport(Library, EntryPoint = "pcap_stats")]
+    private static partial int PcapStats(nint p, PcapStatistics* statistics);
 
     [LibraryImport(Library, EntryPoint = "pcap_close")]
     private static partial void PcapClose(nint p);

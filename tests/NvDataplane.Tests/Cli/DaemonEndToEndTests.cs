@@ -435,6 +435,42 @@ public partial class DaemonEndToEndTests
         Assert.That(Ping(t.Blue1, "10.1.1.8"), Is.Zero, "Blue-1 (static, same CA) unaffected");
     }
 
+    [Test]
+    public void A_daemon_that_read_too_slowly_says_at_stop_how_many_frames_its_device_lost()
+    {
+        using var temp = new TempDir();
+        var t = TwoHosts(temp.Path, null);
+        string hv1 = _daemons[0].Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        // hv1's daemon, stopped, reads nothing while 6,000 full-size frames arrive at its NIC:
+        // more than its 4 MiB receive ring holds, so the kernel drops the rest and counts them.
+        const string burst = """
+            import socket, sys
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            s.bind((sys.argv[1], 0))
+            f = bytes.fromhex('02000000010a' '020000000199' '88b5') + bytes(1500)
+            for i in range(6000):
+                s.send(f)
+            print('sent')
+            """;
+        Must("kill", "-STOP", hv1);
+        try
+        {
+            var (code, output) = Sh("ip", "netns", "exec", t.Hv2, "/usr/bin/python3", "-c", burst, $"v{_suffix}b");
+            Assert.That(code, Is.Zero, "the burst ran: " + output);
+        }
+        finally
+        {
+            Must("kill", "-CONT", hv1);
+        }
+
+        Must("kill", "-TERM", hv1);
+        Assert.That(_daemons[0].WaitForExit(20_000), Is.True);
+        _daemons[0].WaitForExit(); // drains the redirected output, so the final counters are in the log
+        Assert.That(_daemons[0].ExitCode, Is.Zero, "clean exit");
+        Assert.That(t.Log1.ToString(), Does.Match(@"pnic0 lost [1-9][0-9]* frames in the device \(ring full\)"), "the stop line names the port and its losses: " + t.Log1);
+    }
+
     private sealed record Topology(string Hv1, string Hv2, string Red1, string Red2, string Blue1, string Blue2, string Nic1, string Hv1Config, StringBuilder Log1, StringBuilder Log2);
 
     /// <summary>

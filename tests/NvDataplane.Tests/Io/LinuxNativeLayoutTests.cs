@@ -19,11 +19,9 @@ public class LinuxNativeLayoutTests
         {
             Assert.That(Unsafe.SizeOf<LinuxNative.PollFd>(), Is.EqualTo(8), "struct pollfd");
             Assert.That(Unsafe.SizeOf<LinuxNative.IfReq>(), Is.EqualTo(40), "struct ifreq");
+            Assert.That(Offset<LinuxNative.IfReq>(nameof(LinuxNative.IfReq.Mtu)), Is.EqualTo(16), "ifr_mtu");
             Assert.That(Unsafe.SizeOf<LinuxNative.SockAddrLl>(), Is.EqualTo(20), "struct sockaddr_ll");
             Assert.That(Unsafe.SizeOf<LinuxNative.PacketMreq>(), Is.EqualTo(16), "struct packet_mreq");
-            Assert.That(Unsafe.SizeOf<LinuxNative.IoVec>(), Is.EqualTo(16), "struct iovec");
-            Assert.That(Unsafe.SizeOf<LinuxNative.MsgHdr>(), Is.EqualTo(56), "struct msghdr");
-            Assert.That(Unsafe.SizeOf<LinuxNative.MMsgHdr>(), Is.EqualTo(64), "struct mmsghdr");
         });
     }
 
@@ -58,6 +56,8 @@ public class LinuxNativeLayoutTests
             Assert.That(Offset<LinuxNative.Tpacket3Hdr>(nameof(LinuxNative.Tpacket3Hdr.Status)), Is.EqualTo(20), "tp_status");
             Assert.That(Offset<LinuxNative.Tpacket3Hdr>(nameof(LinuxNative.Tpacket3Hdr.Mac)), Is.EqualTo(24), "tp_mac");
             Assert.That(Offset<LinuxNative.Tpacket3Hdr>(nameof(LinuxNative.Tpacket3Hdr.Variant1)), Is.EqualTo(28), "hv1");
+            Assert.That(Unsafe.SizeOf<LinuxNative.TpacketStatsV3>(), Is.EqualTo(12), "struct tpacket_stats_v3");
+            Assert.That(Offset<LinuxNative.TpacketStatsV3>(nameof(LinuxNative.TpacketStatsV3.Drops)), Is.EqualTo(4), "tp_drops");
             Assert.That(Unsafe.SizeOf<LinuxNative.TpacketHdrVariant1>(), Is.EqualTo(12), "struct tpacket_hdr_variant1");
             Assert.That(Offset<LinuxNative.TpacketHdrVariant1>(nameof(LinuxNative.TpacketHdrVariant1.VlanTci)), Is.EqualTo(4), "hv1.tp_vlan_tci at 32");
             Assert.That(Offset<LinuxNative.TpacketHdrVariant1>(nameof(LinuxNative.TpacketHdrVariant1.VlanTpid)), Is.EqualTo(8), "hv1.tp_vlan_tpid at 36");

@@ -13,6 +13,7 @@ public partial class LinuxPortTests
 {
     private const ushort TestEtherType = 0x88b5; // IEEE 802 local experimental: the kernel ignores it
     private const int FrameCount = 100;
+    private const int BurstCount = 6000;
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(5);
 
     [Test]
@@ -139,6 +140,176 @@ public partial class LinuxPortTests
     }
 
     [Test]
+    public void AfPacket_5000_frames_go_out_through_the_transmit_ring_once_each_in_order_byte_for_byte_in_batches_larger_than_the_ring_allocating_nothing()
+    {
+        const int count = 5000;
+        using var ns = NamespaceWithVethPair();
+        var frames = MakeFrames(source: 0x0a, destination: 0x0b, count); // 60 to 1459 bytes
+
+        var result = ns.Run(() =>
+        {
+            // One sending CPU, so the kernel itself delivers in order (RPS is off on veth).
+            ulong cpu0 = 1;
+            Assert.That(SchedSetAffinity(0, sizeof(ulong), ref cpu0), Is.Zero, "pinning the sender to CPU 0");
+            using var a = new AfPacketPort("a");
+            using var b = new AfPacketPort("b");
+
+            // Batches of 1 to 1,000 frames; 600 and 1,000 are more than the ring's 512 slots, so
+            // Transmit takes part of them and the caller sends the rest again, as PortWorker does.
+            int[] sizes = [1, 3, 32, 1000, 7, 600, 64];
+            var buffers = new PacketBuffer[1000];
+            var sendPool = new BufferPool(buffers.Length);
+            for (int i = 0; i < buffers.Length; i++)
+            {
+                buffers[i] = sendPool.Rent()!;
+            }
+
+            var receivePool = new BufferPool(64);
+            var indices = new List<int>(count);
+            var mismatched = new List<int>();
+            int sent = 0, batches = 0, calls = 0, shortReturns = 0;
+            long allocated = 0;
+            var end = DateTime.UtcNow + (2 * Deadline);
+            while (sent < count && DateTime.UtcNow < end)
+            {
+                int size = Math.Min(sizes[batches++ % sizes.Length], count - sent);
+                for (int i = 0; i < size; i++)
+                {
+                    Assert.That(buffers[i].TrySet(frames[sent + i]), Is.True);
+                }
+
+                int taken = 0;
+                while (taken < size && DateTime.UtcNow < end)
+                {
+                    long before = GC.GetAllocatedBytesForCurrentThread();
+                    int n = a.Transmit(buffers.AsSpan(taken, size - taken));
+                    if (calls++ > 0)
+                    {
+                        allocated += GC.GetAllocatedBytesForCurrentThread() - before; // the first call may load types
+                    }
+
+                    shortReturns += n < size - taken ? 1 : 0;
+                    taken += n;
+                    TakeTestFrames(b, receivePool, frames, indices, mismatched);
+                }
+
+                sent += taken;
+            }
+
+            while (indices.Count < sent && DateTime.UtcNow < end)
+            {
+                _ = b.WaitReadable(100);
+                TakeTestFrames(b, receivePool, frames, indices, mismatched);
+            }
+
+            return (indices, mismatched, shortReturns, a.TransmitDropped, allocated);
+        });
+
+        Assert.That(result.mismatched, Is.Empty, "frames received with other bytes than were sent");
+        Assert.That(result.indices, Is.EqualTo(Enumerable.Range(0, count)), "every frame once, in the order sent");
+        Assert.That(result.shortReturns, Is.Positive, "a batch larger than the ring was taken in parts");
+        Assert.That(result.TransmitDropped, Is.Zero);
+        Assert.That(result.allocated, Is.Zero, "bytes allocated by Transmit");
+    }
+
+    [Test]
+    public void AfPacket_frames_the_device_cannot_send_are_counted_and_never_hold_up_the_frames_behind_them()
+    {
+        using var ns = NamespaceWithVethPair(); // MTU 1500: frames of up to 1514 bytes, 1518 with an 802.1Q tag
+        List<byte[]> first =
+        [
+            TestFrame(0, 60, source: 0x0a, destination: 0x0b),
+            TestFrame(1, 4000, source: 0x0a, destination: 0x0b),                  // longer than a ring slot
+            TestFrame(2, 100, source: 0x0a, destination: 0x0b),
+            TestFrame(3, 1515, source: 0x0a, destination: 0x0b),                  // one byte over the MTU
+            TestFrame(4, 1514, source: 0x0a, destination: 0x0b),
+            TestFrame(5, 1518, source: 0x0a, destination: 0x0b, vlanTci: 0x0064), // tagged: 4 bytes more allowed
+            [0x02, 0, 0, 0, 0, 0x0b, 0x02, 0, 0, 0, 0, 0x0a, 0x88],               // shorter than an Ethernet header
+            TestFrame(7, 60, source: 0x0a, destination: 0x0b),
+        ];
+        List<byte[]> afterMtuLowered = [TestFrame(8, 60, 0x0a, 0x0b), TestFrame(9, 1200, 0x0a, 0x0b), TestFrame(10, 60, 0x0a, 0x0b)];
+        List<byte[]> afterMtuRead = [TestFrame(11, 1200, 0x0a, 0x0b), TestFrame(12, 60, 0x0a, 0x0b)];
+
+        var result = ns.Run(() =>
+        {
+            var pool = new BufferPool(64);
+            using var a = new AfPacketPort("a");
+            using var b = new AfPacketPort("b");
+            SendAll(a, first, pool);
+            var atB = ReceiveTestFrames(b, pool, 5).Frames;
+            long dropped = a.TransmitDropped;
+
+            // The MTU lowered under the port: until it reads the MTU again the kernel refuses
+            // frame 9, and skips it rather than leaving it at the head of the ring.
+            ns.Ip("link", "set", "dev", "a", "mtu", "1000");
+            SendAll(a, afterMtuLowered, pool);
+            var atBLowered = ReceiveTestFrames(b, pool, 2).Frames;
+
+            var batch = new PacketBuffer[32];
+            for (int i = 0; i <= AfPacketPort.HousekeepingInterval; i++)
+            {
+                int n = a.Receive(batch, pool); // every so many calls the port reads the MTU again
+                for (int j = 0; j < n; j++)
+                {
+                    pool.Return(batch[j]);
+                }
+            }
+
+            SendAll(a, afterMtuRead, pool);
+            var atBRead = ReceiveTestFrames(b, pool, 1).Frames;
+            return (atB, dropped, atBLowered, atBRead, droppedRead: a.TransmitDropped, pool.Available, pool.Size);
+        });
+
+        AssertSameFrames(result.atB, [first[0], first[2], first[4], first[5], first[7]], "a → b around the frames a cannot send");
+        Assert.That(result.dropped, Is.EqualTo(3), "the frame longer than a slot, the one over the MTU and the runt");
+        AssertSameFrames(result.atBLowered, [afterMtuLowered[0], afterMtuLowered[2]], "a → b after a frame the kernel refused");
+        AssertSameFrames(result.atBRead, [afterMtuRead[1]], "a → b once the port knows the lower MTU");
+        Assert.That(result.droppedRead, Is.EqualTo(4), "the 1200-byte frame counted once the port knows the MTU");
+        Assert.That(result.Available, Is.EqualTo(result.Size), "every rented buffer went back to the pool");
+    }
+
+    [Test]
+    public void AfPacket_frames_the_kernel_drops_on_a_full_receive_ring_are_counted_and_reading_the_count_keeps_it()
+    {
+        using var ns = NamespaceWithVethPair();
+        var result = ns.Run(() =>
+        {
+            var pool = new BufferPool(64);
+            using var a = new AfPacketPort("a"); // nobody reads it until the burst is over
+            using var b = new AfPacketPort("b");
+            long before = a.KernelDrops;
+            long drops = BurstIntoUnreadPort(a, b, pool);
+            var (received, _) = ReceiveTestFrames(a, pool, 0);
+            return (before, drops, received.Count, after: a.KernelDrops, a.DeviceDrops);
+        });
+
+        TestContext.Out.WriteLine($"of {BurstCount} frames: {result.Count} in the ring, {result.drops} dropped by the kernel");
+        Assert.That(result.before, Is.Zero, "no drops before the burst");
+        Assert.That(result.drops, Is.Positive, "the kernel's drops of the full ring, counted");
+        Assert.That(result.Count + result.drops, Is.GreaterThanOrEqualTo(BurstCount), "every frame either in the ring or counted as dropped");
+        Assert.That(result.after, Is.GreaterThanOrEqualTo(result.drops), "reading the count (which resets the kernel's) keeps what was counted");
+        Assert.That(result.DeviceDrops, Is.EqualTo(result.after), "what the daemon reports per port");
+    }
+
+    [Test]
+    public void Pcap_frames_lost_on_a_full_libpcap_buffer_are_reported_as_device_drops()
+    {
+        using var ns = NamespaceWithVethPair();
+        var result = ns.Run(() =>
+        {
+            var pool = new BufferPool(64);
+            using var a = new PcapPort("a"); // nobody reads it
+            using var b = new AfPacketPort("b");
+            long before = a.DeviceDrops;
+            return (before, drops: BurstIntoUnreadPort(a, b, pool));
+        });
+
+        TestContext.Out.WriteLine($"of {BurstCount} frames: {result.drops} lost in libpcap's buffer");
+        Assert.That(result.before, Is.Zero, "no drops before the burst");
+        Assert.That(result.drops, Is.Positive, "libpcap's drops of the full buffer, reported");
+    }
+
+    [Test]
     public void AfPacket_link_going_down_is_reported_once_not_spun_on_and_frames_flow_again_after_it_comes_back()
     {
         using var ns = NamespaceWithVethPair();
@@ -170,20 +341,93 @@ public partial class LinuxPortTests
             });
             Assert.That(wakeUps, Is.InRange(1, 3), "WaitReadable reports the link going down, then goes quiet once Receive read it");
 
+            // Frames sent while the link is down can never go out: taken and counted, not left in the ring.
+            long droppedWhileDown = ns.Run(() =>
+            {
+                SendAll(a, MakeFrames(source: 0x0a, destination: 0x0b, count: 10), pool);
+                return a.TransmitDropped;
+            });
+            Assert.That(droppedWhileDown, Is.EqualTo(10), "frames sent with the link down, counted as dropped");
+
             ns.Ip("link", "set", "dev", "a", "up");
             var fromB = MakeFrames(source: 0x0b, destination: 0x0a);
+            var fromA = MakeFrames(source: 0x0a, destination: 0x0b);
             var (atA, _) = ns.Run(() =>
             {
                 SendAll(b, fromB, pool);
                 return ReceiveTestFrames(a, pool, FrameCount);
             });
             AssertSameFrames(atA, fromB, "b → a after a came back up");
+            var (atB, _) = ns.Run(() =>
+            {
+                SendAll(a, fromA, pool);
+                return ReceiveTestFrames(b, pool, FrameCount);
+            });
+            AssertSameFrames(atB, fromA, "a → b after a came back up: the frames taken back left the ring in order");
             Assert.That(pool.Available, Is.EqualTo(pool.Size), "every rented buffer went back to the pool");
         }
         finally
         {
             ns.Run(a.Dispose);
             ns.Run(b.Dispose);
+        }
+    }
+
+    [Test]
+    public void AfPacket_finishes_the_tcp_and_udp_checksums_a_local_kernel_left_to_offload()
+    {
+        using var ns = NamespaceWithVethPair();
+        var pool = new BufferPool(256);
+        var port = ns.Run(() => new AfPacketPort("b"));
+        try
+        {
+            // The kernel behind veth a checksums nothing itself (veths offer checksum offload):
+            // what leaves it carries only the pseudo-header sum, flagged for the receiver.
+            ns.Ip("addr", "add", "10.98.0.1/24", "dev", "a");
+            ns.Ip("neigh", "replace", "10.98.0.2", "lladdr", "02:00:00:00:98:02", "dev", "a");
+            var (exit, _, error) = ns.Exec("bash", "-c", "echo x > /dev/udp/10.98.0.2/9; timeout 1 bash -c 'echo > /dev/tcp/10.98.0.2/9' || true");
+            Assert.That(exit, Is.Zero, error);
+
+            var seen = ns.Run(() =>
+            {
+                var found = new Dictionary<byte, byte[]>();
+                var end = DateTime.UtcNow + Deadline;
+                var batch = new PacketBuffer[16];
+                while (DateTime.UtcNow < end && found.Count < 2)
+                {
+                    _ = port.WaitReadable(100);
+                    int n = port.Receive(batch, pool);
+                    for (int i = 0; i < n; i++)
+                    {
+                        var f = batch[i].Frame;
+                        if (f.Length > 34 && BinaryPrimitives.ReadUInt16BigEndian(f[12..]) == 0x0800 && f[23] is 6 or 17)
+                        {
+                            found.TryAdd(f[23], f.ToArray());
+                        }
+
+                        pool.Return(batch[i]);
+                    }
+                }
+
+                return found;
+            });
+
+            Assert.That(seen.Keys, Is.EquivalentTo(new byte[] { 6, 17 }), "a TCP SYN and a UDP datagram from the kernel");
+            foreach (var (protocol, frame) in seen)
+            {
+                int ihl = (frame[14] & 0x0F) * 4;
+                int l4Length = BinaryPrimitives.ReadUInt16BigEndian(frame.AsSpan(16)) - ihl;
+                var pseudo = new byte[12];
+                frame.AsSpan(26, 8).CopyTo(pseudo);
+                pseudo[9] = protocol;
+                BinaryPrimitives.WriteUInt16BigEndian(pseudo.AsSpan(10), (ushort)l4Length);
+                uint sum = (uint)(~Pipeline.TestFrames.ReferenceChecksum(pseudo) & 0xFFFF);
+                Assert.That(Pipeline.TestFrames.ReferenceChecksum(frame.AsSpan(14 + ihl, l4Length), sum), Is.Zero, $"protocol {protocol}: the checksum verifies");
+            }
+        }
+        finally
+        {
+            ns.Run(port.Dispose);
         }
     }
 
@@ -333,25 +577,34 @@ public partial class LinuxPortTests
     }
 
     /// <summary>Distinct frames of varied length (60 bytes and up to <paramref name="maxExtra"/> more) with their index in the payload.</summary>
-    private static List<byte[]> MakeFrames(byte source, byte destination, int count = FrameCount, int maxExtra = 1400)
-    {
-        var frames = new List<byte[]>(count);
-        for (int i = 0; i < count; i++)
-        {
-            var frame = new byte[60 + (i * 137 % maxExtra)];
-            byte[] header = [0x02, 0, 0, 0, 0, destination, 0x02, 0, 0, 0, 0, source];
-            header.CopyTo(frame, 0);
-            BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(12), TestEtherType);
-            BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(14), i);
-            for (int j = 18; j < frame.Length; j++)
-            {
-                frame[j] = (byte)(i + j);
-            }
+    private static List<byte[]> MakeFrames(byte source, byte destination, int count = FrameCount, int maxExtra = 1400) =>
+        Enumerable.Range(0, count).Select(i => TestFrame(i, 60 + (i * 137 % maxExtra), source, destination)).ToList();
 
-            frames.Add(frame);
+    /// <summary>
+    /// A test frame of <paramref name="size"/> bytes carrying <paramref name="index"/> after its
+    /// type, behind an 802.1Q tag when <paramref name="vlanTci"/> is given.
+    /// </summary>
+    private static byte[] TestFrame(int index, int size, byte source, byte destination, int vlanTci = -1)
+    {
+        var frame = new byte[size];
+        byte[] header = [0x02, 0, 0, 0, 0, destination, 0x02, 0, 0, 0, 0, source];
+        header.CopyTo(frame, 0);
+        int type = 12;
+        if (vlanTci >= 0)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(12), 0x8100);
+            BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(14), (ushort)vlanTci);
+            type = 16;
         }
 
-        return frames;
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(type), TestEtherType);
+        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(type + 2), index);
+        for (int j = type + 6; j < frame.Length; j++)
+        {
+            frame[j] = (byte)(index + j);
+        }
+
+        return frame;
     }
 
     /// <summary>Sends every frame, in order, through buffers rented 64 at a time.</summary>
@@ -391,6 +644,34 @@ public partial class LinuxPortTests
     }
 
     /// <summary>
+    /// Sends <see cref="BurstCount"/> 1514-byte frames from <paramref name="sender"/> to a port
+    /// nobody reads: several times what a 4 MiB ring holds (each takes 1,600 bytes of a block, more
+    /// when the kernel closes a block early). Returns the port's device drops once they stop moving.
+    /// </summary>
+    private static long BurstIntoUnreadPort(IPacketPort port, AfPacketPort sender, BufferPool pool)
+    {
+        var frames = Enumerable.Range(0, BurstCount).Select(i => TestFrame(i, 1514, source: 0x0b, destination: 0x0a)).ToList();
+        SendAll(sender, frames, pool);
+
+        // The peer's softirq may still be delivering: wait until the count stops moving.
+        long drops = port.DeviceDrops;
+        var end = DateTime.UtcNow + Deadline;
+        while (DateTime.UtcNow < end)
+        {
+            Thread.Sleep(50);
+            long now = port.DeviceDrops;
+            if (now == drops)
+            {
+                break;
+            }
+
+            drops = now;
+        }
+
+        return drops;
+    }
+
+    /// <summary>
     /// Receives in batches of 32 until <paramref name="wanted"/> test frames came (or, for 0, until
     /// nothing more is waiting), keeping copies of the test frames and returning every buffer.
     /// </summary>
@@ -426,6 +707,31 @@ public partial class LinuxPortTests
         }
 
         return (frames, batches);
+    }
+
+    /// <summary>Receives whatever is waiting now, noting each test frame's index, and which differ from what was sent.</summary>
+    private static void TakeTestFrames(AfPacketPort port, BufferPool pool, List<byte[]> sent, List<int> indices, List<int> mismatched)
+    {
+        var batch = new PacketBuffer[32];
+        int n;
+        while ((n = port.Receive(batch, pool)) > 0)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                int index = TestIndex(batch[i].Frame);
+                if (index >= 0)
+                {
+                    if (index >= sent.Count || !batch[i].Frame.SequenceEqual(sent[index]))
+                    {
+                        mismatched.Add(index);
+                    }
+
+                    indices.Add(index);
+                }
+
+                pool.Return(batch[i]);
+            }
+        }
     }
 
     /// <summary>Same frames, byte for byte, each once (order across CPUs is not promised).</summary>
