@@ -31,7 +31,7 @@ from scapy.layers.inet import IP, ICMP, TCP, UDP, IPOption_Router_Alert  # noqa:
 from scapy.layers.dns import DNS, DNSQR  # noqa: E402
 from scapy.layers.inet6 import (  # noqa: E402
     IPv6, ICMPv6EchoRequest, ICMPv6EchoReply, ICMPv6ND_NS, ICMPv6ND_NA,
-    ICMPv6NDOptSrcLLAddr, ICMPv6NDOptDstLLAddr, ICMPv6PacketTooBig)
+    ICMPv6NDOptSrcLLAddr, ICMPv6NDOptDstLLAddr, ICMPv6PacketTooBig, ICMPv6TimeExceeded)
 from scapy.layers.dhcp import BOOTP, DHCP  # noqa: E402
 from scapy.packet import Raw  # noqa: E402
 
@@ -1366,22 +1366,34 @@ def s_external_gateway():
     """The dataplane as the NVGRE gateway: an external port in Red's gateway subnet."""
     ext_mac, onprem_mac, router_mac = "02-00-00-00-EE-01", "02-00-00-00-AA-10", "02-00-00-00-AA-FE"
     ext_vsid, ext_ip, onprem = 5099, "172.16.0.1", "172.16.0.10"
+    ext6, onprem6, router6 = "2001:db8:16::1", "2001:db8:16::10", "2001:db8:16::fe"
     ext_port = {"name": "ext0", "role": "external", "macAddress": ext_mac, "mtu": 1500,
                 "virtualSubnetId": ext_vsid, "address": ext_ip, "prefixLength": 24,
-                "nextHop": "172.16.0.254", "vlanId": 0}
+                "nextHop": "172.16.0.254", "address6": ext6, "prefixLength6": 64,
+                "nextHop6": router6, "vlanId": 0}
     cfg = make_config(
         [provider_port(), RED1_PORT, BLUE1_PORT, ext_port],
         RED_RECORDS + BLUE_RECORDS
         + [record("10.1.99.1", ext_vsid, ext_mac, PA_LOCAL, vm_name="Red-GW"),
-           dict(record("0.0.0.0", ext_vsid, ext_mac, PA_LOCAL), type="GatewayWildcard")],
+           dict(record("0.0.0.0", ext_vsid, ext_mac, PA_LOCAL), type="GatewayWildcard"),
+           record(RED6_LOCAL, RED_VSID, RED1_MAC, PA_LOCAL, vm_name="Red-1"),
+           record(RED6_REMOTE, RED_VSID, RED_REMOTE_MAC, PA_REMOTE, vm_name="Red-2"),
+           record("2001:db8:99::1", ext_vsid, ext_mac, PA_LOCAL, vm_name="Red-GW"),
+           dict(record("::", ext_vsid, ext_mac, PA_LOCAL), type="GatewayWildcard")],
         RED_ROUTES + [route(RED_RD, ext_vsid, "10.1.99.0/24"),
-                      route(RED_RD, ext_vsid, "0.0.0.0/0", "10.1.99.1")] + BLUE_ROUTES)
+                      route(RED_RD, ext_vsid, "0.0.0.0/0", "10.1.99.1"),
+                      route(RED_RD, RED_VSID, "2001:db8:1::/64"),
+                      route(RED_RD, ext_vsid, "2001:db8:99::/64"),
+                      route(RED_RD, ext_vsid, "::/0", "2001:db8:99::1")] + BLUE_ROUTES)
     sc = Scenario("external-gateway",
                   "hv1 is Red's NVGRE gateway: external port ext0 (172.16.0.1/24, next hop "
                   "172.16.0.254) in the gateway subnet VSID 5099, whose CA 10.1.99.1 and "
                   "GatewayWildcard record carry ext0's MAC. NVGRE and routed VM traffic for "
                   "outside addresses leaves ext0 (TTL - 1, next hop resolved by ARP); traffic "
-                  "from outside is routed into the tenant; Blue never gets out.", cfg)
+                  "from outside is routed into the tenant; Blue never gets out. The same over "
+                  "IPv6: ext0 also has 2001:db8:16::1/64 (next hop ::fe), gateway CA "
+                  "2001:db8:99::1, a :: GatewayWildcard record; next hops resolved by neighbor "
+                  "discovery, NS and ping6 for ::1 answered.", cfg)
     out1 = ip4(REMOTE_CA, onprem, tcp(40010, 80, "S", seq=11), ident=0xE101, ttl=63)
     sc.send("pnic0", decap_input4(ext_vsid, ether(ext_mac, GW_MAC, 0x0800) + out1, out1, flow=0x31),
             [("ext0", ether("FF-FF-FF-FF-FF-FF", ext_mac, 0x0806)
@@ -1391,14 +1403,19 @@ def s_external_gateway():
             [("ext0", ether(onprem_mac, ext_mac, 0x0800)
               + ip4(REMOTE_CA, onprem, tcp(40010, 80, "S", seq=11), ident=0xE101, ttl=62))],
             note="the ARP answer releases it: out of ext0, TTL 62")
+    def route_in(ethertype, back, remote, local, hops):
+        """From outside to the remote VM (NVGRE to its PA) and to the local red1, one hop less."""
+        source = onprem if ethertype == 0x0800 else onprem6
+        sc.send("ext0", ether(ext_mac, onprem_mac, ethertype) + back(remote, 64),
+                [("pnic0", encap_expected4(ether(RED_REMOTE_MAC, GW_MAC, ethertype) + back(remote, 63),
+                                           back(remote, 63), RED_VSID))],
+                note="%s -> %s: routed in, NVGRE VSID 5001 to its PA, %s 63" % (source, remote, hops))
+        sc.send("ext0", ether(ext_mac, onprem_mac, ethertype) + back(local, 64),
+                [("red1", ether(RED1_MAC, GW_MAC, ethertype) + back(local, 63))],
+                note="%s -> %s: routed in to the local red1, %s 63" % (source, local, hops))
+
     back = lambda dst, ttl: ip4(onprem, dst, tcp(80, 40010, "SA", seq=21, ack=12), ident=0xE102, ttl=ttl)  # noqa: E731
-    sc.send("ext0", ether(ext_mac, onprem_mac, 0x0800) + back(REMOTE_CA, 64),
-            [("pnic0", encap_expected4(ether(RED_REMOTE_MAC, GW_MAC, 0x0800) + back(REMOTE_CA, 63),
-                                       back(REMOTE_CA, 63), RED_VSID))],
-            note="172.16.0.10 -> 10.1.1.8: routed in, NVGRE VSID 5001 to its PA, TTL 63")
-    sc.send("ext0", ether(ext_mac, onprem_mac, 0x0800) + back(RED1_CA, 64),
-            [("red1", ether(RED1_MAC, GW_MAC, 0x0800) + back(RED1_CA, 63))],
-            note="172.16.0.10 -> 10.1.1.7: routed in to the local red1, TTL 63")
+    route_in(0x0800, back, REMOTE_CA, RED1_CA, "TTL")
     out2 = lambda ttl: ip4(RED1_CA, onprem, udp(40011, 33434, 20, 4), ident=0xE103, ttl=ttl)  # noqa: E731
     sc.send("red1", red1_frame(GW_MAC, out2(64)), [("ext0", ether(onprem_mac, ext_mac, 0x0800) + out2(62))],
             note="red1 -> 172.16.0.10 via the gateway MAC: two router hops, out of ext0 at once")
@@ -1426,6 +1443,41 @@ def s_external_gateway():
             drop="no_route", note="outside to outside: Red's default route leads back to ext0")
     sc.send("blue1", ether(GW_MAC, BLUE1_MAC, 0x0800) + ip4(RED1_CA, onprem, udp(40014, 33437, 8, 7)),
             drop="no_route", note="Blue (no route out) to 172.16.0.10")
+    # IPv6 (section 6 with A = 2001:db8:16::1): ND instead of ARP, hop limit instead of TTL.
+    ns_dst, ns = ns_frame(ext_mac, ext6, onprem6)
+    out6 = lambda hlim: ip6(RED6_REMOTE, onprem6, tcp(40020, 80, "S", seq=31), hlim=hlim)  # noqa: E731
+    sc.send("pnic0", decap_input4(ext_vsid, ether(ext_mac, GW_MAC, 0x86DD) + out6(63), out6(63), flow=0x32),
+            [("ext0", ether(ns_dst, ext_mac, 0x86DD) + ns)],
+            note="NVGRE VSID 5099 from 2001:db8:1::8 for 2001:db8:16::10: parked, NS for it on ext0")
+    def released_by_na(neighbor_mac, neighbor_ip, router, packet, note):
+        """The neighbor's solicited advertisement (1.5 layout, to the port) releases the parked packet."""
+        sc.send("ext0", na_frame(ext_mac, ext6, neighbor_mac, neighbor_ip, router=router),
+                [("ext0", ether(neighbor_mac, ext_mac, 0x86DD) + packet)], note=note)
+
+    released_by_na(onprem_mac, onprem6, False, out6(62), "the NA answering it releases it: out of ext0, hop limit 62")
+    back6 = lambda dst, hlim: ip6(onprem6, dst, tcp(80, 40020, "SA", seq=41, ack=32), hlim=hlim)  # noqa: E731
+    route_in(0x86DD, back6, RED6_REMOTE, RED6_LOCAL, "hop limit")
+    out7 = lambda hlim: ip6(RED6_LOCAL, onprem6, udp(40021, 33438, 20, 8), hlim=hlim)  # noqa: E731
+    sc.send("red1", red1_frame(GW_MAC, out7(64), 0x86DD), [("ext0", ether(onprem_mac, ext_mac, 0x86DD) + out7(62))],
+            note="red1 -> 2001:db8:16::10 via the gateway MAC: two router hops, out of ext0 at once")
+    out8 = lambda hlim: ip6(RED6_LOCAL, "2001:4860::8888", udp(40022, 33439, 20, 9), hlim=hlim)  # noqa: E731
+    ns_dst, ns = ns_frame(ext_mac, ext6, router6)
+    sc.send("red1", red1_frame(GW_MAC, out8(64), 0x86DD), [("ext0", ether(ns_dst, ext_mac, 0x86DD) + ns)],
+            note="red1 -> 2001:4860::8888: beyond 2001:db8:16::/64, NS for the next hop ::fe")
+    released_by_na(router_mac, router6, True, out8(62), "the router's NA releases it")
+    ns_dst, ns = ns_frame(onprem_mac, onprem6, ext6)
+    sc.send("ext0", ether(ns_dst, onprem_mac, 0x86DD) + ns,
+            [("ext0", na_frame(onprem_mac, onprem6, ext_mac, ext6, router=True))],
+            note="NS for 2001:db8:16::1 on ext0 -> NA R|S|O with the port MAC")
+    ping6 = ip6(onprem6, ext6, icmp6_echo(0x78, 1, 16), hlim=57)
+    pong6 = ip6(ext6, onprem6, icmp6_echo(0x78, 1, 16, reply=True), hlim=64)
+    sc.send("ext0", ether(ext_mac, onprem_mac, 0x86DD) + ping6, [("ext0", ether(onprem_mac, ext_mac, 0x86DD) + pong6)],
+            note="ping6 2001:db8:16::1 -> echo reply, hop limit 64")
+    dying6 = back6(RED6_LOCAL, 1)
+    exceeded6 = ip6(ext6, onprem6, ICMPv6TimeExceeded(code=0) / Raw(dying6), hlim=64)
+    sc.send("ext0", ether(ext_mac, onprem_mac, 0x86DD) + dying6,
+            [("ext0", ether(onprem_mac, ext_mac, 0x86DD) + exceeded6)],
+            drop="ttl_expired", note="hop limit 1 from outside: ICMPv6 time exceeded from 2001:db8:16::1")
     return sc
 
 

@@ -10,8 +10,8 @@ namespace NvDataplane.Pipeline;
 // The dataplane as the NVGRE gateway (docs/FORWARDING.md section 6). An external port plays HNV's
 // gateway VM inside the tenant: the records of its gateway CA and the routing domain's
 // GatewayWildcard record carry its MAC, so whatever the tenant would deliver to that VM is routed
-// out onto the physical network instead (new Ethernet header, TTL decremented, next hop resolved
-// by ARP), and what arrives from the physical network is routed by the routing domain's customer
+// out onto the physical network instead (new Ethernet header, TTL / hop limit decremented, next hop
+// resolved by ARP or neighbor discovery), and what arrives from the physical network is routed by the routing domain's customer
 // routes as if the gateway VM had sent it to the gateway MAC.
 public sealed partial class Forwarder
 {
@@ -23,7 +23,7 @@ public sealed partial class Forwarder
         }
     }
 
-    /// <summary>A frame from the external network: ARP and echo for the port's address answered, IP routed into the tenant.</summary>
+    /// <summary>A frame from the external network: ARP / ND and echo for the port's addresses answered, IP routed into the tenant.</summary>
     private DropReason FromExternal(PortInfo port, PacketBuffer buffer)
     {
         var x = port.External!;
@@ -57,7 +57,21 @@ public sealed partial class Forwarder
             return r;
         }
 
-        if (info.Destination == x.Address)
+        var own = x.For(info.IpVersion);
+        if (own is not null && info.Protocol == IpProtocol.Icmpv6)
+        {
+            if (IsNeighborSolicitation(frame, in info))
+            {
+                return ExternalNeighborSolicitation(port, buffer, in info, own.Address);
+            }
+
+            if (LearnFromAdvertisement(port.Index, frame, in info, buffer.TimestampNs))
+            {
+                return Consumed(buffer);
+            }
+        }
+
+        if (own is not null && info.Destination == own.Address)
         {
             if (!IsEchoRequest(frame, in info))
             {
@@ -73,7 +87,7 @@ public sealed partial class Forwarder
             return DropReason.FloodingDisabled;
         }
 
-        if (info.IpVersion != (x.Address.IsV4 ? 4 : 6))
+        if (own is null)
         {
             return DropReason.NoRoute;
         }
@@ -101,12 +115,30 @@ public sealed partial class Forwarder
             return Consumed(buffer);
         }
 
-        if (Arp.ReadOperation(arp) != Arp.OpRequest || IpAddr.ReadV4(arp[Arp.TargetIpOffset..]) != port.External!.Address)
+        if (Arp.ReadOperation(arp) != Arp.OpRequest || port.External!.V4 is not { } own || IpAddr.ReadV4(arp[Arp.TargetIpOffset..]) != own.Address)
         {
             return DropReason.NotForHost;
         }
 
         LocalResponder.ArpReply(buffer, in info, port.Mac);
+        return Answer(port.Index, buffer);
+    }
+
+    /// <summary>A neighbor solicitation on the external network: answered (flags R|S|O, port MAC) when its target is the port's IPv6 address.</summary>
+    private DropReason ExternalNeighborSolicitation(PortInfo port, PacketBuffer buffer, in PacketInfo info, IpAddr own)
+    {
+        if (info.Ttl != 255)
+        {
+            return DropReason.MalformedHeader;
+        }
+
+        var target = IpAddr.ReadV6(buffer.Frame[(info.L4Offset + Icmp.NdTargetOffset)..]);
+        if (target != own)
+        {
+            return DropReason.NotForHost;
+        }
+
+        LocalResponder.NeighborAdvertisement(buffer, in info, target, port.Mac, router: true); // the port routes for the tenant
         return Answer(port.Index, buffer);
     }
 
@@ -179,23 +211,25 @@ public sealed partial class Forwarder
 
     /// <summary>
     /// Routes a tenant packet (plain 14-byte Ethernet header) out of the external port: next hop
-    /// = the destination inside the port's prefix, else <c>nextHop</c>; TTL decremented; MTU of
-    /// the port; a new Ethernet header (port MAC, VLAN tag) whose destination is resolved by ARP.
+    /// = the destination inside the port's prefix of the packet's family, else that family's next
+    /// hop; TTL / hop limit decremented; MTU of the port; a new Ethernet header (port MAC, VLAN tag)
+    /// whose destination is resolved by ARP or neighbor discovery.
     /// </summary>
     private DropReason ExternalOut(PortInfo ext, PacketBuffer buffer, ref PacketInfo info)
     {
         var x = ext.External!;
-        if (info.IpVersion != (x.Address.IsV4 ? 4 : 6))
+        var own = x.For(info.IpVersion);
+        if (own is null)
         {
             return DropReason.NoRoute;
         }
 
-        if (info.Destination == x.Address)
+        if (info.Destination == own.Address)
         {
             return ExternalEcho(ext, buffer, in info);
         }
 
-        IpAddr nextHop = x.Prefix.Contains(info.Destination) ? info.Destination : x.NextHop;
+        IpAddr nextHop = own.Prefix.Contains(info.Destination) ? info.Destination : own.NextHop;
         if (nextHop.IsUnspecified)
         {
             return DropReason.NoRoute;
@@ -207,7 +241,7 @@ public sealed partial class Forwarder
             return DropReason.TtlExpired;
         }
 
-        var target = new NeighborTarget(ext.Index, nextHop, x.Address, x.VlanId);
+        var target = new NeighborTarget(ext.Index, nextHop, own.Address, x.VlanId);
         if (info.L3Length > ext.Mtu)
         {
             if (info.IpVersion == 4 && !info.DontFragment)
@@ -306,13 +340,13 @@ public sealed partial class Forwarder
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void IcmpErrorIntoTenant(PortInfo ext, PacketBuffer buffer, in PacketInfo info, int mtu)
     {
-        if (!LocalResponder.MayAnswerWithError(buffer.Frame, in info) || _pool.Rent() is not { } icmp)
+        if (ext.External!.For(info.IpVersion) is not { } own || !LocalResponder.MayAnswerWithError(buffer.Frame, in info) || _pool.Rent() is not { } icmp)
         {
             return;
         }
 
         CopyFrame(buffer, icmp);
-        WriteIcmpError(icmp, in info, ext.Mac, ext.External!.Address, mtu);
+        WriteIcmpError(icmp, in info, ext.Mac, own.Address, mtu);
         long forwarded = Counters.Forwarded;
         if (ReenterFromExternal(ext, icmp) != DropReason.None)
         {
@@ -326,13 +360,13 @@ public sealed partial class Forwarder
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void ExternalIcmpError(PortInfo ext, PacketBuffer buffer, in PacketInfo info, int mtu)
     {
-        if (TxRoom(ext.Index) == 0 || !LocalResponder.MayAnswerWithError(buffer.Frame, in info) || _pool.Rent() is not { } icmp)
+        if (ext.External!.For(info.IpVersion) is not { } own || TxRoom(ext.Index) == 0 || !LocalResponder.MayAnswerWithError(buffer.Frame, in info) || _pool.Rent() is not { } icmp)
         {
             return;
         }
 
         CopyFrame(buffer, icmp);
-        WriteIcmpError(icmp, in info, ext.Mac, ext.External!.Address, mtu);
+        WriteIcmpError(icmp, in info, ext.Mac, own.Address, mtu);
         ushort vlan = ext.External!.VlanId;
         if (vlan != 0)
         {

@@ -110,6 +110,26 @@ public static class TestFrames
         return b;
     }
 
+    /// <summary>The RFC 8200 section 8.1 pseudo-header of an ICMPv6 message, summed (not complemented) for <see cref="ReferenceChecksum"/>.</summary>
+    public static uint Icmpv6PseudoHeaderSum(byte[] source, byte[] destination, int length)
+    {
+        var pseudo = new byte[40];
+        source.CopyTo(pseudo, 0);
+        destination.CopyTo(pseudo, 16);
+        BinaryPrimitives.WriteUInt32BigEndian(pseudo.AsSpan(32), (uint)length);
+        pseudo[39] = 58;
+        return (uint)(~ReferenceChecksum(pseudo) & 0xFFFF);
+    }
+
+    /// <summary>An IPv6 packet carrying the ICMPv6 <paramref name="message"/> (type first), its checksum filled in.</summary>
+    public static byte[] Icmpv6Of(string src, string dst, byte[] message, byte hopLimit = 64)
+    {
+        var m = (byte[])message.Clone();
+        m[2] = m[3] = 0;
+        BinaryPrimitives.WriteUInt16BigEndian(m.AsSpan(2), ReferenceChecksum(m, Icmpv6PseudoHeaderSum(Addr(src), Addr(dst), m.Length)));
+        return Ipv6Of(src, dst, 58, m, hopLimit);
+    }
+
     public static byte[] UdpOf(ushort sport, ushort dport, byte[] payload)
     {
         var b = new byte[8 + payload.Length];

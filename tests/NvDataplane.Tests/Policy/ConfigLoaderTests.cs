@@ -227,7 +227,7 @@ public partial class ConfigLoaderTests
 
         Assert.That(problems.Select(p => p.ToString()), Is.EqualTo(new[]
         {
-            "$.ports[0].mcaAddress: unknown field; did you mean \"macAddress\"? valid fields are name, role, device, macAddress, mtu, virtualSubnetId, vmName, address, prefixLength, nextHop, vlanId",
+            "$.ports[0].mcaAddress: unknown field; did you mean \"macAddress\"? valid fields are name, role, device, macAddress, mtu, virtualSubnetId, vmName, address, prefixLength, nextHop, address6, prefixLength6, nextHop6, vlanId",
             "$.ports[0].macAddress: is required; give a MAC address such as 00-15-5D-00-00-01, 00:15:5d:00:00:01 or 00155D000001",
         }));
     }
