@@ -455,6 +455,33 @@ public partial class LinuxPortTests
     }
 
     /// <summary>Sends every frame, in order, through buffers rented 64 at a time.</summary>
+    /// <summary>
+    /// A test frame of <paramref name="size"/> bytes carrying <paramref name="index"/> after its
+    /// type, behind an 802.1Q tag when <paramref name="vlanTci"/> is given.
+    /// </summary>
+    private static byte[] TestFrame(int index, int size, byte source, byte destination, int vlanTci = -1)
+    {
+        var frame = new byte[size];
+        byte[] header = [0x02, 0, 0, 0, 0, destination, 0x02, 0, 0, 0, 0, source];
+        header.CopyTo(frame, 0);
+        int type = 12;
+        if (vlanTci >= 0)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(12), 0x8100);
+            BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(14), (ushort)vlanTci);
+            type = 16;
+        }
+
+        BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(type), TestEtherType);
+        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(type + 2), index);
+        for (int j = type + 6; j < frame.Length; j++)
+        {
+            frame[j] = (byte)(index + j);
+        }
+
+        return frame;
+    }
+
     private static void SendAll(AfPacketPort port, List<byte[]> frames, BufferPool pool)
     {
         var buffers = new PacketBuffer[Math.Min(64, frames.Count)];
