@@ -199,12 +199,8 @@ public sealed partial class Forwarder
     private DropReason VmUnicast(PortInfo port, PacketBuffer buffer, ref PacketInfo info, int srcIndex, int dstIndex, ulong dstData)
     {
         var p = _p;
+        srcIndex = VouchedSource(port, srcIndex, info.Source, buffer.TimestampNs);
         if (srcIndex < 0)
-        {
-            srcIndex = UnrecordedSource(port, info.Source, buffer.TimestampNs);
-        }
-
-        if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
         {
             return DropReason.SpoofedSource;
         }
@@ -320,15 +316,20 @@ public sealed partial class Forwarder
 
     /// <summary>
     /// The record vouching for a source CA sent from <paramref name="port"/>: its record in the
-    /// port's VSID with the port's MAC, the GatewayWildcard record of the gateway VM, or the port's
-    /// L2Only record (the CA is then learned, DynamicRecords.cs); -1 when there is none (spoofed).
+    /// port's VSID with the port's MAC, the GatewayWildcard record of the gateway VM (unless
+    /// <paramref name="wildcard"/> is false, as for ARP and ND senders), or the port's L2Only record
+    /// (the CA is then learned, DynamicRecords.cs); -1 when there is none (spoofed).
     /// </summary>
-    private int OwnSource(PortInfo port, IpAddr source, long nowNs)
+    private int OwnSource(PortInfo port, IpAddr source, long nowNs, bool wildcard = true) =>
+        VouchedSource(port, _p.RecordIndex.Find(port.Vsid!.Vsid, source), source, nowNs, wildcard);
+
+    /// <summary>As <see cref="OwnSource"/>, with the lookup of the source's own record (<paramref name="srcIndex"/>) already done.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int VouchedSource(PortInfo port, int srcIndex, IpAddr source, long nowNs, bool wildcard = true)
     {
-        int srcIndex = _p.RecordIndex.Find(port.Vsid!.Vsid, source);
         if (srcIndex < 0)
         {
-            srcIndex = UnrecordedSource(port, source, nowNs);
+            srcIndex = wildcard ? UnrecordedSource(port, source, nowNs) : LearnFromPort(port, source, nowNs);
         }
 
         return srcIndex >= 0 && _p.Records[srcIndex].MacAddress == port.Mac ? srcIndex : -1;
@@ -560,18 +561,9 @@ public sealed partial class Forwarder
             return DropReason.SpoofedSource;
         }
 
-        if (!senderIp.IsUnspecified)
+        if (!senderIp.IsUnspecified && OwnSource(port, senderIp, buffer.TimestampNs, wildcard: false) < 0)
         {
-            int s = _p.RecordIndex.Find(vsid.Vsid, senderIp);
-            if (s < 0)
-            {
-                s = LearnFromPort(port, senderIp, buffer.TimestampNs);
-            }
-
-            if (s < 0 || _p.Records[s].MacAddress != port.Mac)
-            {
-                return DropReason.SpoofedSource;
-            }
+            return DropReason.SpoofedSource;
         }
 
         var target = IpAddr.ReadV4(arp[Arp.TargetIpOffset..]);
@@ -619,22 +611,10 @@ public sealed partial class Forwarder
         }
 
         var vsid = port.Vsid!;
-        if (!info.Source.IsUnspecified)
+        if (!info.Source.IsUnspecified && OwnSource(port, info.Source, buffer.TimestampNs, wildcard: false) < 0
+            && (info.Source.Hi >> 54) != (0xfe80UL >> 6))
         {
-            int s = _p.RecordIndex.Find(vsid.Vsid, info.Source);
-            if (s < 0)
-            {
-                s = LearnFromPort(port, info.Source, buffer.TimestampNs);
-            }
-
-            if (s < 0 || _p.Records[s].MacAddress != port.Mac)
-            {
-                // Link-local sources (fe80::/10) are the VM's own business and carry no record.
-                if ((info.Source.Hi >> 54) != (0xfe80UL >> 6))
-                {
-                    return DropReason.SpoofedSource;
-                }
-            }
+            return DropReason.SpoofedSource; // link-local sources (fe80::/10) are the VM's own business and carry no record
         }
 
         var target = IpAddr.ReadV6(frame[(info.L4Offset + Icmp.NdTargetOffset)..]);
