@@ -381,6 +381,7 @@ public sealed partial class Forwarder
         QueueExtra(ext.Index, icmp);
     }
 
+    /// <summary>The frame of <paramref name="from"/>, with its timestamp, into a fresh pool buffer <paramref name="to"/>.</summary>
     private static void CopyFrame(PacketBuffer from, PacketBuffer to)
     {
         from.Frame.CopyTo(to.Data.AsSpan(to.Offset));

@@ -242,9 +242,7 @@ public sealed partial class Forwarder
         {
             if (_pool.Rent() is { } copy)
             {
-                rep.Input.Frame.CopyTo(copy.Data.AsSpan(copy.Offset));
-                copy.Length = rep.Input.Length;
-                copy.TimestampNs = rep.Input.TimestampNs;
+                CopyFrame(rep.Input, copy);
                 return copy;
             }
 

@@ -456,18 +456,8 @@ public sealed partial class Forwarder
             return;
         }
 
-        buffer.Frame.CopyTo(icmp.Data.AsSpan(icmp.Offset));
-        icmp.Length = buffer.Length;
-        icmp.TimestampNs = buffer.TimestampNs;
-        if (mtu < 0)
-        {
-            LocalResponder.TimeExceeded(icmp, in info, _p.Global.GatewayMac, gateway);
-        }
-        else
-        {
-            LocalResponder.PacketTooBig(icmp, in info, _p.Global.GatewayMac, gateway, mtu);
-        }
-
+        CopyFrame(buffer, icmp);
+        WriteIcmpError(icmp, in info, _p.Global.GatewayMac, gateway, mtu);
         QueueExtra(port.Index, icmp);
     }
 
