@@ -83,6 +83,7 @@ internal static class RunCommand
     private static int Forward(string path, HostConfig config, List<IPacketPort> ports, EventLog log)
     {
         var store = new PolicyStore(PolicySnapshot.Build(config));
+        using var editor = PolicyEditor.FromText(store, File.ReadAllText(path));
         var worker = new PortWorker(store, ports);
         using var stop = new CancellationTokenSource();
         void Stop(PosixSignalContext ctx)
@@ -97,7 +98,7 @@ internal static class RunCommand
         using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
         {
             ctx.Cancel = true;
-            Reload(path, store, log);
+            Reload(path, editor, log);
         });
 
         int exitCode = Program.ExitOk;
@@ -150,25 +151,28 @@ internal static class RunCommand
     }
 
     /// <summary>Validates the file off to the side; swaps it in only when it is good and keeps the same ports.</summary>
-    private static void Reload(string path, PolicyStore store, EventLog log)
+    private static void Reload(string path, PolicyEditor editor, EventLog log)
     {
-        var result = ConfigLoader.LoadFile(path);
-        if (result.Config is not { } next)
+        string json;
+        try
         {
-            log.Write("warning", "reload_rejected", $"{path}: {result.Problems.Count} problem(s), keeping policy version {store.Current.Version}: "
+            json = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            log.Write("warning", "reload_rejected", $"{path}: cannot be read ({e.Message}), keeping policy version {editor.Store.Current.Version}");
+            return;
+        }
+
+        var result = editor.Reload(json);
+        if (!result.Applied)
+        {
+            log.Write("warning", "reload_rejected", $"{path}: {result.Problems.Count} problem(s), keeping policy version {editor.Store.Current.Version}: "
                 + string.Join("; ", result.Problems));
             return;
         }
 
-        var current = store.Current.Config.Ports;
-        if (next.Ports.Count != current.Count || next.Ports.Where((p, i) => p != current[i]).Any())
-        {
-            log.Write("warning", "reload_rejected", $"{path}: the ports changed; restart nvdp to change ports (keeping policy version {store.Current.Version})");
-            return;
-        }
-
-        var snapshot = store.Replace(next);
-        log.Write("info", "policy_reloaded", $"{path}: policy version {snapshot.Version}, {next.LookupRecords.Count} lookup records");
+        log.Write("info", "policy_reloaded", $"{path}: policy version {result.Version}, {editor.Store.Current.Config.LookupRecords.Count} lookup records");
     }
 
     /// <summary>sd_notify(3): one datagram to $NOTIFY_SOCKET (a path, or @name for the abstract namespace).</summary>

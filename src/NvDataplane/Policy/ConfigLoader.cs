@@ -21,7 +21,7 @@ public static class ConfigLoader
     private static readonly string[] TopLevelFields =
         ["host", "global", "ports", "providerAddresses", "providerRoutes", "providerNeighbors", "lookupRecords", "customerRoutes", "acls", "routingDomains", "virtualSubnets"];
 
-    private static readonly JsonDocumentOptions ParseOptions = new()
+    internal static readonly JsonDocumentOptions ParseOptions = new()
     {
         AllowTrailingCommas = true,
         CommentHandling = JsonCommentHandling.Skip,
@@ -44,17 +44,22 @@ public static class ConfigLoader
     }
 
     /// <summary>Loads a configuration document given as JSON text.</summary>
-    public static ConfigLoadResult Load(string json)
-    {
-        if (string.IsNullOrWhiteSpace(json))
-        {
-            return Fail("the configuration is empty; give a JSON object such as { \"ports\": [ ... ] }");
-        }
+    public static ConfigLoadResult Load(string json) =>
+        string.IsNullOrWhiteSpace(json) ? Empty() : Load(() => JsonDocument.Parse(json, ParseOptions));
 
+    /// <summary>Loads a configuration document given as UTF-8 JSON (the policy editor's candidate documents).</summary>
+    public static ConfigLoadResult Load(ReadOnlyMemory<byte> utf8) =>
+        utf8.Length == 0 ? Empty() : Load(() => JsonDocument.Parse(utf8, ParseOptions));
+
+    private static ConfigLoadResult Empty() =>
+        Fail("the configuration is empty; give a JSON object such as { \"ports\": [ ... ] }");
+
+    private static ConfigLoadResult Load(Func<JsonDocument> parse)
+    {
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(json, ParseOptions);
+            document = parse();
         }
         catch (JsonException e)
         {

@@ -1,0 +1,561 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace NvDataplane.Policy;
+
+/// <summary>
+/// Changes the running policy while the pipeline forwards. Every request (a list of
+/// <see cref="PolicyChange"/>s, or a whole new document) is applied as a unit: the candidate
+/// document is validated exactly as a configuration file is (SPEC section 2, through
+/// <see cref="ConfigLoader"/>), compiled into a new <see cref="PolicySnapshot"/> and published
+/// with one reference swap, or refused with every problem and nothing changed. The workers
+/// never wait: they take the new version at their next batch.
+/// </summary>
+/// <remarks>
+/// One committer thread applies the requests (group commit, as databases do): whatever queued
+/// while it was validating and compiling the last version goes into the next one, so the cost
+/// of a version (linear in the size of the policy) is shared by every request in it and the
+/// rate of changes is bounded by the rate of requests, not of versions. A request that would
+/// make the group invalid is found by validating the group's requests one at a time; the others
+/// still apply. A request completes when its version is published, so a caller that gets an
+/// answer knows the next batch of every worker sees the change.
+/// </remarks>
+public sealed class PolicyEditor : IDisposable
+{
+    private readonly PolicyStore _store;
+    private readonly Lock _queueGate = new();
+    private readonly List<Request> _queue = [];
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Thread _committer;
+    private readonly ArrayBufferWriter<byte> _candidate = new(1 << 16);
+
+    // The document the running policy was compiled from: its root (for everything but the
+    // editable sections) and each editable section by key, in document order. Written by the
+    // committer only.
+    private JsonElement _root;
+    private readonly Dictionary<PolicySection, OrderedDictionary<string, JsonElement>> _sections = [];
+    private volatile Published _published;
+    private long _commits;
+    private long _changesApplied;
+
+    private sealed record Published(long Version, Dictionary<PolicySection, JsonElement[]> Sections);
+
+    private sealed class Request(IReadOnlyList<PolicyChange> changes, JsonElement? document)
+    {
+        public IReadOnlyList<PolicyChange> Changes { get; } = changes;
+
+        /// <summary>A whole new document (a reload of the file); null for a list of changes.</summary>
+        public JsonElement? Document { get; } = document;
+
+        public TaskCompletionSource<PolicyChangeResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int Affected { get; set; }
+    }
+
+    /// <param name="store">The store the pipeline reads; its current version must have been built from <paramref name="document"/>.</param>
+    /// <param name="document">The configuration document that is running (the file's root object).</param>
+    public PolicyEditor(PolicyStore store, JsonElement document)
+    {
+        _store = store;
+        LoadDocument(document.Clone());
+        _published = Publish(store.Current.Version);
+        _committer = new Thread(CommitLoop) { IsBackground = true, Name = "nvdp-policy" };
+        _committer.Start();
+    }
+
+    /// <summary>Parses <paramref name="json"/> (the text the running policy came from) for <see cref="PolicyEditor(PolicyStore, JsonElement)"/>.</summary>
+    public static PolicyEditor FromText(PolicyStore store, string json)
+    {
+        using var document = JsonDocument.Parse(json, ConfigLoader.ParseOptions);
+        return new PolicyEditor(store, document.RootElement);
+    }
+
+    public PolicyStore Store => _store;
+
+    /// <summary>Versions published by this editor so far.</summary>
+    public long Commits => Interlocked.Read(ref _commits);
+
+    /// <summary>Changes (entries added, set or removed) applied so far.</summary>
+    public long ChangesApplied => Interlocked.Read(ref _changesApplied);
+
+    /// <summary>The entries of <paramref name="section"/> in the running policy, in document order.</summary>
+    public IReadOnlyList<JsonElement> Entries(PolicySection section) => _published.Sections[section];
+
+    /// <summary>Applies <paramref name="changes"/> as one unit; completes when the version holding them is published (or when they are refused).</summary>
+    public Task<PolicyChangeResult> ApplyAsync(IReadOnlyList<PolicyChange> changes) => Enqueue(new Request(changes, null));
+
+    public PolicyChangeResult Apply(IReadOnlyList<PolicyChange> changes) => ApplyAsync(changes).GetAwaiter().GetResult();
+
+    public PolicyChangeResult Apply(params PolicyChange[] changes) => Apply((IReadOnlyList<PolicyChange>)changes);
+
+    /// <summary>
+    /// Replaces the whole document (SIGHUP: the file read again). Refused when it is invalid or
+    /// changes the ports, which only a restart can do.
+    /// </summary>
+    public PolicyChangeResult Reload(string json)
+    {
+        JsonElement root;
+        try
+        {
+            using var document = JsonDocument.Parse(json, ConfigLoader.ParseOptions);
+            root = document.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            // ConfigLoader says where and why.
+            return PolicyChangeResult.Refused(_store.Current.Version, ConfigLoader.Load(json).Problems);
+        }
+
+        return Enqueue(new Request([], root)).GetAwaiter().GetResult();
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _wake.Release();
+        _committer.Join();
+        _stop.Dispose();
+        _wake.Dispose();
+    }
+
+    private Task<PolicyChangeResult> Enqueue(Request request)
+    {
+        ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
+        lock (_queueGate)
+        {
+            _queue.Add(request);
+        }
+
+        _wake.Release();
+        return request.Done.Task;
+    }
+
+    private void CommitLoop()
+    {
+        while (true)
+        {
+            _wake.Wait();
+            if (_stop.IsCancellationRequested)
+            {
+                FailQueued();
+                return;
+            }
+
+            List<Request> group;
+            lock (_queueGate)
+            {
+                group = [.. _queue];
+                _queue.Clear();
+            }
+
+            if (group.Count != 0)
+            {
+                Commit(group);
+            }
+        }
+    }
+
+    private void FailQueued()
+    {
+        lock (_queueGate)
+        {
+            foreach (var r in _queue)
+            {
+                r.Done.TrySetException(new ObjectDisposedException(nameof(PolicyEditor)));
+            }
+
+            _queue.Clear();
+        }
+    }
+
+    /// <summary>Applies what it can of <paramref name="group"/> as one version; every request completes.</summary>
+    private void Commit(List<Request> group)
+    {
+        var undo = new List<Action>();
+        var accepted = new List<(Request Request, int UndoFrom)>();
+        var oldRoot = _root;
+        foreach (var request in group)
+        {
+            int mark = undo.Count;
+            var problems = Stage(request, undo);
+            if (problems.Count != 0)
+            {
+                Undo(undo, mark);
+                request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, problems));
+            }
+            else
+            {
+                accepted.Add((request, mark));
+            }
+        }
+
+        if (accepted.Count == 0)
+        {
+            return;
+        }
+
+        var result = Validate(accepted.Any(a => a.Request.Document is not null));
+        if (result.Config is null && accepted.Count > 1)
+        {
+            // Someone in the group is invalid: take the group apart and keep each request that
+            // is valid on top of the ones kept before it.
+            Undo(undo, 0);
+            _root = oldRoot;
+            var kept = new List<Request>();
+            foreach (var (request, _) in accepted)
+            {
+                var rootBefore = _root;
+                int mark = undo.Count;
+                Stage(request, undo);
+                var alone = Validate(request.Document is not null);
+                if (alone.Config is null)
+                {
+                    Undo(undo, mark);
+                    _root = rootBefore;
+                    request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, alone.Problems));
+                }
+                else
+                {
+                    kept.Add(request);
+                    result = alone;
+                }
+            }
+
+            if (kept.Count == 0)
+            {
+                return;
+            }
+
+            accepted = [.. kept.Select(r => (r, 0))];
+        }
+        else if (result.Config is null)
+        {
+            Undo(undo, 0);
+            _root = oldRoot;
+            accepted[0].Request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, result.Problems));
+            return;
+        }
+
+        PolicySnapshot snapshot;
+        try
+        {
+            snapshot = _store.Replace(result.Config!);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            // Validation should have refused anything the compiler cannot take; if it did not,
+            // the running version stays and the requests learn why.
+            Undo(undo, 0);
+            _root = oldRoot;
+            var problem = new ConfigProblem("$", $"the policy could not be compiled ({e.Message}); nothing was changed");
+            foreach (var (request, _) in accepted)
+            {
+                request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, [problem]));
+            }
+
+            return;
+        }
+
+        _published = Publish(snapshot.Version);
+        Interlocked.Increment(ref _commits);
+        foreach (var (request, _) in accepted)
+        {
+            Interlocked.Add(ref _changesApplied, request.Affected);
+            request.Done.TrySetResult(new PolicyChangeResult(true, snapshot.Version, request.Affected, []));
+        }
+    }
+
+    private static void Undo(List<Action> undo, int mark)
+    {
+        for (int i = undo.Count - 1; i >= mark; i--)
+        {
+            undo[i]();
+        }
+
+        undo.RemoveRange(mark, undo.Count - mark);
+    }
+
+    /// <summary>Applies a request's edits to the sections (recording how to undo them); the problems that need no validation.</summary>
+    private List<ConfigProblem> Stage(Request request, List<Action> undo)
+    {
+        var problems = new List<ConfigProblem>();
+        request.Affected = 0;
+        if (request.Document is { } document)
+        {
+            var before = _sections.ToDictionary(s => s.Key, s => s.Value);
+            var rootBefore = _root;
+            undo.Add(() =>
+            {
+                _root = rootBefore;
+                foreach (var (k, v) in before)
+                {
+                    _sections[k] = v;
+                }
+            });
+            if (document.ValueKind != JsonValueKind.Object)
+            {
+                problems.Add(new ConfigProblem("$", $"expected a JSON object, got {document.ValueKind}"));
+                return problems;
+            }
+
+            LoadDocument(document);
+            return problems;
+        }
+
+        for (int i = 0; i < request.Changes.Count; i++)
+        {
+            string where = request.Changes.Count == 1 ? "" : $"change {i + 1}: ";
+            var change = request.Changes[i];
+            var section = _sections[change.Section];
+            switch (change)
+            {
+                case PolicyChange.Add add:
+                    StageAdd(change.Section, section, add.Entry, where, problems, undo, request);
+                    break;
+                case PolicyChange.Set set:
+                    StageSet(change.Section, section, set, where, problems, undo, request);
+                    break;
+                case PolicyChange.Remove remove:
+                    StageRemove(change.Section, section, remove.Match, where, problems, undo, request);
+                    break;
+                case PolicyChange.Replace replace:
+                    StageReplace(change.Section, replace.Entries, undo, request);
+                    break;
+            }
+        }
+
+        return problems;
+    }
+
+    private static void StageAdd(PolicySection name, OrderedDictionary<string, JsonElement> section, JsonElement entry, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
+    {
+        if (entry.ValueKind != JsonValueKind.Object)
+        {
+            problems.Add(new ConfigProblem("$", $"{where}a {PolicySections.EntryName(name)} is a JSON object with the fields of $.{PolicySections.JsonName(name)}[], got {entry.ValueKind}"));
+            return;
+        }
+
+        entry = entry.Clone();
+        string key = PolicyEntryKey.Of(name, entry);
+        if (!section.TryAdd(key, entry))
+        {
+            problems.Add(new ConfigProblem(
+                $"$.{PolicySections.JsonName(name)}[{section.IndexOf(key)}]",
+                $"{where}the {PolicySections.EntryName(name)} {PolicyEntryKey.Describe(name, entry)} already exists; change it with set, or remove it first"));
+            return;
+        }
+
+        undo.Add(() => section.Remove(key));
+        request.Affected++;
+    }
+
+    private static void StageSet(PolicySection name, OrderedDictionary<string, JsonElement> section, PolicyChange.Set set, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
+    {
+        if (!CheckMatch(name, set.Match, where, problems) || !CheckObject(set.Fields, "fields to set", where, problems))
+        {
+            return;
+        }
+
+        var matches = Matching(name, section, set.Match);
+        if (matches.Count == 0)
+        {
+            problems.Add(NoMatch(name, set.Match, where));
+            return;
+        }
+
+        foreach (var oldKey in matches)
+        {
+            var old = section[oldKey];
+            int index = section.IndexOf(oldKey);
+            var updated = PolicyEntryKey.Merge(old, set.Fields);
+            string newKey = PolicyEntryKey.Of(name, updated);
+            if (newKey != oldKey && section.ContainsKey(newKey))
+            {
+                problems.Add(new ConfigProblem(
+                    $"$.{PolicySections.JsonName(name)}[{index}]",
+                    $"{where}setting these fields would make it the same {PolicySections.EntryName(name)} as $.{PolicySections.JsonName(name)}[{section.IndexOf(newKey)}] ({PolicyEntryKey.Describe(name, updated)})"));
+                return;
+            }
+
+            section.RemoveAt(index);
+            section.Insert(index, newKey, updated);
+            undo.Add(() =>
+            {
+                section.RemoveAt(index);
+                section.Insert(index, oldKey, old);
+            });
+            request.Affected++;
+        }
+    }
+
+    private static void StageRemove(PolicySection name, OrderedDictionary<string, JsonElement> section, JsonElement match, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
+    {
+        if (!CheckMatch(name, match, where, problems))
+        {
+            return;
+        }
+
+        var matches = Matching(name, section, match);
+        if (matches.Count == 0)
+        {
+            problems.Add(NoMatch(name, match, where));
+            return;
+        }
+
+        foreach (var key in matches)
+        {
+            int index = section.IndexOf(key);
+            var old = section[key];
+            section.RemoveAt(index);
+            undo.Add(() => section.Insert(index, key, old));
+            request.Affected++;
+        }
+    }
+
+    private void StageReplace(PolicySection name, IReadOnlyList<JsonElement> entries, List<Action> undo, Request request)
+    {
+        var old = _sections[name];
+        var next = new OrderedDictionary<string, JsonElement>(entries.Count);
+        int duplicate = 0;
+        foreach (var entry in entries)
+        {
+            var e = entry.Clone();
+            string key = PolicyEntryKey.Of(name, e);
+
+            // Two entries with one key: keep both so validation names them, as it would in a file.
+            if (!next.TryAdd(key, e))
+            {
+                next.Add($"{key}#dup{duplicate++}", e);
+            }
+        }
+
+        _sections[name] = next;
+        undo.Add(() => _sections[name] = old);
+        request.Affected += entries.Count;
+    }
+
+    private static bool CheckObject(JsonElement value, string what, string where, List<ConfigProblem> problems)
+    {
+        if (value.ValueKind == JsonValueKind.Object && value.EnumerateObject().Any())
+        {
+            return true;
+        }
+
+        problems.Add(new ConfigProblem("$", $"{where}the {what} must be a JSON object naming at least one field, got {(value.ValueKind == JsonValueKind.Object ? "an empty object" : value.ValueKind.ToString())}"));
+        return false;
+    }
+
+    private static bool CheckMatch(PolicySection name, JsonElement match, string where, List<ConfigProblem> problems)
+    {
+        if (!CheckObject(match, "match", where, problems))
+        {
+            return false;
+        }
+
+        var unknown = match.EnumerateObject().Select(p => p.Name).Where(n => !PolicyEntryKey.Fields(name).Contains(n)).ToList();
+        if (unknown.Count == 0)
+        {
+            return true;
+        }
+
+        problems.Add(new ConfigProblem("$", $"{where}a {PolicySections.EntryName(name)} has no field {string.Join(", ", unknown)}; match on {string.Join(", ", PolicyEntryKey.Fields(name))}"));
+        return false;
+    }
+
+    private static ConfigProblem NoMatch(PolicySection name, JsonElement match, string where) =>
+        new("$", $"{where}no {PolicySections.EntryName(name)} matches {match.GetRawText()}; nothing was changed");
+
+    /// <summary>The keys of the entries <paramref name="match"/> selects: straight from the key when it names the key's fields, else by a scan.</summary>
+    private static List<string> Matching(PolicySection name, OrderedDictionary<string, JsonElement> section, JsonElement match)
+    {
+        if (PolicyEntryKey.TryOfMatch(name, match, out string key))
+        {
+            return section.TryGetValue(key, out var entry) && PolicyEntryKey.Matches(name, entry, match) ? [key] : [];
+        }
+
+        return [.. section.Where(kv => PolicyEntryKey.Matches(name, kv.Value, match)).Select(kv => kv.Key)];
+    }
+
+    private void LoadDocument(JsonElement root)
+    {
+        _root = root;
+        foreach (var section in PolicySections.All)
+        {
+            var entries = new OrderedDictionary<string, JsonElement>();
+            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty(PolicySections.JsonName(section), out var array) && array.ValueKind == JsonValueKind.Array)
+            {
+                int duplicate = 0;
+                foreach (var entry in array.EnumerateArray())
+                {
+                    string key = PolicyEntryKey.Of(section, entry);
+                    if (!entries.TryAdd(key, entry))
+                    {
+                        entries.Add($"{key}#dup{duplicate++}", entry);
+                    }
+                }
+            }
+
+            _sections[section] = entries;
+        }
+    }
+
+    /// <summary>Writes the candidate document (the root with the sections as staged) and validates it as a file.</summary>
+    private ConfigLoadResult Validate(bool wholeDocument)
+    {
+        _candidate.ResetWrittenCount();
+        using (var writer = new Utf8JsonWriter(_candidate))
+        {
+            writer.WriteStartObject();
+            var written = new HashSet<string>();
+            if (_root.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var property in _root.EnumerateObject())
+                {
+                    if (PolicySections.TryParse(property.Name, out var s))
+                    {
+                        WriteSection(writer, s);
+                        written.Add(property.Name);
+                    }
+                    else
+                    {
+                        property.WriteTo(writer);
+                    }
+                }
+            }
+
+            foreach (var s in PolicySections.All.Where(s => !written.Contains(PolicySections.JsonName(s)) && _sections[s].Count != 0))
+            {
+                WriteSection(writer, s);
+            }
+
+            writer.WriteEndObject();
+        }
+
+        var result = ConfigLoader.Load(_candidate.WrittenMemory);
+        if (wholeDocument && result.Config is { } reloaded && !SamePorts(reloaded.Ports, _store.Current.Config.Ports))
+        {
+            return ConfigLoadResult.Invalid([new ConfigProblem("$.ports", "the ports changed; restart nvdp to change ports (the running policy is kept)")]);
+        }
+
+        return result;
+    }
+
+    private static bool SamePorts(IReadOnlyList<PortConfig> a, IReadOnlyList<PortConfig> b) =>
+        a.Count == b.Count && a.Zip(b).All(p => p.First == p.Second);
+
+    private void WriteSection(Utf8JsonWriter writer, PolicySection section)
+    {
+        writer.WritePropertyName(PolicySections.JsonName(section));
+        writer.WriteStartArray();
+        foreach (var entry in _sections[section].Values)
+        {
+            entry.WriteTo(writer);
+        }
+
+        writer.WriteEndArray();
+    }
+
+    private Published Publish(long version) =>
+        new(version, _sections.ToDictionary(s => s.Key, s => s.Value.Values.ToArray()));
+}
