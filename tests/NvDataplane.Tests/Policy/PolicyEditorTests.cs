@@ -1,0 +1,216 @@
+using System.Text.Json;
+using NvDataplane.Headers;
+using NvDataplane.Policy;
+
+namespace NvDataplane.Tests.Policy;
+
+public class PolicyEditorTests
+{
+    private PolicyStore _store = null!;
+    private PolicyEditor _editor = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        _store = new PolicyStore(PolicySnapshot.Build(ConfigLoader.Load(ConfigLoaderTests.SpecExample).Config!));
+        _editor = PolicyEditor.FromText(_store, ConfigLoaderTests.SpecExample);
+    }
+
+    [TearDown]
+    public void TearDown() => _editor.Dispose();
+
+    private static JsonElement Json(string text)
+    {
+        using var d = JsonDocument.Parse(text);
+        return d.RootElement.Clone();
+    }
+
+    private static PolicyChange.Add AddRecord(string ca, string pa, uint vsid = 5001, string mac = "00-15-5D-00-00-09") =>
+        new PolicyChange.Add(PolicySection.LookupRecords, Json($$"""{ "customerAddress": "{{ca}}", "virtualSubnetId": {{vsid}}, "macAddress": "{{mac}}", "providerAddress": "{{pa}}" }"""));
+
+    private LookupRecordConfig? Record(string ca, uint vsid = 5001) =>
+        _store.Current.Config.LookupRecords.SingleOrDefault(r => r.VirtualSubnetId == vsid && r.CustomerAddress == IpAddr.Parse(ca));
+
+    [Test]
+    public void Add_publishes_a_new_version_whose_tables_hold_the_record()
+    {
+        long before = _store.Current.Version;
+
+        var result = _editor.Apply(AddRecord("10.1.1.9", "192.168.1.12"));
+
+        Assert.That(result.Applied, Is.True, string.Join("; ", result.Problems));
+        Assert.That(result.Version, Is.EqualTo(before + 1));
+        Assert.That(_store.Current.Version, Is.EqualTo(result.Version), "the version is published before the call returns");
+        Assert.That(_store.Current.RecordIndex.Find(5001, IpAddr.Parse("10.1.1.9")), Is.GreaterThanOrEqualTo(0));
+        Assert.That(_editor.Entries(PolicySection.LookupRecords), Has.Count.EqualTo(3));
+    }
+
+    [Test]
+    public void A_record_that_fails_validation_is_refused_with_its_json_path_and_nothing_changes()
+    {
+        long before = _store.Current.Version;
+
+        var result = _editor.Apply(AddRecord("10.1.1.9", "192.168.1.12", vsid: 42));
+
+        Assert.That(result.Applied, Is.False);
+        Assert.That(result.Problems.Select(p => p.ToString()), Has.Some.StartsWith("$.lookupRecords[2].virtualSubnetId: 42"));
+        Assert.That(_store.Current.Version, Is.EqualTo(before));
+        Assert.That(_editor.Entries(PolicySection.LookupRecords), Has.Count.EqualTo(2));
+    }
+
+    [Test]
+    public void Adding_an_existing_key_is_refused_naming_the_entry_it_collides_with()
+    {
+        var result = _editor.Apply(AddRecord("10.1.1.7", "192.168.1.12"));
+
+        Assert.That(result.Applied, Is.False);
+        Assert.That(result.Problems.Single().ToString(), Does.StartWith("$.lookupRecords[0]: ").And.Contain("already exists"));
+    }
+
+    [Test]
+    public void Set_finds_the_record_by_its_key_however_the_values_are_spelled_and_changes_only_the_given_fields()
+    {
+        var result = _editor.Apply(new PolicyChange.Set(
+            PolicySection.LookupRecords,
+            Json("""{ "customerAddress": "10.1.1.8", "virtualSubnetId": 5001, "rule": "Encap", "macAddress": "00:15:5d:00:00:02" }"""),
+            Json("""{ "providerAddress": "192.168.1.13" }""")));
+
+        Assert.That(result.Applied, Is.True, string.Join("; ", result.Problems));
+        Assert.That(result.Affected, Is.EqualTo(1));
+        var r = Record("10.1.1.8")!;
+        Assert.That(r.ProviderAddress, Is.EqualTo(IpAddr.Parse("192.168.1.13")));
+        Assert.That(r.MacAddress, Is.EqualTo(MacAddress.Parse("00-15-5D-00-00-02")));
+        Assert.That(Record("10.1.1.7")!.ProviderAddress, Is.EqualTo(IpAddr.Parse("192.168.1.10")));
+    }
+
+    [Test]
+    public void Set_or_remove_that_matches_nothing_is_refused()
+    {
+        var set = _editor.Apply(new PolicyChange.Set(PolicySection.LookupRecords, Json("""{ "customerAddress": "10.9.9.9", "virtualSubnetId": 5001 }"""), Json("""{ "providerAddress": "192.168.1.13" }""")));
+        var remove = _editor.Apply(new PolicyChange.Remove(PolicySection.LookupRecords, Json("""{ "providerAddress": "192.168.9.9" }""")));
+
+        Assert.That(set.Applied, Is.False);
+        Assert.That(set.Problems.Single().Message, Does.StartWith("no lookup record matches"));
+        Assert.That(remove.Applied, Is.False);
+        Assert.That(remove.Problems.Single().Message, Does.StartWith("no lookup record matches"));
+    }
+
+    [Test]
+    public void Remove_takes_every_matching_entry_and_refuses_an_empty_or_unknown_match()
+    {
+        _editor.Apply(AddRecord("10.1.1.9", "192.168.1.11"));
+
+        var empty = _editor.Apply(new PolicyChange.Remove(PolicySection.LookupRecords, Json("{}")));
+        var unknown = _editor.Apply(new PolicyChange.Remove(PolicySection.LookupRecords, Json("""{ "provider": "192.168.1.11" }""")));
+        var byHost = _editor.Apply(new PolicyChange.Remove(PolicySection.LookupRecords, Json("""{ "providerAddress": "192.168.1.11" }""")));
+
+        Assert.That(empty.Applied, Is.False);
+        Assert.That(unknown.Applied, Is.False);
+        Assert.That(unknown.Problems.Single().Message, Does.Contain("no field provider"));
+        Assert.That(byHost.Applied, Is.True, string.Join("; ", byHost.Problems));
+        Assert.That(byHost.Affected, Is.EqualTo(2));
+        Assert.That(_store.Current.Config.LookupRecords.Select(r => r.CustomerAddress.ToString()), Is.EqualTo(new[] { "10.1.1.7" }));
+    }
+
+    [Test]
+    public void The_changes_of_one_request_apply_together_or_not_at_all()
+    {
+        long before = _store.Current.Version;
+
+        var result = _editor.Apply(
+            AddRecord("10.1.1.9", "192.168.1.12"),
+            new PolicyChange.Set(PolicySection.LookupRecords, Json("""{ "customerAddress": "10.1.1.8", "virtualSubnetId": 5001 }"""), Json("""{ "macAddress": "01-00-5E-00-00-01" }""")));
+
+        Assert.That(result.Applied, Is.False);
+        Assert.That(result.Problems.Select(p => p.Path), Has.Some.EqualTo("$.lookupRecords[1].macAddress"));
+        Assert.That(_store.Current.Version, Is.EqualTo(before));
+        Assert.That(Record("10.1.1.9"), Is.Null, "the valid half of the request was not applied");
+    }
+
+    [Test]
+    public void Concurrent_requests_share_versions_and_a_bad_one_does_not_take_the_others_down()
+    {
+        long before = _store.Current.Version;
+        var tasks = Enumerable.Range(0, 200)
+            .Select(i => Task.Run(() => _editor.ApplyAsync([i % 50 == 7
+                ? AddRecord($"10.2.{i / 256}.{i % 256}", "192.168.1.12", vsid: 1)
+                : AddRecord($"10.2.{i / 256}.{i % 256}", "192.168.1.12")])))
+            .ToArray();
+        var results = Task.WhenAll(tasks).GetAwaiter().GetResult();
+
+        var refused = results.Select((r, i) => (r, i)).Where(x => !x.r.Applied).Select(x => x.i).ToList();
+        Assert.That(refused, Is.EqualTo(new[] { 7, 57, 107, 157 }));
+        Assert.That(_store.Current.Config.LookupRecords, Has.Count.EqualTo(2 + 196));
+        Assert.That(_store.Current.Version - before, Is.EqualTo(_editor.Commits).And.LessThanOrEqualTo(196));
+        Assert.That(_editor.ChangesApplied, Is.EqualTo(196));
+    }
+
+    [Test]
+    public void Set_that_would_give_two_records_one_key_is_refused()
+    {
+        var result = _editor.Apply(new PolicyChange.Set(PolicySection.LookupRecords, Json("""{ "customerAddress": "10.1.1.8", "virtualSubnetId": 5001 }"""), Json("""{ "customerAddress": "10.1.1.7" }""")));
+
+        Assert.That(result.Applied, Is.False);
+        Assert.That(result.Problems.Single().Message, Does.Contain("same lookup record as $.lookupRecords[0]"));
+    }
+
+    [Test]
+    public void Routes_and_provider_addresses_change_like_records_and_are_validated_against_the_ports()
+    {
+        var route = _editor.Apply(new PolicyChange.Add(PolicySection.CustomerRoutes, Json("""{ "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 5002, "destinationPrefix": "10.1.2.0/24", "nextHop": "0.0.0.0" }""")));
+        var pa = _editor.Apply(new PolicyChange.Add(PolicySection.ProviderAddresses, Json("""{ "address": "192.168.1.20", "prefixLength": 24, "port": "nosuch" }""")));
+        var providerRoute = _editor.Apply(new PolicyChange.Set(PolicySection.ProviderRoutes, Json("""{ "destinationPrefix": "0.0.0.0/0", "nextHop": "192.168.1.1" }"""), Json("""{ "metric": 7 }""")));
+
+        Assert.That(route.Applied, Is.True, string.Join("; ", route.Problems));
+        Assert.That(_store.Current.Config.CustomerRoutes, Has.Count.EqualTo(2));
+        Assert.That(pa.Applied, Is.False);
+        Assert.That(pa.Problems.Single().Path, Is.EqualTo("$.providerAddresses[1].port"));
+        Assert.That(providerRoute.Applied, Is.True, string.Join("; ", providerRoute.Problems));
+        Assert.That(_store.Current.Config.ProviderRoutes.Single().Metric, Is.EqualTo(7u));
+    }
+
+    [Test]
+    public void Replace_swaps_a_whole_section_and_keeps_the_rest_of_the_document()
+    {
+        var result = _editor.Apply(new PolicyChange.Replace(PolicySection.LookupRecords, [
+            Json("""{ "customerAddress": "10.1.1.7", "virtualSubnetId": 5001, "macAddress": "00-15-5D-00-00-01", "providerAddress": "192.168.1.10" }"""),
+            Json("""{ "customerAddress": "10.1.1.20", "virtualSubnetId": 5001, "macAddress": "00-15-5D-00-00-20", "providerAddress": "192.168.1.11" }"""),
+        ]));
+
+        Assert.That(result.Applied, Is.True, string.Join("; ", result.Problems));
+        Assert.That(_store.Current.Config.LookupRecords.Select(r => r.CustomerAddress.ToString()), Is.EqualTo(new[] { "10.1.1.7", "10.1.1.20" }));
+        Assert.That(_store.Current.Config.CustomerRoutes, Has.Count.EqualTo(1));
+        Assert.That(_store.Current.Config.HostName, Is.EqualTo("hv1"));
+    }
+
+    [Test]
+    public void Reload_takes_a_valid_document_and_refuses_one_that_changes_the_ports_or_is_not_json()
+    {
+        string morePorts = ConfigLoaderTests.SpecExample.Replace(
+            """{ "name": "blue1",""", """{ "name": "red2", "role": "vm", "device": "tap:red2", "macAddress": "00-15-5D-00-00-05", "virtualSubnetId": 5001 }, { "name": "blue1",""", StringComparison.Ordinal);
+        string moved = ConfigLoaderTests.SpecExample.Replace("192.168.1.11\", \"rule\"", "192.168.1.12\", \"rule\"", StringComparison.Ordinal);
+
+        var ports = _editor.Reload(morePorts);
+        var garbage = _editor.Reload("{ not json");
+        var good = _editor.Reload(moved);
+
+        Assert.That(ports.Applied, Is.False);
+        Assert.That(ports.Problems.Single().Message, Does.Contain("restart nvdp to change ports"));
+        Assert.That(garbage.Applied, Is.False);
+        Assert.That(garbage.Problems.Single().Message, Does.StartWith("not valid JSON at line 1"));
+        Assert.That(good.Applied, Is.True, string.Join("; ", good.Problems));
+        Assert.That(Record("10.1.1.8")!.ProviderAddress, Is.EqualTo(IpAddr.Parse("192.168.1.12")));
+    }
+
+    [Test]
+    public void After_a_reload_the_editor_edits_the_new_document()
+    {
+        string moved = ConfigLoaderTests.SpecExample.Replace("192.168.1.11\", \"rule\"", "192.168.1.12\", \"rule\"", StringComparison.Ordinal);
+        _editor.Reload(moved);
+
+        var result = _editor.Apply(new PolicyChange.Remove(PolicySection.LookupRecords, Json("""{ "providerAddress": "192.168.1.12" }""")));
+
+        Assert.That(result.Applied, Is.True, string.Join("; ", result.Problems));
+        Assert.That(_store.Current.Config.LookupRecords, Has.Count.EqualTo(1));
+    }
+}
