@@ -378,13 +378,8 @@ public sealed class PolicyEditor : IDisposable
                 return;
             }
 
-            section.RemoveAt(index);
-            section.Insert(index, newKey, updated);
-            undo.Add(() =>
-            {
-                section.RemoveAt(index);
-                section.Insert(index, oldKey, old);
-            });
+            section.SetAt(index, newKey, updated);
+            undo.Add(() => section.SetAt(index, oldKey, old));
             request.Affected++;
         }
     }
