@@ -80,5 +80,8 @@ public abstract record PolicyChange(PolicySection Section)
 /// </summary>
 public sealed record PolicyChangeResult(bool Applied, long Version, int Affected, IReadOnlyList<ConfigProblem> Problems)
 {
+    /// <summary>Refused unread because too many requests were waiting (HTTP 429 / 503 material), not because it is wrong.</summary>
+    public bool Busy { get; init; }
+
     public static PolicyChangeResult Refused(long version, IReadOnlyList<ConfigProblem> problems) => new(false, version, 0, problems);
 }

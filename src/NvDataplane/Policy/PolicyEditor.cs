@@ -23,6 +23,7 @@ namespace NvDataplane.Policy;
 public sealed class PolicyEditor : IDisposable
 {
     private readonly PolicyStore _store;
+    private readonly int _maxQueued;
     private readonly Lock _queueGate = new();
     private readonly List<Request> _queue = [];
     private readonly SemaphoreSlim _wake = new(0);
@@ -38,6 +39,7 @@ public sealed class PolicyEditor : IDisposable
     private volatile Published _published;
     private long _commits;
     private long _changesApplied;
+    private long _busyRefusals;
 
     private sealed record Published(long Version, Dictionary<PolicySection, JsonElement[]> Sections);
 
@@ -56,13 +58,26 @@ public sealed class PolicyEditor : IDisposable
     /// <param name="store">The store the pipeline reads; its current version must have been built from <paramref name="document"/>.</param>
     /// <param name="document">The configuration document that is running (the file's root object).</param>
     public PolicyEditor(PolicyStore store, JsonElement document)
+        : this(store, document, MaxQueuedRequests, start: true)
+    {
+    }
+
+    /// <param name="maxQueued">Requests that may wait (tests use a small number).</param>
+    /// <param name="start">False leaves the committer stopped until <see cref="Start"/> (tests fill the queue with it).</param>
+    internal PolicyEditor(PolicyStore store, JsonElement document, int maxQueued, bool start)
     {
         _store = store;
+        _maxQueued = maxQueued;
         LoadDocument(document.Clone());
         _published = Publish(store.Current.Version);
         _committer = new Thread(CommitLoop) { IsBackground = true, Name = "nvdp-policy" };
-        _committer.Start();
+        if (start)
+        {
+            Start();
+        }
     }
+
+    internal void Start() => _committer.Start();
 
     /// <summary>Parses <paramref name="json"/> (the text the running policy came from) for <see cref="PolicyEditor(PolicyStore, JsonElement)"/>.</summary>
     public static PolicyEditor FromText(PolicyStore store, string json)
@@ -71,7 +86,13 @@ public sealed class PolicyEditor : IDisposable
         return new PolicyEditor(store, document.RootElement);
     }
 
+    /// <summary>Requests that may wait for the committer; more are refused (<see cref="PolicyChangeResult.Busy"/>) so a flood of changes cannot exhaust memory.</summary>
+    public const int MaxQueuedRequests = 4096;
+
     public PolicyStore Store => _store;
+
+    /// <summary>Requests refused because <see cref="MaxQueuedRequests"/> were already waiting.</summary>
+    public long BusyRefusals => Interlocked.Read(ref _busyRefusals);
 
     /// <summary>Versions published by this editor so far.</summary>
     public long Commits => Interlocked.Read(ref _commits);
@@ -114,7 +135,15 @@ public sealed class PolicyEditor : IDisposable
     {
         _stop.Cancel();
         _wake.Release();
-        _committer.Join();
+        if (_committer.IsAlive)
+        {
+            _committer.Join();
+        }
+        else
+        {
+            FailQueued();
+        }
+
         _stop.Dispose();
         _wake.Dispose();
     }
@@ -124,6 +153,13 @@ public sealed class PolicyEditor : IDisposable
         ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
         lock (_queueGate)
         {
+            if (_queue.Count >= _maxQueued)
+            {
+                Interlocked.Increment(ref _busyRefusals);
+                return Task.FromResult(PolicyChangeResult.Refused(_store.Current.Version, [new ConfigProblem(
+                    "$", $"{_queue.Count} requests are already waiting to be applied; nothing was changed, retry later")]) with { Busy = true });
+            }
+
             _queue.Add(request);
         }
 

@@ -213,4 +213,21 @@ public class PolicyEditorTests
         Assert.That(result.Applied, Is.True, string.Join("; ", result.Problems));
         Assert.That(_store.Current.Config.LookupRecords, Has.Count.EqualTo(1));
     }
+
+    [Test]
+    public void A_flood_of_requests_beyond_the_queue_is_refused_as_busy_and_the_queued_ones_still_apply()
+    {
+        using var document = JsonDocument.Parse(ConfigLoaderTests.SpecExample);
+        using var editor = new PolicyEditor(_store, document.RootElement, maxQueued: 3, start: false);
+
+        var tasks = Enumerable.Range(0, 5).Select(i => editor.ApplyAsync([AddRecord($"10.1.1.{20 + i}", "192.168.1.12")])).ToArray();
+        Assert.That(tasks.Take(3).Select(t => t.IsCompleted), Is.All.False, "three wait for the committer");
+        editor.Start();
+        var results = Task.WhenAll(tasks).GetAwaiter().GetResult();
+
+        Assert.That(results.Select(r => (r.Applied, r.Busy)), Is.EqualTo(new[] { (true, false), (true, false), (true, false), (false, true), (false, true) }));
+        Assert.That(results[4].Problems.Single().Message, Does.Contain("retry later"));
+        Assert.That(editor.BusyRefusals, Is.EqualTo(2));
+        Assert.That(_store.Current.Config.LookupRecords, Has.Count.EqualTo(5));
+    }
 }
