@@ -41,7 +41,7 @@ public sealed class PolicyEditor : IDisposable
     private long _changesApplied;
     private long _busyRefusals;
 
-    private sealed record Published(long Version, Dictionary<PolicySection, JsonElement[]> Sections);
+    private sealed record Published(long Version, JsonElement Root, Dictionary<PolicySection, JsonElement[]> Sections);
 
     private sealed class Request(IReadOnlyList<PolicyChange> changes, JsonElement? document)
     {
@@ -537,30 +537,7 @@ public sealed class PolicyEditor : IDisposable
         _candidate.ResetWrittenCount();
         using (var writer = new Utf8JsonWriter(_candidate))
         {
-            writer.WriteStartObject();
-            var written = new HashSet<string>();
-            if (_root.ValueKind == JsonValueKind.Object)
-            {
-                foreach (var property in _root.EnumerateObject())
-                {
-                    if (PolicySections.TryParse(property.Name, out var s))
-                    {
-                        WriteSection(writer, s);
-                        written.Add(property.Name);
-                    }
-                    else
-                    {
-                        property.WriteTo(writer);
-                    }
-                }
-            }
-
-            foreach (var s in PolicySections.All.Where(s => !written.Contains(PolicySections.JsonName(s)) && _sections[s].Count != 0))
-            {
-                WriteSection(writer, s);
-            }
-
-            writer.WriteEndObject();
+            WriteDocument(writer, _root, s => _sections[s].Values);
         }
 
         var result = ConfigLoader.Load(_candidate.WrittenMemory);
@@ -575,11 +552,57 @@ public sealed class PolicyEditor : IDisposable
     private static bool SamePorts(IReadOnlyList<PortConfig> a, IReadOnlyList<PortConfig> b) =>
         a.Count == b.Count && a.Zip(b).All(p => p.First == p.Second);
 
-    private void WriteSection(Utf8JsonWriter writer, PolicySection section)
+    /// <summary>
+    /// The running policy as a configuration document (SPEC section 2): the file it started
+    /// from with every change applied since, for <c>nvdp config show</c> and for saving the
+    /// changes before a SIGHUP reload would replace them with the file.
+    /// </summary>
+    public string RunningDocument()
+    {
+        var published = _published;
+        var buffer = new ArrayBufferWriter<byte>(1 << 16);
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            WriteDocument(writer, published.Root, s => published.Sections[s]);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary><paramref name="root"/>'s fields in its order, the editable sections taken from <paramref name="sections"/> (appended when the root lacks them).</summary>
+    private static void WriteDocument(Utf8JsonWriter writer, JsonElement root, Func<PolicySection, IEnumerable<JsonElement>> sections)
+    {
+        writer.WriteStartObject();
+        var written = new HashSet<PolicySection>();
+        if (root.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var property in root.EnumerateObject())
+            {
+                if (PolicySections.TryParse(property.Name, out var s))
+                {
+                    WriteSection(writer, s, sections(s));
+                    written.Add(s);
+                }
+                else
+                {
+                    property.WriteTo(writer);
+                }
+            }
+        }
+
+        foreach (var s in PolicySections.All.Where(s => !written.Contains(s) && sections(s).Any()))
+        {
+            WriteSection(writer, s, sections(s));
+        }
+
+        writer.WriteEndObject();
+    }
+
+    private static void WriteSection(Utf8JsonWriter writer, PolicySection section, IEnumerable<JsonElement> entries)
     {
         writer.WritePropertyName(PolicySections.JsonName(section));
         writer.WriteStartArray();
-        foreach (var entry in _sections[section].Values)
+        foreach (var entry in entries)
         {
             entry.WriteTo(writer);
         }
@@ -588,5 +611,5 @@ public sealed class PolicyEditor : IDisposable
     }
 
     private Published Publish(long version) =>
-        new(version, _sections.ToDictionary(s => s.Key, s => s.Value.Values.ToArray()));
+        new(version, _root, _sections.ToDictionary(s => s.Key, s => s.Value.Values.ToArray()));
 }

@@ -230,4 +230,18 @@ public class PolicyEditorTests
         Assert.That(editor.BusyRefusals, Is.EqualTo(2));
         Assert.That(_store.Current.Config.LookupRecords, Has.Count.EqualTo(5));
     }
+
+    [Test]
+    public void The_running_document_is_the_file_with_the_changes_and_loads_to_the_running_policy()
+    {
+        _editor.Apply(AddRecord("10.1.1.9", "192.168.1.12"));
+        _editor.Apply(new PolicyChange.Remove(PolicySection.CustomerRoutes, Json("""{ "virtualSubnetId": 5001 }""")));
+
+        var reloaded = ConfigLoader.Load(_editor.RunningDocument());
+
+        Assert.That(reloaded.Problems, Is.Empty);
+        Assert.That(reloaded.Config!.LookupRecords, Is.EqualTo(_store.Current.Config.LookupRecords));
+        Assert.That(reloaded.Config.CustomerRoutes, Is.Empty);
+        Assert.That(reloaded.Config.ProviderNeighbors, Is.EqualTo(_store.Current.Config.ProviderNeighbors));
+    }
 }
