@@ -94,8 +94,10 @@ public partial class DaemonEndToEndTests
         Must("ip", "-n", vms[1], "link", "set", $"nvv{_suffix}2", "down");
         Must("ip", "-n", vms[2], "link", "set", $"nvv{_suffix}3", "up");
         var convergence = new List<double[]>();
-        var (moved, times) = Migrate(etcd, red8Key, "192.168.1.12", logs);
+        var acks = new List<double>();
+        var (moved, ack, times) = Migrate(etcd, red8Key, "192.168.1.12", logs);
         convergence.Add(times);
+        acks.Add(ack);
         Assert.That(Ping(vms[0], "10.1.1.8"), Is.Zero, "Red-1 → Red-2, now on hv3");
         Assert.That(Ping(vms[2], "10.1.1.7"), Is.Zero, "Red-2 on hv3 → Red-1 (hv1 takes NVGRE from hv3's PA for it)");
         foreach (var log in logs)
@@ -106,12 +108,14 @@ public partial class DaemonEndToEndTests
         // More moves back and forth, for the figure; it ends on hv3 again.
         for (int round = 0; round < 10; round++)
         {
-            convergence.Add(Migrate(etcd, red8Key, round % 2 == 0 ? "192.168.1.11" : "192.168.1.12", logs).Times);
+            var m = Migrate(etcd, red8Key, round % 2 == 0 ? "192.168.1.11" : "192.168.1.12", logs);
+            convergence.Add(m.Times);
+            acks.Add(m.Ack);
         }
 
         var all = convergence.SelectMany(t => t).Order().ToList();
         TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"etcd write → applied on hv1/hv2/hv3: first move {times[0]:0}/{times[1]:0}/{times[2]:0} ms; {convergence.Count} moves × 3 hosts: min {all[0]:0} ms, median {all[all.Count / 2]:0} ms, max {all[^1]:0} ms (slowest host per move: median {convergence.Select(t => t.Max()).Order().ElementAt(convergence.Count / 2):0} ms)"));
+            $"etcd write → applied on hv1/hv2/hv3: first move {times[0]:0}/{times[1]:0}/{times[2]:0} ms; {convergence.Count} moves × 3 hosts: min {all[0]:0} ms, median {all[all.Count / 2]:0} ms, max {all[^1]:0} ms (slowest host per move: median {convergence.Select(t => t.Max()).Order().ElementAt(convergence.Count / 2):0} ms; etcd acknowledged the put after median {acks.Order().ElementAt(acks.Count / 2):0} ms)"));
         Assert.That(Ping(vms[0], "10.1.1.8"), Is.Zero, "Red-1 → Red-2 on hv3 after the round trips");
 
         // etcd gone: every host logs it once and forwards on; SIGTERM still exits promptly and cleanly.
@@ -137,11 +141,12 @@ public partial class DaemonEndToEndTests
         Assert.That(logs.All(l => Count(l, "\"policy_source_unreachable\"") == 1), Is.True, "unreachable logged once per host");
     }
 
-    /// <summary>One put of the record with <paramref name="pa"/>; waits for every host to apply it; the milliseconds from the write to each host's log line.</summary>
-    private static (long Revision, double[] Times) Migrate(EtcdClient etcd, string key, string pa, List<StringBuilder> logs)
+    /// <summary>One put of the record with <paramref name="pa"/>; waits for every host to apply it; the milliseconds from the write to etcd's answer and to each host's log line.</summary>
+    private static (long Revision, double Ack, double[] Times) Migrate(EtcdClient etcd, string key, string pa, List<StringBuilder> logs)
     {
         var before = DateTimeOffset.UtcNow;
         long revision = etcd.PutAsync(key, EtcdRecord("10.1.1.8", "00-15-5D-00-00-02", pa)).GetAwaiter().GetResult();
+        double ack = (DateTimeOffset.UtcNow - before).TotalMilliseconds;
         var times = new double[logs.Count];
         for (int i = 0; i < logs.Count; i++)
         {
@@ -150,7 +155,7 @@ public partial class DaemonEndToEndTests
             times[i] = (AppliedTime(log, revision) - before).TotalMilliseconds;
         }
 
-        return (revision, times);
+        return (revision, ack, times);
     }
 
     private static string EtcdRecord(string ca, string mac, string pa) =>

@@ -345,20 +345,5 @@ public class EtcdPolicySourceTests
     private void WaitLogged(string text) =>
         Assert.That(WaitFor(() => _log.Any(l => l.Contains(text, StringComparison.Ordinal))), Is.True, $"logged \"{text}\"; log:\n{Log}");
 
-    /// <summary>A guard against a hang, not a timing assertion.</summary>
-    private static bool WaitFor(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (condition())
-            {
-                return true;
-            }
-
-            Thread.Sleep(20);
-        }
-
-        return condition();
-    }
+    private static bool WaitFor(Func<bool> condition) => TestWait.Until(condition, seconds: 30, pollMs: 20);
 }
