@@ -27,6 +27,9 @@ public sealed class EtcdClient : IDisposable
 {
     private const int MaxMessageSize = 256 << 20;
 
+    /// <summary>gRPC Unavailable, etcd's status for "no leader" and a member stopping.</summary>
+    private const int UnavailableCode = 14;
+
     private readonly IReadOnlyList<Uri> _endpoints;
     private readonly HttpClient _http;
     private readonly TimeSpan _requestTimeout;
@@ -148,7 +151,7 @@ public sealed class EtcdClient : IDisposable
             if (!response.IsSuccessStatusCode)
             {
                 using var error = await ReadJson(response, cancel).ConfigureAwait(false);
-                throw Error(error.RootElement, response.StatusCode);
+                throw Failed(endpoint, error.RootElement, response.StatusCode);
             }
 
             var stream = await response.Content.ReadAsStreamAsync(cancel).ConfigureAwait(false);
@@ -180,7 +183,7 @@ public sealed class EtcdClient : IDisposable
                     {
                         using (var message = JsonDocument.Parse(buffer.AsMemory(start, size)))
                         {
-                            yield return ReadWatchMessage(message.RootElement, response.StatusCode);
+                            yield return ReadWatchMessage(endpoint, message.RootElement, response.StatusCode);
                         }
 
                         start += size;
@@ -223,11 +226,11 @@ public sealed class EtcdClient : IDisposable
         }
     }
 
-    private static EtcdWatchResponse ReadWatchMessage(JsonElement message, HttpStatusCode status)
+    private EtcdWatchResponse ReadWatchMessage(Uri endpoint, JsonElement message, HttpStatusCode status)
     {
         if (!message.TryGetProperty("result", out var result))
         {
-            throw message.TryGetProperty("error", out var error) ? Error(error, status) : new EtcdException("a watch message has neither result nor error: " + message.GetRawText(), null);
+            throw message.TryGetProperty("error", out var error) ? Failed(endpoint, error, status) : new EtcdException("a watch message has neither result nor error: " + message.GetRawText(), null);
         }
 
         var events = new List<EtcdEvent>();
@@ -278,7 +281,7 @@ public sealed class EtcdClient : IDisposable
         {
             using (json)
             {
-                throw Error(json.RootElement, response.StatusCode);
+                throw Failed(endpoint, json.RootElement, response.StatusCode);
             }
         }
 
@@ -320,7 +323,23 @@ public sealed class EtcdClient : IDisposable
         }
     }
 
-    private void NextEndpoint() => Interlocked.Increment(ref _current);
+    /// <summary>Sends the calls after this one to the next member (after a watch its member ended, say).</summary>
+    public void NextEndpoint() => Interlocked.Increment(ref _current);
+
+    /// <summary>
+    /// The member's error; one that says the member cannot serve now (gRPC Unavailable: no leader,
+    /// shutting down) also sends the next call to the next member.
+    /// </summary>
+    private EtcdException Failed(Uri endpoint, JsonElement error, HttpStatusCode status)
+    {
+        var e = Error(error, status);
+        if (e.Code == UnavailableCode)
+        {
+            NextEndpoint();
+        }
+
+        return new EtcdException($"{endpoint} answered: {e.Message}", e.Code);
+    }
 
     private static async Task<JsonDocument> ReadJson(HttpResponseMessage response, CancellationToken cancel)
     {

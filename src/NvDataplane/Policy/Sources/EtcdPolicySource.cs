@@ -311,7 +311,9 @@ public sealed partial class EtcdPolicySource : IDisposable
             if (response.Created)
             {
                 Interlocked.Increment(ref _watches);
-                if (response.Revision < Revision)
+                // A member behind the others answers with an older revision and catches up; only
+                // the cluster's own (linearizable) revision being older means etcd went back.
+                if (response.Revision < Revision && (await _client.RangeAsync(_rangeStart, _rangeEnd, 0, 1, cancel).ConfigureAwait(false)).Revision < Revision)
                 {
                     _log("warning", "policy_source_revision_back", $"etcd is at revision {response.Revision}, before the {Revision} already seen (restored from a backup?); reading everything again");
                     return "read again (etcd's revision went back)";
@@ -327,7 +329,8 @@ public sealed partial class EtcdPolicySource : IDisposable
                     return "read again after compaction";
                 }
 
-                _log("warning", "policy_source_watch_canceled", $"etcd ended the watch ({response.CancelReason ?? "no reason given"}); resuming from revision {Revision + 1}");
+                _client.NextEndpoint(); // a member without a leader ends its watches: another member may have one
+                _log("warning", "policy_source_watch_canceled", $"etcd ended the watch ({response.CancelReason ?? "no reason given"}); resuming from revision {Revision + 1} on {_client.Endpoint}");
                 return null;
             }
 

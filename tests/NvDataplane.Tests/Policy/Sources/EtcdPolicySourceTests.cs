@@ -188,17 +188,29 @@ public class EtcdPolicySourceTests
         Assert.That(_log.Count(l => l.Contains("key /nvdp/providerRoutes/default", StringComparison.Ordinal)), Is.EqualTo(1), "each rejection is logged once");
     }
 
-    [Test]
-    public void Etcd_killed_and_restarted_the_watch_resumes_from_the_next_revision_without_missing_a_write()
+    [TestCase(false, TestName = "Etcd killed and restarted: the watch resumes from the next revision without missing a write")]
+    [TestCase(true, TestName = "Etcd stopped (its streams ended by the server) and restarted: the watch resumes from the next revision without missing a write")]
+    public void Etcd_lost_and_back_the_watch_resumes_from_the_next_revision_without_missing_a_write(bool graceful)
     {
         StartEtcd();
         _proxy = new CuttableProxy(_etcd!.ClientPort);
         WaitApplied(StartSource(Put(RecordKey("10.1.1.7"), Record("10.1.1.7", "192.168.1.10")), _proxy.Port));
         long version = Store.Current.Version;
 
-        _proxy.Cut();
-        _etcd.Kill();
-        WaitLogged("policy_source_unreachable: ");
+        if (graceful)
+        {
+            // The source sees etcd end the watch itself, then cannot connect.
+            _etcd.Stop();
+            WaitLogged("policy_source_unreachable: ");
+            _proxy.Cut();
+        }
+        else
+        {
+            _proxy.Cut();
+            _etcd.Kill();
+            WaitLogged("policy_source_unreachable: ");
+        }
+
         Assert.That(Store.Current.Version, Is.EqualTo(version), "forwarding goes on with the last policy");
         Assert.That(Cas(), Is.EqualTo(new[] { "10.1.1.7" }));
 

@@ -90,6 +90,24 @@ public sealed class TestEtcd : IDisposable
         _process = null;
     }
 
+    /// <summary>SIGTERM: etcd ends its streams and stops as an administrator's restart would.</summary>
+    public void Stop()
+    {
+        if (_process is { HasExited: false } p)
+        {
+            TestProcess.Run("kill", ["-TERM", p.Id.ToString(CultureInfo.InvariantCulture)]);
+            if (!p.WaitForExit(30_000))
+            {
+                p.Kill();
+            }
+
+            p.WaitForExit();
+        }
+
+        _process?.Dispose();
+        _process = null;
+    }
+
     /// <summary>Starts it again on the same data and ports.</summary>
     public void Restart()
     {
