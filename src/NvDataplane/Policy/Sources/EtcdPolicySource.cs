@@ -230,8 +230,11 @@ public sealed partial class EtcdPolicySource : IDisposable
                     readReason = null;
                 }
 
-                readReason = await WatchAsync(cancel).ConfigureAwait(false);
-                failures = 0;
+                (readReason, bool delivered) = await WatchAsync(cancel).ConfigureAwait(false);
+
+                // A watch that ended after delivering is resumed at once; one ended on arrival
+                // (a member that keeps refusing it) is retried later and later, like a failure.
+                failures = delivered || readReason is not null ? 0 : failures + 1;
             }
             catch (OperationCanceledException) when (cancel.IsCancellationRequested)
             {
@@ -301,10 +304,11 @@ public sealed partial class EtcdPolicySource : IDisposable
         Wake();
     }
 
-    /// <summary>Follows the watch until it ends; returns why a full read is needed, or null to resume from the last revision seen.</summary>
-    private async Task<string?> WatchAsync(CancellationToken cancel)
+    /// <summary>Follows the watch until it ends; returns why a full read is needed (null: resume from the last revision seen), and whether it delivered anything.</summary>
+    private async Task<(string? ReadReason, bool Delivered)> WatchAsync(CancellationToken cancel)
     {
         long from = Revision + 1;
+        bool delivered = false;
         await foreach (var response in _client.WatchAsync(_rangeStart, _rangeEnd, from, cancel).ConfigureAwait(false))
         {
             MarkReachable();
@@ -316,7 +320,7 @@ public sealed partial class EtcdPolicySource : IDisposable
                 if (response.Revision < Revision && (await _client.RangeAsync(_rangeStart, _rangeEnd, 0, 1, cancel).ConfigureAwait(false)).Revision < Revision)
                 {
                     _log("warning", "policy_source_revision_back", $"etcd is at revision {response.Revision}, before the {Revision} already seen (restored from a backup?); reading everything again");
-                    return "read again (etcd's revision went back)";
+                    return ("read again (etcd's revision went back)", delivered);
                 }
             }
 
@@ -326,26 +330,28 @@ public sealed partial class EtcdPolicySource : IDisposable
                 {
                     Interlocked.Increment(ref _compactions);
                     _log("warning", "policy_source_compacted", $"revision {from} is compacted (etcd keeps revisions from {response.CompactRevision} on); reading everything again");
-                    return "read again after compaction";
+                    return ("read again after compaction", delivered);
                 }
 
                 _client.NextEndpoint(); // a member without a leader ends its watches: another member may have one
                 _log("warning", "policy_source_watch_canceled", $"etcd ended the watch ({response.CancelReason ?? "no reason given"}); resuming from revision {Revision + 1} on {_client.Endpoint}");
-                return null;
+                return (null, delivered);
             }
 
             if (response.Events.Count != 0)
             {
                 Take(response.Events);
+                delivered = true;
             }
             else if (!response.Created && response.Revision > Revision)
             {
                 // A progress notification: every event up to its revision has been sent.
                 Interlocked.Exchange(ref _lastSeen, response.Revision);
+                delivered = true;
             }
         }
 
-        return null; // the member ended the stream: resume
+        return (null, delivered); // the member ended the stream: resume
     }
 
     private void Take(IReadOnlyList<EtcdEvent> events)
