@@ -7,6 +7,7 @@ using NvDataplane.Diagnostics;
 using NvDataplane.Io;
 using NvDataplane.Pipeline;
 using NvDataplane.Policy;
+using NvDataplane.Policy.Sources;
 
 namespace NvDataplane.Cli;
 
@@ -84,6 +85,7 @@ internal static class RunCommand
     {
         var store = new PolicyStore(PolicySnapshot.Build(config));
         using var editor = PolicyEditor.FromText(store, File.ReadAllText(path));
+        using var source = config.PolicySource is { } from ? new EtcdPolicySource(from, editor, log.Write) : null;
         var worker = new PortWorker(store, ports);
         using var stop = new CancellationTokenSource();
         void Stop(PosixSignalContext ctx)
@@ -98,7 +100,7 @@ internal static class RunCommand
         using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
         {
             ctx.Cancel = true;
-            Reload(path, editor, log);
+            Reload(path, editor, source, log);
         });
 
         int exitCode = Program.ExitOk;
@@ -119,6 +121,7 @@ internal static class RunCommand
         { IsBackground = true, Name = "nvdp-worker" };
         thread.Start();
         log.Write("info", "started", $"host {config.HostName}: {ports.Count} ports, {config.LookupRecords.Count} lookup records");
+        source?.Start();
         SdNotify("READY=1", log);
         while (!stop.Token.WaitHandle.WaitOne(LearnedReportIntervalMs))
         {
@@ -151,7 +154,7 @@ internal static class RunCommand
     }
 
     /// <summary>Validates the file off to the side; swaps it in only when it is good and keeps the same ports.</summary>
-    private static void Reload(string path, PolicyEditor editor, EventLog log)
+    private static void Reload(string path, PolicyEditor editor, EtcdPolicySource? source, EventLog log)
     {
         string json;
         try
@@ -164,7 +167,7 @@ internal static class RunCommand
             return;
         }
 
-        var result = editor.Reload(json);
+        var result = source?.Reload(json) ?? editor.Reload(json); // with etcd, its sections stay etcd's
         if (!result.Applied)
         {
             log.Write("warning", "reload_rejected", $"{path}: {result.Problems.Count} problem(s), keeping policy version {editor.Store.Current.Version}: "

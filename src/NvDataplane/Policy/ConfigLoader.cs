@@ -19,7 +19,7 @@ namespace NvDataplane.Policy;
 public static class ConfigLoader
 {
     private static readonly string[] TopLevelFields =
-        ["host", "global", "ports", "providerAddresses", "providerRoutes", "providerNeighbors", "lookupRecords", "customerRoutes", "acls", "routingDomains", "virtualSubnets"];
+        ["host", "global", "ports", "providerAddresses", "providerRoutes", "providerNeighbors", "lookupRecords", "customerRoutes", "acls", "routingDomains", "virtualSubnets", "policySource"];
 
     internal static readonly JsonDocumentOptions ParseOptions = new()
     {
@@ -108,6 +108,7 @@ public static class ConfigLoader
         var routingDomains = ConfigRoutingDomainReader.Read(root, problems, customerRoutes);
         ConfigExternalPortReader.Check(ports, lookupRecords, customerRoutes, problems);
         var virtualSubnets = ConfigVirtualSubnetReader.Read(root, problems, ports, lookupRecords, customerRoutes);
+        var policySource = ConfigPolicySourceReader.Read(root);
         if (problems.Count != 0 || hostName is null || global is null)
         {
             return null;
@@ -127,6 +128,7 @@ public static class ConfigLoader
             Acls = [.. acls.OfType<AclRuleConfig>()],
             RoutingDomains = [.. routingDomains.OfType<RoutingDomainConfig>()],
             VirtualSubnets = [.. virtualSubnets.OfType<VirtualSubnetConfig>()],
+            PolicySource = policySource,
         };
     }
 

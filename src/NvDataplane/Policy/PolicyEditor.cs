@@ -546,6 +546,11 @@ public sealed class PolicyEditor : IDisposable
             return ConfigLoadResult.Invalid([new ConfigProblem("$.ports", "the ports changed; restart nvdp to change ports (the running policy is kept)")]);
         }
 
+        if (wholeDocument && result.Config is { } changed && changed.PolicySource != _store.Current.Config.PolicySource)
+        {
+            return ConfigLoadResult.Invalid([new ConfigProblem("$.policySource", $"changed from {_store.Current.Config.PolicySource?.Url ?? "none"} to {changed.PolicySource?.Url ?? "none"}; restart nvdp to change where the policy comes from (the running policy is kept)")]);
+        }
+
         return result;
     }
 

@@ -723,21 +723,7 @@ public partial class DaemonEndToEndTests
         return JsonSerializer.Serialize(config);
     }
 
-    private static bool WaitFor(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (condition())
-            {
-                return true;
-            }
-
-            Thread.Sleep(50);
-        }
-
-        return condition();
-    }
+    private static bool WaitFor(Func<bool> condition) => TestWait.Until(condition);
 
     private static void Must(params string[] args)
     {

@@ -1,0 +1,310 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using NvDataplane.Policy.Sources;
+
+namespace NvDataplane.Tests.Policy.Sources;
+
+/// <summary>
+/// A one-member etcd (Debian's etcd-server, installed by .ci/setup-deps) on 127.0.0.1 with
+/// free ports and a data directory of its own, killed and removed on dispose whatever the test's
+/// outcome. Where etcd is missing the test is ignored, except under CI, where it fails.
+/// </summary>
+public sealed class TestEtcd : IDisposable
+{
+    private const string EtcdPath = "/usr/bin/etcd";
+    private readonly TempDir _data = new();
+    private readonly StringBuilder _output = new();
+    private Process? _process;
+
+    private TestEtcd()
+    {
+        ClientPort = FreePort();
+        PeerPort = FreePort();
+    }
+
+    public int ClientPort { get; private set; }
+
+    public int PeerPort { get; private set; }
+
+    public Uri Endpoint => new(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{ClientPort}/"));
+
+    /// <summary>What etcd printed, for failure messages.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>Starts etcd, or ignores the test (fails it under CI) when etcd is not installed.</summary>
+    public static TestEtcd Start()
+    {
+        if (!File.Exists(EtcdPath))
+        {
+            string why = "etcd is not installed (Debian's etcd-server; .ci/setup-deps installs it)";
+            if (Environment.GetEnvironmentVariable("CI") == "true")
+            {
+                Assert.Fail(why);
+            }
+
+            Assert.Ignore(why);
+        }
+
+        var etcd = new TestEtcd();
+        try
+        {
+            etcd.Run();
+            return etcd;
+        }
+        catch
+        {
+            etcd.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A client of this member, for the test's own writes.</summary>
+    public EtcdClient Client() => new([Endpoint]);
+
+    /// <summary>The <c>policySource</c> URL for <paramref name="prefix"/> (e.g. <c>/nvdp</c>) through <paramref name="port"/> (default: etcd's own).</summary>
+    public string Url(string prefix, int? port = null) =>
+        string.Create(CultureInfo.InvariantCulture, $"etcd://127.0.0.1:{port ?? ClientPort}{prefix}");
+
+    /// <summary>SIGKILL, as a crash or a power cut would stop it.</summary>
+    public void Kill()
+    {
+        if (_process is { HasExited: false } p)
+        {
+            p.Kill();
+            p.WaitForExit();
+        }
+
+        _process?.Dispose();
+        _process = null;
+    }
+
+    /// <summary>SIGTERM: etcd ends its streams and stops as an administrator's restart would.</summary>
+    public void Stop()
+    {
+        if (_process is { HasExited: false } p)
+        {
+            TestProcess.Run("kill", ["-TERM", p.Id.ToString(CultureInfo.InvariantCulture)]);
+            if (!p.WaitForExit(30_000))
+            {
+                p.Kill();
+            }
+
+            p.WaitForExit();
+        }
+
+        _process?.Dispose();
+        _process = null;
+    }
+
+    /// <summary>Starts it again on the same data and ports.</summary>
+    public void Restart()
+    {
+        Kill();
+        Run();
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        _data.Dispose();
+    }
+
+    private void Run()
+    {
+        string client = Url("").Replace("etcd://", "http://", StringComparison.Ordinal);
+        string peer = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{PeerPort}");
+        var start = new ProcessStartInfo(EtcdPath)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in new[]
+        {
+            "--name", "t", "--data-dir", Path.Combine(_data.Path, "member"),
+            "--listen-client-urls", client, "--advertise-client-urls", client,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", "t=" + peer, "--log-level", "warn",
+        })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        var process = new Process { StartInfo = start };
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+        using var probe = Client();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited)
+            {
+                Assert.Fail($"etcd exited with {process.ExitCode}: {Output}");
+            }
+
+            try
+            {
+                probe.RangeAsync([0], [0], 0, 1, CancellationToken.None).GetAwaiter().GetResult();
+                return;
+            }
+            catch (EtcdException)
+            {
+                Thread.Sleep(100);
+            }
+        }
+
+        Assert.Fail("etcd did not answer within 30 s: " + Output);
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+
+    internal static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>
+/// A TCP relay on 127.0.0.1 in front of etcd that the test can cut (every connection dropped,
+/// new ones refused) and mend: the network between a host and etcd failing while etcd itself
+/// goes on taking writes.
+/// </summary>
+public sealed class CuttableProxy : IDisposable
+{
+    private readonly int _target;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<TcpClient> _open = [];
+    private TcpListener? _listener;
+
+    public CuttableProxy(int targetPort)
+    {
+        _target = targetPort;
+        Port = TestEtcd.FreePort();
+        Mend();
+    }
+
+    public int Port { get; }
+
+    /// <summary>Drops every relayed connection and stops listening (connects are refused).</summary>
+    public void Cut()
+    {
+        lock (_open)
+        {
+            _listener?.Stop();
+            _listener = null;
+            foreach (var c in _open)
+            {
+                c.Dispose();
+            }
+
+            _open.Clear();
+        }
+    }
+
+    /// <summary>Listens again.</summary>
+    public void Mend()
+    {
+        lock (_open)
+        {
+            var listener = new TcpListener(IPAddress.Loopback, Port);
+            listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            listener.Start();
+            _listener = listener;
+            _ = Task.Run(() => Accept(listener));
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        Cut();
+        _stop.Dispose();
+    }
+
+    private async Task Accept(TcpListener listener)
+    {
+        while (true)
+        {
+            TcpClient inbound;
+            try
+            {
+                inbound = await listener.AcceptTcpClientAsync(_stop.Token);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+            {
+                return;
+            }
+
+            var outbound = new TcpClient();
+            try
+            {
+                await outbound.ConnectAsync(IPAddress.Loopback, _target);
+            }
+            catch (SocketException)
+            {
+                inbound.Dispose();
+                outbound.Dispose();
+                continue;
+            }
+
+            lock (_open)
+            {
+                if (_listener != listener)
+                {
+                    inbound.Dispose();
+                    outbound.Dispose();
+                    return;
+                }
+
+                _open.Add(inbound);
+                _open.Add(outbound);
+            }
+
+            _ = Pump(inbound, outbound);
+            _ = Pump(outbound, inbound);
+        }
+    }
+
+    private static async Task Pump(TcpClient from, TcpClient to)
+    {
+        try
+        {
+            await from.GetStream().CopyToAsync(to.GetStream());
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException or InvalidOperationException)
+        {
+        }
+
+        from.Dispose();
+        to.Dispose();
+    }
+}
