@@ -1,3 +1,5 @@
+using System.Text.Json;
+using NvDataplane.Tests.Cli;
 using NvDataplane.Headers;
 using NvDataplane.Policy;
 using NvDataplane.Policy.Import;
@@ -133,6 +135,7 @@ internal static class ImportPsScripts
 
         """;
 }
+
 /// <summary>HnvScriptImporter: the configuration a script gives, and every problem by line.</summary>
 public class ImportPsTests
 {
@@ -543,6 +546,7 @@ public class ImportPsTests
         }));
     }
 }
+
 /// <summary>PowerShellScriptReader: the commands of a script and their arguments, as PowerShell reads them.</summary>
 public class ImportPsReaderTests
 {
@@ -625,5 +629,84 @@ public class ImportPsReaderTests
             (ScriptArgumentKind.Literal, "True"), (ScriptArgumentKind.Literal, "False"), (ScriptArgumentKind.Literal, "a$b"),
             (ScriptArgumentKind.Literal, "a$b"), (ScriptArgumentKind.Expression, "\"a$b\""), (ScriptArgumentKind.Expression, "a$b"),
         }));
+    }
+}
+
+/// <summary><c>nvdp import-ps</c>: the files it writes, what it says, its exit codes.</summary>
+public class ImportPsCliTests
+{
+    private static (int Code, string Out, string Err) Nvdp(params string[] args) => CliTests.Nvdp(args);
+
+    [Test]
+    public void A_fully_importable_script_is_written_to_out_exits_0_and_the_file_validates()
+    {
+        using var temp = new TempDir();
+        string script = Path.Combine(temp.Path, "hv2.ps1");
+        string config = Path.Combine(temp.Path, "hv2.json");
+        File.WriteAllText(script, ImportPsScripts.Host2);
+
+        var (code, output, err) = Nvdp("import-ps", script, "--out", config);
+
+        Assert.That(code, Is.Zero, err);
+        Assert.That(File.ReadAllText(config), Is.EqualTo(ImportPsScripts.Host2Config));
+        Assert.That(output, Is.EqualTo($"{script}: imported 1 provider address, 1 provider route, 4 lookup records, 2 customer routes and 3 ports into {config}; complete\n"));
+        Assert.That(err, Does.Contain($"{script}:2: note: port pnic7 gets the made-up MAC 02-00-00-00-00-07"));
+        Assert.That(err, Does.Contain($"{script}: note: skipped 1 command that is not a Net-Virtualization cmdlet: Write-Host (line 4)"));
+        Assert.That(Nvdp("validate", "--config", config).Code, Is.Zero);
+    }
+
+    [Test]
+    public void A_script_with_problems_prints_what_it_could_import_reports_each_problem_by_file_and_line_and_exits_2()
+    {
+        using var temp = new TempDir();
+        string script = Path.Combine(temp.Path, "hv1.ps1");
+        File.WriteAllText(script, ImportPsScripts.Host1);
+
+        var (code, output, err) = Nvdp("import-ps", script);
+
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(output, Is.EqualTo(ImportPsScripts.Host1Config));
+        foreach (string problem in ImportPsScripts.Host1Problems)
+        {
+            Assert.That(err, Does.Contain($"{script}:{problem}\n"));
+        }
+
+        Assert.That(err, Does.Contain($"{script}:7: note: Get-NetVirtualizationLookupRecord reads the policy; nothing to import"));
+        Assert.That(err, Does.Contain($"{script}: note: skipped 6 commands that are not Net-Virtualization cmdlets: Get-NetAdapter (line 10), Enable-NetAdapterBinding (line 11), Write-Host (line 12, 2 times), Set-VMNetworkAdapter (line 38, 2 times)"));
+        Assert.That(err, Does.EndWith($"{script}: imported 1 provider address, 1 provider route, 2 lookup records, 1 customer route and 2 ports; 5 problems, see above\n"));
+    }
+
+    [Test]
+    public void Format_json_prints_one_object_with_the_problems_the_notes_and_the_configuration()
+    {
+        using var temp = new TempDir();
+        string script = Path.Combine(temp.Path, "hv1.ps1");
+        string config = Path.Combine(temp.Path, "out.json");
+        File.WriteAllText(script, ImportPsScripts.Host1);
+
+        var (code, output, _) = Nvdp("import-ps", script, "--out", config, "--format", "json");
+
+        Assert.That(code, Is.EqualTo(2));
+        using var doc = JsonDocument.Parse(output);
+        var root = doc.RootElement;
+        Assert.That(root.GetProperty("complete").GetBoolean(), Is.False);
+        Assert.That(root.GetProperty("out").GetString(), Is.EqualTo(config));
+        Assert.That(root.GetProperty("problems").EnumerateArray().Select(p => p.GetProperty("line").GetInt32()), Is.EqualTo(new[] { 33, 33, 34, 34, 36 }));
+        Assert.That(root.GetProperty("notes").GetArrayLength(), Is.EqualTo(4));
+        Assert.That(root.GetProperty("skipped").EnumerateArray().Select(s => (s.GetProperty("command").GetString(), s.GetProperty("count").GetInt32())),
+            Is.EqualTo(new[] { ("Get-NetAdapter", 1), ("Enable-NetAdapterBinding", 1), ("Write-Host", 2), ("Set-VMNetworkAdapter", 2) }));
+        Assert.That(root.GetProperty("imported").GetProperty("lookupRecords").GetInt32(), Is.EqualTo(2));
+        Assert.That(root.GetProperty("config").GetProperty("ports")[1].GetProperty("name").GetString(), Is.EqualTo("Red-VM1"));
+        Assert.That(File.ReadAllText(config), Is.EqualTo(ImportPsScripts.Host1Config), "what could be imported is written all the same");
+    }
+
+    [Test]
+    public void A_missing_script_is_a_usage_error()
+    {
+        var (code, output, err) = Nvdp("import-ps", "/nonexistent/hv1.ps1");
+
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(output, Is.Empty);
+        Assert.That(err, Is.EqualTo("nvdp: /nonexistent/hv1.ps1: no such file\n"));
     }
 }
