@@ -54,7 +54,7 @@ public static class ConfigWriter
     }
 
     /// <summary>A JSON string literal; characters beyond ASCII are written as they are.</summary>
-    internal static string Text(string value) =>
+    private static string Text(string value) =>
         "\"" + JsonEncodedText.Encode(value, JavaScriptEncoder.UnsafeRelaxedJsonEscaping).ToString() + "\"";
 
     private static string Section(string name, Entry value) => $"{Indent}{Text(name)}: {value}";
