@@ -56,6 +56,7 @@ public static class Program
         root.Subcommands.Add(DemoCommand.Build(stdout, stderr));
         root.Subcommands.Add(BenchCommand(stdout, stderr));
         root.Subcommands.Add(Cli.RunCommand.Build(stderr));
+        root.Subcommands.Add(ImportPsCommand.Build(stdout, stderr));
         return root;
     }
 

@@ -39,8 +39,8 @@ internal static class ConfigValueText
         return oneLine.Length <= MaxShown ? oneLine : string.Concat(oneLine.AsSpan(0, MaxShown), "...");
     }
 
-    /// <summary>A valid field that differs only in case, or by at most two edits.</summary>
-    private static string? Nearest(string name, IReadOnlyList<string> validFields)
+    /// <summary>A valid name that differs only in case, or by at most two edits.</summary>
+    internal static string? Nearest(string name, IReadOnlyList<string> validFields)
     {
         string? best = null;
         int bestDistance = 3;

@@ -6,7 +6,7 @@ namespace NvDataplane.Tests.Cli;
 /// <summary>The nvdp command line: exit codes, messages on stderr, JSON shapes of SPEC section 3.</summary>
 public class CliTests
 {
-    private static (int Code, string Out, string Err) Nvdp(params string[] args)
+    internal static (int Code, string Out, string Err) Nvdp(params string[] args)
     {
         var stdout = new StringWriter();
         var stderr = new StringWriter();
