@@ -239,7 +239,7 @@ public partial class ConfigLoaderTests
 
         Assert.That(problems.Select(p => p.ToString()), Is.EqualTo(new[]
         {
-            "$.global.OuterTtl: unknown field; did you mean \"outerTtl\"? valid fields are gatewayMac, outerTtl, useExternalRouter, dhcpLeaseSeconds",
+            "$.global.OuterTtl: unknown field; did you mean \"outerTtl\"? valid fields are gatewayMac, outerTtl, useExternalRouter, dhcpLeaseSeconds, migrationGraceSeconds, trustRedirects",
         }));
     }
 
