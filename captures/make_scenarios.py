@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import struct
 
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
@@ -31,7 +32,8 @@ from scapy.layers.inet import IP, ICMP, TCP, UDP, IPOption_Router_Alert  # noqa:
 from scapy.layers.dns import DNS, DNSQR  # noqa: E402
 from scapy.layers.inet6 import (  # noqa: E402
     IPv6, ICMPv6EchoRequest, ICMPv6EchoReply, ICMPv6ND_NS, ICMPv6ND_NA,
-    ICMPv6NDOptSrcLLAddr, ICMPv6NDOptDstLLAddr, ICMPv6PacketTooBig, ICMPv6TimeExceeded)
+    ICMPv6NDOptSrcLLAddr, ICMPv6NDOptDstLLAddr, ICMPv6PacketTooBig, ICMPv6TimeExceeded,
+    ICMPv6ND_Redirect, ICMPv6NDOptRedirectedHdr, ICMPv6DestUnreach)
 from scapy.layers.dhcp import BOOTP, DHCP  # noqa: E402
 from scapy.packet import Raw  # noqa: E402
 
@@ -297,21 +299,49 @@ def red_blue_config(mtu=1500):
 class Scenario:
     def __init__(self, name, description, config):
         self.name, self.description, self.config = name, description, config
-        self.steps = []  # (port, frame, [(out_port, out_frame)], drop reason or None, note)
+        self.steps = []  # (port, frame, [(out_port, out_frame)], drop reason or None, note, µs waited)
         # ACL rule label -> hits (section 4), every rule of the config, in file order.
         self.acl_hits = {label: 0 for label in acl_labels(config.get("acls", []))}
         # Section 7: the Dynamic bindings held after the last frame, by VSID, family, address.
         self.learned = []
+        # Section 8: migration counters by name (written only when one is nonzero), policy
+        # reloads (before step index, config) and the time added to the steps that follow.
+        self.migration = {name: 0 for name in MIGRATION_COUNTERS}
+        self.reloads = []
+        self.offset_us = 0
 
-    def send(self, port, frame, out=(), drop=None, note="", acl=()):
+    def wait(self, seconds):
+        """Frames from here on are stamped `seconds` later (grace periods, rate limits)."""
+        self.offset_us += int(seconds * 1000000)
+
+    def reload(self, config):
+        """Section 8: the policy is replaced by `config` before the next frame (as SIGHUP)."""
+        self.reloads.append((len(self.steps), config))
+
+    def send(self, port, frame, out=(), drop=None, note="", acl=(), counts=(), consumed=False):
         """One input frame on `port`; `out` lists what it makes the dataplane emit, in order;
         `drop` names the reason when the frame is dropped (it may still cause an ICMP error);
-        `acl` names the ACL rules that decided it (section 4: each evaluation's first match)."""
-        assert out or drop, "%s: frame '%s' neither forwarded nor dropped" % (self.name, note)
+        `acl` names the ACL rules that decided it (section 4: each evaluation's first match);
+        `counts` names the migration counters it moves (section 8), `consumed` a message the
+        host used up (neither forwarded nor dropped)."""
+        assert out or drop or consumed, "%s: frame '%s' neither forwarded nor dropped" % (self.name, note)
+        for name in counts:
+            self.migration[name] += 1  # KeyError: a counter section 8 does not name
         assert drop != "acl_deny" or acl, "%s: '%s' denied by no rule" % (self.name, note)
         for label in acl:
             self.acl_hits[label] += 1  # KeyError: a label the config does not have
-        self.steps.append((port, bytes(frame), [(p, bytes(f)) for p, f in out], drop, note))
+        self.steps.append((port, bytes(frame), [(p, bytes(f)) for p, f in out], drop, note, self.offset_us))
+
+
+MIGRATION_COUNTERS = ["relayed", "redirects_sent", "redirects_not_carried", "redirects_received",
+                      "redirects_applied", "redirects_ignored", "redirects_untrusted",
+                      "unreachables_sent", "unreachables_received", "rate_limited", "messages_lost"]
+
+
+def step_time(i, offset_us):
+    """(seconds, microseconds) of input i: TS_BASE + i ms, plus any wait before it."""
+    us = i * 1000 + offset_us
+    return (TS_BASE + us // 1000000, us % 1000000)
 
 
 def acl_labels(rules):
@@ -348,9 +378,9 @@ def write_scenario(sc):
     counts = {p: {"rx": 0, "tx": 0} for p in port_names}
     drops = {}
     lines = []
-    for i, (port, frame, out, drop, note) in enumerate(sc.steps):
+    for i, (port, frame, out, drop, note, offset_us) in enumerate(sc.steps):
         assert i < 1000
-        ts = (TS_BASE, i * 1000)
+        ts = step_time(i, offset_us)
         assert port in counts, port
         inputs.setdefault(port, []).append((ts, frame))
         counts[port]["rx"] += 1
@@ -361,6 +391,9 @@ def write_scenario(sc):
         if drop:
             drops[drop] = drops.get(drop, 0) + 1
         fate = ", ".join("%s (%d bytes)" % (p, len(f)) for p, f in out) or "-"
+        reloaded = ["reload-%d.json" % (n + 1) for n, (before, _c) in enumerate(sc.reloads) if before == i]
+        if reloaded:
+            lines.append("     policy replaced by %s" % ", ".join(reloaded))
         lines.append("%3d  %d.%06d  %-6s %5d bytes  -> %-34s drop: %-22s %s" % (
             i, ts[0], ts[1], port, len(frame), fate, drop or "-", note))
     for port, recs in inputs.items():
@@ -377,6 +410,14 @@ def write_scenario(sc):
         scenario["expected"]["acls"] = sc.acl_hits
     if sc.learned:
         scenario["expected"]["learned"] = sc.learned
+    if any(sc.migration.values()):
+        scenario["expected"]["migration"] = sc.migration
+    for n, (before, config) in enumerate(sc.reloads, 1):
+        name = "reload-%d.json" % n
+        write_file(os.path.join(root, name), json.dumps(config, indent=2) + "\n")
+        offset_us = sc.steps[before][5] if before < len(sc.steps) else sc.offset_us
+        sec, usec = step_time(before, offset_us)
+        scenario.setdefault("reloads", []).append({"atNs": sec * 1000000000 + usec * 1000, "config": name})
     write_file(os.path.join(root, "scenario.json"), json.dumps(scenario, indent=2) + "\n")
     write_file(os.path.join(root, "frames.txt"),
                "# %s: %s\n# idx timestamp port size -> emitted on, drop reason, what\n%s\n"
@@ -794,7 +835,12 @@ def s_malformed_gre():
                + ip4(REMOTE_CA, "255.255.255.255", udp(68, 67, 20, 1)))),
     ]
     for note, reason, frame in cases:
-        sc.send("pnic0", frame, drop=reason, note=note)
+        if reason in ("no_lookup_record", "no_local_port"):
+            # Section 8: the sender (10.1.1.8 via its own PA) is told it has no policy here.
+            sc.send("pnic0", frame, [("pnic0", nve_message("unreachable", frame, RED_VSID))], drop=reason,
+                    note=note + "; UNREACHABLE to 192.168.1.11", counts=("unreachables_sent",))
+        else:
+            sc.send("pnic0", frame, drop=reason, note=note)
     sc.send("pnic0", outer(gre(RED_VSID, 0x21) + inner), [("red1", inner)],
             note="control: well-formed NVGRE")
     return sc
@@ -1625,6 +1671,231 @@ def s_flooding():
     return sc
 
 
+# --------------------------------------------------------------------------------------
+# Section 8: live migration (relay, MS-NVGREE REDIRECT / UNREACHABLE)
+# --------------------------------------------------------------------------------------
+RELAYED = set()  # expected relays: their outer header keeps the sender's PA, id and FlowID
+
+
+def mac_text(raw):
+    return "-".join("%02X" % b for b in raw)
+
+
+def offending_packet(frame):
+    """The outer IP packet of an NVGRE frame (IP header, GRE, inner frame; padding cut)."""
+    l3 = 14
+    if frame[12:14] == b"\x08\x00":
+        return frame[l3:l3 + struct.unpack("!H", frame[l3 + 2:l3 + 4])[0]]
+    return frame[l3:l3 + 40 + struct.unpack("!H", frame[l3 + 4:l3 + 6])[0]]
+
+
+def nve_message(kind, offending, vsid, target=None, ca=None, to_mac=None, from_mac=PNIC_MAC,
+                from_pa=None, to_pa=None):
+    """Section 8: a REDIRECT (naming `target`) or UNREACHABLE about the NVGRE frame `offending`,
+    from the PA it was sent to back to its sender's PA, NVGRE in the flow's VSID (FlowID 0):
+    inner Ethernet NVE to NVE, inner IP PA to PA, ICMP 5/10 or 3/10 (IPv4 PAs), ICMPv6 137/1
+    with a Redirected Header option or 1/1 (IPv6 PAs), quoting the offending outer IP packet
+    up to a 576 / 1280-byte message packet."""
+    quote = offending_packet(offending)
+    version = quote[0] >> 4
+    if from_pa is None:  # the receiver of `offending` answers its sender
+        to_pa = socket.inet_ntop(socket.AF_INET if version == 4 else socket.AF_INET6, quote[12:16] if version == 4 else quote[8:24])
+        from_pa = socket.inet_ntop(socket.AF_INET if version == 4 else socket.AF_INET6, quote[16:20] if version == 4 else quote[24:40])
+        to_mac = mac_text(offending[6:12])
+    if ":" not in from_pa:
+        icmp = ICMP(type=5, code=10, gw=target) if kind == "redirect" else ICMP(type=3, code=10)
+        packet = IP(src=from_pa, dst=to_pa, tos=0, id=0, flags=0, ttl=64) / icmp / Raw(quote[:576 - 28])
+        inner = ether(to_mac, from_mac, 0x0800) + bytes(packet)
+        return nvgre4(to_mac, from_mac, from_pa, to_pa, vsid, inner, 0)
+    if kind == "redirect":
+        quote = quote[:(1280 - 40 - 48) // 8 * 8]
+        quote += b"\x00" * (-len(quote) % 8)
+        dst = ca if ":" in ca else "::ffff:" + ca
+        packet = IPv6(src=from_pa, dst=to_pa, hlim=255) / ICMPv6ND_Redirect(code=1, tgt=target, dst=dst) \
+            / ICMPv6NDOptRedirectedHdr(pkt=quote)
+    else:
+        packet = IPv6(src=from_pa, dst=to_pa, hlim=64) / ICMPv6DestUnreach(code=1) / Raw(quote[:1280 - 48])
+    inner = ether(to_mac, from_mac, 0x86DD) + bytes(packet)
+    return nvgre6(to_mac, from_mac, from_pa, to_pa, vsid, inner, 0)
+
+
+def relayed(frame, new_pa, next_hop_mac):
+    """Section 8: the frame as relayed: outer destination = the new PA, TTL / hop limit - 1, IPv4
+    header checksum recomputed, sender's PA and everything after the outer IP header kept;
+    Ethernet to the next hop toward the new PA from our provider port."""
+    ip = bytearray(offending_packet(frame))
+    if ip[0] >> 4 == 4:
+        ihl = (ip[0] & 0x0F) * 4
+        ip[8] -= 1
+        ip[16:20] = socket.inet_aton(new_pa)
+        ip[10:12] = b"\x00\x00"
+        ip[10:12] = struct.pack("!H", inet_checksum(bytes(ip[:ihl])))
+        out = ether(next_hop_mac, PNIC_MAC, 0x0800) + bytes(ip)
+    else:
+        ip[7] -= 1
+        ip[24:40] = socket.inet_pton(socket.AF_INET6, new_pa)
+        out = ether(next_hop_mac, PNIC_MAC, 0x86DD) + bytes(ip)
+    RELAYED.add(out)
+    return out
+
+
+def s_migration():
+    """Section 8, on the host a VM leaves (hv1) and on a sender: Red-1 (10.1.1.7 and
+    2001:db8:1::7) and Red-4 (on an IPv6 PA) move to hv3; NVGRE still arriving for them is relayed
+    to hv3 with the sender's PA kept, and the sender gets a REDIRECT (at most one per 100 ms per
+    sender PA, VSID and CA); a CA with no VM here gets its genuine sender an UNREACHABLE; trusted
+    REDIRECTs from the owner PA are applied, others ignored; moves back and grace expiry."""
+    hv3_pa, hv3_mac = "192.168.1.12", "02-00-00-00-01-0C"
+    hv4_pa, hv4_mac = "192.168.1.13", "02-00-00-00-01-0D"
+    pa6_hv3 = "2001:db8:ffff::12"
+    red4_mac, red5_mac, red6_mac, red9_mac = ("00-15-5D-00-00-04", "00-15-5D-00-00-05",
+                                              "00-15-5D-00-00-06", "00-15-5D-00-00-09")
+    red3_ca = "10.1.1.3"
+
+    def config(red1_pa, red4_pa, red5_pa, red9_pa, grace=None):
+        cfg = make_config(
+            [provider_port(), RED1_PORT, RED3_PORT, vm_port("red4", red4_mac, RED_VSID, "Red-4")],
+            [record(RED1_CA, RED_VSID, RED1_MAC, red1_pa, vm_name="Red-1"),
+             record(RED6_LOCAL, RED_VSID, RED1_MAC, red1_pa, vm_name="Red-1"),
+             record(red3_ca, RED_VSID, RED3_MAC, PA_LOCAL, vm_name="Red-3"),
+             record("10.1.1.4", RED_VSID, red4_mac, red4_pa, vm_name="Red-4"),
+             record("10.1.1.5", RED_VSID, red5_mac, red5_pa, vm_name="Red-5"),
+             record(REMOTE_CA, RED_VSID, RED_REMOTE_MAC, PA_REMOTE, vm_name="Red-2"),
+             record(RED6_REMOTE, RED_VSID, RED_REMOTE_MAC, PA_REMOTE, vm_name="Red-2"),
+             record("10.1.1.6", RED_VSID, red6_mac, PA6_REMOTE, vm_name="Red-6"),
+             record("10.1.1.9", RED_VSID, red9_mac, red9_pa, vm_name="Red-9")],
+            RED_ROUTES + [route(RED_RD, RED_VSID, "2001:db8:1::/64")],
+            pas=[pa(PA_LOCAL, 24), pa(PA6_LOCAL, 64)],
+            neighbors=[neighbor(PA_REMOTE, HV2_MAC), neighbor(hv3_pa, hv3_mac), neighbor(hv4_pa, hv4_mac),
+                       neighbor(PA6_REMOTE, HV2_MAC), neighbor(pa6_hv3, hv3_mac)])
+        cfg["global"]["trustRedirects"] = True
+        if grace is not None:
+            cfg["global"]["migrationGraceSeconds"] = grace
+        return cfg
+
+    sc = Scenario("migration",
+                  "Live migration on hv1 (section 8, replayed with two policy reloads): Red-1 "
+                  "(10.1.1.7, 2001:db8:1::7) moves to hv3 192.168.1.12, Red-4 from 2001:db8:ffff::10 "
+                  "to ::12, Red-5 from an IPv4 to an IPv6 PA; NVGRE still arriving is relayed with "
+                  "the sender's PA kept, its sender gets a REDIRECT (rate-limited), a CA without a VM "
+                  "here an UNREACHABLE; REDIRECTs received are applied only from the owner PA; "
+                  "Red-4 moves back; the 1 s grace runs out.",
+                  config(PA_LOCAL, PA6_LOCAL, PA_LOCAL, PA_REMOTE))
+
+    def from_red2(dst_ca, dst_mac, seed, pa_src=PA_REMOTE, src_ca=REMOTE_CA, src_mac=RED_REMOTE_MAC, **kw):
+        family6 = ":" in dst_ca
+        packet = (ip6(src_ca, dst_ca, udp(40000, 5000 + seed, 24, seed)) if family6
+                  else ip4(src_ca, dst_ca, udp(40000, 5000 + seed, 24, seed), ident=0xB000 + seed))
+        inner = ether(dst_mac, src_mac, 0x86DD if family6 else 0x0800) + packet
+        return decap_input4(RED_VSID, inner, packet, pa_src=pa_src, flow=0x40 + seed, **kw), inner
+
+    def from_red6(dst_ca, dst_mac, seed):
+        packet = ip4("10.1.1.6", dst_ca, udp(40006, 6000 + seed, 24, seed), ident=0xC000 + seed)
+        inner = ether(dst_mac, red6_mac, 0x0800) + packet
+        return nvgre6(PNIC_MAC, HV2_MAC, PA6_REMOTE, PA6_LOCAL, RED_VSID, inner, 0, flow=0x60 + seed), inner
+
+    def from_red3(dst_ca, dst_mac, seed):
+        packet = ip4(red3_ca, dst_ca, udp(40003, 7000 + seed, 24, seed), ident=0xD000 + seed)
+        return red1_frame(dst_mac, packet, src_mac=RED3_MAC), packet
+
+    # Version 1: Red-1, Red-4 (IPv6 PA) and Red-5 live here.
+    frame, inner = from_red2(RED1_CA, RED1_MAC, 1)
+    sc.send("pnic0", frame, [("red1", inner)], note="control: Red-2 -> Red-1, delivered")
+    frame, _ = from_red2("10.1.1.200", RED1_MAC, 2)
+    sc.send("pnic0", frame, [("pnic0", nve_message("unreachable", frame, RED_VSID))], drop="no_lookup_record",
+            note="Red-2 -> 10.1.1.200 (no record): UNREACHABLE to 192.168.1.11", counts=("unreachables_sent",))
+    frame, _ = from_red2("10.1.1.200", RED1_MAC, 3)
+    sc.send("pnic0", frame, drop="no_lookup_record", counts=("rate_limited",),
+            note="again 1 ms later: no second UNREACHABLE within 100 ms")
+    frame, _ = from_red2("10.1.1.201", RED1_MAC, 4, pa_src="192.168.1.99")
+    sc.send("pnic0", frame, drop="no_lookup_record",
+            note="10.1.1.8 claimed from 192.168.1.99 -> 10.1.1.201: a forged source is told nothing")
+    frame, _ = from_red6("10.1.1.200", RED1_MAC, 5)
+    sc.send("pnic0", frame, [("pnic0", nve_message("unreachable", frame, RED_VSID))], drop="no_lookup_record",
+            note="IPv6 PAs: Red-6 -> 10.1.1.200: UNREACHABLE as ICMPv6 1/1", counts=("unreachables_sent",))
+
+    # Version 2: Red-1 (both CAs) and Red-4 moved to hv3, Red-5 to an IPv6 PA; grace 1 s.
+    sc.reload(config(hv3_pa, pa6_hv3, pa6_hv3, PA_REMOTE, grace=1))
+    frame, _ = from_red2(RED1_CA, RED1_MAC, 6)
+    sc.send("pnic0", frame, [("pnic0", nve_message("redirect", frame, RED_VSID, target=hv3_pa, ca=RED1_CA)),
+                             ("pnic0", relayed(frame, hv3_pa, hv3_mac))],
+            note="Red-2 -> Red-1 (moved): REDIRECT naming 192.168.1.12, frame relayed there",
+            counts=("redirects_sent", "relayed"))
+    frame, _ = from_red2(RED1_CA, RED1_MAC, 7)
+    sc.send("pnic0", frame, [("pnic0", relayed(frame, hv3_pa, hv3_mac))], counts=("rate_limited", "relayed"),
+            note="again 1 ms later: relayed, no second REDIRECT")
+    frame, _ = from_red2(RED6_LOCAL, RED1_MAC, 8, src_ca=RED6_REMOTE)
+    sc.send("pnic0", frame, [("pnic0", nve_message("redirect", frame, RED_VSID, target=hv3_pa, ca=RED6_LOCAL)),
+                             ("pnic0", relayed(frame, hv3_pa, hv3_mac))],
+            note="IPv6 CA 2001:db8:1::7 (moved with Red-1): its own REDIRECT, relayed",
+            counts=("redirects_sent", "relayed"))
+    frame, _ = from_red6("10.1.1.4", red4_mac, 9)
+    sc.send("pnic0", frame, [("pnic0", nve_message("redirect", frame, RED_VSID, target=pa6_hv3, ca="10.1.1.4")),
+                             ("pnic0", relayed(frame, pa6_hv3, hv3_mac))],
+            note="IPv6 PAs: Red-6 -> Red-4 (moved): ICMPv6 137/1 REDIRECT, relayed to ::12",
+            counts=("redirects_sent", "relayed"))
+    frame, _ = from_red2("10.1.1.5", red5_mac, 10)
+    sc.send("pnic0", frame, drop="no_provider_route", counts=("redirects_not_carried",),
+            note="Red-5 moved to an IPv6 PA: an IPv4 sender's frame cannot be relayed nor the PA named")
+    frame, _ = from_red2(RED1_CA, RED1_MAC, 11, pa_src="192.168.1.99")
+    sc.send("pnic0", frame, drop="pa_mismatch", note="10.1.1.8 claimed from 192.168.1.99 -> Red-1: not relayed")
+    frame, _ = from_red2(RED1_CA, RED1_MAC, 12, ttl=1)
+    sc.send("pnic0", frame, drop="ttl_expired", note="outer TTL 1 -> Red-1: not relayed")
+    frame, packet = from_red3(RED1_CA, RED1_MAC, 13)
+    sc.send("red3", frame, [("pnic0", encap_expected4(frame, packet, RED_VSID, pa_dst=hv3_pa, next_hop_mac=hv3_mac))],
+            note="local Red-3 -> Red-1: the policy's new PA")
+
+    # REDIRECT / UNREACHABLE received (hv1 as a sender; trustRedirects on).
+    sent, _ = from_red3("10.1.1.9", red9_mac, 14)
+    to_red9 = encap_expected4(sent, sent[14:], RED_VSID)
+    sc.send("pnic0", nve_message("redirect", to_red9, RED_VSID, target=hv3_pa, ca="10.1.1.9", to_mac=PNIC_MAC,
+                                 from_mac=HV2_MAC, from_pa=PA_REMOTE, to_pa=PA_LOCAL),
+            consumed=True, counts=("redirects_received", "redirects_applied"),
+            note="REDIRECT from 192.168.1.11 (Red-9's PA): Red-9 -> 192.168.1.12, applied")
+    frame, packet = from_red3("10.1.1.9", red9_mac, 15)
+    sc.send("red3", frame, [("pnic0", encap_expected4(frame, packet, RED_VSID, pa_dst=hv3_pa, next_hop_mac=hv3_mac))],
+            note="Red-3 -> Red-9: to the REDIRECT's PA")
+    sent, _ = from_red3(REMOTE_CA, RED_REMOTE_MAC, 16)
+    to_red2 = encap_expected4(sent, sent[14:], RED_VSID)
+    sc.send("pnic0", nve_message("redirect", to_red2, RED_VSID, target=hv4_pa, ca=REMOTE_CA, to_mac=PNIC_MAC,
+                                 from_mac=hv3_mac, from_pa=hv3_pa, to_pa=PA_LOCAL),
+            consumed=True, counts=("redirects_received", "redirects_ignored"),
+            note="REDIRECT for Red-2 from 192.168.1.12, which does not own it: ignored")
+    frame, packet = from_red3(REMOTE_CA, RED_REMOTE_MAC, 17)
+    sc.send("red3", frame, [("pnic0", encap_expected4(frame, packet, RED_VSID))],
+            note="Red-3 -> Red-2: still to 192.168.1.11")
+    sc.send("pnic0", nve_message("unreachable", to_red2, RED_VSID, to_mac=PNIC_MAC, from_mac=HV2_MAC,
+                                 from_pa=PA_REMOTE, to_pa=PA_LOCAL),
+            consumed=True, counts=("unreachables_received",), note="UNREACHABLE from 192.168.1.11: consumed")
+    back = ip4("10.1.1.9", red3_ca, udp(5015, 40003, 24, 18), ident=0xE001)
+    back_inner = ether(RED3_MAC, red9_mac, 0x0800) + back
+    sc.send("pnic0", decap_input4(RED_VSID, back_inner, back, pa_src=hv3_pa, src_mac=hv3_mac, flow=0x52),
+            [("red3", back_inner)], note="Red-9 -> Red-3 from 192.168.1.12: vouched for by the applied REDIRECT")
+    back = ip4(REMOTE_CA, red3_ca, udp(5017, 40003, 24, 19), ident=0xE002)
+    back_inner = ether(RED3_MAC, RED_REMOTE_MAC, 0x0800) + back
+    sc.send("pnic0", decap_input4(RED_VSID, back_inner, back, pa_src=hv3_pa, src_mac=hv3_mac, flow=0x53),
+            drop="pa_mismatch", note="Red-2 -> Red-3 from 192.168.1.12: not its PA")
+
+    # Version 3: Red-4 moves back here, Red-9 to hv4; Red-1's move keeps its grace.
+    sc.reload(config(hv3_pa, PA6_LOCAL, pa6_hv3, hv4_pa, grace=1))
+    frame, inner = from_red6("10.1.1.4", red4_mac, 20)
+    sc.send("pnic0", frame, [("red4", inner)], note="Red-6 -> Red-4 (moved back): delivered, no relay")
+    sc.wait(0.2)
+    frame, _ = from_red2(RED1_CA, RED1_MAC, 21)
+    sc.send("pnic0", frame, [("pnic0", nve_message("redirect", frame, RED_VSID, target=hv3_pa, ca=RED1_CA)),
+                             ("pnic0", relayed(frame, hv3_pa, hv3_mac))],
+            note="200 ms later, Red-2 -> Red-1: still relayed (grace kept across versions), REDIRECT again",
+            counts=("redirects_sent", "relayed"))
+    frame, packet = from_red3("10.1.1.9", red9_mac, 22)
+    sc.send("red3", frame, [("pnic0", encap_expected4(frame, packet, RED_VSID, pa_dst=hv4_pa, next_hop_mac=hv4_mac))],
+            note="Red-3 -> Red-9: the policy changed its record, the REDIRECT no longer applies")
+    sc.wait(1.0)
+    frame, _ = from_red2(RED1_CA, RED1_MAC, 23)
+    sc.send("pnic0", frame, [("pnic0", nve_message("unreachable", frame, RED_VSID))], drop="no_local_port",
+            note="1.2 s after the move: grace over, UNREACHABLE", counts=("unreachables_sent",))
+    return sc
+
+
 def red1_frame_unpadded(packet, frame):
     """The frame as sent on (1.3): Ethernet header + the IP packet, padding removed."""
     return frame[:14] + packet
@@ -1633,12 +1904,12 @@ def red1_frame_unpadded(packet, frame):
 SCENARIOS = [s_encap_ipv4, s_decap_ipv4, s_encap_decap_ipv6_pa, s_ipv6_ca, s_nat, s_same_host,
              s_overlapping_tenants, s_spoofed_source, s_spoofed_outer_pa, s_malformed_gre, s_mtu,
              s_arp_and_pa, s_routing, s_gateway, s_vm_malformed, s_acl, s_dhcp, s_external_gateway,
-             s_flooding, s_l2only]
+             s_flooding, s_l2only, s_migration]
 
 
 def self_check(sc):
     """Independent byte-level invariants on every expected frame (no scapy parsing)."""
-    for _port, _frame, out, _drop, note in sc.steps:
+    for _port, _frame, out, _drop, note, _offset in sc.steps:
         for out_port, f in out:
             where = "%s: %s -> %s" % (sc.name, note, out_port)
             etype = struct.unpack("!H", f[12:14])[0]
@@ -1649,7 +1920,9 @@ def self_check(sc):
                 # recompute and an RFC 1624 update cannot legitimately disagree.
                 assert f[24:26] not in (b"\x00\x00", b"\xff\xff"), where
                 assert struct.unpack("!H", f[16:18])[0] == len(f) - 14, where + ": length/padding"
-                if f[23] == 47:  # outer NVGRE over IPv4
+                if f in RELAYED:  # section 8: the sender's outer header, TTL one less
+                    assert f[23] == 47 and f[22] == OUTER_TTL - 1, where + ": relay"
+                elif f[23] == 47:  # outer NVGRE over IPv4
                     assert f[18:22] == b"\x00\x00\x40\x00" and f[22] == OUTER_TTL, where
                     assert f[34:38] == b"\x20\x00\x65\x58" and f[41] == 0, where + ": GRE"
                     inner_ip = f[34 + 8 + 14:]
@@ -1662,7 +1935,9 @@ def self_check(sc):
                     assert udp_len - 8 >= 300 and f[42] == 2 and f[42 + 236:42 + 240] == b"c\x82Sc", where
             elif etype == 0x86DD:
                 assert struct.unpack("!H", f[18:20])[0] == len(f) - 54, where + ": length/padding"
-                if f[20] == 47:  # outer NVGRE over IPv6
+                if f in RELAYED:
+                    assert f[20] == 47 and f[21] == OUTER_TTL - 1, where + ": relay"
+                elif f[20] == 47:  # outer NVGRE over IPv6
                     assert f[21] == OUTER_TTL and f[15] & 0x0F == 0 and f[16:18] == b"\x00\x00"
                     assert f[54:58] == b"\x20\x00\x65\x58" and f[61] == 0, where + ": GRE"
             elif etype == 0x0806:

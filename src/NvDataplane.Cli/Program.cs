@@ -116,8 +116,9 @@ public static class Program
         var config = ConfigOption();
         var inputs = new Option<string[]>("--in") { Description = "PORT=FILE.pcap: frames arriving on PORT (repeatable)", Required = true, Arity = ArgumentArity.OneOrMore };
         var outDir = new Option<string>("--out-dir") { Description = "where DIR/PORT.pcap files are written", Required = true };
+        var reloads = new Option<string[]>("--reload") { Description = "TIME=FILE: replace the policy with FILE before the first frame at or after TIME (seconds since the epoch, as in the capture), as SIGHUP would (repeatable)" };
         var format = FormatOption();
-        var cmd = new Command("replay", "run the pipeline over capture files (pcap or pcapng) and write what each port emits") { config, inputs, outDir, format };
+        var cmd = new Command("replay", "run the pipeline over capture files (pcap or pcapng) and write what each port emits") { config, inputs, outDir, reloads, format };
         cmd.SetAction(parse =>
         {
             var list = new List<ReplayInput>();
@@ -144,10 +145,28 @@ public static class Program
                 return ExitUsage;
             }
 
+            var reloadList = new List<ReplayReload>();
+            foreach (string spec in parse.GetValue(reloads) ?? [])
+            {
+                int eq = spec.IndexOf('=', StringComparison.Ordinal);
+                if (eq <= 0 || !decimal.TryParse(spec[..eq], System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out decimal at))
+                {
+                    stderr.WriteLine($"nvdp: --reload {spec}: use TIME=FILE, TIME in seconds since the epoch, e.g. --reload 1700000000.5=next.json");
+                    return ExitUsage;
+                }
+
+                if (LoadConfig(spec[(eq + 1)..], stderr) is not { } next)
+                {
+                    return ExitUsage;
+                }
+
+                reloadList.Add(new ReplayReload((long)(at * 1_000_000_000m), next, spec));
+            }
+
             ReplaySummary summary;
             try
             {
-                summary = ReplayRunner.RunAsync(host, list, parse.GetValue(outDir)!).GetAwaiter().GetResult();
+                summary = ReplayRunner.RunAsync(host, list, parse.GetValue(outDir)!, reloadList).GetAwaiter().GetResult();
             }
             catch (ArgumentException ex)
             {
@@ -178,6 +197,7 @@ public static class Program
                     providerAddress = l.ProviderAddress.ToString(),
                     type = "Dynamic",
                 }),
+                migration = summary.Migration,
             }));
             return;
         }
@@ -209,6 +229,15 @@ public static class Program
             foreach (var l in summary.Learned)
             {
                 stdout.WriteLine($"  {l.Vsid} {l.CustomerAddress} {l.MacAddress} {l.ProviderAddress}");
+            }
+        }
+
+        if (summary.Migration.Values.Any(n => n != 0))
+        {
+            stdout.WriteLine("migration:");
+            foreach (var (name, n) in summary.Migration.Where(m => m.Value != 0))
+            {
+                stdout.WriteLine($"  {name,-24} {n}");
             }
         }
     }

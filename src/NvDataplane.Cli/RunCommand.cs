@@ -136,6 +136,7 @@ internal static class RunCommand
             + string.Concat(config.Ports.Select((p, i) => (p.Name, Refused: worker.TxRefused[i])).Where(x => x.Refused != 0).Select(x => $", {x.Name} refused {x.Refused} frames (device queue full)"))
             + string.Concat(worker.Forwarder.AclCounters.Read().Where(h => h.Value != 0).Select(h => $", acl {h.Key} {h.Value}"))
             + (worker.Forwarder.Learned.Learned == 0 ? "" : $", learned {worker.Forwarder.Learned.Learned} CAs (refused {worker.Forwarder.Learned.Refused} with the table full, expired {worker.Forwarder.Learned.Expired})")
+            + string.Concat(c.Migration.All().Where(m => m.Value != 0).Select(m => $", migration {m.Name} {m.Value}"))
             + string.Concat(config.Ports.Select((p, i) => (p.Name, Lost: ports[i].DeviceDrops)).Where(x => x.Lost != 0).Select(x => $", {x.Name} lost {x.Lost} frames in the device (ring full)"))
             + "; " + worker.Times.Describe());
         return exitCode;

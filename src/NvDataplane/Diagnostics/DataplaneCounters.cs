@@ -23,6 +23,9 @@ public sealed class DataplaneCounters
     /// <summary>Frames received that were answered here (ARP, ND, echo) and consumed.</summary>
     public long Answered { get; set; }
 
+    /// <summary>Live migration: relayed frames, REDIRECT / UNREACHABLE sent and received (MigrationCounters.cs).</summary>
+    public MigrationCounters Migration { get; } = new();
+
     public long TotalDrops => Drops.Sum();
 
     public long TotalRx => PortRx.Sum();

@@ -7,6 +7,13 @@ namespace NvDataplane.Io;
 /// <summary>One <c>--in PORT=FILE</c> of a replay.</summary>
 public sealed record ReplayInput(string Port, string Path);
 
+/// <summary>
+/// One <c>--reload TIME=FILE</c> of a replay: <paramref name="Config"/> replaces the policy (as
+/// SIGHUP would, through <see cref="PolicyStore.Replace"/>) before the first frame stamped at or
+/// after <paramref name="AtNs"/>, and the policy's clock reads <paramref name="AtNs"/> then.
+/// </summary>
+public sealed record ReplayReload(long AtNs, HostConfig Config, string Source);
+
 /// <summary>Per-port counts, drops by reason (non-zero only) and hits per ACL rule (every rule) of a replay.</summary>
 public sealed record ReplaySummary(IReadOnlyDictionary<string, (long Rx, long Tx)> Ports, IReadOnlyDictionary<string, long> Drops)
 {
@@ -15,6 +22,9 @@ public sealed record ReplaySummary(IReadOnlyDictionary<string, (long Rx, long Tx
 
     /// <summary>The Dynamic records learned from L2Only VMs' traffic, held at the end of the replay (docs/FORWARDING.md section 7).</summary>
     public IReadOnlyList<LearnedBinding> Learned { get; init; } = [];
+
+    /// <summary>Live migration counters by name, every one in a fixed order (docs/FORWARDING.md section 8).</summary>
+    public IReadOnlyDictionary<string, long> Migration { get; init; } = new Dictionary<string, long>();
 
     public static ReplaySummary From(PolicySnapshot policy, DataplaneCounters counters)
     {
@@ -42,6 +52,7 @@ public sealed record ReplaySummary(IReadOnlyDictionary<string, (long Rx, long Tx
         {
             Acls = forwarder.AclCounters.Read().ToDictionary(StringComparer.Ordinal),
             Learned = forwarder.Learned.Snapshot(forwarder.Policy),
+            Migration = forwarder.Counters.Migration.All().ToDictionary(m => m.Name, m => m.Value, StringComparer.Ordinal),
         };
 }
 
@@ -58,9 +69,21 @@ public static class ReplayRunner
 
     /// <exception cref="ArgumentException">an input names a port the configuration does not have.</exception>
     /// <exception cref="CaptureFormatException">an input is corrupt or truncated.</exception>
-    public static async Task<ReplaySummary> RunAsync(HostConfig config, IReadOnlyList<ReplayInput> inputs, string outDir, CancellationToken ct = default)
+    public static Task<ReplaySummary> RunAsync(HostConfig config, IReadOnlyList<ReplayInput> inputs, string outDir, CancellationToken ct = default) =>
+        RunAsync(config, inputs, outDir, [], ct);
+
+    /// <exception cref="ArgumentException">an input names an unknown port, or a reload changes the ports.</exception>
+    /// <exception cref="CaptureFormatException">an input is corrupt or truncated.</exception>
+    public static async Task<ReplaySummary> RunAsync(HostConfig config, IReadOnlyList<ReplayInput> inputs, string outDir, IReadOnlyList<ReplayReload> reloads, CancellationToken ct = default)
     {
         var policy = PolicySnapshot.Build(config);
+        foreach (var reload in reloads.Where(r => !SamePorts(config, r.Config)))
+        {
+            throw new ArgumentException($"--reload {reload.Source}: the ports differ from --config's; a reload cannot change ports (as with SIGHUP)");
+        }
+
+        var pending = reloads.OrderBy(r => r.AtNs).ToList();
+        long clockNs = 0;
         int[] portOf = new int[inputs.Count];
         for (int i = 0; i < inputs.Count; i++)
         {
@@ -72,7 +95,8 @@ public static class ReplayRunner
         }
 
         Directory.CreateDirectory(outDir);
-        var forwarder = new Forwarder(new PolicyStore(policy), new BufferPool(64, MaxFrame));
+        var store = new PolicyStore(policy, () => clockNs);
+        var forwarder = new Forwarder(store, new BufferPool(64, MaxFrame));
         var writers = new PcapWriter?[policy.Ports.Length];
         var readers = new List<CaptureReader>();
         try
@@ -101,6 +125,13 @@ public static class ReplayRunner
                 }
 
                 var frame = heads[next]!;
+                while (pending.Count > 0 && pending[0].AtNs <= frame.TimestampNs)
+                {
+                    clockNs = pending[0].AtNs;
+                    store.Replace(pending[0].Config);
+                    pending.RemoveAt(0);
+                }
+
                 ProcessOne(forwarder, portOf[next], frame, writers, outDir);
                 heads[next] = await NextEthernetAsync(readers[next], inputs[next].Path, ct).ConfigureAwait(false);
             }
@@ -122,6 +153,9 @@ public static class ReplayRunner
 
         return ReplaySummary.From(policy, forwarder);
     }
+
+    private static bool SamePorts(HostConfig a, HostConfig b) =>
+        a.Ports.Count == b.Ports.Count && a.Ports.Zip(b.Ports).All(p => p.First == p.Second);
 
     private static async ValueTask<CapturedFrame?> NextEthernetAsync(CaptureReader reader, string path, CancellationToken ct)
     {

@@ -82,6 +82,7 @@ public sealed partial class Forwarder
                 _cachedVsidInfo = null;
                 UseAcls(p);
                 UseDynamicRecords(p);
+                UseMigration(p);
             }
 
             _p = p;
@@ -234,7 +235,7 @@ public sealed partial class Forwarder
             var path = (ProviderPath)_path[i];
             DropReason r = path == ProviderPath.Nvgre
                 ? NvgreDeliver(buffer, in _inner[i], in _decap[i], _dst[i], _dstData[i], _src[i], _srcData[i])
-                : ProviderSlowPath(port, buffer, ref _info[i], path, _reason[i]);
+                : ProviderSlowPath(port, buffer, ref _info[i], in _inner[i], in _decap[i], path, _reason[i]);
             Settle(buffer, r);
         }
     }

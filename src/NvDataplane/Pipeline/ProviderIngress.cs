@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using NvDataplane.Diagnostics;
 using NvDataplane.Headers;
+using NvDataplane.Nvgre;
 using NvDataplane.Policy;
 using NvDataplane.Rewrite;
 
@@ -19,12 +20,19 @@ public sealed partial class Forwarder
         Echo,
         Nat,
         Nvgre,
+
+        /// <summary>NVGRE carrying a REDIRECT / UNREACHABLE to our own PA (Migration.cs).</summary>
+        MigrationMessage,
     }
 
     /// <summary>What decapsulation needs from the outer headers once the inner frame is parsed.</summary>
     private struct DecapState
     {
         public IpAddr OuterSource;
+
+        /// <summary>The local PA the frame was sent to, and where its outer IP header starts (relay, messages).</summary>
+        public IpAddr OuterDestination;
+        public int OuterL3Offset;
         public int InnerStart;
         public int InnerEnd;
         public uint Vsid;
@@ -32,6 +40,9 @@ public sealed partial class Forwarder
 
         /// <summary>Inner broadcast / multicast in a VSID that floods: every local vm port of it gets a copy (Flooding.cs).</summary>
         public bool Flood;
+
+        /// <summary>An MS-NVGREE message for this host rather than a VM's frame.</summary>
+        public MigrationMessageKind Message;
     }
 
     private DropReason FromProvider(PortInfo port, PacketBuffer buffer)
@@ -42,7 +53,7 @@ public sealed partial class Forwarder
         DropReason r = ProviderClassify(port, buffer.Frame, ref outer, ref inner, ref d, out ProviderPath path);
         if (path != ProviderPath.Nvgre)
         {
-            return ProviderSlowPath(port, buffer, ref outer, path, r);
+            return ProviderSlowPath(port, buffer, ref outer, in inner, in d, path, r);
         }
 
         int dst = _p.RecordIndex.Find(d.Vsid, inner.Destination, out ulong dstData);
@@ -100,7 +111,7 @@ public sealed partial class Forwarder
         if (info.Protocol == IpProtocol.Gre)
         {
             r = NvgreClassify(frame, in info, ref inner, ref d);
-            path = r == DropReason.None ? ProviderPath.Nvgre : ProviderPath.Drop;
+            path = r != DropReason.None ? ProviderPath.Drop : d.Message == MigrationMessageKind.None ? ProviderPath.Nvgre : ProviderPath.MigrationMessage;
             return r;
         }
 
@@ -122,10 +133,12 @@ public sealed partial class Forwarder
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private DropReason ProviderSlowPath(PortInfo port, PacketBuffer buffer, ref PacketInfo info, ProviderPath path, DropReason reason)
+    private DropReason ProviderSlowPath(PortInfo port, PacketBuffer buffer, ref PacketInfo info, in PacketInfo inner, in DecapState d, ProviderPath path, DropReason reason)
     {
         switch (path)
         {
+            case ProviderPath.MigrationMessage:
+                return ReceiveMessage(buffer, in inner, in d);
             case ProviderPath.Arp:
                 return ProviderArp(port, buffer, in info);
             case ProviderPath.NeighborSolicitation:
@@ -244,10 +257,17 @@ public sealed partial class Forwarder
         }
 
         d.OuterSource = outer.Source;
+        d.OuterDestination = outer.Destination;
+        d.OuterL3Offset = outer.L3Offset;
         d.InnerStart = innerStart;
         d.InnerEnd = end;
         d.Vsid = vsid;
         d.DomainIndex = vsidInfo.DomainIndex;
+
+        // ICMP from a PA to our PA inside NVGRE is no VM's: MS-NVGREE REDIRECT / UNREACHABLE.
+        d.Message = (info.Protocol == IpProtocol.Icmp || info.Protocol == IpProtocol.Icmpv6) && info.Destination == outer.Destination
+            ? MigrationMessage.Classify(inner, in info)
+            : MigrationMessageKind.None;
         return DropReason.None;
     }
 
@@ -267,7 +287,12 @@ public sealed partial class Forwarder
         else if (dstIndex >= 0)
         {
             port = ForwardingData.Index(dstData);
-            if (!ForwardingData.IsLocal(dstData) || port < 0)
+            if (!ForwardingData.IsLocal(dstData))
+            {
+                return NoVmHere(buffer, in info, in d, srcIndex, srcData, DropReason.NoLocalPort); // moved away, or never here
+            }
+
+            if (port < 0)
             {
                 return DropReason.NoLocalPort;
             }
@@ -278,29 +303,14 @@ public sealed partial class Forwarder
             port = learned >= 0 ? p.Records[learned].LocalPortIndex : WildcardPort(in d, info.Destination);
             if (port < 0)
             {
-                return learned >= 0 ? DropReason.NoLocalPort : DropReason.NoLookupRecord;
+                return learned >= 0 ? DropReason.NoLocalPort : NoVmHere(buffer, in info, in d, srcIndex, srcData, DropReason.NoLookupRecord);
             }
         }
 
         // Anti-spoofing: the outer source PA must be the PA of the inner source CA.
-        if (srcIndex >= 0 && !ForwardingData.IsLocal(srcData))
+        if (!SourceVouched(buffer, in info, in d, srcIndex, srcData))
         {
-            if (p.RemotePas[ForwardingData.Index(srcData)] != d.OuterSource)
-            {
-                return DropReason.PaMismatch;
-            }
-        }
-        else
-        {
-            if (srcIndex < 0)
-            {
-                srcIndex = FindSourceElsewhere(in d, info.Source, buffer);
-            }
-
-            if (srcIndex < 0 || p.Records[srcIndex].ProviderAddress != d.OuterSource)
-            {
-                return DropReason.PaMismatch;
-            }
+            return DropReason.PaMismatch;
         }
 
         if (d.Flood)

@@ -186,6 +186,11 @@ public sealed partial class Forwarder
             return Forward(dst.LocalPortIndex, buffer);
         }
 
+        if (dst.Rule == TranslationRule.Encap && Redirected(dst.Vsid, dst.CustomerAddress, dst.MacAddress, out var redirected))
+        {
+            return ToRedirected(port, buffer, ref info, in p.Records[srcIndex], in redirected, routed: true);
+        }
+
         var remote = RemoteDestination.From(in dst);
         return ToRemote(port, buffer, ref info, in p.Records[srcIndex], in remote, routed: true);
     }
@@ -239,6 +244,11 @@ public sealed partial class Forwarder
 
         ref readonly RecordEntry src = ref p.Records[srcIndex];
         bool nat = ForwardingData.IsNat(dstData);
+        if (!nat && Redirected(port.Vsid!.Vsid, info.Destination, default, out var redirected))
+        {
+            return ToRedirected(port, buffer, ref info, in src, in redirected, routed: false);
+        }
+
         var pa = !nat ? default : src.TemplateRow >= 0 ? p.Tunnels[src.TemplateRow + target].RemotePa : p.RemotePas[target];
         var remote = new RemoteDestination(port.Vsid!.Vsid, target, nat, pa, default);
         return ToRemote(port, buffer, ref info, in src, in remote, routed: false);
@@ -371,7 +381,14 @@ public sealed partial class Forwarder
         }
 
         var p = _p;
-        ref readonly EncapTemplate t = ref p.Template(in src, dst.RemotePaIndex);
+        return Encapsulate(port, buffer, ref info, in src, in dst, in p.Template(in src, dst.RemotePaIndex), p.TemplateBytes, routed);
+    }
+
+    /// <summary>Encap or IP rewrite through the tunnel template <paramref name="t"/> (its slot in <paramref name="templateBytes"/>), MTU rule included.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private DropReason Encapsulate(PortInfo port, PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RemoteDestination dst, in EncapTemplate t, byte[] templateBytes, bool routed)
+    {
+        bool nat = dst.Nat;
         if (t.Unusable is not (DropReason.None or DropReason.NeighborUnresolved))
         {
             return t.Unusable; // an unresolved next hop is resolved on the way out (SendToProvider)
@@ -380,7 +397,7 @@ public sealed partial class Forwarder
         int overhead = nat ? 0 : t.Overhead;
         if (info.L3Length + overhead > t.Mtu)
         {
-            return TooBig(port, buffer, ref info, in src, in dst, in t, routed);
+            return TooBig(port, buffer, ref info, in src, in dst, in t, templateBytes, routed);
         }
 
         Span<byte> frame = buffer.Frame;
@@ -393,11 +410,11 @@ public sealed partial class Forwarder
         if (nat)
         {
             AddressRewriter.Rewrite(frame, ref info, src.ProviderAddress, dst.ProviderAddress);
-            PushL2(buffer, in t, p.TemplateBytes);
+            PushL2(buffer, in t, templateBytes);
         }
         else
         {
-            NvgreEncapsulator.Push(buffer, buffer.Length, in t, p.TemplateBytes, dst.Vsid, info.Tos, FlowHash.Compute(in info));
+            NvgreEncapsulator.Push(buffer, buffer.Length, in t, templateBytes, dst.Vsid, info.Tos, FlowHash.Compute(in info));
         }
 
         return SendToProvider(in t, buffer);
@@ -415,14 +432,14 @@ public sealed partial class Forwarder
 
     /// <summary>The MTU rule: ICMP back to the sender, or IPv4 fragmentation when DF is clear.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private DropReason TooBig(PortInfo port, PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RemoteDestination dst, in EncapTemplate t, bool routed)
+    private DropReason TooBig(PortInfo port, PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RemoteDestination dst, in EncapTemplate t, byte[] templateBytes, bool routed)
     {
         bool nat = dst.Nat;
         int overhead = nat ? 0 : t.Overhead;
         int maxIp = t.Mtu - overhead;
         if (info.IpVersion == 4 && !info.DontFragment)
         {
-            return Fragment(buffer, ref info, in src, in dst, in t, routed, maxIp);
+            return Fragment(buffer, ref info, in src, in dst, in t, templateBytes, routed, maxIp);
         }
 
         AnswerWithIcmpError(port, buffer, in info, maxIp);
@@ -461,7 +478,7 @@ public sealed partial class Forwarder
         QueueExtra(port.Index, icmp);
     }
 
-    private DropReason Fragment(PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RemoteDestination dst, in EncapTemplate t, bool routed, int maxIp)
+    private DropReason Fragment(PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RemoteDestination dst, in EncapTemplate t, byte[] templateBytes, bool routed, int maxIp)
     {
         int ihl = info.IpHeaderLength;
         int perFragment = Ipv4Fragmenter.PayloadPerFragment(maxIp, ihl);
@@ -494,11 +511,11 @@ public sealed partial class Forwarder
                 fi.L3Offset = Ethernet.HeaderSize;
                 PacketParser.ParseIpv4(piece.Frame, ref fi);
                 AddressRewriter.Rewrite(piece.Frame, ref fi, src.ProviderAddress, dst.ProviderAddress);
-                PushL2(piece, in t, _p.TemplateBytes);
+                PushL2(piece, in t, templateBytes);
             }
             else
             {
-                NvgreEncapsulator.Push(piece, piece.Length, in t, _p.TemplateBytes, dst.Vsid, info.Tos, flow);
+                NvgreEncapsulator.Push(piece, piece.Length, in t, templateBytes, dst.Vsid, info.Tos, flow);
             }
 
             SendToProvider(in t, piece, extra: !first);

@@ -1,13 +1,16 @@
 namespace NvDataplane.Policy;
 
-/// <summary>Reads <c>host</c> and <c>global</c>: the host name, gateway MAC, outer TTL, external router, DHCP lease.</summary>
+/// <summary>Reads <c>host</c> and <c>global</c>: the host name, gateway MAC, outer TTL, external router, DHCP lease, migration grace and REDIRECT trust.</summary>
 internal static class ConfigHostReader
 {
     /// <summary>A minute: shorter leases only make VMs renew all the time.</summary>
     private const long MinDhcpLeaseSeconds = 60;
 
+    /// <summary>An hour: a migration's stale senders are corrected long before (REDIRECT, policy push).</summary>
+    private const long MaxMigrationGraceSeconds = 3600;
+
     private static readonly string[] HostFields = ["name"];
-    private static readonly string[] GlobalFields = ["gatewayMac", "outerTtl", "useExternalRouter", "dhcpLeaseSeconds"];
+    private static readonly string[] GlobalFields = ["gatewayMac", "outerTtl", "useExternalRouter", "dhcpLeaseSeconds", "migrationGraceSeconds", "trustRedirects"];
 
     /// <summary>The host name; the machine name when <c>host</c> or its <c>name</c> is not given.</summary>
     public static string? ReadHostName(ConfigObjectReader root)
@@ -41,8 +44,11 @@ internal static class ConfigHostReader
         long? outerTtl = global.Integer("outerTtl", 1, 255, whenAbsent: GlobalSettings.Default.OuterTtl);
         bool? useExternalRouter = global.Boolean("useExternalRouter", whenAbsent: false);
         long? lease = global.Integer("dhcpLeaseSeconds", MinDhcpLeaseSeconds, uint.MaxValue, whenAbsent: GlobalSettings.DefaultDhcpLeaseSeconds);
+        long? grace = global.Integer("migrationGraceSeconds", 0, MaxMigrationGraceSeconds, whenAbsent: GlobalSettings.DefaultMigrationGraceSeconds);
+        bool? trustRedirects = global.Boolean("trustRedirects", whenAbsent: false);
         return problems.Count == before && gatewayMac is { } mac && outerTtl is { } ttl && useExternalRouter is { } external && lease is { } l
-            ? new GlobalSettings(mac, (byte)ttl, external) { DhcpLeaseSeconds = (uint)l }
+            && grace is { } g && trustRedirects is { } trust
+            ? new GlobalSettings(mac, (byte)ttl, external) { DhcpLeaseSeconds = (uint)l, MigrationGraceSeconds = (uint)g, TrustRedirects = trust }
             : null;
     }
 

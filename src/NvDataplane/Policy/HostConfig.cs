@@ -39,6 +39,14 @@ public sealed record GlobalSettings(MacAddress GatewayMac, byte OuterTtl, bool U
 
     /// <summary>The lease DHCP answers grant (option 51); <see cref="uint.MaxValue"/> is infinite.</summary>
     public uint DhcpLeaseSeconds { get; init; } = DefaultDhcpLeaseSeconds;
+
+    public const uint DefaultMigrationGraceSeconds = 30;
+
+    /// <summary>How long a record that moved from a local PA to a remote one is still relayed here (docs/FORWARDING.md section 8); 0: never.</summary>
+    public uint MigrationGraceSeconds { get; init; } = DefaultMigrationGraceSeconds;
+
+    /// <summary>Whether a REDIRECT from the PA that owns a flow moves this host's traffic for that CA to the new PA (MS-NVGREE; off by default).</summary>
+    public bool TrustRedirects { get; init; }
 }
 
 /// <param name="Device">afpacket:IFNAME, tap:NAME or pcap:NAME; null when the config names none (replay ignores it).</param>

@@ -294,6 +294,11 @@ public sealed class PolicySnapshot
     /// <summary>What DHCP answers on each vm port (docs/FORWARDING.md section 5).</summary>
     public DhcpBindings Dhcp { get; private set; } = DhcpBindings.Empty;
 
+    /// <summary>Records moved away from this host and still relayed here (MovedRecords.cs, docs/FORWARDING.md section 8).</summary>
+    public MovedRecords Moved { get; internal set; } = MovedRecords.Empty;
+
+    private Dictionary<IpAddr, MacAddress> _neighbors = [];
+
     public const int TemplateStride = 80;
 
     public int FindPort(string name) => Array.FindIndex(Ports, p => p.Name == name);
@@ -516,6 +521,8 @@ public sealed class PolicySnapshot
             neighbors.TryAdd(n.Address, n.MacAddress);
         }
 
+        _neighbors = neighbors;
+
         var natOnly = new bool[r];
         foreach (var rec in Records)
         {
@@ -552,7 +559,7 @@ public sealed class PolicySnapshot
         TemplateBytes = LargeArray.Allocate<byte>(Math.Max(1, builds.Count) * TemplateStride);
         for (int t = 0; t < builds.Count; t++)
         {
-            Templates[t] = BuildTemplate(LocalPas[builds[t].Local], builds[t].Remote, t * TemplateStride, neighbors);
+            Templates[t] = BuildTemplate(LocalPas[builds[t].Local], builds[t].Remote, TemplateBytes, t * TemplateStride);
         }
     }
 
@@ -580,7 +587,13 @@ public sealed class PolicySnapshot
         return best is not null;
     }
 
-    private EncapTemplate BuildTemplate(LocalPa source, IpAddr destination, int offset, Dictionary<IpAddr, MacAddress> neighbors)
+    /// <summary>
+    /// The outer headers from local PA <paramref name="source"/> to <paramref name="destination"/>,
+    /// written right-aligned into the <see cref="TemplateStride"/>-byte slot at
+    /// <paramref name="offset"/> of <paramref name="bytes"/> (this snapshot's own
+    /// <see cref="TemplateBytes"/>, or a slot of the caller's for a PA no tunnel was built for).
+    /// </summary>
+    public EncapTemplate BuildTemplate(LocalPa source, IpAddr destination, byte[] bytes, int offset)
     {
         if (source.Address.IsV4 != destination.IsV4 || source.PortIndex < 0)
         {
@@ -594,7 +607,7 @@ public sealed class PolicySnapshot
 
         // Without a static neighbor the template is built all the same, with a zero next-hop MAC:
         // the forwarder resolves the next hop by ARP / ND and writes the MAC in per frame.
-        bool resolved = neighbors.TryGetValue(nextHop, out var nextHopMac);
+        bool resolved = _neighbors.TryGetValue(nextHop, out var nextHopMac);
 
         var port = Ports[source.PortIndex];
         Span<byte> t = stackalloc byte[TemplateStride];
@@ -640,7 +653,7 @@ public sealed class PolicySnapshot
         BinaryPrimitives.WriteUInt16BigEndian(t[gre..], Gre.NvgreFlagsVersion);
         BinaryPrimitives.WriteUInt16BigEndian(t[(gre + 2)..], Ethernet.TypeTransparentBridging);
         int length = gre + Gre.NvgreSize;
-        t[..length].CopyTo(TemplateBytes.AsSpan(offset + TemplateStride - length));
+        t[..length].CopyTo(bytes.AsSpan(offset + TemplateStride - length));
         return new EncapTemplate
         {
             Unusable = resolved ? DropReason.None : DropReason.NeighborUnresolved,
@@ -665,19 +678,42 @@ public sealed class PolicySnapshot
 /// </summary>
 public sealed class PolicyStore
 {
+    private readonly Func<long> _clock;
+    private readonly Lock _replaceGate = new();
     private PolicySnapshot _current;
 
-    public PolicyStore(PolicySnapshot initial) => _current = initial;
+    public PolicyStore(PolicySnapshot initial)
+        : this(initial, UtcNowNs)
+    {
+    }
+
+    /// <param name="clock">Now, in ns since the Unix epoch: the clock ports stamp frames with (replay: the frame being replayed; tests: theirs).</param>
+    public PolicyStore(PolicySnapshot initial, Func<long> clock)
+    {
+        _current = initial;
+        _clock = clock;
+    }
 
     public PolicySnapshot Current => Volatile.Read(ref _current);
 
     public void Publish(PolicySnapshot next) => Volatile.Write(ref _current, next);
 
-    /// <summary>Builds a snapshot from <paramref name="config"/> with the next version number and publishes it.</summary>
+    /// <summary>
+    /// Builds a snapshot from <paramref name="config"/> with the next version number and publishes
+    /// it: every policy change (reload, control API, etcd) ends here. Records this version moves
+    /// from a local PA to a remote one start their migration grace period now (MovedRecords.cs).
+    /// </summary>
     public PolicySnapshot Replace(HostConfig config)
     {
-        var next = PolicySnapshot.Build(config, Current.Version + 1);
-        Publish(next);
-        return next;
+        lock (_replaceGate)
+        {
+            var current = Current;
+            var next = PolicySnapshot.Build(config, current.Version + 1);
+            next.Moved = MovedRecords.Next(current, next, _clock());
+            Publish(next);
+            return next;
+        }
     }
+
+    private static long UtcNowNs() => (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;
 }

@@ -102,6 +102,36 @@ public class CliTests
     }
 
     [Test]
+    public void Replay_with_reloads_reports_the_migration_counters_in_json_and_text()
+    {
+        using var temp = new TempDir();
+        string[] args = ["replay", "--config", Scenario("migration", "config.json"),
+            "--in", "pnic0=" + Scenario("migration", "in/pnic0.pcap"), "--in", "red3=" + Scenario("migration", "in/red3.pcap"),
+            "--reload", "1700000000.005=" + Scenario("migration", "reload-1.json"), "--reload", "1700000000.020=" + Scenario("migration", "reload-2.json")];
+        var (code, output, err) = Nvdp([.. args, "--out-dir", Path.Combine(temp.Path, "json"), "--format", "json"]);
+        Assert.That(code, Is.Zero, err);
+        using var doc = JsonDocument.Parse(output);
+        var migration = doc.RootElement.GetProperty("migration");
+        Assert.That(migration.EnumerateObject().Select(p => p.Name).First(), Is.EqualTo("relayed"));
+        Assert.That((migration.GetProperty("relayed").GetInt64(), migration.GetProperty("redirects_sent").GetInt64(), migration.GetProperty("unreachables_sent").GetInt64()), Is.EqualTo((5L, 4L, 3L)));
+        Assert.That(doc.RootElement.TryGetProperty("learned", out _) && doc.RootElement.TryGetProperty("drops", out _), Is.True, "the existing keys stay");
+
+        var (textCode, text, _) = Nvdp([.. args, "--out-dir", Path.Combine(temp.Path, "text")]);
+        Assert.That(textCode, Is.Zero);
+        Assert.That(text, Does.Contain("migration:").And.Match(@"relayed\s+5").And.Not.Contain("redirects_untrusted"), "nonzero counters only");
+    }
+
+    [TestCase("soon=x.json")]
+    [TestCase("1700000000")]
+    public void A_reload_without_a_time_or_file_is_a_usage_error(string reload)
+    {
+        using var temp = new TempDir();
+        var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + Scenario("encap-ipv4", "in/red1.pcap"), "--reload", reload, "--out-dir", temp.Path);
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain("--reload " + reload + ": use TIME=FILE"));
+    }
+
+    [Test]
     public void Replay_is_deterministic()
     {
         using var a = new TempDir();

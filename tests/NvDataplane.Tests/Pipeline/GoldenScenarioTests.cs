@@ -19,14 +19,10 @@ public class GoldenScenarioTests
     {
         string dir = Path.Combine(TestPaths.Captures, name);
         using var scenario = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(dir, "scenario.json")));
-        var load = ConfigLoader.LoadFile(Path.Combine(dir, "config.json"));
-        Assert.That(load.Problems, Is.Empty, "scenario config must be valid");
-        var inputs = scenario.RootElement.GetProperty("inputs").EnumerateArray()
-            .Select(i => new ReplayInput(i.GetProperty("port").GetString()!, Path.Combine(dir, i.GetProperty("file").GetString()!)))
-            .ToList();
+        var run = Load(dir, scenario.RootElement);
         using var temp = new TempDir();
 
-        var summary = await ReplayRunner.RunAsync(load.Config!, inputs, temp.Path);
+        var summary = await ReplayRunner.RunAsync(run.Config, run.Inputs, temp.Path, run.Reloads);
 
         var expected = scenario.RootElement.GetProperty("expected");
         foreach (var port in expected.GetProperty("ports").EnumerateObject())
@@ -48,6 +44,12 @@ public class GoldenScenarioTests
             : [];
         Assert.That(summary.Learned.Select(l => $"{l.Vsid} {l.CustomerAddress} {l.MacAddress} {l.ProviderAddress} Dynamic"), Is.EqualTo(expectedLearned), "learned bindings");
 
+        // Live migration counters (FORWARDING section 8), every one by name; no "migration": all zero.
+        var expectedMigration = expected.TryGetProperty("migration", out var migration)
+            ? migration.EnumerateObject().Select(p => (p.Name, p.Value.GetInt64())).ToList()
+            : summary.Migration.Select(m => (m.Key, 0L)).ToList();
+        Assert.That(summary.Migration.Select(m => (m.Key, m.Value)), Is.EqualTo(expectedMigration), "migration counters");
+
         string expectedDir = Path.Combine(dir, "expected");
         var expectedFiles = Directory.Exists(expectedDir) ? Directory.GetFiles(expectedDir, "*.pcap").Select(Path.GetFileName).Order().ToList() : [];
         var actualFiles = Directory.GetFiles(temp.Path, "*.pcap").Select(Path.GetFileName).Order().ToList();
@@ -63,6 +65,27 @@ public class GoldenScenarioTests
                 Assert.That(Hex(Masked(got[i].Data)), Is.EqualTo(Hex(Masked(want[i].Data))), $"{file} frame {i}: bytes");
             }
         }
+    }
+
+    internal sealed record ScenarioRun(HostConfig Config, List<ReplayInput> Inputs, List<ReplayReload> Reloads);
+
+    /// <summary>A scenario's config, its inputs in replay order and its policy reloads (<c>"reloads"</c>: at which time which file replaces the policy).</summary>
+    internal static ScenarioRun Load(string dir, JsonElement scenario)
+    {
+        static HostConfig Valid(string path)
+        {
+            var load = ConfigLoader.LoadFile(path);
+            Assert.That(load.Problems, Is.Empty, $"{path} must be valid");
+            return load.Config!;
+        }
+
+        var inputs = scenario.GetProperty("inputs").EnumerateArray()
+            .Select(i => new ReplayInput(i.GetProperty("port").GetString()!, Path.Combine(dir, i.GetProperty("file").GetString()!)))
+            .ToList();
+        var reloads = scenario.TryGetProperty("reloads", out var r)
+            ? r.EnumerateArray().Select(x => new ReplayReload(x.GetProperty("atNs").GetInt64(), Valid(Path.Combine(dir, x.GetProperty("config").GetString()!)), x.GetProperty("config").GetString()!)).ToList()
+            : [];
+        return new ScenarioRun(Valid(Path.Combine(dir, "config.json")), inputs, reloads);
     }
 
     internal static async Task<List<CapturedFrame>> ReadAll(string path)

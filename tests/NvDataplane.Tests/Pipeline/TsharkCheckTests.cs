@@ -23,12 +23,10 @@ public class TsharkCheckTests
         Assume.That(File.Exists("/usr/bin/tshark"), "tshark is installed by .ci/setup-deps");
         string dir = Path.Combine(TestPaths.Captures, name);
         using var scenario = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(dir, "scenario.json")));
-        var config = ConfigLoader.LoadFile(Path.Combine(dir, "config.json")).Config!;
-        var inputs = scenario.RootElement.GetProperty("inputs").EnumerateArray()
-            .Select(i => new ReplayInput(i.GetProperty("port").GetString()!, Path.Combine(dir, i.GetProperty("file").GetString()!)))
-            .ToList();
+        var run = GoldenScenarioTests.Load(dir, scenario.RootElement);
+        var config = run.Config;
         using var temp = new TempDir();
-        await ReplayRunner.RunAsync(config, inputs, temp.Path);
+        await ReplayRunner.RunAsync(config, run.Inputs, temp.Path, run.Reloads);
         int dhcpReplies = 0;
 
         foreach (string pcap in Directory.GetFiles(temp.Path, "*.pcap"))

@@ -239,7 +239,7 @@ public partial class ConfigLoaderTests
 
         Assert.That(problems.Select(p => p.ToString()), Is.EqualTo(new[]
         {
-            "$.global.OuterTtl: unknown field; did you mean \"outerTtl\"? valid fields are gatewayMac, outerTtl, useExternalRouter, dhcpLeaseSeconds",
+            "$.global.OuterTtl: unknown field; did you mean \"outerTtl\"? valid fields are gatewayMac, outerTtl, useExternalRouter, dhcpLeaseSeconds, migrationGraceSeconds, trustRedirects",
         }));
     }
 
@@ -766,6 +766,37 @@ public partial class ConfigLoaderTests
         var problem = SingleProblem(c => c["global"]!["dhcpLeaseSeconds"] = lease, "$.global.dhcpLeaseSeconds");
 
         Assert.That(problem.Message, Is.EqualTo(message));
+    }
+
+    [Test]
+    public void Migration_settings_default_to_30_s_of_grace_and_no_trust_in_redirects()
+    {
+        var c = ConfigLoader.Load(SpecExample).Config!;
+        Assert.That((c.Global.MigrationGraceSeconds, c.Global.TrustRedirects), Is.EqualTo((30u, false)));
+
+        var set = LoadSpecWith(r =>
+        {
+            r["global"]!["migrationGraceSeconds"] = 0;
+            r["global"]!["trustRedirects"] = true;
+        }).Config!;
+        Assert.That((set.Global.MigrationGraceSeconds, set.Global.TrustRedirects), Is.EqualTo((0u, true)));
+    }
+
+    [TestCase(3601, "$.global.migrationGraceSeconds", "3601 is out of range; use 0..3600")]
+    [TestCase(-1, "$.global.migrationGraceSeconds", "-1 is out of range; use 0..3600")]
+    public void Migration_grace_must_be_0_to_3600_seconds(long seconds, string path, string message)
+    {
+        var problem = SingleProblem(c => c["global"]!["migrationGraceSeconds"] = seconds, path);
+
+        Assert.That(problem.Message, Is.EqualTo(message));
+    }
+
+    [Test]
+    public void Trust_redirects_must_be_a_boolean()
+    {
+        var problem = SingleProblem(c => c["global"]!["trustRedirects"] = "yes", "$.global.trustRedirects");
+
+        Assert.That(problem.Message, Does.Contain("true or false"));
     }
 
     [Test]

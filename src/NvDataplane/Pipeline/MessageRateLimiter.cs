@@ -1,0 +1,54 @@
+using NvDataplane.Headers;
+using NvDataplane.Nvgre;
+
+namespace NvDataplane.Pipeline;
+
+/// <summary>
+/// At most one REDIRECT and one UNREACHABLE per (sender PA, VSID, CA) per
+/// <see cref="IntervalNs"/>, on the frames' clock, so a 20,000 packet/s stream toward a moved VM
+/// costs its sender 10 messages a second, not 20,000. Per worker; bounded by
+/// <see cref="Capacity"/> keys (when full, keys older than the interval are swept; still full:
+/// the message is not sent).
+/// </summary>
+public sealed class MessageRateLimiter
+{
+    public const long IntervalNs = 100_000_000;
+    public const int Capacity = 4096;
+
+    private readonly Dictionary<(MigrationMessageKind Kind, IpAddr SenderPa, uint Vsid, IpAddr Ca), long> _lastNs = [];
+
+    /// <summary>True (and the time noted) when a message of <paramref name="kind"/> may go now.</summary>
+    public bool TryAcquire(MigrationMessageKind kind, IpAddr senderPa, uint vsid, IpAddr ca, long nowNs)
+    {
+        var key = (kind, senderPa, vsid, ca);
+        if (_lastNs.TryGetValue(key, out long last))
+        {
+            if (nowNs - last < IntervalNs && nowNs >= last)
+            {
+                return false;
+            }
+        }
+        else if (_lastNs.Count >= Capacity && Sweep(nowNs) == 0)
+        {
+            return false;
+        }
+
+        _lastNs[key] = nowNs;
+        return true;
+    }
+
+    private int Sweep(long nowNs)
+    {
+        int removed = 0;
+        foreach (var (key, last) in _lastNs)
+        {
+            if (nowNs - last >= IntervalNs || nowNs < last)
+            {
+                _lastNs.Remove(key);
+                removed++;
+            }
+        }
+
+        return removed;
+    }
+}

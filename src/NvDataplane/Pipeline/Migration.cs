@@ -1,0 +1,284 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using NvDataplane.Diagnostics;
+using NvDataplane.Headers;
+using NvDataplane.Nvgre;
+using NvDataplane.Policy;
+
+namespace NvDataplane.Pipeline;
+
+// Live migration (docs/FORWARDING.md section 8, MS-NVGREE): on the old host, NVGRE for a record
+// that moved away is relayed to its new PA for the grace period and its sender gets a REDIRECT;
+// NVGRE for a (VSID, CA) this host has no policy for gets its sender an UNREACHABLE; on the sender,
+// both messages are consumed, and a trusted REDIRECT from the PA that owns the flow moves this
+// worker's traffic for the CA to the new PA. All of it runs off the common path: after a
+// destination lookup missed, or for ICMP addressed to our own PA inside NVGRE.
+public sealed partial class Forwarder
+{
+    private readonly MessageRateLimiter _messageLimiter = new();
+    private readonly RedirectOverrides _redirects = new();
+
+    // Outer headers toward PAs no tunnel of the policy covers (relay targets, message senders,
+    // redirect targets), built on first use per policy version: (local PA index, remote PA).
+    private readonly Dictionary<(int LocalPa, IpAddr Remote), PaTunnel> _paTunnels = [];
+
+    /// <summary>The REDIRECTs this worker applied (trustRedirects on).</summary>
+    public RedirectOverrides Redirects => _redirects;
+
+    /// <summary>An outer header from one local PA to one remote PA, in a template slot of its own.</summary>
+    private sealed class PaTunnel(EncapTemplate template, byte[] bytes)
+    {
+        public readonly EncapTemplate Template = template;
+        public readonly byte[] Bytes = bytes;
+    }
+
+    /// <summary>A new policy version: tunnels are rebuilt on demand, overrides of changed records dropped.</summary>
+    private void UseMigration(PolicySnapshot p)
+    {
+        _paTunnels.Clear();
+        if (_redirects.Count != 0)
+        {
+            _redirects.Revalidate(p);
+        }
+    }
+
+    private PaTunnel TunnelTo(int localPa, IpAddr remote)
+    {
+        ref PaTunnel? t = ref CollectionsMarshal.GetValueRefOrAddDefault(_paTunnels, (localPa, remote), out _);
+        if (t is null)
+        {
+            var bytes = new byte[PolicySnapshot.TemplateStride];
+            t = new PaTunnel(_p.BuildTemplate(_p.LocalPas[localPa], remote, bytes, 0), bytes);
+        }
+
+        return t;
+    }
+
+    /// <summary>
+    /// NVGRE whose destination has no local VM here: the record is remote, or there is none. A
+    /// record moved away by a recent policy version is relayed (2.4a); otherwise the frame is
+    /// dropped under <paramref name="reason"/> and, when its source is genuine, its sender gets an
+    /// UNREACHABLE. A forged source gets nothing sent anywhere.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private DropReason NoVmHere(PacketBuffer buffer, in PacketInfo inner, in DecapState d, int srcIndex, ulong srcData, DropReason reason)
+    {
+        bool genuine = SourceVouched(buffer, in inner, in d, srcIndex, srcData);
+        if (_p.Moved.TryFind(d.Vsid, inner.Destination, buffer.TimestampNs, out var newPa))
+        {
+            return genuine ? Relay(buffer, in inner, in d, newPa) : DropReason.PaMismatch;
+        }
+
+        if (genuine)
+        {
+            SendMessage(MigrationMessageKind.Unreachable, buffer, in d, inner.Destination, default);
+        }
+
+        return reason;
+    }
+
+    /// <summary>
+    /// Relays a frame for a moved record to its new PA, rewriting the outer header in place so the
+    /// new host's anti-spoofing check still holds: destination = the new PA (IPv4 checksum by RFC
+    /// 1624, TTL / hop limit − 1), source PA kept; Ethernet to the next hop toward the new PA from
+    /// our provider port, with the VLAN of our PA. The sender gets a REDIRECT first.
+    /// </summary>
+    private DropReason Relay(PacketBuffer buffer, in PacketInfo inner, in DecapState d, IpAddr newPa)
+    {
+        if (newPa.IsV4 != d.OuterDestination.IsV4)
+        {
+            Counters.Migration.RedirectsNotCarried++;
+            return DropReason.NoProviderRoute; // another family: only a new outer header could carry it, and that would lose the sender's PA
+        }
+
+        var tunnel = TunnelTo(_p.LocalPaIndex.Find(0, d.OuterDestination), newPa);
+        ref readonly EncapTemplate t = ref tunnel.Template;
+        if (t.Unusable is not (DropReason.None or DropReason.NeighborUnresolved))
+        {
+            return t.Unusable;
+        }
+
+        Span<byte> frame = buffer.Frame;
+        int l3 = d.OuterL3Offset;
+        int ipLength = d.InnerEnd - l3;
+        Span<byte> ip = frame[l3..d.InnerEnd];
+        bool v4 = newPa.IsV4;
+        if (ip[v4 ? Ipv4.TtlOffset : Ipv6.HopLimitOffset] <= 1)
+        {
+            return DropReason.TtlExpired;
+        }
+
+        if (ipLength > t.Mtu)
+        {
+            return DropReason.MtuExceeded;
+        }
+
+        SendMessage(MigrationMessageKind.Redirect, buffer, in d, inner.Destination, newPa);
+        if (v4)
+        {
+            ulong oldSum = Checksum.AddressSum(d.OuterDestination) + BinaryPrimitives.ReadUInt16BigEndian(ip[Ipv4.TtlOffset..]);
+            ip[Ipv4.TtlOffset]--;
+            newPa.Write(ip[Ipv4.DestinationOffset..]);
+            ulong newSum = Checksum.AddressSum(newPa) + BinaryPrimitives.ReadUInt16BigEndian(ip[Ipv4.TtlOffset..]);
+            Checksum.Update(ip[Ipv4.ChecksumOffset..], oldSum, newSum);
+        }
+        else
+        {
+            ip[Ipv6.HopLimitOffset]--;
+            newPa.Write(ip[Ipv6.DestinationOffset..]);
+        }
+
+        // The template's Ethernet header (and VLAN tag) in front of the outer IP header; padding dropped.
+        int start = buffer.Offset + l3 - t.IpOffset;
+        tunnel.Bytes.AsSpan(t.ByteOffset, t.IpOffset).CopyTo(buffer.Data.AsSpan(start));
+        buffer.Offset = start;
+        buffer.Length = t.IpOffset + ipLength;
+        Counters.Migration.Relayed++;
+        return SendToProvider(in t, buffer);
+    }
+
+    /// <summary>
+    /// Sends the sender of <paramref name="offending"/> (its outer source PA) a REDIRECT naming
+    /// <paramref name="newPa"/> or an UNREACHABLE, NVGRE-encapsulated in the flow's VSID from the
+    /// PA it was sent to, at most once per <see cref="MessageRateLimiter.IntervalNs"/> per
+    /// (sender PA, VSID, CA). The offending frame is left as it is.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void SendMessage(MigrationMessageKind kind, PacketBuffer offending, in DecapState d, IpAddr ca, IpAddr newPa)
+    {
+        var counters = Counters.Migration;
+        if (kind == MigrationMessageKind.Redirect && newPa.IsV4 != d.OuterSource.IsV4)
+        {
+            counters.RedirectsNotCarried++;
+            return;
+        }
+
+        if (!_messageLimiter.TryAcquire(kind, d.OuterSource, d.Vsid, ca, offending.TimestampNs))
+        {
+            counters.RateLimited++;
+            return;
+        }
+
+        var tunnel = TunnelTo(_p.LocalPaIndex.Find(0, d.OuterDestination), d.OuterSource);
+        ref readonly EncapTemplate t = ref tunnel.Template;
+        if (t.Unusable is not (DropReason.None or DropReason.NeighborUnresolved) || TxRoom(t.ProviderPortIndex) == 0
+            || _pool.Rent() is not { } message)
+        {
+            counters.MessagesLost++;
+            return;
+        }
+
+        ReadOnlySpan<byte> frame = offending.Frame;
+        int length = MigrationMessage.Write(message.Data.AsSpan(message.Offset), kind,
+            senderNveMac: Ethernet.ReadSource(frame), receiverNveMac: _p.Ports[t.ProviderPortIndex].Mac,
+            receiverPa: d.OuterDestination, senderPa: d.OuterSource, target: newPa, destinationCa: ca,
+            offending: frame[d.OuterL3Offset..d.InnerEnd], maxIpLength: t.Mtu - t.Overhead);
+        message.Length = length;
+        message.TimestampNs = offending.TimestampNs;
+        NvgreEncapsulator.Push(message, length, in t, tunnel.Bytes, d.Vsid, tos: 0, flowHash: 0);
+        SendToProvider(in t, message, extra: true);
+        if (kind == MigrationMessageKind.Redirect)
+        {
+            counters.RedirectsSent++;
+        }
+        else
+        {
+            counters.UnreachablesSent++;
+        }
+    }
+
+    /// <summary>
+    /// A REDIRECT or UNREACHABLE addressed to our PA: consumed, never delivered. With
+    /// <c>global.trustRedirects</c> a REDIRECT is applied when it comes from the PA the policy
+    /// gives the CA it quotes (the host that owns the flow) and names another remote PA.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private DropReason ReceiveMessage(PacketBuffer buffer, in PacketInfo inner, in DecapState d)
+    {
+        var counters = Counters.Migration;
+        if (d.Message == MigrationMessageKind.Unreachable)
+        {
+            counters.UnreachablesReceived++;
+            return Consumed(buffer);
+        }
+
+        counters.RedirectsReceived++;
+        var p = _p;
+        if (!p.Global.TrustRedirects)
+        {
+            counters.RedirectsUntrusted++;
+            return Consumed(buffer);
+        }
+
+        if (!MigrationMessage.TryReadRedirect(buffer.Frame[d.InnerStart..d.InnerEnd], in inner, out var target, out uint vsid, out var ca)
+            || vsid != d.Vsid
+            || p.FindRecord(vsid, ca) is not (>= 0 and int r)
+            || p.Records[r].IsLocal || p.Records[r].Rule != TranslationRule.Encap
+            || p.Records[r].ProviderAddress != d.OuterSource
+            || target == d.OuterSource || p.LocalPaIndex.Find(0, target) >= 0
+            || !_redirects.Set(vsid, ca, target, d.OuterSource))
+        {
+            counters.RedirectsIgnored++;
+            return Consumed(buffer);
+        }
+
+        counters.RedirectsApplied++;
+        return Consumed(buffer);
+    }
+
+    /// <summary>
+    /// A unicast or routed frame toward a CA this worker was redirected for: encapsulated to the
+    /// REDIRECT's PA instead of the record's, by a tunnel built for it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private DropReason ToRedirected(PortInfo port, PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RemoteDestination dst, bool routed)
+    {
+        if (src.LocalPaIndex < 0)
+        {
+            return DropReason.NoProviderRoute;
+        }
+
+        var tunnel = TunnelTo(src.LocalPaIndex, dst.ProviderAddress);
+        return Encapsulate(port, buffer, ref info, in src, in dst, in tunnel.Template, tunnel.Bytes, routed);
+    }
+
+    /// <summary>Whether (vsid, ca) is redirected here; <paramref name="dst"/> then names the new PA.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool Redirected(uint vsid, IpAddr ca, MacAddress mac, out RemoteDestination dst)
+    {
+        if (_redirects.Count != 0 && _redirects.TryGet(vsid, ca, out var pa))
+        {
+            dst = new RemoteDestination(vsid, -1, false, pa, mac);
+            return true;
+        }
+
+        dst = default;
+        return false;
+    }
+
+    /// <summary>
+    /// The anti-spoofing rule of 2.4: the inner source CA's record (or L2Only / wildcard record)
+    /// has the outer source PA — or this worker applied a REDIRECT moving that CA to it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool SourceVouched(PacketBuffer buffer, in PacketInfo info, in DecapState d, int srcIndex, ulong srcData)
+    {
+        var p = _p;
+        if (srcIndex >= 0 && !ForwardingData.IsLocal(srcData))
+        {
+            return p.RemotePas[ForwardingData.Index(srcData)] == d.OuterSource || RedirectedFrom(in d, info.Source);
+        }
+
+        if (srcIndex < 0)
+        {
+            srcIndex = FindSourceElsewhere(in d, info.Source, buffer);
+        }
+
+        return srcIndex >= 0 && p.Records[srcIndex].ProviderAddress == d.OuterSource;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool RedirectedFrom(in DecapState d, IpAddr source) =>
+        _redirects.Count != 0 && _redirects.TryGet(d.Vsid, source, out var pa) && pa == d.OuterSource;
+}
