@@ -87,6 +87,8 @@ public sealed record HostConfig(
     public IReadOnlyList<RoutingDomainConfig> RoutingDomains { get; init; } = [];
     /// <summary>Per virtual subnet settings (<c>virtualSubnets</c>, VirtualSubnetConfig.cs); empty when the file has none.</summary>
     public IReadOnlyList<VirtualSubnetConfig> VirtualSubnets { get; init; } = [];
+    /// <summary>Where <c>nvdp run</c> serves its control API (<c>control</c>, ControlConfig.cs).</summary>
+    public ControlConfig Control { get; init; } = ControlConfig.Default;
 }
 
 /// <summary>VSID limits (RFC 7637 section 3.3; the HNV cmdlets accept 4096..16777214).</summary>
