@@ -82,6 +82,27 @@ public sealed class PolicyEditor : IDisposable
     /// <summary>The entries of <paramref name="section"/> in the running policy, in document order.</summary>
     public IReadOnlyList<JsonElement> Entries(PolicySection section) => _published.Sections[section];
 
+    /// <summary>
+    /// The entries of <paramref name="section"/> that <paramref name="match"/> selects, as set and
+    /// remove select them (no match, or an empty one, selects every entry), with the policy
+    /// version they are from; refused with the problem when the match names a field the section does not have.
+    /// Reads the published version: never waits for the committer.
+    /// </summary>
+    public PolicyQueryResult Find(PolicySection section, JsonElement match)
+    {
+        var published = _published;
+        var entries = published.Sections[section];
+        if (match.ValueKind != JsonValueKind.Object || !match.EnumerateObject().Any())
+        {
+            return new PolicyQueryResult(published.Version, entries, []);
+        }
+
+        var problems = new List<ConfigProblem>();
+        return CheckMatchFields(section, match, "", problems)
+            ? new PolicyQueryResult(published.Version, [.. entries.Where(e => PolicyEntryKey.Matches(section, e, match))], problems)
+            : new PolicyQueryResult(published.Version, [], problems);
+    }
+
     /// <summary>Applies <paramref name="changes"/> as one unit; completes when the version holding them is published (or when they are refused).</summary>
     public Task<PolicyChangeResult> ApplyAsync(IReadOnlyList<PolicyChange> changes) => Enqueue(new Request(changes, null));
 
@@ -378,13 +399,9 @@ public sealed class PolicyEditor : IDisposable
                 return;
             }
 
-            section.RemoveAt(index);
-            section.Insert(index, newKey, updated);
-            undo.Add(() =>
-            {
-                section.RemoveAt(index);
-                section.Insert(index, oldKey, old);
-            });
+            // In place, O(1): RemoveAt + Insert would shift the whole section, making a batch of sets quadratic.
+            section.SetAt(index, newKey, updated);
+            undo.Add(() => section.SetAt(index, oldKey, old));
             request.Affected++;
         }
     }
@@ -448,11 +465,11 @@ public sealed class PolicyEditor : IDisposable
 
     private static bool CheckMatch(PolicySection name, JsonElement match, string where, List<ConfigProblem> problems)
     {
-        if (!CheckObject(match, "match", where, problems))
-        {
-            return false;
-        }
+        return CheckObject(match, "match", where, problems) && CheckMatchFields(name, match, where, problems);
+    }
 
+    private static bool CheckMatchFields(PolicySection name, JsonElement match, string where, List<ConfigProblem> problems)
+    {
         var unknown = match.EnumerateObject().Select(p => p.Name).Where(n => !PolicyEntryKey.Fields(name).Contains(n)).ToList();
         if (unknown.Count == 0)
         {
