@@ -37,11 +37,11 @@ internal static class PolicyVerbs
     {
         var command = new Command(name, description);
         string entry = PolicySections.EntryName(section);
-        command.Subcommands.Add(Verb("list", $"the {entry}s, filtered by any of the options", section, fields, stdout, stderr, FieldUse.None, (client, values) =>
+        command.Subcommands.Add(Verb("list", $"the {Plural(entry, 2)}, filtered by any of the options", section, fields, stdout, stderr, FieldUse.None, (client, values) =>
             client(HttpMethod.Get, ControlApi.PathOf(section) + Query(values), null, root => PrintList(Terminal.Create(stdout, redirectedWidth: 240), section, fields, root))));
         command.Subcommands.Add(Verb("add", $"adds a {entry}", section, fields, stdout, stderr, FieldUse.Required, (client, values) =>
             client(HttpMethod.Post, ControlApi.PathOf(section), Json(w => WriteFields(w, fields, values, _ => true)), root => PrintChange(stdout, section, "added", root))));
-        command.Subcommands.Add(Verb("set", $"sets fields of the {entry}s that {string.Join(" and ", fields.Where(f => f.Use.HasFlag(FieldUse.Selects)).Select(f => f.Option))} select", section, fields, stdout, stderr, FieldUse.Selects, (client, values) =>
+        command.Subcommands.Add(Verb("set", $"sets fields of the {Plural(entry, 2)} that {string.Join(" and ", fields.Where(f => f.Use.HasFlag(FieldUse.Selects)).Select(f => f.Option))} select", section, fields, stdout, stderr, FieldUse.Selects, (client, values) =>
         {
             if (!fields.Any(f => !f.Use.HasFlag(FieldUse.Selects) && values.ContainsKey(f.Json)))
             {
@@ -60,11 +60,11 @@ internal static class PolicyVerbs
             });
             return client(HttpMethod.Patch, ControlApi.PathOf(section), body, root => PrintChange(stdout, section, "set", root));
         }));
-        command.Subcommands.Add(Verb("remove", $"removes every {entry} the options match (at least one)", section, fields, stdout, stderr, FieldUse.None, (client, values) =>
+        command.Subcommands.Add(Verb("remove", $"removes every {entry} the options match (give at least one)", section, fields, stdout, stderr, FieldUse.None, (client, values) =>
         {
             if (values.Count == 0)
             {
-                stderr.WriteLine($"nvdp: give at least one of {string.Join(", ", fields.Select(f => f.Option))} to say which {entry}s to remove");
+                stderr.WriteLine($"nvdp: give at least one of {string.Join(", ", fields.Select(f => f.Option))} to say which {Plural(entry, 2)} to remove");
                 return Program.ExitUsage;
             }
 
@@ -166,5 +166,7 @@ internal static class PolicyVerbs
         stdout.WriteLine($"policy version {root.GetProperty("version").GetInt64()}: {Count(root.GetProperty("affected").GetInt64(), section)} {what}");
     }
 
-    private static string Count(long n, PolicySection section) => $"{n} {PolicySections.EntryName(section)}{(n == 1 ? "" : "s")}";
+    private static string Count(long n, PolicySection section) => $"{n} {Plural(PolicySections.EntryName(section), n)}";
+
+    private static string Plural(string name, long n) => n == 1 ? name : name.EndsWith('s') ? name + "es" : name + "s";
 }

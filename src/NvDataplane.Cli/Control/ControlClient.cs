@@ -19,6 +19,9 @@ internal sealed class ControlClient : IDisposable
 
     private readonly HttpClient _http;
 
+    /// <summary>The underlying client (tests read headers through it).</summary>
+    public HttpClient Http => _http;
+
     private ControlClient(HttpClient http, string server)
     {
         _http = http;
