@@ -37,6 +37,10 @@ public sealed class PolicyEditor : IDisposable
     private readonly Dictionary<PolicySection, OrderedDictionary<string, JsonElement>> _sections = [];
     private volatile Published _published;
     private long _commits;
+
+    // Slots of entries removed since the last version (see StageRemove), each under a key of its own.
+    private const string RemovedKeyPrefix = "\u0001removed:";
+    private long _removed;
     private long _changesApplied;
 
     private sealed record Published(long Version, Dictionary<PolicySection, JsonElement[]> Sections);
@@ -278,6 +282,7 @@ public sealed class PolicyEditor : IDisposable
             return;
         }
 
+        Compact();
         _published = Publish(snapshot.Version);
         Interlocked.Increment(ref _commits);
         foreach (var (request, _) in accepted)
@@ -362,7 +367,7 @@ public sealed class PolicyEditor : IDisposable
         if (!section.TryAdd(key, entry))
         {
             problems.Add(new ConfigProblem(
-                $"$.{PolicySections.JsonName(name)}[{section.IndexOf(key)}]",
+                $"$.{PolicySections.JsonName(name)}[{DocumentIndex(section, section.IndexOf(key))}]",
                 $"{where}the {PolicySections.EntryName(name)} {PolicyEntryKey.Describe(name, entry)} already exists; change it with set, or remove it first"));
             return;
         }
@@ -394,8 +399,8 @@ public sealed class PolicyEditor : IDisposable
             if (newKey != oldKey && section.ContainsKey(newKey))
             {
                 problems.Add(new ConfigProblem(
-                    $"$.{PolicySections.JsonName(name)}[{index}]",
-                    $"{where}setting these fields would make it the same {PolicySections.EntryName(name)} as $.{PolicySections.JsonName(name)}[{section.IndexOf(newKey)}] ({PolicyEntryKey.Describe(name, updated)})"));
+                    $"$.{PolicySections.JsonName(name)}[{DocumentIndex(section, index)}]",
+                    $"{where}setting these fields would make it the same {PolicySections.EntryName(name)} as $.{PolicySections.JsonName(name)}[{DocumentIndex(section, section.IndexOf(newKey))}] ({PolicyEntryKey.Describe(name, updated)})"));
                 return;
             }
 
@@ -406,7 +411,7 @@ public sealed class PolicyEditor : IDisposable
         }
     }
 
-    private static void StageRemove(PolicySection name, OrderedDictionary<string, JsonElement> section, JsonElement match, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
+    private void StageRemove(PolicySection name, OrderedDictionary<string, JsonElement> section, JsonElement match, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
     {
         if (!CheckMatch(name, match, where, problems))
         {
@@ -422,12 +427,58 @@ public sealed class PolicyEditor : IDisposable
 
         foreach (var key in matches)
         {
+            // The slot keeps its place under a key no entry has, its value undefined, until the
+            // commit compacts the section: RemoveAt would shift the whole section per removal,
+            // making a batch of N removals O(N x policy size).
             int index = section.IndexOf(key);
             var old = section[key];
-            section.RemoveAt(index);
-            undo.Add(() => section.Insert(index, key, old));
+            section.SetAt(index, $"{RemovedKeyPrefix}{_removed++}", default);
+            undo.Add(() => section.SetAt(index, key, old));
             request.Affected++;
         }
+    }
+
+    private static bool IsRemoved(JsonElement entry) => entry.ValueKind == JsonValueKind.Undefined;
+
+    /// <summary>Where the entry at <paramref name="index"/> stands in the document (removed slots not counted), for messages.</summary>
+    private static int DocumentIndex(OrderedDictionary<string, JsonElement> section, int index)
+    {
+        int live = 0;
+        for (int i = 0; i < index; i++)
+        {
+            live += IsRemoved(section.GetAt(i).Value) ? 0 : 1;
+        }
+
+        return live;
+    }
+
+    /// <summary>Drops the slots of removed entries, once per version.</summary>
+    private void Compact()
+    {
+        if (_removed == 0)
+        {
+            return;
+        }
+
+        foreach (var name in PolicySections.All)
+        {
+            var section = _sections[name];
+            if (section.Values.Any(IsRemoved))
+            {
+                var live = new OrderedDictionary<string, JsonElement>(section.Count);
+                foreach (var (key, entry) in section)
+                {
+                    if (!IsRemoved(entry))
+                    {
+                        live.Add(key, entry);
+                    }
+                }
+
+                _sections[name] = live;
+            }
+        }
+
+        _removed = 0;
     }
 
     private void StageReplace(PolicySection name, IReadOnlyList<JsonElement> entries, List<Action> undo, Request request)
@@ -491,7 +542,7 @@ public sealed class PolicyEditor : IDisposable
             return section.TryGetValue(key, out var entry) && PolicyEntryKey.Matches(name, entry, match) ? [key] : [];
         }
 
-        return [.. section.Where(kv => PolicyEntryKey.Matches(name, kv.Value, match)).Select(kv => kv.Key)];
+        return [.. section.Where(kv => !IsRemoved(kv.Value) && PolicyEntryKey.Matches(name, kv.Value, match)).Select(kv => kv.Key)];
     }
 
     private void LoadDocument(JsonElement root)
@@ -565,7 +616,7 @@ public sealed class PolicyEditor : IDisposable
     {
         writer.WritePropertyName(PolicySections.JsonName(section));
         writer.WriteStartArray();
-        foreach (var entry in _sections[section].Values)
+        foreach (var entry in _sections[section].Values.Where(e => !IsRemoved(e)))
         {
             entry.WriteTo(writer);
         }
