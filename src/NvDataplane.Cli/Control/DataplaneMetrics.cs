@@ -73,6 +73,8 @@ internal static class DataplaneMetrics
             (s, clock) => s.Workers.SelectMany((w, i) => WorkerStats.Stages.Select(stage => Sample(clock.Cycles(w.NsPerPacket(stage.Ticks(w))), "worker", Text(i), "stage", stage.Name)))),
         new("nvdp.worker.batch_fill", MetricKind.Gauge, null, "Frames per non-empty receive over the batch size (32), per worker: 1 means every batch was full.",
             (s, _) => s.Workers.Select((w, i) => Sample(w.BatchFill, "worker", Text(i)))),
+        new("nvdp.gc.pause_seconds", MetricKind.Counter, "s", "Time the .NET runtime stopped every thread, the workers included, to collect garbage (large policy changes allocate).",
+            (_, _) => [Sample(GC.GetTotalPauseDuration().TotalSeconds)]),
     ];
 
     /// <summary>A meter with one observable instrument per family, each reading <paramref name="stats"/> when collected.</summary>
