@@ -21,7 +21,7 @@ internal enum FieldUse
 /// <summary>One field of a section's entries as a command-line option: <c>customerAddress</c> is <c>--customer-address</c>.</summary>
 internal sealed record PolicyField(string Json, string Description, FieldUse Use = FieldUse.None, bool Number = false)
 {
-    public string Option { get; init; } = "--" + string.Concat(Json.Select(c => char.IsUpper(c) ? "-" + char.ToLowerInvariant(c) : c.ToString()));
+    public string Option { get; init; } = "--" + ControlApi.Kebab(Json);
 }
 
 /// <summary>

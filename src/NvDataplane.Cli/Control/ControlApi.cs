@@ -28,14 +28,11 @@ internal sealed class ControlApi(PolicyEditor editor, DataplaneStats stats)
     public Dictionary<string, string[]> Routes { get; } = [];
 
     /// <summary>The section's collection: <c>/v1/lookup-records</c>, <c>/v1/customer-routes</c>, <c>/v1/provider-addresses</c>, <c>/v1/provider-routes</c>.</summary>
-    public static string PathOf(PolicySection section) => section switch
-    {
-        PolicySection.LookupRecords => "/v1/lookup-records",
-        PolicySection.CustomerRoutes => "/v1/customer-routes",
-        PolicySection.ProviderAddresses => "/v1/provider-addresses",
-        PolicySection.ProviderRoutes => "/v1/provider-routes",
-        _ => throw new ArgumentOutOfRangeException(nameof(section)),
-    };
+    public static string PathOf(PolicySection section) => "/v1/" + Kebab(PolicySections.JsonName(section));
+
+    /// <summary><c>lookupRecords</c> as <c>lookup-records</c>: the file's names in paths and command-line options.</summary>
+    public static string Kebab(string camelCase) =>
+        string.Concat(camelCase.Select(c => char.IsUpper(c) ? "-" + char.ToLowerInvariant(c) : c.ToString()));
 
     public void Map(IEndpointRouteBuilder app)
     {
