@@ -195,14 +195,7 @@ internal static class DemoCommand
             return Program.ExitOk;
         }
 
-        bool terminal = ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(stdout),
-            Ansi = terminal ? AnsiSupport.Detect : AnsiSupport.No,
-            ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
-        });
-        console.Profile.Width = terminal ? Math.Max(console.Profile.Width, 100) : 160;
+        var console = Terminal.Create(stdout);
         console.Write(new Rule("[bold]NvDataplane demo[/]: hv1 (PA 192.168.1.10) and hv2 (PA 192.168.1.11); Red VSID 5001 and Blue VSID 6001 both use 10.1.1.7 (hv1) and 10.1.1.8 (hv2)").LeftJustified());
         var table = new Table().Border(TableBorder.Rounded);
         table.AddColumns("#", "from", "frame", "on the provider wire", "result");

@@ -57,6 +57,11 @@ public static class Program
         root.Subcommands.Add(BenchCommand(stdout, stderr));
         root.Subcommands.Add(Cli.RunCommand.Build(stderr));
         root.Subcommands.Add(ImportPsCommand.Build(stdout, stderr));
+        root.Subcommands.Add(LookupCommand.Build(stdout, stderr));
+        root.Subcommands.Add(RouteCommand.Build(stdout, stderr));
+        root.Subcommands.Add(PaCommand.Build(stdout, stderr));
+        root.Subcommands.Add(ProviderRouteCommand.Build(stdout, stderr));
+        root.Subcommands.Add(StatsCommand.Build(stdout, stderr));
         return root;
     }
 

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using NvDataplane.Cli.Control;
 using NvDataplane.Diagnostics;
 using NvDataplane.Io;
 using NvDataplane.Pipeline;
@@ -23,12 +24,14 @@ internal static class RunCommand
         var config = new Option<string>("--config", "-c") { Description = "the configuration file (JSON, SPEC section 2)", Required = true };
         var logFormat = new Option<string>("--log-format") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
         logFormat.AcceptOnlyFromAmong("text", "json");
-        var cmd = new Command("run", "the daemon: forward between the configured devices until SIGINT/SIGTERM; SIGHUP reloads") { config, logFormat };
-        cmd.SetAction(parse => Run(parse.GetValue(config)!, new EventLog(stderr, parse.GetValue(logFormat) == "json")));
+        var control = ControlHost.ListenOption();
+        var tokenFile = ControlHost.TokenFileOption();
+        var cmd = new Command("run", "the daemon: forward between the configured devices until SIGINT/SIGTERM; SIGHUP reloads") { config, logFormat, control, tokenFile };
+        cmd.SetAction(parse => Run(parse.GetValue(config)!, new EventLog(stderr, parse.GetValue(logFormat) == "json"), parse.GetValue(control), parse.GetValue(tokenFile)));
         return cmd;
     }
 
-    private static int Run(string path, EventLog log)
+    private static int Run(string path, EventLog log, string? controlListen, string? controlTokenFile)
     {
         var result = ConfigLoader.LoadFile(path);
         if (result.Config is not { } config)
@@ -44,6 +47,13 @@ internal static class RunCommand
         foreach (var port in config.Ports.Where(p => p.Device is null))
         {
             log.Write("error", "config_invalid", $"{path}: port {port.Name} has no device; set \"device\" to afpacket:IFNAME, tap:NAME or pcap:NAME");
+            return Program.ExitUsage;
+        }
+
+        var (control, controlError) = ControlHost.Resolve(config, controlListen, controlTokenFile);
+        if (control is null)
+        {
+            log.Write("error", "config_invalid", controlError!);
             return Program.ExitUsage;
         }
 
@@ -65,7 +75,7 @@ internal static class RunCommand
                 log.Write("info", "port_opened", $"port {port.Name} on {port.Device}");
             }
 
-            return Forward(path, config, ports, log);
+            return Forward(path, config, ports, log, control);
         }
         finally
         {
@@ -81,12 +91,18 @@ internal static class RunCommand
         }
     }
 
-    private static int Forward(string path, HostConfig config, List<IPacketPort> ports, EventLog log)
+    private static int Forward(string path, HostConfig config, List<IPacketPort> ports, EventLog log, ControlSettings control)
     {
         var store = new PolicyStore(PolicySnapshot.Build(config));
         using var editor = PolicyEditor.FromText(store, File.ReadAllText(path));
         using var source = config.PolicySource is { } from ? new EtcdPolicySource(from, editor, log.Write) : null;
         var worker = new PortWorker(store, ports);
+        using var server = ControlHost.Start(control, editor, worker, ports, log, out bool controlFailed);
+        if (controlFailed)
+        {
+            return Program.ExitFailure;
+        }
+
         using var stop = new CancellationTokenSource();
         void Stop(PosixSignalContext ctx)
         {

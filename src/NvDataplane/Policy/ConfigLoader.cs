@@ -19,7 +19,7 @@ namespace NvDataplane.Policy;
 public static class ConfigLoader
 {
     private static readonly string[] TopLevelFields =
-        ["host", "global", "ports", "providerAddresses", "providerRoutes", "providerNeighbors", "lookupRecords", "customerRoutes", "acls", "routingDomains", "virtualSubnets", "policySource"];
+        ["host", "global", "ports", "providerAddresses", "providerRoutes", "providerNeighbors", "lookupRecords", "customerRoutes", "acls", "routingDomains", "virtualSubnets", "policySource", "control"];
 
     internal static readonly JsonDocumentOptions ParseOptions = new()
     {
@@ -63,7 +63,7 @@ public static class ConfigLoader
         }
         catch (JsonException e)
         {
-            return Fail(InvalidJson(e));
+            return Fail(DescribeInvalidJson(e));
         }
 
         using (document)
@@ -109,7 +109,8 @@ public static class ConfigLoader
         ConfigExternalPortReader.Check(ports, lookupRecords, customerRoutes, problems);
         var virtualSubnets = ConfigVirtualSubnetReader.Read(root, problems, ports, lookupRecords, customerRoutes);
         var policySource = ConfigPolicySourceReader.Read(root);
-        if (problems.Count != 0 || hostName is null || global is null)
+        var control = ConfigControlReader.Read(root, problems);
+        if (problems.Count != 0 || hostName is null || global is null || control is null)
         {
             return null;
         }
@@ -129,6 +130,7 @@ public static class ConfigLoader
             RoutingDomains = [.. routingDomains.OfType<RoutingDomainConfig>()],
             VirtualSubnets = [.. virtualSubnets.OfType<VirtualSubnetConfig>()],
             PolicySource = policySource,
+            Control = control,
         };
     }
 
@@ -142,8 +144,8 @@ public static class ConfigLoader
         _ => $"configuration file \"{path}\" cannot be read: {e.Message}",
     };
 
-    /// <summary>The reader's message without its own position suffix, plus a 1-based line and byte.</summary>
-    private static string InvalidJson(JsonException e)
+    /// <summary>The reader's message without its own position suffix, plus a 1-based line and byte (also the control API's 400 answers).</summary>
+    public static string DescribeInvalidJson(JsonException e)
     {
         string reason = e.Message;
         int suffix = reason.IndexOf(" LineNumber:", StringComparison.Ordinal);

@@ -97,6 +97,9 @@ public sealed record HostConfig(
     public IReadOnlyList<VirtualSubnetConfig> VirtualSubnets { get; init; } = [];
     /// <summary>Where lookup records and customer routes come from besides the file (<c>policySource</c>); null: the file alone.</summary>
     public PolicySourceConfig? PolicySource { get; init; }
+
+    /// <summary>Where <c>nvdp run</c> serves its control API (<c>control</c>, ControlConfig.cs).</summary>
+    public ControlConfig Control { get; init; } = ControlConfig.Default;
 }
 
 /// <summary>VSID limits (RFC 7637 section 3.3; the HNV cmdlets accept 4096..16777214).</summary>

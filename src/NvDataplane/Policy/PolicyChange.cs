@@ -85,3 +85,6 @@ public sealed record PolicyChangeResult(bool Applied, long Version, int Affected
 
     public static PolicyChangeResult Refused(long version, IReadOnlyList<ConfigProblem> problems) => new(false, version, 0, problems);
 }
+
+/// <summary>The entries a query selected from policy <paramref name="Version"/>, or the problems that refused it.</summary>
+public sealed record PolicyQueryResult(long Version, IReadOnlyList<JsonElement> Entries, IReadOnlyList<ConfigProblem> Problems);

@@ -38,6 +38,10 @@ public sealed class PolicyEditor : IDisposable
     private readonly Dictionary<PolicySection, OrderedDictionary<string, JsonElement>> _sections = [];
     private volatile Published _published;
     private long _commits;
+
+    // Slots of entries removed since the last version (see StageRemove), each under a key of its own.
+    private const string RemovedKeyPrefix = "\u0001removed:";
+    private long _removed;
     private long _changesApplied;
     private long _busyRefusals;
 
@@ -102,6 +106,27 @@ public sealed class PolicyEditor : IDisposable
 
     /// <summary>The entries of <paramref name="section"/> in the running policy, in document order.</summary>
     public IReadOnlyList<JsonElement> Entries(PolicySection section) => _published.Sections[section];
+
+    /// <summary>
+    /// The entries of <paramref name="section"/> that <paramref name="match"/> selects, as set and
+    /// remove select them (no match, or an empty one, selects every entry), with the policy
+    /// version they are from; refused with the problem when the match names a field the section does not have.
+    /// Reads the published version: never waits for the committer.
+    /// </summary>
+    public PolicyQueryResult Find(PolicySection section, JsonElement match)
+    {
+        var published = _published;
+        var entries = published.Sections[section];
+        if (match.ValueKind != JsonValueKind.Object || !match.EnumerateObject().Any())
+        {
+            return new PolicyQueryResult(published.Version, entries, []);
+        }
+
+        var problems = new List<ConfigProblem>();
+        return CheckMatchFields(section, match, "", problems)
+            ? new PolicyQueryResult(published.Version, [.. entries.Where(e => PolicyEntryKey.Matches(section, e, match))], problems)
+            : new PolicyQueryResult(published.Version, [], problems);
+    }
 
     /// <summary>Applies <paramref name="changes"/> as one unit; completes when the version holding them is published (or when they are refused).</summary>
     public Task<PolicyChangeResult> ApplyAsync(IReadOnlyList<PolicyChange> changes) => Enqueue(new Request(changes, null));
@@ -293,6 +318,7 @@ public sealed class PolicyEditor : IDisposable
             return;
         }
 
+        Compact();
         _published = Publish(snapshot.Version);
         Interlocked.Increment(ref _commits);
         foreach (var (request, _) in accepted)
@@ -377,7 +403,7 @@ public sealed class PolicyEditor : IDisposable
         if (!section.TryAdd(key, entry))
         {
             problems.Add(new ConfigProblem(
-                $"$.{PolicySections.JsonName(name)}[{section.IndexOf(key)}]",
+                $"$.{PolicySections.JsonName(name)}[{DocumentIndex(section, section.IndexOf(key))}]",
                 $"{where}the {PolicySections.EntryName(name)} {PolicyEntryKey.Describe(name, entry)} already exists; change it with set, or remove it first"));
             return;
         }
@@ -409,18 +435,19 @@ public sealed class PolicyEditor : IDisposable
             if (newKey != oldKey && section.ContainsKey(newKey))
             {
                 problems.Add(new ConfigProblem(
-                    $"$.{PolicySections.JsonName(name)}[{index}]",
-                    $"{where}setting these fields would make it the same {PolicySections.EntryName(name)} as $.{PolicySections.JsonName(name)}[{section.IndexOf(newKey)}] ({PolicyEntryKey.Describe(name, updated)})"));
+                    $"$.{PolicySections.JsonName(name)}[{DocumentIndex(section, index)}]",
+                    $"{where}setting these fields would make it the same {PolicySections.EntryName(name)} as $.{PolicySections.JsonName(name)}[{DocumentIndex(section, section.IndexOf(newKey))}] ({PolicyEntryKey.Describe(name, updated)})"));
                 return;
             }
 
+            // In place, O(1): RemoveAt + Insert would shift the whole section, making a batch of sets quadratic.
             section.SetAt(index, newKey, updated);
             undo.Add(() => section.SetAt(index, oldKey, old));
             request.Affected++;
         }
     }
 
-    private static void StageRemove(PolicySection name, OrderedDictionary<string, JsonElement> section, JsonElement match, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
+    private void StageRemove(PolicySection name, OrderedDictionary<string, JsonElement> section, JsonElement match, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
     {
         if (!CheckMatch(name, match, where, problems))
         {
@@ -436,12 +463,58 @@ public sealed class PolicyEditor : IDisposable
 
         foreach (var key in matches)
         {
+            // The slot keeps its place under a key no entry has, its value undefined, until the
+            // commit compacts the section: RemoveAt would shift the whole section per removal,
+            // making a batch of N removals O(N x policy size).
             int index = section.IndexOf(key);
             var old = section[key];
-            section.RemoveAt(index);
-            undo.Add(() => section.Insert(index, key, old));
+            section.SetAt(index, $"{RemovedKeyPrefix}{_removed++}", default);
+            undo.Add(() => section.SetAt(index, key, old));
             request.Affected++;
         }
+    }
+
+    private static bool IsRemoved(JsonElement entry) => entry.ValueKind == JsonValueKind.Undefined;
+
+    /// <summary>Where the entry at <paramref name="index"/> stands in the document (removed slots not counted), for messages.</summary>
+    private static int DocumentIndex(OrderedDictionary<string, JsonElement> section, int index)
+    {
+        int live = 0;
+        for (int i = 0; i < index; i++)
+        {
+            live += IsRemoved(section.GetAt(i).Value) ? 0 : 1;
+        }
+
+        return live;
+    }
+
+    /// <summary>Drops the slots of removed entries, once per version.</summary>
+    private void Compact()
+    {
+        if (_removed == 0)
+        {
+            return;
+        }
+
+        foreach (var name in PolicySections.All)
+        {
+            var section = _sections[name];
+            if (section.Values.Any(IsRemoved))
+            {
+                var live = new OrderedDictionary<string, JsonElement>(section.Count);
+                foreach (var (key, entry) in section)
+                {
+                    if (!IsRemoved(entry))
+                    {
+                        live.Add(key, entry);
+                    }
+                }
+
+                _sections[name] = live;
+            }
+        }
+
+        _removed = 0;
     }
 
     private void StageReplace(PolicySection name, IReadOnlyList<JsonElement> entries, List<Action> undo, Request request)
@@ -479,11 +552,11 @@ public sealed class PolicyEditor : IDisposable
 
     private static bool CheckMatch(PolicySection name, JsonElement match, string where, List<ConfigProblem> problems)
     {
-        if (!CheckObject(match, "match", where, problems))
-        {
-            return false;
-        }
+        return CheckObject(match, "match", where, problems) && CheckMatchFields(name, match, where, problems);
+    }
 
+    private static bool CheckMatchFields(PolicySection name, JsonElement match, string where, List<ConfigProblem> problems)
+    {
         var unknown = match.EnumerateObject().Select(p => p.Name).Where(n => !PolicyEntryKey.Fields(name).Contains(n)).ToList();
         if (unknown.Count == 0)
         {
@@ -505,7 +578,7 @@ public sealed class PolicyEditor : IDisposable
             return section.TryGetValue(key, out var entry) && PolicyEntryKey.Matches(name, entry, match) ? [key] : [];
         }
 
-        return [.. section.Where(kv => PolicyEntryKey.Matches(name, kv.Value, match)).Select(kv => kv.Key)];
+        return [.. section.Where(kv => !IsRemoved(kv.Value) && PolicyEntryKey.Matches(name, kv.Value, match)).Select(kv => kv.Key)];
     }
 
     private void LoadDocument(JsonElement root)
@@ -537,7 +610,7 @@ public sealed class PolicyEditor : IDisposable
         _candidate.ResetWrittenCount();
         using (var writer = new Utf8JsonWriter(_candidate))
         {
-            WriteDocument(writer, _root, s => _sections[s].Values);
+            WriteDocument(writer, _root, s => _sections[s].Values.Where(e => !IsRemoved(e)));
         }
 
         var result = ConfigLoader.Load(_candidate.WrittenMemory);

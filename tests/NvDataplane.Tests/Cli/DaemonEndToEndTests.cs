@@ -587,7 +587,7 @@ public partial class DaemonEndToEndTests
             args.AddRange(["env", "NOTIFY_SOCKET=" + notifySocket]);
         }
 
-        args.AddRange([nvdp, "run", "--config", config, "--log-format", "json"]);
+        args.AddRange([nvdp, "run", "--config", config, "--log-format", "json", "--control", "unix:" + Path.ChangeExtension(config, ".sock")]);
         return StartBackground([.. args]).Log;
     }
 
