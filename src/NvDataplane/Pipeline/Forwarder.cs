@@ -340,26 +340,9 @@ public sealed partial class Forwarder
 
     /// <summary>IPv4 limited broadcast, IPv4 multicast or IPv6 multicast.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool IsFloodDestination(IpAddr a) =>
+    internal static bool IsFloodDestination(IpAddr a) =>
         a.IsV4 ? a.V4 == 0xFFFF_FFFF || (a.V4 >> 28) == 0xE : (a.Hi >> 56) == 0xFF;
 
     /// <summary>The record of <paramref name="ca"/> in <paramref name="vsid"/> or, failing that, in another VSID of its routing domain.</summary>
-    private int FindInDomain(uint vsid, int domain, IpAddr ca)
-    {
-        int r = _p.RecordIndex.Find(vsid, ca);
-        if (r >= 0 || domain < 0)
-        {
-            return r;
-        }
-
-        foreach (uint v in _p.Domains[domain].Vsids)
-        {
-            if (v != vsid && (r = _p.RecordIndex.Find(v, ca)) >= 0)
-            {
-                return r;
-            }
-        }
-
-        return -1;
-    }
+    private int FindInDomain(uint vsid, int domain, IpAddr ca) => _p.FindRecordInDomain(vsid, domain, ca);
 }
