@@ -69,6 +69,9 @@ public sealed partial class Forwarder
 
     public int PortCount => _tx.Length;
 
+    /// <summary>When set, each input frame dropped is noted with its reason (a capture with drops, a trace); null on the usual path.</summary>
+    internal DropRecorder? DropRecorder { get; set; }
+
     /// <summary>Takes the current policy version for the frames that follow (once per batch).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void BeginBatch()
@@ -246,6 +249,7 @@ public sealed partial class Forwarder
         if (reason != DropReason.None)
         {
             Counters.Drops[(int)reason]++;
+            DropRecorder?.Record(buffer, reason);
             _pool.Return(buffer);
         }
     }

@@ -1,4 +1,3 @@
-using NvDataplane.Io;
 using NvDataplane.Pipeline;
 using NvDataplane.Policy;
 using static NvDataplane.Tests.Pipeline.TestFrames;
@@ -12,7 +11,8 @@ namespace NvDataplane.Tests.Pipeline;
 /// </summary>
 public class PortWorkerTests
 {
-    private const string Config = """
+    /// <summary>A provider port and one Red VM whose remote peer has a static neighbor (PortCaptureTests uses it too).</summary>
+    internal const string Config = """
         {
           "host": { "name": "hv1" },
           "ports": [
@@ -31,7 +31,8 @@ public class PortWorkerTests
         }
         """;
 
-    private static byte[] RedFrame(int i) => Concat(
+    /// <summary>UDP from red1 to the remote Red VM, source port 1024 + i: encapsulated onto pnic0.</summary>
+    internal static byte[] RedFrame(int i) => Concat(
         Eth("00-15-5D-00-00-02", "00-15-5D-00-00-01", 0x0800),
         Ipv4Of("10.1.1.7", "10.1.1.8", 17, UdpOf((ushort)(1024 + i), 4789, new byte[22])));
 
@@ -100,50 +101,5 @@ public class PortWorkerTests
         Assert.That(worker.RunOnce(), Is.Zero);
         Assert.That(worker.Times.Describe(), Is.EqualTo("no packets"));
         Assert.That(worker.Times.ReceiveNsPerPacket, Is.Zero);
-    }
-
-    /// <summary>An in-memory device: frames queued to be received, frames sent kept, a limit on what it takes.</summary>
-    private sealed class QueuePort(string name, int accepts) : IPacketPort
-    {
-        private int _accepts = accepts;
-
-        public string Name { get; } = "queue:" + name;
-
-        public Queue<byte[]> Inbound { get; } = new();
-
-        public List<byte[]> Sent { get; } = [];
-
-        public List<int> ReceiveCalls { get; } = [];
-
-        public int Receive(Span<PacketBuffer> into, BufferPool pool)
-        {
-            int n = 0;
-            while (n < into.Length && Inbound.Count > 0 && pool.Rent() is { } buffer)
-            {
-                Assert.That(buffer.TrySet(Inbound.Dequeue()), Is.True);
-                into[n++] = buffer;
-            }
-
-            ReceiveCalls.Add(n);
-            return n;
-        }
-
-        public int Transmit(ReadOnlySpan<PacketBuffer> frames)
-        {
-            int n = Math.Min(frames.Length, _accepts);
-            for (int i = 0; i < n; i++)
-            {
-                Sent.Add(frames[i].Frame.ToArray());
-            }
-
-            _accepts -= n;
-            return n;
-        }
-
-        public bool WaitReadable(int timeoutMs) => Inbound.Count > 0;
-
-        public void Dispose()
-        {
-        }
     }
 }
