@@ -119,8 +119,9 @@ public sealed class CaptureSession : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(stream);
         long written = 0;
         var writer = new PcapNgWriter(stream, Port, _snapLength, leaveOpen: true);
-        await using (writer.ConfigureAwait(false))
+        try
         {
+            await using var _ = writer.ConfigureAwait(false);
             while (true)
             {
                 bool ended = IsEnded;
@@ -148,6 +149,10 @@ public sealed class CaptureSession : IDisposable, IAsyncDisposable
             }
 
             writer.WriteStatistics(PortBuffers.NowNs(), Lost, written);
+        }
+        finally
+        {
+            Stop(); // a stream that fails must not leave the worker copying frames nobody reads
         }
 
         return new CaptureSummary(Port, written, Lost, CountReached);
