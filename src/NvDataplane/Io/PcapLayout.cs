@@ -72,6 +72,9 @@ internal static class PcapLayout
 ///  8 interface id | 12 timestamp high | 16 timestamp low | 20 captured length | 24 original length
 ///  28 packet data (padded to 32 bit) | options
 ///
+/// Interface Statistics Block (type 5), body:
+///  8 interface id | 12 timestamp high | 16 timestamp low | 20 options
+///
 /// Simple Packet Block (type 3), body (interface 0, no timestamp):
 ///  8 original length | 12 packet data, min(original length, snaplen) bytes (padded to 32 bit)
 ///
@@ -89,6 +92,7 @@ internal static class PcapNgLayout
     public const uint SectionHeaderType = 0x0A0D_0D0A;
     public const uint InterfaceDescriptionType = 1;
     public const uint SimplePacketType = 3;
+    public const uint InterfaceStatisticsType = 5;
     public const uint EnhancedPacketType = 6;
 
     public const int ShbByteOrderMagicOffset = 8;
@@ -120,6 +124,30 @@ internal static class PcapNgLayout
     public const ushort OptEndOfOptions = 0;
     public const ushort OptIfTsResol = 9;
     public const ushort OptIfTsOffset = 14;
+
+    /// <summary>opt_comment: UTF-8 text, on any block.</summary>
+    public const ushort OptComment = 1;
+    public const ushort OptShbUserAppl = 4;
+    public const ushort OptIfName = 2;
+
+    /// <summary>epb_flags, 32 bits: bits 0-1 the direction (<see cref="FlagsInbound"/>, <see cref="FlagsOutbound"/>).</summary>
+    public const ushort OptEpbFlags = 2;
+
+    /// <summary>epb_dropcount, 64 bits: packets lost between the previous packet and this one.</summary>
+    public const ushort OptEpbDropCount = 4;
+    public const uint FlagsInbound = 1;
+    public const uint FlagsOutbound = 2;
+
+    public const int IsbInterfaceIdOffset = 8;
+    public const int IsbTimestampHighOffset = 12;
+    public const int IsbTimestampLowOffset = 16;
+    public const int IsbOptionsOffset = 20;
+
+    /// <summary>isb_ifdrop, 64 bits: packets the interface (here: the capture ring) dropped.</summary>
+    public const ushort OptIsbIfDrop = 5;
+
+    /// <summary>isb_usrdeliv, 64 bits: packets delivered to the user (written to the file).</summary>
+    public const ushort OptIsbUsrDeliv = 8;
 
     /// <summary>Blocks we hold in memory to parse (all but skipped ones): a maximal frame plus room for options.</summary>
     public const int MaxParsedBlockSize = PcapLayout.MaxFrameSize + (64 * 1024);

@@ -23,6 +23,12 @@ public sealed partial class Forwarder
     private void UseDynamicRecords(PolicySnapshot p)
     {
         _learned.Clear();
+        _l2Only = IndexL2Only(p);
+    }
+
+    /// <summary>(VSID, MAC, IPv4?) → the first L2Only record of policy version <paramref name="p"/> (the packet tracer reads it too).</summary>
+    internal static Dictionary<(uint Vsid, ulong Mac, bool V4), int> IndexL2Only(PolicySnapshot p)
+    {
         var l2Only = new Dictionary<(uint, ulong, bool), int>();
         for (int i = 0; i < p.Records.Length; i++)
         {
@@ -33,7 +39,7 @@ public sealed partial class Forwarder
             }
         }
 
-        _l2Only = l2Only;
+        return l2Only;
     }
 
     /// <summary>The L2Only record of (vsid, mac) for the address family, or -1.</summary>
@@ -107,6 +113,6 @@ public sealed partial class Forwarder
     /// A unicast address the VSID does not own: not unspecified, broadcast, multicast, IPv6
     /// link-local (fe80::/10, the VM's own link's business, as in 1.5) or a gateway address.
     /// </summary>
-    private static bool IsLearnable(VsidInfo vsid, IpAddr ca) =>
+    internal static bool IsLearnable(VsidInfo vsid, IpAddr ca) =>
         !ca.IsUnspecified && !IsFloodDestination(ca) && (ca.IsV4 || (ca.Hi >> 54) != (0xfe80UL >> 6)) && !vsid.IsGatewayAddress(ca);
 }

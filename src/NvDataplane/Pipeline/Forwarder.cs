@@ -69,6 +69,9 @@ public sealed partial class Forwarder
 
     public int PortCount => _tx.Length;
 
+    /// <summary>When set, each input frame dropped is noted with its reason (a capture with drops, a trace); null on the usual path.</summary>
+    internal DropRecorder? DropRecorder { get; set; }
+
     /// <summary>Takes the current policy version for the frames that follow (once per batch).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void BeginBatch()
@@ -247,6 +250,7 @@ public sealed partial class Forwarder
         if (reason != DropReason.None)
         {
             Counters.Drops[(int)reason]++;
+            DropRecorder?.Record(buffer, reason);
             _pool.Return(buffer);
         }
     }
@@ -341,26 +345,9 @@ public sealed partial class Forwarder
 
     /// <summary>IPv4 limited broadcast, IPv4 multicast or IPv6 multicast.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool IsFloodDestination(IpAddr a) =>
+    internal static bool IsFloodDestination(IpAddr a) =>
         a.IsV4 ? a.V4 == 0xFFFF_FFFF || (a.V4 >> 28) == 0xE : (a.Hi >> 56) == 0xFF;
 
     /// <summary>The record of <paramref name="ca"/> in <paramref name="vsid"/> or, failing that, in another VSID of its routing domain.</summary>
-    private int FindInDomain(uint vsid, int domain, IpAddr ca)
-    {
-        int r = _p.RecordIndex.Find(vsid, ca);
-        if (r >= 0 || domain < 0)
-        {
-            return r;
-        }
-
-        foreach (uint v in _p.Domains[domain].Vsids)
-        {
-            if (v != vsid && (r = _p.RecordIndex.Find(v, ca)) >= 0)
-            {
-                return r;
-            }
-        }
-
-        return -1;
-    }
+    private int FindInDomain(uint vsid, int domain, IpAddr ca) => _p.FindRecordInDomain(vsid, domain, ca);
 }

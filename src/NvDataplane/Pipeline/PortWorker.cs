@@ -12,7 +12,7 @@ namespace NvDataplane.Pipeline;
 /// for up to <see cref="MaxIdleWaitMs"/> ms, so an idle host costs almost no CPU and a busy one
 /// never sleeps.
 /// </summary>
-public sealed class PortWorker
+public sealed partial class PortWorker
 {
     public const int BatchSize = 32;
     public const int SpinRounds = 256;
@@ -100,7 +100,15 @@ public sealed class PortWorker
             }
 
             total += n;
-            _forwarder.ProcessBatch(p, _batch.AsSpan(0, n));
+            if (Volatile.Read(ref _captures) is not { } captures)
+            {
+                _forwarder.ProcessBatch(p, _batch.AsSpan(0, n));
+            }
+            else
+            {
+                ProcessCaptured(captures, p, _batch.AsSpan(0, n));
+            }
+
             long processed = Stopwatch.GetTimestamp();
             Flush();
             long flushed = Stopwatch.GetTimestamp();

@@ -312,17 +312,7 @@ public sealed partial class Forwarder
     /// virtual network. Returns the wildcard record's index, or -1.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private int WildcardSource(PortInfo port, IpAddr source)
-    {
-        var vsid = port.Vsid!;
-        if (vsid.DomainIndex < 0)
-        {
-            return -1;
-        }
-
-        int w = _p.Domains[vsid.DomainIndex].Wildcard(source.IsV4);
-        return w >= 0 && _p.Records[w].Vsid == vsid.Vsid && _p.Records[w].MacAddress == port.Mac ? w : -1;
-    }
+    private int WildcardSource(PortInfo port, IpAddr source) => _p.GatewayWildcardOf(port, source.IsV4);
 
     /// <summary>
     /// The record vouching for a source CA sent from <paramref name="port"/>: its record in the
@@ -603,7 +593,7 @@ public sealed partial class Forwarder
         return r >= 0 && answered != requester;
     }
 
-    private static bool IsNeighborSolicitation(ReadOnlySpan<byte> frame, in PacketInfo info) =>
+    internal static bool IsNeighborSolicitation(ReadOnlySpan<byte> frame, in PacketInfo info) =>
         !info.IsFragment
         && info.L4Length >= Icmp.NeighborMessageSize
         && frame[info.L4Offset] == Icmp.V6NeighborSolicitation
@@ -646,7 +636,7 @@ public sealed partial class Forwarder
         return Answer(port.Index, buffer);
     }
 
-    private static bool IsEchoRequest(ReadOnlySpan<byte> frame, in PacketInfo info) =>
+    internal static bool IsEchoRequest(ReadOnlySpan<byte> frame, in PacketInfo info) =>
         !info.IsFragment
         && info.L4Length >= Icmp.HeaderSize
         && ((info.IpVersion == 4 && info.Protocol == IpProtocol.Icmp && frame[info.L4Offset] == Icmp.EchoRequest)

@@ -99,6 +99,9 @@ public sealed class AclRuleSet
 
     public int Count => _rules.Length;
 
+    /// <summary>The rules in evaluation order (the packet tracer lists the ones it tried).</summary>
+    internal ReadOnlySpan<AclRule> Rules => _rules;
+
     internal static AclRuleSet? Of(IEnumerable<(AclRuleConfig Rule, int Index)> ordered)
     {
         var rules = ordered.Select(x => new AclRule(x.Rule, x.Index)).ToArray();

@@ -309,6 +309,43 @@ public sealed class PolicySnapshot
     /// <summary>The record index for (vsid, ca), or -1.</summary>
     public int FindRecord(uint vsid, IpAddr ca) => RecordIndex.Find(vsid, ca);
 
+    /// <summary>The record of <paramref name="ca"/> in <paramref name="vsid"/> or, failing that, in another VSID of routing domain <paramref name="domain"/>; -1 when none.</summary>
+    public int FindRecordInDomain(uint vsid, int domain, IpAddr ca)
+    {
+        int r = RecordIndex.Find(vsid, ca);
+        if (r >= 0 || domain < 0)
+        {
+            return r;
+        }
+
+        foreach (uint v in Domains[domain].Vsids)
+        {
+            if (v != vsid && (r = RecordIndex.Find(v, ca)) >= 0)
+            {
+                return r;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>
+    /// The GatewayWildcard record of the family when <paramref name="port"/> is its routing
+    /// domain's gateway VM (the record's VSID and MAC), else -1: the record that vouches for the
+    /// addresses outside the virtual network that VM forwards.
+    /// </summary>
+    public int GatewayWildcardOf(PortInfo port, bool v4)
+    {
+        var vsid = port.Vsid;
+        if (vsid is null || vsid.DomainIndex < 0)
+        {
+            return -1;
+        }
+
+        int w = Domains[vsid.DomainIndex].Wildcard(v4);
+        return w >= 0 && Records[w].Vsid == vsid.Vsid && Records[w].MacAddress == port.Mac ? w : -1;
+    }
+
     public static PolicySnapshot Build(HostConfig config, long version = 1)
     {
         var s = new PolicySnapshot(config, version);
@@ -572,6 +609,14 @@ public sealed class PolicySnapshot
             return true;
         }
 
+        var best = BestProviderRoute(destination);
+        nextHop = best is null ? default : best.NextHop.IsUnspecified ? destination : best.NextHop;
+        return best is not null;
+    }
+
+    /// <summary>The provider route toward <paramref name="destination"/>: longest prefix, then lowest metric, then file order; null when none holds it.</summary>
+    public ProviderRouteConfig? BestProviderRoute(IpAddr destination)
+    {
         ProviderRouteConfig? best = null;
         foreach (var route in Config.ProviderRoutes)
         {
@@ -583,8 +628,7 @@ public sealed class PolicySnapshot
             }
         }
 
-        nextHop = best is null ? default : best.NextHop.IsUnspecified ? destination : best.NextHop;
-        return best is not null;
+        return best;
     }
 
     /// <summary>

@@ -1,4 +1,3 @@
-using NvDataplane.Io;
 using NvDataplane.Pipeline;
 using NvDataplane.Policy;
 using static NvDataplane.Tests.Pipeline.TestFrames;
@@ -12,7 +11,8 @@ namespace NvDataplane.Tests.Pipeline;
 /// </summary>
 public class PortWorkerTests
 {
-    private const string Config = """
+    /// <summary>A provider port and one Red VM whose remote peer has a static neighbor (PortCaptureTests uses it too).</summary>
+    internal const string Config = """
         {
           "host": { "name": "hv1" },
           "ports": [
@@ -31,7 +31,8 @@ public class PortWorkerTests
         }
         """;
 
-    private static byte[] RedFrame(int i) => Concat(
+    /// <summary>UDP from red1 to the remote Red VM, source port 1024 + i: encapsulated onto pnic0.</summary>
+    internal static byte[] RedFrame(int i) => Concat(
         Eth("00-15-5D-00-00-02", "00-15-5D-00-00-01", 0x0800),
         Ipv4Of("10.1.1.7", "10.1.1.8", 17, UdpOf((ushort)(1024 + i), 4789, new byte[22])));
 

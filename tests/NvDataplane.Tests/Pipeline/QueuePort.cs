@@ -4,7 +4,7 @@ using NvDataplane.Pipeline;
 namespace NvDataplane.Tests.Pipeline;
 
 /// <summary>An in-memory device: frames queued to be received, frames sent kept, a limit on what it takes.</summary>
-internal sealed class QueuePort(string name, int accepts) : IPacketPort
+internal sealed class QueuePort(string name, int accepts = int.MaxValue) : IPacketPort
 {
     private int _accepts = accepts;
 

@@ -1,0 +1,403 @@
+using NvDataplane.Headers;
+using NvDataplane.Pipeline;
+using NvDataplane.Policy;
+
+namespace NvDataplane.Diagnostics;
+
+// Frames from the provider network (ProviderIngress.cs; docs/FORWARDING.md section 2).
+internal sealed partial class TraceWalk
+{
+    private DropReason FromProvider(PortInfo port)
+    {
+        ReadOnlySpan<byte> frame = _buffer.Frame;
+        PacketInfo info = default;
+        DropReason r = Parse(ref info, ip: false);
+        if (r != DropReason.None)
+        {
+            return r;
+        }
+
+        if (info.VlanId >= 0 && !PortHasVlan(port, info.VlanId))
+        {
+            return Fail(DropReason.VlanTagged, "parse", $"no PA of {port.Name} is on VLAN {info.VlanId}");
+        }
+
+        if (!ForHostAsIp(port, ref info, i => ProviderArp(port, in i), out r))
+        {
+            return r;
+        }
+
+        int pa = _p.LocalPaIndex.Find(0, info.Destination);
+        if (pa < 0 || _p.LocalPas[pa].PortIndex != port.Index)
+        {
+            if (info.Protocol == IpProtocol.Icmpv6 && Forwarder.IsNeighborSolicitation(frame, in info))
+            {
+                return ProviderNeighborSolicitation(port, in info);
+            }
+
+            return Fail(DropReason.NotLocalPa, "classify", $"{info.Destination} is no PA of this host on {port.Name}");
+        }
+
+        Step("classify", $"to local PA {info.Destination} ({_p.LocalPas[pa].Prefix}{(_p.LocalPas[pa].VlanId != 0 ? $", VLAN {_p.LocalPas[pa].VlanId}" : string.Empty)})");
+        if (info.Protocol == IpProtocol.Gre)
+        {
+            return Nvgre(in info);
+        }
+
+        if (Forwarder.IsEchoRequest(frame, in info) && _p.NatIndex.Find(0, info.Destination) < 0)
+        {
+            Step("echo", $"PA ping: echo request to {info.Destination} answered from the port's MAC, TTL {_p.Global.OuterTtl}");
+            return Answer(port.Index, $"answered on port {port.Name} (PA echo reply)");
+        }
+
+        if (info.Protocol == IpProtocol.Icmpv6 && Forwarder.IsNeighborSolicitation(frame, in info))
+        {
+            return ProviderNeighborSolicitation(port, in info);
+        }
+
+        return NatReverse(in info);
+    }
+
+    /// <summary>True when one of the port's PAs is on VLAN <paramref name="vlan"/> (Forwarder.PortHasVlan).</summary>
+    private bool PortHasVlan(PortInfo port, int vlan)
+    {
+        foreach (int i in port.LocalPaIndices)
+        {
+            if (_p.LocalPas[i].VlanId == vlan)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>NVGRE to a local PA: every header check, then the inner destination and the anti-spoofing rule (NvgreClassify, NvgreDeliver).</summary>
+    private DropReason Nvgre(in PacketInfo outer)
+    {
+        ReadOnlySpan<byte> frame = _buffer.Frame;
+        if (outer.IsFragment)
+        {
+            return Fail(DropReason.OuterFragment, "nvgre", "the outer packet is a fragment");
+        }
+
+        int gre = outer.L4Offset;
+        int end = outer.IpFrameEnd;
+        if (!GreReader.TryCreate(frame[gre..end], out var header))
+        {
+            return Fail(DropReason.Truncated, "nvgre", "fewer than 4 bytes of GRE header");
+        }
+
+        if (header.Protocol != Ethernet.TypeTransparentBridging)
+        {
+            return Fail(DropReason.NotNvgre, "nvgre", $"GRE protocol 0x{header.Protocol:x4}, not 0x6558 (Transparent Ethernet Bridging)");
+        }
+
+        if (header.FlagsVersion != Gre.NvgreFlagsVersion)
+        {
+            return Fail(DropReason.BadGreHeader, "nvgre", $"GRE flags / version 0x{header.FlagsVersion:x4}, not 0x2000 (key present, nothing else)");
+        }
+
+        if (!header.HasKeyBytes)
+        {
+            return Fail(DropReason.Truncated, "nvgre", "the GRE key is cut short");
+        }
+
+        uint vsid = header.Vsid;
+        Outer = Outer! with { GreKey = Hex(header.Key), VirtualSubnetId = vsid, FlowId = header.FlowId };
+        Step("nvgre", $"GRE key {Hex(header.Key)}: VSID {vsid}, FlowID {header.FlowId}; from PA {outer.Source}");
+        if (Gre.IsReservedVsid(vsid))
+        {
+            return Fail(DropReason.ReservedVsid, "nvgre", $"VSID {vsid} is reserved (0..4095, 0xFFFFFF)");
+        }
+
+        if (!_p.Vsids.TryGetValue(vsid, out var vsidInfo) || !vsidInfo.HasLocalPort)
+        {
+            return Fail(DropReason.UnknownVsid, "nvgre", $"VSID {vsid} {(vsidInfo is null ? "is not in the policy" : "has no port on this host")}");
+        }
+
+        int innerStart = gre + Gre.NvgreSize;
+        ReadOnlySpan<byte> innerFrame = frame[innerStart..end];
+        PacketInfo info = default;
+        DropReason r = PacketParser.ParseEthernet(innerFrame, ref info);
+        if (r != DropReason.None)
+        {
+            return Fail(r, "nvgre", "inner frame: " + ParseProblem(r, in info, innerFrame.Length));
+        }
+
+        Inner = HeadersOf(innerFrame, in info, ip: false);
+        if (info.VlanId >= 0)
+        {
+            return Fail(DropReason.InnerVlanTagged, "nvgre", $"the inner frame carries VLAN tag {info.VlanId}");
+        }
+
+        r = PacketParser.ParseIp(innerFrame, ref info);
+        if (r != DropReason.None)
+        {
+            return Fail(r, "nvgre", "inner frame: " + ParseProblem(r, in info, innerFrame.Length));
+        }
+
+        Inner = HeadersOf(innerFrame, in info, ip: true);
+        var innerDstMac = Ethernet.ReadDestination(innerFrame);
+        Step("parse", $"inner: Ethernet {Ethernet.ReadSource(innerFrame)} → {innerDstMac}, {Describe(in info)}");
+        bool flood = innerDstMac.IsMulticast || Forwarder.IsFloodDestination(info.Destination);
+        if (flood && vsidInfo.Flood is null)
+        {
+            return Fail(DropReason.FloodingDisabled, "nvgre", $"inner broadcast / multicast, and VSID {vsid} does not flood");
+        }
+
+        return NvgreDeliver(ref info, outer.Source, vsidInfo, innerStart, end, flood);
+    }
+
+    private DropReason NvgreDeliver(ref PacketInfo info, IpAddr outerSource, VsidInfo vsidInfo, int innerStart, int end, bool flood)
+    {
+        uint vsid = vsidInfo.Vsid;
+        int dst = _p.RecordIndex.Find(vsid, info.Destination);
+        int src = _p.RecordIndex.Find(vsid, info.Source);
+        int port;
+        if (flood)
+        {
+            port = -1;
+            Step("destination", $"inner broadcast / multicast: every vm port of VSID {vsid} here gets a copy");
+        }
+        else if (dst >= 0)
+        {
+            ref readonly RecordEntry d = ref _p.Records[dst];
+            port = d.IsLocal ? d.LocalPortIndex : -1;
+            if (port < 0)
+            {
+                return Fail(DropReason.NoLocalPort, "destination", $"{info.Destination}: {Describe(dst)}, not a VM on this host");
+            }
+
+            Step("destination", $"{info.Destination}: {Describe(dst)}", RecordOf(dst, "destination"));
+        }
+        else
+        {
+            int learned = FindLearned(vsid, info.Destination);
+            port = learned >= 0 ? _p.Records[learned].LocalPortIndex : WildcardPort(vsidInfo, info.Destination);
+            if (port < 0)
+            {
+                return learned >= 0
+                    ? Fail(DropReason.NoLocalPort, "destination", $"{info.Destination}: a Dynamic binding to {Describe(learned)}, not a VM on this host")
+                    : Fail(DropReason.NoLookupRecord, "destination", $"{info.Destination}: no record in VSID {vsid}, and this host runs no GatewayWildcard VM of it");
+            }
+
+            Step("destination", learned >= 0
+                ? $"{info.Destination}: a Dynamic binding to {Describe(learned)}"
+                : $"{info.Destination}: no record in VSID {vsid}; the routing domain's GatewayWildcard VM on port {PortName(port)} takes it");
+        }
+
+        if (!SourceMatchesOuter(ref info, vsidInfo, src, outerSource, innerStart))
+        {
+            return DropReason.PaMismatch;
+        }
+
+        if (flood)
+        {
+            return DecapFlood(vsidInfo, in info);
+        }
+
+        if (Denied(outbound: false, port, info.Source, info.Destination, in info))
+        {
+            return Fail(DropReason.AclDeny, "acl", $"denied by the inbound rules of {PortName(port)}");
+        }
+
+        _buffer.Offset += innerStart;
+        _buffer.Length = end - innerStart;
+        if (_p.HasExternalPort && _p.Ports[port].IsExternal)
+        {
+            return DecapToExternal(port, ref info, dst);
+        }
+
+        Step("deliver", $"decapsulated: the inner frame ({_buffer.Length} bytes) to port {PortName(port)} as carried");
+        return Forward(port, $"decapsulated to port {PortName(port)}");
+    }
+
+    /// <summary>
+    /// The anti-spoofing rule: the outer source PA must be the PA of the inner source CA's record
+    /// (in the VSID, another VSID of the routing domain, the inner source MAC's L2Only record, or
+    /// the domain's GatewayWildcard record).
+    /// </summary>
+    private bool SourceMatchesOuter(ref PacketInfo info, VsidInfo vsidInfo, int src, IpAddr outerSource, int innerStart)
+    {
+        uint vsid = vsidInfo.Vsid;
+        if (src >= 0 && !_p.Records[src].IsLocal)
+        {
+            var pa = _p.Records[src].ProviderAddress;
+            if (pa != outerSource)
+            {
+                Fail(DropReason.PaMismatch, "source", $"inner source {info.Source}: {Describe(src)}, but the outer source is {outerSource}");
+                return false;
+            }
+
+            Step("source", $"inner source {info.Source}: {Describe(src)}; outer source {outerSource} is its PA", RecordOf(src, "source"));
+            return true;
+        }
+
+        string how = "its";
+        bool learned = false;
+        if (src < 0)
+        {
+            src = _p.FindRecordInDomain(vsid, vsidInfo.DomainIndex, info.Source);
+            how = "another VSID's";
+            if (src < 0)
+            {
+                var innerSourceMac = MacAddress.Read(_buffer.Frame[(innerStart + Ethernet.SourceOffset)..]);
+                src = LearnFromNvgre(vsidInfo, info.Source, innerSourceMac, outerSource);
+                how = $"the inner source MAC {innerSourceMac}'s L2Only";
+                learned = src >= 0 && _p.Records[src].ProviderAddress == outerSource;
+            }
+
+            if (src < 0 && vsidInfo.DomainIndex >= 0)
+            {
+                src = _p.Domains[vsidInfo.DomainIndex].Wildcard(info.Source.IsV4);
+                how = "the routing domain's GatewayWildcard";
+            }
+        }
+
+        if (src < 0)
+        {
+            Fail(DropReason.PaMismatch, "source", $"inner source {info.Source}: no record vouches for it in VSID {vsid} or its routing domain");
+            return false;
+        }
+
+        if (_p.Records[src].ProviderAddress != outerSource)
+        {
+            Fail(DropReason.PaMismatch, "source", $"inner source {info.Source}: {how} {Describe(src)}, but the outer source is {outerSource}");
+            return false;
+        }
+
+        string note = learned ? $"; (VSID {vsid}, {info.Source}) is learned as a Dynamic binding" : string.Empty;
+        Step("source", $"inner source {info.Source}: {how} {Describe(src)}; outer source {outerSource} is its PA{note}", RecordOf(src, "source", learned ? info.Source : null));
+        return true;
+    }
+
+    /// <summary>The L2Only record of the inner source MAC, learned when its PA is the outer source (DynamicRecords.cs LearnFromNvgre).</summary>
+    private int LearnFromNvgre(VsidInfo vsid, IpAddr source, MacAddress sourceMac, IpAddr outerSource)
+    {
+        int r = L2OnlyRecord(vsid.Vsid, sourceMac, source.IsV4);
+        if (r < 0 || !Forwarder.IsLearnable(vsid, source))
+        {
+            return -1;
+        }
+
+        if (_p.Records[r].ProviderAddress == outerSource)
+        {
+            _learned[(vsid.Vsid, source)] = r;
+        }
+
+        return r;
+    }
+
+    /// <summary>The gateway VM's port when this host runs the routing domain's GatewayWildcard VM in the VSID (Forwarder.WildcardPort), else -1.</summary>
+    private int WildcardPort(VsidInfo vsid, IpAddr destination)
+    {
+        if (vsid.DomainIndex < 0)
+        {
+            return -1;
+        }
+
+        int w = _p.Domains[vsid.DomainIndex].Wildcard(destination.IsV4);
+        if (w < 0)
+        {
+            return -1;
+        }
+
+        ref readonly RecordEntry gateway = ref _p.Records[w];
+        return gateway.Vsid == vsid.Vsid && gateway.IsLocal ? gateway.LocalPortIndex : -1;
+    }
+
+    /// <summary>Decapsulated broadcast / multicast: a copy for each vm port of the VSID here (Flooding.cs DecapFlood).</summary>
+    private DropReason DecapFlood(VsidInfo vsid, in PacketInfo info)
+    {
+        var group = vsid.Flood!;
+        if (group.LocalPorts.Length == 0)
+        {
+            return Fail(DropReason.NoFloodTarget, "flood", $"VSID {vsid.Vsid} has no vm port here");
+        }
+
+        int sent = 0;
+        foreach (int target in group.LocalPorts)
+        {
+            sent += CopyToPort(target, in info);
+        }
+
+        return FinishFlood(sent);
+    }
+
+    /// <summary>Plain IP between two NAT-rule PAs: rewritten back to CAs (Forwarder.NatReverse).</summary>
+    private DropReason NatReverse(in PacketInfo info)
+    {
+        int local = _p.NatIndex.Find(0, info.Destination);
+        if (local < 0)
+        {
+            return Fail(DropReason.NotNvgre, "nat", $"not GRE, and {info.Destination} is no NAT record's PA");
+        }
+
+        Step("nat", $"destination PA {info.Destination} is the NAT {Describe(local)}", RecordOf(local, "destination"));
+        int remote = _p.NatIndex.Find(0, info.Source);
+        if (remote < 0)
+        {
+            return Fail(DropReason.NoLookupRecord, "nat", $"source {info.Source} is no NAT record's PA");
+        }
+
+        Step("nat", $"source PA {info.Source} is the NAT {Describe(remote)}", RecordOf(remote, "source"));
+        ref readonly RecordEntry l = ref _p.Records[local];
+        ref readonly RecordEntry rr = ref _p.Records[remote];
+        if (l.Vsid != rr.Vsid && (l.DomainIndex < 0 || l.DomainIndex != rr.DomainIndex))
+        {
+            return Fail(DropReason.Isolation, "nat", $"VSIDs {rr.Vsid} and {l.Vsid} are not in one routing domain");
+        }
+
+        if (l.LocalPortIndex < 0)
+        {
+            return Fail(DropReason.NoLocalPort, "nat", $"no port has VSID {l.Vsid} and MAC {l.MacAddress}");
+        }
+
+        if (Denied(outbound: false, l.LocalPortIndex, rr.CustomerAddress, l.CustomerAddress, in info))
+        {
+            return Fail(DropReason.AclDeny, "acl", $"denied by the inbound rules of {PortName(l.LocalPortIndex)}");
+        }
+
+        Step("nat", $"rewritten back: source {info.Source} → CA {rr.CustomerAddress}, destination {info.Destination} → CA {l.CustomerAddress}, MACs {rr.MacAddress} → {l.MacAddress}, checksums updated");
+        return Forward(l.LocalPortIndex, $"NAT reversed to port {PortName(l.LocalPortIndex)}");
+    }
+
+    private DropReason ProviderArp(PortInfo port, in PacketInfo info)
+    {
+        DropReason r = ParseArp(in info, learns: true, out ArpMessage arp);
+        if (r != DropReason.None)
+        {
+            return r;
+        }
+
+        var target = arp.Target;
+        int pa = _p.LocalPaIndex.Find(0, target);
+        if (arp.Operation != Arp.OpRequest || pa < 0 || _p.LocalPas[pa].PortIndex != port.Index)
+        {
+            return Fail(DropReason.NotLocalPa, "arp", arp.Operation != Arp.OpRequest ? "not a request" : $"{target} is no PA of this host on {port.Name}");
+        }
+
+        Step("arp", $"answered: local PA {target} is at {port.Mac}");
+        return Answer(port.Index, $"answered on port {port.Name} (ARP reply for PA {target})");
+    }
+
+    private DropReason ProviderNeighborSolicitation(PortInfo port, in PacketInfo info)
+    {
+        var target = IpAddr.ReadV6(_buffer.Frame[(info.L4Offset + Icmp.NdTargetOffset)..]);
+        Step("nd", $"neighbor solicitation for {target}");
+        if (info.Ttl != 255)
+        {
+            return Fail(DropReason.MalformedHeader, "nd", $"hop limit {info.Ttl}, not 255");
+        }
+
+        int pa = _p.LocalPaIndex.Find(0, target);
+        if (pa < 0 || _p.LocalPas[pa].PortIndex != port.Index)
+        {
+            return Fail(DropReason.NotLocalPa, "nd", $"{target} is no PA of this host on {port.Name}");
+        }
+
+        Step("nd", $"answered: local PA {target} is at {port.Mac}");
+        return Answer(port.Index, $"answered on port {port.Name} (neighbor advertisement for PA {target})");
+    }
+}
