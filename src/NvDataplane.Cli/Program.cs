@@ -249,15 +249,48 @@ public static class Program
 
     private static Command BenchCommand(TextWriter stdout, TextWriter stderr)
     {
+        int Churn(int records, double seconds, int batch, int inflight, double rate, bool json)
+        {
+            if (records is < 1 or > 1_000_000 || seconds is <= 0 or > 600 || batch is < 1 or > 100_000 || inflight is < 1 or > 64 || rate < 0)
+            {
+                stderr.WriteLine("nvdp: use --records 1..1000000, --seconds in (0, 600], --churn-batch 1..100000, --churn-inflight 1..64 and --churn-rate >= 0");
+                return ExitUsage;
+            }
+
+            var r = PolicyChurnBench.RunAsync(records, seconds, batch, inflight, rate).GetAwaiter().GetResult();
+            if (json)
+            {
+                stdout.WriteLine(JsonSerializer.Serialize(r, CamelCase));
+            }
+            else
+            {
+                stdout.WriteLine($"policy churn: {r.Records} records, batches of {batch}, {inflight} in flight");
+                stdout.WriteLine($"  forwarding {r.BaselineMpps:F2} Mpps alone, {r.ChurnMpps:F2} Mpps under changes ({r.ThroughputDropPercent:F1}% less)");
+                stdout.WriteLine($"  {r.ChangesPerSecond:F0} record changes/s applied ({r.Changes} in {r.Versions} versions, {r.RefusedRequests} requests refused), GC pauses {r.GcPauseMs} ms");
+                stdout.WriteLine($"  visible to the forwarding thread after the API call returned: p50 {r.VisibleP50Us:F1} us, p99 {r.VisibleP99Us:F1} us, max {r.VisibleMaxUs:F1} us");
+            }
+
+            return ExitOk;
+        }
+
         var scenario = new Option<string>("--scenario") { Description = "encap, decap or rewrite", DefaultValueFactory = _ => "encap" };
         scenario.AcceptOnlyFromAmong("encap", "decap", "rewrite");
         var records = new Option<int>("--records") { Description = "lookup records in the table", DefaultValueFactory = _ => 1000 };
         var frameSize = new Option<int>("--frame-size") { Description = "inner frame size in bytes", DefaultValueFactory = _ => 64 };
         var seconds = new Option<double>("--seconds") { Description = "measured seconds (after a 1 s warm-up)", DefaultValueFactory = _ => 3 };
         var format = FormatOption();
-        var cmd = new Command("bench", "in-memory throughput of the whole pipeline on one core") { scenario, records, frameSize, seconds, format };
+        var churn = new Option<bool>("--churn") { Description = "also change lookup records through the control API while forwarding (encap scenario): throughput with and without, changes/s, visibility delay" };
+        var churnBatch = new Option<int>("--churn-batch") { Description = "changes per /v1/changes request", DefaultValueFactory = _ => 1000 };
+        var churnInflight = new Option<int>("--churn-inflight") { Description = "requests in flight at once", DefaultValueFactory = _ => 4 };
+        var churnRate = new Option<double>("--churn-rate") { Description = "changes per second to offer (0: as fast as the API takes them)", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("bench", "in-memory throughput of the whole pipeline on one core") { scenario, records, frameSize, seconds, format, churn, churnBatch, churnInflight, churnRate };
         cmd.SetAction(parse =>
         {
+            if (parse.GetValue(churn))
+            {
+                return Churn(parse.GetValue(records), parse.GetValue(seconds), parse.GetValue(churnBatch), parse.GetValue(churnInflight), parse.GetValue(churnRate), parse.GetValue(format) == "json");
+            }
+
             var kind = Enum.Parse<TrafficScenario>(parse.GetValue(scenario)!, ignoreCase: true);
             int n = parse.GetValue(records);
             double s = parse.GetValue(seconds);

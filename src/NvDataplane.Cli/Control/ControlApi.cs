@@ -163,6 +163,13 @@ internal sealed class ControlApi(PolicyEditor editor, DataplaneStats stats)
             return;
         }
 
+        if (result.Busy)
+        {
+            context.Response.Headers.RetryAfter = "1";
+            await Problem.WriteAsync(context, StatusCodes.Status429TooManyRequests, result.Problems[0].Message);
+            return;
+        }
+
         if (!result.Applied)
         {
             await Problem.RefusedAsync(context, result.Problems);

@@ -28,9 +28,16 @@ public static class ThroughputRunner
 {
     public const int BatchSize = 32;
 
-    public static ThroughputResult Run(SyntheticTraffic traffic, double seconds, double warmupSeconds = 1.0)
+    public static ThroughputResult Run(SyntheticTraffic traffic, double seconds, double warmupSeconds = 1.0) =>
+        Run(traffic, seconds, warmupSeconds, new PolicyStore(PolicySnapshot.Build(traffic.Config)), null);
+
+    /// <summary>
+    /// As <see cref="Run(SyntheticTraffic, double, double)"/> over <paramref name="store"/>, which
+    /// others may change meanwhile (the policy-churn benchmark); <paramref name="onBatch"/>, when
+    /// given, is told the policy version of every batch.
+    /// </summary>
+    public static ThroughputResult Run(SyntheticTraffic traffic, double seconds, double warmupSeconds, PolicyStore store, Action<long>? onBatch)
     {
-        var store = new PolicyStore(PolicySnapshot.Build(traffic.Config));
         var pool = new BufferPool(4 * BatchSize, 2048);
         var forwarder = new Forwarder(store, pool);
         var batch = new PacketBuffer[BatchSize];
@@ -77,6 +84,7 @@ public static class ThroughputRunner
                     }
 
                     forwarder.ProcessBatch(port, batch);
+                    onBatch?.Invoke(forwarder.Policy.Version);
                     for (int p = 0; p < forwarder.PortCount; p++)
                     {
                         forwarder.CompleteTransmit(p);

@@ -431,7 +431,7 @@ public sealed class PolicyEditor : IDisposable
             var old = section[oldKey];
             int index = section.IndexOf(oldKey);
             var updated = PolicyEntryKey.Merge(old, set.Fields);
-            string newKey = PolicyEntryKey.Of(name, updated);
+            string newKey = PolicyEntryKey.Touches(name, set.Fields) ? PolicyEntryKey.Of(name, updated) : oldKey;
             if (newKey != oldKey && section.ContainsKey(newKey))
             {
                 problems.Add(new ConfigProblem(
@@ -557,11 +557,19 @@ public sealed class PolicyEditor : IDisposable
 
     private static bool CheckMatchFields(PolicySection name, JsonElement match, string where, List<ConfigProblem> problems)
     {
-        var unknown = match.EnumerateObject().Select(p => p.Name).Where(n => !PolicyEntryKey.Fields(name).Contains(n)).ToList();
-        if (unknown.Count == 0)
+        var fields = PolicyEntryKey.Fields(name);
+        bool known = true;
+        foreach (var p in match.EnumerateObject())
+        {
+            known &= p.NameEquals(fields);
+        }
+
+        if (known)
         {
             return true;
         }
+
+        var unknown = match.EnumerateObject().Select(p => p.Name).Where(n => !fields.Contains(n)).ToList();
 
         problems.Add(new ConfigProblem("$", $"{where}a {PolicySections.EntryName(name)} has no field {string.Join(", ", unknown)}; match on {string.Join(", ", PolicyEntryKey.Fields(name))}"));
         return false;
@@ -575,7 +583,9 @@ public sealed class PolicyEditor : IDisposable
     {
         if (PolicyEntryKey.TryOfMatch(name, match, out string key))
         {
-            return section.TryGetValue(key, out var entry) && PolicyEntryKey.Matches(name, entry, match) ? [key] : [];
+            // A match of the key's fields alone is the key: nothing else to compare.
+            return section.TryGetValue(key, out var entry) && !IsRemoved(entry)
+                && (PolicyEntryKey.IsKeyOnly(name, match) || PolicyEntryKey.Matches(name, entry, match)) ? [key] : [];
         }
 
         return [.. section.Where(kv => !IsRemoved(kv.Value) && PolicyEntryKey.Matches(name, kv.Value, match)).Select(kv => kv.Key)];
