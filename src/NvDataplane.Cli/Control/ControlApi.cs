@@ -15,9 +15,11 @@ namespace NvDataplane.Cli.Control;
 /// (at least one filter). <c>POST /v1/changes</c> applies many changes as one unit;
 /// <c>/v1/stats</c>, <c>/v1/stats/clear</c> and <c>/metrics</c> show the counters. Every change
 /// goes through the <see cref="PolicyEditor"/>: validated as the file is, published as one
-/// version, answered once the workers' next batch sees it.
+/// version, answered once the workers' next batch sees it. <c>POST /v1/trace</c> and
+/// <c>GET /v1/capture</c> (ControlApi.Diagnostics.cs) trace frames against the live policy and
+/// stream a port's frames as pcapng.
 /// </summary>
-internal sealed class ControlApi(PolicyEditor editor, DataplaneStats stats)
+internal sealed partial class ControlApi(PolicyEditor editor, DataplaneStats stats)
 {
     public const string ChangesPath = "/v1/changes";
     public const string StatsPath = "/v1/stats";
@@ -54,6 +56,7 @@ internal sealed class ControlApi(PolicyEditor editor, DataplaneStats stats)
         Routes[StatsPath] = ["GET"];
         Routes[ClearStatsPath] = ["POST"];
         Routes[MetricsPath] = ["GET"];
+        MapDiagnostics(app);
     }
 
     private async Task ListAsync(HttpContext context, PolicySection section)

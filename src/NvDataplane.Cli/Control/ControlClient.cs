@@ -95,17 +95,53 @@ internal sealed class ControlClient : IDisposable
         }
         catch (HttpRequestException e)
         {
-            unreachable = e.InnerException is SocketException s
-                ? s.SocketErrorCode switch
-                {
-                    SocketError.AddressNotAvailable when Server.StartsWith("unix:", StringComparison.Ordinal) => "no such socket",
-                    SocketError.ConnectionRefused => "nothing listens there",
-                    _ => s.Message,
-                }
-                : e.Message;
+            unreachable = Unreachable(e);
             return null;
         }
     }
+
+    /// <summary>
+    /// A GET whose 2xx body (a capture) is copied into <paramref name="open"/>'s stream as it
+    /// arrives, however long that takes; any other answer is read as text. Null and why when the
+    /// daemon could not be reached.
+    /// </summary>
+    public (int Status, string Body)? Download(string pathAndQuery, Func<Stream> open, out string? unreachable)
+    {
+        unreachable = null;
+        using var request = new HttpRequestMessage(HttpMethod.Get, pathAndQuery);
+        try
+        {
+            // Headers only: HttpClient's timeout then covers the connection, not the streaming.
+            using var response = _http.Send(request, HttpCompletionOption.ResponseHeadersRead);
+            using var content = response.Content.ReadAsStream();
+            if (!response.IsSuccessStatusCode)
+            {
+                using var reader = new StreamReader(content, Encoding.UTF8);
+                return ((int)response.StatusCode, reader.ReadToEnd());
+            }
+
+            using (var output = open())
+            {
+                content.CopyTo(output);
+            }
+
+            return ((int)response.StatusCode, "");
+        }
+        catch (HttpRequestException e)
+        {
+            unreachable = Unreachable(e);
+            return null;
+        }
+    }
+
+    private string Unreachable(HttpRequestException e) => e.InnerException is SocketException s
+        ? s.SocketErrorCode switch
+        {
+            SocketError.AddressNotAvailable when Server.StartsWith("unix:", StringComparison.Ordinal) => "no such socket",
+            SocketError.ConnectionRefused => "nothing listens there",
+            _ => s.Message,
+        }
+        : e.Message;
 
     public void Dispose() => _http.Dispose();
 }
@@ -139,7 +175,29 @@ internal sealed class ControlVerbOptions
     /// Sends the request and hands a 2xx body to <paramref name="print"/> (text) or prints it as
     /// is (<c>--format json</c>); everything else becomes a message on stderr and the exit code.
     /// </summary>
-    public int Send(ParseResult parse, TextWriter stdout, TextWriter stderr, HttpMethod method, string pathAndQuery, string? json, Action<JsonElement> print)
+    public int Send(ParseResult parse, TextWriter stdout, TextWriter stderr, HttpMethod method, string pathAndQuery, string? json, Action<JsonElement> print) =>
+        Connect(parse, stderr, client => client.Send(method, pathAndQuery, json, out string? unreachable) is { } reply
+            ? Answer(reply.Status, reply.Body, parse.GetValue(Format) == "json", stdout, stderr, print)
+            : Unreachable(client, unreachable, stderr));
+
+    /// <summary>
+    /// GETs <paramref name="pathAndQuery"/> and streams a 2xx body into the file at
+    /// <paramref name="file"/> (created only then), then returns <paramref name="done"/>'s exit
+    /// code; a refusal or an unreachable daemon as <see cref="Send"/> answers them.
+    /// </summary>
+    public int Download(ParseResult parse, TextWriter stdout, TextWriter stderr, string pathAndQuery, string file, Func<int> done) =>
+        Connect(parse, stderr, client => client.Download(pathAndQuery, () => File.Create(file), out string? unreachable) is not { } reply
+            ? Unreachable(client, unreachable, stderr)
+            : reply.Status is >= 200 and < 300 ? done() : Answer(reply.Status, reply.Body, false, stdout, stderr, _ => { }));
+
+    private static int Unreachable(ControlClient client, string? why, TextWriter stderr)
+    {
+        stderr.WriteLine($"nvdp: cannot reach the daemon at {client.Server} ({why}); is nvdp run running there? (--server names another)");
+        return Program.ExitFailure;
+    }
+
+    /// <summary>Reads the token, makes the client and hands it to <paramref name="use"/>; exit 2 when the options are bad.</summary>
+    private int Connect(ParseResult parse, TextWriter stderr, Func<ControlClient, int> use)
     {
         string? token = null;
         if (parse.GetValue(TokenFile) is { } file)
@@ -164,13 +222,7 @@ internal sealed class ControlVerbOptions
 
         using (client)
         {
-            if (client.Send(method, pathAndQuery, json, out string? unreachable) is not { } reply)
-            {
-                stderr.WriteLine($"nvdp: cannot reach the daemon at {client.Server} ({unreachable}); is nvdp run running there? (--server names another)");
-                return Program.ExitFailure;
-            }
-
-            return Answer(reply.Status, reply.Body, parse.GetValue(Format) == "json", stdout, stderr, print);
+            return use(client);
         }
     }
 

@@ -34,6 +34,9 @@ internal sealed class DataplaneStats
 
     public CpuClock Clock { get; }
 
+    /// <summary>The workers counted; <c>/v1/capture</c> arms its captures on them.</summary>
+    public IReadOnlyList<PortWorker> Workers => _workers;
+
     public string HostName => _editor.Store.Current.Config.HostName;
 
     /// <summary>The running totals now.</summary>

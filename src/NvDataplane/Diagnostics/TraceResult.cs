@@ -52,6 +52,11 @@ public sealed class TraceResult
     public string ToJson(bool indented = true) =>
         JsonSerializer.Serialize(this, indented ? TraceJsonContext.Indented.TraceResult : TraceJsonContext.Compact.TraceResult);
 
+    /// <summary>A result read back from its JSON (<see cref="ToJson"/>), as <c>nvdp trace</c> gets it from the daemon.</summary>
+    /// <exception cref="JsonException">The JSON is not a trace result.</exception>
+    public static TraceResult FromJson(JsonElement json) =>
+        json.Deserialize(TraceJsonContext.Compact.TraceResult) ?? throw new JsonException("a trace result cannot be null");
+
     /// <summary>The text an operator reads (<see cref="TraceText.Render"/>).</summary>
     public override string ToString() => TraceText.Render(this);
 }
