@@ -37,6 +37,10 @@ internal static class PolicyChurnBench
 {
     public static async Task<PolicyChurnResult> RunAsync(int records, double seconds, int batch, int inflight, double rate)
     {
+        // As a poll-mode daemon would be run: the forwarding thread has the last CPU to itself,
+        // everything else (server, editor, client; threads inherit this one's mask) the others.
+        int last = Environment.ProcessorCount - 1;
+        bool pinned = last > 0 && CpuAffinity.PinCurrentThread(Enumerable.Range(0, last));
         var traffic = new SyntheticTraffic(TrafficScenario.Encap, records, 64);
         string document = ConfigWriter.Write(traffic.Config with { Control = ControlConfig.Default });
         var store = new PolicyStore(PolicySnapshot.Build(traffic.Config));
@@ -57,7 +61,7 @@ internal static class PolicyChurnBench
         }
 
         // Forwarding alone, then forwarding while the client changes records.
-        double baseline = Forward(traffic, store, seconds, seen: null);
+        double baseline = Forward(traffic, store, seconds, pinned ? last : -1, seen: null);
         var seenAt = new long[1 << 20];
         var returnedAt = new long[1 << 20];
         using var stop = new CancellationTokenSource();
@@ -66,7 +70,7 @@ internal static class PolicyChurnBench
         long versions0 = editor.Commits;
         var clientTask = Task.Run(() => ChangeLoopAsync(client, traffic, records, batch, inflight, rate, returnedAt, stop.Token));
         var sw = Stopwatch.StartNew();
-        double churn = Forward(traffic, store, seconds, seenAt);
+        double churn = Forward(traffic, store, seconds, pinned ? last : -1, seenAt);
         double elapsed = sw.Elapsed.TotalSeconds;
         long changes = editor.ChangesApplied - changes0;
         long versions = editor.Commits - versions0;
@@ -109,16 +113,16 @@ internal static class PolicyChurnBench
     }
 
     /// <summary>Forwards for <paramref name="seconds"/> (after a 1 s warm-up) and returns Mpps; notes when each policy version was first used.</summary>
-    private static double Forward(SyntheticTraffic traffic, PolicyStore store, double seconds, long[]? seen)
+    private static double Forward(SyntheticTraffic traffic, PolicyStore store, double seconds, int cpu, long[]? seen)
     {
         var result = Task.Factory.StartNew(
-            () => ThroughputRunner.Run(traffic, seconds, 1.0, store, seen is null ? null : version =>
+            () => (cpu < 0 || CpuAffinity.PinCurrentThread([cpu])) ? ThroughputRunner.Run(traffic, seconds, 1.0, store, seen is null ? null : version =>
             {
                 if (version < seen.Length && seen[version] == 0)
                 {
                     seen[version] = Stopwatch.GetTimestamp();
                 }
-            }),
+            }) : throw new IOException($"cannot pin the forwarding thread to CPU {cpu}"),
             TaskCreationOptions.LongRunning).GetAwaiter().GetResult();
         return result.Mpps;
     }
