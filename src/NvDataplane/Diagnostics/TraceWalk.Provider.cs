@@ -1,4 +1,5 @@
 using NvDataplane.Headers;
+using NvDataplane.Nvgre;
 using NvDataplane.Pipeline;
 using NvDataplane.Policy;
 
@@ -140,16 +141,22 @@ internal sealed partial class TraceWalk
         Inner = HeadersOf(innerFrame, in info, ip: true);
         var innerDstMac = Ethernet.ReadDestination(innerFrame);
         Step("parse", $"inner: Ethernet {Ethernet.ReadSource(innerFrame)} → {innerDstMac}, {Describe(in info)}");
+        if ((info.Protocol == IpProtocol.Icmp || info.Protocol == IpProtocol.Icmpv6) && info.Destination == outer.Destination
+            && MigrationMessage.Classify(innerFrame, in info) is not MigrationMessageKind.None and var message)
+        {
+            return ConsumeMessage(message, outer.Source);
+        }
+
         bool flood = innerDstMac.IsMulticast || Forwarder.IsFloodDestination(info.Destination);
         if (flood && vsidInfo.Flood is null)
         {
             return Fail(DropReason.FloodingDisabled, "nvgre", $"inner broadcast / multicast, and VSID {vsid} does not flood");
         }
 
-        return NvgreDeliver(ref info, outer.Source, vsidInfo, innerStart, end, flood);
+        return NvgreDeliver(ref info, outer.Source, outer.Destination, vsidInfo, innerStart, end, flood);
     }
 
-    private DropReason NvgreDeliver(ref PacketInfo info, IpAddr outerSource, VsidInfo vsidInfo, int innerStart, int end, bool flood)
+    private DropReason NvgreDeliver(ref PacketInfo info, IpAddr outerSource, IpAddr outerDestination, VsidInfo vsidInfo, int innerStart, int end, bool flood)
     {
         uint vsid = vsidInfo.Vsid;
         int dst = _p.RecordIndex.Find(vsid, info.Destination);
@@ -163,7 +170,12 @@ internal sealed partial class TraceWalk
         else if (dst >= 0)
         {
             ref readonly RecordEntry d = ref _p.Records[dst];
-            port = d.IsLocal ? d.LocalPortIndex : -1;
+            if (!d.IsLocal)
+            {
+                return NoVmHere(ref info, vsidInfo, src, outerSource, outerDestination, innerStart, DropReason.NoLocalPort, $"{info.Destination}: {Describe(dst)}, not a VM on this host");
+            }
+
+            port = d.LocalPortIndex;
             if (port < 0)
             {
                 return Fail(DropReason.NoLocalPort, "destination", $"{info.Destination}: {Describe(dst)}, not a VM on this host");
@@ -179,7 +191,7 @@ internal sealed partial class TraceWalk
             {
                 return learned >= 0
                     ? Fail(DropReason.NoLocalPort, "destination", $"{info.Destination}: a Dynamic binding to {Describe(learned)}, not a VM on this host")
-                    : Fail(DropReason.NoLookupRecord, "destination", $"{info.Destination}: no record in VSID {vsid}, and this host runs no GatewayWildcard VM of it");
+                    : NoVmHere(ref info, vsidInfo, src, outerSource, outerDestination, innerStart, DropReason.NoLookupRecord, $"{info.Destination}: no record in VSID {vsid}, and this host runs no GatewayWildcard VM of it");
             }
 
             Step("destination", learned >= 0

@@ -1,0 +1,112 @@
+using NvDataplane.Headers;
+using NvDataplane.Nvgre;
+using NvDataplane.Pipeline;
+using NvDataplane.Policy;
+
+namespace NvDataplane.Diagnostics;
+
+/// <summary>The live-migration paths of the provider side, as Forwarder's Migration.cs takes them (FORWARDING section 8).</summary>
+internal sealed partial class TraceWalk
+{
+    /// <summary>A REDIRECT or UNREACHABLE addressed to our PA (ReceiveMessage): consumed, never delivered.</summary>
+    private DropReason ConsumeMessage(MigrationMessageKind kind, IpAddr outerSource)
+    {
+        string what = kind == MigrationMessageKind.Redirect ? "REDIRECT" : "UNREACHABLE";
+        string trust = kind == MigrationMessageKind.Redirect && _p.Global.TrustRedirects
+            ? "; applied only when it comes from the PA the policy gives the CA it names (global.trustRedirects)"
+            : kind == MigrationMessageKind.Redirect ? "; not acted on (global.trustRedirects is off)" : string.Empty;
+        Step("migration", $"an MS-NVGREE {what} from PA {outerSource}: consumed here, never delivered to a VM{trust}");
+        _answered = true;
+        _summary ??= $"consumed: {what} from {outerSource}";
+        return DropReason.None;
+    }
+
+    /// <summary>
+    /// No VM here for the destination (Forwarder.NoVmHere): relayed to its new PA while the
+    /// record's moved entry lasts; otherwise dropped under <paramref name="reason"/>, and a
+    /// genuine sender (the anti-spoofing rule holds) is told with an UNREACHABLE.
+    /// </summary>
+    private DropReason NoVmHere(ref PacketInfo info, VsidInfo vsidInfo, int src, IpAddr outerSource, IpAddr outerDestination, int innerStart, DropReason reason, string text)
+    {
+        int steps = _steps.Count;
+        bool genuine = SourceMatchesOuter(ref info, vsidInfo, src, outerSource, innerStart);
+        if (_p.Moved.TryFind(vsidInfo.Vsid, info.Destination, _buffer.TimestampNs, out var newPa))
+        {
+            Step("migration", $"{info.Destination} moved to PA {newPa} in a recent policy version (global.migrationGraceSeconds)");
+            return genuine ? Relay(info.Destination, vsidInfo.Vsid, outerSource, outerDestination, newPa) : DropReason.PaMismatch;
+        }
+
+        // Here the anti-spoofing verdict only decides whether the sender is told.
+        _steps.RemoveRange(steps, _steps.Count - steps);
+        if (genuine)
+        {
+            Message(MigrationMessageKind.Unreachable, info.Destination, vsidInfo.Vsid, outerSource, outerDestination, default);
+        }
+        else
+        {
+            Step("migration", $"inner source {info.Source} is not vouched for by PA {outerSource}: no UNREACHABLE is sent");
+        }
+
+        return Fail(reason, "destination", text);
+    }
+
+    /// <summary>The outer header rewritten toward the new PA, the sender's PA kept (Forwarder.Relay); the sender gets a REDIRECT first.</summary>
+    private DropReason Relay(IpAddr ca, uint vsid, IpAddr outerSource, IpAddr outerDestination, IpAddr newPa)
+    {
+        if (newPa.IsV4 != outerDestination.IsV4)
+        {
+            return Fail(DropReason.NoProviderRoute, "migration", $"the new PA {newPa} is of the other family: the outer header cannot be rewritten in place");
+        }
+
+        var t = Template(outerDestination, newPa);
+        if (t.Unusable is not (DropReason.None or DropReason.NeighborUnresolved))
+        {
+            return Fail(t.Unusable, "migration", $"no tunnel from {outerDestination} to {newPa}");
+        }
+
+        var outer = Outer!;
+        ReadOnlySpan<byte> frame = _buffer.Frame;
+        int l3 = Ethernet.HeaderSize + (frame.Length > 13 && Ethernet.ReadType(frame) == Ethernet.TypeVlan ? 4 : 0);
+        int ttl = frame[l3 + (newPa.IsV4 ? Ipv4.TtlOffset : Ipv6.HopLimitOffset)];
+        if (ttl <= 1)
+        {
+            return Fail(DropReason.TtlExpired, "migration", $"outer TTL {ttl}: no hop left to relay it");
+        }
+
+        int ipLength = _buffer.Length - l3;
+        if (ipLength > t.Mtu)
+        {
+            return Fail(DropReason.MtuExceeded, "migration", $"{ipLength} bytes exceed the MTU {t.Mtu} toward {newPa}");
+        }
+
+        Message(MigrationMessageKind.Redirect, ca, vsid, outerSource, outerDestination, newPa);
+        Step("migration", $"relayed: outer destination {outerDestination} → {newPa}, TTL − 1, the sender's PA {outerSource} kept as source (outer {outer.Source})");
+        return SendToProvider(in t, extra: false, $"relayed to the new PA {newPa} via port {PortName(t.ProviderPortIndex)}");
+    }
+
+    /// <summary>A REDIRECT / UNREACHABLE to the sender's PA (Forwarder.SendMessage); a fresh worker has sent none, so the rate limit lets it through.</summary>
+    private void Message(MigrationMessageKind kind, IpAddr ca, uint vsid, IpAddr senderPa, IpAddr ourPa, IpAddr newPa)
+    {
+        string what = kind == MigrationMessageKind.Redirect ? $"REDIRECT (new PA {newPa})" : "UNREACHABLE";
+        if (kind == MigrationMessageKind.Redirect && newPa.IsV4 != senderPa.IsV4)
+        {
+            Step("migration", $"no REDIRECT: the new PA {newPa} cannot be carried to a sender of the other family");
+            return;
+        }
+
+        var t = Template(ourPa, senderPa);
+        if (t.Unusable is not (DropReason.None or DropReason.NeighborUnresolved) || _rented >= _poolSize)
+        {
+            Step("migration", $"the {what} for {ca} could not be sent (no tunnel to {senderPa}, or no buffer)");
+            return;
+        }
+
+        _rented++;
+        Step("migration", $"{what} about {ca} to the sender's PA {senderPa}, NVGRE in VSID {vsid}, at most one per 100 ms per (sender, VSID, CA)");
+        _also.Add($"{(kind == MigrationMessageKind.Redirect ? "REDIRECT" : "UNREACHABLE")} sent to {senderPa}");
+        SendToProvider(in t, extra: true, string.Empty);
+    }
+
+    private EncapTemplate Template(IpAddr localPa, IpAddr remote) =>
+        _p.BuildTemplate(_p.LocalPas[_p.LocalPaIndex.Find(0, localPa)], remote, new byte[PolicySnapshot.TemplateStride], 0);
+}
