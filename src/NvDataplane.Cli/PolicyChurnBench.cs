@@ -22,7 +22,8 @@ internal sealed record PolicyChurnResult(
     double VisibleP50Us,
     double VisibleP99Us,
     double VisibleMaxUs,
-    double GcPauseMs);
+    double GcPauseMs,
+    string GcCollections);
 
 /// <summary>
 /// Lookup-record changes through the control API while the pipeline forwards: the forwarding
@@ -66,6 +67,7 @@ internal static class PolicyChurnBench
         var returnedAt = new long[1 << 20];
         using var stop = new CancellationTokenSource();
         long gc0 = (long)GC.GetTotalPauseDuration().TotalMilliseconds;
+        int[] collections0 = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
         long changes0 = editor.ChangesApplied;
         long versions0 = editor.Commits;
         var clientTask = Task.Run(() => ChangeLoopAsync(client, traffic, records, batch, inflight, rate, returnedAt, stop.Token));
@@ -75,6 +77,7 @@ internal static class PolicyChurnBench
         long changes = editor.ChangesApplied - changes0;
         long versions = editor.Commits - versions0;
         long gcPause = (long)GC.GetTotalPauseDuration().TotalMilliseconds - gc0;
+        string collections = string.Join(" / ", Enumerable.Range(0, 3).Select(g => GC.CollectionCount(g) - collections0[g]));
         stop.Cancel();
         long refused = await clientTask;
 
@@ -109,7 +112,8 @@ internal static class PolicyChurnBench
             Percentile(0.5),
             Percentile(0.99),
             delays.Count == 0 ? double.NaN : delays[^1],
-            gcPause);
+            gcPause,
+            collections);
     }
 
     /// <summary>Forwards for <paramref name="seconds"/> (after a 1 s warm-up) and returns Mpps; notes when each policy version was first used.</summary>

@@ -268,7 +268,7 @@ public static class Program
             {
                 stdout.WriteLine($"policy churn: {r.Records} records, batches of {batch}, {inflight} in flight");
                 stdout.WriteLine($"  forwarding {r.BaselineMpps:F2} Mpps alone, {r.ChurnMpps:F2} Mpps under changes ({r.ThroughputDropPercent:F1}% less)");
-                stdout.WriteLine($"  {r.ChangesPerSecond:F0} record changes/s applied ({r.Changes} in {r.Versions} versions, {r.RefusedRequests} requests refused), GC pauses {r.GcPauseMs} ms");
+                stdout.WriteLine($"  {r.ChangesPerSecond:F0} record changes/s applied ({r.Changes} in {r.Versions} versions, {r.RefusedRequests} requests refused), GC pauses {r.GcPauseMs} ms (gen0 / gen1 / gen2 collections {r.GcCollections})");
                 stdout.WriteLine($"  visible to the forwarding thread after the API call returned: p50 {r.VisibleP50Us:F1} us, p99 {r.VisibleP99Us:F1} us, max {r.VisibleMaxUs:F1} us");
             }
 
