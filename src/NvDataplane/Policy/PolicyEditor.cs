@@ -210,11 +210,58 @@ public sealed class PolicyEditor : IDisposable
                 _queue.Clear();
             }
 
-            if (group.Count != 0)
+            if (group.Count == 0)
+            {
+                continue;
+            }
+
+            try
             {
                 Commit(group);
             }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A bug must not leave callers waiting forever nor the sections half-edited:
+                // back to the published version, and every request of the group is refused.
+                RestorePublished();
+                var problem = new ConfigProblem("$", $"the change could not be applied ({e.GetType().Name}: {e.Message}); nothing was changed");
+                foreach (var r in group)
+                {
+                    r.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, [problem]));
+                }
+            }
         }
+    }
+
+    /// <summary>The sections and root as last published, for after an unexpected failure.</summary>
+    private void RestorePublished()
+    {
+        var published = _published;
+        _root = published.Root;
+        foreach (var (section, entries) in published.Sections)
+        {
+            _sections[section] = Keyed(section, entries);
+        }
+    }
+
+    /// <summary>
+    /// The entries by key, in order. Two entries with one key (a file or a source may hold them)
+    /// are both kept, so validation names them as it would in a file.
+    /// </summary>
+    private static OrderedDictionary<string, JsonElement> Keyed(PolicySection section, IEnumerable<JsonElement> entries)
+    {
+        var keyed = new OrderedDictionary<string, JsonElement>();
+        int duplicate = 0;
+        foreach (var entry in entries)
+        {
+            string key = PolicyEntryKey.Of(section, entry);
+            if (!keyed.TryAdd(key, entry))
+            {
+                keyed.Add($"{key}#dup{duplicate++}", entry);
+            }
+        }
+
+        return keyed;
     }
 
     private void FailQueued()
@@ -520,21 +567,7 @@ public sealed class PolicyEditor : IDisposable
     private void StageReplace(PolicySection name, IReadOnlyList<JsonElement> entries, List<Action> undo, Request request)
     {
         var old = _sections[name];
-        var next = new OrderedDictionary<string, JsonElement>(entries.Count);
-        int duplicate = 0;
-        foreach (var entry in entries)
-        {
-            var e = entry.Clone();
-            string key = PolicyEntryKey.Of(name, e);
-
-            // Two entries with one key: keep both so validation names them, as it would in a file.
-            if (!next.TryAdd(key, e))
-            {
-                next.Add($"{key}#dup{duplicate++}", e);
-            }
-        }
-
-        _sections[name] = next;
+        _sections[name] = Keyed(name, entries.Select(e => e.Clone()));
         undo.Add(() => _sections[name] = old);
         request.Affected += entries.Count;
     }
@@ -596,21 +629,8 @@ public sealed class PolicyEditor : IDisposable
         _root = root;
         foreach (var section in PolicySections.All)
         {
-            var entries = new OrderedDictionary<string, JsonElement>();
-            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty(PolicySections.JsonName(section), out var array) && array.ValueKind == JsonValueKind.Array)
-            {
-                int duplicate = 0;
-                foreach (var entry in array.EnumerateArray())
-                {
-                    string key = PolicyEntryKey.Of(section, entry);
-                    if (!entries.TryAdd(key, entry))
-                    {
-                        entries.Add($"{key}#dup{duplicate++}", entry);
-                    }
-                }
-            }
-
-            _sections[section] = entries;
+            var array = root.ValueKind == JsonValueKind.Object && root.TryGetProperty(PolicySections.JsonName(section), out var found) ? found : default;
+            _sections[section] = Keyed(section, array.ValueKind == JsonValueKind.Array ? array.EnumerateArray() : Enumerable.Empty<JsonElement>());
         }
     }
 
