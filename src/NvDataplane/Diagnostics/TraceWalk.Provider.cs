@@ -186,7 +186,7 @@ internal sealed partial class TraceWalk
         else
         {
             int learned = FindLearned(vsid, info.Destination);
-            port = learned >= 0 ? _p.Records[learned].LocalPortIndex : WildcardPort(vsidInfo, info.Destination);
+            port = learned >= 0 ? _p.Records[learned].LocalPortIndex : _p.WildcardPort(vsidInfo.DomainIndex, vsidInfo.Vsid, info.Destination);
             if (port < 0)
             {
                 return learned >= 0
@@ -299,24 +299,6 @@ internal sealed partial class TraceWalk
         }
 
         return r;
-    }
-
-    /// <summary>The gateway VM's port when this host runs the routing domain's GatewayWildcard VM in the VSID (Forwarder.WildcardPort), else -1.</summary>
-    private int WildcardPort(VsidInfo vsid, IpAddr destination)
-    {
-        if (vsid.DomainIndex < 0)
-        {
-            return -1;
-        }
-
-        int w = _p.Domains[vsid.DomainIndex].Wildcard(destination.IsV4);
-        if (w < 0)
-        {
-            return -1;
-        }
-
-        ref readonly RecordEntry gateway = ref _p.Records[w];
-        return gateway.Vsid == vsid.Vsid && gateway.IsLocal ? gateway.LocalPortIndex : -1;
     }
 
     /// <summary>Decapsulated broadcast / multicast: a copy for each vm port of the VSID here (Flooding.cs DecapFlood).</summary>

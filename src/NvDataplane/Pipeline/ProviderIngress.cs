@@ -300,7 +300,7 @@ public sealed partial class Forwarder
         else
         {
             int learned = FindLearned(d.Vsid, info.Destination, buffer.TimestampNs);
-            port = learned >= 0 ? p.Records[learned].LocalPortIndex : WildcardPort(in d, info.Destination);
+            port = learned >= 0 ? p.Records[learned].LocalPortIndex : p.WildcardPort(d.DomainIndex, d.Vsid, info.Destination);
             if (port < 0)
             {
                 return learned >= 0 ? DropReason.NoLocalPort : NoVmHere(buffer, in info, in d, srcIndex, srcData, DropReason.NoLookupRecord);
@@ -331,29 +331,6 @@ public sealed partial class Forwarder
         }
 
         return Forward(port, buffer);
-    }
-
-    /// <summary>
-    /// A destination CA with no record: the gateway VM's port, when this host runs the routing
-    /// domain's GatewayWildcard VM in the frame's VSID (HNV: "packets from outside addressed to
-    /// any CA are accepted via the wildcard record"); -1 otherwise.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private int WildcardPort(in DecapState d, IpAddr destination)
-    {
-        if (d.DomainIndex < 0)
-        {
-            return -1;
-        }
-
-        int w = _p.Domains[d.DomainIndex].Wildcard(destination.IsV4);
-        if (w < 0)
-        {
-            return -1;
-        }
-
-        ref readonly RecordEntry gateway = ref _p.Records[w];
-        return gateway.Vsid == d.Vsid && gateway.IsLocal ? gateway.LocalPortIndex : -1;
     }
 
     /// <summary>The inner source CA in another VSID of the routing domain, the inner source MAC's L2Only record (section 7), or the domain's GatewayWildcard record.</summary>

@@ -346,6 +346,29 @@ public sealed class PolicySnapshot
         return w >= 0 && Records[w].Vsid == vsid.Vsid && Records[w].MacAddress == port.Mac ? w : -1;
     }
 
+    /// <summary>
+    /// A destination CA with no record: the gateway VM's port, when this host runs the routing
+    /// domain's GatewayWildcard VM in VSID <paramref name="vsid"/> of domain
+    /// <paramref name="domainIndex"/> (HNV: "packets from outside addressed to any CA are
+    /// accepted via the wildcard record"); -1 otherwise. The forwarder and the tracer both ask this.
+    /// </summary>
+    public int WildcardPort(int domainIndex, uint vsid, IpAddr destination)
+    {
+        if (domainIndex < 0)
+        {
+            return -1;
+        }
+
+        int w = Domains[domainIndex].Wildcard(destination.IsV4);
+        if (w < 0)
+        {
+            return -1;
+        }
+
+        ref readonly RecordEntry gateway = ref Records[w];
+        return gateway.Vsid == vsid && gateway.IsLocal ? gateway.LocalPortIndex : -1;
+    }
+
     public static PolicySnapshot Build(HostConfig config, long version = 1)
     {
         var s = new PolicySnapshot(config, version);
