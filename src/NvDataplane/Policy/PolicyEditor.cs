@@ -280,9 +280,9 @@ public sealed class PolicyEditor : IDisposable
     /// <summary>Applies what it can of <paramref name="group"/> as one version; every request completes.</summary>
     private void Commit(List<Request> group)
     {
+        // Every edit, a whole new document included, is undone by the action Stage records for it.
         var undo = new List<Action>();
-        var accepted = new List<(Request Request, int UndoFrom)>();
-        var oldRoot = _root;
+        var accepted = new List<Request>();
         foreach (var request in group)
         {
             int mark = undo.Count;
@@ -294,7 +294,7 @@ public sealed class PolicyEditor : IDisposable
             }
             else
             {
-                accepted.Add((request, mark));
+                accepted.Add(request);
             }
         }
 
@@ -303,24 +303,21 @@ public sealed class PolicyEditor : IDisposable
             return;
         }
 
-        var result = Validate(accepted.Any(a => a.Request.Document is not null));
+        var result = Validate(accepted.Any(a => a.Document is not null));
         if (result.Config is null && accepted.Count > 1)
         {
             // Someone in the group is invalid: take the group apart and keep each request that
             // is valid on top of the ones kept before it.
             Undo(undo, 0);
-            _root = oldRoot;
             var kept = new List<Request>();
-            foreach (var (request, _) in accepted)
+            foreach (var request in accepted)
             {
-                var rootBefore = _root;
                 int mark = undo.Count;
                 Stage(request, undo);
                 var alone = Validate(request.Document is not null);
                 if (alone.Config is null)
                 {
                     Undo(undo, mark);
-                    _root = rootBefore;
                     request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, alone.Problems));
                 }
                 else
@@ -335,13 +332,12 @@ public sealed class PolicyEditor : IDisposable
                 return;
             }
 
-            accepted = [.. kept.Select(r => (r, 0))];
+            accepted = kept;
         }
         else if (result.Config is null)
         {
             Undo(undo, 0);
-            _root = oldRoot;
-            accepted[0].Request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, result.Problems));
+            accepted[0].Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, result.Problems));
             return;
         }
 
@@ -355,9 +351,8 @@ public sealed class PolicyEditor : IDisposable
             // Validation should have refused anything the compiler cannot take; if it did not,
             // the running version stays and the requests learn why.
             Undo(undo, 0);
-            _root = oldRoot;
             var problem = new ConfigProblem("$", $"the policy could not be compiled ({e.Message}); nothing was changed");
-            foreach (var (request, _) in accepted)
+            foreach (var request in accepted)
             {
                 request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, [problem]));
             }
@@ -368,7 +363,7 @@ public sealed class PolicyEditor : IDisposable
         Compact();
         _published = Publish(snapshot.Version);
         Interlocked.Increment(ref _commits);
-        foreach (var (request, _) in accepted)
+        foreach (var request in accepted)
         {
             Interlocked.Add(ref _changesApplied, request.Affected);
             request.Done.TrySetResult(new PolicyChangeResult(true, snapshot.Version, request.Affected, []));
