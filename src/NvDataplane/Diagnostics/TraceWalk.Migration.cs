@@ -26,61 +26,58 @@ internal sealed partial class TraceWalk
     /// record's moved entry lasts; otherwise dropped under <paramref name="reason"/>, and a
     /// genuine sender (the anti-spoofing rule holds) is told with an UNREACHABLE.
     /// </summary>
-    private DropReason NoVmHere(ref PacketInfo info, VsidInfo vsidInfo, int src, IpAddr outerSource, IpAddr outerDestination, int innerStart, DropReason reason, string text)
+    private DropReason NoVmHere(ref PacketInfo info, in PacketInfo outer, VsidInfo vsidInfo, int src, int innerStart, DropReason reason, string text)
     {
         int steps = _steps.Count;
-        bool genuine = SourceMatchesOuter(ref info, vsidInfo, src, outerSource, innerStart);
+        bool genuine = SourceMatchesOuter(ref info, vsidInfo, src, outer.Source, innerStart);
         if (_p.Moved.TryFind(vsidInfo.Vsid, info.Destination, _buffer.TimestampNs, out var newPa))
         {
             Step("migration", $"{info.Destination} moved to PA {newPa} in a recent policy version (global.migrationGraceSeconds)");
-            return genuine ? Relay(info.Destination, vsidInfo.Vsid, outerSource, outerDestination, newPa) : DropReason.PaMismatch;
+            return genuine ? Relay(info.Destination, vsidInfo.Vsid, in outer, newPa) : DropReason.PaMismatch;
         }
 
         // Here the anti-spoofing verdict only decides whether the sender is told.
         _steps.RemoveRange(steps, _steps.Count - steps);
         if (genuine)
         {
-            Message(MigrationMessageKind.Unreachable, info.Destination, vsidInfo.Vsid, outerSource, outerDestination, default);
+            Message(MigrationMessageKind.Unreachable, info.Destination, vsidInfo.Vsid, outer.Source, outer.Destination, default);
         }
         else
         {
-            Step("migration", $"inner source {info.Source} is not vouched for by PA {outerSource}: no UNREACHABLE is sent");
+            Step("migration", $"inner source {info.Source} is not vouched for by PA {outer.Source}: no UNREACHABLE is sent");
         }
 
         return Fail(reason, "destination", text);
     }
 
     /// <summary>The outer header rewritten toward the new PA, the sender's PA kept (Forwarder.Relay); the sender gets a REDIRECT first.</summary>
-    private DropReason Relay(IpAddr ca, uint vsid, IpAddr outerSource, IpAddr outerDestination, IpAddr newPa)
+    private DropReason Relay(IpAddr ca, uint vsid, in PacketInfo outer, IpAddr newPa)
     {
-        if (newPa.IsV4 != outerDestination.IsV4)
+        if (newPa.IsV4 != outer.Destination.IsV4)
         {
             return Fail(DropReason.NoProviderRoute, "migration", $"the new PA {newPa} is of the other family: the outer header cannot be rewritten in place");
         }
 
-        var t = Template(outerDestination, newPa);
+        var t = Template(outer.Destination, newPa);
         if (t.Unusable is not (DropReason.None or DropReason.NeighborUnresolved))
         {
-            return Fail(t.Unusable, "migration", $"no tunnel from {outerDestination} to {newPa}");
+            return Fail(t.Unusable, "migration", $"no tunnel from {outer.Destination} to {newPa}");
         }
 
-        var outer = Outer!;
-        ReadOnlySpan<byte> frame = _buffer.Frame;
-        int l3 = Ethernet.HeaderSize + (frame.Length > 13 && Ethernet.ReadType(frame) == Ethernet.TypeVlan ? 4 : 0);
-        int ttl = frame[l3 + (newPa.IsV4 ? Ipv4.TtlOffset : Ipv6.HopLimitOffset)];
+        int ttl = _buffer.Frame[outer.L3Offset + (newPa.IsV4 ? Ipv4.TtlOffset : Ipv6.HopLimitOffset)];
         if (ttl <= 1)
         {
             return Fail(DropReason.TtlExpired, "migration", $"outer TTL {ttl}: no hop left to relay it");
         }
 
-        int ipLength = _buffer.Length - l3;
+        int ipLength = outer.IpFrameEnd - outer.L3Offset;
         if (ipLength > t.Mtu)
         {
             return Fail(DropReason.MtuExceeded, "migration", $"{ipLength} bytes exceed the MTU {t.Mtu} toward {newPa}");
         }
 
-        Message(MigrationMessageKind.Redirect, ca, vsid, outerSource, outerDestination, newPa);
-        Step("migration", $"relayed: outer destination {outerDestination} → {newPa}, TTL − 1, the sender's PA {outerSource} kept as source (outer {outer.Source})");
+        Message(MigrationMessageKind.Redirect, ca, vsid, outer.Source, outer.Destination, newPa);
+        Step("migration", $"relayed: outer destination {outer.Destination} → {newPa}, TTL − 1, the sender's PA {outer.Source} kept as source");
         return SendToProvider(in t, extra: false, $"relayed to the new PA {newPa} via port {PortName(t.ProviderPortIndex)}");
     }
 

@@ -153,11 +153,12 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.FloodingDisabled, "nvgre", $"inner broadcast / multicast, and VSID {vsid} does not flood");
         }
 
-        return NvgreDeliver(ref info, outer.Source, outer.Destination, vsidInfo, innerStart, end, flood);
+        return NvgreDeliver(ref info, in outer, vsidInfo, innerStart, end, flood);
     }
 
-    private DropReason NvgreDeliver(ref PacketInfo info, IpAddr outerSource, IpAddr outerDestination, VsidInfo vsidInfo, int innerStart, int end, bool flood)
+    private DropReason NvgreDeliver(ref PacketInfo info, in PacketInfo outer, VsidInfo vsidInfo, int innerStart, int end, bool flood)
     {
+        IpAddr outerSource = outer.Source;
         uint vsid = vsidInfo.Vsid;
         int dst = _p.RecordIndex.Find(vsid, info.Destination);
         int src = _p.RecordIndex.Find(vsid, info.Source);
@@ -172,7 +173,7 @@ internal sealed partial class TraceWalk
             ref readonly RecordEntry d = ref _p.Records[dst];
             if (!d.IsLocal)
             {
-                return NoVmHere(ref info, vsidInfo, src, outerSource, outerDestination, innerStart, DropReason.NoLocalPort, $"{info.Destination}: {Describe(dst)}, not a VM on this host");
+                return NoVmHere(ref info, in outer, vsidInfo, src, innerStart, DropReason.NoLocalPort, $"{info.Destination}: {Describe(dst)}, not a VM on this host");
             }
 
             port = d.LocalPortIndex;
@@ -191,7 +192,7 @@ internal sealed partial class TraceWalk
             {
                 return learned >= 0
                     ? Fail(DropReason.NoLocalPort, "destination", $"{info.Destination}: a Dynamic binding to {Describe(learned)}, not a VM on this host")
-                    : NoVmHere(ref info, vsidInfo, src, outerSource, outerDestination, innerStart, DropReason.NoLookupRecord, $"{info.Destination}: no record in VSID {vsid}, and this host runs no GatewayWildcard VM of it");
+                    : NoVmHere(ref info, in outer, vsidInfo, src, innerStart, DropReason.NoLookupRecord, $"{info.Destination}: no record in VSID {vsid}, and this host runs no GatewayWildcard VM of it");
             }
 
             Step("destination", learned >= 0
