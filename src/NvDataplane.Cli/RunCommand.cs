@@ -33,7 +33,8 @@ internal static class RunCommand
 
     private static int Run(string path, EventLog log, string? controlListen, string? controlTokenFile)
     {
-        var result = ConfigLoader.LoadFile(path);
+        // Read once: the text validated here is the text the policy editor starts from.
+        var result = ConfigLoader.LoadFile(path, out string json);
         if (result.Config is not { } config)
         {
             foreach (var problem in result.Problems)
@@ -75,7 +76,7 @@ internal static class RunCommand
                 log.Write("info", "port_opened", $"port {port.Name} on {port.Device}");
             }
 
-            return Forward(path, config, ports, log, control);
+            return Forward(path, json, config, ports, log, control);
         }
         finally
         {
@@ -91,10 +92,10 @@ internal static class RunCommand
         }
     }
 
-    private static int Forward(string path, HostConfig config, List<IPacketPort> ports, EventLog log, ControlSettings control)
+    private static int Forward(string path, string json, HostConfig config, List<IPacketPort> ports, EventLog log, ControlSettings control)
     {
         var store = new PolicyStore(PolicySnapshot.Build(config));
-        using var editor = PolicyEditor.FromText(store, File.ReadAllText(path));
+        using var editor = PolicyEditor.FromText(store, json);
         using var source = config.PolicySource is { } from ? new EtcdPolicySource(from, editor, log.Write) : null;
         var worker = new PortWorker(store, ports);
         using var server = ControlHost.Start(control, editor, worker, ports, log, out bool controlFailed);
@@ -173,14 +174,9 @@ internal static class RunCommand
     /// <summary>Validates the file off to the side; swaps it in only when it is good and keeps the same ports.</summary>
     private static void Reload(string path, PolicyEditor editor, EtcdPolicySource? source, EventLog log)
     {
-        string json;
-        try
+        if (!ConfigLoader.TryReadFile(path, out string json, out var unreadable))
         {
-            json = File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            log.Write("warning", "reload_rejected", $"{path}: cannot be read ({e.Message}), keeping policy version {editor.Store.Current.Version}");
+            log.Write("warning", "reload_rejected", $"{unreadable!.Message}, keeping policy version {editor.Store.Current.Version}");
             return;
         }
 

@@ -28,19 +28,31 @@ public static class ConfigLoader
     };
 
     /// <summary>Loads the configuration file at <paramref name="path"/>.</summary>
-    public static ConfigLoadResult LoadFile(string path)
+    public static ConfigLoadResult LoadFile(string path) => LoadFile(path, out _);
+
+    /// <summary>As <see cref="LoadFile(string)"/>, also giving the text read (empty when it could not be).</summary>
+    public static ConfigLoadResult LoadFile(string path, out string json) =>
+        TryReadFile(path, out json, out var problem) ? Load(json) : ConfigLoadResult.Invalid([problem!]);
+
+    /// <summary>
+    /// The text of the configuration file at <paramref name="path"/>, or the problem that says
+    /// why it cannot be read (for a caller that keeps the text, as <c>nvdp run</c> does for its
+    /// policy editor, or reads it again on SIGHUP).
+    /// </summary>
+    public static bool TryReadFile(string path, out string json, out ConfigProblem? problem)
     {
-        string json;
         try
         {
             json = File.ReadAllText(path);
+            problem = null;
+            return true;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException or System.Security.SecurityException)
         {
-            return Fail(CannotRead(path, e));
+            json = "";
+            problem = new ConfigProblem(ConfigJsonPath.Root, CannotRead(path, e));
+            return false;
         }
-
-        return Load(json);
     }
 
     /// <summary>Loads a configuration document given as JSON text.</summary>
