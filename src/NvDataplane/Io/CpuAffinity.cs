@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace NvDataplane.Io;
 
 /// <summary>
@@ -7,7 +5,7 @@ namespace NvDataplane.Io;
 /// and threads inherit their creator's), as OVS's pmd-cpu-mask and VPP's corelist-workers give a
 /// poll-mode worker a core of its own. Elsewhere it does nothing and says so.
 /// </summary>
-public static partial class CpuAffinity
+public static class CpuAffinity
 {
     /// <summary>Pins the calling thread to <paramref name="cpus"/> (0-based, below 64); false (nothing changed) where that is not possible.</summary>
     public static bool PinCurrentThread(IEnumerable<int> cpus)
@@ -23,9 +21,6 @@ public static partial class CpuAffinity
             mask |= 1UL << cpu;
         }
 
-        return mask != 0 && OperatingSystem.IsLinux() && SchedSetAffinity(0, sizeof(ulong), ref mask) == 0;
+        return mask != 0 && OperatingSystem.IsLinux() && LinuxNative.SchedSetAffinity(0, sizeof(ulong), ref mask) == 0;
     }
-
-    [LibraryImport("libc", EntryPoint = "sched_setaffinity", SetLastError = true)]
-    private static partial int SchedSetAffinity(int pid, nuint size, ref ulong mask);
 }

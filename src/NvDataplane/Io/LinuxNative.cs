@@ -93,6 +93,10 @@ internal static unsafe partial class LinuxNative
     [LibraryImport(Libc, EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
 
+    /// <summary>sched_setaffinity(2); pid 0 is the calling thread.</summary>
+    [LibraryImport(Libc, EntryPoint = "sched_setaffinity", SetLastError = true)]
+    public static partial int SchedSetAffinity(int pid, nuint size, ref ulong mask);
+
     [LibraryImport(Libc, EntryPoint = "read", SetLastError = true)]
     public static partial nint Read(int fd, byte* buffer, nuint count);
 
