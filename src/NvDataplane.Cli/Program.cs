@@ -266,9 +266,9 @@ public static class Program
             }
             else
             {
-                stdout.WriteLine($"policy churn: {r.Records} records, batches of {batch}, {inflight} in flight");
-                stdout.WriteLine($"  forwarding {r.BaselineMpps:F2} Mpps alone, {r.ChurnMpps:F2} Mpps under changes ({r.ThroughputDropPercent:F1}% less)");
-                stdout.WriteLine($"  {r.ChangesPerSecond:F0} record changes/s applied ({r.Changes} in {r.Versions} versions, {r.RefusedRequests} requests refused), GC pauses {r.GcPauseMs} ms (gen0 / gen1 / gen2 collections {r.GcCollections})");
+                stdout.WriteLine($"policy churn: {r.Records} records, batches of {batch}, {inflight} in flight{(rate > 0 ? $", offered {rate:F0}/s" : "")}; {r.WindowPairs} pairs of 1 s windows, changes off / on");
+                stdout.WriteLine($"  forwarding {r.BaselineMpps:F2} Mpps alone, {r.ChurnMpps:F2} Mpps under changes ({r.ThroughputDropPercent:F1}% less; per pair min / median / max {r.PairDropMinPercent:F1} / {r.PairDropMedianPercent:F1} / {r.PairDropMaxPercent:F1}%)");
+                stdout.WriteLine($"  {r.ChangesPerSecond:F0} record changes/s applied ({r.Changes} in {r.Versions} versions, {r.FastVersions} of them by the fast path; {r.RefusedRequests} requests refused), GC pauses {r.GcPauseMs} ms after the warm-up (gen0 / gen1 / gen2 collections {r.GcCollections}), {r.AllocatedBytesPerChange:F0} bytes allocated per change");
                 stdout.WriteLine($"  visible to the forwarding thread after the API call returned: p50 {r.VisibleP50Us:F1} us, p99 {r.VisibleP99Us:F1} us, max {r.VisibleMaxUs:F1} us");
             }
 
@@ -279,7 +279,7 @@ public static class Program
         scenario.AcceptOnlyFromAmong("encap", "decap", "rewrite");
         var records = new Option<int>("--records") { Description = "lookup records in the table", DefaultValueFactory = _ => 1000 };
         var frameSize = new Option<int>("--frame-size") { Description = "inner frame size in bytes", DefaultValueFactory = _ => 64 };
-        var seconds = new Option<double>("--seconds") { Description = "measured seconds (after a 1 s warm-up)", DefaultValueFactory = _ => 3 };
+        var seconds = new Option<double>("--seconds") { Description = "measured seconds (after a 1 s warm-up; with --churn: after a 3 s warm-up, in 1 s windows alternately without and with changes)", DefaultValueFactory = _ => 3 };
         var format = FormatOption();
         var churn = new Option<bool>("--churn") { Description = "also change lookup records through the control API while forwarding (encap scenario): throughput with and without, changes/s, visibility delay" };
         var churnBatch = new Option<int>("--churn-batch") { Description = "changes per /v1/changes request", DefaultValueFactory = _ => 1000 };

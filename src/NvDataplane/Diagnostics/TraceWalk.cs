@@ -45,7 +45,7 @@ internal sealed partial class TraceWalk
         _p = policy;
         _buffer = buffer;
         _poolSize = poolSize;
-        _l2Only = Forwarder.IndexL2Only(policy);
+        _l2Only = policy.L2OnlyIndex;
         _egress = new int[policy.Ports.Length];
     }
 

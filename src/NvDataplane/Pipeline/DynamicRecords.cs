@@ -23,23 +23,7 @@ public sealed partial class Forwarder
     private void UseDynamicRecords(PolicySnapshot p)
     {
         _learned.Clear();
-        _l2Only = IndexL2Only(p);
-    }
-
-    /// <summary>(VSID, MAC, IPv4?) → the first L2Only record of policy version <paramref name="p"/> (the packet tracer reads it too).</summary>
-    internal static Dictionary<(uint Vsid, ulong Mac, bool V4), int> IndexL2Only(PolicySnapshot p)
-    {
-        var l2Only = new Dictionary<(uint, ulong, bool), int>();
-        for (int i = 0; i < p.Records.Length; i++)
-        {
-            ref readonly RecordEntry r = ref p.Records[i];
-            if (r.Type == RecordType.L2Only)
-            {
-                l2Only.TryAdd((r.Vsid, r.MacAddress.Value, r.CustomerAddress.IsV4), i);
-            }
-        }
-
-        return l2Only;
+        _l2Only = p.L2OnlyIndex;
     }
 
     /// <summary>The L2Only record of (vsid, mac) for the address family, or -1.</summary>

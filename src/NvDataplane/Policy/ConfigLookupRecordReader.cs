@@ -64,6 +64,25 @@ internal static class ConfigLookupRecordReader
         return configs;
     }
 
+    /// <summary>
+    /// One record on its own: its fields and every check that needs no other record, as
+    /// <see cref="Read"/> makes them; null when any fails. The policy editor reads a changed
+    /// record with it (LookupRecordShadow.cs), and leaves the wording of problems to <see cref="Read"/>.
+    /// </summary>
+    public static LookupRecordConfig? ReadAlone(System.Text.Json.JsonElement entry)
+    {
+        var problems = new ConfigProblemList();
+        ConfigStringCheck.Check(entry, ConfigJsonPath.Root, problems);
+        if (problems.Count != 0 || ConfigObjectReader.Open(entry, ConfigJsonPath.Root, problems, Fields) is not { } record)
+        {
+            return null;
+        }
+
+        var draft = ReadOne(record, out var config);
+        CheckAddresses(draft);
+        return problems.Count == 0 ? config : null;
+    }
+
     private static Draft ReadOne(ConfigObjectReader record, out LookupRecordConfig? config)
     {
         var ca = record.Address("customerAddress", required: true);

@@ -13,23 +13,31 @@ internal static partial class LargeArray
     private const int MadvHugePage = 14;
     private const long HugePageSize = 2 * 1024 * 1024;
 
-    /// <summary>A zeroed array of <paramref name="count"/> elements.</summary>
+    /// <summary>
+    /// A zeroed array of <paramref name="count"/> elements: pinned, with huge-page advice, when
+    /// it spans at least two huge pages; else an ordinary array. Pinned arrays live on the
+    /// pinned-object heap, which only a full (generation 2) collection frees, and a policy
+    /// changed many times a second compiles small tables many times a second: pinning those
+    /// made the collector run full collections, stopping the forwarding threads each time.
+    /// </summary>
     public static unsafe T[] Allocate<T>(int count)
         where T : unmanaged
     {
-        var array = GC.AllocateUninitializedArray<T>(count, pinned: true);
         long bytes = (long)count * sizeof(T);
-        if (bytes >= 2 * HugePageSize && OperatingSystem.IsLinux())
+        if (bytes < 2 * HugePageSize || !OperatingSystem.IsLinux())
         {
-            fixed (T* p = array)
+            return new T[count];
+        }
+
+        var array = GC.AllocateUninitializedArray<T>(count, pinned: true);
+        fixed (T* p = array)
+        {
+            long start = ((long)p + HugePageSize - 1) & ~(HugePageSize - 1);
+            long end = ((long)p + bytes) & ~(HugePageSize - 1);
+            if (end > start)
             {
-                long start = ((long)p + HugePageSize - 1) & ~(HugePageSize - 1);
-                long end = ((long)p + bytes) & ~(HugePageSize - 1);
-                if (end > start)
-                {
-                    // Advice only: where the kernel says no (THP off), the table works as before.
-                    _ = Madvise((nint)start, (nuint)(end - start), MadvHugePage);
-                }
+                // Advice only: where the kernel says no (THP off), the table works as before.
+                _ = Madvise((nint)start, (nuint)(end - start), MadvHugePage);
             }
         }
 

@@ -7,7 +7,7 @@ namespace NvDataplane.Policy;
 /// An immutable open-addressing hash table from (VSID, address) to an int (a record index) and a
 /// 64-bit payload the owner defines (for lookup records: what forwarding needs, so the common
 /// path never touches the record itself). Keys live in the 32-byte slots, two to a cache line
-/// (the slot array is 64-byte aligned): a hit costs one line, and linear probing stays in that
+/// (the slot array starts on a 64-byte boundary; a small table is not pinned, and should the collector move it, a hit may cost a second line): a hit costs one line, and linear probing stays in that
 /// line or the next. Built once per policy version and never written afterwards, so any number
 /// of threads read it without a lock.
 /// </summary>
@@ -39,7 +39,7 @@ public sealed class LookupTable
             capacity <<= 1;
         }
 
-        // One spare slot lets the table start on a 64-byte boundary inside the pinned array.
+        // One spare slot lets the table start on a 64-byte boundary inside the array.
         _slots = LargeArray.Allocate<Slot>(capacity + 1);
         fixed (Slot* p = _slots)
         {

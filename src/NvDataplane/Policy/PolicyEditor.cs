@@ -39,6 +39,12 @@ public sealed class PolicyEditor : IDisposable
     private volatile Published _published;
     private long _commits;
 
+    // The lookupRecords section read into typed records (the fast path, see Commit), and the
+    // configuration the running version was compiled from. Written by the committer only.
+    private LookupRecordShadow _records = new();
+    private HostConfig _config;
+    private long _fastCommits;
+
     // Slots of entries removed since the last version (see StageRemove), each under a key of its own.
     private const string RemovedKeyPrefix = "\u0001removed:";
     private long _removed;
@@ -72,6 +78,7 @@ public sealed class PolicyEditor : IDisposable
     {
         _store = store;
         _maxQueued = maxQueued;
+        _config = store.Current.Config;
         LoadDocument(document.Clone());
         _published = Publish(store.Current.Version);
         _committer = new Thread(CommitLoop) { IsBackground = true, Name = "nvdp-policy" };
@@ -100,6 +107,12 @@ public sealed class PolicyEditor : IDisposable
 
     /// <summary>Versions published by this editor so far.</summary>
     public long Commits => Interlocked.Read(ref _commits);
+
+    /// <summary>Versions published by the fast path: lookup-record changes validated record by record (see <see cref="Commit"/>).</summary>
+    public long FastCommits => Interlocked.Read(ref _fastCommits);
+
+    /// <summary>False makes every version go the whole-document way (tests compare the two).</summary>
+    internal bool FastPath { get; set; } = true;
 
     /// <summary>Changes (entries added, set or removed) applied so far.</summary>
     public long ChangesApplied => Interlocked.Read(ref _changesApplied);
@@ -242,6 +255,8 @@ public sealed class PolicyEditor : IDisposable
         {
             _sections[section] = Keyed(section, entries);
         }
+
+        _records = LookupRecordShadow.Build(_sections[PolicySection.LookupRecords].Values);
     }
 
     /// <summary>
@@ -303,7 +318,14 @@ public sealed class PolicyEditor : IDisposable
             return;
         }
 
-        var result = Validate(accepted.Any(a => a.Document is not null));
+        // The fast path: when every request only adds, sets or removes lookup records and the
+        // typed section vouches for the result, the rest of the document is as valid as it was
+        // and the records are already read, so the version compiles from them without reading
+        // the document again. Anything else (or anything wrong) is validated as a file.
+        bool fast = FastPath && _records.Vouches && accepted.All(OnlyRecordEdits);
+        var result = fast
+            ? ConfigLoadResult.Valid(_config with { LookupRecords = _records.Records() })
+            : Validate(accepted.Any(a => a.Document is not null));
         if (result.Config is null && accepted.Count > 1)
         {
             // Someone in the group is invalid: take the group apart and keep each request that
@@ -361,14 +383,24 @@ public sealed class PolicyEditor : IDisposable
         }
 
         Compact();
+        _config = result.Config!;
+        _records.Published();
         _published = Publish(snapshot.Version);
         Interlocked.Increment(ref _commits);
+        if (fast)
+        {
+            Interlocked.Increment(ref _fastCommits);
+        }
+
         foreach (var request in accepted)
         {
             Interlocked.Add(ref _changesApplied, request.Affected);
             request.Done.TrySetResult(new PolicyChangeResult(true, snapshot.Version, request.Affected, []));
         }
     }
+
+    private static bool OnlyRecordEdits(Request request) =>
+        request.Document is null && request.Changes.All(c => c.Section == PolicySection.LookupRecords && c is not PolicyChange.Replace);
 
     private static void Undo(List<Action> undo, int mark)
     {
@@ -389,9 +421,11 @@ public sealed class PolicyEditor : IDisposable
         {
             var before = _sections.ToDictionary(s => s.Key, s => s.Value);
             var rootBefore = _root;
+            var recordsBefore = _records;
             undo.Add(() =>
             {
                 _root = rootBefore;
+                _records = recordsBefore;
                 foreach (var (k, v) in before)
                 {
                     _sections[k] = v;
@@ -412,16 +446,17 @@ public sealed class PolicyEditor : IDisposable
             string where = request.Changes.Count == 1 ? "" : $"change {i + 1}: ";
             var change = request.Changes[i];
             var section = _sections[change.Section];
+            var records = change.Section == PolicySection.LookupRecords ? _records : null;
             switch (change)
             {
                 case PolicyChange.Add add:
-                    StageAdd(change.Section, section, add.Entry, where, problems, undo, request);
+                    StageAdd(change.Section, section, records, add.Entry, where, problems, undo, request);
                     break;
                 case PolicyChange.Set set:
-                    StageSet(change.Section, section, set, where, problems, undo, request);
+                    StageSet(change.Section, section, records, set, where, problems, undo, request);
                     break;
                 case PolicyChange.Remove remove:
-                    StageRemove(change.Section, section, remove.Match, where, problems, undo, request);
+                    StageRemove(change.Section, section, records, remove.Match, where, problems, undo, request);
                     break;
                 case PolicyChange.Replace replace:
                     StageReplace(change.Section, replace.Entries, undo, request);
@@ -432,7 +467,7 @@ public sealed class PolicyEditor : IDisposable
         return problems;
     }
 
-    private static void StageAdd(PolicySection name, OrderedDictionary<string, JsonElement> section, JsonElement entry, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
+    private static void StageAdd(PolicySection name, OrderedDictionary<string, JsonElement> section, LookupRecordShadow? records, JsonElement entry, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
     {
         if (entry.ValueKind != JsonValueKind.Object)
         {
@@ -450,11 +485,16 @@ public sealed class PolicyEditor : IDisposable
             return;
         }
 
-        undo.Add(() => section.Remove(key));
+        records?.Append(LookupRecordShadow.Slot.Read(entry));
+        undo.Add(() =>
+        {
+            section.Remove(key);
+            records?.RemoveLast();
+        });
         request.Affected++;
     }
 
-    private static void StageSet(PolicySection name, OrderedDictionary<string, JsonElement> section, PolicyChange.Set set, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
+    private static void StageSet(PolicySection name, OrderedDictionary<string, JsonElement> section, LookupRecordShadow? records, PolicyChange.Set set, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
     {
         if (!CheckMatch(name, set.Match, where, problems) || !CheckObject(set.Fields, "fields to set", where, problems))
         {
@@ -484,12 +524,19 @@ public sealed class PolicyEditor : IDisposable
 
             // In place, O(1): RemoveAt + Insert would shift the whole section, making a batch of sets quadratic.
             section.SetAt(index, newKey, updated);
+            if (records is not null)
+            {
+                var slot = records[index];
+                records.Put(index, LookupRecordShadow.Slot.Read(updated));
+                undo.Add(() => records.Put(index, slot));
+            }
+
             undo.Add(() => section.SetAt(index, oldKey, old));
             request.Affected++;
         }
     }
 
-    private void StageRemove(PolicySection name, OrderedDictionary<string, JsonElement> section, JsonElement match, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
+    private void StageRemove(PolicySection name, OrderedDictionary<string, JsonElement> section, LookupRecordShadow? records, JsonElement match, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
     {
         if (!CheckMatch(name, match, where, problems))
         {
@@ -511,6 +558,13 @@ public sealed class PolicyEditor : IDisposable
             int index = section.IndexOf(key);
             var old = section[key];
             section.SetAt(index, $"{RemovedKeyPrefix}{_removed++}", default);
+            if (records is not null)
+            {
+                var slot = records[index];
+                records.Put(index, LookupRecordShadow.Slot.Removed);
+                undo.Add(() => records.Put(index, slot));
+            }
+
             undo.Add(() => section.SetAt(index, key, old));
             request.Affected++;
         }
@@ -556,14 +610,25 @@ public sealed class PolicyEditor : IDisposable
             }
         }
 
+        _records.Compact();
         _removed = 0;
     }
 
     private void StageReplace(PolicySection name, IReadOnlyList<JsonElement> entries, List<Action> undo, Request request)
     {
         var old = _sections[name];
+        var oldRecords = _records;
         _sections[name] = Keyed(name, entries.Select(e => e.Clone()));
-        undo.Add(() => _sections[name] = old);
+        if (name == PolicySection.LookupRecords)
+        {
+            _records = LookupRecordShadow.Build(_sections[name].Values);
+        }
+
+        undo.Add(() =>
+        {
+            _sections[name] = old;
+            _records = oldRecords;
+        });
         request.Affected += entries.Count;
     }
 
@@ -627,6 +692,8 @@ public sealed class PolicyEditor : IDisposable
             var array = root.ValueKind == JsonValueKind.Object && root.TryGetProperty(PolicySections.JsonName(section), out var found) ? found : default;
             _sections[section] = Keyed(section, array.ValueKind == JsonValueKind.Array ? array.EnumerateArray() : Enumerable.Empty<JsonElement>());
         }
+
+        _records = LookupRecordShadow.Build(_sections[PolicySection.LookupRecords].Values);
     }
 
     /// <summary>Writes the candidate document (the root with the sections as staged) and validates it as a file.</summary>

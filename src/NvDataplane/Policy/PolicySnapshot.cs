@@ -369,13 +369,25 @@ public sealed class PolicySnapshot
         return gateway.Vsid == vsid && gateway.IsLocal ? gateway.LocalPortIndex : -1;
     }
 
-    public static PolicySnapshot Build(HostConfig config, long version = 1)
+    public static PolicySnapshot Build(HostConfig config, long version = 1) => Build(config, version, null);
+
+    /// <summary>
+    /// As <see cref="Build(HostConfig, long)"/>; when <paramref name="previous"/> (the version
+    /// being replaced) was compiled from the same ports, provider addresses, routes and neighbors
+    /// and global settings (the same objects: a change of lookup records alone), its remote PAs
+    /// keep their indices and, when the tunnels come out the same, the new version shares its
+    /// tunnel and template tables instead of building equal ones: a policy changed many times a
+    /// second then allocates only what changed, and the collector has less to do.
+    /// </summary>
+    public static PolicySnapshot Build(HostConfig config, long version, PolicySnapshot? previous)
     {
         var s = new PolicySnapshot(config, version);
         s.BuildDomainsAndPorts();
         s.Acls = AclTable.Build(config.Acls, s.Ports);
-        s.BuildRecords();
-        s.BuildTemplates();
+        var shared = previous is not null && SameTunnelInputs(previous.Config, config) ? previous : null;
+        s.BuildRecords(shared);
+        s.BuildTemplates(shared);
+        s.L2OnlyIndex = IndexL2Only(s.Records);
         s.Dhcp = DhcpBindings.Build(s);
         FloodGroup.Attach(s);
         return s;
@@ -464,7 +476,34 @@ public sealed class PolicySnapshot
         HasExternalPort = ports.Any(p => p.IsExternal);
     }
 
-    private void BuildRecords()
+    private static bool SameTunnelInputs(HostConfig a, HostConfig b) =>
+        ReferenceEquals(a.Ports, b.Ports) && ReferenceEquals(a.ProviderAddresses, b.ProviderAddresses)
+        && ReferenceEquals(a.ProviderRoutes, b.ProviderRoutes) && ReferenceEquals(a.ProviderNeighbors, b.ProviderNeighbors)
+        && ReferenceEquals(a.Global, b.Global);
+
+    /// <summary>(VSID, MAC, IPv4?) → the first L2Only record (the forwarder's dynamic records and the packet tracer read it).</summary>
+    public Dictionary<(uint Vsid, ulong Mac, bool V4), int> L2OnlyIndex { get; private set; } = [];
+
+    private static Dictionary<(uint Vsid, ulong Mac, bool V4), int> IndexL2Only(RecordEntry[] records)
+    {
+        var l2Only = new Dictionary<(uint, ulong, bool), int>();
+        for (int i = 0; i < records.Length; i++)
+        {
+            ref readonly RecordEntry r = ref records[i];
+            if (r.Type == RecordType.L2Only)
+            {
+                l2Only.TryAdd((r.Vsid, r.MacAddress.Value, r.CustomerAddress.IsV4), i);
+            }
+        }
+
+        return l2Only;
+    }
+
+    // Whether each remote PA is used by TranslationMethodNat records only (BuildTemplates).
+    private bool[] _natOnly = [];
+
+    /// <param name="previous">A version with the same tunnel inputs whose remote PA indices to keep, or null.</param>
+    private void BuildRecords(PolicySnapshot? previous)
     {
         var config = Config;
         var vmPorts = new Dictionary<(uint, ulong), int>();
@@ -478,6 +517,16 @@ public sealed class PolicySnapshot
 
         var remoteIndex = new Dictionary<IpAddr, int>();
         var remotes = new List<IpAddr>();
+        if (previous is not null && previous.RemotePas.Length <= (2 * config.LookupRecords.Count) + 64)
+        {
+            // Keep the indices (a PA no record names any more stays until a version has twice as many remote PAs as records).
+            remotes.AddRange(previous.RemotePas);
+            for (int i = 0; i < remotes.Count; i++)
+            {
+                remoteIndex[remotes[i]] = i;
+            }
+        }
+
         var records = LargeArray.Allocate<RecordEntry>(config.LookupRecords.Count);
         var keys = new List<(uint, IpAddr, int, ulong)>(records.Length);
         var anyKeys = new List<(uint, IpAddr, int)>();
@@ -557,7 +606,8 @@ public sealed class PolicySnapshot
         }
     }
 
-    private void BuildTemplates()
+    /// <param name="previous">A version with the same tunnel inputs whose tables to share when they come out the same, or null.</param>
+    private void BuildTemplates(PolicySnapshot? previous)
     {
         // Rows only for the local PAs some VM here sends from (a NAT host may own many PAs).
         var rows = new Dictionary<int, int>();
@@ -575,14 +625,6 @@ public sealed class PolicySnapshot
             Records[i] = Records[i] with { TemplateRow = Records[i].LocalPortIndex >= 0 ? rows[Records[i].LocalPaIndex] * r : -1 };
         }
 
-        var neighbors = new Dictionary<IpAddr, MacAddress>();
-        foreach (var n in Config.ProviderNeighbors)
-        {
-            neighbors.TryAdd(n.Address, n.MacAddress);
-        }
-
-        _neighbors = neighbors;
-
         var natOnly = new bool[r];
         foreach (var rec in Records)
         {
@@ -591,6 +633,28 @@ public sealed class PolicySnapshot
                 natOnly[rec.RemotePaIndex] = true; // validation keeps a NAT PA off every other record
             }
         }
+
+        _natOnly = natOnly;
+        if (previous is not null && previous.RemotePas.AsSpan().SequenceEqual(RemotePas)
+            && previous._natOnly.AsSpan().SequenceEqual(natOnly) && SameRows(previous._rows, rows))
+        {
+            // The same tunnels from the same inputs: the tables are equal, so share them.
+            _neighbors = previous._neighbors;
+            _rows = previous._rows;
+            Tunnels = previous.Tunnels;
+            Templates = previous.Templates;
+            TemplateBytes = previous.TemplateBytes;
+            return;
+        }
+
+        _rows = rows;
+        var neighbors = new Dictionary<IpAddr, MacAddress>();
+        foreach (var n in Config.ProviderNeighbors)
+        {
+            neighbors.TryAdd(n.Address, n.MacAddress);
+        }
+
+        _neighbors = neighbors;
 
         // Pass 1: which template each tunnel uses (NAT tunnels share one per next hop).
         Tunnels = LargeArray.Allocate<Tunnel>(rows.Count * r);
@@ -622,6 +686,12 @@ public sealed class PolicySnapshot
             Templates[t] = BuildTemplate(LocalPas[builds[t].Local], builds[t].Remote, TemplateBytes, t * TemplateStride);
         }
     }
+
+    // Local PA index → tunnel row (BuildTemplates).
+    private Dictionary<int, int> _rows = [];
+
+    private static bool SameRows(Dictionary<int, int> a, Dictionary<int, int> b) =>
+        a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out int row) && row == kv.Value);
 
     /// <summary>Resolves the next hop toward <paramref name="destination"/> from <paramref name="source"/>: on-link inside the source prefix, else the provider routes.</summary>
     public bool TryResolveNextHop(LocalPa source, IpAddr destination, out IpAddr nextHop)
@@ -775,7 +845,7 @@ public sealed class PolicyStore
         lock (_replaceGate)
         {
             var current = Current;
-            var next = PolicySnapshot.Build(config, current.Version + 1);
+            var next = PolicySnapshot.Build(config, current.Version + 1, current);
             next.Moved = MovedRecords.Next(current, next, _clock());
             Publish(next);
             return next;
