@@ -524,14 +524,13 @@ public sealed class PolicyEditor : IDisposable
 
             // In place, O(1): RemoveAt + Insert would shift the whole section, making a batch of sets quadratic.
             section.SetAt(index, newKey, updated);
-            if (records is not null)
+            var slot = records?[index] ?? default;
+            records?.Put(index, LookupRecordShadow.Slot.Read(updated));
+            undo.Add(() =>
             {
-                var slot = records[index];
-                records.Put(index, LookupRecordShadow.Slot.Read(updated));
-                undo.Add(() => records.Put(index, slot));
-            }
-
-            undo.Add(() => section.SetAt(index, oldKey, old));
+                section.SetAt(index, oldKey, old);
+                records?.Put(index, slot);
+            });
             request.Affected++;
         }
     }
@@ -558,14 +557,13 @@ public sealed class PolicyEditor : IDisposable
             int index = section.IndexOf(key);
             var old = section[key];
             section.SetAt(index, $"{RemovedKeyPrefix}{_removed++}", default);
-            if (records is not null)
+            var slot = records?[index] ?? default;
+            records?.Put(index, LookupRecordShadow.Slot.Removed);
+            undo.Add(() =>
             {
-                var slot = records[index];
-                records.Put(index, LookupRecordShadow.Slot.Removed);
-                undo.Add(() => records.Put(index, slot));
-            }
-
-            undo.Add(() => section.SetAt(index, key, old));
+                section.SetAt(index, key, old);
+                records?.Put(index, slot);
+            });
             request.Affected++;
         }
     }
