@@ -83,6 +83,131 @@ internal static class ConfigLookupRecordReader
         return problems.Count == 0 ? config : null;
     }
 
+    /// <summary>
+    /// <paramref name="record"/> with <paramref name="fields"/> set, when the fields are ones a set
+    /// may change without changing the record's key (providerAddress, rule, vmName, customerId,
+    /// context, and macAddress of a record other than L2Only), each given once as a string that
+    /// reads as <see cref="ReadOne"/> reads it, and the result passes <see cref="CheckAddresses"/>:
+    /// what <see cref="ReadAlone"/> returns for the entry merged with the fields, which
+    /// <paramref name="written"/> then holds as the merge writes them. Null otherwise, and the
+    /// policy editor then takes the general way, which words any problem.
+    /// </summary>
+    public static LookupRecordConfig? TrySet(LookupRecordConfig record, System.Text.Json.JsonElement fields, out RecordField[] written)
+    {
+        written = [];
+        int count = fields.ValueKind == System.Text.Json.JsonValueKind.Object ? fields.GetPropertyCount() : 0;
+        if (count is 0 or > 6)
+        {
+            return null;
+        }
+
+        var updated = record;
+        var given = new RecordField[count];
+        int seen = 0;
+        int n = 0;
+        foreach (var field in fields.EnumerateObject())
+        {
+            if (field.Value.ValueKind != System.Text.Json.JsonValueKind.String || !TryReadString(field.Value, out string text))
+            {
+                return null;
+            }
+
+            int bit;
+            string name;
+            if (field.NameEquals("providerAddress"u8))
+            {
+                (bit, name) = (1, "providerAddress");
+                if (!IpAddr.TryParse(text, out var pa))
+                {
+                    return null;
+                }
+
+                updated = updated with { ProviderAddress = pa };
+            }
+            else if (field.NameEquals("rule"u8))
+            {
+                (bit, name) = (2, "rule");
+                if (!Rules.TryGetValue(text, out var rule))
+                {
+                    return null;
+                }
+
+                updated = updated with { Rule = rule };
+            }
+            else if (field.NameEquals("macAddress"u8) && record.Type != RecordType.L2Only)
+            {
+                (bit, name) = (4, "macAddress");
+                if (!MacAddress.TryParse(text, out var mac) || mac.IsBroadcast || mac.IsMulticast || mac.IsZero)
+                {
+                    return null;
+                }
+
+                updated = updated with { MacAddress = mac };
+            }
+            else if (field.NameEquals("vmName"u8))
+            {
+                (bit, name) = (8, "vmName");
+                updated = updated with { VmName = text };
+            }
+            else if (field.NameEquals("customerId"u8))
+            {
+                (bit, name) = (16, "customerId");
+                updated = updated with { CustomerId = text };
+            }
+            else if (field.NameEquals("context"u8))
+            {
+                (bit, name) = (32, "context");
+                updated = updated with { Context = text };
+            }
+            else
+            {
+                return null;
+            }
+
+            // A field given twice is written twice by the merge, and refused by the reader.
+            if ((seen & bit) != 0)
+            {
+                return null;
+            }
+
+            seen |= bit;
+            given[n++] = new RecordField(name, text);
+        }
+
+        if (!PassesAddressChecks(updated))
+        {
+            return null;
+        }
+
+        written = given;
+        return updated;
+    }
+
+    private static bool TryReadString(System.Text.Json.JsonElement value, out string text)
+    {
+        try
+        {
+            text = value.GetString()!;
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            // Half a surrogate pair: ConfigStringCheck words it.
+            text = "";
+            return false;
+        }
+    }
+
+    /// <summary>Whether a whole record passes every check of <see cref="CheckAddresses"/>, which must say the same.</summary>
+    private static bool PassesAddressChecks(LookupRecordConfig r)
+    {
+        bool wildcardType = r.Type is RecordType.GatewayWildcard or RecordType.L2Only;
+        return wildcardType == r.CustomerAddress.IsUnspecified
+            && !(r.Type == RecordType.L2Only && r.Rule == TranslationRule.Nat)
+            && !r.ProviderAddress.IsUnspecified
+            && !(r.Rule == TranslationRule.Nat && r.ProviderAddress.IsV4 != r.CustomerAddress.IsV4);
+    }
+
     private static Draft ReadOne(ConfigObjectReader record, out LookupRecordConfig? config)
     {
         var ca = record.Address("customerAddress", required: true);
@@ -101,7 +226,7 @@ internal static class ConfigLookupRecordReader
         return new Draft(record, ca, vsid, pa, rule, type, mac);
     }
 
-    /// <summary>Wildcard CA exactly on GatewayWildcard and L2Only records; a real PA; NAT keeps the family and is not L2Only.</summary>
+    /// <summary>Wildcard CA exactly on GatewayWildcard and L2Only records; a real PA; NAT keeps the family and is not L2Only (<see cref="PassesAddressChecks"/> says the same of a typed record).</summary>
     private static void CheckAddresses(Draft draft)
     {
         var record = draft.Record;

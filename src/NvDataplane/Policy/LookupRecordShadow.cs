@@ -23,12 +23,22 @@ internal sealed class LookupRecordShadow
     private readonly Dictionary<RecordKey, int> _keys = [];
     private readonly Dictionary<IpAddr, (int Uses, int Nat)> _pas = [];
     private readonly Dictionary<uint, int> _vsids = [];
+
+    // Where the record of each (VSID, CA) stands, for records other than L2Only ones (which share
+    // the wildcard CA). It may lack a key after a collision came and went, never points to a slot
+    // that holds another key: a missing key sends a change the general way (see TryFind).
+    private readonly Dictionary<RecordKey, int> _where = [];
     private int _unreadable;
     private int _collisions;
     private int _natConflicts;
 
-    /// <summary>A slot of the section: a removed entry, an entry that does not read on its own, or its record.</summary>
-    public readonly record struct Slot(bool Live, LookupRecordConfig? Record)
+    /// <summary>
+    /// A slot of the section: a removed entry, an entry that does not read on its own, or its
+    /// record; with <paramref name="Pending"/>, the fields typed sets wrote over the record that
+    /// the section's JSON entry does not show yet (the policy editor merges them when the JSON is
+    /// read: <see cref="PolicyEntryKey.Merge(JsonElement, RecordField[])"/>).
+    /// </summary>
+    public readonly record struct Slot(bool Live, LookupRecordConfig? Record, RecordField[]? Pending = null)
     {
         public static Slot Removed => default;
 
@@ -57,6 +67,9 @@ internal sealed class LookupRecordShadow
 
     public int Count => _slots.Count;
 
+    /// <summary>Slots whose JSON entry lacks fields a typed set wrote (<see cref="Slot.Pending"/>).</summary>
+    public int PendingCount { get; private set; }
+
     /// <summary>
     /// Set when a change since <see cref="Published"/> added or dropped a VSID, or touched a
     /// GatewayWildcard record: the rest of the document must be checked again.
@@ -65,6 +78,15 @@ internal sealed class LookupRecordShadow
 
     /// <summary>Whether the section as it stands is valid on its own terms and leaves the rest of the document as valid as it was.</summary>
     public bool Vouches => _unreadable == 0 && _collisions == 0 && _natConflicts == 0 && !ReachesBeyond;
+
+    /// <summary>
+    /// Every live slot holds a record and no two share a key: then each (VSID, CA) that
+    /// <see cref="TryFind"/> finds is the one entry a match of that key selects.
+    /// </summary>
+    public bool Clean => _unreadable == 0 && _collisions == 0;
+
+    /// <summary>The slot of the record (other than L2Only) of (<paramref name="vsid"/>, <paramref name="ca"/>), when known.</summary>
+    public bool TryFind(uint vsid, IpAddr ca, out int index) => _where.TryGetValue(new RecordKey(vsid, ca, false, default), out index);
 
     public Slot this[int index] => _slots[index];
 
@@ -86,13 +108,41 @@ internal sealed class LookupRecordShadow
 
     public void Put(int index, Slot slot)
     {
-        Tally(_slots[index], -1);
+        var old = _slots[index];
+        if (old.Record is { } gone && _where.TryGetValue(RecordKey.Of(gone), out int at) && at == index)
+        {
+            _where.Remove(RecordKey.Of(gone));
+        }
+
+        // A record that keeps its VSID leaves the VSID's count as it was: only the key and PA tallies move.
+        bool sameVsid = old.Record is { } o && slot.Record is { } n && o.VirtualSubnetId == n.VirtualSubnetId;
+        Tally(old, -1, countVsid: !sameVsid);
+        PendingCount += (slot.Pending is null ? 0 : 1) - (old.Pending is null ? 0 : 1);
         _slots[index] = slot;
-        Tally(slot, +1);
+        Tally(slot, +1, countVsid: !sameVsid);
+        if (slot.Record is { } record && record.Type != RecordType.L2Only)
+        {
+            _where[RecordKey.Of(record)] = index;
+        }
     }
 
-    /// <summary>Drops the removed slots, as the editor's section drops them.</summary>
-    public void Compact() => _slots.RemoveAll(s => !s.Live);
+    /// <summary>Drops the removed slots, as the editor's section drops them (the records move, so where they stand is found again).</summary>
+    public void Compact()
+    {
+        if (_slots.RemoveAll(s => !s.Live) == 0)
+        {
+            return;
+        }
+
+        _where.Clear();
+        for (int i = 0; i < _slots.Count; i++)
+        {
+            if (_slots[i].Record is { } record && record.Type != RecordType.L2Only)
+            {
+                _where[RecordKey.Of(record)] = i;
+            }
+        }
+    }
 
     /// <summary>The records, in document order (only meaningful when <see cref="Vouches"/>).</summary>
     public LookupRecordConfig[] Records()
@@ -110,7 +160,7 @@ internal sealed class LookupRecordShadow
         return n == records.Length ? records : records[..n];
     }
 
-    private void Tally(Slot slot, int delta)
+    private void Tally(Slot slot, int delta, bool countVsid)
     {
         if (!slot.Live)
         {
@@ -143,10 +193,17 @@ internal sealed class LookupRecordShadow
             _pas[r.ProviderAddress] = (uses, nat);
         }
 
-        int records = _vsids.GetValueOrDefault(r.VirtualSubnetId) + delta;
-        ReachesBeyond |= (delta > 0 && records == 1) || records == 0 || r.Type == RecordType.GatewayWildcard;
-        Store(_vsids, r.VirtualSubnetId, records);
+        ReachesBeyond |= r.Type == RecordType.GatewayWildcard;
+        if (countVsid)
+        {
+            int records = _vsids.GetValueOrDefault(r.VirtualSubnetId) + delta;
+            ReachesBeyond |= (delta > 0 && records == 1) || records == 0;
+            Store(_vsids, r.VirtualSubnetId, records);
+        }
     }
+
+    /// <summary>The slots, in order, as they stand (the editor publishes them with the section's entries).</summary>
+    public Slot[] Slots() => [.. _slots];
 
     private static void Store<TKey>(Dictionary<TKey, int> counts, TKey key, int count)
         where TKey : notnull
@@ -159,5 +216,30 @@ internal sealed class LookupRecordShadow
         {
             counts[key] = count;
         }
+    }
+}
+
+/// <summary>A field a typed set wrote over a lookup record: its name in the file and the string it was given.</summary>
+internal readonly record struct RecordField(string Name, string Value)
+{
+    /// <summary><paramref name="later"/> written over <paramref name="earlier"/>, as two merges in a row write them: the earlier fields the later do not name, then the later.</summary>
+    public static RecordField[] Compose(RecordField[]? earlier, RecordField[] later)
+    {
+        if (earlier is null || Array.TrueForAll(earlier, e => Array.FindIndex(later, l => l.Name == e.Name) >= 0))
+        {
+            return later; // the usual case: the same field set again
+        }
+
+        var composed = new List<RecordField>(earlier.Length + later.Length);
+        foreach (var field in earlier)
+        {
+            if (Array.FindIndex(later, l => l.Name == field.Name) < 0)
+            {
+                composed.Add(field);
+            }
+        }
+
+        composed.AddRange(later);
+        return [.. composed];
     }
 }

@@ -44,6 +44,7 @@ public sealed class PolicyEditor : IDisposable
     private LookupRecordShadow _records = new();
     private HostConfig _config;
     private long _fastCommits;
+    private readonly UndoLog _undo = new();
 
     // Slots of entries removed since the last version (see StageRemove), each under a key of its own.
     private const string RemovedKeyPrefix = "\u0001removed:";
@@ -51,7 +52,81 @@ public sealed class PolicyEditor : IDisposable
     private long _changesApplied;
     private long _busyRefusals;
 
-    private sealed record Published(long Version, JsonElement Root, Dictionary<PolicySection, JsonElement[]> Sections);
+    private sealed record Published(long Version, JsonElement Root, Dictionary<PolicySection, PublishedEntries> Sections);
+
+    /// <summary>
+    /// A section's entries as published. Lookup records that typed sets changed (see
+    /// <see cref="TrySetRecord"/>) are merged into their JSON entries the first time anyone reads
+    /// them, not on the committer's path.
+    /// </summary>
+    private sealed class PublishedEntries(JsonElement[] entries, LookupRecordShadow.Slot[]? slots)
+    {
+        private readonly Lock _gate = new();
+        private JsonElement[]? _merged = slots is null ? entries : null;
+
+        public JsonElement[] Get()
+        {
+            if (Volatile.Read(ref _merged) is { } merged)
+            {
+                return merged;
+            }
+
+            lock (_gate)
+            {
+                if (_merged is null)
+                {
+                    var result = (JsonElement[])entries.Clone();
+                    for (int i = 0; i < result.Length; i++)
+                    {
+                        if (slots![i].Pending is { } pending)
+                        {
+                            result[i] = PolicyEntryKey.Merge(result[i], pending);
+                        }
+                    }
+
+                    Volatile.Write(ref _merged, result);
+                }
+
+                return _merged;
+            }
+        }
+    }
+
+    /// <summary>
+    /// How to take back what a group's requests staged, newest first: an action, or (for the
+    /// many lookup-record sets of a group, without a closure each) a typed slot to put back.
+    /// </summary>
+    private sealed class UndoLog
+    {
+        private readonly List<(Action? Action, LookupRecordShadow? Records, int Index, LookupRecordShadow.Slot Slot)> _steps = [];
+
+        public int Count => _steps.Count;
+
+        public void Add(Action action) => _steps.Add((action, null, 0, default));
+
+        public void PutBack(LookupRecordShadow records, int index, LookupRecordShadow.Slot slot) => _steps.Add((null, records, index, slot));
+
+        /// <summary>Undoes every step from <paramref name="mark"/> on, newest first.</summary>
+        public void Rollback(int mark)
+        {
+            for (int i = _steps.Count - 1; i >= mark; i--)
+            {
+                var (action, records, index, slot) = _steps[i];
+                if (action is not null)
+                {
+                    action();
+                }
+                else
+                {
+                    records!.Put(index, slot);
+                }
+            }
+
+            _steps.RemoveRange(mark, _steps.Count - mark);
+        }
+
+        public void Clear() => _steps.Clear();
+    }
 
     private sealed class Request(IReadOnlyList<PolicyChange> changes, JsonElement? document)
     {
@@ -111,6 +186,9 @@ public sealed class PolicyEditor : IDisposable
     /// <summary>Versions published by the fast path: lookup-record changes validated record by record (see <see cref="Commit"/>).</summary>
     public long FastCommits => Interlocked.Read(ref _fastCommits);
 
+    /// <summary>Lookup records whose JSON entry still lacks fields a typed set wrote (read by tests; merged once the editor is quiet).</summary>
+    internal int PendingRecordFields => Volatile.Read(ref _records).PendingCount;
+
     /// <summary>False makes every version go the whole-document way (tests compare the two).</summary>
     internal bool FastPath { get; set; } = true;
 
@@ -118,7 +196,7 @@ public sealed class PolicyEditor : IDisposable
     public long ChangesApplied => Interlocked.Read(ref _changesApplied);
 
     /// <summary>The entries of <paramref name="section"/> in the running policy, in document order.</summary>
-    public IReadOnlyList<JsonElement> Entries(PolicySection section) => _published.Sections[section];
+    public IReadOnlyList<JsonElement> Entries(PolicySection section) => _published.Sections[section].Get();
 
     /// <summary>
     /// The entries of <paramref name="section"/> that <paramref name="match"/> selects, as set and
@@ -129,14 +207,14 @@ public sealed class PolicyEditor : IDisposable
     public PolicyQueryResult Find(PolicySection section, JsonElement match)
     {
         var published = _published;
-        var entries = published.Sections[section];
+        var entries = published.Sections[section].Get();
         if (match.ValueKind != JsonValueKind.Object || !match.EnumerateObject().Any())
         {
             return new PolicyQueryResult(published.Version, entries, []);
         }
 
         var problems = new List<ConfigProblem>();
-        return CheckMatchFields(section, match, "", problems)
+        return CheckStrings(match, "match", "", problems) && CheckMatchFields(section, match, "", problems)
             ? new PolicyQueryResult(published.Version, [.. entries.Where(e => PolicyEntryKey.Matches(section, e, match))], problems)
             : new PolicyQueryResult(published.Version, [], problems);
     }
@@ -209,7 +287,14 @@ public sealed class PolicyEditor : IDisposable
     {
         while (true)
         {
-            _wake.Wait();
+            if (!_wake.Wait(_records.PendingCount == 0 ? Timeout.Infinite : QuietMilliseconds))
+            {
+                // Quiet for a while: merge what typed sets left pending into the JSON entries,
+                // so that reading them (list, config show) need not merge them every version.
+                MergePendingWhileQuiet();
+                continue;
+            }
+
             if (_stop.IsCancellationRequested)
             {
                 FailQueued();
@@ -246,6 +331,26 @@ public sealed class PolicyEditor : IDisposable
         }
     }
 
+    /// <summary>How long no request may come before the committer merges pending fields (<see cref="MergePendingWhileQuiet"/>).</summary>
+    private const int QuietMilliseconds = 100;
+
+    private void MergePendingWhileQuiet()
+    {
+        try
+        {
+            var undo = _undo;
+            undo.Clear();
+            MergePending(undo);
+            undo.Clear();
+            _published = Publish(_published.Version);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The entries read as the published ones: nothing is lost by leaving them unmerged.
+            RestorePublished();
+        }
+    }
+
     /// <summary>The sections and root as last published, for after an unexpected failure.</summary>
     private void RestorePublished()
     {
@@ -253,7 +358,7 @@ public sealed class PolicyEditor : IDisposable
         _root = published.Root;
         foreach (var (section, entries) in published.Sections)
         {
-            _sections[section] = Keyed(section, entries);
+            _sections[section] = Keyed(section, entries.Get());
         }
 
         _records = LookupRecordShadow.Build(_sections[PolicySection.LookupRecords].Values);
@@ -295,8 +400,9 @@ public sealed class PolicyEditor : IDisposable
     /// <summary>Applies what it can of <paramref name="group"/> as one version; every request completes.</summary>
     private void Commit(List<Request> group)
     {
-        // Every edit, a whole new document included, is undone by the action Stage records for it.
-        var undo = new List<Action>();
+        // Every edit, a whole new document included, is undone by the step Stage records for it.
+        var undo = _undo;
+        undo.Clear();
         var accepted = new List<Request>();
         foreach (var request in group)
         {
@@ -304,7 +410,7 @@ public sealed class PolicyEditor : IDisposable
             var problems = Stage(request, undo);
             if (problems.Count != 0)
             {
-                Undo(undo, mark);
+                undo.Rollback(mark);
                 request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, problems));
             }
             else
@@ -325,21 +431,21 @@ public sealed class PolicyEditor : IDisposable
         bool fast = FastPath && _records.Vouches && accepted.All(OnlyRecordEdits);
         var result = fast
             ? ConfigLoadResult.Valid(_config with { LookupRecords = _records.Records() })
-            : Validate(accepted.Any(a => a.Document is not null));
+            : Validate(accepted.Any(a => a.Document is not null), undo);
         if (result.Config is null && accepted.Count > 1)
         {
             // Someone in the group is invalid: take the group apart and keep each request that
             // is valid on top of the ones kept before it.
-            Undo(undo, 0);
+            undo.Rollback(0);
             var kept = new List<Request>();
             foreach (var request in accepted)
             {
                 int mark = undo.Count;
                 Stage(request, undo);
-                var alone = Validate(request.Document is not null);
+                var alone = Validate(request.Document is not null, undo);
                 if (alone.Config is null)
                 {
-                    Undo(undo, mark);
+                    undo.Rollback(mark);
                     request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, alone.Problems));
                 }
                 else
@@ -358,7 +464,7 @@ public sealed class PolicyEditor : IDisposable
         }
         else if (result.Config is null)
         {
-            Undo(undo, 0);
+            undo.Rollback(0);
             accepted[0].Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, result.Problems));
             return;
         }
@@ -372,7 +478,7 @@ public sealed class PolicyEditor : IDisposable
         {
             // Validation should have refused anything the compiler cannot take; if it did not,
             // the running version stays and the requests learn why.
-            Undo(undo, 0);
+            undo.Rollback(0);
             var problem = new ConfigProblem("$", $"the policy could not be compiled ({e.Message}); nothing was changed");
             foreach (var request in accepted)
             {
@@ -402,18 +508,8 @@ public sealed class PolicyEditor : IDisposable
     private static bool OnlyRecordEdits(Request request) =>
         request.Document is null && request.Changes.All(c => c.Section == PolicySection.LookupRecords && c is not PolicyChange.Replace);
 
-    private static void Undo(List<Action> undo, int mark)
-    {
-        for (int i = undo.Count - 1; i >= mark; i--)
-        {
-            undo[i]();
-        }
-
-        undo.RemoveRange(mark, undo.Count - mark);
-    }
-
     /// <summary>Applies a request's edits to the sections (recording how to undo them); the problems that need no validation.</summary>
-    private List<ConfigProblem> Stage(Request request, List<Action> undo)
+    private List<ConfigProblem> Stage(Request request, UndoLog undo)
     {
         var problems = new List<ConfigProblem>();
         request.Affected = 0;
@@ -437,16 +533,42 @@ public sealed class PolicyEditor : IDisposable
                 return problems;
             }
 
+            // Keys are read from the entries at once: strings .NET cannot read are refused first, as a file's are.
+            var unreadable = new ConfigProblemList();
+            ConfigStringCheck.Check(document, ConfigJsonPath.Root, unreadable);
+            if (unreadable.Count != 0)
+            {
+                problems.AddRange(unreadable.AsFound());
+                return problems;
+            }
+
             LoadDocument(document);
             return problems;
         }
 
         for (int i = 0; i < request.Changes.Count; i++)
         {
-            string where = request.Changes.Count == 1 ? "" : $"change {i + 1}: ";
             var change = request.Changes[i];
-            var section = _sections[change.Section];
             var records = change.Section == PolicySection.LookupRecords ? _records : null;
+            if (records is not null && FastPath && change is PolicyChange.Set typed && TrySetRecord(records, typed, undo))
+            {
+                request.Affected++;
+                continue;
+            }
+
+            // Everything else reads or writes the section's JSON entries: typed sets go into them first.
+            if (records is not null)
+            {
+                MergePending(undo);
+            }
+
+            string where = request.Changes.Count == 1 ? "" : $"change {i + 1}: ";
+            if (!CheckStrings(change, where, problems))
+            {
+                continue;
+            }
+
+            var section = _sections[change.Section];
             switch (change)
             {
                 case PolicyChange.Add add:
@@ -467,7 +589,7 @@ public sealed class PolicyEditor : IDisposable
         return problems;
     }
 
-    private static void StageAdd(PolicySection name, OrderedDictionary<string, JsonElement> section, LookupRecordShadow? records, JsonElement entry, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
+    private static void StageAdd(PolicySection name, OrderedDictionary<string, JsonElement> section, LookupRecordShadow? records, JsonElement entry, string where, List<ConfigProblem> problems, UndoLog undo, Request request)
     {
         if (entry.ValueKind != JsonValueKind.Object)
         {
@@ -494,7 +616,7 @@ public sealed class PolicyEditor : IDisposable
         request.Affected++;
     }
 
-    private static void StageSet(PolicySection name, OrderedDictionary<string, JsonElement> section, LookupRecordShadow? records, PolicyChange.Set set, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
+    private static void StageSet(PolicySection name, OrderedDictionary<string, JsonElement> section, LookupRecordShadow? records, PolicyChange.Set set, string where, List<ConfigProblem> problems, UndoLog undo, Request request)
     {
         if (!CheckMatch(name, set.Match, where, problems) || !CheckObject(set.Fields, "fields to set", where, problems))
         {
@@ -535,7 +657,59 @@ public sealed class PolicyEditor : IDisposable
         }
     }
 
-    private void StageRemove(PolicySection name, OrderedDictionary<string, JsonElement> section, LookupRecordShadow? records, JsonElement match, string where, List<ConfigProblem> problems, List<Action> undo, Request request)
+    /// <summary>
+    /// A set of one lookup record by its (VSID, CA) whose fields <see cref="ConfigLookupRecordReader.TrySet"/>
+    /// applies to the typed record: found and read without a scan or a re-read of the entry, and
+    /// its JSON entry left as it is, the fields pending on the slot until someone reads the JSON
+    /// (<see cref="MergePending"/>, <see cref="PublishedEntries"/>). False, with nothing changed,
+    /// when the change is of any other kind (the general way then takes it and says what is
+    /// wrong, if anything).
+    /// </summary>
+    private static bool TrySetRecord(LookupRecordShadow records, PolicyChange.Set set, UndoLog undo)
+    {
+        if (!records.Clean
+            || !PolicyEntryKey.TryOfRecordMatch(set.Match, out uint vsid, out var ca)
+            || !records.TryFind(vsid, ca, out int index)
+            || records[index] is not { Record: { } record } slot
+            || ConfigLookupRecordReader.TrySet(record, set.Fields, out var written) is not { } updated)
+        {
+            return false;
+        }
+
+        // The key stays: TrySet changes no key field.
+        records.Put(index, new LookupRecordShadow.Slot(true, updated, RecordField.Compose(slot.Pending, written)));
+        undo.PutBack(records, index, slot);
+        return true;
+    }
+
+    /// <summary>Writes the fields typed sets left pending into the lookupRecords section's JSON entries (undoably: it is part of the group's staging).</summary>
+    private void MergePending(UndoLog undo)
+    {
+        var records = _records;
+        if (records.PendingCount == 0)
+        {
+            return;
+        }
+
+        var section = _sections[PolicySection.LookupRecords];
+        for (int i = 0; i < records.Count; i++)
+        {
+            if (records[i] is { Pending: { } pending } slot)
+            {
+                int index = i;
+                var (key, old) = section.GetAt(index);
+                section.SetAt(index, key, PolicyEntryKey.Merge(old, pending));
+                records.Put(index, slot with { Pending = null });
+                undo.Add(() =>
+                {
+                    section.SetAt(index, key, old);
+                    records.Put(index, slot);
+                });
+            }
+        }
+    }
+
+    private void StageRemove(PolicySection name, OrderedDictionary<string, JsonElement> section, LookupRecordShadow? records, JsonElement match, string where, List<ConfigProblem> problems, UndoLog undo, Request request)
     {
         if (!CheckMatch(name, match, where, problems))
         {
@@ -612,7 +786,7 @@ public sealed class PolicyEditor : IDisposable
         _removed = 0;
     }
 
-    private void StageReplace(PolicySection name, IReadOnlyList<JsonElement> entries, List<Action> undo, Request request)
+    private void StageReplace(PolicySection name, IReadOnlyList<JsonElement> entries, UndoLog undo, Request request)
     {
         var old = _sections[name];
         var oldRecords = _records;
@@ -628,6 +802,33 @@ public sealed class PolicyEditor : IDisposable
             _records = oldRecords;
         });
         request.Affected += entries.Count;
+    }
+
+    /// <summary>
+    /// Whether every string and field name of the change's JSON can be read: JSON accepts a
+    /// <c>\uD800</c>-style escape of half a surrogate pair, which .NET cannot turn into a string,
+    /// and keys, matches and merges read them (ConfigStringCheck.cs).
+    /// </summary>
+    private static bool CheckStrings(PolicyChange change, string where, List<ConfigProblem> problems) => change switch
+    {
+        PolicyChange.Add add => CheckStrings(add.Entry, "entry", where, problems),
+        PolicyChange.Set set => CheckStrings(set.Match, "match", where, problems) & CheckStrings(set.Fields, "fields to set", where, problems),
+        PolicyChange.Remove remove => CheckStrings(remove.Match, "match", where, problems),
+        PolicyChange.Replace replace => replace.Entries.Select((e, i) => CheckStrings(e, $"entry {i + 1}", where, problems)).Aggregate(true, (a, b) => a & b),
+        _ => true,
+    };
+
+    private static bool CheckStrings(JsonElement value, string what, string where, List<ConfigProblem> problems)
+    {
+        var found = new ConfigProblemList();
+        ConfigStringCheck.Check(value, ConfigJsonPath.Root, found);
+        foreach (var problem in found.AsFound())
+        {
+            string field = problem.Path == ConfigJsonPath.Root ? "" : $" at {problem.Path}";
+            problems.Add(new ConfigProblem("$", $"{where}in the {what}{field}, {problem.Message}"));
+        }
+
+        return found.Count == 0;
     }
 
     private static bool CheckObject(JsonElement value, string what, string where, List<ConfigProblem> problems)
@@ -695,8 +896,9 @@ public sealed class PolicyEditor : IDisposable
     }
 
     /// <summary>Writes the candidate document (the root with the sections as staged) and validates it as a file.</summary>
-    private ConfigLoadResult Validate(bool wholeDocument)
+    private ConfigLoadResult Validate(bool wholeDocument, UndoLog undo)
     {
+        MergePending(undo);
         _candidate.ResetWrittenCount();
         using (var writer = new Utf8JsonWriter(_candidate))
         {
@@ -731,7 +933,7 @@ public sealed class PolicyEditor : IDisposable
         var buffer = new ArrayBufferWriter<byte>(1 << 16);
         using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
         {
-            WriteDocument(writer, published.Root, s => published.Sections[s]);
+            WriteDocument(writer, published.Root, s => published.Sections[s].Get());
         }
 
         return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
@@ -779,5 +981,7 @@ public sealed class PolicyEditor : IDisposable
     }
 
     private Published Publish(long version) =>
-        new(version, _root, _sections.ToDictionary(s => s.Key, s => s.Value.Values.ToArray()));
+        new(version, _root, _sections.ToDictionary(
+            s => s.Key,
+            s => new PublishedEntries([.. s.Value.Values], s.Key == PolicySection.LookupRecords && _records.PendingCount != 0 ? _records.Slots() : null)));
 }

@@ -101,6 +101,32 @@ internal static class PolicyEntryKey
         return true;
     }
 
+    /// <summary>
+    /// The (VSID, CA) of a lookup-record match that names exactly those two fields, the VSID as
+    /// a JSON integer and the CA as an address other than the wildcard: the key
+    /// <see cref="TryOfMatch"/> makes of it, typed. False for any other match.
+    /// </summary>
+    public static bool TryOfRecordMatch(JsonElement match, out uint vsid, out IpAddr ca)
+    {
+        vsid = 0;
+        ca = default;
+        if (match.ValueKind != JsonValueKind.Object || match.GetPropertyCount() != 2
+            || !match.TryGetProperty("virtualSubnetId"u8, out var v) || v.ValueKind != JsonValueKind.Number || !v.TryGetUInt32(out vsid)
+            || !match.TryGetProperty("customerAddress"u8, out var c) || c.ValueKind != JsonValueKind.String)
+        {
+            return false;
+        }
+
+        try
+        {
+            return IpAddr.TryParse(c.GetString(), out ca) && !ca.IsUnspecified;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Whether <paramref name="match"/> names the key's fields and nothing else (<see cref="TryOfMatch"/> having found them all).</summary>
     public static bool IsKeyOnly(PolicySection section, JsonElement match)
     {
@@ -145,12 +171,7 @@ internal static class PolicyEntryKey
     /// <summary>The entry with <paramref name="fields"/> written over it; a field set to null is removed (JSON merge patch).</summary>
     public static JsonElement Merge(JsonElement entry, JsonElement fields)
     {
-        // One buffer and writer per thread (the editor's committer): a set costs one parse, no clone.
-        var buffer = t_mergeBuffer ??= new ArrayBufferWriter<byte>(512);
-        buffer.ResetWrittenCount();
-        var writer = t_mergeWriter ??= new Utf8JsonWriter(buffer);
-        writer.Reset(buffer);
-        writer.WriteStartObject();
+        var writer = StartMerge();
         foreach (var p in entry.EnumerateObject())
         {
             if (!fields.TryGetProperty(p.Name, out _))
@@ -167,9 +188,45 @@ internal static class PolicyEntryKey
             }
         }
 
+        return EndMerge(writer);
+    }
+
+    /// <summary>The entry with string <paramref name="fields"/> written over it, as <see cref="Merge(JsonElement, JsonElement)"/> writes the same fields given as JSON.</summary>
+    public static JsonElement Merge(JsonElement entry, RecordField[] fields)
+    {
+        var writer = StartMerge();
+        foreach (var p in entry.EnumerateObject())
+        {
+            if (Array.FindIndex(fields, f => p.NameEquals(f.Name)) < 0)
+            {
+                p.WriteTo(writer);
+            }
+        }
+
+        foreach (var f in fields)
+        {
+            writer.WriteString(f.Name, f.Value);
+        }
+
+        return EndMerge(writer);
+    }
+
+    // One buffer and writer per thread (the editor's committer): a merge costs one parse, no clone.
+    private static Utf8JsonWriter StartMerge()
+    {
+        var buffer = t_mergeBuffer ??= new ArrayBufferWriter<byte>(512);
+        buffer.ResetWrittenCount();
+        var writer = t_mergeWriter ??= new Utf8JsonWriter(buffer);
+        writer.Reset(buffer);
+        writer.WriteStartObject();
+        return writer;
+    }
+
+    private static JsonElement EndMerge(Utf8JsonWriter writer)
+    {
         writer.WriteEndObject();
         writer.Flush();
-        var reader = new Utf8JsonReader(buffer.WrittenSpan);
+        var reader = new Utf8JsonReader(t_mergeBuffer!.WrittenSpan);
         return JsonElement.ParseValue(ref reader);
     }
 

@@ -385,13 +385,72 @@ public sealed class PolicySnapshot
         s.BuildDomainsAndPorts();
         s.Acls = AclTable.Build(config.Acls, s.Ports);
         var shared = previous is not null && SameTunnelInputs(previous.Config, config) ? previous : null;
-        s.BuildRecords(shared);
-        s.BuildTemplates(shared);
+        var cache = shared?._cache is { } c && c.Owner == shared ? c : null;
+        try
+        {
+            s.BuildRecords(shared, cache);
+            s.BuildTemplates(shared);
+        }
+        catch
+        {
+            // What this build appended is not to be trusted by the next: it starts afresh.
+            cache?.Owner = null;
+            throw;
+        }
+
+        s._cache.Owner = s;
         s.L2OnlyIndex = IndexL2Only(s.Records);
         s.Dhcp = DhcpBindings.Build(s);
         FloodGroup.Attach(s);
         return s;
     }
+
+    /// <summary>
+    /// Build state handed from each version to the next while the tunnel inputs stay the same:
+    /// where each remote PA stands and every header template built so far, so that a version
+    /// that adds remote PAs builds only their templates and appends them to the tables the
+    /// versions before it use (none of them reads past the templates it was built with). Only the
+    /// version that last extended it (<see cref="Owner"/>) hands it on; a build that fails hands
+    /// it to nobody, and the next build starts afresh.
+    /// </summary>
+    private sealed class TunnelCache(int remotes = 0, int templates = 0)
+    {
+        public PolicySnapshot? Owner;
+        public readonly Dictionary<IpAddr, int> RemoteIndex = new(remotes);
+        public readonly Dictionary<(int Local, bool Nat, IpAddr Key, bool V4), int> TemplateIndex = new(templates);
+        public EncapTemplate[] Templates = templates == 0 ? [] : LargeArray.Allocate<EncapTemplate>(templates);
+        public byte[] TemplateBytes = templates == 0 ? [] : LargeArray.Allocate<byte>(templates * TemplateStride);
+        public int TemplateCount;
+
+        /// <summary>The template of (local PA, remote PA), built and appended when no version has built it yet.</summary>
+        public int Template(PolicySnapshot s, int local, bool nat, IpAddr remote)
+        {
+            var key = nat && s.TryResolveNextHop(s.LocalPas[local], remote, out var hop) ? hop : remote;
+            if (TemplateIndex.TryGetValue((local, nat, key, remote.IsV4), out int t))
+            {
+                return t;
+            }
+
+            if (TemplateCount == Templates.Length)
+            {
+                // New, larger tables for this version on; the versions before keep the old ones.
+                int capacity = Math.Max(16, Templates.Length * 2);
+                var templates = LargeArray.Allocate<EncapTemplate>(capacity);
+                var bytes = LargeArray.Allocate<byte>(capacity * TemplateStride);
+                Templates.AsSpan(0, TemplateCount).CopyTo(templates);
+                TemplateBytes.AsSpan(0, TemplateCount * TemplateStride).CopyTo(bytes);
+                (Templates, TemplateBytes) = (templates, bytes);
+            }
+
+            t = TemplateCount;
+            Templates[t] = s.BuildTemplate(s.LocalPas[local], remote, TemplateBytes, t * TemplateStride);
+            TemplateIndex[(local, nat, key, remote.IsV4)] = t;
+            TemplateCount++;
+            return t;
+        }
+    }
+
+    private TunnelCache _cache = new();
 
     private void BuildDomainsAndPorts()
     {
@@ -503,7 +562,8 @@ public sealed class PolicySnapshot
     private bool[] _natOnly = [];
 
     /// <param name="previous">A version with the same tunnel inputs whose remote PA indices to keep, or null.</param>
-    private void BuildRecords(PolicySnapshot? previous)
+    /// <param name="cache">Its build state when it may be extended (see <see cref="TunnelCache"/>), or null.</param>
+    private void BuildRecords(PolicySnapshot? previous, TunnelCache? cache)
     {
         var config = Config;
         var vmPorts = new Dictionary<(uint, ulong), int>();
@@ -515,22 +575,29 @@ public sealed class PolicySnapshot
             }
         }
 
-        var remoteIndex = new Dictionary<IpAddr, int>();
-        var remotes = new List<IpAddr>();
-        if (previous is not null && previous.RemotePas.Length <= (2 * config.LookupRecords.Count) + 64)
+        // Keep the indices (a PA no record names any more stays until a version has twice as
+        // many remote PAs as records), and with them the templates built for them.
+        bool keep = previous is not null && previous.RemotePas.Length <= (2 * config.LookupRecords.Count) + 64;
+        // A new cache is sized as the last one ended (the policy of a host changes, its size hardly).
+        _cache = keep && cache is not null ? cache
+            : previous is null ? new TunnelCache()
+            : new TunnelCache(previous.RemotePas.Length, previous._cache.TemplateCount);
+        var remoteIndex = _cache.RemoteIndex;
+        var remotes = new List<IpAddr>((previous?.RemotePas.Length ?? 0) + 64);
+        if (keep)
         {
-            // Keep the indices (a PA no record names any more stays until a version has twice as many remote PAs as records).
-            remotes.AddRange(previous.RemotePas);
-            for (int i = 0; i < remotes.Count; i++)
+            remotes.AddRange(previous!.RemotePas);
+            for (int i = remoteIndex.Count; i < remotes.Count; i++)
             {
                 remoteIndex[remotes[i]] = i;
             }
         }
 
         var records = LargeArray.Allocate<RecordEntry>(config.LookupRecords.Count);
+        var (sameCas, sameNat) = SameKeys(previous, config.LookupRecords);
         var keys = new List<(uint, IpAddr, int, ulong)>(records.Length);
         var anyKeys = new List<(uint, IpAddr, int)>();
-        var anySeen = new HashSet<IpAddr>();
+        var anySeen = new HashSet<IpAddr>(sameCas ? 0 : records.Length);
         var natKeys = new List<(uint, IpAddr, int)>();
         var wildcards = new Dictionary<(int Domain, bool V4), int>();
         for (int i = 0; i < records.Length; i++)
@@ -576,22 +643,22 @@ public sealed class PolicySnapshot
             }
 
             keys.Add((r.VirtualSubnetId, r.CustomerAddress, i, ForwardingData.Pack(in records[i])));
-            if (anySeen.Add(r.CustomerAddress))
+            if (!sameCas && anySeen.Add(r.CustomerAddress))
             {
                 anyKeys.Add((0, r.CustomerAddress, i));
             }
 
-            if (r.Rule == TranslationRule.Nat)
+            if (!sameNat && r.Rule == TranslationRule.Nat)
             {
                 natKeys.Add((0, r.ProviderAddress, i));
             }
         }
 
         Records = records;
-        RemotePas = [.. remotes];
+        RemotePas = keep && remotes.Count == previous!.RemotePas.Length ? previous.RemotePas : [.. remotes];
         RecordIndex = new LookupTable(keys);
-        AnyVsidIndex = new LookupTable(anyKeys);
-        NatIndex = new LookupTable(natKeys);
+        AnyVsidIndex = sameCas ? previous!.AnyVsidIndex : new LookupTable(anyKeys);
+        NatIndex = sameNat ? previous!.NatIndex : new LookupTable(natKeys);
         for (int d = 0; d < Domains.Length; d++)
         {
             var old = Domains[d];
@@ -604,6 +671,36 @@ public sealed class PolicySnapshot
                 WildcardV6 = wildcards.TryGetValue((d, false), out int w6) ? w6 : -1,
             };
         }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="records"/> have the (VSID, CA, type) of <paramref name="previous"/>'s
+    /// records, index by index (then <see cref="AnyVsidIndex"/> comes out the same), and also
+    /// the same NAT records and PAs (then so does <see cref="NatIndex"/>): a change of PAs
+    /// between Encap records, the usual change, shares both.
+    /// </summary>
+    private static (bool SameCas, bool SameNat) SameKeys(PolicySnapshot? previous, IReadOnlyList<LookupRecordConfig> records)
+    {
+        if (previous is null || previous.Records.Length != records.Count)
+        {
+            return (false, false);
+        }
+
+        bool sameNat = true;
+        for (int i = 0; i < records.Count; i++)
+        {
+            var r = records[i];
+            ref readonly var p = ref previous.Records[i];
+            if (p.Vsid != r.VirtualSubnetId || p.CustomerAddress != r.CustomerAddress || p.Type != r.Type)
+            {
+                return (false, false);
+            }
+
+            bool nat = r.Rule == TranslationRule.Nat;
+            sameNat &= (p.Rule == TranslationRule.Nat) == nat && (!nat || p.ProviderAddress == r.ProviderAddress);
+        }
+
+        return (true, sameNat);
     }
 
     /// <param name="previous">A version with the same tunnel inputs whose tables to share when they come out the same, or null.</param>
@@ -648,43 +745,34 @@ public sealed class PolicySnapshot
         }
 
         _rows = rows;
-        var neighbors = new Dictionary<IpAddr, MacAddress>();
-        foreach (var n in Config.ProviderNeighbors)
+        if (previous is not null)
         {
-            neighbors.TryAdd(n.Address, n.MacAddress);
+            _neighbors = previous._neighbors; // the same provider neighbors (SameTunnelInputs)
+        }
+        else
+        {
+            var neighbors = new Dictionary<IpAddr, MacAddress>();
+            foreach (var n in Config.ProviderNeighbors)
+            {
+                neighbors.TryAdd(n.Address, n.MacAddress);
+            }
+
+            _neighbors = neighbors;
         }
 
-        _neighbors = neighbors;
-
-        // Pass 1: which template each tunnel uses (NAT tunnels share one per next hop).
+        // Which template each tunnel uses (NAT tunnels share one per next hop): those the cache
+        // holds from earlier versions, the others built now.
         Tunnels = LargeArray.Allocate<Tunnel>(rows.Count * r);
-        var unique = new Dictionary<(int Local, bool Nat, IpAddr Key, bool V4), int>();
-        var builds = new List<(int Local, IpAddr Remote)>();
         foreach (var (li, row) in rows)
         {
             for (int ri = 0; ri < r; ri++)
             {
-                var remote = RemotePas[ri];
-                bool nat = natOnly[ri];
-                var key = nat && TryResolveNextHop(LocalPas[li], remote, out var hop) ? hop : remote;
-                if (!unique.TryGetValue((li, nat, key, remote.IsV4), out int t))
-                {
-                    t = builds.Count;
-                    unique[(li, nat, key, remote.IsV4)] = t;
-                    builds.Add((li, remote));
-                }
-
-                Tunnels[(row * r) + ri] = new Tunnel { RemotePa = remote, Template = t };
+                Tunnels[(row * r) + ri] = new Tunnel { RemotePa = RemotePas[ri], Template = _cache.Template(this, li, natOnly[ri], RemotePas[ri]) };
             }
         }
 
-        // Pass 2: build the distinct templates.
-        Templates = LargeArray.Allocate<EncapTemplate>(builds.Count);
-        TemplateBytes = LargeArray.Allocate<byte>(Math.Max(1, builds.Count) * TemplateStride);
-        for (int t = 0; t < builds.Count; t++)
-        {
-            Templates[t] = BuildTemplate(LocalPas[builds[t].Local], builds[t].Remote, TemplateBytes, t * TemplateStride);
-        }
+        Templates = _cache.Templates;
+        TemplateBytes = _cache.TemplateBytes;
     }
 
     // Local PA index → tunnel row (BuildTemplates).

@@ -146,6 +146,41 @@ public class PolicyEditorTests
     }
 
     [Test]
+    public void Strings_dotnet_cannot_read_are_refused_with_a_clear_problem_and_the_rest_of_the_group_applies()
+    {
+        // JSON allows an escape of half a UTF-16 surrogate pair; reading it as a string throws.
+        const string Half = "\\uD800";
+        using var editor = new PolicyEditor(_store, JsonDocument.Parse(ConfigLoaderTests.SpecExample).RootElement, PolicyEditor.MaxQueuedRequests, start: false);
+        var key = Json("""{ "virtualSubnetId": 5001, "customerAddress": "10.1.1.7" }""");
+        var requests = new PolicyChange[][]
+        {
+            [new PolicyChange.Set(PolicySection.LookupRecords, key, Json("""{ "vmName": "fine" }"""))],
+            [new PolicyChange.Set(PolicySection.LookupRecords, key, Json($$"""{ "vmName": "a{{Half}}b" }"""))],
+            [new PolicyChange.Remove(PolicySection.LookupRecords, Json($$"""{ "customerAddress": "10.1.1.{{Half}}" }"""))],
+            [AddRecord("10.1.1.9", "192.168.1.12"), new PolicyChange.Add(PolicySection.ProviderRoutes, Json($$"""{ "destinationPrefix": "{{Half}}" }"""))],
+            [AddRecord("10.1.1.10", "192.168.1.12")],
+        };
+        var results = requests.Select(r => editor.ApplyAsync(r)).ToArray();
+        editor.Start();
+        var done = results.Select(t => t.GetAwaiter().GetResult()).ToArray();
+
+        Assert.That(done.Select(r => r.Applied), Is.EqualTo(new[] { true, false, false, false, true }));
+        Assert.That(done[1].Problems.Single().ToString(), Is.EqualTo("$: in the fields to set at $.vmName, the string contains a \\u escape of half a UTF-16 surrogate pair; write the character itself or a complete pair"));
+        Assert.That(done[2].Problems.Single().Message, Does.StartWith("in the match at $.customerAddress, the string contains"));
+        Assert.That(done[3].Problems.Single().Message, Does.StartWith("change 2: in the entry at $.destinationPrefix, the string contains"));
+        Assert.That(_store.Current.Config.LookupRecords.Select(r => r.VmName), Has.One.EqualTo("fine"));
+        Assert.That(_store.Current.Config.LookupRecords, Has.Count.EqualTo(3), "10.1.1.10 added, 10.1.1.9 not");
+
+        var query = editor.Find(PolicySection.LookupRecords, Json($$"""{ "vmName": "{{Half}}" }"""));
+        Assert.That(query.Entries, Is.Empty);
+        Assert.That(query.Problems.Single().Message, Does.Contain("half a UTF-16 surrogate pair"));
+
+        var reload = editor.Reload(ConfigLoaderTests.SpecExample.Replace("\"10.1.1.7\"", $"\"10.1.1.{Half}\"", StringComparison.Ordinal));
+        Assert.That(reload.Applied, Is.False);
+        Assert.That(reload.Problems.Select(p => p.Path), Has.Some.Matches<string>(p => p.StartsWith("$.lookupRecords[", StringComparison.Ordinal)));
+    }
+
+    [Test]
     public void Set_that_would_give_two_records_one_key_is_refused()
     {
         var result = _editor.Apply(new PolicyChange.Set(PolicySection.LookupRecords, Json("""{ "customerAddress": "10.1.1.8", "virtualSubnetId": 5001 }"""), Json("""{ "customerAddress": "10.1.1.7" }""")));
