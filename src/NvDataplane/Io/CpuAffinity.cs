@@ -23,4 +23,50 @@ public static class CpuAffinity
 
         return mask != 0 && OperatingSystem.IsLinux() && LinuxNative.SchedSetAffinity(0, sizeof(ulong), ref mask) == 0;
     }
+
+    /// <summary>The calling thread's kernel thread id on Linux (for <see cref="PinOtherThreads"/>), or -1.</summary>
+    public static int CurrentThreadId()
+    {
+        // /proc/thread-self links to "PID/task/TID".
+        return OperatingSystem.IsLinux() && File.ResolveLinkTarget("/proc/thread-self", returnFinalTarget: false) is { } target
+            && int.TryParse(Path.GetFileName(target.FullName), out int tid) ? tid : -1;
+    }
+
+    /// <summary>
+    /// Pins every thread of the process but <paramref name="keep"/> (kernel thread ids) to
+    /// <paramref name="cpus"/>: the runtime's own threads (tiered compilation, finalizer, timers)
+    /// start with every CPU allowed, and one of them on a poll-mode worker's CPU takes its time.
+    /// Threads made later inherit their creator's CPUs, so call it again now and then. Returns
+    /// the threads pinned (0 where that is not possible).
+    /// </summary>
+    public static int PinOtherThreads(IReadOnlySet<int> keep, IEnumerable<int> cpus)
+    {
+        ulong mask = 0;
+        foreach (int cpu in cpus)
+        {
+            if (cpu is < 0 or > 63)
+            {
+                return 0;
+            }
+
+            mask |= 1UL << cpu;
+        }
+
+        if (mask == 0 || !OperatingSystem.IsLinux())
+        {
+            return 0;
+        }
+
+        int pinned = 0;
+        foreach (string task in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            // A thread that exits meanwhile just fails.
+            if (int.TryParse(Path.GetFileName(task), out int tid) && !keep.Contains(tid) && LinuxNative.SchedSetAffinity(tid, sizeof(ulong), ref mask) == 0)
+            {
+                pinned++;
+            }
+        }
+
+        return pinned;
+    }
 }
