@@ -67,6 +67,9 @@ public sealed partial class Forwarder
     /// <summary>The policy version the current batch runs against.</summary>
     public PolicySnapshot Policy => _p;
 
+    /// <summary>When set, each batch tells the store which version it uses (a long-running worker; see <see cref="PolicyStore.WaitUntilSeen"/>).</summary>
+    public PolicyReader? Reader { get; set; }
+
     public int PortCount => _tx.Length;
 
     /// <summary>When set, each input frame dropped is noted with its reason (a capture with drops, a trace); null on the usual path.</summary>
@@ -76,7 +79,8 @@ public sealed partial class Forwarder
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void BeginBatch()
     {
-        var p = _store.Current;
+        var reader = Reader;
+        var p = reader is null ? _store.Current : reader.Begin(_p.Version);
         // A version with another port layout needs a new worker; keep the old one until then.
         if (p.Ports.Length == _tx.Length)
         {
@@ -91,6 +95,8 @@ public sealed partial class Forwarder
             _p = p;
             _gatewayMac = p.Global.GatewayMac;
         }
+
+        reader?.Using(_p.Version);
     }
 
     /// <summary>

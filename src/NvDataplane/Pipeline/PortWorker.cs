@@ -21,6 +21,7 @@ public sealed partial class PortWorker
 
     private readonly IReadOnlyList<IPacketPort> _ports;
     private readonly Forwarder _forwarder;
+    private readonly PolicyStore _store;
     private readonly PacketBuffer[] _batch = new PacketBuffer[BatchSize];
 
     /// <param name="ports">One device per policy port, in the policy's port order.</param>
@@ -32,6 +33,7 @@ public sealed partial class PortWorker
         }
 
         _ports = ports;
+        _store = store;
         _forwarder = new Forwarder(store, new BufferPool(bufferCount));
         TxRefused = new long[ports.Count];
     }
@@ -50,6 +52,21 @@ public sealed partial class PortWorker
     /// <summary>Runs until <paramref name="stop"/> is cancelled.</summary>
     public void Run(CancellationToken stop)
     {
+        // Policy changes are answered once this thread uses them (PolicyStore.WaitUntilSeen).
+        using var reader = _store.AddReader();
+        _forwarder.Reader = reader;
+        try
+        {
+            Loop(reader, stop);
+        }
+        finally
+        {
+            _forwarder.Reader = null;
+        }
+    }
+
+    private void Loop(PolicyReader reader, CancellationToken stop)
+    {
         int empty = 0;
         while (!stop.IsCancellationRequested)
         {
@@ -59,6 +76,9 @@ public sealed partial class PortWorker
                 empty = 0;
                 continue;
             }
+
+            // No frame in hand: the next batch reads the current version first.
+            reader.Idle();
 
             empty++;
             if (empty < SpinRounds)

@@ -39,7 +39,8 @@ public static class ThroughputRunner
     public static ThroughputResult Run(SyntheticTraffic traffic, double seconds, double warmupSeconds, PolicyStore store, Action<long>? onBatch)
     {
         var pool = new BufferPool(4 * BatchSize, 2048);
-        var forwarder = new Forwarder(store, pool);
+        using var reader = store.AddReader();
+        var forwarder = new Forwarder(store, pool) { Reader = reader };
         var batch = new PacketBuffer[BatchSize];
         int port = traffic.IngressPort;
 

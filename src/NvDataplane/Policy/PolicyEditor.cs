@@ -17,8 +17,9 @@ namespace NvDataplane.Policy;
 /// of a version (linear in the size of the policy) is shared by every request in it and the
 /// rate of changes is bounded by the rate of requests, not of versions. A request that would
 /// make the group invalid is found by validating the group's requests one at a time; the others
-/// still apply. A request completes when its version is published, so a caller that gets an
-/// answer knows the next batch of every worker sees the change.
+/// still apply. A request completes when its version is published and every forwarding thread
+/// that reads the store decides frames with it (<see cref="PolicyStore.WaitUntilSeen"/>), so a
+/// caller that gets an answer knows the change is in effect.
 /// </remarks>
 public sealed class PolicyEditor : IDisposable
 {
@@ -44,6 +45,7 @@ public sealed class PolicyEditor : IDisposable
     private LookupRecordShadow _records = new();
     private HostConfig _config;
     private long _fastCommits;
+    private long _unseenVersions;
     private readonly UndoLog _undo = new();
 
     // Slots of entries removed since the last version (see StageRemove), each under a key of its own.
@@ -191,6 +193,12 @@ public sealed class PolicyEditor : IDisposable
 
     /// <summary>False makes every version go the whole-document way (tests compare the two).</summary>
     internal bool FastPath { get; set; } = true;
+
+    /// <summary>How long a version's requests wait for the forwarding threads to take it before they are answered anyway.</summary>
+    public static readonly TimeSpan SeenTimeout = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Versions answered before every forwarding thread had taken them (one was stuck for <see cref="SeenTimeout"/>).</summary>
+    public long UnseenVersions => Interlocked.Read(ref _unseenVersions);
 
     /// <summary>Changes (entries added, set or removed) applied so far.</summary>
     public long ChangesApplied => Interlocked.Read(ref _changesApplied);
@@ -496,6 +504,13 @@ public sealed class PolicyEditor : IDisposable
         if (fast)
         {
             Interlocked.Increment(ref _fastCommits);
+        }
+
+        // Answer once every forwarding thread decides frames with this version (or is idle and
+        // will read it first): a caller that has its answer knows the change is in effect.
+        if (!_store.WaitUntilSeen(snapshot.Version, SeenTimeout))
+        {
+            Interlocked.Increment(ref _unseenVersions);
         }
 
         foreach (var request in accepted)

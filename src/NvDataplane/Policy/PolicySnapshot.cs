@@ -900,12 +900,15 @@ public sealed class PolicySnapshot
 /// <summary>
 /// Holds the current <see cref="PolicySnapshot"/>. Readers read <see cref="Current"/> (a volatile
 /// reference read, no lock); <see cref="Publish"/> swaps in a complete new version atomically.
+/// Forwarding threads that say which version they use (<see cref="AddReader"/>) let a change be
+/// answered only once it is in effect (<see cref="WaitUntilSeen"/>).
 /// </summary>
 public sealed class PolicyStore
 {
     private readonly Func<long> _clock;
     private readonly Lock _replaceGate = new();
     private PolicySnapshot _current;
+    private PolicyReader[] _readers = [];
 
     public PolicyStore(PolicySnapshot initial)
         : this(initial, UtcNowNs)
@@ -922,6 +925,66 @@ public sealed class PolicyStore
     public PolicySnapshot Current => Volatile.Read(ref _current);
 
     public void Publish(PolicySnapshot next) => Volatile.Write(ref _current, next);
+
+    /// <summary>A forwarding thread that will say which version its frames use (dispose it when the thread stops forwarding).</summary>
+    public PolicyReader AddReader()
+    {
+        lock (_replaceGate)
+        {
+            var reader = new PolicyReader(this);
+            _readers = [.. _readers, reader];
+            return reader;
+        }
+    }
+
+    internal void RemoveReader(PolicyReader reader)
+    {
+        lock (_replaceGate)
+        {
+            _readers = [.. _readers.Where(r => r != reader)];
+        }
+    }
+
+    /// <summary>
+    /// Waits until every reader decides its frames with <paramref name="version"/> or a later one,
+    /// or is idle (its next frame will read <see cref="Current"/>); false when
+    /// <paramref name="timeout"/> passed first (a reader stuck in a device call). A busy reader
+    /// takes the new version at its next batch, microseconds away.
+    /// </summary>
+    public bool WaitUntilSeen(long version, TimeSpan timeout)
+    {
+        var readers = Volatile.Read(ref _readers);
+        if (readers.Length == 0)
+        {
+            return true;
+        }
+
+        // The version was published before this fence, a reader's "busy" mark before its read of
+        // Current (PolicyReader.Begin): one of the two sees the other.
+        Interlocked.MemoryBarrier();
+        long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+        var spin = default(SpinWait);
+        while (true)
+        {
+            bool all = true;
+            foreach (var reader in readers)
+            {
+                all &= reader.Seen >= version;
+            }
+
+            if (all)
+            {
+                return true;
+            }
+
+            if (System.Diagnostics.Stopwatch.GetTimestamp() > deadline)
+            {
+                return false;
+            }
+
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+    }
 
     /// <summary>
     /// Builds a snapshot from <paramref name="config"/> with the next version number and publishes
@@ -941,4 +1004,40 @@ public sealed class PolicyStore
     }
 
     private static long UtcNowNs() => (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;
+}
+
+/// <summary>
+/// A forwarding thread's word on which policy version it decides frames with (see
+/// <see cref="PolicyStore.WaitUntilSeen"/>). The thread calls <see cref="Begin"/> as it takes
+/// the current version for a batch and <see cref="Idle"/> when it has no frame in hand.
+/// </summary>
+public sealed class PolicyReader : IDisposable
+{
+    private readonly PolicyStore _store;
+    private long _seen = long.MaxValue; // idle until it forwards
+
+    internal PolicyReader(PolicyStore store) => _store = store;
+
+    internal long Seen => Volatile.Read(ref _seen);
+
+    /// <summary>
+    /// A batch starts: marks the thread busy on <paramref name="previous"/> (the version it used
+    /// so far) and reads the current version; <see cref="Using"/> follows once the thread has
+    /// taken it.
+    /// </summary>
+    public PolicySnapshot Begin(long previous)
+    {
+        // A full fence between the busy mark and the read of Current: a waiter that still saw
+        // this thread idle published before the read below, which therefore sees its version.
+        Interlocked.Exchange(ref _seen, previous);
+        return _store.Current;
+    }
+
+    /// <summary>The thread's frames use <paramref name="version"/> from now on.</summary>
+    public void Using(long version) => Volatile.Write(ref _seen, version);
+
+    /// <summary>No frame in hand: whatever comes next reads the current version first.</summary>
+    public void Idle() => Volatile.Write(ref _seen, long.MaxValue);
+
+    public void Dispose() => _store.RemoveReader(this);
 }
