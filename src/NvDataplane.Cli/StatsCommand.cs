@@ -34,6 +34,11 @@ internal static class StatsCommand
         console.WriteLine($"host {s.GetProperty("host").GetString()}, counting since {s.GetProperty("since").GetString()} ({Number(s.GetProperty("seconds"))} s)");
         console.WriteLine($"policy version {policy.GetProperty("version")}, {policy.GetProperty("changes")} changes: "
             + string.Join(", ", PolicySections.All.Select(p => $"{policy.GetProperty(PolicySections.JsonName(p))} {PolicySections.JsonName(p)}")));
+        if (policy.TryGetProperty("unseenVersions", out var unseen) && unseen.TryGetInt64(out long late) && late > 0)
+        {
+            console.WriteLine($"{late} policy versions were answered before the worker took them (it did not move for 10 ms)");
+        }
+
         console.WriteLine($"rx {totals.GetProperty("rx")}, forwarded {totals.GetProperty("forwarded")}, answered {totals.GetProperty("answered")}, dropped {totals.GetProperty("dropped")}");
 
         var ports = Table("port", "role", "vsid", "rx", "tx", "refused", "device drops");

@@ -225,6 +225,7 @@ internal static class StatsJson
         json.WriteStartObject("policy");
         json.WriteNumber("version", s.PolicyVersion);
         json.WriteNumber("changes", s.PolicyChanges);
+        json.WriteNumber("unseenVersions", s.PolicyUnseenVersions);
         foreach (var section in PolicySections.All)
         {
             json.WriteNumber(PolicySections.JsonName(section), s.Entries[(int)section]);

@@ -59,6 +59,8 @@ internal static class DataplaneMetrics
             (s, _) => [Sample(s.PolicyVersion)]),
         new("nvdp.policy.changes", MetricKind.Counter, "{change}", "Policy entries added, set or removed through the policy editor (control API, reload).",
             (s, _) => [Sample(s.PolicyChanges)]),
+        new("nvdp.policy.unseen_versions", MetricKind.Counter, "{version}", "Policy versions answered before every worker had taken them: a worker did not move for 10 ms (stuck in a device call).",
+            (s, _) => [Sample(s.PolicyUnseenVersions)]),
         new("nvdp.policy.entries", MetricKind.Gauge, "{entry}", "Entries of the running policy, per section.",
             (s, _) => PolicySections.All.Select(p => Sample(s.Entries[(int)p], "section", PolicySections.JsonName(p)))),
         new("nvdp.worker.packets", MetricKind.Counter, "{packet}", "Frames a worker received and processed.",

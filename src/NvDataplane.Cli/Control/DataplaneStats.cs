@@ -81,10 +81,13 @@ internal sealed class DataplaneStats
         var entries = new int[PolicySections.All.Length];
         foreach (var section in PolicySections.All)
         {
-            entries[(int)section] = _editor.Entries(section).Count;
+            entries[(int)section] = _editor.EntryCount(section);
         }
 
-        return new StatsSnapshot(DateTimeOffset.UtcNow, policy.Version, _editor.ChangesApplied, entries, portStats, drops, forwarded, answered, workers);
+        return new StatsSnapshot(DateTimeOffset.UtcNow, policy.Version, _editor.ChangesApplied, entries, portStats, drops, forwarded, answered, workers)
+        {
+            PolicyUnseenVersions = _editor.UnseenVersions,
+        };
     }
 
     /// <summary>The counts since the daemon started or since the last <see cref="Clear"/>.</summary>
@@ -131,6 +134,9 @@ internal sealed record StatsSnapshot(
 {
     /// <summary>When the counts start: the daemon's start, or the last clear.</summary>
     public DateTimeOffset Since { get; init; } = Taken;
+
+    /// <summary>Policy versions answered before every worker had taken them (PolicyEditor.UnseenVersions; a running total, as the version is).</summary>
+    public long PolicyUnseenVersions { get; init; }
 
     public long Rx => Ports.Sum(p => p.Rx);
 

@@ -66,6 +66,8 @@ public sealed class PolicyEditor : IDisposable
         private readonly Lock _gate = new();
         private JsonElement[]? _merged = slots is null ? entries : null;
 
+        public int Count => entries.Length;
+
         public JsonElement[] Get()
         {
             if (Volatile.Read(ref _merged) is { } merged)
@@ -205,6 +207,9 @@ public sealed class PolicyEditor : IDisposable
 
     /// <summary>The entries of <paramref name="section"/> in the running policy, in document order.</summary>
     public IReadOnlyList<JsonElement> Entries(PolicySection section) => _published.Sections[section].Get();
+
+    /// <summary>How many entries <see cref="Entries"/> would give, without merging what typed sets left pending (for counters read often).</summary>
+    public int EntryCount(PolicySection section) => _published.Sections[section].Count;
 
     /// <summary>
     /// The entries of <paramref name="section"/> that <paramref name="match"/> selects, as set and

@@ -63,7 +63,7 @@ public partial class ControlApiTests
 
         Assert.That(host.Request(HttpMethod.Post, "/v1/lookup-records", Red9).Status, Is.EqualTo(HttpStatusCode.OK));
         string after = host.Request(HttpMethod.Get, "/metrics").Body;
-        Assert.That(after, Does.Contain("nvdp_policy_version 2\n").And.Contain("nvdp_policy_changes_total 1\n").And.Contain("nvdp_policy_entries{section=\"lookupRecords\"} 3\n"));
+        Assert.That(after, Does.Contain("nvdp_policy_version 2\n").And.Contain("nvdp_policy_changes_total 1\n").And.Contain("nvdp_policy_entries{section=\"lookupRecords\"} 3\n").And.Contain("nvdp_policy_unseen_versions_total 0\n"));
     }
 
     [Test]

@@ -49,15 +49,18 @@ public class PolicyReaderTests
         using var reader = store.AddReader();
         var forwarder = new Forwarder(store, new BufferPool(8)) { Reader = reader };
         using var stop = new CancellationTokenSource();
+        using var started = new ManualResetEventSlim();
         var thread = new Thread(() =>
         {
             while (!stop.IsCancellationRequested)
             {
                 forwarder.BeginBatch();
+                started.Set(); // busy from now on, never idle: each answer must wait for a batch
                 Thread.SpinWait(20_000); // a batch's work, long enough that an early answer would show
             }
         });
         thread.Start();
+        Assert.That(started.Wait(TimeSpan.FromSeconds(10)), Is.True);
         try
         {
             var key = JsonDocument.Parse($$"""{ "virtualSubnetId": {{SyntheticTraffic.Vsid}}, "customerAddress": "{{SyntheticTraffic.RemoteCa(1)}}" }""").RootElement;
