@@ -26,13 +26,23 @@ internal static class RunCommand
         logFormat.AcceptOnlyFromAmong("text", "json");
         var control = ControlHost.ListenOption();
         var tokenFile = ControlHost.TokenFileOption();
-        var cmd = new Command("run", "the daemon: forward between the configured devices until SIGINT/SIGTERM; SIGHUP reloads") { config, logFormat, control, tokenFile };
-        cmd.SetAction(parse => Run(parse.GetValue(config)!, new EventLog(stderr, parse.GetValue(logFormat) == "json"), parse.GetValue(control), parse.GetValue(tokenFile)));
+        var workerCpu = new Option<int?>("--worker-cpu")
+        {
+            Description = "pin the worker to this CPU and keep every other thread of nvdp (control API, policy editor, the runtime's JIT and GC) off it, as OVS's pmd-cpu-mask and VPP's corelist-workers do (Linux)",
+        };
+        var cmd = new Command("run", "the daemon: forward between the configured devices until SIGINT/SIGTERM; SIGHUP reloads") { config, logFormat, control, tokenFile, workerCpu };
+        cmd.SetAction(parse => Run(parse.GetValue(config)!, new EventLog(stderr, parse.GetValue(logFormat) == "json"), parse.GetValue(control), parse.GetValue(tokenFile), parse.GetValue(workerCpu)));
         return cmd;
     }
 
-    private static int Run(string path, EventLog log, string? controlListen, string? controlTokenFile)
+    private static int Run(string path, EventLog log, string? controlListen, string? controlTokenFile, int? workerCpu)
     {
+        if (workerCpu is { } cpu && WorkerCpuProblem(cpu) is { } cpuProblem)
+        {
+            log.Write("error", "usage", cpuProblem);
+            return Program.ExitUsage;
+        }
+
         // Read once: the text validated here is the text the policy editor starts from.
         var result = ConfigLoader.LoadFile(path, out string json);
         if (result.Config is not { } config)
@@ -76,7 +86,7 @@ internal static class RunCommand
                 log.Write("info", "port_opened", $"port {port.Name} on {port.Device}");
             }
 
-            return Forward(path, json, config, ports, log, control);
+            return Forward(path, json, config, ports, log, control, workerCpu);
         }
         finally
         {
@@ -92,7 +102,46 @@ internal static class RunCommand
         }
     }
 
-    private static int Forward(string path, string json, HostConfig config, List<IPacketPort> ports, EventLog log, ControlSettings control)
+    /// <summary>Why <paramref name="cpu"/> cannot be the worker's CPU here; null when it can.</summary>
+    private static string? WorkerCpuProblem(int cpu)
+    {
+        int cpus = Environment.ProcessorCount;
+        if (!OperatingSystem.IsLinux())
+        {
+            return "--worker-cpu pins threads with sched_setaffinity, which only Linux has; leave it out here";
+        }
+
+        if (cpus < 2)
+        {
+            return $"--worker-cpu {cpu}: this machine has {cpus} CPU; pinning needs one for the worker and one for everything else";
+        }
+
+        return cpu < 0 || cpu >= Math.Min(cpus, 64)
+            ? $"--worker-cpu {cpu} is not a CPU here; use 0..{Math.Min(cpus, 64) - 1}"
+            : null;
+    }
+
+    /// <summary>
+    /// Pins the calling thread (the worker) to <paramref name="cpu"/> and, once a second, every
+    /// other thread of the process to the other CPUs: threads inherit their creator's CPUs, and the
+    /// runtime makes some afresh (its JIT worker), so one pass is not enough. Null when the worker
+    /// could not be pinned.
+    /// </summary>
+    private static Timer? PinWorker(int cpu, EventLog log)
+    {
+        if (!CpuAffinity.PinCurrentThread([cpu]))
+        {
+            log.Write("error", "worker_pin_failed", $"cannot pin the worker to CPU {cpu} (sched_setaffinity refused; is the CPU outside this process's cpuset?)");
+            return null;
+        }
+
+        var keep = new HashSet<int> { CpuAffinity.CurrentThreadId() };
+        var others = Enumerable.Range(0, Math.Min(Environment.ProcessorCount, 64)).Where(c => c != cpu).ToArray();
+        log.Write("info", "worker_pinned", $"worker on CPU {cpu}, every other thread on CPUs {string.Join(",", others)}");
+        return new Timer(_ => CpuAffinity.PinOtherThreads(keep, others), null, TimeSpan.Zero, TimeSpan.FromSeconds(1));
+    }
+
+    private static int Forward(string path, string json, HostConfig config, List<IPacketPort> ports, EventLog log, ControlSettings control, int? workerCpu)
     {
         var store = new PolicyStore(PolicySnapshot.Build(config));
         using var editor = PolicyEditor.FromText(store, json);
@@ -125,6 +174,14 @@ internal static class RunCommand
         {
             try
             {
+                using var pinning = workerCpu is { } cpu ? PinWorker(cpu, log) : null;
+                if (workerCpu is not null && pinning is null)
+                {
+                    exitCode = Program.ExitFailure;
+                    stop.Cancel();
+                    return;
+                }
+
                 worker.Run(stop.Token);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)

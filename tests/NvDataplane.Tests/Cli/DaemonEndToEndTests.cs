@@ -480,7 +480,7 @@ public partial class DaemonEndToEndTests
     /// ports p1 (hv1) and p2 (hv2). With <paramref name="dhcpRed1"/>, Red-1's TAP gets no address
     /// (it is to ask by DHCP) and hv1's policy sets a 600 s lease and Red's DNS settings.
     /// </summary>
-    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false, bool natRed = false, string kind = "afpacket", bool arp = false, int vlanId = 0, object[]? acls = null, bool dhcpRed1 = false, bool floodRed = false)
+    private Topology TwoHosts(string dir, string? notifyPath, bool vethVms = false, bool natRed = false, string kind = "afpacket", bool arp = false, int vlanId = 0, object[]? acls = null, bool dhcpRed1 = false, bool floodRed = false, string[]? hv1Args = null)
     {
         string hv1 = Ns("hv1"), hv2 = Ns("hv2"), red1 = Ns("red1"), red2 = Ns("red2"), blue1 = Ns("blue1"), blue2 = Ns("blue2");
         if (vethVms)
@@ -521,7 +521,7 @@ public partial class DaemonEndToEndTests
         }
 
         File.WriteAllText(c2, HostConfig("hv2", v2, "02-00-00-00-01-0B", "192.168.1.11", "192.168.1.10", "02-00-00-00-01-0A", vethVms, natRed, kind, arp, vlanId, acls, redFloods, ("red2", "00-15-5D-00-00-02", 5001), ("blue2", "00-15-5D-00-01-02", 6001)));
-        var log1 = StartDaemon(hv1, c1, notifyPath);
+        var log1 = StartDaemon(hv1, c1, notifyPath, hv1Args);
         var log2 = StartDaemon(hv2, c2, null);
         Assert.That(WaitFor(() => log1.ToString().Contains("\"started\"", StringComparison.Ordinal)), Is.True, "hv1 started: " + log1);
         Assert.That(WaitFor(() => log2.ToString().Contains("\"started\"", StringComparison.Ordinal)), Is.True, "hv2 started: " + log2);
@@ -578,7 +578,7 @@ public partial class DaemonEndToEndTests
         return name;
     }
 
-    private StringBuilder StartDaemon(string ns, string config, string? notifySocket)
+    private StringBuilder StartDaemon(string ns, string config, string? notifySocket, string[]? extraArgs = null)
     {
         string nvdp = Path.Combine(AppContext.BaseDirectory, "nvdp");
         var args = new List<string> { "ip", "netns", "exec", ns };
@@ -588,6 +588,7 @@ public partial class DaemonEndToEndTests
         }
 
         args.AddRange([nvdp, "run", "--config", config, "--log-format", "json", "--control", "unix:" + Path.ChangeExtension(config, ".sock")]);
+        args.AddRange(extraArgs ?? []);
         return StartBackground([.. args]).Log;
     }
 
