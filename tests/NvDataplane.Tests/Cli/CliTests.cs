@@ -187,6 +187,23 @@ public class CliTests
     }
 
     [Test]
+    public void Bench_churn_applies_changes_through_the_api_while_forwarding_and_reports_them_in_json()
+    {
+        // Its own process: the benchmark pins threads and reads process-wide GC figures.
+        var (exit, output, error) = TestProcess.Run(Path.Combine(AppContext.BaseDirectory, "nvdp"),
+            ["bench", "--churn", "--records", "100", "--seconds", "2", "--churn-batch", "100", "--format", "json"]);
+        Assert.That(exit, Is.Zero, error);
+        using var doc = JsonDocument.Parse(output);
+        var r = doc.RootElement;
+        Assert.That(r.GetProperty("windowPairs").GetInt32(), Is.EqualTo(1));
+        Assert.That(r.GetProperty("changes").GetInt64(), Is.GreaterThan(0), "changes were applied in the on window");
+        Assert.That(r.GetProperty("refusedRequests").GetInt64(), Is.Zero);
+        Assert.That(r.GetProperty("fastVersions").GetInt64(), Is.EqualTo(r.GetProperty("versions").GetInt64()).And.GreaterThan(0), "every version of PA sets takes the fast path");
+        Assert.That(r.GetProperty("baselineMpps").GetDouble(), Is.GreaterThan(0));
+        Assert.That(r.GetProperty("churnMpps").GetDouble(), Is.GreaterThan(0));
+    }
+
+    [Test]
     public void Demo_keeps_tenants_apart_and_writes_pcaps()
     {
         using var temp = new TempDir();
