@@ -86,19 +86,9 @@ internal static class PolicyChurnBench
         var returnedAt = new long[1 << 20];
         using var stop = new CancellationTokenSource();
         var clientTask = Task.Run(() => ChangeLoopAsync(client, records, batch, inflight, rate, clock, returnedAt, stop.Token));
-        var forwarderTid = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         var forwarding = Task.Factory.StartNew(
-            () => Forward(traffic, store, clock, pinned ? last : -1, seenAt, forwarderTid),
+            () => Forward(traffic, store, clock, pinned ? last : -1, seenAt),
             TaskCreationOptions.LongRunning);
-
-        // Keep every other thread (the runtime's tiered compilation worker among them, which is
-        // made afresh when it has work and may come from the forwarding thread) off the
-        // forwarding CPU, as isolcpus and a worker core mask would on a host.
-        using var keepOff = new Timer(
-            tid => CpuAffinity.PinOtherThreads(new HashSet<int> { (int)tid! }, Enumerable.Range(0, last)),
-            await forwarderTid.Task,
-            TimeSpan.Zero,
-            TimeSpan.FromMilliseconds(100));
 
         // The collector's figures from the end of the warm-up.
         await Task.Delay(clock.MeasureStartDelay);
@@ -210,15 +200,17 @@ internal static class PolicyChurnBench
     }
 
     /// <summary>Forwards until the schedule ends, counting packets per bin and noting when each policy version was first used.</summary>
-    private static void Forward(SyntheticTraffic traffic, PolicyStore store, Schedule clock, int cpu, long[] seen, TaskCompletionSource<int> tid)
+    private static void Forward(SyntheticTraffic traffic, PolicyStore store, Schedule clock, int cpu, long[] seen)
     {
         if (cpu >= 0 && !CpuAffinity.PinCurrentThread([cpu]))
         {
-            tid.SetResult(-1);
             throw new IOException($"cannot pin the forwarding thread to CPU {cpu}");
         }
 
-        tid.SetResult(cpu >= 0 ? CpuAffinity.CurrentThreadId() : -1);
+        // Every other thread (the runtime's tiered compilation worker among them, which is made
+        // afresh when it has work and may come from this thread) stays off this CPU, as isolcpus
+        // and a worker core mask would keep them on a host.
+        using var keepOff = cpu >= 0 ? CpuAffinity.KeepOtherThreadsOn(Enumerable.Range(0, cpu), TimeSpan.FromMilliseconds(100)) : null;
 
         double total = (double)(clock.End - Stopwatch.GetTimestamp()) / Stopwatch.Frequency;
         ThroughputRunner.Run(traffic, total, 0, store, version =>

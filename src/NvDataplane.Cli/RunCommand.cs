@@ -127,7 +127,7 @@ internal static class RunCommand
     /// runtime makes some afresh (its JIT worker), so one pass is not enough. Null when the worker
     /// could not be pinned.
     /// </summary>
-    private static Timer? PinWorker(int cpu, EventLog log)
+    private static IDisposable? PinWorker(int cpu, EventLog log)
     {
         if (!CpuAffinity.PinCurrentThread([cpu]))
         {
@@ -135,10 +135,9 @@ internal static class RunCommand
             return null;
         }
 
-        var keep = new HashSet<int> { CpuAffinity.CurrentThreadId() };
         var others = Enumerable.Range(0, Math.Min(Environment.ProcessorCount, 64)).Where(c => c != cpu).ToArray();
         log.Write("info", "worker_pinned", $"worker on CPU {cpu}, every other thread on CPUs {string.Join(",", others)}");
-        return new Timer(_ => CpuAffinity.PinOtherThreads(keep, others), null, TimeSpan.Zero, TimeSpan.FromSeconds(1));
+        return CpuAffinity.KeepOtherThreadsOn(others, TimeSpan.FromSeconds(1));
     }
 
     private static int Forward(string path, string json, HostConfig config, List<IPacketPort> ports, EventLog log, ControlSettings control, int? workerCpu)

@@ -8,9 +8,13 @@ namespace NvDataplane.Io;
 public static class CpuAffinity
 {
     /// <summary>Pins the calling thread to <paramref name="cpus"/> (0-based, below 64); false (nothing changed) where that is not possible.</summary>
-    public static bool PinCurrentThread(IEnumerable<int> cpus)
+    public static bool PinCurrentThread(IEnumerable<int> cpus) =>
+        TryMask(cpus, out ulong mask) && LinuxNative.SchedSetAffinity(0, sizeof(ulong), ref mask) == 0;
+
+    /// <summary>The affinity mask of <paramref name="cpus"/>; false when it is empty, names a CPU outside 0..63, or this is not Linux.</summary>
+    private static bool TryMask(IEnumerable<int> cpus, out ulong mask)
     {
-        ulong mask = 0;
+        mask = 0;
         foreach (int cpu in cpus)
         {
             if (cpu is < 0 or > 63)
@@ -21,11 +25,11 @@ public static class CpuAffinity
             mask |= 1UL << cpu;
         }
 
-        return mask != 0 && OperatingSystem.IsLinux() && LinuxNative.SchedSetAffinity(0, sizeof(ulong), ref mask) == 0;
+        return mask != 0 && OperatingSystem.IsLinux();
     }
 
-    /// <summary>The calling thread's kernel thread id on Linux (for <see cref="PinOtherThreads"/>), or -1.</summary>
-    public static int CurrentThreadId()
+    /// <summary>The calling thread's kernel thread id on Linux, or -1.</summary>
+    private static int CurrentThreadId()
     {
         // /proc/thread-self links to "PID/task/TID".
         return OperatingSystem.IsLinux() && File.ResolveLinkTarget("/proc/thread-self", returnFinalTarget: false) is { } target
@@ -41,18 +45,7 @@ public static class CpuAffinity
     /// </summary>
     public static int PinOtherThreads(IReadOnlySet<int> keep, IEnumerable<int> cpus)
     {
-        ulong mask = 0;
-        foreach (int cpu in cpus)
-        {
-            if (cpu is < 0 or > 63)
-            {
-                return 0;
-            }
-
-            mask |= 1UL << cpu;
-        }
-
-        if (mask == 0 || !OperatingSystem.IsLinux())
+        if (!TryMask(cpus, out ulong mask))
         {
             return 0;
         }
@@ -68,5 +61,18 @@ public static class CpuAffinity
         }
 
         return pinned;
+    }
+
+    /// <summary>
+    /// Keeps every thread but the calling one on <paramref name="cpus"/> (<see cref="PinOtherThreads"/>
+    /// now and every <paramref name="every"/>, since the runtime makes some threads afresh, its
+    /// JIT worker among them): a poll-mode worker that pinned itself elsewhere keeps its CPU to
+    /// itself. Dispose it to stop.
+    /// </summary>
+    public static IDisposable KeepOtherThreadsOn(IEnumerable<int> cpus, TimeSpan every)
+    {
+        var keep = new HashSet<int> { CurrentThreadId() };
+        int[] others = [.. cpus];
+        return new Timer(_ => PinOtherThreads(keep, others), null, TimeSpan.Zero, every);
     }
 }

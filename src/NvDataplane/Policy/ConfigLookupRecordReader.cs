@@ -107,7 +107,7 @@ internal static class ConfigLookupRecordReader
         int n = 0;
         foreach (var field in fields.EnumerateObject())
         {
-            if (field.Value.ValueKind != System.Text.Json.JsonValueKind.String || !TryReadString(field.Value, out string text))
+            if (field.Value.ValueKind != System.Text.Json.JsonValueKind.String || !ConfigStringCheck.TryGetString(field.Value, out string text))
             {
                 return null;
             }
@@ -181,21 +181,6 @@ internal static class ConfigLookupRecordReader
 
         written = given;
         return updated;
-    }
-
-    private static bool TryReadString(System.Text.Json.JsonElement value, out string text)
-    {
-        try
-        {
-            text = value.GetString()!;
-            return true;
-        }
-        catch (InvalidOperationException)
-        {
-            // Half a surrogate pair: ConfigStringCheck words it.
-            text = "";
-            return false;
-        }
     }
 
     /// <summary>Whether a whole record passes every check of <see cref="CheckAddresses"/>, which must say the same.</summary>

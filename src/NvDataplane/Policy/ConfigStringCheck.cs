@@ -37,7 +37,7 @@ internal static class ConfigStringCheck
                 }
 
                 break;
-            case JsonValueKind.String when !CanRead(element):
+            case JsonValueKind.String when !TryGetString(element, out _):
                 problems.Add(path, $"the string {Fix}");
                 break;
             default:
@@ -57,15 +57,17 @@ internal static class ConfigStringCheck
         }
     }
 
-    private static bool CanRead(JsonElement text)
+    /// <summary>The string <paramref name="text"/> holds (a JSON string), or false when it has half a surrogate pair (see <see cref="Check"/>).</summary>
+    public static bool TryGetString(JsonElement text, out string value)
     {
         try
         {
-            _ = text.GetString();
+            value = text.GetString()!;
             return true;
         }
         catch (InvalidOperationException)
         {
+            value = "";
             return false;
         }
     }

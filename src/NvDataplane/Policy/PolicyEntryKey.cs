@@ -117,14 +117,7 @@ internal static class PolicyEntryKey
             return false;
         }
 
-        try
-        {
-            return IpAddr.TryParse(c.GetString(), out ca) && !ca.IsUnspecified;
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
-        }
+        return ConfigStringCheck.TryGetString(c, out string text) && IpAddr.TryParse(text, out ca) && !ca.IsUnspecified;
     }
 
     /// <summary>Whether <paramref name="match"/> names the key's fields and nothing else (<see cref="TryOfMatch"/> having found them all).</summary>
