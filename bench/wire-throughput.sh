@@ -9,11 +9,14 @@
 #            trafgen             nvdp or ovs-vswitchd             rx_packets counted
 #
 # Offered = frames gen0 handed to the veth (tx_packets + tx_dropped); delivered = frames that
-# reached sink0 (rx_packets). Before the timed runs a 1,000-frame sample at 20,000 frames/s is
-# captured on sink0 and decoded by tshark: every frame must be NVGRE with VSID 5001, or the
-# datapath is not timed (the sample also warms up Open vSwitch's flow caches).
+# reached sink0 (rx_packets). Each round times the generator with nothing reading vm0 (what it
+# offers then is the most any datapath here can be offered, so it bounds what one can deliver),
+# then nvdp, then Open vSwitch, back to back: the machine's speed drifts from minute to minute,
+# and a round's three figures share one. Before each datapath is timed a 1,000-frame sample at
+# 20,000 frames/s is captured on sink0 and decoded by tshark: every frame must be NVGRE with
+# VSID 5001, or the datapath is not timed (the sample also warms up Open vSwitch's flow caches).
 # Everything lives in namespaces this script creates and deletes, even when it fails.
-# Usage: bench/wire-throughput.sh [seconds-per-run] [runs]   (root; installs what it needs)
+# Usage: bench/wire-throughput.sh [seconds-per-run] [rounds]   (root; installs what it needs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -142,28 +145,10 @@ PY
 }
 
 declare -A best_offered best_delivered
+ratios=()
 
-# --- nvdp ---
-ip netns exec $hv taskset -c 1 "$nvdp" run --config "$work/nvdp.json" --log-format json 2>"$work/nvdp.log" &
-echo $! >"$work/nvdp.pid"
-for _ in $(seq 100); do grep -q '"started"' "$work/nvdp.log" && break; sleep 0.1; done
-grep -q '"started"' "$work/nvdp.log" || { cat "$work/nvdp.log" >&2; exit 1; }
-verify_sample nvdp
-for r in $(seq "$runs"); do
-  read -r offered delivered atport < <(timed_run)
-  report nvdp "$offered" "$delivered"
-  echo "  (the kernel handed vm0 $atport frames)" >&2
-  if [ "${delivered}" -gt "${best_delivered[nvdp]:-0}" ]; then best_offered[nvdp]=$offered; best_delivered[nvdp]=$delivered; fi
-done
-pid=$(cat "$work/nvdp.pid")
-kill -TERM "$pid"
-for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-rm -f "$work/nvdp.pid"
-split=$(sed -n 's/.*"stopped".*; \(ns\/packet: [^"]*\)".*/\1/p' "$work/nvdp.log")
-[ -n "$split" ] || { echo "nvdp did not stop cleanly:" >&2; cat "$work/nvdp.log" >&2; exit 1; }
-echo "nvdp worker, all runs: $split" >&2
-
-# --- Open vSwitch, userspace datapath, in the same namespace on the same veths ---
+# --- Open vSwitch, userspace datapath, in the same namespace: its bridges and tunnel stay up
+# for the whole run, and the two veths join them only for its own timed runs ---
 export OVS_RUNDIR=$work OVS_LOGDIR=$work OVS_DBDIR=$work
 ovsdb-tool create "$work/conf.db" /usr/share/openvswitch/vswitch.ovsschema
 in_ns $hv ovsdb-server "$work/conf.db" --remote="punix:$work/db.sock" --pidfile="$work/ovsdb.pid" --detach --log-file="$work/ovsdb.log" 2>>"$work/ovs-start.log"
@@ -171,35 +156,79 @@ vsctl() { ovs-vsctl --db="unix:$work/db.sock" "$@"; }
 vsctl --no-wait init
 in_ns $hv taskset -c 1 ovs-vswitchd "unix:$work/db.sock" --pidfile="$work/vswitchd.pid" --detach --log-file="$work/vswitchd.log" 2>>"$work/ovs-start.log"
 appctl() { ovs-appctl --target="$work/ovs-vswitchd.$(cat "$work/vswitchd.pid").ctl" "$@"; }
-vsctl add-br br-phy -- set bridge br-phy datapath_type=netdev other_config:hwaddr=02:00:00:00:01:0a \
-  -- add-port br-phy pa0
+vsctl add-br br-phy -- set bridge br-phy datapath_type=netdev other_config:hwaddr=02:00:00:00:01:0a
 vsctl add-br br-int -- set bridge br-int datapath_type=netdev \
-  -- add-port br-int vm0 -- set interface vm0 ofport_request=1 \
   -- add-port br-int gre0 -- set interface gre0 type=gre ofport_request=2 \
        options:remote_ip=192.168.1.11 options:local_ip=192.168.1.10 options:key=$((vsid << 8))
 in_ns $hv ip addr add 192.168.1.10/24 dev br-phy
 in_ns $hv ip link set br-phy up
 appctl ovs/route/add 192.168.1.11/24 br-phy >/dev/null
-appctl tnl/arp/set br-phy 192.168.1.11 02:00:00:00:01:0c >/dev/null
-ovs-ofctl del-flows br-int
-ovs-ofctl add-flow br-int "in_port=1,actions=output:2"
-sleep 1
-verify_sample ovs
+ovs_attach() {
+  vsctl add-port br-phy pa0 -- add-port br-int vm0 -- set interface vm0 ofport_request=1
+  appctl tnl/arp/set br-phy 192.168.1.11 02:00:00:00:01:0c >/dev/null
+  ovs-ofctl del-flows br-int
+  ovs-ofctl add-flow br-int "in_port=1,actions=output:2"
+  sleep 1
+}
+ovs_detach() { vsctl del-port br-int vm0 -- del-port br-phy pa0; sleep 0.5; }
+
+nvdp_start() {
+  ip netns exec $hv taskset -c 1 "$nvdp" run --config "$work/nvdp.json" --log-format json 2>"$work/nvdp.log" &
+  echo $! >"$work/nvdp.pid"
+  for _ in $(seq 100); do grep -q '"started"' "$work/nvdp.log" && break; sleep 0.1; done
+  grep -q '"started"' "$work/nvdp.log" || { cat "$work/nvdp.log" >&2; exit 1; }
+}
+nvdp_stop() { # prints the worker's ns/packet split from the stop line
+  local pid
+  pid=$(cat "$work/nvdp.pid")
+  kill -TERM "$pid"
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$work/nvdp.pid"
+  local split
+  split=$(sed -n 's/.*"stopped".*; \(ns\/packet: [^"]*\)".*/\1/p' "$work/nvdp.log")
+  [ -n "$split" ] || { echo "nvdp did not stop cleanly:" >&2; cat "$work/nvdp.log" >&2; exit 1; }
+  echo "$split"
+}
+
+# Rounds: the generator alone, then nvdp, then Open vSwitch, back to back, so that each
+# round's three figures come from the same minute of a machine whose speed drifts. Every
+# round starts each datapath afresh and checks its sample (which also warms OVS's caches).
 for r in $(seq "$runs"); do
+  read -r offered _ atport < <(timed_run)
+  report "round $r: generator alone" "$offered" "$atport"
+  if [ "${offered}" -gt "${best_offered[alone]:-0}" ]; then best_offered[alone]=$offered; fi
+
+  nvdp_start
+  verify_sample nvdp
+  read -r offered delivered atport < <(timed_run)
+  report "round $r: nvdp" "$offered" "$delivered"
+  echo "  (the kernel handed vm0 $atport frames)" >&2
+  if [ "${delivered}" -gt "${best_delivered[nvdp]:-0}" ]; then best_offered[nvdp]=$offered; best_delivered[nvdp]=$delivered; fi
+  nvdp_delivered=$delivered
+  split=$(nvdp_stop)
+  echo "  nvdp worker: $split" >&2
+
+  ovs_attach
+  verify_sample ovs
   read -r offered delivered _ < <(timed_run)
-  report ovs "$offered" "$delivered"
+  report "round $r: ovs" "$offered" "$delivered"
   if [ "${delivered}" -gt "${best_delivered[ovs]:-0}" ]; then best_offered[ovs]=$offered; best_delivered[ovs]=$delivered; fi
+  ovs_detach
+  ratios+=("$(/usr/bin/python3 -c "print(f'{$nvdp_delivered / max($delivered, 1):.2f}')")")
+  echo "  round $r: nvdp delivered ${ratios[-1]}x what Open vSwitch delivered" >&2
 done
 
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -n1), $(nproc) vCPU, Linux $(uname -r)"
-/usr/bin/python3 - "$seconds" "$machine" "${best_offered[nvdp]}" "${best_delivered[nvdp]}" "${best_offered[ovs]}" "${best_delivered[ovs]}" <<'PY'
+/usr/bin/python3 - "$seconds" "$machine" "${best_offered[nvdp]}" "${best_delivered[nvdp]}" "${best_offered[ovs]}" "${best_delivered[ovs]}" "${best_offered[alone]}" <<'PY'
 import sys
 secs, machine = float(sys.argv[1]), sys.argv[2]
-no, nd, oo, od = (int(x) for x in sys.argv[3:7])
+no, nd, oo, od, alone = (int(x) for x in sys.argv[3:8])
 print("| datapath | offered Mpps | delivered Mpps | delivered / offered | machine |")
 print("|---|---|---|---|---|")
+print(f"| none: the generator alone | {alone/secs/1e6:.3f} | | | {machine} |")
 print(f"| nvdp (afpacket: ports) | {no/secs/1e6:.3f} | {nd/secs/1e6:.3f} | {100*nd/max(no,1):.1f}% | {machine} |")
 print(f"| Open vSwitch 3.1 userspace (netdev) | {oo/secs/1e6:.3f} | {od/secs/1e6:.3f} | {100*od/max(oo,1):.1f}% | {machine} |")
-print(f"\nnvdp delivers {nd/max(od,1):.1f}x what Open vSwitch delivers.")
+print(f"\nBest runs: nvdp delivers {nd/max(od,1):.2f}x what Open vSwitch delivers; a datapath delivering all the generator makes alone would deliver {alone/max(od,1):.2f}x.")
 PY
-echo "nvdp worker, all runs: $split"
+echo "Round by round, nvdp delivered / Open vSwitch delivered: ${ratios[*]}"
+echo "nvdp worker, last round: $split"

@@ -13,7 +13,8 @@ namespace NvDataplane.Io;
 /// transmissions not looped back, qdisc bypassed. Frames arrive in a TPACKET_V3 receive ring
 /// mapped into the process, so a batch costs no system call: each frame is copied once from the
 /// ring into a pool buffer, with the 802.1Q tag the kernel took off put back where it was on the
-/// wire. Frames leave with sendmmsg(2), a batch per call. The interface must exist; its link
+/// wire. Frames leave through a transmit ring on a second socket (<see cref="AfPacketTransmitRing"/>):
+/// one copy into a slot per frame, one send(2) per batch. The interface must exist; its link
 /// state is left alone.
 /// </summary>
 /// <remarks>
@@ -26,8 +27,7 @@ namespace NvDataplane.Io;
 /// fill at, where 16 rode out 32 ms and lost frames of a 20,000 frames/s stream); a block goes
 /// back to the kernel once every frame in it is copied out. When all blocks wait for us the kernel
 /// drops what arrives, and counts it: <see cref="KernelDrops"/>. Receive stops mid-block when the
-/// caller's span is full or the pool is empty and goes on from there next time. Transmit is
-/// sendmmsg(2), a batch per call: a PACKET_TX_RING measured slower here (see README, Figures).
+/// caller's span is full or the pool is empty and goes on from there next time.
 /// </remarks>
 public sealed unsafe class AfPacketPort : IPacketPort
 {
@@ -41,14 +41,15 @@ public sealed unsafe class AfPacketPort : IPacketPort
 
     private const int RetireTimeoutMs = 2;
 
-    /// <summary>Receive calls between two reads of the kernel's drop count.</summary>
+    /// <summary>Receive calls between two reads of the kernel's drop count and the MTU.</summary>
     internal const int HousekeepingInterval = 4096;
 
-    /// <summary>Where the sockaddr_ll follows a frame header: TPACKET_ALIGN(sizeof(struct tpacket3_hdr)).</summary>
-    private static readonly int AddressOffset = (sizeof(Tpacket3Hdr) + TPACKET_ALIGNMENT - 1) & ~(TPACKET_ALIGNMENT - 1);
+    /// <summary>Where the sockaddr_ll follows a frame header.</summary>
+    private static readonly int AddressOffset = Tpacket3HeaderSize;
 
     private readonly LinuxFileDescriptor _socket;
     private readonly LinuxMemoryMap _ring;
+    private readonly AfPacketTransmitRing _transmit;
 
     // Where reading stands: the block read next and, while one is open (_framesLeft > 0), the
     // offset in it of the next frame to take.
@@ -59,10 +60,6 @@ public sealed unsafe class AfPacketPort : IPacketPort
 
     private int _housekeepingCountdown = HousekeepingInterval;
     private long _kernelDrops;
-
-    // Per-batch transmit scratch, pinned and grown only when a larger batch is asked for: nothing per call.
-    private MMsgHdr[] _txMessages = [];
-    private IoVec[] _txVectors = [];
     private bool _disposed;
 
     public AfPacketPort(string interfaceName)
@@ -97,6 +94,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
         {
             _ring = MapReceiveRing(fd);
             Configure(fd);
+            _transmit = new AfPacketTransmitRing(Name, interfaceName, InterfaceIndex);
         }
         catch
         {
@@ -121,7 +119,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
     public long ReceiveTruncated { get; private set; }
 
     /// <summary>Frames the device refused for good (taken by Transmit, not sent).</summary>
-    public long TransmitDropped { get; private set; }
+    public long TransmitDropped => _transmit.Dropped;
 
     /// <summary>
     /// Frames the kernel dropped since the port opened because the receive ring was full (read too
@@ -153,6 +151,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
             TakeSocketError();
         }
 
+        _transmit.SendUnsent(); // what the kernel could not take last time, asked again even when idle
         if (--_housekeepingCountdown == 0)
         {
             Housekeeping();
@@ -224,53 +223,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
     public int Transmit(ReadOnlySpan<PacketBuffer> frames)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (frames.Length > _txMessages.Length)
-        {
-            GrowTransmit(frames.Length);
-        }
-
-        int fd = _socket.Fd;
-        int taken = 0;
-        while (taken < frames.Length)
-        {
-            int asked = frames.Length - taken;
-            for (int i = 0; i < asked; i++)
-            {
-                var frame = frames[taken + i];
-                _txVectors[i].Base = PortBuffers.FrameStart(frame);
-                _txVectors[i].Length = (nuint)frame.Length;
-                _txMessages[i].Header.Flags = 0;
-            }
-
-            int sent;
-            fixed (MMsgHdr* messages = _txMessages)
-            {
-                sent = SendMMsg(fd, messages, (uint)asked, MSG_DONTWAIT);
-            }
-
-            if (sent > 0)
-            {
-                taken += sent;
-                continue;
-            }
-
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno is EAGAIN or ENOBUFS or EINTR)
-            {
-                break; // queue full: the caller sends the rest later
-            }
-
-            if (errno is EMSGSIZE or EINVAL or ENETDOWN)
-            {
-                TransmitDropped++; // this frame can never go out as it is: take it so the rest can
-                taken++;
-                continue;
-            }
-
-            throw TransmitFailure(errno);
-        }
-
-        return taken;
+        return _transmit.Transmit(frames);
     }
 
     public bool WaitReadable(int timeoutMs)
@@ -300,6 +253,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
         }
 
         _disposed = true;
+        _transmit.Dispose();
         _ring.Dispose();
         _socket.Dispose(); // closing drops the promiscuous membership too
     }
@@ -434,25 +388,13 @@ public sealed unsafe class AfPacketPort : IPacketPort
         }
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void GrowTransmit(int count)
-    {
-        _txMessages = GC.AllocateArray<MMsgHdr>(count, pinned: true);
-        _txVectors = GC.AllocateArray<IoVec>(count, pinned: true);
-        for (int i = 0; i < count; i++)
-        {
-            ref var header = ref _txMessages[i].Header;
-            header.Iov = (IoVec*)Unsafe.AsPointer(ref _txVectors[i]);
-            header.IovLength = 1;
-        }
-    }
-
-    /// <summary>Every <see cref="HousekeepingInterval"/> receive calls: the kernel's drop count.</summary>
+    /// <summary>Every <see cref="HousekeepingInterval"/> receive calls: the kernel's drop count, and the MTU again.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void Housekeeping()
     {
         _housekeepingCountdown = HousekeepingInterval;
         TakeKernelStatistics();
+        _transmit.ReadMtuAgain();
     }
 
     /// <summary>Adds the receive-ring drops the kernel counted since it was last asked (asking resets them).</summary>
@@ -470,9 +412,4 @@ public sealed unsafe class AfPacketPort : IPacketPort
     private IOException ReceiveFailure(int errno) => errno is ENXIO or ENODEV
         ? new($"{Name}: interface {InterfaceName} went away ({Describe(errno)})")
         : new($"{Name}: receiving failed: {Describe(errno)}");
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private IOException TransmitFailure(int errno) => errno is ENXIO or ENODEV
-        ? new($"{Name}: interface {InterfaceName} went away ({Describe(errno)})")
-        : new($"{Name}: transmitting failed: {Describe(errno)}");
 }

@@ -57,6 +57,9 @@ internal static unsafe partial class LinuxNative
     public const int PACKET_RX_RING = 5;
     public const int PACKET_STATISTICS = 6;
     public const int PACKET_VERSION = 10;
+    public const int PACKET_TX_RING = 13;
+    public const int PACKET_LOSS = 14;
+    public const int PACKET_VNET_HDR = 15;
     public const int PACKET_QDISC_BYPASS = 20;
     public const int PACKET_IGNORE_OUTGOING = 23;
     public const ushort PACKET_MR_PROMISC = 1;
@@ -64,6 +67,9 @@ internal static unsafe partial class LinuxNative
     public const int TPACKET_V3 = 2;
     public const uint TP_STATUS_KERNEL = 0;
     public const uint TP_STATUS_USER = 1 << 0;
+    public const uint TP_STATUS_AVAILABLE = 0;
+    public const uint TP_STATUS_SEND_REQUEST = 1 << 0;
+    public const uint TP_STATUS_SENDING = 1 << 1;
     public const uint TP_STATUS_CSUMNOTREADY = 1 << 3;
     public const uint TP_STATUS_VLAN_VALID = 1 << 4;
     public const uint TP_STATUS_VLAN_TPID_VALID = 1 << 6;
@@ -77,6 +83,7 @@ internal static unsafe partial class LinuxNative
     public const short IFF_NO_PI = 0x1000;
     public const nuint SIOCGIFFLAGS = 0x8913;
     public const nuint SIOCSIFFLAGS = 0x8914;
+    public const nuint SIOCGIFMTU = 0x8921;
     public const short IFF_UP = 0x1;
 
     /// <summary>IFNAMSIZ less the terminating NUL.</summary>
@@ -130,8 +137,8 @@ internal static unsafe partial class LinuxNative
     [LibraryImport(Libc, EntryPoint = "if_nametoindex", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial uint IfNameToIndex(string name);
 
-    [LibraryImport(Libc, EntryPoint = "sendmmsg", SetLastError = true)]
-    public static partial int SendMMsg(int fd, MMsgHdr* messages, uint count, int flags);
+    [LibraryImport(Libc, EntryPoint = "send", SetLastError = true)]
+    public static partial nint Send(int fd, void* buffer, nuint size, int flags);
 
     /// <summary>poll(2) for input on one descriptor; an interrupted wait counts as nothing waiting.</summary>
     public static bool PollReadable(int fd, int timeoutMs) => PollInput(fd, timeoutMs) != 0;
@@ -152,6 +159,13 @@ internal static unsafe partial class LinuxNative
 
         return ready > 0 ? entry.ReturnedEvents : (short)0;
     }
+
+    /// <summary>
+    /// TPACKET_ALIGN(sizeof(struct tpacket3_hdr)): where the sockaddr_ll follows a received
+    /// frame's header, and where a transmit slot's data starts (TPACKET3_HDRLEN less the
+    /// sockaddr_ll, as tpacket_snd reads it without PACKET_TX_HAS_OFF).
+    /// </summary>
+    public static int Tpacket3HeaderSize => (sizeof(Tpacket3Hdr) + TPACKET_ALIGNMENT - 1) & ~(TPACKET_ALIGNMENT - 1);
 
     /// <summary>Host to network order for a 16-bit protocol number.</summary>
     public static ushort HostToNetwork(ushort value) =>
@@ -205,7 +219,7 @@ internal static unsafe partial class LinuxNative
         public short ReturnedEvents;
     }
 
-    /// <summary>struct ifreq: the name, then a 24-byte union of which we use the flags.</summary>
+    /// <summary>struct ifreq: the name, then a 24-byte union of which we use the flags and the MTU.</summary>
     [StructLayout(LayoutKind.Explicit, Size = 40)]
     public struct IfReq
     {
@@ -214,6 +228,9 @@ internal static unsafe partial class LinuxNative
 
         [FieldOffset(16)]
         public short Flags;
+
+        [FieldOffset(16)]
+        public int Mtu;
     }
 
     /// <summary>struct sockaddr_ll.</summary>
@@ -239,36 +256,10 @@ internal static unsafe partial class LinuxNative
         public fixed byte Address[8];
     }
 
-    /// <summary>struct iovec.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    public struct IoVec
-    {
-        public byte* Base;
-        public nuint Length;
-    }
-
-    /// <summary>struct msghdr.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    public struct MsgHdr
-    {
-        public void* Name;
-        public uint NameLength;
-        public IoVec* Iov;
-        public nuint IovLength;
-        public void* Control;
-        public nuint ControlLength;
-        public int Flags;
-    }
-
-    /// <summary>struct mmsghdr.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    public struct MMsgHdr
-    {
-        public MsgHdr Header;
-        public uint Length;
-    }
-
-    /// <summary>struct tpacket_req3: the shape of a TPACKET_V3 ring asked for with PACKET_RX_RING.</summary>
+    /// <summary>
+    /// struct tpacket_req3: the shape of a TPACKET_V3 ring asked for with PACKET_RX_RING or
+    /// PACKET_TX_RING (a transmit ring leaves the last three fields 0).
+    /// </summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct TpacketReq3
     {
@@ -305,7 +296,11 @@ internal static unsafe partial class LinuxNative
         public uint LastPacketNanoseconds;
     }
 
-    /// <summary>struct tpacket3_hdr: one frame in a TPACKET_V3 block; the frame itself starts <see cref="Mac"/> bytes in.</summary>
+    /// <summary>
+    /// struct tpacket3_hdr: one received frame in a TPACKET_V3 block, the frame itself
+    /// <see cref="Mac"/> bytes in; or one transmit-ring slot, where only <see cref="Length"/>,
+    /// <see cref="Status"/> and a 0 <see cref="NextOffset"/> count.
+    /// </summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct Tpacket3Hdr
     {

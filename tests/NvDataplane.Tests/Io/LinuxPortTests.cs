@@ -140,6 +140,136 @@ public partial class LinuxPortTests
     }
 
     [Test]
+    public void AfPacket_5000_frames_go_out_through_the_transmit_ring_once_each_in_order_byte_for_byte_in_batches_larger_than_the_ring_allocating_nothing()
+    {
+        const int count = 5000;
+        using var ns = NamespaceWithVethPair();
+        var frames = MakeFrames(source: 0x0a, destination: 0x0b, count); // 60 to 1459 bytes
+
+        var result = ns.Run(() =>
+        {
+            // One sending CPU, so the kernel itself delivers in order (RPS is off on veth).
+            ulong cpu0 = 1;
+            Assert.That(SchedSetAffinity(0, sizeof(ulong), ref cpu0), Is.Zero, "pinning the sender to CPU 0");
+            using var a = new AfPacketPort("a");
+            using var b = new AfPacketPort("b");
+
+            // Batches of 1 to 1,000 frames; 600 and 1,000 are more than the ring's 256 slots, so
+            // Transmit takes part of them and the caller sends the rest again, as PortWorker does.
+            int[] sizes = [1, 3, 32, 1000, 7, 600, 64];
+            var buffers = new PacketBuffer[1000];
+            var sendPool = new BufferPool(buffers.Length);
+            for (int i = 0; i < buffers.Length; i++)
+            {
+                buffers[i] = sendPool.Rent()!;
+            }
+
+            var receivePool = new BufferPool(64);
+            var indices = new List<int>(count);
+            var mismatched = new List<int>();
+            int sent = 0, batches = 0, calls = 0, shortReturns = 0;
+            long allocated = 0;
+            var end = DateTime.UtcNow + (2 * Deadline);
+            while (sent < count && DateTime.UtcNow < end)
+            {
+                int size = Math.Min(sizes[batches++ % sizes.Length], count - sent);
+                for (int i = 0; i < size; i++)
+                {
+                    Assert.That(buffers[i].TrySet(frames[sent + i]), Is.True);
+                }
+
+                int taken = 0;
+                while (taken < size && DateTime.UtcNow < end)
+                {
+                    long before = GC.GetAllocatedBytesForCurrentThread();
+                    int n = a.Transmit(buffers.AsSpan(taken, size - taken));
+                    if (calls++ > 0)
+                    {
+                        allocated += GC.GetAllocatedBytesForCurrentThread() - before; // the first call may load types
+                    }
+
+                    shortReturns += n < size - taken ? 1 : 0;
+                    taken += n;
+                    TakeTestFrames(b, receivePool, frames, indices, mismatched);
+                }
+
+                sent += taken;
+            }
+
+            while (indices.Count < sent && DateTime.UtcNow < end)
+            {
+                _ = b.WaitReadable(100);
+                TakeTestFrames(b, receivePool, frames, indices, mismatched);
+            }
+
+            return (indices, mismatched, shortReturns, a.TransmitDropped, allocated);
+        });
+
+        Assert.That(result.mismatched, Is.Empty, "frames received with other bytes than were sent");
+        Assert.That(result.indices, Is.EqualTo(Enumerable.Range(0, count)), "every frame once, in the order sent");
+        Assert.That(result.shortReturns, Is.Positive, "a batch larger than the ring was taken in parts");
+        Assert.That(result.TransmitDropped, Is.Zero);
+        Assert.That(result.allocated, Is.Zero, "bytes allocated by Transmit");
+    }
+
+    [Test]
+    public void AfPacket_frames_the_device_cannot_send_are_counted_and_never_hold_up_the_frames_behind_them()
+    {
+        using var ns = NamespaceWithVethPair(); // MTU 1500: frames of up to 1514 bytes, 1518 with an 802.1Q tag
+        List<byte[]> first =
+        [
+            TestFrame(0, 60, source: 0x0a, destination: 0x0b),
+            TestFrame(1, 4000, source: 0x0a, destination: 0x0b),                  // longer than a ring slot
+            TestFrame(2, 100, source: 0x0a, destination: 0x0b),
+            TestFrame(3, 1515, source: 0x0a, destination: 0x0b),                  // one byte over the MTU
+            TestFrame(4, 1514, source: 0x0a, destination: 0x0b),
+            TestFrame(5, 1518, source: 0x0a, destination: 0x0b, vlanTci: 0x0064), // tagged: 4 bytes more allowed
+            [0x02, 0, 0, 0, 0, 0x0b, 0x02, 0, 0, 0, 0, 0x0a, 0x88],               // shorter than an Ethernet header
+            TestFrame(7, 60, source: 0x0a, destination: 0x0b),
+        ];
+        List<byte[]> afterMtuLowered = [TestFrame(8, 60, 0x0a, 0x0b), TestFrame(9, 1200, 0x0a, 0x0b), TestFrame(10, 60, 0x0a, 0x0b)];
+        List<byte[]> afterMtuRead = [TestFrame(11, 1200, 0x0a, 0x0b), TestFrame(12, 60, 0x0a, 0x0b)];
+
+        var result = ns.Run(() =>
+        {
+            var pool = new BufferPool(64);
+            using var a = new AfPacketPort("a");
+            using var b = new AfPacketPort("b");
+            SendAll(a, first, pool);
+            var atB = ReceiveTestFrames(b, pool, 5).Frames;
+            long dropped = a.TransmitDropped;
+
+            // The MTU lowered under the port: until it reads the MTU again frame 9 leaves as it
+            // is (with a virtio_net_hdr the kernel leaves the MTU to the sender), and the veth
+            // peer, whose MTU is still 1500, takes it.
+            ns.Ip("link", "set", "dev", "a", "mtu", "1000");
+            SendAll(a, afterMtuLowered, pool);
+            var atBLowered = ReceiveTestFrames(b, pool, 3).Frames;
+
+            var batch = new PacketBuffer[32];
+            for (int i = 0; i <= AfPacketPort.HousekeepingInterval; i++)
+            {
+                int n = a.Receive(batch, pool); // every so many calls the port reads the MTU again
+                for (int j = 0; j < n; j++)
+                {
+                    pool.Return(batch[j]);
+                }
+            }
+
+            SendAll(a, afterMtuRead, pool);
+            var atBRead = ReceiveTestFrames(b, pool, 1).Frames;
+            return (atB, dropped, atBLowered, atBRead, droppedRead: a.TransmitDropped, pool.Available, pool.Size);
+        });
+
+        AssertSameFrames(result.atB, [first[0], first[2], first[4], first[5], first[7]], "a → b around the frames a cannot send");
+        Assert.That(result.dropped, Is.EqualTo(3), "the frame longer than a slot, the one over the MTU and the runt");
+        AssertSameFrames(result.atBLowered, afterMtuLowered, "a → b before the port read the lower MTU");
+        AssertSameFrames(result.atBRead, [afterMtuRead[1]], "a → b once the port knows the lower MTU");
+        Assert.That(result.droppedRead, Is.EqualTo(4), "the 1200-byte frame counted once the port knows the MTU");
+        Assert.That(result.Available, Is.EqualTo(result.Size), "every rented buffer went back to the pool");
+    }
+
+    [Test]
     public void AfPacket_frames_the_kernel_drops_on_a_full_receive_ring_are_counted_and_reading_the_count_keeps_it()
     {
         using var ns = NamespaceWithVethPair();
@@ -213,14 +343,29 @@ public partial class LinuxPortTests
             });
             Assert.That(wakeUps, Is.InRange(1, 3), "WaitReadable reports the link going down, then goes quiet once Receive read it");
 
+            // Frames sent while the link is down can never go out: taken and counted, not left in the ring.
+            long droppedWhileDown = ns.Run(() =>
+            {
+                SendAll(a, MakeFrames(source: 0x0a, destination: 0x0b, count: 10), pool);
+                return a.TransmitDropped;
+            });
+            Assert.That(droppedWhileDown, Is.EqualTo(10), "frames sent with the link down, counted as dropped");
+
             ns.Ip("link", "set", "dev", "a", "up");
             var fromB = MakeFrames(source: 0x0b, destination: 0x0a);
+            var fromA = MakeFrames(source: 0x0a, destination: 0x0b);
             var (atA, _) = ns.Run(() =>
             {
                 SendAll(b, fromB, pool);
                 return ReceiveTestFrames(a, pool, FrameCount);
             });
             AssertSameFrames(atA, fromB, "b → a after a came back up");
+            var (atB, _) = ns.Run(() =>
+            {
+                SendAll(a, fromA, pool);
+                return ReceiveTestFrames(b, pool, FrameCount);
+            });
+            AssertSameFrames(atB, fromA, "a → b after a came back up: the frames taken back left the ring in order");
             Assert.That(pool.Available, Is.EqualTo(pool.Size), "every rented buffer went back to the pool");
         }
         finally
@@ -582,6 +727,31 @@ public partial class LinuxPortTests
         }
 
         return (frames, batches);
+    }
+
+    /// <summary>Receives whatever is waiting now, noting each test frame's index, and which differ from what was sent.</summary>
+    private static void TakeTestFrames(AfPacketPort port, BufferPool pool, List<byte[]> sent, List<int> indices, List<int> mismatched)
+    {
+        var batch = new PacketBuffer[32];
+        int n;
+        while ((n = port.Receive(batch, pool)) > 0)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                int index = TestIndex(batch[i].Frame);
+                if (index >= 0)
+                {
+                    if (index >= sent.Count || !batch[i].Frame.SequenceEqual(sent[index]))
+                    {
+                        mismatched.Add(index);
+                    }
+
+                    indices.Add(index);
+                }
+
+                pool.Return(batch[i]);
+            }
+        }
     }
 
     /// <summary>Same frames, byte for byte, each once (order across CPUs is not promised).</summary>
