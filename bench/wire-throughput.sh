@@ -173,7 +173,8 @@ ovs_attach() {
 ovs_detach() { vsctl del-port br-int vm0 -- del-port br-phy pa0; sleep 0.5; }
 
 nvdp_start() {
-  ip netns exec $hv taskset -c 1 "$nvdp" run --config "$work/nvdp.json" --log-format json 2>"$work/nvdp.log" &
+  # As the systemd unit runs it (src/NvDataplane.Cli/nvdp.service): no tiered recompilation.
+  DOTNET_TieredCompilation=0 ip netns exec $hv taskset -c 1 "$nvdp" run --config "$work/nvdp.json" --log-format json 2>"$work/nvdp.log" &
   echo $! >"$work/nvdp.pid"
   for _ in $(seq 100); do grep -q '"started"' "$work/nvdp.log" && break; sleep 0.1; done
   grep -q '"started"' "$work/nvdp.log" || { cat "$work/nvdp.log" >&2; exit 1; }
