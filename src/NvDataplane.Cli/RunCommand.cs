@@ -211,6 +211,8 @@ internal static class RunCommand
             + (worker.Forwarder.Learned.Learned == 0 ? "" : $", learned {worker.Forwarder.Learned.Learned} CAs (refused {worker.Forwarder.Learned.Refused} with the table full, expired {worker.Forwarder.Learned.Expired})")
             + string.Concat(c.Migration.All().Where(m => m.Value != 0).Select(m => $", migration {m.Name} {m.Value}"))
             + string.Concat(config.Ports.Select((p, i) => (p.Name, Lost: ports[i].DeviceDrops)).Where(x => x.Lost != 0).Select(x => $", {x.Name} lost {x.Lost} frames in the device (ring full)"))
+            + string.Concat(config.Ports.Select((p, i) => (p.Name, Large: ports[i].ReceiveTruncated)).Where(x => x.Large != 0).Select(x => $", {x.Name} dropped {x.Large} frames too large to receive"))
+            + string.Concat(config.Ports.Select((p, i) => (p.Name, Unsent: ports[i].TransmitDropped)).Where(x => x.Unsent != 0).Select(x => $", {x.Name} could not send {x.Unsent} frames (too large, a runt, or the link down)"))
             + "; " + worker.Times.Describe());
         return exitCode;
     }

@@ -41,10 +41,10 @@ internal static class StatsCommand
 
         console.WriteLine($"rx {totals.GetProperty("rx")}, forwarded {totals.GetProperty("forwarded")}, answered {totals.GetProperty("answered")}, dropped {totals.GetProperty("dropped")}");
 
-        var ports = Table("port", "role", "vsid", "rx", "tx", "refused", "device drops");
+        var ports = Table("port", "role", "vsid", "rx", "tx", "refused", "device drops", "rx too large", "tx dropped");
         foreach (var p in s.GetProperty("ports").EnumerateArray())
         {
-            ports.AddRow(Text(p, "name"), Text(p, "role"), Text(p, "virtualSubnetId"), Text(p, "rx"), Text(p, "tx"), Text(p, "txRefused"), Text(p, "deviceDrops"));
+            ports.AddRow(Text(p, "name"), Text(p, "role"), Text(p, "virtualSubnetId"), Text(p, "rx"), Text(p, "tx"), Text(p, "txRefused"), Text(p, "deviceDrops"), Text(p, "rxTooLarge"), Text(p, "txDropped"));
         }
 
         console.Write(ports);

@@ -253,6 +253,8 @@ internal static class StatsJson
             json.WriteNumber("tx", p.Tx);
             json.WriteNumber("txRefused", p.TxRefused);
             json.WriteNumber("deviceDrops", p.DeviceDrops);
+            json.WriteNumber("rxTooLarge", p.RxTooLarge);
+            json.WriteNumber("txDropped", p.TxDropped);
             json.WriteEndObject();
         }
 

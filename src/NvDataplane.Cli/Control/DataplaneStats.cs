@@ -49,7 +49,12 @@ internal sealed class DataplaneStats
         long forwarded = 0, answered = 0;
         for (int p = 0; p < ports.Count; p++)
         {
-            portStats[p] = new PortStats(ports[p].Name, ports[p].Role, ports[p].VirtualSubnetId, 0, 0, 0, _devices[p].DeviceDrops);
+            var device = _devices[p];
+            portStats[p] = new PortStats(ports[p].Name, ports[p].Role, ports[p].VirtualSubnetId, 0, 0, 0, device.DeviceDrops)
+            {
+                RxTooLarge = device.ReceiveTruncated,
+                TxDropped = device.TransmitDropped,
+            };
         }
 
         var workers = new WorkerStats[_workers.Count];
@@ -102,8 +107,16 @@ internal sealed class DataplaneStats
     }
 }
 
-/// <summary>One port's counts: frames received, queued for the device, refused by it, lost in it.</summary>
-internal readonly record struct PortStats(string Name, PortRole Role, uint? VirtualSubnetId, long Rx, long Tx, long TxRefused, long DeviceDrops);
+/// <summary>
+/// One port's counts: frames received, queued for the device, refused by it, lost in it; and,
+/// from the device, frames received too large for a buffer and frames it could never send.
+/// </summary>
+internal readonly record struct PortStats(string Name, PortRole Role, uint? VirtualSubnetId, long Rx, long Tx, long TxRefused, long DeviceDrops)
+{
+    public long RxTooLarge { get; init; }
+
+    public long TxDropped { get; init; }
+}
 
 /// <summary>One worker's counts and busy time (Stopwatch ticks) as <see cref="WorkerTimes"/> keeps them.</summary>
 internal readonly record struct WorkerStats(long Packets, long Batches, long ReceiveTicks, long ForwardTicks, long TransmitTicks)
@@ -145,7 +158,7 @@ internal sealed record StatsSnapshot(
     /// <summary>A baseline of zero counts taken at <paramref name="start"/>'s moment.</summary>
     public static StatsSnapshot Zero(StatsSnapshot start) => start with
     {
-        Ports = [.. start.Ports.Select(p => p with { Rx = 0, Tx = 0, TxRefused = 0, DeviceDrops = 0 })],
+        Ports = [.. start.Ports.Select(p => p with { Rx = 0, Tx = 0, TxRefused = 0, DeviceDrops = 0, RxTooLarge = 0, TxDropped = 0 })],
         Drops = new long[start.Drops.Length],
         Forwarded = 0,
         Answered = 0,
@@ -162,6 +175,8 @@ internal sealed record StatsSnapshot(
             Tx = p.Tx - baseline.Ports[i].Tx,
             TxRefused = p.TxRefused - baseline.Ports[i].TxRefused,
             DeviceDrops = p.DeviceDrops - baseline.Ports[i].DeviceDrops,
+            RxTooLarge = p.RxTooLarge - baseline.Ports[i].RxTooLarge,
+            TxDropped = p.TxDropped - baseline.Ports[i].TxDropped,
         })],
         Drops = [.. Drops.Select((d, i) => d - baseline.Drops[i])],
         Forwarded = Forwarded - baseline.Forwarded,

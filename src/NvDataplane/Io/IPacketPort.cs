@@ -38,4 +38,14 @@ public interface IPacketPort : IDisposable
     /// Not the frames Transmit counts as dropped. May ask the device, so read it now and then, not per batch.
     /// </summary>
     long DeviceDrops => 0;
+
+    /// <summary>
+    /// Frames received that were too large for a buffer (jumbo frames of 9,216 bytes fit), or cut
+    /// short by the device, and so dropped, since the port opened: a local kernel's TSO/GSO frames
+    /// arriving on an <c>afpacket:</c> port are the usual cause.
+    /// </summary>
+    long ReceiveTruncated => 0;
+
+    /// <summary>Frames <see cref="Transmit"/> took but the device could never send as they were (too large, a runt, the link down), since the port opened.</summary>
+    long TransmitDropped => 0;
 }

@@ -50,7 +50,7 @@ public partial class ControlApiTests
         Assert.That(typed.Where(t => t.Value == "counter").Select(t => t.Key), Has.All.EndsWith("_total"));
         Assert.That(typed.Keys, Is.SupersetOf(new[]
         {
-            "nvdp_drops_total", "nvdp_port_rx_packets_total", "nvdp_port_tx_packets_total", "nvdp_port_tx_refused_total", "nvdp_port_device_drops_total",
+            "nvdp_drops_total", "nvdp_port_rx_packets_total", "nvdp_port_tx_packets_total", "nvdp_port_tx_refused_total", "nvdp_port_device_drops_total", "nvdp_port_rx_too_large_total", "nvdp_port_tx_dropped_total",
             "nvdp_forwarded_total", "nvdp_answered_total", "nvdp_policy_version", "nvdp_policy_changes_total", "nvdp_worker_ns_per_packet",
         }));
         Assert.That(reply.Body, Does.Contain("nvdp_drops_total{reason=\"no_lookup_record\"} 1\n"));

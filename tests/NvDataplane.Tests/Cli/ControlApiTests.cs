@@ -279,6 +279,8 @@ public partial class ControlApiTests
         host.SendFromRed("10.1.1.8");
         host.SendFromRed("10.1.1.8");
         host.SendFromRed("10.1.1.99");
+        host.Vm.ReceiveTruncated = 2;
+        host.Provider.TransmitDropped = 1;
         var stats = Json(host.Request(HttpMethod.Get, "/v1/stats").Body);
         Assert.That(stats.GetProperty("host").GetString(), Is.EqualTo("hv1"));
         Assert.That(stats.GetProperty("totals").GetProperty("rx").GetInt64(), Is.EqualTo(3));
@@ -289,6 +291,8 @@ public partial class ControlApiTests
         Assert.That(ports["red1"].GetProperty("virtualSubnetId").GetInt64(), Is.EqualTo(5001));
         Assert.That(ports["pnic0"].GetProperty("tx").GetInt64(), Is.EqualTo(2));
         Assert.That(ports["pnic0"].GetProperty("txRefused").GetInt64(), Is.Zero);
+        Assert.That((ports["red1"].GetProperty("rxTooLarge").GetInt64(), ports["red1"].GetProperty("txDropped").GetInt64()), Is.EqualTo((2L, 0L)));
+        Assert.That((ports["pnic0"].GetProperty("rxTooLarge").GetInt64(), ports["pnic0"].GetProperty("txDropped").GetInt64()), Is.EqualTo((0L, 1L)));
         var subnet = stats.GetProperty("virtualSubnets")[0];
         Assert.That((subnet.GetProperty("virtualSubnetId").GetInt64(), subnet.GetProperty("rx").GetInt64(), subnet.GetProperty("ports")[0].GetString()), Is.EqualTo((5001L, 3L, "red1")));
         Assert.That(stats.GetProperty("drops").GetProperty("no_lookup_record").GetInt64(), Is.EqualTo(1));
@@ -304,11 +308,16 @@ public partial class ControlApiTests
         var cleared = host.Request(HttpMethod.Post, "/v1/stats/clear");
         Assert.That(cleared.Status, Is.EqualTo(HttpStatusCode.OK));
         host.SendFromRed("10.1.1.8");
+        host.Vm.ReceiveTruncated = 5;
         var after = Json(host.Request(HttpMethod.Get, "/v1/stats").Body);
         Assert.That(after.GetProperty("totals").GetProperty("rx").GetInt64(), Is.EqualTo(1), "counted since the clear");
+        var portsAfter = after.GetProperty("ports").EnumerateArray().ToDictionary(p => p.GetProperty("name").GetString()!);
+        Assert.That(portsAfter["red1"].GetProperty("rxTooLarge").GetInt64(), Is.EqualTo(3), "device counts since the clear too");
+        Assert.That(portsAfter["pnic0"].GetProperty("txDropped").GetInt64(), Is.Zero);
         Assert.That(after.GetProperty("drops").EnumerateObject(), Is.Empty);
         Assert.That(after.GetProperty("workers")[0].GetProperty("packets").GetInt64(), Is.EqualTo(1));
         Assert.That(after.GetProperty("since").GetString(), Is.EqualTo(Json(cleared.Body).GetProperty("since").GetString()));
-        Assert.That(host.Request(HttpMethod.Get, "/metrics").Body, Does.Contain("nvdp_port_rx_packets_total{port=\"red1\"} 4\n"), "Prometheus counters never go back");
+        Assert.That(host.Request(HttpMethod.Get, "/metrics").Body, Does.Contain("nvdp_port_rx_packets_total{port=\"red1\"} 4\n")
+            .And.Contain("nvdp_port_rx_too_large_total{port=\"red1\"} 5\n").And.Contain("nvdp_port_tx_dropped_total{port=\"pnic0\"} 1\n"), "Prometheus counters never go back");
     }
 }

@@ -44,6 +44,38 @@ public partial class LinuxPortTests
     }
 
     [Test]
+    public void AfPacket_frames_too_large_for_a_buffer_are_counted_and_dropped_and_the_frames_around_them_arrive()
+    {
+        using var ns = NamespaceWithVethPair();
+        ns.Ip("link", "set", "dev", "a", "mtu", "16000"); // as large as a local kernel's GSO frames get on a jumbo veth
+        ns.Ip("link", "set", "dev", "b", "mtu", "16000");
+        List<byte[]> sent =
+        [
+            TestFrame(0, 100, source: 0x0b, destination: 0x0a),
+            TestFrame(1, BufferPool.DefaultDataSize + 1000, source: 0x0b, destination: 0x0a), // past any buffer
+            TestFrame(2, 9216, source: 0x0b, destination: 0x0a),                                  // the largest a buffer holds
+            TestFrame(3, 15000, source: 0x0b, destination: 0x0a),
+            TestFrame(4, 60, source: 0x0b, destination: 0x0a),
+        ];
+
+        var result = ns.Run(() =>
+        {
+            var pool = new BufferPool(64);
+            using var a = new AfPacketPort("a");
+            using var b = new AfPacketPort("b");
+            SendAll(b, sent, new BufferPool(64, dataSize: 16000)); // the sender's buffers take them all
+            var (atA, _) = ReceiveTestFrames(a, pool, 3);
+            return (atA, a.ReceiveTruncated, reported: ((IPacketPort)a).ReceiveTruncated, b.TransmitDropped, pool.Available, pool.Size);
+        });
+
+        AssertSameFrames(result.atA, [sent[0], sent[2], sent[4]], "b → a around the frames too large");
+        Assert.That(result.ReceiveTruncated, Is.EqualTo(2), "the two frames over 9,216 bytes");
+        Assert.That(result.reported, Is.EqualTo(2), "what the daemon reports per port (rxTooLarge)");
+        Assert.That(result.TransmitDropped, Is.Zero, "b's MTU let them all out");
+        Assert.That(result.Available, Is.EqualTo(result.Size), "every rented buffer went back to the pool");
+    }
+
+    [Test]
     public void AfPacket_vlan_tags_the_kernel_takes_off_on_receive_are_put_back_byte_for_byte()
     {
         using var ns = NamespaceWithVethPair();

@@ -16,6 +16,12 @@ internal sealed class QueuePort(string name, int accepts = int.MaxValue) : IPack
 
     public List<int> ReceiveCalls { get; } = [];
 
+    /// <summary>What the port reports as frames received too large for a buffer; set by a test.</summary>
+    public long ReceiveTruncated { get; set; }
+
+    /// <summary>What the port reports as frames it could never send; set by a test.</summary>
+    public long TransmitDropped { get; set; }
+
     public int Receive(Span<PacketBuffer> into, BufferPool pool)
     {
         int n = 0;
