@@ -196,9 +196,11 @@ internal static class RunCommand
         log.Write("info", "started", $"host {config.HostName}: {ports.Count} ports, {config.LookupRecords.Count} lookup records");
         source?.Start();
         SdNotify("READY=1", log);
+        var tooLargeReported = new bool[ports.Count];
         while (!stop.Token.WaitHandle.WaitOne(LearnedReportIntervalMs))
         {
             ReportLearned(worker.Forwarder.Learned, log);
+            ReportTooLarge(config, ports, tooLargeReported, log);
         }
 
         thread.Join(TimeSpan.FromSeconds(2));
@@ -226,6 +228,27 @@ internal static class RunCommand
         foreach (var b in learned.TakeNew())
         {
             log.Write("info", "record_learned", $"Dynamic record: virtual subnet {b.Vsid}, customer address {b.CustomerAddress}, MAC {b.MacAddress}, provider address {b.ProviderAddress}");
+        }
+    }
+
+    /// <summary>
+    /// Says once per port, when it first happens, that frames too large for a buffer arrived and
+    /// were dropped, and what usually sends them; rxTooLarge in the stats counts every one.
+    /// </summary>
+    internal static void ReportTooLarge(HostConfig config, IReadOnlyList<IPacketPort> ports, bool[] reported, EventLog log)
+    {
+        for (int i = 0; i < ports.Count; i++)
+        {
+            long count = ports[i].ReceiveTruncated;
+            if (count == 0 || reported[i])
+            {
+                continue;
+            }
+
+            reported[i] = true;
+            log.Write("warning", "port_rx_too_large", $"port {config.Ports[i].Name} ({ports[i].Name}): {count} frame(s) too large for a buffer were dropped "
+                + "(jumbo frames of 9,216 bytes fit); a local kernel's TSO/GSO sends such frames to an afpacket: port: turn segmentation "
+                + "offloads off where they are sent (ethtool -K IFNAME tso off gso off) or give the VM a tap: port. rxTooLarge in nvdp stats counts them");
         }
     }
 
