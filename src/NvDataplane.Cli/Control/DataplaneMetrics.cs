@@ -45,7 +45,7 @@ internal static class DataplaneMetrics
             (s, _) => s.Ports.Select(p => Sample(p.TxRefused, "port", p.Name))),
         new("nvdp.port.device_drops", MetricKind.Counter, "{packet}", "Frames a port's device lost on the way in because nvdp read too slowly (ring or buffer full), per port.",
             (s, _) => s.Ports.Select(p => Sample(p.DeviceDrops, "port", p.Name))),
-        new("nvdp.port.rx_too_large", MetricKind.Counter, "{packet}", "Frames a port received that were too large for a buffer (jumbo frames of 9,216 bytes fit; a local kernel's TSO/GSO frames do not) and so dropped, per port.",
+        new("nvdp.port.rx_too_large", MetricKind.Counter, "{packet}", "Frames a port received that were too large for a buffer (jumbo frames of 9,216 bytes fit; a local kernel's unsegmented frames are cut first) and so dropped, per port.",
             (s, _) => s.Ports.Select(p => Sample(p.RxTooLarge, "port", p.Name))),
         new("nvdp.port.tx_dropped", MetricKind.Counter, "{packet}", "Frames a port's device could never send as they were (too large for its MTU, a runt, the link down), per port.",
             (s, _) => s.Ports.Select(p => Sample(p.TxDropped, "port", p.Name))),

@@ -13,7 +13,10 @@ namespace NvDataplane.Io;
 /// transmissions not looped back, qdisc bypassed. Frames arrive in a TPACKET_V3 receive ring
 /// mapped into the process, so a batch costs no system call: each frame is copied once from the
 /// ring into a pool buffer, with the 802.1Q tag the kernel took off put back where it was on the
-/// wire. Frames leave through a transmit ring on a second socket (<see cref="AfPacketTransmitRing"/>):
+/// wire. Each frame comes with a virtio_net_hdr (PACKET_VNET_HDR, where the kernel offers it on
+/// rings): a frame a local kernel left unsegmented (TSO/USO through a veth) is cut into the
+/// frames it stands for (<see cref="GsoSegmenter"/>), each into a buffer of its own, across
+/// calls when they do not all fit. Frames leave through a transmit ring on a second socket (<see cref="AfPacketTransmitRing"/>):
 /// one copy into a slot per frame, one send(2) per batch. The interface must exist; its link
 /// state is left alone.
 /// </summary>
@@ -41,6 +44,9 @@ public sealed unsafe class AfPacketPort : IPacketPort
 
     private const int RetireTimeoutMs = 2;
 
+    /// <summary>sizeof(struct virtio_net_hdr), ahead of each frame in the ring with PACKET_VNET_HDR.</summary>
+    private const int VnetHeaderSize = 10;
+
     /// <summary>Receive calls between two reads of the kernel's drop count and the MTU.</summary>
     internal const int HousekeepingInterval = 4096;
 
@@ -57,6 +63,12 @@ public sealed unsafe class AfPacketPort : IPacketPort
     private int _framesLeft;
     private uint _frameOffset;
     private bool _errorPending;
+
+    // Frames carry a virtio_net_hdr (PACKET_VNET_HDR, where the kernel has it): a local kernel's
+    // unsegmented TCP/UDP frames are cut here, and _segmentNext is the next segment of the frame
+    // being cut when a call ended halfway through it.
+    private bool _vnetHeaders;
+    private int _segmentNext;
 
     private int _housekeepingCountdown = HousekeepingInterval;
     private long _kernelDrops;
@@ -185,6 +197,13 @@ public sealed unsafe class AfPacketPort : IPacketPort
             {
                 ReceiveTruncated++; // cut to the block size: cannot be forwarded whole
             }
+            else if (_vnetHeaders && VnetGsoType(frame) != GsoSegmenter.GsoNone)
+            {
+                if (!TakeSegments(frame, into, ref count, pool, ref now))
+                {
+                    break; // out of room: the rest of this frame's segments come next time
+                }
+            }
             else if (!IsOwnTransmission(frame))
             {
                 var buffer = pool.Rent();
@@ -264,6 +283,55 @@ public sealed unsafe class AfPacketPort : IPacketPort
     private static bool IsOwnTransmission(Tpacket3Hdr* frame) =>
         ((SockAddrLl*)((byte*)frame + AddressOffset))->PacketType == PACKET_OUTGOING;
 
+    /// <summary>The gso_type of the virtio_net_hdr the kernel wrote right before the frame.</summary>
+    private static byte VnetGsoType(Tpacket3Hdr* frame) => *((byte*)frame + frame->Mac - VnetHeaderSize + 1);
+
+    /// <summary>
+    /// Cuts a frame a local kernel left unsegmented into the frames it stands for
+    /// (<see cref="GsoSegmenter"/>), as many as there is room for; false when it stopped for
+    /// room (the caller's span or the pool), to go on from <see cref="_segmentNext"/> next time.
+    /// A frame that cannot be cut is dropped and counted in <see cref="ReceiveTruncated"/>.
+    /// </summary>
+    private bool TakeSegments(Tpacket3Hdr* frame, Span<PacketBuffer> into, ref int count, BufferPool pool, ref long now)
+    {
+        byte* vnet = (byte*)frame + frame->Mac - VnetHeaderSize;
+        int gsoSize = BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(vnet + 4, 2));
+        var source = new ReadOnlySpan<byte>((byte*)frame + frame->Mac, (int)frame->SnapLength);
+        if ((frame->Status & TP_STATUS_VLAN_VALID) != 0 || !GsoSegmenter.TryPlan(source, vnet[1], gsoSize, out var plan))
+        {
+            ReceiveTruncated++; // tagged by offload, or not TCP or UDP segmentation: nothing here cuts it
+            _segmentNext = 0;
+            return true;
+        }
+
+        while (_segmentNext < plan.Segments)
+        {
+            if (count == into.Length || pool.Rent() is not { } buffer)
+            {
+                return false;
+            }
+
+            if (!GsoSegmenter.WriteSegment(source, plan, _segmentNext, buffer))
+            {
+                pool.Return(buffer);
+                ReceiveTruncated++; // a segment larger than a buffer: the rest of the frame is lost
+                break;
+            }
+
+            if (now == 0)
+            {
+                now = PortBuffers.NowNs();
+            }
+
+            buffer.TimestampNs = now;
+            into[count++] = buffer;
+            _segmentNext++;
+        }
+
+        _segmentNext = 0;
+        return true;
+    }
+
     private byte* BlockStart(int index) => _ring.Address + ((nint)index * BlockSize);
 
     /// <summary>
@@ -321,6 +389,11 @@ public sealed unsafe class AfPacketPort : IPacketPort
         {
             throw OpenFailure(Name, "asking for TPACKET_V3 (PACKET_VERSION)", Marshal.GetLastPInvokeError());
         }
+
+        // Before the ring, or never: with it, a frame a local kernel left unsegmented comes with
+        // its segment size, and is cut here instead of being dropped as too large.
+        int on = 1;
+        _vnetHeaders = SetSockOpt(fd, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof(int)) == 0;
 
         var request = new TpacketReq3
         {

@@ -41,8 +41,8 @@ public interface IPacketPort : IDisposable
 
     /// <summary>
     /// Frames received that were too large for a buffer (jumbo frames of 9,216 bytes fit), or cut
-    /// short by the device, and so dropped, since the port opened: a local kernel's TSO/GSO frames
-    /// arriving on an <c>afpacket:</c> port are the usual cause.
+    /// short by the device, and so dropped, since the port opened: an MTU over 9,216, or a local
+    /// kernel's unsegmented frame an <c>afpacket:</c> port cannot cut (see <see cref="GsoSegmenter"/>).
     /// </summary>
     long ReceiveTruncated => 0;
 

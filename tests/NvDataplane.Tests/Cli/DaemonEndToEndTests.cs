@@ -145,6 +145,14 @@ public partial class DaemonEndToEndTests
         Assert.That(Ping(t.Red1, "10.1.1.8"), Is.Zero, "Red-1 → Red-2 over afpacket VM ports, next hops resolved by ARP");
         Assert.That(Ping(t.Blue2, "10.1.1.7"), Is.Zero, "Blue-2 → Blue-1");
         Assert.That(Ping(t.Blue1, "10.1.1.9", count: 2), Is.Not.Zero, "Blue still cannot reach Red's 10.1.1.9");
+
+        // The VMs' kernels keep TCP segmentation offload on, as a veth starts: what they hand the
+        // afpacket: port is up to 64 KiB unsegmented, and the port cuts it as a NIC would.
+        var (_, features) = Sh("ip", "netns", "exec", t.Red1, "/usr/bin/python3", "-c",
+            "import socket,fcntl,struct,array\nv=array.array('I',[0x1e,0])\nfcntl.ioctl(socket.socket(),0x8946,struct.pack('16sP',b'eth0',v.buffer_info()[0])+bytes(16))\nprint(v[1])");
+        Assert.That(features.Trim(), Is.EqualTo("1"), "TSO is on in Red-1 (ETHTOOL_GTSO)");
+        TcpTransfer(t.Red1, t.Red2, "10.1.1.8", 5003, 5);
+        TcpTransfer(t.Blue2, t.Blue1, "10.1.1.7", 5004, 5);
     }
 
     [Test]
