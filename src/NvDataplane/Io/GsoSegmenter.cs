@@ -56,6 +56,11 @@ public static class GsoSegmenter
                 }
 
                 l4Header = (frame[info.L4Offset + 12] >> 4) * 4;
+                if (l4Header < 20)
+                {
+                    return false; // a data offset short of the fixed header: not TCP a kernel wrote
+                }
+
                 break;
             case GsoUdpL4 when info.Protocol == IpProtocol.Udp:
                 l4Header = 8;
@@ -66,7 +71,7 @@ public static class GsoSegmenter
 
         int headerLength = info.L4Offset + l4Header;
         int payload = frame.Length - headerLength;
-        if (l4Header < 8 || payload <= 0)
+        if (payload <= 0)
         {
             return false;
         }

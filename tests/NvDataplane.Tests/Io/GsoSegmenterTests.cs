@@ -97,6 +97,9 @@ public class GsoSegmenterTests
         var tcp = Tcp(seq: 1, flags: Ack, options: [], Payload(3000));
         var v4 = Concat(Eth("00-15-5D-00-00-02", "00-15-5D-00-00-01", 0x0800), Ipv4Of("10.1.1.7", "10.1.1.8", 6, tcp));
         var udp = Concat(Eth("00-15-5D-00-00-02", "00-15-5D-00-00-01", 0x0800), Ipv4Of("10.1.1.7", "10.1.1.8", 17, new byte[3008]));
+        var shortOffset = tcp.ToArray();
+        shortOffset[12] = 0x40; // data offset 4: 16 bytes, less than a TCP header
+        var badTcp = Concat(Eth("00-15-5D-00-00-02", "00-15-5D-00-00-01", 0x0800), Ipv4Of("10.1.1.7", "10.1.1.8", 6, shortOffset));
         Assert.Multiple(() =>
         {
             Assert.That(GsoSegmenter.TryPlan(v4, GsoSegmenter.GsoTcpV6, 1448, out _), Is.False, "TCPv6 asked of an IPv4 frame");
@@ -104,6 +107,7 @@ public class GsoSegmenterTests
             Assert.That(GsoSegmenter.TryPlan(udp, GsoSegmenter.GsoTcpV4, 1448, out _), Is.False, "TCP asked of a UDP frame");
             Assert.That(GsoSegmenter.TryPlan(v4, GsoSegmenter.GsoTcpV4, 0, out _), Is.False, "no segment size");
             Assert.That(GsoSegmenter.TryPlan(v4.AsSpan(0, 1000), GsoSegmenter.GsoTcpV4, 1448, out _), Is.False, "cut short of its IP length");
+            Assert.That(GsoSegmenter.TryPlan(badTcp, GsoSegmenter.GsoTcpV4, 1448, out _), Is.False, "a TCP data offset short of the header");
             Assert.That(GsoSegmenter.TryPlan(v4, GsoSegmenter.GsoTcpV4 | GsoSegmenter.GsoEcn, 1448, out var plan), Is.True, "ECN rides along");
             Assert.That(plan.Segments, Is.EqualTo(3));
         });

@@ -197,6 +197,10 @@ public class EtcdPolicySourceTests
         WaitApplied(StartSource(Put(RecordKey("10.1.1.7"), Record("10.1.1.7", "192.168.1.10")), _proxy.Port));
         long version = Store.Current.Version;
 
+        // The first read is applied before the watch after it is set up: cut only once it is,
+        // or on a slow machine the cut comes first and only the resumed watch is ever created.
+        Assert.That(WaitFor(() => Source.Watches == 1), Is.True, "the first watch was created");
+
         if (graceful)
         {
             // The source sees etcd end the watch itself, then cannot connect.
