@@ -248,7 +248,7 @@ internal static class RunCommand
             reported[i] = true;
             log.Write("warning", "port_rx_too_large", $"port {config.Ports[i].Name} ({ports[i].Name}): {count} frame(s) too large for a buffer were dropped "
                 + "(jumbo frames of 9,216 bytes fit): an MTU over 9,216 where they come from, or a local kernel's segmentation offload this port cannot cut "
-                + "(UFO, a VLAN tag held apart, a kernel without PACKET_VNET_HDR): lower that MTU or turn those offloads off where the frames are sent "
+                + "(UFO, a VLAN tag held apart): lower that MTU or turn those offloads off where the frames are sent "
                 + "(ethtool -K IFNAME tso off gso off), or give the VM a tap: port. rxTooLarge in nvdp stats counts them");
         }
     }

@@ -13,11 +13,11 @@ namespace NvDataplane.Io;
 /// transmissions not looped back, qdisc bypassed. Frames arrive in a TPACKET_V3 receive ring
 /// mapped into the process, so a batch costs no system call: each frame is copied once from the
 /// ring into a pool buffer, with the 802.1Q tag the kernel took off put back where it was on the
-/// wire. Each frame comes with a virtio_net_hdr (PACKET_VNET_HDR, where the kernel offers it on
-/// rings): a frame a local kernel left unsegmented (TSO/USO through a veth) is cut into the
+/// wire. Each frame comes with a virtio_net_hdr (PACKET_VNET_HDR): a frame a local kernel left unsegmented (TSO/USO through a veth) is cut into the
 /// frames it stands for (<see cref="GsoSegmenter"/>), each into a buffer of its own, across
-/// calls when they do not all fit. Frames leave through a transmit ring on a second socket (<see cref="AfPacketTransmitRing"/>):
-/// one copy into a slot per frame, one send(2) per batch. The interface must exist; its link
+/// calls when they do not all fit. Frames leave through a transmit ring on the same socket, mapped
+/// behind the receive ring (<see cref="AfPacketTransmitRing"/>): one copy into a slot per frame,
+/// one send(2) per batch. The interface must exist; its link
 /// state is left alone.
 /// </summary>
 /// <remarks>
@@ -44,8 +44,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
 
     private const int RetireTimeoutMs = 2;
 
-    /// <summary>sizeof(struct virtio_net_hdr), ahead of each frame in the ring with PACKET_VNET_HDR.</summary>
-    private const int VnetHeaderSize = 10;
+    private const int ReceiveRingSize = BlockSize * BlockCount;
 
     /// <summary>Receive calls between two reads of the kernel's drop count and the MTU.</summary>
     internal const int HousekeepingInterval = 4096;
@@ -54,7 +53,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
     private static readonly int AddressOffset = Tpacket3HeaderSize;
 
     private readonly LinuxFileDescriptor _socket;
-    private readonly LinuxMemoryMap _ring;
+    private readonly LinuxMemoryMap _ring; // the receive ring, then the transmit ring
     private readonly AfPacketTransmitRing _transmit;
 
     // Where reading stands: the block read next and, while one is open (_framesLeft > 0), the
@@ -64,10 +63,8 @@ public sealed unsafe class AfPacketPort : IPacketPort
     private uint _frameOffset;
     private bool _errorPending;
 
-    // Frames carry a virtio_net_hdr (PACKET_VNET_HDR, where the kernel has it): a local kernel's
-    // unsegmented TCP/UDP frames are cut here, and _segmentNext is the next segment of the frame
-    // being cut when a call ended halfway through it.
-    private bool _vnetHeaders;
+    // The next segment of a local kernel's unsegmented frame being cut, when a call ended
+    // halfway through it.
     private int _segmentNext;
 
     private int _housekeepingCountdown = HousekeepingInterval;
@@ -104,9 +101,8 @@ public sealed unsafe class AfPacketPort : IPacketPort
         _socket = new LinuxFileDescriptor(fd);
         try
         {
-            _ring = MapReceiveRing(fd);
+            _ring = MapRings(fd, out _transmit);
             Configure(fd);
-            _transmit = new AfPacketTransmitRing(Name, interfaceName, InterfaceIndex);
         }
         catch
         {
@@ -197,7 +193,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
             {
                 ReceiveTruncated++; // cut to the block size: cannot be forwarded whole
             }
-            else if (_vnetHeaders && VnetGsoType(frame) != GsoSegmenter.GsoNone)
+            else if (VnetGsoType(frame) != GsoSegmenter.GsoNone)
             {
                 if (!TakeSegments(frame, into, ref count, pool, ref now))
                 {
@@ -214,13 +210,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
 
                 if (CopyFrame(frame, buffer))
                 {
-                    if (now == 0)
-                    {
-                        now = PortBuffers.NowNs();
-                    }
-
-                    buffer.TimestampNs = now;
-                    into[count++] = buffer;
+                    Deliver(buffer, into, ref count, ref now);
                 }
                 else
                 {
@@ -272,7 +262,6 @@ public sealed unsafe class AfPacketPort : IPacketPort
         }
 
         _disposed = true;
-        _transmit.Dispose();
         _ring.Dispose();
         _socket.Dispose(); // closing drops the promiscuous membership too
     }
@@ -284,7 +273,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
         ((SockAddrLl*)((byte*)frame + AddressOffset))->PacketType == PACKET_OUTGOING;
 
     /// <summary>The gso_type of the virtio_net_hdr the kernel wrote right before the frame.</summary>
-    private static byte VnetGsoType(Tpacket3Hdr* frame) => *((byte*)frame + frame->Mac - VnetHeaderSize + 1);
+    private static byte VnetGsoType(Tpacket3Hdr* frame) => *((byte*)frame + frame->Mac - VirtioNetHeaderSize + 1);
 
     /// <summary>
     /// Cuts a frame a local kernel left unsegmented into the frames it stands for
@@ -294,7 +283,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
     /// </summary>
     private bool TakeSegments(Tpacket3Hdr* frame, Span<PacketBuffer> into, ref int count, BufferPool pool, ref long now)
     {
-        byte* vnet = (byte*)frame + frame->Mac - VnetHeaderSize;
+        byte* vnet = (byte*)frame + frame->Mac - VirtioNetHeaderSize;
         int gsoSize = BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(vnet + 4, 2));
         var source = new ReadOnlySpan<byte>((byte*)frame + frame->Mac, (int)frame->SnapLength);
         if ((frame->Status & TP_STATUS_VLAN_VALID) != 0 || !GsoSegmenter.TryPlan(source, vnet[1], gsoSize, out var plan))
@@ -318,18 +307,24 @@ public sealed unsafe class AfPacketPort : IPacketPort
                 break;
             }
 
-            if (now == 0)
-            {
-                now = PortBuffers.NowNs();
-            }
-
-            buffer.TimestampNs = now;
-            into[count++] = buffer;
+            Deliver(buffer, into, ref count, ref now);
             _segmentNext++;
         }
 
         _segmentNext = 0;
         return true;
+    }
+
+    /// <summary>Stamps a received frame with the batch's clock (read once, at its first frame) and hands it over.</summary>
+    private static void Deliver(PacketBuffer buffer, Span<PacketBuffer> into, ref int count, ref long now)
+    {
+        if (now == 0)
+        {
+            now = PortBuffers.NowNs();
+        }
+
+        buffer.TimestampNs = now;
+        into[count++] = buffer;
     }
 
     private byte* BlockStart(int index) => _ring.Address + ((nint)index * BlockSize);
@@ -381,8 +376,12 @@ public sealed unsafe class AfPacketPort : IPacketPort
         }
     }
 
-    /// <summary>Asks for the TPACKET_V3 receive ring and maps it.</summary>
-    private LinuxMemoryMap MapReceiveRing(int fd)
+    /// <summary>
+    /// Asks for TPACKET_V3, virtio_net_hdrs and PACKET_LOSS, which must come before any ring,
+    /// then the receive ring and the transmit ring, and maps both, receive ring first, in one
+    /// mapping.
+    /// </summary>
+    private LinuxMemoryMap MapRings(int fd, out AfPacketTransmitRing transmit)
     {
         int version = TPACKET_V3;
         if (SetSockOpt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof(int)) < 0)
@@ -390,10 +389,20 @@ public sealed unsafe class AfPacketPort : IPacketPort
             throw OpenFailure(Name, "asking for TPACKET_V3 (PACKET_VERSION)", Marshal.GetLastPInvokeError());
         }
 
-        // Before the ring, or never: with it, a frame a local kernel left unsegmented comes with
-        // its segment size, and is cut here instead of being dropped as too large.
+        // Received, a frame a local kernel left unsegmented comes with its segment size, to be
+        // cut here; sent, each slot says the whole frame is header (AfPacketTransmitRing).
         int on = 1;
-        _vnetHeaders = SetSockOpt(fd, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof(int)) == 0;
+        if (SetSockOpt(fd, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof(int)) < 0)
+        {
+            throw OpenFailure(Name, "asking for virtio_net_hdr (PACKET_VNET_HDR)", Marshal.GetLastPInvokeError());
+        }
+
+        // Without it a frame the kernel refuses stays at the head of the transmit ring and every
+        // frame behind it waits for good.
+        if (SetSockOpt(fd, SOL_PACKET, PACKET_LOSS, &on, sizeof(int)) < 0)
+        {
+            throw OpenFailure(Name, "setting PACKET_LOSS", Marshal.GetLastPInvokeError());
+        }
 
         var request = new TpacketReq3
         {
@@ -408,8 +417,11 @@ public sealed unsafe class AfPacketPort : IPacketPort
             throw OpenFailure(Name, $"setting up a {BlockCount} x {BlockSize / 1024} KiB receive ring (PACKET_RX_RING)", Marshal.GetLastPInvokeError());
         }
 
-        return LinuxMemoryMap.MapShared(fd, (nuint)BlockSize * BlockCount, out int errno)
-            ?? throw OpenFailure(Name, "mapping the receive ring (mmap)", errno);
+        transmit = new AfPacketTransmitRing(Name, InterfaceName, fd);
+        var mapping = LinuxMemoryMap.MapShared(fd, (nuint)ReceiveRingSize + AfPacketTransmitRing.MappedSize, out int errno)
+            ?? throw OpenFailure(Name, "mapping the rings (mmap)", errno);
+        transmit.Attach(mapping.Address + ReceiveRingSize);
+        return mapping;
     }
 
     private void Configure(int fd)

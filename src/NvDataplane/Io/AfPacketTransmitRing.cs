@@ -8,19 +8,18 @@ using static NvDataplane.Io.LinuxNative;
 namespace NvDataplane.Io;
 
 /// <summary>
-/// The transmit side of an <c>afpacket:</c> port: a second AF_PACKET socket on the interface,
-/// bound with protocol 0 so it receives nothing, qdisc bypassed, with a TPACKET_V3 transmit ring
-/// mapped into the process (Linux 4.11 or later). A frame is copied once into a slot, and one
-/// send(2) per batch has the kernel take every slot filled.
+/// The transmit side of an <c>afpacket:</c> port: a TPACKET_V3 transmit ring (Linux 4.11 or
+/// later) on the port's socket, mapped behind its receive ring. A frame is copied once into a
+/// slot, and one send(2) per batch has the kernel take every slot filled.
 /// </summary>
 /// <remarks>
 /// <para>
-/// Every slot starts with a virtio_net_hdr (PACKET_VNET_HDR) that asks for nothing but says the
-/// whole frame is header (hdr_len): the kernel then copies the frame into the socket buffer it
-/// sends, as sendmmsg(2) does, instead of hanging the slot's pages off it. Hung pages look like a
-/// zero-copy send to the kernel, and a veth copies those again, a page allocated per frame
-/// (skb_copy_ubufs): that made a plain transmit ring dearer per frame than sendmmsg(2) over a
-/// veth, where this one is cheaper (measured: see the README, "Over real devices").
+/// Every slot starts with a virtio_net_hdr (the socket has PACKET_VNET_HDR) that asks for nothing
+/// but says the whole frame is header (hdr_len): the kernel then copies the frame into the socket
+/// buffer it sends, as sendmmsg(2) does, instead of hanging the slot's pages off it. Hung pages
+/// look like a zero-copy send to the kernel, and a veth copies those again, a page allocated per
+/// frame (skb_copy_ubufs): that made a plain transmit ring dearer per frame than sendmmsg(2) over
+/// a veth, where this one is cheaper (measured: see the README, "Over real devices").
 /// </para>
 /// <para>
 /// The ring is <see cref="BlockCount"/> blocks cut into slots of one size, fixed at open for the
@@ -29,32 +28,32 @@ namespace NvDataplane.Io;
 /// with its frame. A frame that cannot go out as it is (shorter than an Ethernet header, longer
 /// than a slot, or longer than the MTU allows: 14 bytes more, 18 for a frame with an 802.1Q tag)
 /// is taken and counted in <see cref="Dropped"/>. With a virtio_net_hdr the kernel leaves the
-/// MTU to the sender, so the owner reads the MTU again now and then (<see cref="ReadMtu"/>); a
-/// frame sent between a lowered MTU and that read leaves as it is. Slots the kernel could not
+/// MTU to the sender, so the owner reads the MTU again now and then (<see cref="ReadMtuAgain"/>);
+/// a frame sent between a lowered MTU and that read leaves as it is. Slots the kernel could not
 /// take at once (socket buffer or device queue full) stay queued, and the next
 /// <see cref="Transmit"/> or <see cref="SendUnsent"/> asks it again; with the link down they are
 /// taken back and counted as dropped.
 /// </para>
 /// </remarks>
-internal sealed unsafe class AfPacketTransmitRing : IDisposable
+internal sealed unsafe class AfPacketTransmitRing
 {
     private const int BlockSize = 128 * 1024;
 
     /// <summary>Transmit ring blocks: 512 KiB, 256 slots for an MTU of 1500.</summary>
     private const int BlockCount = 4;
 
-    private const int MinSlotSize = 2048;
+    /// <summary>Bytes the ring takes in the socket's mapping, after the receive ring.</summary>
+    public const int MappedSize = BlockSize * BlockCount;
 
-    /// <summary>sizeof(struct virtio_net_hdr).</summary>
-    private const int VnetHeaderSize = 10;
+    private const int MinSlotSize = 2048;
 
     /// <summary>Where the virtio_net_hdr starts in a slot, the frame right behind it.</summary>
     private static readonly int DataOffset = Tpacket3HeaderSize;
 
     private readonly string _name;
     private readonly string _interfaceName;
-    private readonly LinuxFileDescriptor _socket;
-    private readonly LinuxMemoryMap _ring;
+    private readonly int _fd;
+    private byte* _ring;
     private readonly int _slotSize;
     private readonly int _slotsPerBlock;
     private readonly int _slotCount;
@@ -67,41 +66,32 @@ internal sealed unsafe class AfPacketTransmitRing : IDisposable
     /// <summary>The longest untagged frame the MTU lets out: MTU + 14.</summary>
     private int _frameLimit;
 
+    /// <summary>
+    /// Asks for the ring on the socket (TPACKET_V3, PACKET_VNET_HDR and PACKET_LOSS already set,
+    /// no ring mapped yet), its slots sized for the interface's MTU now. <see cref="Attach"/> then takes
+    /// the ring where the socket's mapping put it.
+    /// </summary>
     /// <param name="name">The port's name, for messages.</param>
-    public AfPacketTransmitRing(string name, string interfaceName, int interfaceIndex)
+    public AfPacketTransmitRing(string name, string interfaceName, int fd)
     {
         _name = name;
         _interfaceName = interfaceName;
-        int fd = Socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
+        _fd = fd;
+        int mtu = ReadMtu();
+        if (mtu < 0)
         {
-            throw OpenFailure(name, "opening an AF_PACKET socket to transmit on", Marshal.GetLastPInvokeError());
+            throw OpenFailure(name, "reading the MTU of " + interfaceName + " (SIOCGIFMTU)", Marshal.GetLastPInvokeError());
         }
 
-        _socket = new LinuxFileDescriptor(fd);
-        try
-        {
-            int mtu = ReadMtu();
-            if (mtu < 0)
-            {
-                throw OpenFailure(name, "reading the MTU of " + interfaceName + " (SIOCGIFMTU)", Marshal.GetLastPInvokeError());
-            }
-
-            _frameLimit = mtu + Ethernet.HeaderSize;
-
-            _slotSize = Math.Clamp(AlignFrame(DataOffset + VnetHeaderSize + mtu + Ethernet.HeaderSize + Ethernet.VlanTagSize), MinSlotSize, BlockSize);
-            _slotsPerBlock = BlockSize / _slotSize;
-            _slotCount = _slotsPerBlock * BlockCount;
-            _ring = MapRing(fd);
-            Bind(fd, interfaceIndex);
-        }
-        catch
-        {
-            _ring?.Dispose();
-            _socket.Dispose();
-            throw;
-        }
+        _frameLimit = mtu + Ethernet.HeaderSize;
+        _slotSize = Math.Clamp(TpacketAlign(DataOffset + VirtioNetHeaderSize + mtu + Ethernet.HeaderSize + Ethernet.VlanTagSize), MinSlotSize, BlockSize);
+        _slotsPerBlock = BlockSize / _slotSize;
+        _slotCount = _slotsPerBlock * BlockCount;
+        RequestRing();
     }
+
+    /// <summary>Takes the ring where the socket's mapping holds it: <see cref="MappedSize"/> bytes.</summary>
+    public void Attach(byte* ring) => _ring = ring;
 
     /// <summary>Frames refused for good (taken by <see cref="Transmit"/>, not sent).</summary>
     public long Dropped { get; private set; }
@@ -134,8 +124,8 @@ internal sealed unsafe class AfPacketTransmitRing : IDisposable
             *(ulong*)header = 0;
             *(ushort*)(header + 8) = 0;
             BinaryPrimitives.WriteUInt16LittleEndian(new Span<byte>(header + 2, 2), (ushort)frame.Length);
-            frame.Frame.CopyTo(new Span<byte>(header + VnetHeaderSize, frame.Length));
-            slot->Length = (uint)(VnetHeaderSize + frame.Length); // tp_next_offset stays 0, as the kernel zeroed it
+            frame.Frame.CopyTo(new Span<byte>(header + VirtioNetHeaderSize, frame.Length));
+            slot->Length = (uint)(VirtioNetHeaderSize + frame.Length); // tp_next_offset stays 0, as the kernel zeroed it
             Volatile.Write(ref slot->Status, TP_STATUS_SEND_REQUEST); // release: after the frame
             _next = _next + 1 == _slotCount ? 0 : _next + 1;
             filled = true;
@@ -169,16 +159,10 @@ internal sealed unsafe class AfPacketTransmitRing : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        _ring.Dispose();
-        _socket.Dispose();
-    }
-
     /// <summary>send(2) with no data: the kernel takes the filled slots, in order, until one is not filled or it cannot take more.</summary>
     private void RequestTransmit()
     {
-        if (Send(_socket.Fd, null, 0, MSG_DONTWAIT) < 0)
+        if (Send(_fd, null, 0, MSG_DONTWAIT) < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
             if (errno is not (EAGAIN or ENOBUFS or EINTR))
@@ -222,7 +206,7 @@ internal sealed unsafe class AfPacketTransmitRing : IDisposable
     }
 
     private Tpacket3Hdr* Slot(int index) =>
-        (Tpacket3Hdr*)(_ring.Address + ((nint)(index / _slotsPerBlock) * BlockSize) + ((nint)(index % _slotsPerBlock) * _slotSize));
+        (Tpacket3Hdr*)(_ring + ((nint)(index / _slotsPerBlock) * BlockSize) + ((nint)(index % _slotsPerBlock) * _slotSize));
 
     private int PreviousSlot(int index) => (index == 0 ? _slotCount : index) - 1;
 
@@ -231,35 +215,14 @@ internal sealed unsafe class AfPacketTransmitRing : IDisposable
     {
         int length = frame.Length;
         return length >= Ethernet.HeaderSize
-            && length <= _slotSize - DataOffset - VnetHeaderSize
+            && length <= _slotSize - DataOffset - VirtioNetHeaderSize
             && (length <= _frameLimit
                 || (length <= _frameLimit + Ethernet.VlanTagSize && Ethernet.ReadType(frame.Frame) == Ethernet.TypeVlan));
     }
 
-    private static int AlignFrame(int size) => (size + TPACKET_ALIGNMENT - 1) & ~(TPACKET_ALIGNMENT - 1);
-
-    /// <summary>Asks for the virtio_net_hdr, TPACKET_V3 and the transmit ring, in that order (the first two must come before a ring), and maps it.</summary>
-    private LinuxMemoryMap MapRing(int fd)
+    /// <summary>The ring itself; the socket has PACKET_LOSS already, which must come before any ring.</summary>
+    private void RequestRing()
     {
-        int on = 1;
-        if (SetSockOpt(fd, SOL_PACKET, PACKET_VNET_HDR, &on, sizeof(int)) < 0)
-        {
-            throw OpenFailure(_name, "asking for virtio_net_hdr on the transmit socket (PACKET_VNET_HDR)", Marshal.GetLastPInvokeError());
-        }
-
-        int version = TPACKET_V3;
-        if (SetSockOpt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof(int)) < 0)
-        {
-            throw OpenFailure(_name, "asking for TPACKET_V3 (PACKET_VERSION)", Marshal.GetLastPInvokeError());
-        }
-
-        // Without it a frame the kernel refuses stays at the head of the ring and every frame
-        // behind it waits for good; it must be set before the ring exists.
-        if (SetSockOpt(fd, SOL_PACKET, PACKET_LOSS, &on, sizeof(int)) < 0)
-        {
-            throw OpenFailure(_name, "setting PACKET_LOSS", Marshal.GetLastPInvokeError());
-        }
-
         var request = new TpacketReq3
         {
             BlockSize = BlockSize,
@@ -267,32 +230,9 @@ internal sealed unsafe class AfPacketTransmitRing : IDisposable
             FrameSize = (uint)_slotSize,
             FrameCount = (uint)_slotCount,
         };
-        if (SetSockOpt(fd, SOL_PACKET, PACKET_TX_RING, &request, (uint)sizeof(TpacketReq3)) < 0)
+        if (SetSockOpt(_fd, SOL_PACKET, PACKET_TX_RING, &request, (uint)sizeof(TpacketReq3)) < 0)
         {
             throw OpenFailure(_name, $"setting up a transmit ring of {_slotCount} x {_slotSize} bytes (PACKET_TX_RING with TPACKET_V3 needs Linux 4.11 or later)", Marshal.GetLastPInvokeError());
-        }
-
-        return LinuxMemoryMap.MapShared(fd, (nuint)BlockSize * BlockCount, out int errno)
-            ?? throw OpenFailure(_name, "mapping the transmit ring (mmap)", errno);
-    }
-
-    /// <summary>Qdisc bypassed, then bound to the interface with protocol 0: sends there, receives nothing.</summary>
-    private void Bind(int fd, int interfaceIndex)
-    {
-        int on = 1;
-        if (SetSockOpt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &on, sizeof(int)) < 0)
-        {
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno != ENOPROTOOPT)
-            {
-                throw OpenFailure(_name, "setting PACKET_QDISC_BYPASS on the transmit socket", errno);
-            }
-        }
-
-        var address = new SockAddrLl { Family = AF_PACKET, Protocol = 0, IfIndex = interfaceIndex };
-        if (LinuxNative.Bind(fd, &address, (uint)sizeof(SockAddrLl)) < 0)
-        {
-            throw OpenFailure(_name, "binding the transmit socket to interface " + _interfaceName, Marshal.GetLastPInvokeError());
         }
     }
 
@@ -300,6 +240,6 @@ internal sealed unsafe class AfPacketTransmitRing : IDisposable
     private int ReadMtu()
     {
         var request = MakeIfReq(_interfaceName);
-        return Ioctl(_socket.Fd, SIOCGIFMTU, &request) == 0 ? request.Mtu : -1;
+        return Ioctl(_fd, SIOCGIFMTU, &request) == 0 ? request.Mtu : -1;
     }
 }

@@ -165,7 +165,13 @@ internal static unsafe partial class LinuxNative
     /// frame's header, and where a transmit slot's data starts (TPACKET3_HDRLEN less the
     /// sockaddr_ll, as tpacket_snd reads it without PACKET_TX_HAS_OFF).
     /// </summary>
-    public static int Tpacket3HeaderSize => (sizeof(Tpacket3Hdr) + TPACKET_ALIGNMENT - 1) & ~(TPACKET_ALIGNMENT - 1);
+    public static int Tpacket3HeaderSize => TpacketAlign(sizeof(Tpacket3Hdr));
+
+    /// <summary>sizeof(struct virtio_net_hdr): what PACKET_VNET_HDR puts ahead of each frame, both ways.</summary>
+    public const int VirtioNetHeaderSize = 10;
+
+    /// <summary>TPACKET_ALIGN: rounded up to the ring's 16-byte alignment.</summary>
+    public static int TpacketAlign(int size) => (size + TPACKET_ALIGNMENT - 1) & ~(TPACKET_ALIGNMENT - 1);
 
     /// <summary>Host to network order for a 16-bit protocol number.</summary>
     public static ushort HostToNetwork(ushort value) =>
