@@ -16,6 +16,18 @@ public partial class LinuxPortTests
     private const int BurstCount = 6000;
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Measurement windows for "allocates nothing": the same traffic passes again while a window
+    /// allocated something, up to this many times.
+    /// </summary>
+    /// <remarks>
+    /// The runtime bills some of its own one-off work to the thread it happens on: a method
+    /// moving up a compilation tier, or entering on-stack replacement, allocated 1,048 bytes in
+    /// one Transmit call of a CI run that way. Such work happens once, so it
+    /// dirties one window; an allocation of the port's own dirties every window.
+    /// </remarks>
+    private const int AllocationWindows = 3;
+
     [Test]
     public void AfPacket_frames_cross_a_veth_pair_both_ways_byte_for_byte()
     {
@@ -129,46 +141,62 @@ public partial class LinuxPortTests
             // span is full and because the pool is empty, and must resume at the next frame.
             var pool = new BufferPool(5);
             var batch = new PacketBuffer[7];
-            var indices = new List<int>(count);
-            var mismatched = new List<int>();
             int calls = 0;
-            long allocated = 0;
-            var end = DateTime.UtcNow + Deadline;
-            while (indices.Count < count && DateTime.UtcNow < end)
+            var passes = new List<(List<int> Indices, List<int> Mismatched, long Allocated)>();
+            do
             {
-                _ = a.WaitReadable(100);
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                int n = a.Receive(batch.AsSpan(0, (calls % 7) + 1), pool);
-                if (calls++ > 0)
+                if (passes.Count > 0)
                 {
-                    allocated += GC.GetAllocatedBytesForCurrentThread() - before; // the first call may load types
+                    SendAll(b, frames, sendPool); // the same frames again, for another window
                 }
 
-                for (int i = 0; i < n; i++)
+                var indices = new List<int>(count);
+                var mismatched = new List<int>();
+                long allocated = 0;
+                var end = DateTime.UtcNow + Deadline;
+                while (indices.Count < count && DateTime.UtcNow < end)
                 {
-                    int index = TestIndex(batch[i].Frame);
-                    if (index >= 0)
+                    _ = a.WaitReadable(100);
+                    long before = GC.GetAllocatedBytesForCurrentThread();
+                    int n = a.Receive(batch.AsSpan(0, (calls % 7) + 1), pool);
+                    if (calls++ > 0)
                     {
-                        if (index >= count || !batch[i].Frame.SequenceEqual(frames[index]))
-                        {
-                            mismatched.Add(index);
-                        }
-
-                        indices.Add(index);
+                        allocated += GC.GetAllocatedBytesForCurrentThread() - before; // the first call may load types
                     }
 
-                    pool.Return(batch[i]);
-                }
-            }
+                    for (int i = 0; i < n; i++)
+                    {
+                        int index = TestIndex(batch[i].Frame);
+                        if (index >= 0)
+                        {
+                            if (index >= count || !batch[i].Frame.SequenceEqual(frames[index]))
+                            {
+                                mismatched.Add(index);
+                            }
 
-            return (indices, mismatched, a.ReceiveTruncated, pool.Available, allocated);
+                            indices.Add(index);
+                        }
+
+                        pool.Return(batch[i]);
+                    }
+                }
+
+                passes.Add((indices, mismatched, allocated));
+            }
+            while (passes[^1].Allocated > 0 && passes.Count < AllocationWindows);
+
+            return (passes, a.ReceiveTruncated, pool.Available);
         });
 
-        Assert.That(result.mismatched, Is.Empty, "frames received with other bytes than were sent");
-        Assert.That(result.indices, Is.EqualTo(Enumerable.Range(0, count)), "every frame once, in the order sent");
+        foreach (var pass in result.passes)
+        {
+            Assert.That(pass.Mismatched, Is.Empty, "frames received with other bytes than were sent");
+            Assert.That(pass.Indices, Is.EqualTo(Enumerable.Range(0, count)), "every frame once, in the order sent");
+        }
+
         Assert.That(result.ReceiveTruncated, Is.Zero);
         Assert.That(result.Available, Is.EqualTo(5), "every rented buffer went back to the pool");
-        Assert.That(result.allocated, Is.Zero, "bytes allocated by Receive");
+        AssertOneWindowAllocatedNothing(result.passes.Select(p => p.Allocated), "Receive");
     }
 
     [Test]
@@ -197,51 +225,63 @@ public partial class LinuxPortTests
             }
 
             var receivePool = new BufferPool(64);
-            var indices = new List<int>(count);
-            var mismatched = new List<int>();
-            int sent = 0, batches = 0, calls = 0, shortReturns = 0;
-            long allocated = 0;
-            var end = DateTime.UtcNow + (2 * Deadline);
-            while (sent < count && DateTime.UtcNow < end)
+            int batches = 0, calls = 0;
+            var passes = new List<(List<int> Indices, List<int> Mismatched, int ShortReturns, long Allocated)>();
+            do
             {
-                int size = Math.Min(sizes[batches++ % sizes.Length], count - sent);
-                for (int i = 0; i < size; i++)
+                var indices = new List<int>(count);
+                var mismatched = new List<int>();
+                int sent = 0, shortReturns = 0;
+                long allocated = 0;
+                var end = DateTime.UtcNow + (2 * Deadline);
+                while (sent < count && DateTime.UtcNow < end)
                 {
-                    Assert.That(buffers[i].TrySet(frames[sent + i]), Is.True);
-                }
-
-                int taken = 0;
-                while (taken < size && DateTime.UtcNow < end)
-                {
-                    long before = GC.GetAllocatedBytesForCurrentThread();
-                    int n = a.Transmit(buffers.AsSpan(taken, size - taken));
-                    if (calls++ > 0)
+                    int size = Math.Min(sizes[batches++ % sizes.Length], count - sent);
+                    for (int i = 0; i < size; i++)
                     {
-                        allocated += GC.GetAllocatedBytesForCurrentThread() - before; // the first call may load types
+                        Assert.That(buffers[i].TrySet(frames[sent + i]), Is.True);
                     }
 
-                    shortReturns += n < size - taken ? 1 : 0;
-                    taken += n;
+                    int taken = 0;
+                    while (taken < size && DateTime.UtcNow < end)
+                    {
+                        long before = GC.GetAllocatedBytesForCurrentThread();
+                        int n = a.Transmit(buffers.AsSpan(taken, size - taken));
+                        if (calls++ > 0)
+                        {
+                            allocated += GC.GetAllocatedBytesForCurrentThread() - before; // the first call may load types
+                        }
+
+                        shortReturns += n < size - taken ? 1 : 0;
+                        taken += n;
+                        TakeTestFrames(b, receivePool, frames, indices, mismatched);
+                    }
+
+                    sent += taken;
+                }
+
+                while (indices.Count < sent && DateTime.UtcNow < end)
+                {
+                    _ = b.WaitReadable(100);
                     TakeTestFrames(b, receivePool, frames, indices, mismatched);
                 }
 
-                sent += taken;
+                passes.Add((indices, mismatched, shortReturns, allocated));
             }
+            while (passes[^1].Allocated > 0 && passes.Count < AllocationWindows);
 
-            while (indices.Count < sent && DateTime.UtcNow < end)
-            {
-                _ = b.WaitReadable(100);
-                TakeTestFrames(b, receivePool, frames, indices, mismatched);
-            }
-
-            return (indices, mismatched, shortReturns, a.TransmitDropped, allocated);
+            return (passes, a.TransmitDropped);
         });
 
-        Assert.That(result.mismatched, Is.Empty, "frames received with other bytes than were sent");
-        Assert.That(result.indices, Is.EqualTo(Enumerable.Range(0, count)), "every frame once, in the order sent");
-        Assert.That(result.shortReturns, Is.Positive, "a batch larger than the ring was taken in parts");
+        foreach (var pass in result.passes)
+        {
+            Assert.That(pass.Mismatched, Is.Empty, "frames received with other bytes than were sent");
+            Assert.That(pass.Indices, Is.EqualTo(Enumerable.Range(0, count)), "every frame once, in the order sent");
+            Assert.That(pass.ShortReturns, Is.Positive, "a batch larger than the ring was taken in parts");
+        }
+
         Assert.That(result.TransmitDropped, Is.Zero);
-        Assert.That(result.allocated, Is.Zero, "bytes allocated by Transmit");
+        AssertOneWindowAllocatedNothing(result.passes.Select(p => p.Allocated), "Transmit");
     }
 
     [Test]
@@ -759,6 +799,18 @@ public partial class LinuxPortTests
         }
 
         return (frames, batches);
+    }
+
+    /// <summary>Asserts the last window allocated nothing: see <see cref="AllocationWindows"/>.</summary>
+    private static void AssertOneWindowAllocatedNothing(IEnumerable<long> windows, string what)
+    {
+        var bytes = windows.ToList();
+        if (bytes.Count > 1)
+        {
+            TestContext.Out.WriteLine($"{what}: bytes allocated per window: {string.Join(", ", bytes)}");
+        }
+
+        Assert.That(bytes[^1], Is.Zero, $"bytes allocated by {what} in every one of {bytes.Count} windows: {string.Join(", ", bytes)}");
     }
 
     /// <summary>Receives whatever is waiting now, noting each test frame's index, and which differ from what was sent.</summary>

@@ -381,10 +381,19 @@ public class L2OnlyTests
 
         f.BeginBatch();
         Round(); // the first learn allocates the table
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        Round();
-        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
-        Assert.That(f.Counters.Forwarded, Is.EqualTo(256));
+        var windows = new List<long>();
+        do
+        {
+            // The runtime may bill a one-off of its own (a method moving up a compilation tier)
+            // to this thread: that dirties one window, an allocation of the forwarder's every one.
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Round();
+            windows.Add(GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        while (windows[^1] > 0 && windows.Count < 3);
+
+        Assert.That(windows[^1], Is.Zero, "bytes allocated in every window: " + string.Join(", ", windows));
+        Assert.That(f.Counters.Forwarded, Is.EqualTo(128 * (windows.Count + 1)));
     }
 
     [TestCase("10.1.1.9", "Encap", "customerAddress")]
