@@ -46,8 +46,11 @@ public sealed unsafe class AfPacketPort : IPacketPort
 
     private const int ReceiveRingSize = BlockSize * BlockCount;
 
-    /// <summary>Receive calls between two reads of the kernel's drop count and the MTU.</summary>
-    internal const int HousekeepingInterval = 4096;
+    /// <summary>
+    /// Milliseconds between two reads of the kernel's drop count and the MTU, made by the first
+    /// receive call after (one clock read per call, of the coarse clock), busy or idle alike.
+    /// </summary>
+    internal const int HousekeepingIntervalMs = 200;
 
     /// <summary>Where the sockaddr_ll follows a frame header.</summary>
     private static readonly int AddressOffset = Tpacket3HeaderSize;
@@ -67,7 +70,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
     // halfway through it.
     private int _segmentNext;
 
-    private int _housekeepingCountdown = HousekeepingInterval;
+    private long _nextHousekeeping = Environment.TickCount64 + HousekeepingIntervalMs;
     private long _kernelDrops;
     private bool _disposed;
 
@@ -132,8 +135,8 @@ public sealed unsafe class AfPacketPort : IPacketPort
     /// <summary>
     /// Frames the kernel dropped since the port opened because the receive ring was full (read too
     /// slowly): the kernel's PACKET_STATISTICS, which reading resets, summed here. Reading this
-    /// asks the kernel (one getsockopt); so does every <see cref="HousekeepingInterval"/>th
-    /// Receive, so the kernel's 32-bit count never wraps.
+    /// asks the kernel (one getsockopt); so does a Receive every
+    /// <see cref="HousekeepingIntervalMs"/> ms, so the kernel's 32-bit count never wraps.
     /// </summary>
     public long KernelDrops
     {
@@ -160,7 +163,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
         }
 
         _transmit.SendUnsent(); // what the kernel could not take last time, asked again even when idle
-        if (--_housekeepingCountdown == 0)
+        if (Environment.TickCount64 >= _nextHousekeeping)
         {
             Housekeeping();
         }
@@ -473,11 +476,11 @@ public sealed unsafe class AfPacketPort : IPacketPort
         }
     }
 
-    /// <summary>Every <see cref="HousekeepingInterval"/> receive calls: the kernel's drop count, and the MTU again.</summary>
+    /// <summary>Every <see cref="HousekeepingIntervalMs"/> ms: the kernel's drop count, and the MTU again.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void Housekeeping()
     {
-        _housekeepingCountdown = HousekeepingInterval;
+        _nextHousekeeping = Environment.TickCount64 + HousekeepingIntervalMs;
         TakeKernelStatistics();
         _transmit.ReadMtuAgain();
     }

@@ -28,8 +28,9 @@ namespace NvDataplane.Io;
 /// with its frame. A frame that cannot go out as it is (shorter than an Ethernet header, longer
 /// than a slot, or longer than the MTU allows: 14 bytes more, 18 for a frame with an 802.1Q tag)
 /// is taken and counted in <see cref="Dropped"/>. With a virtio_net_hdr the kernel leaves the
-/// MTU to the sender, so the owner reads the MTU again now and then (<see cref="ReadMtuAgain"/>);
-/// a frame sent between a lowered MTU and that read leaves as it is. Slots the kernel could not
+/// MTU to the sender, so the owner reads the MTU again every 200 ms (<see cref="ReadMtuAgain"/>,
+/// <see cref="AfPacketPort.HousekeepingIntervalMs"/>); a frame sent between a lowered MTU and
+/// that read leaves as it is. Slots the kernel could not
 /// take at once (socket buffer or device queue full) stay queued, and the next
 /// <see cref="Transmit"/> or <see cref="SendUnsent"/> asks it again; with the link down they are
 /// taken back and counted as dropped.
