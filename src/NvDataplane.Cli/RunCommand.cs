@@ -146,7 +146,7 @@ internal static class RunCommand
         using var editor = PolicyEditor.FromText(store, json);
         using var source = config.PolicySource is { } from ? new EtcdPolicySource(from, editor, log.Write) : null;
         var worker = new PortWorker(store, ports);
-        using var server = ControlHost.Start(control, editor, worker, ports, log, out bool controlFailed);
+        using var server = ControlHost.Start(control, editor, worker, ports, source, log, out bool controlFailed);
         if (controlFailed)
         {
             return Program.ExitFailure;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using NvDataplane.Io;
 using NvDataplane.Pipeline;
 using NvDataplane.Policy;
+using NvDataplane.Policy.Sources;
 
 namespace NvDataplane.Cli.Control;
 
@@ -73,7 +74,7 @@ internal static class ControlHost
     /// Starts the server (null when off). Null with <paramref name="failed"/> when a listener
     /// that was asked for cannot start (logged); the default one failing is only a warning.
     /// </summary>
-    public static ControlServer? Start(ControlSettings settings, PolicyEditor editor, PortWorker worker, IReadOnlyList<IPacketPort> ports, EventLog log, out bool failed)
+    public static ControlServer? Start(ControlSettings settings, PolicyEditor editor, PortWorker worker, IReadOnlyList<IPacketPort> ports, EtcdPolicySource? source, EventLog log, out bool failed)
     {
         failed = false;
         if (settings.Config.Listen.IsOff)
@@ -81,7 +82,7 @@ internal static class ControlHost
             return null;
         }
 
-        var stats = new DataplaneStats(editor, [worker], ports, CpuClock.Detect());
+        var stats = new DataplaneStats(editor, [worker], ports, CpuClock.Detect(), source);
         try
         {
             return ControlServer.StartAsync(settings.Config, settings.Token, editor, stats, log).GetAwaiter().GetResult();

@@ -81,7 +81,24 @@ internal static class DataplaneMetrics
             (s, _) => s.Workers.Select((w, i) => Sample(w.BatchFill, "worker", Text(i)))),
         new("nvdp.gc.pause_seconds", MetricKind.Counter, "s", "Time the .NET runtime stopped every thread, the workers included, to collect garbage (large policy changes allocate).",
             (_, _) => [Sample(GC.GetTotalPauseDuration().TotalSeconds)]),
+
+        // The etcd policy source (policySource), when the policy comes from one: no samples otherwise.
+        Source("reads", MetricKind.Counter, "{read}", "Full reads of the policy source's prefix: the first, and again after a compaction or an error.", e => e.Reads),
+        Source("compactions", MetricKind.Counter, "{watch}", "Watches that found their start revision compacted (each followed by a full read).", e => e.Compactions),
+        Source("updates", MetricKind.Counter, "{version}", "Policy versions the policy source published.", e => e.Updates),
+        Source("events", MetricKind.Counter, "{event}", "Watch events (puts and deletes) the policy source received.", e => e.Events),
+        Source("rejected", MetricKind.Counter, "{write}", "Key writes the policy source rejected (each key revision once); the key keeps its last good value.", e => e.Rejected),
+        Source("refused", MetricKind.Counter, "{update}", "Updates refused whole (a problem no changed key could be blamed for).", e => e.Refused),
+        Source("unreachable", MetricKind.Counter, "{outage}", "Times etcd became unreachable (forwarding goes on with the last policy).", e => e.Unreachable),
+        Source("watches", MetricKind.Counter, "{watch}", "Watches started: the first, then one per resume.", e => e.Watches),
+        Source("revision", MetricKind.Gauge, null, "The last etcd revision the policy source saw.", e => e.Revision),
+        Source("applied_revision", MetricKind.Gauge, null, "The etcd revision the running policy reflects (0 before the first read applied).", e => e.AppliedRevision),
+        Source("rejected_keys", MetricKind.Gauge, "{key}", "Keys whose etcd value is not what runs (rejected, waiting for a good write).", e => e.RejectedKeys),
+        Source("connected", MetricKind.Gauge, null, "1 when the policy source's last call to etcd succeeded, else 0.", e => e.Connected ? 1 : 0),
     ];
+
+    private static MetricFamily Source(string name, MetricKind kind, string? unit, string help, Func<PolicySourceStats, double> read) =>
+        new("nvdp.policy_source." + name, kind, unit, help, (s, _) => s.PolicySource is { } e ? [Sample(read(e))] : []);
 
     /// <summary>A meter with one observable instrument per family, each reading <paramref name="stats"/> when collected.</summary>
     public static Meter CreateMeter(DataplaneStats stats)
@@ -103,16 +120,22 @@ internal static class DataplaneMetrics
         return meter;
     }
 
-    /// <summary>Every family in the Prometheus text format (HELP, TYPE, then one line per label set).</summary>
+    /// <summary>Every family with a sample, in the Prometheus text format (HELP, TYPE, then one line per label set).</summary>
     public static string Prometheus(StatsSnapshot snapshot, CpuClock clock)
     {
         var text = new StringBuilder(8192);
         foreach (var family in Families)
         {
+            var samples = family.Read(snapshot, clock).ToList();
+            if (samples.Count == 0)
+            {
+                continue; // the policy source's, on a host whose policy does not come from etcd
+            }
+
             string name = family.PrometheusName;
             text.Append("# HELP ").Append(name).Append(' ').Append(family.Help.Replace("\\", "\\\\", StringComparison.Ordinal)).Append('\n');
             text.Append("# TYPE ").Append(name).Append(' ').Append(family.Kind == MetricKind.Counter ? "counter" : "gauge").Append('\n');
-            foreach (var m in family.Read(snapshot, clock))
+            foreach (var m in samples)
             {
                 text.Append(name);
                 var tags = m.Tags;

@@ -3,6 +3,7 @@ using NvDataplane.Diagnostics;
 using NvDataplane.Io;
 using NvDataplane.Pipeline;
 using NvDataplane.Policy;
+using NvDataplane.Policy.Sources;
 
 namespace NvDataplane.Cli.Control;
 
@@ -19,15 +20,18 @@ internal sealed class DataplaneStats
     private readonly PolicyEditor _editor;
     private readonly IReadOnlyList<PortWorker> _workers;
     private readonly IReadOnlyList<IPacketPort> _devices;
+    private readonly EtcdPolicySource? _source;
     private StatsSnapshot _baseline;
 
     /// <param name="workers">The workers; each owns every port of the policy (counters indexed by policy port).</param>
     /// <param name="devices">One device per policy port, for the frames the devices lost (read now and then, never per batch).</param>
-    public DataplaneStats(PolicyEditor editor, IReadOnlyList<PortWorker> workers, IReadOnlyList<IPacketPort> devices, CpuClock clock)
+    /// <param name="source">The etcd policy source when the policy comes from one, for its counters.</param>
+    public DataplaneStats(PolicyEditor editor, IReadOnlyList<PortWorker> workers, IReadOnlyList<IPacketPort> devices, CpuClock clock, EtcdPolicySource? source = null)
     {
         _editor = editor;
         _workers = workers;
         _devices = devices;
+        _source = source;
         Clock = clock;
         _baseline = StatsSnapshot.Zero(Take());
     }
@@ -92,6 +96,7 @@ internal sealed class DataplaneStats
         return new StatsSnapshot(DateTimeOffset.UtcNow, policy.Version, _editor.ChangesApplied, entries, portStats, drops, forwarded, answered, workers)
         {
             PolicyUnseenVersions = _editor.UnseenVersions,
+            PolicySource = _source is { } e ? PolicySourceStats.Of(e) : null,
         };
     }
 
@@ -116,6 +121,25 @@ internal readonly record struct PortStats(string Name, PortRole Role, uint? Virt
     public long RxTooLarge { get; init; }
 
     public long TxDropped { get; init; }
+}
+
+/// <summary>The etcd policy source's counts (EtcdPolicySource; running totals, as the policy version is).</summary>
+internal sealed record PolicySourceStats(
+    long Reads,
+    long Compactions,
+    long Updates,
+    long Events,
+    long Rejected,
+    long Refused,
+    long Unreachable,
+    long Watches,
+    long Revision,
+    long AppliedRevision,
+    int RejectedKeys,
+    bool Connected)
+{
+    public static PolicySourceStats Of(EtcdPolicySource s) =>
+        new(s.Reads, s.Compactions, s.Updates, s.Events, s.Rejected, s.Refused, s.Unreachable, s.Watches, s.Revision, s.AppliedRevision, s.RejectedKeys, s.Connected);
 }
 
 /// <summary>One worker's counts and busy time (Stopwatch ticks) as <see cref="WorkerTimes"/> keeps them.</summary>
@@ -150,6 +174,9 @@ internal sealed record StatsSnapshot(
 
     /// <summary>Policy versions answered before every worker had taken them (PolicyEditor.UnseenVersions; a running total, as the version is).</summary>
     public long PolicyUnseenVersions { get; init; }
+
+    /// <summary>The etcd policy source's counts, or null when the policy does not come from etcd.</summary>
+    public PolicySourceStats? PolicySource { get; init; }
 
     public long Rx => Ports.Sum(p => p.Rx);
 

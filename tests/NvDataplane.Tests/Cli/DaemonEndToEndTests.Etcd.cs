@@ -67,6 +67,7 @@ public partial class DaemonEndToEndTests
                 providerNeighbors = neighbors,
                 lookupRecords = Array.Empty<object>(), // etcd's
                 policySource = _etcd.Url(EtcdPrefix),
+                control = new { listen = "unix:" + Path.Combine(temp.Path, name + ".sock") },
             }));
             var log = StartBackground(Path.Combine(AppContext.BaseDirectory, "nvdp"), "run", "--config", config, "--log-format", "json").Log;
             logs.Add(log);
@@ -89,6 +90,9 @@ public partial class DaemonEndToEndTests
         }
 
         Assert.That(Ping(vms[0], "10.1.1.8"), Is.Zero, "Red-1 on hv1 → Red-2 on hv2");
+        string hv1Metrics = Metrics(Path.Combine(temp.Path, "hv1.sock"));
+        Assert.That(hv1Metrics, Does.Contain("nvdp_policy_source_connected 1\n").And.Contain("nvdp_policy_source_reads_total 1\n"), "hv1's /metrics has its etcd source");
+        Assert.That(MetricValue(hv1Metrics, "nvdp_policy_source_applied_revision"), Is.GreaterThanOrEqualTo(loaded));
 
         // The move: Red-2 stops on hv2 and starts on hv3, and its record is written once.
         Must("ip", "-n", vms[1], "link", "set", $"nvv{_suffix}2", "down");
@@ -126,6 +130,9 @@ public partial class DaemonEndToEndTests
         }
 
         Assert.That(Ping(vms[0], "10.1.1.8"), Is.Zero, "forwarding goes on with the last policy while etcd is down");
+        hv1Metrics = Metrics(Path.Combine(temp.Path, "hv1.sock"));
+        Assert.That(hv1Metrics, Does.Contain("nvdp_policy_source_connected 0\n"), "hv1's /metrics says etcd is lost");
+        Assert.That(MetricValue(hv1Metrics, "nvdp_policy_source_unreachable_total"), Is.GreaterThanOrEqualTo(1));
         foreach (var d in _daemons)
         {
             Must("kill", "-TERM", d.Id.ToString(CultureInfo.InvariantCulture));
@@ -180,6 +187,26 @@ public partial class DaemonEndToEndTests
         }
 
         return applied;
+    }
+
+    /// <summary>A daemon's /metrics through its control socket.</summary>
+    private static string Metrics(string socket)
+    {
+        var (client, error) = NvDataplane.Cli.Control.ControlClient.Create("unix:" + socket, null);
+        Assert.That(client, Is.Not.Null, error);
+        using (client)
+        {
+            var reply = client!.Send(HttpMethod.Get, "/metrics", null, out string? unreachable);
+            Assert.That(reply?.Status, Is.EqualTo(200), unreachable);
+            return reply!.Value.Body;
+        }
+    }
+
+    /// <summary>The value of an unlabelled sample in Prometheus text.</summary>
+    private static long MetricValue(string metrics, string name)
+    {
+        string line = metrics.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal));
+        return long.Parse(line[(name.Length + 1)..], CultureInfo.InvariantCulture);
     }
 
     private static long AppliedAt(StringBuilder log) => Applied(log).Select(a => a.Revision).DefaultIfEmpty(0).Max();

@@ -407,11 +407,18 @@ public sealed partial class EtcdPolicySource : IDisposable
             $"{reason}; forwarding goes on with policy version {_editor.Store.Current.Version} (etcd revision {AppliedRevision}); retrying every {_options.MinBackoff.TotalSeconds:0.0#}-{_options.MaxBackoff.TotalSeconds:0.#} s"));
     }
 
-    /// <summary>Waits before the next try: the minimum after a clean end, doubling per failure up to the maximum, ±20% so a fleet does not retry in step. False when stopping.</summary>
+    /// <summary>
+    /// The wait before the next try, before its ±20%: the minimum after a clean end and after
+    /// the first failure, doubling per further failure up to the maximum (0.2, 0.2, 0.4, 0.8 ...
+    /// 5 s by default).
+    /// </summary>
+    internal static double BackoffMs(int failures, EtcdSourceOptions options) =>
+        Math.Min(options.MaxBackoff.TotalMilliseconds, options.MinBackoff.TotalMilliseconds * Math.Pow(2, Math.Clamp(failures - 1, 0, 20)));
+
+    /// <summary>Waits <see cref="BackoffMs"/>, ±20% so a fleet does not retry in step. False when stopping.</summary>
     private async Task<bool> Backoff(int failures, CancellationToken cancel)
     {
-        double ms = Math.Min(_options.MaxBackoff.TotalMilliseconds, _options.MinBackoff.TotalMilliseconds * Math.Pow(2, Math.Min(failures, 20)));
-        ms *= 0.8 + (0.4 * Random.Shared.NextDouble());
+        double ms = BackoffMs(failures, _options) * (0.8 + (0.4 * Random.Shared.NextDouble()));
         try
         {
             await Task.Delay(TimeSpan.FromMilliseconds(ms), cancel).ConfigureAwait(false);

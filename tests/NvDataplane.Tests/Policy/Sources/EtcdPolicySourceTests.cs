@@ -1,9 +1,13 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text.Json;
+using NvDataplane.Cli.Control;
 using NvDataplane.Headers;
+using NvDataplane.Io;
 using NvDataplane.Policy;
 using NvDataplane.Policy.Sources;
+using NvDataplane.Tests.Pipeline;
 
 namespace NvDataplane.Tests.Policy.Sources;
 
@@ -292,6 +296,59 @@ public class EtcdPolicySourceTests
         Assert.That(Source.Ended, Is.True, "reader and applier ended");
         Assert.That(Cas(), Is.EqualTo(new[] { "10.1.1.99" }), "the file's policy ran all along");
         Assert.That(Log, Does.Contain("policy_source_stopped: "));
+    }
+
+    [Test]
+    public void The_sources_counters_are_in_metrics_and_only_where_the_policy_comes_from_etcd()
+    {
+        StartEtcd();
+        long first = Put(RecordKey("10.1.1.7"), Record("10.1.1.7", "192.168.1.10"));
+        CreateSource(_etcd!.Url(Prefix));
+        IPacketPort[] devices = [new QueuePort("pnic0"), new QueuePort("red1")];
+        var clock = new CpuClock(2000, "test");
+        var stats = new DataplaneStats(_editor!, [], devices, clock, Source);
+        Assert.That(DataplaneMetrics.Prometheus(stats.Take(), clock), Does.Contain("nvdp_policy_source_reads_total 0\n").And.Contain("nvdp_policy_source_applied_revision 0\n"), "before the first read");
+
+        Source.Start();
+        WaitApplied(first);
+        long second = Put(RecordKey("10.1.1.8"), Record("10.1.1.8", "192.168.1.11"));
+        WaitApplied(second);
+        string text = DataplaneMetrics.Prometheus(stats.Take(), clock);
+        Assert.That(text, Does.Contain("# TYPE nvdp_policy_source_updates_total counter\n").And.Contain("# TYPE nvdp_policy_source_connected gauge\n"));
+        Assert.That(text, Does.Contain("nvdp_policy_source_reads_total 1\n"), "the first read");
+        Assert.That(text, Does.Contain("nvdp_policy_source_events_total 1\n"), "the watched put");
+        Assert.That(text, Does.Contain("nvdp_policy_source_updates_total 2\n"), "the read and the put, a version each");
+        Assert.That(text, Does.Contain($"nvdp_policy_source_applied_revision {second}\n"));
+        Assert.That(text, Does.Contain("nvdp_policy_source_rejected_keys 0\n").And.Contain("nvdp_policy_source_unreachable_total 0\n"));
+        Assert.That(text, Does.Contain("nvdp_policy_source_connected 1\n"));
+
+        // The same figures as instruments of the NvDataplane meter.
+        using var meter = DataplaneMetrics.CreateMeter(stats);
+        var seen = new Dictionary<string, double>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter == meter)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((instrument, value, _, _) => seen[instrument.Name] = value);
+        listener.Start();
+        listener.RecordObservableInstruments();
+        Assert.That(seen.GetValueOrDefault("nvdp.policy_source.updates"), Is.EqualTo(2));
+        Assert.That(seen.GetValueOrDefault("nvdp.policy_source.applied_revision"), Is.EqualTo(second));
+
+        var withoutSource = new DataplaneStats(_editor!, [], devices, clock);
+        Assert.That(DataplaneMetrics.Prometheus(withoutSource.Take(), clock), Does.Not.Contain("nvdp_policy_source").And.Contain("nvdp_policy_version "));
+    }
+
+    [Test]
+    public void Retries_wait_the_minimum_after_a_clean_end_and_the_first_failure_then_double_up_to_the_maximum()
+    {
+        var waits = Enumerable.Range(0, 8).Select(f => EtcdPolicySource.BackoffMs(f, EtcdSourceOptions.Default)).ToArray();
+        Assert.That(waits, Is.EqualTo(new double[] { 200, 200, 400, 800, 1600, 3200, 5000, 5000 }), "as the README and the unreachable line say: after 0.2 s, doubling to 5 s");
+        Assert.That(EtcdPolicySource.BackoffMs(int.MaxValue, EtcdSourceOptions.Default), Is.EqualTo(5000));
     }
 
     // ---- helpers -----------------------------------------------------------------------------
