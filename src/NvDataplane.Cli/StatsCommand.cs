@@ -39,6 +39,12 @@ internal static class StatsCommand
             console.WriteLine($"{late} policy versions were answered before the worker took them (it did not move for 10 ms)");
         }
 
+        if (s.TryGetProperty("policySource", out var source))
+        {
+            console.WriteLine($"policy source etcd: {(source.GetProperty("connected").GetBoolean() ? "connected" : "UNREACHABLE")}, revision {source.GetProperty("appliedRevision")} applied (last seen {source.GetProperty("revision")}), "
+                + $"{source.GetProperty("rejectedKeys")} keys rejected now; {source.GetProperty("updates")} updates, {source.GetProperty("reads")} full reads, {source.GetProperty("unreachable")} times unreachable");
+        }
+
         console.WriteLine($"rx {totals.GetProperty("rx")}, forwarded {totals.GetProperty("forwarded")}, answered {totals.GetProperty("answered")}, dropped {totals.GetProperty("dropped")}");
 
         var ports = Table("port", "role", "vsid", "rx", "tx", "refused", "device drops", "rx too large", "tx dropped");

@@ -232,6 +232,25 @@ internal static class StatsJson
         }
 
         json.WriteEndObject();
+        if (s.PolicySource is { } source)
+        {
+            // Running totals, as the policy version is: a clear does not start them from zero.
+            json.WriteStartObject("policySource");
+            json.WriteBoolean("connected", source.Connected);
+            json.WriteNumber("revision", source.Revision);
+            json.WriteNumber("appliedRevision", source.AppliedRevision);
+            json.WriteNumber("rejectedKeys", source.RejectedKeys);
+            json.WriteNumber("reads", source.Reads);
+            json.WriteNumber("updates", source.Updates);
+            json.WriteNumber("events", source.Events);
+            json.WriteNumber("rejected", source.Rejected);
+            json.WriteNumber("refused", source.Refused);
+            json.WriteNumber("unreachable", source.Unreachable);
+            json.WriteNumber("watches", source.Watches);
+            json.WriteNumber("compactions", source.Compactions);
+            json.WriteEndObject();
+        }
+
         json.WriteStartObject("totals");
         json.WriteNumber("rx", s.Rx);
         json.WriteNumber("forwarded", s.Forwarded);

@@ -188,9 +188,11 @@ public class ControlCliTests
         var text = Nvdp("stats");
         Assert.That(text.Code, Is.Zero, text.Err);
         Assert.That(text.Out, Does.Contain("host hv1").And.Contain("policy version 1").And.Contain("pnic0").And.Contain("red1").And.Contain("ns/pkt forward").And.Contain("batch fill"));
+        Assert.That(text.Out, Does.Not.Contain("policy source"), "the policy comes from the file");
         var json = Nvdp("stats", "--format", "json");
         using (var stats = JsonDocument.Parse(json.Out))
         {
+            Assert.That(stats.RootElement.TryGetProperty("policySource", out _), Is.False);
             Assert.That(stats.RootElement.GetProperty("ports").GetArrayLength(), Is.EqualTo(2));
             Assert.That(stats.RootElement.GetProperty("workers").GetArrayLength(), Is.EqualTo(1));
             Assert.That(stats.RootElement.GetProperty("virtualSubnets")[0].GetProperty("virtualSubnetId").GetInt32(), Is.EqualTo(5001));

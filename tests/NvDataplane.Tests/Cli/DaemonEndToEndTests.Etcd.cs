@@ -93,6 +93,9 @@ public partial class DaemonEndToEndTests
         string hv1Metrics = Metrics(Path.Combine(temp.Path, "hv1.sock"));
         Assert.That(hv1Metrics, Does.Contain("nvdp_policy_source_connected 1\n").And.Contain("nvdp_policy_source_reads_total 1\n"), "hv1's /metrics has its etcd source");
         Assert.That(MetricValue(hv1Metrics, "nvdp_policy_source_applied_revision"), Is.GreaterThanOrEqualTo(loaded));
+        var (statsCode, statsText) = Stats(Path.Combine(temp.Path, "hv1.sock"));
+        Assert.That(statsCode, Is.Zero, statsText);
+        Assert.That(statsText, Does.Contain("policy source etcd: connected, revision ").And.Contain("0 keys rejected now"), "nvdp stats shows the source");
 
         // The move: Red-2 stops on hv2 and starts on hv3, and its record is written once.
         Must("ip", "-n", vms[1], "link", "set", $"nvv{_suffix}2", "down");
@@ -133,6 +136,7 @@ public partial class DaemonEndToEndTests
         hv1Metrics = Metrics(Path.Combine(temp.Path, "hv1.sock"));
         Assert.That(hv1Metrics, Does.Contain("nvdp_policy_source_connected 0\n"), "hv1's /metrics says etcd is lost");
         Assert.That(MetricValue(hv1Metrics, "nvdp_policy_source_unreachable_total"), Is.GreaterThanOrEqualTo(1));
+        Assert.That(Stats(Path.Combine(temp.Path, "hv1.sock")).Text, Does.Contain("policy source etcd: UNREACHABLE"), "nvdp stats says etcd is lost");
         foreach (var d in _daemons)
         {
             Must("kill", "-TERM", d.Id.ToString(CultureInfo.InvariantCulture));
@@ -200,6 +204,15 @@ public partial class DaemonEndToEndTests
             Assert.That(reply?.Status, Is.EqualTo(200), unreachable);
             return reply!.Value.Body;
         }
+    }
+
+    /// <summary><c>nvdp stats</c> against a daemon's control socket: the exit code and what it printed.</summary>
+    private static (int Code, string Text) Stats(string socket)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        int code = NvDataplane.Cli.Program.Run(["stats", "--server", "unix:" + socket], stdout, stderr);
+        return (code, stdout.ToString() + stderr.ToString());
     }
 
     /// <summary>The value of an unlabelled sample in Prometheus text.</summary>
