@@ -216,6 +216,8 @@ internal sealed partial class ControlApi(PolicyEditor editor, DataplaneStats sta
 /// <summary>The <c>/v1/stats</c> document (README, "Control API and CLI"), read back by <c>nvdp stats</c>.</summary>
 internal static class StatsJson
 {
+    private static readonly JsonSerializerOptions CamelCase = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
     public static void Write(Utf8JsonWriter json, StatsSnapshot s, string hostName, CpuClock clock)
     {
         json.WriteStartObject();
@@ -235,20 +237,8 @@ internal static class StatsJson
         if (s.PolicySource is { } source)
         {
             // Running totals, as the policy version is: a clear does not start them from zero.
-            json.WriteStartObject("policySource");
-            json.WriteBoolean("connected", source.Connected);
-            json.WriteNumber("revision", source.Revision);
-            json.WriteNumber("appliedRevision", source.AppliedRevision);
-            json.WriteNumber("rejectedKeys", source.RejectedKeys);
-            json.WriteNumber("reads", source.Reads);
-            json.WriteNumber("updates", source.Updates);
-            json.WriteNumber("events", source.Events);
-            json.WriteNumber("rejected", source.Rejected);
-            json.WriteNumber("refused", source.Refused);
-            json.WriteNumber("unreachable", source.Unreachable);
-            json.WriteNumber("watches", source.Watches);
-            json.WriteNumber("compactions", source.Compactions);
-            json.WriteEndObject();
+            json.WritePropertyName("policySource");
+            JsonSerializer.Serialize(json, source, CamelCase);
         }
 
         json.WriteStartObject("totals");
