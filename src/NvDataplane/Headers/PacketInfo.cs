@@ -246,7 +246,7 @@ public static class PacketParser
         return ParseTransport(frame, ref info);
     }
 
-    /// <summary>Checks the transport header fits and reads TCP/UDP ports (not in later fragments).</summary>
+    /// <summary>Checks the transport header fits and reads TCP/UDP ports (not in later fragments; in a first fragment when its first four transport bytes are there).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static DropReason ParseTransport(ReadOnlySpan<byte> frame, ref PacketInfo info)
     {
@@ -268,13 +268,14 @@ public static class PacketParser
         };
 
         // A first fragment may legitimately carry less than a whole transport header; only an
-        // unfragmented packet must hold it.
-        if (available < needed)
+        // unfragmented packet must hold it. Its ports are read when its first four transport
+        // bytes are there, as ACLs match them then (AclCheck).
+        if (available < needed && !info.IsFragment)
         {
-            return info.IsFragment ? DropReason.None : DropReason.Truncated;
+            return DropReason.Truncated;
         }
 
-        if (info.Protocol is IpProtocol.Tcp or IpProtocol.Udp)
+        if (info.Protocol is IpProtocol.Tcp or IpProtocol.Udp && available >= 4)
         {
             ReadOnlySpan<byte> l4 = frame[info.L4Offset..];
             info.SourcePort = BinaryPrimitives.ReadUInt16BigEndian(l4);

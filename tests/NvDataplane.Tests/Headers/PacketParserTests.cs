@@ -289,12 +289,18 @@ public class PacketParserTests
     public void Ipv6_fragment_cut_inside_the_transport_header_is_accepted()
     {
         // Documented choice (PacketParser.ParseTransport): a first fragment may carry less than a
-        // whole transport header; the header chain itself must still be complete.
+        // whole transport header; the header chain itself must still be complete. Its ports are
+        // read when the first four transport bytes are there (ACLs match them), not otherwise.
         var f = Ipv6Chain(6);
         var cut = f.AsSpan(0, 14 + 64 + 10).ToArray();
         BinaryPrimitives.WriteUInt16BigEndian(cut.AsSpan(18), 24 + 10);
         Assert.That(Parse(cut, out var i), Is.EqualTo(DropReason.None));
-        Assert.That((i.SourcePort, i.DestinationPort), Is.EqualTo(((ushort)0, (ushort)0)));
+        Assert.That((i.SourcePort, i.DestinationPort), Is.EqualTo(((ushort)1111, (ushort)2222)));
+
+        var shorter = f.AsSpan(0, 14 + 64 + 3).ToArray();
+        BinaryPrimitives.WriteUInt16BigEndian(shorter.AsSpan(18), 24 + 3);
+        Assert.That(Parse(shorter, out var j), Is.EqualTo(DropReason.None));
+        Assert.That((j.SourcePort, j.DestinationPort), Is.EqualTo(((ushort)0, (ushort)0)), "three transport bytes: no ports");
     }
 
     [TestCase(0x55, "version 5")]

@@ -228,6 +228,25 @@ public class AclTests
     }
 
     [Test]
+    public void A_tiny_first_fragment_is_judged_on_the_ports_it_carries_not_on_zeros()
+    {
+        // RFC 1858's tiny fragment: the first fragment holds only 8 bytes of TCP (the ports and
+        // the sequence number), less than a whole header. Its ports are there, so the port rule
+        // must see them; read as 0 → 0 the frame slipped past it.
+        var h = Harness(
+            """{ "virtualSubnetId": 5001, "priority": 1, "direction": "outbound", "protocol": "tcp", "destinationPorts": 22, "action": "deny", "name": "ssh" }""");
+
+        byte[] tcp = TcpOf(40000, 22, new byte[8]);
+        byte[] first = Frame(Red2Mac, RedMac, Ipv4Of("10.1.1.7", "10.1.1.8", 6, tcp[..8], flagsFragment: 0x2000, id: 9));
+        Assert.That(h.Send("red1", first), Is.Empty, "denied on its destination port");
+        Assert.That(Hits(h), Is.EqualTo(new Dictionary<string, long> { ["ssh"] = 1 }));
+        Assert.That(h.Forwarder.Counters.Drops[(int)DropReason.AclDeny], Is.EqualTo(1));
+
+        byte[] other = Frame(Red2Mac, RedMac, Ipv4Of("10.1.1.7", "10.1.1.8", 6, TcpOf(40000, 80, new byte[8])[..8], flagsFragment: 0x2000, id: 10));
+        Assert.That(h.Send("red1", other), Has.Count.EqualTo(1), "another port passes");
+    }
+
+    [Test]
     public void Nat_reverse_is_judged_on_the_customer_addresses_by_the_receivers_inbound_rules()
     {
         var config = Load("""
