@@ -62,6 +62,7 @@ public static class Program
         root.Subcommands.Add(PaCommand.Build(stdout, stderr));
         root.Subcommands.Add(ProviderRouteCommand.Build(stdout, stderr));
         root.Subcommands.Add(StatsCommand.Build(stdout, stderr));
+        root.Subcommands.Add(ConfigCommand.Build(stdout, stderr));
         root.Subcommands.Add(TraceCommand.Build(stdout, stderr));
         root.Subcommands.Add(CaptureCommand.Build(stdout, stderr));
         return root;

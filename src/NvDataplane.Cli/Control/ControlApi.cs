@@ -13,7 +13,8 @@ namespace NvDataplane.Cli.Control;
 /// entry (the body is the entry, as in the file), <c>PATCH</c> sets fields
 /// (<c>{"match": {...}, "fields": {...}}</c>), <c>DELETE ?field=value…</c> removes what matches
 /// (at least one filter). <c>POST /v1/changes</c> applies many changes as one unit;
-/// <c>/v1/stats</c>, <c>/v1/stats/clear</c> and <c>/metrics</c> show the counters. Every change
+/// <c>/v1/stats</c>, <c>/v1/stats/clear</c> and <c>/metrics</c> show the counters;
+/// <c>/v1/config</c> the running policy as a configuration file. Every change
 /// goes through the <see cref="PolicyEditor"/>: validated as the file is, published as one
 /// version, answered once the workers' next batch sees it. <c>POST /v1/trace</c> and
 /// <c>GET /v1/capture</c> (ControlApi.Diagnostics.cs) trace frames against the live policy and
@@ -25,6 +26,7 @@ internal sealed partial class ControlApi(PolicyEditor editor, DataplaneStats sta
     public const string StatsPath = "/v1/stats";
     public const string ClearStatsPath = "/v1/stats/clear";
     public const string MetricsPath = "/metrics";
+    public const string ConfigPath = "/v1/config";
 
     /// <summary>Each path and its methods, for 404 and 405 answers.</summary>
     public Dictionary<string, string[]> Routes { get; } = [];
@@ -52,10 +54,12 @@ internal sealed partial class ControlApi(PolicyEditor editor, DataplaneStats sta
         app.MapGet(StatsPath, StatsAsync);
         app.MapPost(ClearStatsPath, ClearStatsAsync);
         app.MapGet(MetricsPath, MetricsAsync);
+        app.MapGet(ConfigPath, ConfigAsync);
         Routes[ChangesPath] = ["POST"];
         Routes[StatsPath] = ["GET"];
         Routes[ClearStatsPath] = ["POST"];
         Routes[MetricsPath] = ["GET"];
+        Routes[ConfigPath] = ["GET"];
         MapDiagnostics(app);
     }
 
@@ -193,6 +197,13 @@ internal sealed partial class ControlApi(PolicyEditor editor, DataplaneStats sta
         context.Response.ContentType = "application/json";
         await using var json = new Utf8JsonWriter(context.Response.BodyWriter);
         StatsJson.Write(json, stats.SinceClear(), stats.HostName, stats.Clock);
+    }
+
+    /// <summary>The running policy as a configuration file: the file it started from with every change since.</summary>
+    private Task ConfigAsync(HttpContext context)
+    {
+        context.Response.ContentType = "application/json";
+        return context.Response.WriteAsync(editor.RunningDocument());
     }
 
     private async Task ClearStatsAsync(HttpContext context)

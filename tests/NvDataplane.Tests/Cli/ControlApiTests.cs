@@ -37,6 +37,27 @@ public partial class ControlApiTests
     }
 
     [Test]
+    public void Config_is_the_running_policy_as_a_file_that_loads_with_every_change_since_start()
+    {
+        using var host = new ControlApiHost();
+        Assert.That(host.Request(HttpMethod.Post, "/v1/lookup-records", Red9).Status, Is.EqualTo(HttpStatusCode.OK));
+        // A set of a PA alone takes the fast path: its fields wait on the typed record until read.
+        var moved = host.Request(HttpMethod.Patch, "/v1/lookup-records", """{ "match": { "customerAddress": "10.1.1.8", "virtualSubnetId": 5001 }, "fields": { "providerAddress": "192.168.1.12" } }""");
+        Assert.That(moved.Status, Is.EqualTo(HttpStatusCode.OK), moved.Body);
+
+        var reply = host.Request(HttpMethod.Get, "/v1/config");
+        Assert.That(reply.Status, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(reply.Response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/json"));
+        var loaded = ConfigLoader.Load(reply.Body);
+        Assert.That(loaded.Problems, Is.Empty, reply.Body);
+        var records = loaded.Config!.LookupRecords.ToDictionary(r => r.CustomerAddress.ToString(), r => r.ProviderAddress.ToString());
+        Assert.That(records, Is.EqualTo(new Dictionary<string, string> { ["10.1.1.7"] = "192.168.1.10", ["10.1.1.8"] = "192.168.1.12", ["10.1.1.9"] = "192.168.1.12" }));
+        Assert.That(loaded.Config.HostName, Is.EqualTo("hv1"));
+        Assert.That(loaded.Config.Ports.Select(p => p.Name), Is.EqualTo(new[] { "pnic0", "red1" }), "the parts that never change, as the file had them");
+        Assert.That(host.Request(HttpMethod.Post, "/v1/config", "{}").Status, Is.EqualTo(HttpStatusCode.MethodNotAllowed), "read only");
+    }
+
+    [Test]
     public void A_record_added_through_the_api_is_what_the_worker_forwards_by_and_set_moves_it_and_remove_drops_it()
     {
         using var host = new ControlApiHost();

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using NvDataplane.Cli;
+using NvDataplane.Policy;
 using NvDataplane.Tests.Io;
 
 namespace NvDataplane.Tests.Cli;
@@ -180,6 +181,17 @@ public class ControlCliTests
         Assert.That(Nvdp("provider-route", "add", "--destination-prefix", "0.0.0.0/0", "--next-hop", "192.168.1.1", "--metric", "5").Out, Is.EqualTo("policy version 8: 1 provider route added\n"));
         Assert.That(Nvdp("provider-route", "list").Out, Does.Contain("192.168.1.1"));
         Assert.That(Nvdp("provider-route", "remove", "--next-hop", "192.168.1.1").Code, Is.Zero);
+    }
+
+    [Test]
+    public void Config_show_prints_the_running_policy_as_a_file_that_validates()
+    {
+        Assert.That(Nvdp("lookup", "add", "--customer-address", "10.1.1.9", "--virtual-subnet-id", "5001", "--mac-address", "00-15-5D-00-00-09", "--provider-address", "192.168.1.12").Code, Is.Zero);
+        var shown = Nvdp("config", "show");
+        Assert.That(shown.Code, Is.Zero, shown.Err);
+        var loaded = ConfigLoader.Load(shown.Out);
+        Assert.That(loaded.Problems, Is.Empty, shown.Out);
+        Assert.That(loaded.Config!.LookupRecords.Select(r => r.CustomerAddress.ToString()), Does.Contain("10.1.1.9"), "the change made since start");
     }
 
     [Test]
