@@ -72,13 +72,12 @@ internal sealed partial class TraceWalk
     {
         var local = _p.LocalPas[src.LocalPaIndex];
         string via;
-        if (local.Prefix.Contains(remote))
+        if (_p.ProviderRouteFrom(local, remote) is not { } route)
         {
             via = $"on-link in {local.Prefix}";
         }
         else
         {
-            var route = _p.BestProviderRoute(remote)!;
             via = route.NextHop.IsUnspecified
                 ? $"provider route {route.DestinationPrefix} on-link, metric {route.Metric}"
                 : $"provider route {route.DestinationPrefix} via {route.NextHop}, metric {route.Metric}";

@@ -781,18 +781,30 @@ public sealed class PolicySnapshot
     private static bool SameRows(Dictionary<int, int> a, Dictionary<int, int> b) =>
         a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out int row) && row == kv.Value);
 
-    /// <summary>Resolves the next hop toward <paramref name="destination"/> from <paramref name="source"/>: on-link inside the source prefix, else the provider routes.</summary>
+    /// <summary>Resolves the next hop toward <paramref name="destination"/> from <paramref name="source"/>: on-link inside the source prefix, unless a provider route holds it with a longer prefix; else the provider routes.</summary>
     public bool TryResolveNextHop(LocalPa source, IpAddr destination, out IpAddr nextHop)
     {
-        if (source.Prefix.Contains(destination))
+        var route = ProviderRouteFrom(source, destination);
+        if (route is null)
         {
-            nextHop = destination;
-            return true;
+            bool onLink = source.Prefix.Contains(destination);
+            nextHop = onLink ? destination : default;
+            return onLink;
         }
 
+        nextHop = route.NextHop.IsUnspecified ? destination : route.NextHop;
+        return true;
+    }
+
+    /// <summary>
+    /// The provider route that takes <paramref name="destination"/> from <paramref name="source"/>,
+    /// or null when none does or the source's own prefix does: that prefix is a connected route,
+    /// which a provider route beats only with a longer prefix (as in any longest-prefix router).
+    /// </summary>
+    public ProviderRouteConfig? ProviderRouteFrom(LocalPa source, IpAddr destination)
+    {
         var best = BestProviderRoute(destination);
-        nextHop = best is null ? default : best.NextHop.IsUnspecified ? destination : best.NextHop;
-        return best is not null;
+        return best is not null && source.Prefix.Contains(destination) && best.DestinationPrefix.Length <= source.Prefix.Length ? null : best;
     }
 
     /// <summary>The provider route toward <paramref name="destination"/>: longest prefix, then lowest metric, then file order; null when none holds it.</summary>
