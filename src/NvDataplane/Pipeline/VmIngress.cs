@@ -478,9 +478,14 @@ public sealed partial class Forwarder
         }
 
         int count = ((info.L3Length - ihl) + perFragment - 1) / perFragment + 1; // + 1: later fragments may carry fewer options
-        if (TxRoom(t.ProviderPortIndex) < count || _pool.Available < count)
+        if (TxRoom(t.ProviderPortIndex) < count)
         {
             return DropReason.TxFull;
+        }
+
+        if (_pool.Available < count)
+        {
+            return DropReason.PoolExhausted; // not the queue's fault: too few free buffers for the fragments
         }
 
         Span<byte> frame = buffer.Frame;

@@ -12,11 +12,11 @@ namespace NvDataplane.Tests.Pipeline;
 /// </summary>
 public class ProviderRouteTests
 {
-    private static readonly MacAddress VmMac = MacAddress.Parse("00-15-5D-00-00-01");
+    internal static readonly MacAddress VmMac = MacAddress.Parse("00-15-5D-00-00-01");
     private static readonly MacAddress RouterMac = MacAddress.Parse("02-00-00-00-01-01");
     private static readonly MacAddress RemoteMac = MacAddress.Parse("02-00-00-00-01-C8");
 
-    private static HostConfig Config(bool v6, string? routePrefix)
+    internal static HostConfig Config(bool v6, string? routePrefix)
     {
         var pa = IpAddr.Parse(v6 ? "2001:db8:ffff::10" : "192.168.1.10");
         var router = IpAddr.Parse(v6 ? "2001:db8:ffff::1" : "192.168.1.1");
