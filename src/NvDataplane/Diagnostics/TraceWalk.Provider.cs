@@ -45,7 +45,7 @@ internal sealed partial class TraceWalk
             return Nvgre(in info);
         }
 
-        if (Forwarder.IsEchoRequest(frame, in info) && _p.NatIndex.Find(0, info.Destination) < 0)
+        if (Forwarder.IsPaPing(_p, frame, in info))
         {
             Step("echo", $"PA ping: echo request to {info.Destination} answered from the port's MAC, TTL {_p.Global.OuterTtl}");
             return Answer(port.Index, $"answered on port {port.Name} (PA echo reply)");

@@ -115,8 +115,7 @@ public sealed partial class Forwarder
             return r;
         }
 
-        // A Nat record's PA belongs to its VM: echo to it is the VM's to answer, not the host's.
-        if (IsEchoRequest(frame, in info) && p.NatIndex.Find(0, info.Destination) < 0)
+        if (IsPaPing(p, frame, in info))
         {
             path = ProviderPath.Echo;
         }

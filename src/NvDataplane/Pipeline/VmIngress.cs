@@ -641,6 +641,14 @@ public sealed partial class Forwarder
         return Answer(port.Index, buffer);
     }
 
+    /// <summary>
+    /// An echo request the host answers on the provider port ("PA ping", SPEC section 4): to any
+    /// local PA, a Nat record's included, unless it comes from another Nat record's PA: between
+    /// two Nat PAs it is VM traffic, rewritten back to CAs and answered by the VM (NAT reverse).
+    /// </summary>
+    internal static bool IsPaPing(PolicySnapshot p, ReadOnlySpan<byte> frame, in PacketInfo info) =>
+        IsEchoRequest(frame, in info) && (p.NatIndex.Find(0, info.Destination) < 0 || p.NatIndex.Find(0, info.Source) < 0);
+
     internal static bool IsEchoRequest(ReadOnlySpan<byte> frame, in PacketInfo info) =>
         !info.IsFragment
         && info.L4Length >= Icmp.HeaderSize
