@@ -70,7 +70,13 @@ public static class Program
 
     private static Option<string> ConfigOption() => new("--config", "-c") { Description = "the configuration file (JSON, SPEC section 2)", Required = true };
 
-    private static Option<string> FormatOption() => new("--format") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
+    /// <summary>--format: text (the default) or json; anything else is refused as bad usage (exit 2) by the parser.</summary>
+    internal static Option<string> FormatOption(string description = "text (default) or json")
+    {
+        var format = new Option<string>("--format") { Description = description, DefaultValueFactory = _ => "text" };
+        format.AcceptOnlyFromAmong("text", "json");
+        return format;
+    }
 
     /// <summary>Loads and validates a configuration; prints every problem and returns null when there is one.</summary>
     internal static HostConfig? LoadConfig(string path, TextWriter stderr)

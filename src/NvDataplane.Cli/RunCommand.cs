@@ -55,9 +55,15 @@ internal static class RunCommand
             return Program.ExitUsage;
         }
 
-        foreach (var port in config.Ports.Where(p => p.Device is null))
+        // Every port without a device, each with its JSON path, as validation says its problems.
+        var deviceless = config.Ports.Select((p, i) => (p, i)).Where(x => x.p.Device is null).ToList();
+        foreach (var (port, i) in deviceless)
         {
-            log.Write("error", "config_invalid", $"{path}: port {port.Name} has no device; set \"device\" to afpacket:IFNAME, tap:NAME or pcap:NAME");
+            log.Write("error", "config_invalid", $"{path}: $.ports[{i}].device: port {port.Name} has no device, which nvdp run needs; use afpacket:IFNAME, tap:NAME or pcap:NAME");
+        }
+
+        if (deviceless.Count > 0)
+        {
             return Program.ExitUsage;
         }
 

@@ -95,6 +95,12 @@ public static class ReplayRunner
         }
 
         Directory.CreateDirectory(outDir);
+        foreach (var p in policy.Ports)
+        {
+            // A port that emits nothing gets no file: not even one an earlier run left there.
+            File.Delete(Path.Combine(outDir, p.Name + ".pcap"));
+        }
+
         var store = new PolicyStore(policy, () => clockNs);
         var forwarder = new Forwarder(store, new BufferPool(64, MaxFrame));
         var writers = new PcapWriter?[policy.Ports.Length];

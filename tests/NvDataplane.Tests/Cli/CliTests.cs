@@ -73,6 +73,50 @@ public class CliTests
     }
 
     [Test]
+    public void Replay_into_a_used_folder_leaves_no_file_of_an_earlier_run_for_a_port_that_emits_nothing()
+    {
+        using var temp = new TempDir();
+        string stale = Path.Combine(temp.Path, "red1.pcap");
+        string other = Path.Combine(temp.Path, "notes.txt");
+        File.WriteAllBytes(stale, File.ReadAllBytes(Scenario("encap-ipv4", "in/red1.pcap"))); // as an earlier run would have left it
+        File.WriteAllText(other, "not ours");
+        var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + Scenario("encap-ipv4", "in/red1.pcap"), "--out-dir", temp.Path);
+        Assert.That(code, Is.Zero, err);
+        Assert.That(File.Exists(Path.Combine(temp.Path, "pnic0.pcap")), Is.True);
+        Assert.That(File.Exists(stale), Is.False, "red1 emitted nothing this run");
+        Assert.That(File.ReadAllText(other), Is.EqualTo("not ours"), "files that are no port's are left alone");
+    }
+
+    [Test]
+    public void Run_names_every_port_without_a_device_by_its_json_path_and_exits_2()
+    {
+        var (code, _, err) = Nvdp("run", "--config", Scenario("encap-ipv4", "config.json"), "--control", "off");
+        Assert.That(code, Is.EqualTo(2), err);
+        Assert.That(err, Does.Contain("$.ports[0].device: port pnic0 has no device").And.Contain("$.ports[1].device: port red1 has no device"));
+        Assert.That(err, Does.Contain("afpacket:IFNAME, tap:NAME or pcap:NAME"));
+    }
+
+    [TestCase("validate")]
+    [TestCase("replay")]
+    [TestCase("demo")]
+    [TestCase("bench")]
+    public void A_format_other_than_text_or_json_is_bad_usage(string verb)
+    {
+        using var temp = new TempDir();
+        string[] args = verb switch
+        {
+            "validate" => ["validate", "--config", Scenario("encap-ipv4", "config.json"), "--format", "xml"],
+            "replay" => ["replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + Scenario("encap-ipv4", "in/red1.pcap"), "--out-dir", temp.Path, "--format", "yaml"],
+            "demo" => ["demo", "--out-dir", temp.Path, "--format", "xml"],
+            _ => ["bench", "--seconds", "0.1", "--format", "csv"],
+        };
+        var (code, output, err) = Nvdp(args);
+        Assert.That(code, Is.EqualTo(2), output + err);
+        Assert.That(err, Does.Contain("--format").Or.Contain("text").And.Contain("json"));
+        Assert.That(Directory.GetFiles(temp.Path), Is.Empty, "nothing was run");
+    }
+
+    [Test]
     public void Replay_json_summary_counts_hits_per_acl_rule()
     {
         using var temp = new TempDir();
