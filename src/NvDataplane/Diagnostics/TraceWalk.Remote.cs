@@ -137,10 +137,15 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.MtuExceeded, "mtu", $"a fragment of at most {maxIp} bytes would carry no 8 bytes of payload");
         }
 
-        int count = ((info.L3Length - ihl) + perFragment - 1) / perFragment + 1;
-        if (Forwarder.TxQueueCapacity < count || _poolSize - _rented < count)
+        int count = Ipv4Fragmenter.Count(_buffer.Frame.Slice(info.L3Offset, info.L3Length), maxIp);
+        if (Forwarder.TxQueueCapacity < count)
         {
-            return Fail(DropReason.TxFull, "mtu", $"{count} fragments would not fit the transmit queue or the buffer pool");
+            return Fail(DropReason.TxFull, "mtu", $"{count} fragments would not fit the transmit queue");
+        }
+
+        if (_poolSize - _rented < count)
+        {
+            return Fail(DropReason.PoolExhausted, "mtu", $"{count} fragments would not find free buffers in the pool");
         }
 
         if (routed)

@@ -94,13 +94,18 @@ public static class ReplayRunner
             }
         }
 
-        Directory.CreateDirectory(outDir);
-        foreach (var p in policy.Ports)
+        // An input that is one of the outputs would be overwritten (or removed) while it is read.
+        var outputs = policy.Ports.Select(p => Path.GetFullPath(Path.Combine(outDir, p.Name + ".pcap"))).ToList();
+        foreach (var input in inputs)
         {
-            // A port that emits nothing gets no file: not even one an earlier run left there.
-            File.Delete(Path.Combine(outDir, p.Name + ".pcap"));
+            int clash = outputs.IndexOf(Path.GetFullPath(input.Path));
+            if (clash >= 0)
+            {
+                throw new ArgumentException($"--in {input.Port}={input.Path}: that is where port {policy.Ports[clash].Name}'s output goes in --out-dir {outDir}; write the output to another folder");
+            }
         }
 
+        Directory.CreateDirectory(outDir);
         var store = new PolicyStore(policy, () => clockNs);
         var forwarder = new Forwarder(store, new BufferPool(64, MaxFrame));
         var writers = new PcapWriter?[policy.Ports.Length];
@@ -154,6 +159,16 @@ public static class ReplayRunner
             foreach (var w in writers)
             {
                 w?.Dispose();
+            }
+        }
+
+        // Every input read to its end: a port that emitted nothing gets no file, not even one an
+        // earlier run into this folder left there (it would pass for this run's output).
+        for (int p = 0; p < writers.Length; p++)
+        {
+            if (writers[p] is null)
+            {
+                File.Delete(outputs[p]);
             }
         }
 

@@ -289,15 +289,20 @@ public sealed partial class Forwarder
             return DropReason.MtuExceeded;
         }
 
-        int count = ((info.L3Length - ihl) + perFragment - 1) / perFragment + 1;
-        if (TxRoom(ext.Index) < count || _pool.Available < count)
+        int count = Ipv4Fragmenter.Count(buffer.Frame.Slice(info.L3Offset, info.L3Length), ext.Mtu);
+        if (TxRoom(ext.Index) < count)
         {
             return DropReason.TxFull;
         }
 
+        if (_pool.Available < count)
+        {
+            return DropReason.PoolExhausted; // not the queue's fault: too few free buffers for the fragments
+        }
+
         AddressRewriter.DecrementTtl(buffer.Frame, ref info);
         ReadOnlySpan<byte> ip = buffer.Frame.Slice(info.L3Offset, info.L3Length);
-        for (int i = 0; ; i++)
+        for (int i = 0; i < count; i++)
         {
             var piece = _pool.Rent()!;
             int len = Ipv4Fragmenter.WriteFragment(ip, ext.Mtu, i, piece.Data.AsSpan(piece.Offset + Ethernet.HeaderSize));

@@ -477,7 +477,7 @@ public sealed partial class Forwarder
             return DropReason.MtuExceeded;
         }
 
-        int count = ((info.L3Length - ihl) + perFragment - 1) / perFragment + 1; // + 1: later fragments may carry fewer options
+        int count = Ipv4Fragmenter.Count(buffer.Frame.Slice(info.L3Offset, info.L3Length), maxIp);
         if (TxRoom(t.ProviderPortIndex) < count)
         {
             return DropReason.TxFull;
@@ -497,7 +497,7 @@ public sealed partial class Forwarder
         uint flow = FlowHash.Compute(in info);
         bool nat = dst.Nat;
         bool first = true;
-        for (int i = 0; NextFragment(buffer, in info, maxIp, i) is { } piece; i++)
+        for (int i = 0; i < count && NextFragment(buffer, in info, maxIp, i) is { } piece; i++)
         {
             if (nat)
             {

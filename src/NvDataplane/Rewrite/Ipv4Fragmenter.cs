@@ -15,6 +15,31 @@ public static class Ipv4Fragmenter
     public static int PayloadPerFragment(int maxIpLength, int headerLength) => ((maxIpLength - headerLength) / 8) * 8;
 
     /// <summary>
+    /// How many fragments <see cref="WriteFragment"/> makes of the IPv4 packet <paramref name="ip"/>
+    /// (header + payload): the first carries every option, later ones only those with the copy
+    /// bit, so they may carry more payload. 0 when not even 8 bytes of payload fit.
+    /// </summary>
+    public static int Count(ReadOnlySpan<byte> ip, int maxIpLength)
+    {
+        int ihl = Ipv4.HeaderLength(ip);
+        int payload = Ipv4.ReadTotalLength(ip) - ihl;
+        int firstChunk = PayloadPerFragment(maxIpLength, ihl);
+        if (firstChunk <= 0)
+        {
+            return 0;
+        }
+
+        if (payload <= firstChunk)
+        {
+            return 1;
+        }
+
+        Span<byte> laterHeader = stackalloc byte[60];
+        int laterChunk = PayloadPerFragment(maxIpLength, CopiedOptionsHeader(ip[..ihl], laterHeader));
+        return 1 + ((payload - firstChunk + laterChunk - 1) / laterChunk);
+    }
+
+    /// <summary>
     /// Writes fragment <paramref name="index"/> of the IPv4 packet <paramref name="ip"/> (header +
     /// payload) into <paramref name="destination"/> and returns its length, or 0 when there is no
     /// such fragment.

@@ -88,6 +88,19 @@ public class CliTests
     }
 
     [Test]
+    public void Replay_refuses_an_input_that_is_one_of_its_outputs_and_leaves_it_as_it_was()
+    {
+        using var temp = new TempDir();
+        string input = Path.Combine(temp.Path, "red1.pcap");
+        byte[] bytes = File.ReadAllBytes(Scenario("encap-ipv4", "in/red1.pcap"));
+        File.WriteAllBytes(input, bytes);
+        var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + input, "--out-dir", temp.Path);
+        Assert.That(code, Is.EqualTo(2), err);
+        Assert.That(err, Does.Contain("where port red1's output goes"));
+        Assert.That(File.ReadAllBytes(input), Is.EqualTo(bytes), "the capture is untouched");
+    }
+
+    [Test]
     public void Run_names_every_port_without_a_device_by_its_json_path_and_exits_2()
     {
         var (code, _, err) = Nvdp("run", "--config", Scenario("encap-ipv4", "config.json"), "--control", "off");
