@@ -449,6 +449,40 @@ public class ImportPsTests
     }
 
     [Test]
+    public void UseVmMACAddress_true_with_the_encap_rule_is_refused_as_Windows_refuses_it()
+    {
+        var result = Import("""
+            New-NetVirtualizationLookupRecord -CustomerAddress 10.1.1.7 -VirtualSubnetID 5001 -MACAddress 00155D000001 -ProviderAddress 192.168.1.10 -Rule TranslationMethodEncap -UseVmMACAddress $true
+            New-NetVirtualizationLookupRecord -CustomerAddress 10.1.1.8 -VirtualSubnetID 5001 -MACAddress 00155D000002 -ProviderAddress 192.168.1.11 -Rule TranslationMethodEncap
+            """);
+
+        Assert.That(Problems(result), Is.EqualTo(new[]
+        {
+            "1: New-NetVirtualizationLookupRecord not imported: -UseVmMACAddress $true is valid only with -Rule TranslationMethodNat; Windows refuses the command",
+        }));
+        Assert.That(result.Config.LookupRecords.Select(r => r.CustomerAddress.ToString()), Is.EqualTo(new[] { "10.1.1.8" }));
+    }
+
+    [Test]
+    public void A_WS2012_wildcard_record_for_0_0_0_0_or_colons_without_Type_is_imported_as_the_gateway_wildcard()
+    {
+        var result = Import("""
+            New-NetVirtualizationLookupRecord -CustomerAddress 10.6.0.2 -VirtualSubnetID 5001 -MACAddress 00155d05df03 -ProviderAddress 192.168.1.10 -Rule TranslationMethodEncap
+            New-NetVirtualizationLookupRecord -CustomerAddress 0.0.0.0 -VirtualSubnetID 5001 -MACAddress 00155d05df03 -ProviderAddress 192.168.1.10 -Rule TranslationMethodEncap
+            New-NetVirtualizationLookupRecord -CustomerAddress :: -VirtualSubnetID 5001 -MACAddress 00155d05df03 -ProviderAddress 192.168.1.10 -Rule TranslationMethodEncap
+            New-NetVirtualizationCustomerRoute -RoutingDomainID "{11111111-2222-3333-4444-000000000000}" -VirtualSubnetID 5001 -DestinationPrefix 10.6.0.0/24 -NextHop 0.0.0.0
+            New-NetVirtualizationCustomerRoute -RoutingDomainID "{11111111-2222-3333-4444-000000000000}" -VirtualSubnetID 5001 -DestinationPrefix 0.0.0.0/0 -NextHop 10.6.0.2
+            """);
+
+        Assert.That(Problems(result), Is.Empty);
+        Assert.That(result.Config.LookupRecords.Select(r => (r.CustomerAddress.ToString(), r.Type)), Is.EqualTo(new[]
+        {
+            ("10.6.0.2", RecordType.Static), ("0.0.0.0", RecordType.GatewayWildcard), ("::", RecordType.GatewayWildcard),
+        }));
+        Assert.That(result.Notes.Select(n => n.ToString()), Has.Some.Contains("2: New-NetVirtualizationLookupRecord -CustomerAddress 0.0.0.0 without -Type: WS2012's gateway wildcard record"));
+    }
+
+    [Test]
     public void A_command_in_a_block_is_imported_with_a_note_naming_the_block()
     {
         var result = Import("""

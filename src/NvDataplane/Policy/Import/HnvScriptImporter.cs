@@ -196,10 +196,24 @@ public static class HnvScriptImporter
                 }
             }
 
+            if (entry.UseVmMacAddress is { } refused && !IsNatRule(entry.Text("rule")))
+            {
+                Fail(refused.Line, "-UseVmMACAddress $true is valid only with -Rule TranslationMethodNat; Windows refuses the command");
+            }
+
             Problems.AddRange(problems);
             if (problems.Count != 0)
             {
                 return null;
+            }
+
+            if (cmdlet.Name == HnvCmdlets.LookupRecord && entry.Text("type") is null
+                && entry.Text("customerAddress") is "0.0.0.0" or "::" && entry.Sources.TryGetValue("customerAddress", out var ca))
+            {
+                // WS2012 has no -Type: its gateway VM's wildcard record is a record for 0.0.0.0 / ::
+                // (HNV-NOTES section 5), which 2012 R2 writes -Type GatewayWildcard.
+                entry.Set(cmdlet.Parameters.Single(p => p.Name == "Type"), ca.Argument, "GatewayWildcard");
+                Notes.Add(new ImportMessage(ca.Argument.Line, $"{cmdlet.Name} -CustomerAddress {ca.Argument.Text} without -Type: WS2012's gateway wildcard record, imported as \"type\": \"GatewayWildcard\""));
             }
 
             if (entry.UseVmMacAddress is { } useVmMac)
@@ -209,6 +223,9 @@ public static class HnvScriptImporter
 
             return entry;
         }
+
+        private static bool IsNatRule(string? rule) =>
+            string.Equals(rule, "TranslationMethodNat", StringComparison.OrdinalIgnoreCase) || string.Equals(rule, "Nat", StringComparison.OrdinalIgnoreCase);
 
         private static string UnknownParameter(HnvCmdlet cmdlet, string written)
         {
