@@ -39,6 +39,9 @@ public readonly struct IpAddr : IEquatable<IpAddr>, IComparable<IpAddr>
     /// <summary>0.0.0.0 or ::, the "on-link" next hop and the GatewayWildcard CA.</summary>
     public bool IsUnspecified => IsV4 ? V4 == 0 : (Hi | Lo) == 0;
 
+    /// <summary>IPv4 limited broadcast, IPv4 multicast (224.0.0.0/4) or IPv6 multicast (ff00::/8).</summary>
+    public bool IsBroadcastOrMulticast => IsV4 ? V4 == 0xFFFF_FFFF || (V4 >> 28) == 0xE : (Hi >> 56) == 0xFF;
+
     public int BitLength => IsV4 ? 32 : 128;
 
     public int ByteLength => IsV4 ? 4 : 16;

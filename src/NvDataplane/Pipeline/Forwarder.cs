@@ -351,8 +351,7 @@ public sealed partial class Forwarder
 
     /// <summary>IPv4 limited broadcast, IPv4 multicast or IPv6 multicast.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool IsFloodDestination(IpAddr a) =>
-        a.IsV4 ? a.V4 == 0xFFFF_FFFF || (a.V4 >> 28) == 0xE : (a.Hi >> 56) == 0xFF;
+    internal static bool IsFloodDestination(IpAddr a) => a.IsBroadcastOrMulticast;
 
     /// <summary>The record of <paramref name="ca"/> in <paramref name="vsid"/> or, failing that, in another VSID of its routing domain.</summary>
     private int FindInDomain(uint vsid, int domain, IpAddr ca) => _p.FindRecordInDomain(vsid, domain, ca);

@@ -188,8 +188,10 @@ internal static class ConfigLookupRecordReader
     {
         bool wildcardType = r.Type is RecordType.GatewayWildcard or RecordType.L2Only;
         return wildcardType == r.CustomerAddress.IsUnspecified
+            && !r.CustomerAddress.IsBroadcastOrMulticast
             && !(r.Type == RecordType.L2Only && r.Rule == TranslationRule.Nat)
             && !r.ProviderAddress.IsUnspecified
+            && !r.ProviderAddress.IsBroadcastOrMulticast
             && !(r.Rule == TranslationRule.Nat && r.ProviderAddress.IsV4 != r.CustomerAddress.IsV4);
     }
 
@@ -227,6 +229,11 @@ internal static class ConfigLookupRecordReader
                 record.Report("customerAddress", $"{ca} is the wildcard address, only valid with type GatewayWildcard or L2Only; give the VM's customer address or set one of those types");
             }
 
+            if (ca.IsBroadcastOrMulticast)
+            {
+                record.Report("customerAddress", $"{ca} is a broadcast or multicast address; HNV's records that send a VSID's broadcast and multicast through a provider multicast group are not supported here: flooding is set per VSID in $.virtualSubnets");
+            }
+
             if (type == RecordType.L2Only && draft.Rule == TranslationRule.Nat)
             {
                 record.Report("rule", "an L2Only record cannot use TranslationMethodNat (IP rewrite needs a fixed customer address); use TranslationMethodEncap");
@@ -236,6 +243,10 @@ internal static class ConfigLookupRecordReader
         if (draft.Pa is { } pa && pa.IsUnspecified)
         {
             record.Report("providerAddress", $"{pa} is the unspecified address; give the provider address of the host the VM runs on");
+        }
+        else if (draft.Pa is { } group && group.IsBroadcastOrMulticast)
+        {
+            record.Report("providerAddress", $"{group} is a broadcast or multicast address; provider multicast is not supported here: give the provider address of the host the VM runs on (flooding is set per VSID in $.virtualSubnets)");
         }
         else if (draft.Pa is { } natPa && draft.Ca is { } natCa && draft.Rule == TranslationRule.Nat && natPa.IsV4 != natCa.IsV4)
         {

@@ -626,6 +626,25 @@ public partial class ConfigLoaderTests
         Assert.That(problem.Message, Does.StartWith($"{ca} is the wildcard address, only valid with type GatewayWildcard"));
     }
 
+    [TestCase("224.0.0.251")]
+    [TestCase("255.255.255.255")]
+    [TestCase("ff02::1")]
+    public void A_broadcast_or_multicast_ca_is_refused_as_provider_multicast_is_not_supported(string ca)
+    {
+        var problem = SingleProblem(c => Record(c, 0)["customerAddress"] = ca, "$.lookupRecords[0].customerAddress");
+
+        Assert.That(problem.Message, Does.StartWith($"{ca} is a broadcast or multicast address; HNV's records that send a VSID's broadcast and multicast through a provider multicast group are not supported here"));
+    }
+
+    [TestCase("239.1.1.1")]
+    [TestCase("ff0e::101")]
+    public void A_multicast_pa_is_refused(string pa)
+    {
+        var problem = SingleProblem(c => Record(c, 0)["providerAddress"] = pa, "$.lookupRecords[0].providerAddress");
+
+        Assert.That(problem.Message, Does.StartWith($"{pa} is a broadcast or multicast address; provider multicast is not supported here"));
+    }
+
     [Test]
     public void Unspecified_pa_is_reported()
     {

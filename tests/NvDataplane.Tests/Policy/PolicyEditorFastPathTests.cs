@@ -66,7 +66,7 @@ public class PolicyEditorFastPathTests
         int r = rng.Next(3) == 0 ? rng.Next(4) : rng.Next(Records + 5);
         string fields = rng.Next(24) switch
         {
-            12 => """{ "providerAddress": "0.0.0.0" }""",
+            12 => rng.Next(2) == 0 ? """{ "providerAddress": "0.0.0.0" }""" : """{ "providerAddress": "239.1.1.1" }""",
             13 => """{ "rule": "Nat", "providerAddress": "2001:db8::5" }""",
             14 => """{ "rule": "bogus" }""",
             15 => """{ "macAddress": "01-00-5E-00-00-01" }""",
