@@ -1840,7 +1840,8 @@ def s_migration():
     frame, _ = from_red2(RED1_CA, RED1_MAC, 11, pa_src="192.168.1.99")
     sc.send("pnic0", frame, drop="pa_mismatch", note="10.1.1.8 claimed from 192.168.1.99 -> Red-1: not relayed")
     frame, _ = from_red2(RED1_CA, RED1_MAC, 12, ttl=1)
-    sc.send("pnic0", frame, drop="ttl_expired", note="outer TTL 1 -> Red-1: not relayed")
+    sc.send("pnic0", frame, drop="ttl_expired", counts=("rate_limited",),
+            note="outer TTL 1 -> Red-1: not relayed; its REDIRECT is due, but rate-limited")
     frame, packet = from_red3(RED1_CA, RED1_MAC, 13)
     sc.send("red3", frame, [("pnic0", encap_expected4(frame, packet, RED_VSID, pa_dst=hv3_pa, next_hop_mac=hv3_mac))],
             note="local Red-3 -> Red-1: the policy's new PA")

@@ -11,7 +11,7 @@ public sealed class MigrationCounters
     /// <summary>NVGRE for a moved record, relayed to its new PA during the grace period.</summary>
     public long Relayed { get; set; }
 
-    /// <summary>REDIRECTs sent to the sender of a relayed frame.</summary>
+    /// <summary>REDIRECTs sent to the sender of a frame for a moved record (relayed or not).</summary>
     public long RedirectsSent { get; set; }
 
     /// <summary>REDIRECTs not sent because the new PA is of another family than the sender's (the message cannot carry it).</summary>

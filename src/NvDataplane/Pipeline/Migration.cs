@@ -82,7 +82,9 @@ public sealed partial class Forwarder
     /// Relays a frame for a moved record to its new PA, rewriting the outer header in place so the
     /// new host's anti-spoofing check still holds: destination = the new PA (IPv4 checksum by RFC
     /// 1624, TTL / hop limit − 1), source PA kept; Ethernet to the next hop toward the new PA from
-    /// our provider port, with the VLAN of our PA. The sender gets a REDIRECT first.
+    /// our provider port, with the VLAN of our PA. The sender gets a REDIRECT first, whether or not
+    /// the frame can then be relayed (no route to the new PA, TTL 1, too big): MS-NVGREE asks for
+    /// one whenever a frame arrives for a VM that moved.
     /// </summary>
     private DropReason Relay(PacketBuffer buffer, in PacketInfo inner, in DecapState d, IpAddr newPa)
     {
@@ -92,6 +94,7 @@ public sealed partial class Forwarder
             return DropReason.NoProviderRoute; // another family: only a new outer header could carry it, and that would lose the sender's PA
         }
 
+        SendMessage(MigrationMessageKind.Redirect, buffer, in d, inner.Destination, newPa);
         var tunnel = TunnelTo(_p.LocalPaIndex.Find(0, d.OuterDestination), newPa);
         ref readonly EncapTemplate t = ref tunnel.Template;
         if (t.Unusable is not (DropReason.None or DropReason.NeighborUnresolved))
@@ -114,7 +117,6 @@ public sealed partial class Forwarder
             return DropReason.MtuExceeded;
         }
 
-        SendMessage(MigrationMessageKind.Redirect, buffer, in d, inner.Destination, newPa);
         if (v4)
         {
             ulong oldSum = Checksum.AddressSum(d.OuterDestination) + BinaryPrimitives.ReadUInt16BigEndian(ip[Ipv4.TtlOffset..]);

@@ -278,14 +278,19 @@ public class MigrationTests
     }
 
     [Test]
-    public void A_forged_source_for_a_moved_record_is_not_relayed_nor_a_ttl_1_frame()
+    public void A_forged_source_for_a_moved_record_is_not_relayed_nor_a_ttl_1_frame_which_still_gets_its_redirect()
     {
         var host = MovedHost();
         Assert.That(host.Send("pnic0", FromRed2("10.1.1.7", fromPa: "192.168.1.99"), T0 + Second), Is.Empty);
         Assert.That(host.Drops(DropReason.PaMismatch), Is.EqualTo(1));
-        Assert.That(host.Send("pnic0", FromRed2("10.1.1.7", ttl: 1), T0 + Second), Is.Empty);
+        Assert.That((host.Counters.Relayed, host.Counters.RedirectsSent), Is.EqualTo((0L, 0L)), "a forged source gets nothing");
+
+        // MS-NVGREE: a REDIRECT whenever a frame arrives for a VM that moved, relayable or not.
+        var sent = host.Send("pnic0", FromRed2("10.1.1.7", ttl: 1), T0 + Second);
         Assert.That(host.Drops(DropReason.TtlExpired), Is.EqualTo(1));
-        Assert.That((host.Counters.Relayed, host.Counters.RedirectsSent), Is.EqualTo((0L, 0L)));
+        Assert.That(sent, Has.Count.EqualTo(1), "the REDIRECT, and no relayed frame");
+        Assert.That(sent[0].Frame[14 + 20 + 8 + 14 + 20], Is.EqualTo(5), "ICMP type 5 inside the NVGRE to the sender");
+        Assert.That((host.Counters.Relayed, host.Counters.RedirectsSent), Is.EqualTo((0L, 1L)));
     }
 
     /// <summary>hv2 tells hv1 (Red-3's host) that Red-9 moved to <paramref name="target"/>, as MS-NVGREE says, from <paramref name="fromPa"/>.</summary>
