@@ -50,7 +50,7 @@ internal sealed partial class TraceWalk
         return Fail(reason, "destination", text);
     }
 
-    /// <summary>The outer header rewritten toward the new PA, the sender's PA kept (Forwarder.Relay); the sender gets a REDIRECT first.</summary>
+    /// <summary>The outer header rewritten toward the new PA, the sender's PA kept (Forwarder.Relay); the sender gets a REDIRECT first, relayable or not.</summary>
     private DropReason Relay(IpAddr ca, uint vsid, in PacketInfo outer, IpAddr newPa)
     {
         if (newPa.IsV4 != outer.Destination.IsV4)
@@ -58,6 +58,7 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.NoProviderRoute, "migration", $"the new PA {newPa} is of the other family: the outer header cannot be rewritten in place");
         }
 
+        Message(MigrationMessageKind.Redirect, ca, vsid, outer.Source, outer.Destination, newPa); // relayable or not (MS-NVGREE)
         var t = Template(outer.Destination, newPa);
         if (t.Unusable is not (DropReason.None or DropReason.NeighborUnresolved))
         {
@@ -76,7 +77,6 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.MtuExceeded, "migration", $"{ipLength} bytes exceed the MTU {t.Mtu} toward {newPa}");
         }
 
-        Message(MigrationMessageKind.Redirect, ca, vsid, outer.Source, outer.Destination, newPa);
         Step("migration", $"relayed: outer destination {outer.Destination} → {newPa}, TTL − 1, the sender's PA {outer.Source} kept as source");
         return SendToProvider(in t, extra: false, $"relayed to the new PA {newPa} via port {PortName(t.ProviderPortIndex)}");
     }
