@@ -1704,7 +1704,7 @@ def nve_message(kind, offending, vsid, target=None, ca=None, to_mac=None, from_m
         to_mac = mac_text(offending[6:12])
     if ":" not in from_pa:
         icmp = ICMP(type=5, code=10, gw=target) if kind == "redirect" else ICMP(type=3, code=10)
-        packet = IP(src=from_pa, dst=to_pa, tos=0, id=0, flags=0, ttl=64) / icmp / Raw(quote[:576 - 28])
+        packet = IP(src=from_pa, dst=to_pa, tos=0, id=0, flags=0, ttl=128) / icmp / Raw(quote[:576 - 28])
         inner = ether(to_mac, from_mac, 0x0800) + bytes(packet)
         return nvgre4(to_mac, from_mac, from_pa, to_pa, vsid, inner, 0)
     if kind == "redirect":
@@ -1714,7 +1714,7 @@ def nve_message(kind, offending, vsid, target=None, ca=None, to_mac=None, from_m
         packet = IPv6(src=from_pa, dst=to_pa, hlim=255) / ICMPv6ND_Redirect(code=1, tgt=target, dst=dst) \
             / ICMPv6NDOptRedirectedHdr(pkt=quote)
     else:
-        packet = IPv6(src=from_pa, dst=to_pa, hlim=64) / ICMPv6DestUnreach(code=1) / Raw(quote[:1280 - 48])
+        packet = IPv6(src=from_pa, dst=to_pa, hlim=128) / ICMPv6DestUnreach(code=1) / Raw(quote[:1280 - 48])
     inner = ether(to_mac, from_mac, 0x86DD) + bytes(packet)
     return nvgre6(to_mac, from_mac, from_pa, to_pa, vsid, inner, 0)
 

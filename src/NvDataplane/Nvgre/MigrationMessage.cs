@@ -24,10 +24,10 @@ public enum MigrationMessageKind : byte
 /// follow. The whole is NVGRE-encapsulated by the caller (VSID of the flow, FlowID 0).
 /// <code>
 /// Ethernet  dst = sender NVE MAC, src = receiver NVE MAC, 0x0800 / 0x86DD
-/// IPv4      0x45, TOS 0, id 0, flags 0, TTL 64, protocol 1, src = receiver PA, dst = sender PA
+/// IPv4      0x45, TOS 0, id 0, flags 0, TTL 128, protocol 1, src = receiver PA, dst = sender PA
 ///  ICMP     | type 5 | code 10 | checksum |  target PA (REDIRECT) or 0 (UNREACHABLE, type 3 code 10) |
 ///           | the offending packet: outer IP + GRE + inner frame, the message's IPv4 packet cut at 576 bytes |
-/// IPv6      traffic class 0, flow label 0, next header 58, hop limit 255 (REDIRECT) / 64, PAs as above
+/// IPv6      traffic class 0, flow label 0, next header 58, hop limit 255 (REDIRECT) / 128, PAs as above
 ///  ICMPv6   | type 137 | code 1 | checksum | reserved (4) | target PA (16) | destination CA (16) |
 ///           | option 4 (Redirected Header): | 4 | length / 8 | 6 zero bytes | the offending packet, zero-padded to 8 |
 ///  or       | type 1 | code 1 | checksum | unused (4) | the offending packet |  (UNREACHABLE)
@@ -36,6 +36,9 @@ public enum MigrationMessageKind : byte
 /// </summary>
 public static class MigrationMessage
 {
+    /// <summary>The messages' TTL / hop limit: 128, "set to 128 in Windows by default" (MS-NVGREE, HNV-NOTES section 1.3).</summary>
+    private const byte DefaultTtl = 128;
+
     public const byte RedirectType = 5;
     public const byte RedirectCode = 10;
     public const byte UnreachableType = 3;
@@ -132,7 +135,7 @@ public static class MigrationMessage
         {
             ip[0] = 0x45;
             BinaryPrimitives.WriteUInt16BigEndian(ip[Ipv4.TotalLengthOffset..], (ushort)(ipHeader + icmpLength));
-            ip[Ipv4.TtlOffset] = 64;
+            ip[Ipv4.TtlOffset] = DefaultTtl;
             ip[Ipv4.ProtocolOffset] = IpProtocol.Icmp;
             receiverPa.Write(ip[Ipv4.SourceOffset..]);
             senderPa.Write(ip[Ipv4.DestinationOffset..]);
@@ -151,7 +154,7 @@ public static class MigrationMessage
             ip[0] = 0x60;
             BinaryPrimitives.WriteUInt16BigEndian(ip[Ipv6.PayloadLengthOffset..], (ushort)icmpLength);
             ip[Ipv6.NextHeaderOffset] = IpProtocol.Icmpv6;
-            ip[Ipv6.HopLimitOffset] = (byte)(redirect ? 255 : 64); // RFC 4861 8.1: a redirect's hop limit is 255
+            ip[Ipv6.HopLimitOffset] = (byte)(redirect ? 255 : DefaultTtl); // RFC 4861 8.1: a redirect's hop limit is 255
             receiverPa.Write(ip[Ipv6.SourceOffset..]);
             senderPa.Write(ip[Ipv6.DestinationOffset..]);
             icmp[Icmp.TypeOffset] = redirect ? V6RedirectType : V6UnreachableType;

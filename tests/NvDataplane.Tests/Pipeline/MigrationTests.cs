@@ -139,7 +139,7 @@ public class MigrationTests
     {
         byte[] icmp = Concat([type, code, 0, 0], word, quote);
         BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), ReferenceChecksum(icmp));
-        byte[] inner = Concat(Eth(toMac, fromMac, 0x0800), Ipv4Of(from, to, 1, icmp, flagsFragment: 0));
+        byte[] inner = Concat(Eth(toMac, fromMac, 0x0800), Ipv4Of(from, to, 1, icmp, ttl: 128, flagsFragment: 0)); // TTL 128 as Windows sends them
         return Concat(Eth(toMac, fromMac, 0x0800), Ipv4Of(from, to, 47, NvgreOf(5001, 0, inner)));
     }
 
@@ -444,7 +444,7 @@ public class MigrationTests
         Assert.That(output.Trim().Split('\n'), Is.EqualTo(new[]
         {
             $"redirect 1 {Hv3V6} ::ffff:10.1.1.4 255 True 5001 10.1.1.4 6000",
-            "unreachable 1 64 True 5001 10.1.1.200",
+            "unreachable 1 128 True 5001 10.1.1.200",
         }));
     }
 
