@@ -16,7 +16,8 @@ public static class Program
     public const int ExitFailure = 1;
     public const int ExitUsage = 2;
 
-    private static readonly JsonSerializerOptions CamelCase = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+    /// <summary>JSON names as the CLI and the control API write them (bench results, the stats' policy source).</summary>
+    internal static readonly JsonSerializerOptions CamelCase = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
 

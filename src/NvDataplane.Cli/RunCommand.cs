@@ -212,15 +212,20 @@ internal static class RunCommand
         thread.Join(TimeSpan.FromSeconds(2));
         ReportLearned(worker.Forwarder.Learned, log);
         var c = worker.Forwarder.Counters;
+
+        // ", PORT what" for every port whose count is not zero.
+        string PerPort(Func<int, long> count, Func<long, string> what) =>
+            string.Concat(config.Ports.Select((p, i) => (p.Name, N: count(i))).Where(x => x.N != 0).Select(x => $", {x.Name} {what(x.N)}"));
+
         log.Write("info", "stopped", $"rx {c.TotalRx}, forwarded {c.Forwarded}, answered {c.Answered}, dropped {c.TotalDrops}"
             + string.Concat(DropReasons.All.Where(r => c.Drop(r) != 0).Select(r => $", {DropReasons.Name(r)} {c.Drop(r)}"))
-            + string.Concat(config.Ports.Select((p, i) => (p.Name, Refused: worker.TxRefused[i])).Where(x => x.Refused != 0).Select(x => $", {x.Name} refused {x.Refused} frames (device queue full)"))
+            + PerPort(i => worker.TxRefused[i], n => $"refused {n} frames (device queue full)")
             + string.Concat(worker.Forwarder.AclCounters.Read().Where(h => h.Value != 0).Select(h => $", acl {h.Key} {h.Value}"))
             + (worker.Forwarder.Learned.Learned == 0 ? "" : $", learned {worker.Forwarder.Learned.Learned} CAs (refused {worker.Forwarder.Learned.Refused} with the table full, expired {worker.Forwarder.Learned.Expired})")
             + string.Concat(c.Migration.All().Where(m => m.Value != 0).Select(m => $", migration {m.Name} {m.Value}"))
-            + string.Concat(config.Ports.Select((p, i) => (p.Name, Lost: ports[i].DeviceDrops)).Where(x => x.Lost != 0).Select(x => $", {x.Name} lost {x.Lost} frames in the device (ring full)"))
-            + string.Concat(config.Ports.Select((p, i) => (p.Name, Large: ports[i].ReceiveTruncated)).Where(x => x.Large != 0).Select(x => $", {x.Name} dropped {x.Large} frames too large to receive"))
-            + string.Concat(config.Ports.Select((p, i) => (p.Name, Unsent: ports[i].TransmitDropped)).Where(x => x.Unsent != 0).Select(x => $", {x.Name} could not send {x.Unsent} frames (too large, a runt, or the link down)"))
+            + PerPort(i => ports[i].DeviceDrops, n => $"lost {n} frames in the device (ring full)")
+            + PerPort(i => ports[i].ReceiveTruncated, n => $"dropped {n} frames too large to receive")
+            + PerPort(i => ports[i].TransmitDropped, n => $"could not send {n} frames (too large, a runt, or the link down)")
             + "; " + worker.Times.Describe());
         return exitCode;
     }

@@ -227,8 +227,6 @@ internal sealed partial class ControlApi(PolicyEditor editor, DataplaneStats sta
 /// <summary>The <c>/v1/stats</c> document (README, "Control API and CLI"), read back by <c>nvdp stats</c>.</summary>
 internal static class StatsJson
 {
-    private static readonly JsonSerializerOptions CamelCase = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
-
     public static void Write(Utf8JsonWriter json, StatsSnapshot s, string hostName, CpuClock clock)
     {
         json.WriteStartObject();
@@ -249,7 +247,7 @@ internal static class StatsJson
         {
             // Running totals, as the policy version is: a clear does not start them from zero.
             json.WritePropertyName("policySource");
-            JsonSerializer.Serialize(json, source, CamelCase);
+            JsonSerializer.Serialize(json, source, Program.CamelCase);
         }
 
         json.WriteStartObject("totals");

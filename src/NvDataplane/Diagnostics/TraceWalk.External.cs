@@ -221,19 +221,13 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.MtuExceeded, "mtu", $"a fragment of at most {ext.Mtu} bytes would carry no 8 bytes of payload");
         }
 
-        int count = Ipv4Fragmenter.Count(_buffer.Frame.Slice(info.L3Offset, info.L3Length), ext.Mtu);
-        if (Forwarder.TxQueueCapacity < count)
+        int pieces = Fragments(in info, ext.Mtu);
+        if (RoomForFragments(pieces) is var noRoom and not DropReason.None)
         {
-            return Fail(DropReason.TxFull, "mtu", $"{count} fragments would not fit the transmit queue");
-        }
-
-        if (_poolSize - _rented < count)
-        {
-            return Fail(DropReason.PoolExhausted, "mtu", $"{count} fragments would not find free buffers in the pool");
+            return noRoom;
         }
 
         AddressRewriter.DecrementTtl(_buffer.Frame, ref info);
-        int pieces = Fragments(in info, ext.Mtu);
         Step("mtu", $"no DF: fragmented into {pieces} fragments of at most {ext.Mtu} bytes");
         for (int i = 0; i < pieces; i++)
         {

@@ -137,15 +137,10 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.MtuExceeded, "mtu", $"a fragment of at most {maxIp} bytes would carry no 8 bytes of payload");
         }
 
-        int count = Ipv4Fragmenter.Count(_buffer.Frame.Slice(info.L3Offset, info.L3Length), maxIp);
-        if (Forwarder.TxQueueCapacity < count)
+        int pieces = Fragments(in info, maxIp);
+        if (RoomForFragments(pieces) is var noRoom and not DropReason.None)
         {
-            return Fail(DropReason.TxFull, "mtu", $"{count} fragments would not fit the transmit queue");
-        }
-
-        if (_poolSize - _rented < count)
-        {
-            return Fail(DropReason.PoolExhausted, "mtu", $"{count} fragments would not find free buffers in the pool");
+            return noRoom;
         }
 
         if (routed)
@@ -153,7 +148,6 @@ internal sealed partial class TraceWalk
             RoutingRewrite(ref info, _p.Records[dstIndex].MacAddress);
         }
 
-        int pieces = Fragments(in info, maxIp);
         ref readonly RecordEntry dst = ref _p.Records[dstIndex];
         bool nat = dst.Rule == TranslationRule.Nat;
         Step("mtu", $"no DF: fragmented into {pieces} IPv4 fragments of at most {maxIp} bytes, each {(nat ? "rewritten" : "encapsulated")} on its own");
@@ -169,19 +163,14 @@ internal sealed partial class TraceWalk
         return DropReason.None;
     }
 
-    /// <summary>How many fragments Ipv4Fragmenter makes of the walk's IPv4 packet for <paramref name="maxIp"/>.</summary>
-    private int Fragments(in PacketInfo info, int maxIp)
-    {
-        ReadOnlySpan<byte> ip = _buffer.Frame.Slice(info.L3Offset, info.L3Length);
-        var piece = new byte[Math.Max(maxIp, ip.Length) + 60];
-        int n = 0;
-        while (Ipv4Fragmenter.WriteFragment(ip, maxIp, n, piece) > 0)
-        {
-            n++;
-        }
+    /// <summary>Forwarder.RoomForFragments: queue slots (else tx_full), then free buffers (else pool_exhausted), one per fragment.</summary>
+    private DropReason RoomForFragments(int count) =>
+        Forwarder.TxQueueCapacity < count ? Fail(DropReason.TxFull, "mtu", $"{count} fragments would not fit the transmit queue")
+        : _poolSize - _rented < count ? Fail(DropReason.PoolExhausted, "mtu", $"{count} fragments would not find free buffers in the pool")
+        : DropReason.None;
 
-        return n;
-    }
+    /// <summary>How many fragments Ipv4Fragmenter makes of the walk's IPv4 packet for <paramref name="maxIp"/>.</summary>
+    private int Fragments(in PacketInfo info, int maxIp) => Ipv4Fragmenter.Count(_buffer.Frame.Slice(info.L3Offset, info.L3Length), maxIp);
 
     /// <summary>
     /// Toward the provider (NeighborResolver.SendToProvider): at once with a static next-hop MAC;

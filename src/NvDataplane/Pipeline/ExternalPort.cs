@@ -290,14 +290,9 @@ public sealed partial class Forwarder
         }
 
         int count = Ipv4Fragmenter.Count(buffer.Frame.Slice(info.L3Offset, info.L3Length), ext.Mtu);
-        if (TxRoom(ext.Index) < count)
+        if (RoomForFragments(ext.Index, count) is var noRoom and not DropReason.None)
         {
-            return DropReason.TxFull;
-        }
-
-        if (_pool.Available < count)
-        {
-            return DropReason.PoolExhausted; // not the queue's fault: too few free buffers for the fragments
+            return noRoom;
         }
 
         AddressRewriter.DecrementTtl(buffer.Frame, ref info);

@@ -191,7 +191,10 @@ public sealed partial class Forwarder
             return;
         }
 
-        int count = ((info.L3Length - info.IpHeaderLength) + perFragment - 1) / perFragment + 1; // as Fragment counts
+        // An upper bound (every fragment carrying the first one's payload), plus one: the loop's
+        // last NextFragment call rents a buffer to find no fragment left. Fragment counts exactly
+        // and bounds its loop instead.
+        int count = ((info.L3Length - info.IpHeaderLength) + perFragment - 1) / perFragment + 1;
         if (rep.PoolDry || rep.InputTaken || _pool.Available < count)
         {
             rep.PoolDry = true;

@@ -478,14 +478,9 @@ public sealed partial class Forwarder
         }
 
         int count = Ipv4Fragmenter.Count(buffer.Frame.Slice(info.L3Offset, info.L3Length), maxIp);
-        if (TxRoom(t.ProviderPortIndex) < count)
+        if (RoomForFragments(t.ProviderPortIndex, count) is var noRoom and not DropReason.None)
         {
-            return DropReason.TxFull;
-        }
-
-        if (_pool.Available < count)
-        {
-            return DropReason.PoolExhausted; // not the queue's fault: too few free buffers for the fragments
+            return noRoom;
         }
 
         Span<byte> frame = buffer.Frame;
@@ -520,6 +515,13 @@ public sealed partial class Forwarder
         _pool.Return(buffer);
         return DropReason.None;
     }
+
+    /// <summary>
+    /// Whether <paramref name="count"/> fragments find slots in the port's transmit queue
+    /// (else tx_full) and free buffers, one each (else pool_exhausted: not the queue's fault).
+    /// </summary>
+    private DropReason RoomForFragments(int port, int count) =>
+        TxRoom(port) < count ? DropReason.TxFull : _pool.Available < count ? DropReason.PoolExhausted : DropReason.None;
 
     /// <summary>
     /// Fragment <paramref name="index"/> of the frame's IPv4 packet, behind a copy of its Ethernet
