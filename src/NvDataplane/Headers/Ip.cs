@@ -89,8 +89,14 @@ public static class Tcp
     public const int MinHeaderSize = 20;
     public const int SourcePortOffset = 0;
     public const int DestinationPortOffset = 2;
+    public const int SequenceOffset = 4;
     public const int DataOffsetOffset = 12;
+    public const int FlagsOffset = 13;
     public const int ChecksumOffset = 16;
+
+    public const byte FlagFin = 0x01;
+    public const byte FlagPsh = 0x08;
+    public const byte FlagCwr = 0x80;
 }
 
 /// <summary>UDP header (RFC 768): | src port | dst port | length | checksum |, 8 bytes.</summary>

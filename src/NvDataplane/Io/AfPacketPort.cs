@@ -13,8 +13,8 @@ namespace NvDataplane.Io;
 /// transmissions not looped back, qdisc bypassed. Frames arrive in a TPACKET_V3 receive ring
 /// mapped into the process, so a batch costs no system call: each frame is copied once from the
 /// ring into a pool buffer, with the 802.1Q tag the kernel took off put back where it was on the
-/// wire. Each frame comes with a virtio_net_hdr (PACKET_VNET_HDR): a frame a local kernel left unsegmented (TSO/USO through a veth) is cut into the
-/// frames it stands for (<see cref="GsoSegmenter"/>), each into a buffer of its own, across
+/// wire. Each frame comes with a virtio_net_hdr (PACKET_VNET_HDR): a frame a local kernel left
+/// unsegmented (TSO/USO through a veth) is cut into the frames it stands for (<see cref="GsoSegmenter"/>), each into a buffer of its own, across
 /// calls when they do not all fit. Frames leave through a transmit ring on the same socket, mapped
 /// behind the receive ring (<see cref="AfPacketTransmitRing"/>): one copy into a slot per frame,
 /// one send(2) per batch. The interface must exist; its link
@@ -275,8 +275,11 @@ public sealed unsafe class AfPacketPort : IPacketPort
     private static bool IsOwnTransmission(Tpacket3Hdr* frame) =>
         ((SockAddrLl*)((byte*)frame + AddressOffset))->PacketType == PACKET_OUTGOING;
 
-    /// <summary>The gso_type of the virtio_net_hdr the kernel wrote right before the frame.</summary>
-    private static byte VnetGsoType(Tpacket3Hdr* frame) => *((byte*)frame + frame->Mac - VirtioNetHeaderSize + 1);
+    /// <summary>The virtio_net_hdr the kernel wrote right before the frame.</summary>
+    private static byte* VnetHeader(Tpacket3Hdr* frame) => (byte*)frame + frame->Mac - VirtioNetHeaderSize;
+
+    /// <summary>The gso_type of the frame's virtio_net_hdr.</summary>
+    private static byte VnetGsoType(Tpacket3Hdr* frame) => VnetHeader(frame)[1];
 
     /// <summary>
     /// Cuts a frame a local kernel left unsegmented into the frames it stands for
@@ -286,7 +289,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
     /// </summary>
     private bool TakeSegments(Tpacket3Hdr* frame, Span<PacketBuffer> into, ref int count, BufferPool pool, ref long now)
     {
-        byte* vnet = (byte*)frame + frame->Mac - VirtioNetHeaderSize;
+        byte* vnet = VnetHeader(frame);
         int gsoSize = BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(vnet + 4, 2));
         var source = new ReadOnlySpan<byte>((byte*)frame + frame->Mac, (int)frame->SnapLength);
         if ((frame->Status & TP_STATUS_VLAN_VALID) != 0 || !GsoSegmenter.TryPlan(source, vnet[1], gsoSize, out var plan))

@@ -50,20 +50,20 @@ public static class GsoSegmenter
         {
             case GsoTcpV4 when ipv4 && info.Protocol == IpProtocol.Tcp:
             case GsoTcpV6 when !ipv4 && info.Protocol == IpProtocol.Tcp:
-                if (info.L4Length < 20)
+                if (info.L4Length < Tcp.MinHeaderSize)
                 {
                     return false;
                 }
 
-                l4Header = (frame[info.L4Offset + 12] >> 4) * 4;
-                if (l4Header < 20)
+                l4Header = (frame[info.L4Offset + Tcp.DataOffsetOffset] >> 4) * 4;
+                if (l4Header < Tcp.MinHeaderSize)
                 {
                     return false; // a data offset short of the fixed header: not TCP a kernel wrote
                 }
 
                 break;
             case GsoUdpL4 when info.Protocol == IpProtocol.Udp:
-                l4Header = 8;
+                l4Header = Udp.HeaderSize;
                 break;
             default:
                 return false;
@@ -100,35 +100,33 @@ public static class GsoSegmenter
         var ip = into[plan.L3Offset..];
         if (plan.Ipv4)
         {
-            int headerSize = (ip[0] & 0x0F) * 4;
-            BinaryPrimitives.WriteUInt16BigEndian(ip[2..], (ushort)(total - plan.L3Offset));
-            BinaryPrimitives.WriteUInt16BigEndian(ip[4..], (ushort)(BinaryPrimitives.ReadUInt16BigEndian(ip[4..]) + index));
-            BinaryPrimitives.WriteUInt16BigEndian(ip[10..], 0);
-            BinaryPrimitives.WriteUInt16BigEndian(ip[10..], Checksum.Compute(ip[..headerSize]));
+            BinaryPrimitives.WriteUInt16BigEndian(ip[Ipv4.TotalLengthOffset..], (ushort)(total - plan.L3Offset));
+            BinaryPrimitives.WriteUInt16BigEndian(ip[Ipv4.IdentificationOffset..], (ushort)(BinaryPrimitives.ReadUInt16BigEndian(ip[Ipv4.IdentificationOffset..]) + index));
+            BinaryPrimitives.WriteUInt16BigEndian(ip[Ipv4.ChecksumOffset..], 0);
+            BinaryPrimitives.WriteUInt16BigEndian(ip[Ipv4.ChecksumOffset..], Checksum.Compute(ip[..Ipv4.HeaderLength(ip)]));
         }
         else
         {
-            BinaryPrimitives.WriteUInt16BigEndian(ip[4..], (ushort)(total - plan.L3Offset - 40));
+            BinaryPrimitives.WriteUInt16BigEndian(ip[Ipv6.PayloadLengthOffset..], (ushort)(total - plan.L3Offset - Ipv6.HeaderSize));
         }
 
         var l4 = into[plan.L4Offset..];
         if (plan.Tcp)
         {
-            BinaryPrimitives.WriteUInt32BigEndian(l4[4..], BinaryPrimitives.ReadUInt32BigEndian(l4[4..]) + (uint)(index * plan.SegmentSize));
-            const byte Fin = 0x01, Psh = 0x08, Cwr = 0x80;
+            BinaryPrimitives.WriteUInt32BigEndian(l4[Tcp.SequenceOffset..], BinaryPrimitives.ReadUInt32BigEndian(l4[Tcp.SequenceOffset..]) + (uint)(index * plan.SegmentSize));
             if (index < plan.Segments - 1)
             {
-                l4[13] &= unchecked((byte)~(Fin | Psh));
+                l4[Tcp.FlagsOffset] &= unchecked((byte)~(Tcp.FlagFin | Tcp.FlagPsh));
             }
 
             if (index > 0)
             {
-                l4[13] &= unchecked((byte)~Cwr);
+                l4[Tcp.FlagsOffset] &= unchecked((byte)~Tcp.FlagCwr);
             }
         }
         else
         {
-            BinaryPrimitives.WriteUInt16BigEndian(l4[4..], (ushort)(total - plan.L4Offset));
+            BinaryPrimitives.WriteUInt16BigEndian(l4[Udp.LengthOffset..], (ushort)(total - plan.L4Offset));
         }
 
         OffloadedChecksum.Complete(into);
