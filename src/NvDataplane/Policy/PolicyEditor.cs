@@ -196,8 +196,14 @@ public sealed class PolicyEditor : IDisposable
     /// <summary>False makes every version go the whole-document way (tests compare the two).</summary>
     internal bool FastPath { get; set; } = true;
 
-    /// <summary>How long a version's requests wait for the forwarding threads to take it before they are answered anyway.</summary>
-    public static readonly TimeSpan SeenTimeout = TimeSpan.FromMilliseconds(10);
+    /// <summary>How long a version's requests wait for the forwarding threads to take it before they are answered anyway (10 ms).</summary>
+    public static readonly TimeSpan DefaultSeenTimeout = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>
+    /// This editor's wait (<see cref="DefaultSeenTimeout"/>); a test that must know a version was
+    /// taken, on a machine busy enough to keep a thread off a core for longer, lengthens it.
+    /// </summary>
+    internal TimeSpan SeenTimeout { get; set; } = DefaultSeenTimeout;
 
     /// <summary>Versions answered before every forwarding thread had taken them (one was stuck for <see cref="SeenTimeout"/>).</summary>
     public long UnseenVersions => Interlocked.Read(ref _unseenVersions);

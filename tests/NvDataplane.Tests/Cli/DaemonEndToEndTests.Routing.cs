@@ -41,15 +41,15 @@ public partial class DaemonEndToEndTests
     /// </summary>
     private void TcpTransfer(string clientVm, string serverVm, string address, int port, int megabytes)
     {
-        string server = $"import socket,hashlib\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('{address}',{port}));s.listen(1);c,_=s.accept();h=hashlib.sha256();n=0\nwhile True:\n d=c.recv(65536)\n if not d: break\n h.update(d);n+=len(d)\nprint(n,h.hexdigest())";
+        string server = $"import socket,hashlib\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('{address}',{port}));s.listen(1);print('ready',flush=True);c,_=s.accept();h=hashlib.sha256();n=0\nwhile True:\n d=c.recv(65536)\n if not d: break\n h.update(d);n+=len(d)\nprint(n,h.hexdigest())";
         string client = $"import socket,hashlib,random\nr=random.Random(7);data=r.randbytes({megabytes}*1024*1024);s=socket.create_connection(('{address}',{port}),timeout=30);s.sendall(data);s.close();print(len(data),hashlib.sha256(data).hexdigest())";
         var receiver = StartBackground("ip", "netns", "exec", serverVm, "/usr/bin/python3", "-c", server);
-        Thread.Sleep(300);
+        AssertReady(receiver);
         var (code, sent) = Sh("ip", "netns", "exec", clientVm, "/usr/bin/python3", "-c", client);
         Assert.That(code, Is.Zero, "client: " + sent);
         Assert.That(receiver.Process.WaitForExit(60_000), Is.True, "receiver finished");
         receiver.Process.WaitForExit(); // drains the redirected output
-        Assert.That(receiver.Log.ToString().Trim(), Is.EqualTo(sent.Trim()), "byte count and SHA-256 equal on both sides");
+        Assert.That(AfterReady(receiver), Is.EqualTo(sent.Trim()), "byte count and SHA-256 equal on both sides");
         Assert.That(sent, Does.StartWith((megabytes * 1024 * 1024).ToString(System.Globalization.CultureInfo.InvariantCulture) + " "));
     }
 

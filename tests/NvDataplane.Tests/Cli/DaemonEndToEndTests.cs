@@ -198,14 +198,14 @@ public partial class DaemonEndToEndTests
         Assert.That(WaitFor(() => capture.Log.ToString().Contains("Capturing on", StringComparison.Ordinal)), Is.True, "tshark started: " + capture.Log);
 
         Assert.That(Ping(t.Red1, "10.1.1.8"), Is.Zero, "Red over IP rewrite");
-        const string server = "import socket\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('10.1.1.8',5002));s.listen(1);c,_=s.accept();n=0\nwhile True:\n d=c.recv(65536)\n if not d: break\n n+=len(d)\nprint(n)";
+        const string server = "import socket\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('10.1.1.8',5002));s.listen(1);print('ready',flush=True);c,_=s.accept();n=0\nwhile True:\n d=c.recv(65536)\n if not d: break\n n+=len(d)\nprint(n)";
         const string client = "import socket\ns=socket.create_connection(('10.1.1.8',5002),timeout=20);s.sendall(bytes(range(256))*400);s.close()";
         var receiver = StartBackground("ip", "netns", "exec", t.Red2, "/usr/bin/python3", "-c", server);
-        Thread.Sleep(300);
+        AssertReady(receiver);
         Assert.That(Sh("ip", "netns", "exec", t.Red1, "/usr/bin/python3", "-c", client).Code, Is.Zero, "TCP over IP rewrite");
         Assert.That(receiver.Process.WaitForExit(30_000), Is.True);
         receiver.Process.WaitForExit();
-        Assert.That(receiver.Log.ToString().Trim(), Is.EqualTo("102400"));
+        Assert.That(AfterReady(receiver), Is.EqualTo("102400"));
         Assert.That(Ping(t.Blue1, "10.1.1.8"), Is.Zero, "Blue over NVGRE beside it");
 
         Must("kill", "-INT", capture.Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -226,11 +226,11 @@ public partial class DaemonEndToEndTests
         Assume.That(Sh("/usr/bin/python3", "-c", "import scapy").Code, Is.Zero, "python3-scapy is installed by .ci/setup-deps");
         using var temp = new TempDir();
         var t = TwoHosts(temp.Path, null);
-        static string Listener(int seconds) => "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('10.1.1.7',9999));"
+        static string Listener(int seconds) => "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('10.1.1.7',9999));print('ready',flush=True);"
             + $"s.settimeout({seconds});print(s.recvfrom(100)[0].decode())";
         var red = StartBackground("ip", "netns", "exec", t.Red1, "/usr/bin/python3", "-c", Listener(15));
         var blue = StartBackground("ip", "netns", "exec", t.Blue1, "/usr/bin/python3", "-c", Listener(8)); // outlives the send
-        Thread.Sleep(500);
+        AssertReady(red, blue);
 
         // An independent NVGRE implementation on the wire: scapy builds the frame hv2 would send.
         string craft = "from scapy.all import *\n"
@@ -317,12 +317,12 @@ public partial class DaemonEndToEndTests
 
         // Every VM listens on UDP 9998 for anything, broadcasts included; Blue has the same CAs.
         static string Listener(int seconds) => "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
-            + "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('',9998));"
+            + "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('',9998));print('ready',flush=True)\n"
             + $"s.settimeout({seconds})\ntry:\n d,a=s.recvfrom(100);print(d.decode(),a[0])\nexcept socket.timeout:\n print('nothing')";
         var red2 = StartBackground("ip", "netns", "exec", t.Red2, "/usr/bin/python3", "-c", Listener(flooding ? 15 : 6));
         var blue1 = StartBackground("ip", "netns", "exec", t.Blue1, "/usr/bin/python3", "-c", Listener(6));
         var blue2 = StartBackground("ip", "netns", "exec", t.Blue2, "/usr/bin/python3", "-c", Listener(6));
-        Thread.Sleep(500);
+        AssertReady(red2, blue1, blue2);
 
         // Red-1's kernel sends to its subnet's broadcast address (Ethernet ff:ff:ff:ff:ff:ff).
         const string send = "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.setsockopt(socket.SOL_SOCKET,socket.SO_BROADCAST,1)\n"
@@ -336,10 +336,10 @@ public partial class DaemonEndToEndTests
             listener.Process.WaitForExit(); // drains the redirected output
         }
 
-        Assert.That(red2.Log.ToString().Trim(), Is.EqualTo(flooding ? "red broadcast 10.1.1.7" : "nothing"),
+        Assert.That(AfterReady(red2), Is.EqualTo(flooding ? "red broadcast 10.1.1.7" : "nothing"),
             flooding ? "Red-2 on hv2 got Red-1's broadcast" : "with flooding off nothing crosses");
-        Assert.That(blue1.Log.ToString().Trim(), Is.EqualTo("nothing"), "Blue-1, on Red-1's own host, got nothing");
-        Assert.That(blue2.Log.ToString().Trim(), Is.EqualTo("nothing"), "Blue-2, with Red-2's address, got nothing");
+        Assert.That(AfterReady(blue1), Is.EqualTo("nothing"), "Blue-1, on Red-1's own host, got nothing");
+        Assert.That(AfterReady(blue2), Is.EqualTo("nothing"), "Blue-2, with Red-2's address, got nothing");
         Assert.That(Ping(t.Red1, "10.1.1.8"), Is.Zero, "unicast works all along (the path was up)");
     }
 
@@ -545,6 +545,19 @@ public partial class DaemonEndToEndTests
     }
 
     private sealed record Background(Process Process, StringBuilder Log);
+
+    /// <summary>Waits until each listener printed "ready" (bound, listening): a fixed sleep loses the race on a loaded host.</summary>
+    private static void AssertReady(params Background[] listeners)
+    {
+        foreach (var l in listeners)
+        {
+            Assert.That(WaitFor(() => l.Log.ToString().Contains("ready", StringComparison.Ordinal)), Is.True, "listener up: " + l.Log);
+        }
+    }
+
+    /// <summary>What a listener printed after its "ready" line.</summary>
+    private static string AfterReady(Background listener) =>
+        string.Join('\n', listener.Log.ToString().Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l != "ready")).Trim();
 
     private Background StartBackground(params string[] args)
     {

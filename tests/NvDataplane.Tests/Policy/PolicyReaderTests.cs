@@ -46,6 +46,11 @@ public class PolicyReaderTests
         var store = NewStore();
         var traffic = new SyntheticTraffic(TrafficScenario.Encap, 10, 64);
         using var editor = PolicyEditor.FromText(store, ConfigWriter.Write(traffic.Config));
+
+        // A busy thread takes each version within a batch; the default 10 ms also covers a thread
+        // that is stuck, and on a loaded CI host the scheduler can keep the spinning thread off a
+        // core longer than that (CI saw it once). Here a long wait so only a wrong answer fails.
+        editor.SeenTimeout = TimeSpan.FromSeconds(30);
         using var reader = store.AddReader();
         var forwarder = new Forwarder(store, new BufferPool(8)) { Reader = reader };
         using var stop = new CancellationTokenSource();
@@ -81,6 +86,7 @@ public class PolicyReaderTests
         }
 
         // The thread stopped without saying so (stuck in a device call): the answer still comes, late.
+        editor.SeenTimeout = PolicyEditor.DefaultSeenTimeout;
         reader.Using(store.Current.Version);
         var late = editor.Apply(new PolicyChange.Set(
             PolicySection.LookupRecords,
