@@ -11,8 +11,9 @@
 # Offered = frames gen0 handed to the veth (tx_packets + tx_dropped); delivered = frames that
 # reached sink0 (rx_packets). Each round times the generator with nothing reading vm0 (what it
 # offers then is the most any datapath here can be offered, so it bounds what one can deliver),
-# then nvdp, then Open vSwitch, back to back: the machine's speed drifts from minute to minute,
-# and a round's three figures share one. Before each datapath is timed a 1,000-frame sample at
+# then a reader that only counts what the TPACKET_V3 ring hands it (bench/null-reader.py: the
+# most a datapath reading vm0 through AF_PACKET can be offered), then nvdp, then Open vSwitch,
+# back to back: the machine's speed drifts from minute to minute, and a round's figures share one. Before each datapath is timed a 1,000-frame sample at
 # 20,000 frames/s is captured on sink0 and decoded by tshark: every frame must be NVGRE with
 # VSID 5001, or the datapath is not timed (the sample also warms up Open vSwitch's flow caches).
 # Everything lives in namespaces this script creates and deletes, even when it fails.
@@ -146,6 +147,7 @@ PY
 
 declare -A best_offered best_delivered
 ratios=()
+ceilings=()
 
 # --- Open vSwitch, userspace datapath, in the same namespace: its bridges and tunnel stay up
 # for the whole run, and the two veths join them only for its own timed runs ---
@@ -191,13 +193,24 @@ nvdp_stop() { # prints the worker's ns/packet split from the stop line
   echo "$split"
 }
 
-# Rounds: the generator alone, then nvdp, then Open vSwitch, back to back, so that each
-# round's three figures come from the same minute of a machine whose speed drifts. Every
-# round starts each datapath afresh and checks its sample (which also warms OVS's caches).
+# Rounds: the generator alone, the reader that only counts, nvdp, then Open vSwitch, back to
+# back, so that each round's figures come from the same minute of a machine whose speed
+# drifts. Every round starts each datapath afresh and checks its sample (which also warms
+# OVS's caches).
 for r in $(seq "$runs"); do
   read -r offered _ atport < <(timed_run)
   report "round $r: generator alone" "$offered" "$atport"
   if [ "${offered}" -gt "${best_offered[alone]:-0}" ]; then best_offered[alone]=$offered; fi
+
+  # The ceiling of any datapath reading vm0 through AF_PACKET: a reader that only counts.
+  ip netns exec $hv taskset -c 1 /usr/bin/python3 bench/null-reader.py vm0 >"$work/null.out" 2>&1 &
+  echo $! >"$work/null.pid"
+  for _ in $(seq 100); do grep -q ready "$work/null.out" && break; sleep 0.1; done
+  read -r offered _ _ < <(timed_run)
+  kill -TERM "$(cat "$work/null.pid")"; wait "$(cat "$work/null.pid")" || true; rm -f "$work/null.pid"
+  read_null=$(tail -n 1 "$work/null.out")
+  report "round $r: a reader that only counts" "$offered" "$read_null"
+  if [ "${read_null}" -gt "${best_delivered[null]:-0}" ]; then best_offered[null]=$offered; best_delivered[null]=$read_null; fi
 
   nvdp_start
   verify_sample nvdp
@@ -216,20 +229,23 @@ for r in $(seq "$runs"); do
   if [ "${delivered}" -gt "${best_delivered[ovs]:-0}" ]; then best_offered[ovs]=$offered; best_delivered[ovs]=$delivered; fi
   ovs_detach
   ratios+=("$(/usr/bin/python3 -c "print(f'{$nvdp_delivered / max($delivered, 1):.2f}')")")
-  echo "  round $r: nvdp delivered ${ratios[-1]}x what Open vSwitch delivered" >&2
+  ceilings+=("$(/usr/bin/python3 -c "print(f'{$read_null / max($delivered, 1):.2f}')")")
+  echo "  round $r: nvdp delivered ${ratios[-1]}x what Open vSwitch delivered; the reader that only counts read ${ceilings[-1]}x" >&2
 done
 
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -n1), $(nproc) vCPU, Linux $(uname -r)"
-/usr/bin/python3 - "$seconds" "$machine" "${best_offered[nvdp]}" "${best_delivered[nvdp]}" "${best_offered[ovs]}" "${best_delivered[ovs]}" "${best_offered[alone]}" <<'PY'
+/usr/bin/python3 - "$seconds" "$machine" "${best_offered[nvdp]}" "${best_delivered[nvdp]}" "${best_offered[ovs]}" "${best_delivered[ovs]}" "${best_offered[alone]}" "${best_offered[null]}" "${best_delivered[null]}" <<'PY'
 import sys
 secs, machine = float(sys.argv[1]), sys.argv[2]
-no, nd, oo, od, alone = (int(x) for x in sys.argv[3:8])
+no, nd, oo, od, alone, zo, zd = (int(x) for x in sys.argv[3:10])
 print("| datapath | offered Mpps | delivered Mpps | delivered / offered | machine |")
 print("|---|---|---|---|---|")
 print(f"| none: the generator alone | {alone/secs/1e6:.3f} | | | {machine} |")
+print(f"| a reader that only counts (`bench/null-reader.py`) | {zo/secs/1e6:.3f} | {zd/secs/1e6:.3f} (read) | {100*zd/max(zo,1):.1f}% | {machine} |")
 print(f"| nvdp (afpacket: ports) | {no/secs/1e6:.3f} | {nd/secs/1e6:.3f} | {100*nd/max(no,1):.1f}% | {machine} |")
 print(f"| Open vSwitch 3.1 userspace (netdev) | {oo/secs/1e6:.3f} | {od/secs/1e6:.3f} | {100*od/max(oo,1):.1f}% | {machine} |")
 print(f"\nBest runs: nvdp delivers {nd/max(od,1):.2f}x what Open vSwitch delivers; a datapath delivering all the generator makes alone would deliver {alone/max(od,1):.2f}x.")
 PY
 echo "Round by round, nvdp delivered / Open vSwitch delivered: ${ratios[*]}"
+echo "Round by round, read by the reader that only counts / Open vSwitch delivered: ${ceilings[*]}"
 echo "nvdp worker, last round: $split"
