@@ -191,27 +191,27 @@ public sealed partial class Forwarder
             return;
         }
 
-        // An upper bound (every fragment carrying the first one's payload), plus one: the loop's
-        // last NextFragment call rents a buffer to find no fragment left. Fragment counts exactly
-        // and bounds its loop instead.
-        int count = ((info.L3Length - info.IpHeaderLength) + perFragment - 1) / perFragment + 1;
-        if (rep.PoolDry || rep.InputTaken || _pool.Available < count)
+        // Exactly the fragments the loop below writes, a buffer and a queue slot each (as the
+        // unicast path counts them: Fragment in VmIngress.cs).
+        int count = Ipv4Fragmenter.Count(rep.Input.Frame.Slice(info.L3Offset, info.L3Length), maxIp);
+        if (rep.PoolDry || rep.InputTaken)
         {
             rep.PoolDry = true;
             Lose(ref rep, DropReason.PoolExhausted);
             return;
         }
 
-        if (TxRoom(t.ProviderPortIndex) < count)
+        if (RoomForFragments(t.ProviderPortIndex, count) is var noRoom and not DropReason.None)
         {
-            Lose(ref rep, DropReason.TxFull);
+            rep.PoolDry |= noRoom == DropReason.PoolExhausted;
+            Lose(ref rep, noRoom);
             return;
         }
 
         // The copy is the fragments; the first one's fate is the copy's, later ones are extras.
         rep.Left--;
         DropReason first = DropReason.None;
-        for (int i = 0; NextFragment(rep.Input, in info, maxIp, i) is { } piece; i++)
+        for (int i = 0; i < count && NextFragment(rep.Input, in info, maxIp, i) is { } piece; i++)
         {
             NvgreEncapsulator.Push(piece, piece.Length, in t, _p.TemplateBytes, vsid, info.Tos, flow);
             DropReason r = SendCopyToProvider(in t, piece, countLoss: i == 0);

@@ -344,6 +344,29 @@ public class FloodingTests
         Assert.That(h.Forwarder.Pool.Available, Is.EqualTo(h.Forwarder.Pool.Size));
     }
 
+    [TestCase(6, 0)]
+    [TestCase(5, 1)]
+    [TestCase(3, 2)]
+    public void A_fragmented_copy_needs_a_buffer_per_fragment_and_no_more(int buffers, int lost)
+    {
+        // The frame holds one buffer and red3's copy another; each remote copy is two fragments.
+        // With six buffers both remote copies fit exactly (2 + 2); with five, hv3's is lost as
+        // pool_exhausted; with three, both are.
+        var h = Harness(Config(RedFloods, mtu: 1000), buffers);
+        var output = h.Send("red1", Udp(Red1Mac, payload: 1000, flags: 0));
+        var expected = new List<(string, string)>();
+        foreach (string pa in new[] { "C0A8010B", "C0A8010C" }.Take(2 - lost))
+        {
+            expected.AddRange([("pnic0", pa), ("pnic0", pa)]);
+        }
+
+        expected.Add(("red3", ""));
+        Assert.That(output.Select(o => (h.Forwarder.Policy.Ports[o.Port].Name, h.Forwarder.Policy.Ports[o.Port].Name == "pnic0" ? Convert.ToHexString(o.Frame.AsSpan(14 + 16, 4)) : "")),
+            Is.EqualTo(expected));
+        Assert.That((h.Forwarder.Counters.Forwarded, h.Forwarder.Counters.Drop(DropReason.PoolExhausted), h.Forwarder.Counters.TotalDrops), Is.EqualTo((1L, (long)lost, (long)lost)));
+        Assert.That(h.Forwarder.Pool.Available, Is.EqualTo(h.Forwarder.Pool.Size));
+    }
+
     [Test]
     public void A_copy_for_a_pa_whose_next_hop_is_unknown_waits_for_arp_and_is_counted_when_it_never_comes()
     {
