@@ -309,7 +309,11 @@ public sealed partial class Forwarder
 
             piece.TimestampNs = buffer.TimestampNs;
             WriteExternalEthernet(piece, ext, 4, len);
-            SendToNeighbor(in target, piece, extra: i != 0);
+            if (SendToNeighbor(in target, piece, extra: i != 0) is var lost and not DropReason.None)
+            {
+                _pool.Return(piece); // only the first can fail, as in Fragment: the caller takes the frame back
+                return lost;
+            }
         }
 
         _pool.Return(buffer);

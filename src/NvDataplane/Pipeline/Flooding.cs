@@ -310,10 +310,10 @@ public sealed partial class Forwarder
             return Enqueue(t.ProviderPortIndex, copy) ? DropReason.None : DropReason.TxFull;
         }
 
-        // Copies wait in at most half the pool: one broadcast to many unresolved hosts must not
-        // hold every buffer of a small pool (a replay's 64) while it waits.
+        // Copies wait in at most half the pool (ParkLimit): one broadcast to many unresolved
+        // hosts must not hold every buffer of a small pool (a replay's 64) while it waits.
         RequestNeighbor(new NeighborTarget(t.ProviderPortIndex, t.NextHop, t.SourceAddress, t.VlanId), copy.TimestampNs);
-        if (_parked.Count >= Math.Min(ParkCapacity, _pool.Size / 2))
+        if (_parked.Count >= ParkLimit)
         {
             return DropReason.NeighborUnresolved;
         }

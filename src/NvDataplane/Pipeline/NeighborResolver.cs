@@ -18,6 +18,13 @@ public sealed partial class Forwarder
     public const int ParkCapacity = 64;
 
     public const long ParkTimeoutNs = 1_000_000_000;
+
+    /// <summary>
+    /// Frames that may wait here with this forwarder's pool: <see cref="ParkCapacity"/>, and at
+    /// most half the pool, so frames waiting for an answer never hold every buffer of a small
+    /// pool (a replay's 64) and leave none for the frames after them.
+    /// </summary>
+    private int ParkLimit => Math.Min(ParkCapacity, _pool.Size / 2);
     public const long RequestIntervalNs = 1_000_000_000;
     public const long ReachableNs = 300L * 1_000_000_000;
 
@@ -82,7 +89,7 @@ public sealed partial class Forwarder
         }
 
         RequestNeighbor(in n, buffer.TimestampNs);
-        if (_parked.Count >= ParkCapacity)
+        if (_parked.Count >= ParkLimit)
         {
             if (extra)
             {

@@ -508,7 +508,14 @@ public sealed partial class Forwarder
                 NvgreEncapsulator.Push(piece, piece.Length, in t, templateBytes, dst.Vsid, info.Tos, flow);
             }
 
-            SendToProvider(in t, piece, extra: !first);
+            if (SendToProvider(in t, piece, extra: !first) is var lost and not DropReason.None)
+            {
+                // Only the first fragment can fail (the next hop's wait queue is full, or it has
+                // no room): the frame is lost for that reason, and the caller takes it back.
+                _pool.Return(piece);
+                return lost;
+            }
+
             first = false;
         }
 

@@ -114,6 +114,46 @@ public class NeighborResolutionTests
     }
 
     [Test]
+    public void Frames_waiting_for_a_next_hop_never_hold_more_than_half_of_a_replays_pool()
+    {
+        // nvdp replay's pool is 64 buffers: 65 frames to a silent next hop used to take all of
+        // them and stop the replay with an exception at the 65th.
+        var h = new ForwarderHarness(Config(v6: false), buffers: 64);
+        for (int i = 0; i < 65; i++)
+        {
+            Assert.DoesNotThrow(() => h.Send("red1", VmFrame((ushort)(40000 + i))), "frame {0}", i);
+        }
+
+        Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(32));
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NeighborUnresolved), Is.EqualTo(33));
+        h.Forwarder.ExpireParked(long.MaxValue);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NeighborUnresolved), Is.EqualTo(65), "every frame counted");
+        Assert.That(h.Forwarder.Pool.Available, Is.EqualTo(h.Forwarder.Pool.Size));
+    }
+
+    [Test]
+    public void A_frame_cut_into_fragments_while_the_wait_queue_is_full_is_counted_and_its_buffers_come_back()
+    {
+        var config = Config(v6: false);
+        config = config with { Ports = [config.Ports[0] with { Mtu = 1000 }, config.Ports[1]] };
+        var h = new ForwarderHarness(config, buffers: 512);
+        for (int i = 0; i < Forwarder.ParkCapacity; i++)
+        {
+            h.Send("red1", VmFrame((ushort)(40000 + i)));
+        }
+
+        Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(Forwarder.ParkCapacity));
+        byte[] big = SyntheticTraffic.BuildUdpFrame(VmMac, MacAddress.Parse("00-15-5D-00-00-02"), IpAddr.Parse("10.1.1.7"), IpAddr.Parse("10.1.1.8"), 1400);
+        big[14 + 6] = 0; // DF clear: cut into fragments for the 1,000-byte provider MTU
+        BinaryPrimitives.WriteUInt16BigEndian(big.AsSpan(14 + 10), 0);
+        BinaryPrimitives.WriteUInt16BigEndian(big.AsSpan(14 + 10), Checksum.ComputeIpv4Header20(big.AsSpan(14, 20)));
+        Assert.That(h.Send("red1", big), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NeighborUnresolved), Is.EqualTo(1), "the frame is counted, not lost silently");
+        h.Forwarder.ExpireParked(long.MaxValue);
+        Assert.That(h.Forwarder.Pool.Available, Is.EqualTo(h.Forwarder.Pool.Size), "every fragment's buffer came back");
+    }
+
+    [Test]
     public void An_arp_reply_nobody_asked_for_teaches_nothing()
     {
         var h = new ForwarderHarness(Config(v6: false));
