@@ -51,13 +51,15 @@ public enum DropReason : byte
     PoolExhausted,
     /// <summary>A broadcast / multicast frame of a flooding VSID with nobody to flood to (no other local VM, no remote PA).</summary>
     NoFloodTarget,
+    /// <summary>A routed packet whose next hop (a router or gateway VM) has an IP-rewrite record: rewriting would put the next hop's PA where the packet's own destination was.</summary>
+    NatNextHop,
 }
 
 /// <summary>Names and counts of <see cref="DropReason"/>.</summary>
 public static class DropReasons
 {
     /// <summary>Number of slots a counter array needs (index = (int)reason).</summary>
-    public const int Count = (int)DropReason.NoFloodTarget + 1;
+    public const int Count = (int)DropReason.NatNextHop + 1;
 
     private static readonly string[] Names = BuildNames();
 

@@ -409,6 +409,12 @@ internal sealed partial class TraceWalk
             return -1;
         }
 
+        if (Forwarder.IsNatNextHop(in route, in _p.Records[index], info.Destination))
+        {
+            reason = Fail(DropReason.NatNextHop, "route", $"next hop {target} is on another host behind IP rewrite (TranslationMethodNat): the rewritten packet could carry only {target}'s PA, and its destination {info.Destination} would be lost");
+            return -1;
+        }
+
         if (info.Ttl <= 1)
         {
             reason = Fail(DropReason.TtlExpired, "route", $"{(info.IpVersion == 4 ? "TTL" : "hop limit")} {info.Ttl}: a routed hop needs more than 1");

@@ -297,6 +297,12 @@ public sealed partial class Forwarder
             return -1;
         }
 
+        if (IsNatNextHop(in route, in _p.Records[index], info.Destination))
+        {
+            reason = DropReason.NatNextHop;
+            return -1;
+        }
+
         if (info.Ttl <= 1)
         {
             reason = DropReason.TtlExpired;
@@ -305,6 +311,14 @@ public sealed partial class Forwarder
 
         return index;
     }
+
+    /// <summary>
+    /// Whether the route sends the packet through a next hop on another host whose record
+    /// rewrites addresses: IP rewrite carries one address, and the next hop's PA would replace
+    /// the packet's own destination (the router would get a packet for itself).
+    /// </summary>
+    internal static bool IsNatNextHop(in CustomerRouteEntry route, in RecordEntry hop, IpAddr destination) =>
+        !route.IsOnLink && hop.Rule == TranslationRule.Nat && !hop.IsLocal && route.NextHop != destination;
 
     /// <summary>
     /// A source CA with no record of its own is accepted only from the routing domain's

@@ -189,7 +189,7 @@ internal static class ConfigLookupRecordReader
         bool wildcardType = r.Type is RecordType.GatewayWildcard or RecordType.L2Only;
         return wildcardType == r.CustomerAddress.IsUnspecified
             && !r.CustomerAddress.IsBroadcastOrMulticast
-            && !(r.Type == RecordType.L2Only && r.Rule == TranslationRule.Nat)
+            && !(wildcardType && r.Rule == TranslationRule.Nat)
             && !r.ProviderAddress.IsUnspecified
             && !r.ProviderAddress.IsBroadcastOrMulticast
             && !(r.Rule == TranslationRule.Nat && r.ProviderAddress.IsV4 != r.CustomerAddress.IsV4);
@@ -213,7 +213,7 @@ internal static class ConfigLookupRecordReader
         return new Draft(record, ca, vsid, pa, rule, type, mac);
     }
 
-    /// <summary>Wildcard CA exactly on GatewayWildcard and L2Only records; a real PA; NAT keeps the family and is not L2Only (<see cref="PassesAddressChecks"/> says the same of a typed record).</summary>
+    /// <summary>Wildcard CA exactly on GatewayWildcard and L2Only records; a real PA; NAT keeps the family and is neither L2Only nor GatewayWildcard (<see cref="PassesAddressChecks"/> says the same of a typed record).</summary>
     private static void CheckAddresses(Draft draft)
     {
         var record = draft.Record;
@@ -237,6 +237,10 @@ internal static class ConfigLookupRecordReader
             if (type == RecordType.L2Only && draft.Rule == TranslationRule.Nat)
             {
                 record.Report("rule", "an L2Only record cannot use TranslationMethodNat (IP rewrite needs a fixed customer address); use TranslationMethodEncap");
+            }
+            else if (type == RecordType.GatewayWildcard && draft.Rule == TranslationRule.Nat)
+            {
+                record.Report("rule", "a GatewayWildcard record cannot use TranslationMethodNat (IP rewrite maps one customer address to its own provider address, and a gateway stands for every address outside the virtual network); use TranslationMethodEncap");
             }
         }
 

@@ -104,6 +104,7 @@ public partial class DropReasonTests
             ],
             [
                 new CustomerRouteConfig(rd1, 5001, IpPrefix.Parse("10.1.1.0/24"), IpAddr.Any4, 255),
+                new CustomerRouteConfig(rd1, 5001, IpPrefix.Parse("172.30.0.0/16"), IpAddr.Parse("10.1.1.23"), 10), // a router behind IP rewrite
                 new CustomerRouteConfig(rd2, 6001, IpPrefix.Parse("10.1.1.0/24"), IpAddr.Any4, 255),
             ])
         {
@@ -156,6 +157,7 @@ public partial class DropReasonTests
         yield return C(DropReason.NotForHost, "pnic0", Concat(Eth("02-00-00-00-01-99", RouterMac, 0x0800), Nvgre()[14..]));
         yield return C(DropReason.NoLocalPort, "red1", RedUdp("10.1.1.22"));
         yield return C(DropReason.NatSourceNotUnique, "red1", RedUdp("10.1.1.23"));
+        yield return C(DropReason.NatNextHop, "red1", RedUdp("172.30.0.5", GatewayMac));
         yield return C(DropReason.AclDeny, "red1", Concat(Eth(Red2Mac, RedMac, 0x0800), Ipv4Of("10.1.1.7", "10.1.1.8", 17, UdpOf(1000, 9, new byte[8]))));
         yield return C(DropReason.DhcpMalformed, "red1", DhcpFrames.Frame(RedMac, DhcpFrames.Message(RedMac, op: 2, options: DhcpFrames.Usual(DhcpFrames.Type(1)))));
         yield return C(DropReason.DhcpRelease, "red1", DhcpFrames.Frame(RedMac, DhcpFrames.Message(RedMac, ciaddr: "10.1.1.7", options: DhcpFrames.Usual(DhcpFrames.Type(7))), src: "10.1.1.7"));

@@ -619,6 +619,25 @@ public partial class ConfigLoaderTests
 
     [TestCase("0.0.0.0")]
     [TestCase("::")]
+    public void A_gateway_wildcard_record_cannot_use_ip_rewrite(string ca)
+    {
+        // IP rewrite maps one CA to its own PA; the gateway stands for every outside address,
+        // so a rewritten packet would lose the address it was for (both ways).
+        var problem = SingleProblem(
+            c =>
+            {
+                Record(c, 1)["customerAddress"] = ca;
+                Record(c, 1)["type"] = "GatewayWildcard";
+                Record(c, 1)["rule"] = "Nat";
+                Record(c, 1)["providerAddress"] = ca == "::" ? "2001:db8::11" : "192.168.1.11";
+            },
+            "$.lookupRecords[1].rule");
+
+        Assert.That(problem.Message, Does.StartWith("a GatewayWildcard record cannot use TranslationMethodNat"));
+    }
+
+    [TestCase("0.0.0.0")]
+    [TestCase("::")]
     public void Unspecified_ca_needs_type_gateway_wildcard(string ca)
     {
         var problem = SingleProblem(c => Record(c, 1)["customerAddress"] = ca, "$.lookupRecords[1].customerAddress");

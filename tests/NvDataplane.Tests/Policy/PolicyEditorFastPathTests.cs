@@ -82,7 +82,7 @@ public class PolicyEditorFastPathTests
             3 => """{ "providerAddress": "300.1.1.1" }""",
             4 => $$"""{ "rule": "{{(rng.Next(2) == 0 ? "Nat" : "TranslationMethodEncap")}}" }""",
             5 => $$"""{ "customerAddress": "{{Ca(rng.Next(Records + 20))}}" }""",
-            6 => """{ "type": "GatewayWildcard" }""",
+            6 => rng.Next(2) == 0 ? """{ "type": "GatewayWildcard" }""" : """{ "type": "GatewayWildcard", "customerAddress": "0.0.0.0", "rule": "Nat" }""",
             7 => """{ "macAddress": "zz" }""",
             8 => """{ "colour": "red" }""",
             9 => $$"""{ "macAddress": "02-00-00-00-{{rng.Next(16):X2}}-01", "vmName": "vm{{rng.Next(100)}}" }""",
