@@ -141,8 +141,7 @@ internal sealed partial class TraceWalk
         Inner = HeadersOf(innerFrame, in info, ip: true);
         var innerDstMac = Ethernet.ReadDestination(innerFrame);
         Step("parse", $"inner: Ethernet {Ethernet.ReadSource(innerFrame)} → {innerDstMac}, {Describe(in info)}");
-        if ((info.Protocol == IpProtocol.Icmp || info.Protocol == IpProtocol.Icmpv6) && info.Destination == outer.Destination
-            && MigrationMessage.Classify(innerFrame, in info) is not MigrationMessageKind.None and var message)
+        if (MigrationMessage.ClassifyInner(innerFrame, in info, outer.Source, outer.Destination) is not MigrationMessageKind.None and var message)
         {
             return ConsumeMessage(message, outer.Source);
         }
@@ -245,6 +244,12 @@ internal sealed partial class TraceWalk
 
             Step("source", $"inner source {info.Source}: {Describe(src)}; outer source {outerSource} is its PA", RecordOf(src, "source"));
             return true;
+        }
+
+        if (Forwarder.IsOwnPa(_p, outerSource))
+        {
+            Fail(DropReason.PaMismatch, "source", $"outer source {outerSource} is this host's own PA: the provider network never carries a frame from this host to itself");
+            return false;
         }
 
         string how = "its";

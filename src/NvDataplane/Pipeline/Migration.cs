@@ -272,6 +272,14 @@ public sealed partial class Forwarder
             return p.RemotePas[ForwardingData.Index(srcData)] == d.OuterSource || RedirectedFrom(in d, info.Source);
         }
 
+        // A local record (or none): only a frame from one of our own PAs could match one, and
+        // the provider network never carries a frame from this host to itself (a forger would
+        // speak for a VM here to its neighbours). Refused before anything is learned from it.
+        if (IsOwnPa(d.OuterSource))
+        {
+            return false;
+        }
+
         if (srcIndex < 0)
         {
             srcIndex = FindSourceElsewhere(in d, info.Source, buffer);
@@ -279,6 +287,11 @@ public sealed partial class Forwarder
 
         return srcIndex >= 0 && p.Records[srcIndex].ProviderAddress == d.OuterSource;
     }
+
+    /// <summary>Whether <paramref name="address"/> is one of this host's PAs.</summary>
+    internal static bool IsOwnPa(PolicySnapshot p, IpAddr address) => p.LocalPaIndex.Find(0, address) >= 0;
+
+    private bool IsOwnPa(IpAddr address) => IsOwnPa(_p, address);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool RedirectedFrom(in DecapState d, IpAddr source) =>

@@ -263,10 +263,8 @@ public sealed partial class Forwarder
         d.Vsid = vsid;
         d.DomainIndex = vsidInfo.DomainIndex;
 
-        // ICMP from a PA to our PA inside NVGRE is no VM's: MS-NVGREE REDIRECT / UNREACHABLE.
-        d.Message = (info.Protocol == IpProtocol.Icmp || info.Protocol == IpProtocol.Icmpv6) && info.Destination == outer.Destination
-            ? MigrationMessage.Classify(inner, in info)
-            : MigrationMessageKind.None;
+        // ICMP from the sending PA to our PA inside NVGRE is no VM's: MS-NVGREE REDIRECT / UNREACHABLE.
+        d.Message = MigrationMessage.ClassifyInner(inner, in info, outer.Source, outer.Destination);
         return DropReason.None;
     }
 

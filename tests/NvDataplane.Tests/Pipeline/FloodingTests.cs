@@ -96,7 +96,7 @@ public class FloodingTests
 
     /// <summary>NVGRE from <paramref name="fromPa"/> to our PA carrying <paramref name="inner"/> in <paramref name="vsid"/>.</summary>
     private static byte[] FromProvider(string fromPa, uint vsid, byte[] inner) =>
-        Concat(Eth(PnicMac, HostMacs[fromPa], 0x0800), Ipv4Of(fromPa, "192.168.1.10", 47, NvgreOf(vsid, 0x5A, inner), flagsFragment: 0x4000));
+        Concat(Eth(PnicMac, HostMacs.GetValueOrDefault(fromPa, "02-00-00-00-01-99"), 0x0800), Ipv4Of(fromPa, "192.168.1.10", 47, NvgreOf(vsid, 0x5A, inner), flagsFragment: 0x4000));
 
     private static List<(string Port, string Hex)> Named(ForwarderHarness h, List<(int Port, byte[] Frame)> output) =>
         output.Select(o => (h.Forwarder.Policy.Ports[o.Port].Name, Convert.ToHexString(o.Frame))).ToList();
@@ -246,11 +246,24 @@ public class FloodingTests
     [TestCase("192.168.1.12", "10.1.1.8")]
     [TestCase("192.168.1.11", "10.1.1.99")]
     [TestCase("192.168.1.13", "10.1.1.30")]
+    [TestCase("192.168.1.10", "10.1.1.3")] // our own PA, for a VM of this host: never from the wire
     public void Nvgre_broadcast_with_a_spoofed_source_is_refused(string outerPa, string innerSource)
     {
         var h = Harness(Config(RedFloods));
         Assert.That(h.Send("pnic0", FromProvider(outerPa, 5001, Udp(Red8Mac, innerSource))), Is.Empty);
         Assert.That(h.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void Nvgre_from_our_own_pa_speaking_for_a_vm_of_this_host_is_refused()
+    {
+        // Red-3 lives here, on 192.168.1.10: a frame from the provider network claiming that PA
+        // and Red-3's address is a forger's, however well it matches Red-3's record.
+        var h = Harness(Config(RedFloods));
+        byte[] toRed1 = Udp(Red3Mac, "10.1.1.3", dstMac: Red1Mac, dstIp: "10.1.1.7");
+        Assert.That(h.Send("pnic0", FromProvider("192.168.1.10", 5001, toRed1)), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(1));
+        Assert.That(h.Send("pnic0", FromProvider("192.168.1.11", 5001, Udp(Red8Mac, "10.1.1.8", dstMac: Red1Mac, dstIp: "10.1.1.7"))), Has.Count.EqualTo(1), "Red-8 from its own PA still arrives");
     }
 
     [Test]

@@ -350,6 +350,21 @@ public class MigrationTests
     }
 
     [Test]
+    public void An_icmp_packet_whose_inner_source_is_not_the_sending_pa_is_tenant_traffic_not_a_message()
+    {
+        // A tenant's own ICMP 3/10 ("host prohibited") between CAs that happen to equal PAs: a
+        // message's inner IP header is NVE to NVE, so the inner source must be the outer one.
+        var host = new Host(Config(trust: true));
+        byte[] frame = RedirectForRed9(Hv2, Hv2Mac, "0.0.0.0", type: 3, code: 10);
+        int innerIp = 14 + 20 + 8 + 14;
+        Addr(Hv3).CopyTo(frame, innerIp + 12);
+        FixIpv4Checksum(frame.AsSpan(innerIp));
+        Assert.That(host.Send("pnic0", frame, T0), Is.Empty);
+        Assert.That(host.Counters.UnreachablesReceived, Is.Zero, "not consumed as an UNREACHABLE");
+        Assert.That(host.Harness.Forwarder.Counters.Drop(DropReason.NoLookupRecord), Is.EqualTo(1), "taken as a tenant packet to 192.168.1.10, which no VM has");
+    }
+
+    [Test]
     public void A_redirect_cut_before_the_quoted_destination_is_ignored_and_an_unreachable_is_consumed()
     {
         var host = new Host(Config(trust: true));
