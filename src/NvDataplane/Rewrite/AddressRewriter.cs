@@ -7,8 +7,11 @@ namespace NvDataplane.Rewrite;
 /// <summary>
 /// IP rewrite (TranslationMethodNat): replaces the source and destination addresses in place and
 /// patches every checksum that covers them by RFC 1624 incremental update — the IPv4 header
-/// checksum, the TCP and UDP pseudo-header checksums (a zero UDP checksum over IPv4 stays zero:
-/// it means "none"), and the ICMPv6 checksum. Later fragments carry no transport header.
+/// checksum, the TCP and UDP pseudo-header checksums (a zero UDP checksum stays zero: over IPv4 it
+/// means "none", over IPv6 only tunnels may send it (RFC 6935), and no update of it would be
+/// right), and the ICMPv6 checksum. Later fragments carry no transport header, except the TCP
+/// checksum of a packet whose first fragment stopped short of it (RFC 1858's tiny fragments):
+/// the fragment that holds it is patched.
 /// </summary>
 public static class AddressRewriter
 {
@@ -34,6 +37,11 @@ public static class AddressRewriter
         info.Destination = newDestination;
         if (info.IsLaterFragment)
         {
+            if (info.Protocol == IpProtocol.Tcp)
+            {
+                TcpChecksumInLaterFragment(frame, in info, oldSum, newSum);
+            }
+
             return;
         }
 
@@ -41,11 +49,11 @@ public static class AddressRewriter
         int l4Length = info.L4Length;
         switch (info.Protocol)
         {
-            case IpProtocol.Tcp when l4Length >= Tcp.MinHeaderSize:
+            case IpProtocol.Tcp when l4Length >= Tcp.ChecksumOffset + 2:
                 Checksum.Update(l4[Tcp.ChecksumOffset..], oldSum, newSum);
                 break;
             case IpProtocol.Udp when l4Length >= Udp.HeaderSize:
-                UpdateUdp(l4, oldSum, newSum, info.IpVersion == 4);
+                UpdateUdp(l4, oldSum, newSum);
                 break;
             case IpProtocol.Icmpv6 when l4Length >= 4:
                 Checksum.Update(l4[Icmp.ChecksumOffset..], oldSum, newSum);
@@ -55,10 +63,27 @@ public static class AddressRewriter
         }
     }
 
-    private static void UpdateUdp(Span<byte> udp, ulong oldSum, ulong newSum, bool v4)
+    /// <summary>
+    /// The TCP checksum when it travels in this later fragment: fragments start at multiples of
+    /// 8 bytes, so a first fragment of 8 or 16 transport bytes leaves bytes 16-17 to the one
+    /// starting at 8 or 16.
+    /// </summary>
+    private static void TcpChecksumInLaterFragment(Span<byte> frame, in PacketInfo info, ulong oldSum, ulong newSum)
+    {
+        int start = info.IpVersion == 4
+            ? (BinaryPrimitives.ReadUInt16BigEndian(frame[(info.L3Offset + Ipv4.FlagsFragmentOffset)..]) & Ipv4.FragmentOffsetMask) * 8
+            : BinaryPrimitives.ReadUInt16BigEndian(frame[(info.Ipv6FragmentHeaderOffset + 2)..]) & 0xFFF8;
+        int at = Tcp.ChecksumOffset - start;
+        if (at >= 0 && at + 2 <= info.L4Length)
+        {
+            Checksum.Update(frame[(info.L4Offset + at)..], oldSum, newSum);
+        }
+    }
+
+    private static void UpdateUdp(Span<byte> udp, ulong oldSum, ulong newSum)
     {
         Span<byte> field = udp[Udp.ChecksumOffset..];
-        if (v4 && BinaryPrimitives.ReadUInt16BigEndian(field) == 0)
+        if (BinaryPrimitives.ReadUInt16BigEndian(field) == 0)
         {
             return;
         }

@@ -1,0 +1,110 @@
+using System.Buffers.Binary;
+using NvDataplane.Diagnostics;
+using NvDataplane.Headers;
+using NvDataplane.Rewrite;
+using static NvDataplane.Tests.Pipeline.TestFrames;
+
+namespace NvDataplane.Tests.Pipeline;
+
+/// <summary>
+/// IP rewrite's checksums where the transport header is cut or special: a TCP checksum that
+/// travels in a later fragment, and a zero UDP checksum over IPv6. Expected sums come from
+/// <see cref="ReferenceChecksum"/> over the reassembled segment, not from the rewriter's arithmetic.
+/// </summary>
+public class AddressRewriterTests
+{
+    private const string CaA = "10.1.1.7", CaB = "10.1.1.8", PaA = "192.168.1.20", PaB = "192.168.1.21";
+    private const string CaA6 = "fd00::7", CaB6 = "fd00::8", PaA6 = "2001:db8::20", PaB6 = "2001:db8::21";
+
+    /// <summary>The pseudo-header sum (not complemented) of RFC 793 / RFC 8200 8.1 for <paramref name="protocol"/>.</summary>
+    private static uint PseudoSum(string src, string dst, byte protocol, int length)
+    {
+        byte[] s = Addr(src), d = Addr(dst);
+        byte[] pseudo = s.Length == 4
+            ? Concat(s, d, [0, protocol, (byte)(length >> 8), (byte)length])
+            : Concat(s, d, [0, 0, (byte)(length >> 8), (byte)length, 0, 0, 0, protocol]);
+        return (ushort)~ReferenceChecksum(pseudo);
+    }
+
+    private static byte[] TcpSegment(string src, string dst)
+    {
+        byte[] tcp = TcpOf(40000, 443, Enumerable.Range(0, 40).Select(i => (byte)(i * 7)).ToArray());
+        BinaryPrimitives.WriteUInt16BigEndian(tcp.AsSpan(16), ReferenceChecksum(tcp, PseudoSum(src, dst, 6, tcp.Length)));
+        return tcp;
+    }
+
+    /// <summary>Parses the IP packet behind a dummy Ethernet header, rewrites it and returns the rewritten IP packet.</summary>
+    private static byte[] Rewrite(byte[] ip, bool v4, string newSrc, string newDst)
+    {
+        byte[] frame = Concat(Eth("00-15-5D-00-00-02", "00-15-5D-00-00-01", v4 ? (ushort)0x0800 : (ushort)0x86DD), ip);
+        PacketInfo info = default;
+        Assert.That(PacketParser.ParseEthernet(frame, ref info), Is.EqualTo(DropReason.None));
+        Assert.That(PacketParser.ParseIp(frame, ref info), Is.EqualTo(DropReason.None));
+        AddressRewriter.Rewrite(frame, ref info, IpAddr.Parse(newSrc), IpAddr.Parse(newDst));
+        return frame[14..];
+    }
+
+    [TestCase(8)]
+    [TestCase(16)]
+    public void A_tcp_checksum_left_to_a_later_ipv4_fragment_is_patched_there(int firstBytes)
+    {
+        // RFC 1858's tiny first fragment: the checksum (bytes 16-17) is in the second fragment.
+        byte[] tcp = TcpSegment(CaA, CaB);
+        byte[] first = Ipv4Of(CaA, CaB, 6, tcp[..firstBytes], flagsFragment: 0x2000, id: 9);
+        byte[] second = Ipv4Of(CaA, CaB, 6, tcp[firstBytes..], flagsFragment: (ushort)(firstBytes / 8), id: 9);
+
+        byte[] a = Rewrite(first, v4: true, PaA, PaB);
+        byte[] b = Rewrite(second, v4: true, PaA, PaB);
+
+        byte[] reassembled = Concat(a[20..], b[20..]);
+        Assert.That(ReferenceChecksum(reassembled, PseudoSum(PaA, PaB, 6, reassembled.Length)), Is.Zero, "TCP checksum valid between the PAs");
+        Assert.That(ReferenceChecksum(a.AsSpan(0, 20)), Is.Zero, "first header");
+        Assert.That(ReferenceChecksum(b.AsSpan(0, 20)), Is.Zero, "second header");
+    }
+
+    [Test]
+    public void A_tcp_checksum_left_to_a_later_ipv6_fragment_is_patched_there()
+    {
+        byte[] tcp = TcpSegment(CaA6, CaB6);
+        static byte[] FragmentHeader(int offset, bool more) =>
+            [6, 0, (byte)((offset | (more ? 1 : 0)) >> 8), (byte)(offset | (more ? 1 : 0)), 0, 0, 0, 9];
+        byte[] first = Ipv6Of(CaA6, CaB6, 44, Concat(FragmentHeader(0, more: true), tcp[..8]));
+        byte[] second = Ipv6Of(CaA6, CaB6, 44, Concat(FragmentHeader(8, more: false), tcp[8..]));
+
+        byte[] a = Rewrite(first, v4: false, PaA6, PaB6);
+        byte[] b = Rewrite(second, v4: false, PaA6, PaB6);
+
+        byte[] reassembled = Concat(a[48..], b[48..]);
+        Assert.That(ReferenceChecksum(reassembled, PseudoSum(PaA6, PaB6, 6, reassembled.Length)), Is.Zero);
+    }
+
+    [Test]
+    public void A_whole_first_fragment_keeps_the_later_ones_untouched()
+    {
+        byte[] tcp = TcpSegment(CaA, CaB);
+        byte[] first = Ipv4Of(CaA, CaB, 6, tcp[..24], flagsFragment: 0x2000, id: 9);
+        byte[] second = Ipv4Of(CaA, CaB, 6, tcp[24..], flagsFragment: 3, id: 9);
+
+        byte[] a = Rewrite(first, v4: true, PaA, PaB);
+        byte[] b = Rewrite(second, v4: true, PaA, PaB);
+
+        Assert.That(b[20..], Is.EqualTo(tcp[24..]), "no checksum in the second fragment: its bytes stay as sent");
+        byte[] reassembled = Concat(a[20..], b[20..]);
+        Assert.That(ReferenceChecksum(reassembled, PseudoSum(PaA, PaB, 6, reassembled.Length)), Is.Zero);
+    }
+
+    [Test]
+    public void A_zero_udp_checksum_over_ipv6_stays_zero()
+    {
+        // Only tunnels may send it (RFC 6935); an incremental update of zero would be wrong either way.
+        byte[] udp = UdpOf(4000, 4789, new byte[12]);
+        BinaryPrimitives.WriteUInt16BigEndian(udp.AsSpan(6), 0);
+        byte[] rewritten = Rewrite(Ipv6Of(CaA6, CaB6, 17, udp), v4: false, PaA6, PaB6);
+        Assert.That(BinaryPrimitives.ReadUInt16BigEndian(rewritten.AsSpan(40 + 6)), Is.Zero);
+
+        byte[] summed = UdpOf(4000, 4789, new byte[12]);
+        BinaryPrimitives.WriteUInt16BigEndian(summed.AsSpan(6), ReferenceChecksum(summed, PseudoSum(CaA6, CaB6, 17, summed.Length)));
+        byte[] updated = Rewrite(Ipv6Of(CaA6, CaB6, 17, summed), v4: false, PaA6, PaB6);
+        Assert.That(ReferenceChecksum(updated.AsSpan(40), PseudoSum(PaA6, PaB6, 17, summed.Length)), Is.Zero, "a real one is updated");
+    }
+}
