@@ -261,7 +261,9 @@ internal sealed partial class TraceWalk
 
     private static string IcmpKind(in PacketInfo info, int mtu) => mtu < 0
         ? info.IpVersion == 4 ? "ICMP time exceeded" : "ICMPv6 hop limit exceeded"
-        : info.IpVersion == 4 ? $"ICMP fragmentation needed (next-hop MTU {mtu})" : $"ICMPv6 packet too big (MTU {mtu})";
+        : info.IpVersion == 4 ? $"ICMP fragmentation needed (next-hop MTU {mtu})"
+        : mtu < LocalResponder.Ipv6MinimumMtu ? $"ICMPv6 packet too big (MTU {LocalResponder.Ipv6MinimumMtu}, IPv6's minimum: the path carries only {mtu})"
+        : $"ICMPv6 packet too big (MTU {mtu})";
 
     /// <summary>One NVGRE copy of a flood per remote PA (Flooding.cs CopyToRemotePas); returns the copies that left or wait.</summary>
     private int CopyToRemotePas(PortInfo port, in PacketInfo info, int srcIndex, int[] remotePas)

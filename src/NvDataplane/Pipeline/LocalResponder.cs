@@ -96,10 +96,16 @@ public static class LocalResponder
     /// <summary>
     /// Rewrites the buffer into an ICMP "fragmentation needed" (IPv4) or ICMPv6 "packet too big"
     /// from <paramref name="gateway"/> to the sender, quoting the sender's packet (576 / 1280 byte
-    /// limits of RFC 1812 and RFC 4443). The frame had a plain 14-byte Ethernet header.
+    /// limits of RFC 1812 and RFC 4443). The frame had a plain 14-byte Ethernet header. An IPv6
+    /// MTU is never reported below 1280 (<see cref="Ipv6MinimumMtu"/>): every IPv6 link carries
+    /// that much (RFC 8200 5), and a host ignores a smaller figure (RFC 8201 4).
     /// </summary>
     public static void PacketTooBig(PacketBuffer buffer, in PacketInfo info, MacAddress gatewayMac, IpAddr gateway, int mtu) =>
-        IcmpError(buffer, in info, gatewayMac, gateway, info.IpVersion == 4 ? Icmp.DestinationUnreachable : Icmp.V6PacketTooBig, info.IpVersion == 4 ? Icmp.CodeFragmentationNeeded : (byte)0, mtu);
+        IcmpError(buffer, in info, gatewayMac, gateway, info.IpVersion == 4 ? Icmp.DestinationUnreachable : Icmp.V6PacketTooBig, info.IpVersion == 4 ? Icmp.CodeFragmentationNeeded : (byte)0,
+            info.IpVersion == 4 ? mtu : Math.Max(mtu, Ipv6MinimumMtu));
+
+    /// <summary>The smallest MTU an IPv6 link may have (RFC 8200 section 5).</summary>
+    public const int Ipv6MinimumMtu = 1280;
 
     /// <summary>
     /// Rewrites the buffer into an ICMP "time exceeded in transit" (type 11 code 0) or ICMPv6

@@ -269,9 +269,10 @@ public sealed partial class Forwarder
     /// <summary>A neighbor advertisement for a next hop we asked for: learn its target link-layer address.</summary>
     private bool LearnFromAdvertisement(int port, ReadOnlySpan<byte> frame, in PacketInfo info, long nowNs)
     {
-        if (info.IsFragment || info.L4Length < Icmp.NeighborMessageSize || frame[info.L4Offset] != Icmp.V6NeighborAdvertisement)
+        if (info.IsFragment || info.L4Length < Icmp.NeighborMessageSize || frame[info.L4Offset] != Icmp.V6NeighborAdvertisement
+            || !Icmpv6ChecksumValid(frame, in info))
         {
-            return false;
+            return false; // RFC 4861 7.1.2: a corrupted advertisement teaches nothing
         }
 
         var target = IpAddr.ReadV6(frame[(info.L4Offset + Icmp.NdTargetOffset)..]);

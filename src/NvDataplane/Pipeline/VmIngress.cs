@@ -621,11 +621,17 @@ public sealed partial class Forwarder
         return r >= 0 && answered != requester;
     }
 
+    /// <summary>A neighbor solicitation RFC 4861 7.1.1 lets a node answer: whole, code 0, a valid ICMPv6 checksum (hop limit 255 is checked by each answer).</summary>
     internal static bool IsNeighborSolicitation(ReadOnlySpan<byte> frame, in PacketInfo info) =>
         !info.IsFragment
         && info.L4Length >= Icmp.NeighborMessageSize
         && frame[info.L4Offset] == Icmp.V6NeighborSolicitation
-        && frame[info.L4Offset + 1] == 0;
+        && frame[info.L4Offset + 1] == 0
+        && Icmpv6ChecksumValid(frame, in info);
+
+    /// <summary>Whether the ICMPv6 message of <paramref name="info"/> sums to zero with its pseudo-header (RFC 4443 2.3).</summary>
+    internal static bool Icmpv6ChecksumValid(ReadOnlySpan<byte> frame, in PacketInfo info) =>
+        Checksum.Compute(frame.Slice(info.L4Offset, info.L4Length), Checksum.PseudoHeaderSum(info.Source, info.Destination, IpProtocol.Icmpv6, info.L4Length)) == 0;
 
     private DropReason VmNeighborSolicitation(PortInfo port, PacketBuffer buffer, in PacketInfo info)
     {

@@ -254,7 +254,11 @@ public class L2OnlyTests
         var ns = new byte[32];
         ns[0] = 135;
         Addr("2001:db8:1::50").CopyTo(ns, 8);
-        var reply = h.Send("red1", Concat(Eth("33-33-FF-00-00-50", RedMac, 0x86DD), Ipv6Of("::", "ff02::1:ff00:50", 58, ns, hopLimit: 255)));
+        byte[] solicitation = Concat(Eth("33-33-FF-00-00-50", RedMac, 0x86DD), Icmpv6Of("::", "ff02::1:ff00:50", ns, hopLimit: 255));
+        byte[] corrupted = (byte[])solicitation.Clone();
+        corrupted[14 + 40 + 2] ^= 0x01;
+        Assert.That(h.Send("red1", corrupted), Is.Empty, "RFC 4861 7.1.1: a solicitation with a bad checksum is not answered");
+        var reply = h.Send("red1", solicitation);
         Assert.That(reply, Has.Count.EqualTo(1));
         Assert.That(reply[0].Frame[6..12], Is.EqualTo(Mac(L2Mac)), "advertised with the L2Only record's MAC");
 
