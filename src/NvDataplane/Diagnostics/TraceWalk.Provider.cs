@@ -82,6 +82,11 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.OuterFragment, "nvgre", "the outer packet is a fragment");
         }
 
+        if (outer.RoutingPending)
+        {
+            return Fail(DropReason.MalformedHeader, "nvgre", "the outer IPv6 routing header has segments left: this PA is a waypoint, and only the last segment may take the GRE payload (RFC 8200 4.4)");
+        }
+
         int gre = outer.L4Offset;
         int end = outer.IpFrameEnd;
         if (!GreReader.TryCreate(frame[gre..end], out var header))

@@ -49,6 +49,9 @@ public struct PacketInfo
     /// <summary>Offset of the IPv6 fragment header, or -1.</summary>
     public int Ipv6FragmentHeaderOffset;
 
+    /// <summary>An IPv6 routing header with segments left: the destination is a waypoint, not the packet's end (RFC 8200 4.4).</summary>
+    public bool RoutingPending;
+
     public IpAddr Source;
     public IpAddr Destination;
 
@@ -156,6 +159,7 @@ public static class PacketParser
         info.IsLaterFragment = (ff & Ipv4.FragmentOffsetMask) != 0;
         info.IsFragment = info.IsLaterFragment || (ff & Ipv4.FlagMoreFragments) != 0;
         info.Ipv6FragmentHeaderOffset = -1;
+        info.RoutingPending = false;
         info.Source = ip.Source;
         info.Destination = ip.Destination;
         info.L4Offset = l3 + ihl;
@@ -190,6 +194,7 @@ public static class PacketParser
         info.IsFragment = false;
         info.IsLaterFragment = false;
         info.Ipv6FragmentHeaderOffset = -1;
+        info.RoutingPending = false;
         info.Source = header.Source;
         info.Destination = header.Destination;
 
@@ -208,6 +213,11 @@ public static class PacketParser
                 return DropReason.Truncated;
             }
 
+            if (next == Ipv6.HopByHop && offset != Ipv6.HeaderSize)
+            {
+                return DropReason.MalformedHeader; // RFC 8200 4.3: only right after the IPv6 header
+            }
+
             int length;
             if (next == Ipv6.Fragment)
             {
@@ -224,6 +234,7 @@ public static class PacketParser
             else
             {
                 length = (ip[offset + 1] + 1) * 8;
+                info.RoutingPending |= next == Ipv6.Routing && ip[offset + 3] != 0; // segments left
             }
 
             if (total - offset < length)

@@ -185,6 +185,11 @@ public sealed partial class Forwarder
             return DropReason.OuterFragment;
         }
 
+        if (outer.RoutingPending)
+        {
+            return DropReason.MalformedHeader; // our PA is a waypoint: RFC 8200 4.4 leaves GRE to the last segment
+        }
+
         int gre = outer.L4Offset;
         int end = outer.IpFrameEnd;
         if (!GreReader.TryCreate(frame[gre..end], out var header))

@@ -187,6 +187,27 @@ public class PacketParserTests
         });
     }
 
+    [TestCase((byte)0, false)]
+    [TestCase((byte)2, true)]
+    public void An_ipv6_routing_header_with_segments_left_marks_the_destination_a_waypoint(byte segmentsLeft, bool pending)
+    {
+        byte[] routing = [17, 0, 4, segmentsLeft, 0, 0, 0, 0]; // next UDP, 8 bytes, segment routing, segments left
+        byte[] f = Concat(Eth("00-15-5D-00-00-02", "00-15-5D-00-00-01", 0x86DD), Ipv6Of("2001:db8::1", "2001:db8::2", 43, Concat(routing, UdpOf(7, 8, new byte[4]))));
+        Assert.That(Parse(f, out var i), Is.EqualTo(DropReason.None));
+        Assert.That((i.RoutingPending, i.Protocol, i.SourcePort), Is.EqualTo((pending, (byte)17, (ushort)7)));
+    }
+
+    [Test]
+    public void An_ipv6_hop_by_hop_header_anywhere_but_first_is_malformed()
+    {
+        byte[] destinationOptions = [0, 0, 1, 4, 0, 0, 0, 0]; // next: hop-by-hop (0), PadN
+        byte[] hopByHop = [17, 0, 1, 4, 0, 0, 0, 0];
+        byte[] f = Concat(Eth("00-15-5D-00-00-02", "00-15-5D-00-00-01", 0x86DD), Ipv6Of("2001:db8::1", "2001:db8::2", 60, Concat(destinationOptions, hopByHop, UdpOf(7, 8, new byte[4]))));
+        Assert.That(Parse(f, out _), Is.EqualTo(DropReason.MalformedHeader), "RFC 8200 4.3");
+        byte[] first = Concat(Eth("00-15-5D-00-00-02", "00-15-5D-00-00-01", 0x86DD), Ipv6Of("2001:db8::1", "2001:db8::2", 0, Concat(hopByHop, UdpOf(7, 8, new byte[4]))));
+        Assert.That(Parse(first, out _), Is.EqualTo(DropReason.None), "right after the IPv6 header it is fine");
+    }
+
     [Test]
     public void Ipv6_chain_without_fragment_header_is_not_a_fragment()
     {
