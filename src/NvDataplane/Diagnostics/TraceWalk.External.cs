@@ -127,6 +127,11 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.MalformedHeader, "nd", $"hop limit {info.Ttl}, not 255");
         }
 
+        if (!Forwarder.Icmpv6ChecksumValid(_buffer.Frame, in info))
+        {
+            return Fail(DropReason.MalformedHeader, "nd", "bad ICMPv6 checksum: discarded unanswered (RFC 4861 7.1.1)");
+        }
+
         if (target != own)
         {
             return Fail(DropReason.NotForHost, "nd", $"{target} is not the port's address {own}");

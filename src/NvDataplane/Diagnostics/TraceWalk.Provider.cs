@@ -396,6 +396,11 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.MalformedHeader, "nd", $"hop limit {info.Ttl}, not 255");
         }
 
+        if (!Forwarder.Icmpv6ChecksumValid(_buffer.Frame, in info))
+        {
+            return Fail(DropReason.MalformedHeader, "nd", "bad ICMPv6 checksum: discarded unanswered (RFC 4861 7.1.1)");
+        }
+
         int pa = _p.LocalPaIndex.Find(0, target);
         if (pa < 0 || _p.LocalPas[pa].PortIndex != port.Index)
         {

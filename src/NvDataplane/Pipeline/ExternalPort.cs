@@ -127,7 +127,7 @@ public sealed partial class Forwarder
     /// <summary>A neighbor solicitation on the external network: answered (flags R|S|O, port MAC) when its target is the port's IPv6 address.</summary>
     private DropReason ExternalNeighborSolicitation(PortInfo port, PacketBuffer buffer, in PacketInfo info, IpAddr own)
     {
-        if (info.Ttl != 255)
+        if (!IsValidSolicitation(buffer.Frame, in info))
         {
             return DropReason.MalformedHeader;
         }

@@ -426,7 +426,7 @@ public sealed partial class Forwarder
 
     private DropReason ProviderNeighborSolicitation(PortInfo port, PacketBuffer buffer, in PacketInfo info)
     {
-        if (info.Ttl != 255)
+        if (!IsValidSolicitation(buffer.Frame, in info))
         {
             return DropReason.MalformedHeader;
         }

@@ -621,13 +621,18 @@ public sealed partial class Forwarder
         return r >= 0 && answered != requester;
     }
 
-    /// <summary>A neighbor solicitation RFC 4861 7.1.1 lets a node answer: whole, code 0, a valid ICMPv6 checksum (hop limit 255 is checked by each answer).</summary>
     internal static bool IsNeighborSolicitation(ReadOnlySpan<byte> frame, in PacketInfo info) =>
         !info.IsFragment
         && info.L4Length >= Icmp.NeighborMessageSize
         && frame[info.L4Offset] == Icmp.V6NeighborSolicitation
-        && frame[info.L4Offset + 1] == 0
-        && Icmpv6ChecksumValid(frame, in info);
+        && frame[info.L4Offset + 1] == 0;
+
+    /// <summary>
+    /// Whether a neighbor solicitation passes RFC 4861 7.1.1's checks an answer needs: hop limit
+    /// 255 and a valid ICMPv6 checksum; one that fails is silently discarded (malformed_header).
+    /// </summary>
+    internal static bool IsValidSolicitation(ReadOnlySpan<byte> frame, in PacketInfo info) =>
+        info.Ttl == 255 && Icmpv6ChecksumValid(frame, in info);
 
     /// <summary>Whether the ICMPv6 message of <paramref name="info"/> sums to zero with its pseudo-header (RFC 4443 2.3).</summary>
     internal static bool Icmpv6ChecksumValid(ReadOnlySpan<byte> frame, in PacketInfo info) =>
@@ -636,7 +641,7 @@ public sealed partial class Forwarder
     private DropReason VmNeighborSolicitation(PortInfo port, PacketBuffer buffer, in PacketInfo info)
     {
         ReadOnlySpan<byte> frame = buffer.Frame;
-        if (info.Ttl != 255)
+        if (!IsValidSolicitation(frame, in info))
         {
             return DropReason.MalformedHeader;
         }

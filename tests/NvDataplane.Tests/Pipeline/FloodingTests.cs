@@ -222,7 +222,7 @@ public class FloodingTests
         byte[] ns = new byte[24];
         ns[0] = 135;
         Addr("2001:db8:1::99").CopyTo(ns, 8);
-        var solicitation = Concat(Eth("33-33-FF-00-00-99", Red1Mac, 0x86DD), Ipv6Of("2001:db8:1::7", "ff02::1:ff00:99", 58, ns, hopLimit: 255));
+        var solicitation = Concat(Eth("33-33-FF-00-00-99", Red1Mac, 0x86DD), Icmpv6Of("2001:db8:1::7", "ff02::1:ff00:99", ns, hopLimit: 255));
         Assert.That(h.Send("red1", solicitation), Is.Empty, "unanswered NS is not flooded");
         Assert.That(h.Forwarder.Counters.Drop(DropReason.ArpUnresolved), Is.EqualTo(2));
         Assert.That(h.Forwarder.Counters.Forwarded, Is.Zero);

@@ -258,6 +258,7 @@ public class L2OnlyTests
         byte[] corrupted = (byte[])solicitation.Clone();
         corrupted[14 + 40 + 2] ^= 0x01;
         Assert.That(h.Send("red1", corrupted), Is.Empty, "RFC 4861 7.1.1: a solicitation with a bad checksum is not answered");
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.MalformedHeader), Is.EqualTo(1), "but counted");
         var reply = h.Send("red1", solicitation);
         Assert.That(reply, Has.Count.EqualTo(1));
         Assert.That(reply[0].Frame[6..12], Is.EqualTo(Mac(L2Mac)), "advertised with the L2Only record's MAC");

@@ -42,7 +42,7 @@ public class RandomFrameTests
             var ns = new byte[32];
             ns[0] = 135;
             Addr("fe80::8").CopyTo(ns, 8);
-            seeds.Add(new(port, Concat(Eth("33-33-FF-00-00-08", mac, 0x86DD), Ipv6Of("::", "ff02::1:ff00:8", 58, ns, hopLimit: 255))));
+            seeds.Add(new(port, Concat(Eth("33-33-FF-00-00-08", mac, 0x86DD), Icmpv6Of("::", "ff02::1:ff00:8", ns, hopLimit: 255))));
         }
 
         foreach (var (vsid, dstMac) in new[] { (5001u, RedMac), (6001u, BlueMac) })
