@@ -179,6 +179,13 @@ public static class PacketParser
             return DropReason.MalformedHeader;
         }
 
+        if (header.Source.IsV4 || header.Destination.IsV4)
+        {
+            // IPv4-mapped addresses (::ffff:0:0/96) never appear on the wire (RFC 4291 2.5.5.2);
+            // read as IPv4 they would match IPv4 records and rules.
+            return DropReason.MalformedHeader;
+        }
+
         ReadOnlySpan<byte> ip = header.Bytes;
         int total = Ipv6.HeaderSize + header.PayloadLength;
         if (total > ip.Length)
@@ -244,9 +251,13 @@ public static class PacketParser
 
             next = ip[offset];
             offset += length;
+            if (info.IsLaterFragment)
+            {
+                break; // what follows a later fragment's header is payload, whatever its next header says
+            }
         }
 
-        if (next is Ipv6.HopByHop or Ipv6.Routing or Ipv6.Fragment or Ipv6.DestinationOptions or Ipv6.AuthenticationHeader)
+        if (!info.IsLaterFragment && next is Ipv6.HopByHop or Ipv6.Routing or Ipv6.Fragment or Ipv6.DestinationOptions or Ipv6.AuthenticationHeader)
         {
             return DropReason.MalformedHeader; // more than 16 extension headers: no real stack sends that
         }
@@ -278,12 +289,22 @@ public static class PacketParser
             _ => 0,
         };
 
-        // A first fragment may legitimately carry less than a whole transport header; only an
-        // unfragmented packet must hold it. Its ports are read when its first four transport
-        // bytes are there, as ACLs match them then (AclCheck).
-        if (available < needed && !info.IsFragment)
+        // An IPv4 first fragment may legitimately carry less than a whole transport header; an
+        // unfragmented packet must hold it, and so must an IPv6 first fragment (RFC 7112: the
+        // whole header chain through the upper-layer header, else ACLs could not see its ports).
+        // An IPv4 first fragment's ports are read when its first four transport bytes are there,
+        // as ACLs match them then (AclCheck).
+        if (available < needed)
         {
-            return DropReason.Truncated;
+            if (!info.IsFragment)
+            {
+                return DropReason.Truncated;
+            }
+
+            if (info.IpVersion == 6)
+            {
+                return DropReason.MalformedHeader;
+            }
         }
 
         if (info.Protocol is IpProtocol.Tcp or IpProtocol.Udp && available >= 4)

@@ -198,6 +198,40 @@ public class PacketParserTests
     }
 
     [Test]
+    public void An_ipv6_later_fragment_is_payload_after_its_fragment_header()
+    {
+        // The fragment header names the first header of the fragmentable part (destination
+        // options here); a later fragment carries the middle of it, not headers to walk.
+        byte[] later = Concat([60, 0, 0, 8 << 3, 0, 0, 0, 9], new byte[16]); // offset 8 bytes, last fragment
+        later[8] = 0xFF; // would be a next header, and a length running past the packet, if it were one
+        later[9] = 0xFF;
+        byte[] f = Concat(Eth("00-15-5D-00-00-02", "00-15-5D-00-00-01", 0x86DD), Ipv6Of("2001:db8::1", "2001:db8::2", 44, later));
+        Assert.That(Parse(f, out var i), Is.EqualTo(DropReason.None));
+        Assert.That((i.IsLaterFragment, i.Protocol, i.L4Offset, i.SourcePort), Is.EqualTo((true, (byte)60, 14 + 48, (ushort)0)));
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public void An_ipv6_packet_with_an_ipv4_mapped_address_is_malformed(bool mappedSource)
+    {
+        byte[] mapped = Concat(new byte[10], [0xFF, 0xFF, 10, 1, 1, 7]); // ::ffff:10.1.1.7, written out: TestFrames.Addr would read it as IPv4
+        byte[] f = Concat(Eth("00-15-5D-00-00-02", "00-15-5D-00-00-01", 0x86DD), Ipv6Of("2001:db8::1", "2001:db8::2", 17, UdpOf(7, 8, new byte[4])));
+        mapped.CopyTo(f, 14 + (mappedSource ? 8 : 24));
+        Assert.That(Parse(f, out _), Is.EqualTo(DropReason.MalformedHeader), "RFC 4291 2.5.5.2: read as IPv4 it would match IPv4 records and rules");
+    }
+
+    [TestCase((byte)6, 0, true)]
+    [TestCase((byte)6, 8, true)]
+    [TestCase((byte)6, 20, false)]
+    [TestCase((byte)17, 8, false)]
+    public void An_ipv6_first_fragment_must_hold_its_whole_transport_header(byte protocol, int transportBytes, bool refused)
+    {
+        byte[] first = Concat([protocol, 0, 0, 1, 0, 0, 0, 9], new byte[transportBytes]); // offset 0, more fragments
+        byte[] f = Concat(Eth("00-15-5D-00-00-02", "00-15-5D-00-00-01", 0x86DD), Ipv6Of("2001:db8::1", "2001:db8::2", 44, first));
+        Assert.That(Parse(f, out _), Is.EqualTo(refused ? DropReason.MalformedHeader : DropReason.None), "RFC 7112");
+    }
+
+    [Test]
     public void An_ipv6_hop_by_hop_header_anywhere_but_first_is_malformed()
     {
         byte[] destinationOptions = [0, 0, 1, 4, 0, 0, 0, 0]; // next: hop-by-hop (0), PadN
@@ -301,27 +335,24 @@ public class PacketParserTests
             DropReason expected =
                 k < l4 ? (whole.IpVersion == 4 && k >= 20 ? DropReason.MalformedHeader : DropReason.Truncated) // IPv4: total length < IHL
                 : k < l4 + needed && !whole.IsFragment ? DropReason.Truncated
+                : k < l4 + needed && whole.IpVersion == 6 ? DropReason.MalformedHeader // RFC 7112: an IPv6 first fragment holds it all
                 : DropReason.None;
             Assert.That(r, Is.EqualTo(expected), $"IP packet cut to {k} bytes (transport at {l4}, needs {needed})");
         }
     }
 
     [Test]
-    public void Ipv6_fragment_cut_inside_the_transport_header_is_accepted()
+    public void Ipv6_first_fragment_cut_inside_the_transport_header_is_malformed()
     {
-        // Documented choice (PacketParser.ParseTransport): a first fragment may carry less than a
-        // whole transport header; the header chain itself must still be complete. Its ports are
-        // read when the first four transport bytes are there (ACLs match them), not otherwise.
+        // RFC 7112: an IPv6 first fragment carries the whole header chain through the
+        // upper-layer header; one that stops inside it could hide its ports from ACLs.
         var f = Ipv6Chain(6);
-        var cut = f.AsSpan(0, 14 + 64 + 10).ToArray();
-        BinaryPrimitives.WriteUInt16BigEndian(cut.AsSpan(18), 24 + 10);
-        Assert.That(Parse(cut, out var i), Is.EqualTo(DropReason.None));
-        Assert.That((i.SourcePort, i.DestinationPort), Is.EqualTo(((ushort)1111, (ushort)2222)));
-
-        var shorter = f.AsSpan(0, 14 + 64 + 3).ToArray();
-        BinaryPrimitives.WriteUInt16BigEndian(shorter.AsSpan(18), 24 + 3);
-        Assert.That(Parse(shorter, out var j), Is.EqualTo(DropReason.None));
-        Assert.That((j.SourcePort, j.DestinationPort), Is.EqualTo(((ushort)0, (ushort)0)), "three transport bytes: no ports");
+        foreach (int transportBytes in new[] { 3, 10 })
+        {
+            var cut = f.AsSpan(0, 14 + 64 + transportBytes).ToArray();
+            BinaryPrimitives.WriteUInt16BigEndian(cut.AsSpan(18), (ushort)(24 + transportBytes));
+            Assert.That(Parse(cut, out _), Is.EqualTo(DropReason.MalformedHeader), $"{transportBytes} TCP bytes");
+        }
     }
 
     [TestCase(0x55, "version 5")]

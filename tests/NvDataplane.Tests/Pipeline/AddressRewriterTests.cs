@@ -63,19 +63,16 @@ public class AddressRewriterTests
     }
 
     [Test]
-    public void A_tcp_checksum_left_to_a_later_ipv6_fragment_is_patched_there()
+    public void An_ipv6_first_fragment_short_of_its_tcp_header_is_refused_before_any_rewrite()
     {
+        // IPv6 has no tiny fragments to patch: RFC 7112 wants the whole header chain through
+        // the upper-layer header in the first fragment, and the parser refuses one without it.
         byte[] tcp = TcpSegment(CaA6, CaB6);
-        static byte[] FragmentHeader(int offset, bool more) =>
-            [6, 0, (byte)((offset | (more ? 1 : 0)) >> 8), (byte)(offset | (more ? 1 : 0)), 0, 0, 0, 9];
-        byte[] first = Ipv6Of(CaA6, CaB6, 44, Concat(FragmentHeader(0, more: true), tcp[..8]));
-        byte[] second = Ipv6Of(CaA6, CaB6, 44, Concat(FragmentHeader(8, more: false), tcp[8..]));
-
-        byte[] a = Rewrite(first, v4: false, PaA6, PaB6);
-        byte[] b = Rewrite(second, v4: false, PaA6, PaB6);
-
-        byte[] reassembled = Concat(a[48..], b[48..]);
-        Assert.That(ReferenceChecksum(reassembled, PseudoSum(PaA6, PaB6, 6, reassembled.Length)), Is.Zero);
+        byte[] fragmentHeader = [6, 0, 0, 1, 0, 0, 0, 9]; // offset 0, more fragments
+        byte[] frame = Concat(Eth("00-15-5D-00-00-02", "00-15-5D-00-00-01", 0x86DD), Ipv6Of(CaA6, CaB6, 44, Concat(fragmentHeader, tcp[..8])));
+        PacketInfo info = default;
+        Assert.That(PacketParser.ParseEthernet(frame, ref info), Is.EqualTo(DropReason.None));
+        Assert.That(PacketParser.ParseIp(frame, ref info), Is.EqualTo(DropReason.MalformedHeader));
     }
 
     [Test]
