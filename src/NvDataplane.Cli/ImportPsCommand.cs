@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using NvDataplane.Io;
 using NvDataplane.Policy;
 using NvDataplane.Policy.Import;
 
@@ -35,13 +36,24 @@ internal static class ImportPsCommand
 
     private static int Run(string path, string? outPath, bool json, TextWriter stdout, TextWriter stderr)
     {
-        if (!File.Exists(path))
+        if (!File.Exists(path) && !Directory.Exists(path))
         {
             stderr.WriteLine($"nvdp: {path}: no such file");
             return Program.ExitUsage;
         }
 
-        var result = HnvScriptImporter.Import(File.ReadAllText(path), Path.GetFileNameWithoutExtension(path));
+        string text;
+        try
+        {
+            text = TextFile.Read(path);
+        }
+        catch (InvalidDataException e)
+        {
+            stderr.WriteLine($"nvdp: {e.Message}");
+            return Program.ExitUsage;
+        }
+
+        var result = HnvScriptImporter.Import(text, Path.GetFileNameWithoutExtension(path));
         string config = ConfigWriter.Write(result.Config);
         if (outPath is not null)
         {

@@ -40,7 +40,8 @@ public static class Program
         try
         {
             // nvdp run handles SIGINT/SIGTERM itself; System.CommandLine's own termination wait would hold the exit.
-            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = null });
+            // Its exception handler would print a stack trace before the catch below saw a file error.
+            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = null, EnableDefaultExceptionHandler = false });
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or CaptureFormatException)
         {

@@ -43,11 +43,11 @@ public static class ConfigLoader
     {
         try
         {
-            json = File.ReadAllText(path);
+            json = Io.TextFile.Read(path);
             problem = null;
             return true;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException or System.Security.SecurityException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException or System.Security.SecurityException or InvalidDataException)
         {
             json = "";
             problem = new ConfigProblem(ConfigJsonPath.Root, CannotRead(path, e));
@@ -153,6 +153,7 @@ public static class ConfigLoader
     {
         FileNotFoundException or DirectoryNotFoundException => $"configuration file \"{path}\" does not exist; check the path",
         UnauthorizedAccessException => $"configuration file \"{path}\" cannot be read: access denied; check its permissions",
+        InvalidDataException => $"configuration file {e.Message}",
         _ => $"configuration file \"{path}\" cannot be read: {e.Message}",
     };
 

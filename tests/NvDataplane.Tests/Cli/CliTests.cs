@@ -215,7 +215,29 @@ public class CliTests
         File.WriteAllBytes(cut, whole[..(whole.Length - 5)]);
         var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + cut, "--out-dir", Path.Combine(temp.Path, "out"));
         Assert.That(code, Is.EqualTo(1));
-        Assert.That(err, Does.Contain("cut.pcap").And.Contain("byte offset"));
+        Assert.That(err, Does.StartWith("nvdp: ").And.Contain("cut.pcap").And.Contain("byte offset"));
+        Assert.That(err, Does.Not.Contain("Unhandled exception").And.Not.Contain("   at "), "a message, not a stack trace");
+    }
+
+    [TestCase("/dev/zero", "reports no size")]
+    [TestCase("/tmp", "is a directory")]
+    public void Validate_of_a_device_or_a_directory_says_why_at_once(string path, string why)
+    {
+        // /dev/zero was read until the host ran out of memory.
+        var (code, _, err) = Nvdp("validate", "--config", path);
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain(why).And.Not.Contain("   at "));
+    }
+
+    [Test]
+    public void Replay_into_an_out_dir_that_is_a_file_says_so_without_a_stack_trace()
+    {
+        using var temp = new TempDir();
+        string file = Path.Combine(temp.Path, "plain");
+        File.WriteAllText(file, "x");
+        var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + Scenario("encap-ipv4", "in/red1.pcap"), "--out-dir", file);
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(err, Does.StartWith("nvdp: ").And.Not.Contain("   at "));
     }
 
     [Test]

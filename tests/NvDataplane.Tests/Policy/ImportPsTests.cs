@@ -143,6 +143,19 @@ public class ImportPsTests
 
     private static string[] Problems(HnvImportResult result) => [.. result.Problems.Select(p => p.ToString())];
 
+    [TestCase("{", "}")]
+    [TestCase("(", ")")]
+    [TestCase("$(", ")")]
+    public void Brackets_nested_thousands_deep_are_one_problem_not_a_stack_overflow(string open, string close)
+    {
+        // 5,000 levels overflowed the reader's stack and ended the process (exit 134).
+        string script = "New-NetVirtualizationLookupRecord -CustomerAddress 10.1.1.7 -VirtualSubnetID 5001 -MACAddress 00155D000001 -ProviderAddress 192.168.1.10 -Rule TranslationMethodEncap\n"
+            + "$x = " + string.Concat(Enumerable.Repeat(open, 5000)) + "1" + string.Concat(Enumerable.Repeat(close, 5000)) + "\n";
+        var result = Import(script);
+        Assert.That(Problems(result), Has.Exactly(1).Contains("nested more than 200 deep"), string.Join("\n", Problems(result)));
+        Assert.That(result.Complete, Is.False);
+    }
+
     private static string[] Notes(HnvImportResult result) => [.. result.Notes.Select(p => p.ToString())];
 
     // ---- the Red/Blue demo -------------------------------------------------------------------

@@ -105,8 +105,45 @@ public static class PowerShellScriptReader
             }
         }
 
+        /// <summary>Brackets nested deeper than this end the reading with a problem (the reader recurses, and a stack overflow would end the process).</summary>
+        private const int MaxNesting = 200;
+
+        private int _nesting;
+        private bool _tooDeep;
+
         /// <summary>Statements up to the closer of <paramref name="opener"/> (consumed), or to the end of the script at the top.</summary>
         private void ParseStatements(Token? opener)
+        {
+            if (opener is not { } first)
+            {
+                ReadStatements(null);
+                return;
+            }
+
+            if (_nesting == MaxNesting)
+            {
+                if (!_tooDeep)
+                {
+                    problems.Add(new ImportMessage(first.Line, $"brackets nested more than {MaxNesting} deep here; the rest of the script is not read"));
+                }
+
+                _tooDeep = true;
+                _index = tokens.Count - 1; // the end: every bracket still open is left as it is
+                return;
+            }
+
+            _nesting++;
+            try
+            {
+                ReadStatements(opener);
+            }
+            finally
+            {
+                _nesting--;
+            }
+        }
+
+        private void ReadStatements(Token? opener)
         {
             char? closer = opener is { } o ? (o.Kind is TokenKind.OpenBlock or TokenKind.OpenHashTable ? '}' : ')') : null;
             while (true)
@@ -119,7 +156,7 @@ public static class PowerShellScriptReader
                 var token = Peek();
                 if (token.Kind == TokenKind.End)
                 {
-                    if (opener is { } open)
+                    if (opener is { } open && !_tooDeep)
                     {
                         problems.Add(new ImportMessage(open.Line, $"the '{open.Text}' opened here is never closed with '{closer}'"));
                     }
