@@ -48,6 +48,13 @@ public static class Program
             stderr.WriteLine($"nvdp: {ex.Message}");
             return ExitFailure;
         }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // A defect of nvdp's own: the whole exception for the report, and exit 1 as any
+            // failure while running (what System.CommandLine's handler did before it was off).
+            stderr.WriteLine($"nvdp: internal error, please report it: {ex}");
+            return ExitFailure;
+        }
     }
 
     private static RootCommand BuildRoot(TextWriter stdout, TextWriter stderr)
