@@ -14,7 +14,8 @@ public readonly record struct LearnedBinding(uint Vsid, IpAddr CustomerAddress, 
 /// current policy version. Owned by one worker and used only from its thread, so no lock guards
 /// the table; only the queue of new learns, read by the host to log them, takes a lock, and only
 /// when something is learned for the first time. Bounded (<see cref="Capacity"/>: beyond it
-/// nothing new is learned, counted in <see cref="Refused"/>), aged (<see cref="MaxAgeNs"/> since
+/// nothing new is learned, counted in <see cref="Refused"/>; nor beyond <see cref="VsidCapacity"/>
+/// in one VSID), aged (<see cref="MaxAgeNs"/> since
 /// the CA was last seen as a source, on the frames' clock) and emptied when the policy changes.
 /// The table is allocated at full size on the first learn, so no later learn allocates.
 /// </summary>
@@ -32,6 +33,7 @@ public sealed class LearnedBindings
     private LearnedBinding[]? _reports; // allocated with the first report
     private readonly Lock _reportGate = new();
     private Dictionary<Key, Entry>? _table;
+    private Dictionary<uint, int>? _perVsid; // bindings per VSID, for VsidCapacity
     private int _reportStart;
     private int _reportCount;
     private long _lastSweepNs = long.MinValue;
@@ -49,6 +51,13 @@ public sealed class LearnedBindings
 
     /// <summary>The most bindings kept; set it before the first learn.</summary>
     public int Capacity { get; set; } = DefaultCapacity;
+
+    /// <summary>
+    /// The most bindings one VSID keeps (an eighth of the default table): a tenant whose VMs
+    /// send from tens of thousands of addresses fills its own share, not the table every other
+    /// tenant learns in. Set it before the first learn.
+    /// </summary>
+    public int VsidCapacity { get; set; } = DefaultCapacity / 8;
 
     /// <summary>How long a binding lives after its CA was last seen as a source.</summary>
     public long MaxAgeNs { get; set; } = DefaultMaxAgeNs;
@@ -117,18 +126,23 @@ public sealed class LearnedBindings
         }
         else
         {
-            if (table.Count >= Capacity && (Sweep(nowNs) == 0 || table.Count >= Capacity))
+            var perVsid = _perVsid ??= new Dictionary<uint, int>(256);
+            if (Full(table, perVsid, vsid) && (Sweep(nowNs) == 0 || Full(table, perVsid, vsid)))
             {
                 Refused++;
                 return;
             }
 
             table.Add(key, new Entry { Record = record, LastSeenNs = nowNs });
+            CollectionsMarshal.GetValueRefOrAddDefault(perVsid, vsid, out _)++;
         }
 
         Learned++;
         Report(Describe(policy, vsid, ca, record));
     }
+
+    private bool Full(Dictionary<Key, Entry> table, Dictionary<uint, int> perVsid, uint vsid) =>
+        table.Count >= Capacity || (perVsid.TryGetValue(vsid, out int n) && n >= VsidCapacity);
 
     /// <summary>Forgets everything (a new policy version: the L2Only records may be gone).</summary>
     public void Clear()
@@ -136,6 +150,7 @@ public sealed class LearnedBindings
         if (_table is { Count: > 0 })
         {
             _table.Clear();
+            _perVsid?.Clear();
         }
     }
 
@@ -212,6 +227,7 @@ public sealed class LearnedBindings
             if (nowNs - entry.LastSeenNs > MaxAgeNs)
             {
                 table.Remove(key); // allowed while enumerating a Dictionary
+                CollectionsMarshal.GetValueRefOrNullRef(_perVsid!, key.Vsid)--;
                 removed++;
             }
         }

@@ -314,6 +314,23 @@ public class L2OnlyTests
     }
 
     [Test]
+    public void One_vsid_filling_its_share_leaves_room_for_the_others()
+    {
+        // One tenant's VM sending from thousands of addresses filled the table every tenant
+        // learns in; each VSID now has its share (VsidCapacity, an eighth of the table).
+        var h = Harness();
+        h.Forwarder.Learned.VsidCapacity = 2;
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.50", "10.1.1.7"));
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.51", "10.1.1.7"));
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.52", "10.1.1.7"));
+        Assert.That(h.Forwarder.Learned.Refused, Is.EqualTo(1), "the third in VSID 5001");
+        Assert.That(h.Send("l2vm2", Udp(GatewayMac, L2Vm2Mac, "10.1.2.50", "10.1.1.7")), Has.Count.EqualTo(1));
+        Assert.That(h.Forwarder.Learned.Snapshot(h.Forwarder.Policy).Select(b => b.CustomerAddress.ToString()).Order(),
+            Is.EqualTo(new[] { "10.1.1.50", "10.1.1.51", "10.1.2.50" }), "the other VSID still learns");
+        Assert.That(h.Forwarder.Learned.Refused, Is.EqualTo(1));
+    }
+
+    [Test]
     public void A_full_table_makes_room_by_dropping_aged_bindings()
     {
         var h = Harness();
