@@ -95,8 +95,10 @@ public sealed partial class Forwarder
 
     /// <summary>
     /// A unicast address the VSID does not own: not unspecified, broadcast, multicast, IPv6
-    /// link-local (fe80::/10, the VM's own link's business, as in 1.5) or a gateway address.
+    /// link-local (fe80::/10, the VM's own link's business, as in 1.5), a gateway address, or
+    /// the network or broadcast address of one of the VSID's on-link IPv4 subnets.
     /// </summary>
     internal static bool IsLearnable(VsidInfo vsid, IpAddr ca) =>
-        !ca.IsUnspecified && !IsFloodDestination(ca) && (ca.IsV4 || (ca.Hi >> 54) != (0xfe80UL >> 6)) && !vsid.IsGatewayAddress(ca);
+        !ca.IsUnspecified && !IsFloodDestination(ca) && (ca.IsV4 || (ca.Hi >> 54) != (0xfe80UL >> 6)) && !vsid.IsGatewayAddress(ca)
+        && !vsid.IsSubnetEdge(ca);
 }

@@ -110,6 +110,34 @@ public sealed class VsidInfo
 
         return false;
     }
+
+    /// <summary>
+    /// Whether <paramref name="address"/> is the network or the broadcast address of one of the
+    /// VSID's on-link IPv4 subnets (a /30 or wider): never a host's own address.
+    /// </summary>
+    public bool IsSubnetEdge(IpAddr address)
+    {
+        if (!address.IsV4)
+        {
+            return false;
+        }
+
+        foreach (var g in Gateways)
+        {
+            var prefix = g.Prefix;
+            if (prefix.IsV4 && prefix.Length <= 30 && prefix.Contains(address))
+            {
+                uint hostMask = (uint)((1UL << (32 - prefix.Length)) - 1);
+                uint host = address.V4 & hostMask;
+                if (host == 0 || host == hostMask)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
 }
 
 public readonly record struct CustomerRouteEntry(uint Vsid, IpPrefix Prefix, IpAddr NextHop, uint Metric, int FileOrder)

@@ -287,6 +287,18 @@ public class L2OnlyTests
         Assert.That(h.Forwarder.Learned.Learned, Is.EqualTo(2), "the move is reported as a new learn");
     }
 
+    [TestCase("10.1.1.255")]
+    [TestCase("10.1.1.0")]
+    public void A_subnets_broadcast_or_network_address_is_never_learned(string edge)
+    {
+        // Learned, 10.1.1.255 drew Red-1's unicast to it to the L2Only VM.
+        var h = Harness();
+        Assert.That(h.Send("l2vm", Udp(RedMac, L2Mac, edge, "10.1.1.7")), Is.Empty);
+        Assert.That(h.Forwarder.Learned.Count, Is.Zero);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(1));
+        Assert.That(h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.254", "10.1.1.7")), Has.Count.EqualTo(1), "the subnet's last host address is learnable");
+    }
+
     [Test]
     public void A_flooded_broadcast_from_an_l2only_vm_is_vouched_for_and_learned()
     {
