@@ -70,7 +70,7 @@ internal sealed partial class ControlApi(PolicyEditor editor, DataplaneStats sta
         var found = problems.Count == 0 ? editor.Find(section, match.RootElement) : null;
         if (found is null || found.Problems.Count != 0)
         {
-            await Problem.WriteAsync(context, StatusCodes.Status422UnprocessableEntity, "the filter names a field the entries do not have", found?.Problems ?? problems);
+            await Problem.WriteAsync(context, StatusCodes.Status422UnprocessableEntity, "the filter names a field the entries do not have, or a value none of them can have", found?.Problems ?? problems);
             return;
         }
 

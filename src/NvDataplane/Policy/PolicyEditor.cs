@@ -884,7 +884,18 @@ public sealed class PolicyEditor : IDisposable
 
         if (known)
         {
-            return true;
+            // A value that cannot be one of the field's (a VSID "abc") would match nothing and
+            // look like an empty answer: say so instead.
+            int before = problems.Count;
+            foreach (var p in match.EnumerateObject())
+            {
+                if (p.Value.ValueKind == JsonValueKind.String && PolicyEntryKey.BadMatchValue(p.Name, p.Value.GetString()!) is { } why)
+                {
+                    problems.Add(new ConfigProblem("$." + p.Name, $"{where}{why}"));
+                }
+            }
+
+            return problems.Count == before;
         }
 
         var unknown = match.EnumerateObject().Select(p => p.Name).Where(n => !fields.Contains(n)).ToList();

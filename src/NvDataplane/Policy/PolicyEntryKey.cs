@@ -241,6 +241,17 @@ internal static class PolicyEntryKey
             ? Canonical(field, v)
             : Defaults.GetValueOrDefault((section, field));
 
+    /// <summary>Why <paramref name="text"/> can be no value of <paramref name="field"/> (an address that is none, a VSID that is no number), or null.</summary>
+    public static string? BadMatchValue(string field, string text) => field switch
+    {
+        "customerAddress" or "providerAddress" or "address" or "nextHop" when !IpAddr.TryParse(text, out _) => $"\"{text}\" is not an IP address",
+        "destinationPrefix" when !IpPrefix.TryParse(text, out _, out _) => $"\"{text}\" is not a prefix such as 10.1.1.0/24",
+        "macAddress" when !MacAddress.TryParse(text, out _) => $"\"{text}\" is not a MAC address such as 00-15-5D-00-00-01",
+        "routingDomainId" when !Guid.TryParse(text, out _) => $"\"{text}\" is not a GUID",
+        "virtualSubnetId" or "metric" or "prefixLength" or "vlanId" when !uint.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out _) => $"\"{text}\" is not a whole number",
+        _ => null,
+    };
+
     private static string Canonical(string field, JsonElement value)
     {
         if (value.ValueKind == JsonValueKind.Number)
