@@ -23,7 +23,6 @@ internal static class ImportPsCommand
         var script = new Argument<string>("script") { Description = "the PowerShell provisioning script (.ps1) to read; it is read, never run" };
         var output = new Option<string>("--out", "-o") { Description = "write the configuration to this file instead of stdout" };
         var format = Program.FormatOption("text (default) or json: one object with the problems, notes and the configuration");
-        format.AcceptOnlyFromAmong("text", "json");
         var cmd = new Command("import-ps", "turn the New-NetVirtualization* commands of an HNV PowerShell script into a configuration file; exit 2 if anything could not be imported")
         {
             script,

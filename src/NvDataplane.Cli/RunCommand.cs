@@ -221,7 +221,7 @@ internal static class RunCommand
             + string.Concat(DropReasons.All.Where(r => c.Drop(r) != 0).Select(r => $", {DropReasons.Name(r)} {c.Drop(r)}"))
             + PerPort(i => worker.TxRefused[i], n => $"refused {n} frames (device queue full)")
             + string.Concat(worker.Forwarder.AclCounters.Read().Where(h => h.Value != 0).Select(h => $", acl {h.Key} {h.Value}"))
-            + (worker.Forwarder.Learned.Learned == 0 ? "" : $", learned {worker.Forwarder.Learned.Learned} CAs (refused {worker.Forwarder.Learned.Refused} with the table full, expired {worker.Forwarder.Learned.Expired})")
+            + (worker.Forwarder.Learned.Learned == 0 ? "" : $", learned {worker.Forwarder.Learned.Learned} CAs (refused {worker.Forwarder.Learned.Refused} with the table or the VSID's share full, expired {worker.Forwarder.Learned.Expired})")
             + string.Concat(c.Migration.All().Where(m => m.Value != 0).Select(m => $", migration {m.Name} {m.Value}"))
             + PerPort(i => ports[i].DeviceDrops, n => $"lost {n} frames in the device (ring full)")
             + PerPort(i => ports[i].ReceiveTruncated, n => $"dropped {n} frames too large to receive")

@@ -17,7 +17,8 @@ public readonly record struct LearnedBinding(uint Vsid, IpAddr CustomerAddress, 
 /// nothing new is learned, counted in <see cref="Refused"/>; nor beyond <see cref="VsidCapacity"/>
 /// in one VSID), aged (<see cref="MaxAgeNs"/> since
 /// the CA was last seen as a source, on the frames' clock) and emptied when the policy changes.
-/// The table is allocated at full size on the first learn, so no later learn allocates.
+/// The table is allocated at full size on the first learn, and the per-VSID counts for 256 VSIDs,
+/// so no later learn allocates until more VSIDs than that learn at once.
 /// </summary>
 public sealed class LearnedBindings
 {
@@ -67,7 +68,7 @@ public sealed class LearnedBindings
     /// <summary>Bindings learned (first sight of a CA, or a CA moved to another L2Only VM).</summary>
     public long Learned { get; private set; }
 
-    /// <summary>Learns refused because the table was full.</summary>
+    /// <summary>Learns refused because the table, or the VSID's share of it, was full.</summary>
     public long Refused { get; private set; }
 
     /// <summary>Bindings dropped because their CA went unseen for <see cref="MaxAgeNs"/>.</summary>

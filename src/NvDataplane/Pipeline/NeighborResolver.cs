@@ -18,6 +18,8 @@ public sealed partial class Forwarder
     public const int ParkCapacity = 64;
 
     public const long ParkTimeoutNs = 1_000_000_000;
+    public const long RequestIntervalNs = 1_000_000_000;
+    public const long ReachableNs = 300L * 1_000_000_000;
 
     /// <summary>
     /// Frames that may wait here with this forwarder's pool: <see cref="ParkCapacity"/>, and at
@@ -25,8 +27,6 @@ public sealed partial class Forwarder
     /// pool (a replay's 64) and leave none for the frames after them.
     /// </summary>
     private int ParkLimit => Math.Min(ParkCapacity, _pool.Size / 2);
-    public const long RequestIntervalNs = 1_000_000_000;
-    public const long ReachableNs = 300L * 1_000_000_000;
 
     private readonly Dictionary<(int Port, IpAddr Address), (MacAddress Mac, long LearnedNs)> _neighbors = [];
     private readonly Dictionary<(int Port, IpAddr Address), long> _requestedNs = [];

@@ -10,8 +10,9 @@ namespace NvDataplane.Rewrite;
 /// checksum, the TCP and UDP pseudo-header checksums (a zero UDP checksum stays zero: over IPv4 it
 /// means "none", over IPv6 only tunnels may send it (RFC 6935), and no update of it would be
 /// right), and the ICMPv6 checksum. Later fragments carry no transport header, except the TCP
-/// checksum of a packet whose first fragment stopped short of it (RFC 1858's tiny fragments):
-/// the fragment that holds it is patched.
+/// checksum of an IPv4 packet whose first fragment stopped short of it (RFC 1858's tiny
+/// fragments): the fragment that holds it is patched. An IPv6 first fragment always holds the
+/// whole TCP header (RFC 7112; the parser refuses one that does not).
 /// </summary>
 public static class AddressRewriter
 {
@@ -37,7 +38,7 @@ public static class AddressRewriter
         info.Destination = newDestination;
         if (info.IsLaterFragment)
         {
-            if (info.Protocol == IpProtocol.Tcp)
+            if (info.IpVersion == 4 && info.Protocol == IpProtocol.Tcp)
             {
                 TcpChecksumInLaterFragment(frame, in info, oldSum, newSum);
             }
@@ -64,15 +65,13 @@ public static class AddressRewriter
     }
 
     /// <summary>
-    /// The TCP checksum when it travels in this later fragment: fragments start at multiples of
-    /// 8 bytes, so a first fragment of 8 or 16 transport bytes leaves bytes 16-17 to the one
+    /// The TCP checksum when it travels in this later IPv4 fragment: fragments start at multiples
+    /// of 8 bytes, so a first fragment of 8 or 16 transport bytes leaves bytes 16-17 to the one
     /// starting at 8 or 16.
     /// </summary>
     private static void TcpChecksumInLaterFragment(Span<byte> frame, in PacketInfo info, ulong oldSum, ulong newSum)
     {
-        int start = info.IpVersion == 4
-            ? (BinaryPrimitives.ReadUInt16BigEndian(frame[(info.L3Offset + Ipv4.FlagsFragmentOffset)..]) & Ipv4.FragmentOffsetMask) * 8
-            : BinaryPrimitives.ReadUInt16BigEndian(frame[(info.Ipv6FragmentHeaderOffset + 2)..]) & 0xFFF8;
+        int start = (BinaryPrimitives.ReadUInt16BigEndian(frame[(info.L3Offset + Ipv4.FlagsFragmentOffset)..]) & Ipv4.FragmentOffsetMask) * 8;
         int at = Tcp.ChecksumOffset - start;
         if (at >= 0 && at + 2 <= info.L4Length)
         {
