@@ -675,7 +675,35 @@ def s_nat():
     # 2.5: a non-GRE packet to a local PA that is not a Nat PA -> not_nvgre.
     sc.send("pnic0", ether(PNIC_MAC, NAT_PEER_MAC, 0x0800) + ip4(B, PA_LOCAL, udp(33053, 40002, 10)),
             drop="not_nvgre", note="UDP from the NAT peer to 192.168.1.10 (not a Nat PA)")
+    # 2.6: ICMP errors from a provider router about a packet red1's PA sent: the quote is
+    # rewritten back to CAs, the error comes from red1's gateway 10.1.1.1 (scapy computes every
+    # checksum of the expected frame afresh; the quoted transport checksum is the CA packet's).
+    router, router_mac = "192.168.1.1", "02-00-00-00-01-01"
+    data = lambda s, d: ip4(s, d, tcp(40001, 80, "PA", n=77, seed=9), ident=0x5002, ttl=128)
+    sc.send("pnic0", ether(PNIC_MAC, router_mac, 0x0800) + icmp_error4(router, A, 3, 4, 1400, data(A, B)),
+            [("red1", ether(RED1_MAC, GW_MAC, 0x0800) + icmp_error4(RED_GW, RED1_CA, 3, 4, 1400, data(RED1_CA, REMOTE_CA)))],
+            note="fragmentation needed (MTU 1400) from router 192.168.1.1 about TCP data: to red1 from 10.1.1.1")
+    dns = lambda s, d: ip4(s, d, udp(40002, 33053, 33, 4), ident=0x5003, ttl=1)
+    sc.send("pnic0", ether(PNIC_MAC, router_mac, 0x0800) + icmp_error4(router, A, 11, 0, 0, dns(A, B)[:28]),
+            [("red1", ether(RED1_MAC, GW_MAC, 0x0800) + icmp_error4(RED_GW, RED1_CA, 11, 0, 0, dns(RED1_CA, REMOTE_CA)[:28]))],
+            note="time exceeded from the router quoting 8 UDP bytes (checksum rewritten): to red1 from 10.1.1.1")
+    sc.send("pnic0", ether(PNIC_MAC, router_mac, 0x0800) + icmp_error4(router, A, 11, 0, 0, dns(PA_LOCAL, B)[:28]),
+            drop="no_lookup_record", note="time exceeded at the Nat PA about a packet from 192.168.1.10")
+    sc.send("pnic0", ether(PNIC_MAC, router_mac, 0x0800) + icmp_error4(router, A, 3, 4, 1400, data(A, B)[:12]),
+            drop="truncated", note="fragmentation needed quoting 12 bytes, less than an IP header")
+    # A VM's own error between the Nat PAs quotes CAs already: only the outer addresses change.
+    unreachable = lambda s, d: icmp_error4(s, d, 3, 3, 0, ip4(RED1_CA, REMOTE_CA, udp(40002, 33053, 20, 4), ident=0x5006))
+    sc.send("pnic0", ether(PNIC_MAC, NAT_PEER_MAC, 0x0800) + unreachable(B, A),
+            [("red1", ether(RED1_MAC, RED_REMOTE_MAC, 0x0800) + unreachable(REMOTE_CA, RED1_CA))],
+            note="port unreachable from red2 (NAT peer), quoting CAs: NAT in, quote kept")
     return sc
+
+
+def icmp_error4(src, dst, icmp_type, code, mtu_value, quote, ttl=62, ident=0x7001):
+    """An ICMP error as a router sends it (RFC 792 / 1191): the word after the checksum holds the MTU."""
+    body = struct.pack("!BBHHH", icmp_type, code, 0, 0, mtu_value) + quote
+    body = body[:2] + struct.pack("!H", inet_checksum(body)) + body[4:]
+    return bytes(IP(src=src, dst=dst, tos=0, id=ident, flags=0, ttl=ttl, proto=1) / Raw(body))
 
 
 def s_same_host():

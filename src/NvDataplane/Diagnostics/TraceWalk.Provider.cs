@@ -2,6 +2,7 @@ using NvDataplane.Headers;
 using NvDataplane.Nvgre;
 using NvDataplane.Pipeline;
 using NvDataplane.Policy;
+using NvDataplane.Rewrite;
 
 namespace NvDataplane.Diagnostics;
 
@@ -341,6 +342,17 @@ internal sealed partial class TraceWalk
 
         Step("nat", $"destination PA {info.Destination} is the NAT {Describe(local)}", RecordOf(local, "destination"));
         int remote = _p.NatIndex.Find(0, info.Source);
+        if (info.Protocol is IpProtocol.Icmp or IpProtocol.Icmpv6 && IcmpErrorQuote.IsError(_buffer.Frame, in info))
+        {
+            DropReason r = NatIcmpError(in info, local, remote, out bool aboutOurs);
+            if (aboutOurs || remote < 0)
+            {
+                return r;
+            }
+
+            Step("nat", "an ICMP error quoting no packet from this PA: a VM's own, passed on as it is");
+        }
+
         if (remote < 0)
         {
             return Fail(DropReason.NoLookupRecord, "nat", $"source {info.Source} is no NAT record's PA");
@@ -349,7 +361,7 @@ internal sealed partial class TraceWalk
         Step("nat", $"source PA {info.Source} is the NAT {Describe(remote)}", RecordOf(remote, "source"));
         ref readonly RecordEntry l = ref _p.Records[local];
         ref readonly RecordEntry rr = ref _p.Records[remote];
-        if (l.Vsid != rr.Vsid && (l.DomainIndex < 0 || l.DomainIndex != rr.DomainIndex))
+        if (!Forwarder.OneRoutingDomain(in l, in rr))
         {
             return Fail(DropReason.Isolation, "nat", $"VSIDs {rr.Vsid} and {l.Vsid} are not in one routing domain");
         }
@@ -366,6 +378,55 @@ internal sealed partial class TraceWalk
 
         Step("nat", $"rewritten back: source {info.Source} → CA {rr.CustomerAddress}, destination {info.Destination} → CA {l.CustomerAddress}, MACs {rr.MacAddress} → {l.MacAddress}, checksums updated");
         return Forward(l.LocalPortIndex, $"NAT reversed to port {PortName(l.LocalPortIndex)}");
+    }
+
+    /// <summary>An ICMP error to a Nat record's PA (Forwarder.NatIcmpError, FORWARDING 2.6).</summary>
+    private DropReason NatIcmpError(in PacketInfo info, int local, int remote, out bool aboutOurs)
+    {
+        aboutOurs = false;
+        DropReason r = IcmpErrorQuote.TryRead(_buffer.Frame, in info, out IpAddr quotedSource, out IpAddr quotedDestination);
+        if (r != DropReason.None)
+        {
+            return Fail(r, "nat", r == DropReason.Truncated ? "ICMP error quoting less than a whole IP header" : $"ICMP error quoting no IPv{info.IpVersion} header");
+        }
+
+        if (quotedSource != info.Destination)
+        {
+            return Fail(DropReason.NoLookupRecord, "nat", $"ICMP error from {info.Source}, no NAT record's PA, about a packet from {quotedSource}, not from this PA");
+        }
+
+        aboutOurs = true;
+        Step("nat", $"ICMP error from {info.Source} about a packet this PA sent to {quotedDestination}");
+        int quoted = _p.NatIndex.Find(0, quotedDestination);
+        if (quoted < 0)
+        {
+            return Fail(DropReason.NoLookupRecord, "nat", $"quoted destination {quotedDestination} is no NAT record's PA");
+        }
+
+        ref readonly RecordEntry l = ref _p.Records[local];
+        ref readonly RecordEntry q = ref _p.Records[quoted];
+        if (!Forwarder.OneRoutingDomain(in l, in q) || (remote >= 0 && !Forwarder.OneRoutingDomain(in l, in _p.Records[remote])))
+        {
+            return Fail(DropReason.Isolation, "nat", $"the quoted destination's VSID {q.Vsid} or the sender's is not in VSID {l.Vsid}'s routing domain");
+        }
+
+        if (!Forwarder.TryGetErrorSource(_p, in l, remote, out IpAddr source, out MacAddress sourceMac))
+        {
+            return Fail(DropReason.NoRoute, "nat", $"no gateway address of VSID {l.Vsid} holds {l.CustomerAddress} to send the error from");
+        }
+
+        if (l.LocalPortIndex < 0)
+        {
+            return Fail(DropReason.NoLocalPort, "nat", $"no port has VSID {l.Vsid} and MAC {l.MacAddress}");
+        }
+
+        if (Denied(outbound: false, l.LocalPortIndex, source, l.CustomerAddress, in info))
+        {
+            return Fail(DropReason.AclDeny, "acl", $"denied by the inbound rules of {PortName(l.LocalPortIndex)}");
+        }
+
+        Step("nat", $"rewritten back: error from {source} to CA {l.CustomerAddress}, quoted packet {l.CustomerAddress} → {q.CustomerAddress}, MACs {sourceMac} → {l.MacAddress}, checksums computed anew");
+        return Forward(l.LocalPortIndex, $"ICMP error relayed to port {PortName(l.LocalPortIndex)}");
     }
 
     private DropReason ProviderArp(PortInfo port, in PacketInfo info)

@@ -365,6 +365,15 @@ public sealed partial class Forwarder
         }
 
         int remote = p.NatIndex.Find(0, info.Source);
+        if (info.Protocol is IpProtocol.Icmp or IpProtocol.Icmpv6 && IcmpErrorQuote.IsError(buffer.Frame, in info))
+        {
+            DropReason r = NatIcmpError(buffer, ref info, local, remote, out bool aboutOurs);
+            if (aboutOurs || remote < 0)
+            {
+                return r;
+            }
+        }
+
         if (remote < 0)
         {
             return DropReason.NoLookupRecord;
@@ -372,7 +381,7 @@ public sealed partial class Forwarder
 
         ref readonly RecordEntry l = ref p.Records[local];
         ref readonly RecordEntry rr = ref p.Records[remote];
-        if (l.Vsid != rr.Vsid && (l.DomainIndex < 0 || l.DomainIndex != rr.DomainIndex))
+        if (!OneRoutingDomain(in l, in rr))
         {
             return DropReason.Isolation;
         }
@@ -387,14 +396,96 @@ public sealed partial class Forwarder
             return DropReason.AclDeny;
         }
 
-        Span<byte> frame = buffer.Frame;
-        AddressRewriter.Rewrite(frame, ref info, rr.CustomerAddress, l.CustomerAddress);
+        AddressRewriter.Rewrite(buffer.Frame, ref info, rr.CustomerAddress, l.CustomerAddress);
+        return NatDeliver(buffer, in info, in l, rr.MacAddress);
+    }
 
-        // A plain 14-byte Ethernet header in front of the IP packet (any VLAN tag removed).
+    /// <summary>True when two records' VSIDs may exchange packets: the same VSID, or VSIDs of one routing domain.</summary>
+    internal static bool OneRoutingDomain(in RecordEntry a, in RecordEntry b) =>
+        a.Vsid == b.Vsid || (a.DomainIndex >= 0 && a.DomainIndex == b.DomainIndex);
+
+    /// <summary>
+    /// An ICMP error to Nat record <paramref name="local"/>'s PA (FORWARDING 2.6).
+    /// <paramref name="aboutOurs"/> is set when it quotes a packet sent from that PA — one this
+    /// host rewrote, so the quote is rewritten back to CAs and the error, from the remote Nat
+    /// record's CA or else from the gateway address of the VM's subnet, goes to the VM. Any other
+    /// quote is a VM's own error between two Nat PAs (its quote carries CAs already).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private DropReason NatIcmpError(PacketBuffer buffer, ref PacketInfo info, int local, int remote, out bool aboutOurs)
+    {
+        aboutOurs = false;
+        var p = _p;
+        DropReason r = IcmpErrorQuote.TryRead(buffer.Frame, in info, out IpAddr quotedSource, out IpAddr quotedDestination);
+        if (r != DropReason.None)
+        {
+            return r;
+        }
+
+        if (quotedSource != info.Destination)
+        {
+            return DropReason.NoLookupRecord;
+        }
+
+        aboutOurs = true;
+        int quoted = p.NatIndex.Find(0, quotedDestination);
+        if (quoted < 0)
+        {
+            return DropReason.NoLookupRecord;
+        }
+
+        ref readonly RecordEntry l = ref p.Records[local];
+        ref readonly RecordEntry q = ref p.Records[quoted];
+        if (!OneRoutingDomain(in l, in q) || (remote >= 0 && !OneRoutingDomain(in l, in p.Records[remote])))
+        {
+            return DropReason.Isolation;
+        }
+
+        if (!TryGetErrorSource(p, in l, remote, out IpAddr source, out MacAddress sourceMac))
+        {
+            return DropReason.NoRoute;
+        }
+
+        if (l.LocalPortIndex < 0)
+        {
+            return DropReason.NoLocalPort;
+        }
+
+        if (InboundDenied(l.LocalPortIndex, source, l.CustomerAddress, in info))
+        {
+            return DropReason.AclDeny;
+        }
+
+        IcmpErrorQuote.Rewrite(buffer.Frame, ref info, source, l.CustomerAddress, l.CustomerAddress, q.CustomerAddress);
+        return NatDeliver(buffer, in info, in l, sourceMac);
+    }
+
+    /// <summary>
+    /// Who a relayed ICMP error to local Nat record <paramref name="l"/> comes from: the Nat record
+    /// of its sender (<paramref name="remote"/>), else the gateway of <paramref name="l"/>'s
+    /// subnet with the gateway MAC; false when there is neither.
+    /// </summary>
+    internal static bool TryGetErrorSource(PolicySnapshot p, in RecordEntry l, int remote, out IpAddr source, out MacAddress mac)
+    {
+        if (remote >= 0)
+        {
+            source = p.Records[remote].CustomerAddress;
+            mac = p.Records[remote].MacAddress;
+            return true;
+        }
+
+        mac = p.Global.GatewayMac;
+        source = default;
+        return p.Vsids.TryGetValue(l.Vsid, out var vsid) && vsid.TryGetGatewayFor(l.CustomerAddress, out source);
+    }
+
+    /// <summary>Puts a plain 14-byte Ethernet header (any VLAN tag removed) in front of the rewritten IP packet and delivers it to <paramref name="l"/>'s port.</summary>
+    private DropReason NatDeliver(PacketBuffer buffer, in PacketInfo info, in RecordEntry l, MacAddress sourceMac)
+    {
         int start = buffer.Offset + info.L3Offset - Ethernet.HeaderSize;
         Span<byte> eth = buffer.Data.AsSpan(start, Ethernet.HeaderSize);
         l.MacAddress.Write(eth);
-        rr.MacAddress.Write(eth[Ethernet.SourceOffset..]);
+        sourceMac.Write(eth[Ethernet.SourceOffset..]);
         BinaryPrimitives.WriteUInt16BigEndian(eth[Ethernet.TypeOffset..], info.IpVersion == 4 ? Ethernet.TypeIpv4 : Ethernet.TypeIpv6);
         buffer.Offset = start;
         buffer.Length = Ethernet.HeaderSize + info.L3Length;

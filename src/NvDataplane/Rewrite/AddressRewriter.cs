@@ -21,19 +21,7 @@ public static class AddressRewriter
     {
         ulong oldSum = Checksum.AddressSum(info.Source) + Checksum.AddressSum(info.Destination);
         ulong newSum = Checksum.AddressSum(newSource) + Checksum.AddressSum(newDestination);
-        Span<byte> ip = frame[info.L3Offset..];
-        if (info.IpVersion == 4)
-        {
-            newSource.Write(ip[Ipv4.SourceOffset..]);
-            newDestination.Write(ip[Ipv4.DestinationOffset..]);
-            Checksum.Update(ip[Ipv4.ChecksumOffset..], oldSum, newSum);
-        }
-        else
-        {
-            newSource.Write(ip[Ipv6.SourceOffset..]);
-            newDestination.Write(ip[Ipv6.DestinationOffset..]);
-        }
-
+        WriteAddresses(frame[info.L3Offset..], info.IpVersion == 4, newSource, newDestination, oldSum, newSum);
         info.Source = newSource;
         info.Destination = newDestination;
         if (info.IsLaterFragment)
@@ -61,6 +49,27 @@ public static class AddressRewriter
                 break;
             default:
                 break;
+        }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="newSource"/> and <paramref name="newDestination"/> into the IP header
+    /// at <paramref name="ip"/>, patching an IPv4 header checksum from the address sums
+    /// <paramref name="oldSum"/> to <paramref name="newSum"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void WriteAddresses(Span<byte> ip, bool v4, IpAddr newSource, IpAddr newDestination, ulong oldSum, ulong newSum)
+    {
+        if (v4)
+        {
+            newSource.Write(ip[Ipv4.SourceOffset..]);
+            newDestination.Write(ip[Ipv4.DestinationOffset..]);
+            Checksum.Update(ip[Ipv4.ChecksumOffset..], oldSum, newSum);
+        }
+        else
+        {
+            newSource.Write(ip[Ipv6.SourceOffset..]);
+            newDestination.Write(ip[Ipv6.DestinationOffset..]);
         }
     }
 

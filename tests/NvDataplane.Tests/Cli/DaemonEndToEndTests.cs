@@ -221,6 +221,40 @@ public partial class DaemonEndToEndTests
     }
 
     [Test]
+    public void A_provider_routers_fragmentation_needed_teaches_the_nat_vms_kernel_the_path_mtu()
+    {
+        Assume.That(Sh("/usr/bin/python3", "-c", "import scapy").Code, Is.Zero, "python3-scapy is installed by .ci/setup-deps");
+        using var temp = new TempDir();
+        var t = TwoHosts(temp.Path, null, natRed: true);
+
+        // A connected UDP socket with path-MTU discovery on, in Red-1 and in Blue-1 (same CA and
+        // port): each prints its path MTU once it leaves 1500, or after its time is up.
+        static string Socket(int seconds) => "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+            + "s.setsockopt(socket.IPPROTO_IP,10,2)\ns.bind(('10.1.1.7',40000));s.connect(('10.1.1.8',9))\nprint('ready',flush=True)\n"
+            + $"end=time.time()+{seconds}\nm=s.getsockopt(socket.IPPROTO_IP,14)\n"
+            + "while m==1500 and time.time()<end:\n time.sleep(0.05);m=s.getsockopt(socket.IPPROTO_IP,14)\nprint(m)";
+        var red = StartBackground("ip", "netns", "exec", t.Red1, "/usr/bin/python3", "-c", Socket(15));
+        var blue = StartBackground("ip", "netns", "exec", t.Blue1, "/usr/bin/python3", "-c", Socket(6));
+        AssertReady(red, blue);
+
+        // A router on the provider network could not forward Red-1's datagram as rewritten
+        // (192.168.1.20 -> 192.168.1.21) and quotes its first 28 bytes, as routers do.
+        string craft = "from scapy.all import *\n"
+            + "q=bytes(IP(src='192.168.1.20',dst='192.168.1.21',flags='DF',id=77,len=1428,ttl=63)/UDP(sport=40000,dport=9,len=1408))[:28]\n"
+            + "f=Ether(src='02:00:00:00:01:0b',dst='02:00:00:00:01:0a')/IP(src='192.168.1.1',dst='192.168.1.20')/ICMP(type=3,code=4,nexthopmtu=1300)/Raw(q)\n"
+            + $"sendp(f,iface='v{_suffix}b',verbose=False)";
+        Assert.That(Sh("ip", "netns", "exec", t.Hv2, "/usr/bin/python3", "-c", craft).Code, Is.Zero, "scapy sent the error");
+
+        Assert.That(red.Process.WaitForExit(20_000), Is.True);
+        red.Process.WaitForExit();
+        Assert.That(AfterReady(red), Is.EqualTo("1300"), "Red-1's kernel matched the rewritten quote to its socket and took the MTU");
+        Assert.That(Sh("ip", "netns", "exec", t.Red1, "ip", "route", "get", "10.1.1.8").Output, Does.Contain("mtu 1300"));
+        Assert.That(blue.Process.WaitForExit(20_000), Is.True);
+        blue.Process.WaitForExit();
+        Assert.That(AfterReady(blue), Is.EqualTo("1500"), "Blue-1, with the same CA and port, learned nothing");
+    }
+
+    [Test]
     public void An_nvgre_frame_crafted_by_scapy_on_the_provider_network_reaches_the_red_vm()
     {
         Assume.That(Sh("/usr/bin/python3", "-c", "import scapy").Code, Is.Zero, "python3-scapy is installed by .ci/setup-deps");
