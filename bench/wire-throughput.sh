@@ -125,16 +125,24 @@ verify_sample() {
   fi
 }
 
-# One timed run: trafgen at full rate for $seconds; prints "offered delivered received_by_dut".
+# One timed run: trafgen at full rate for $seconds; writes "offered delivered received_by_dut" to
+# $work/run.out (run in this shell, so that a generator that stopped early ends the script).
 timed_run() {
   local tx0 txd0 rx0 vmrx0 tx1 txd1 rx1 vmrx1
   tx0=$(stat $gen gen0 tx_packets); txd0=$(stat $gen gen0 tx_dropped)
   rx0=$(stat $sink sink0 rx_packets); vmrx0=$(stat $hv vm0 rx_packets)
-  in_ns $gen timeout -s INT "$seconds" taskset -c 0 trafgen --dev gen0 --conf "$work/udp64.cfg" -P 1 -C -Q >/dev/null 2>&1 || true
+  local began=$SECONDS
+  in_ns $gen timeout -s INT "$seconds" taskset -c 0 trafgen --dev gen0 --conf "$work/udp64.cfg" -P 1 -C -Q >"$work/trafgen.log" 2>&1 || true
+  if [ $((SECONDS - began)) -lt $((seconds - 1)) ]; then
+    # trafgen gives up on its first failed send (EAGAIN when the socket's send memory is full)
+    echo "wire-throughput: trafgen stopped after $((SECONDS - began)) of $seconds s:" >&2
+    grep -v 'Cannot set system socket memory' "$work/trafgen.log" >&2 || true
+    exit 1
+  fi
   sleep 0.5
   tx1=$(stat $gen gen0 tx_packets); txd1=$(stat $gen gen0 tx_dropped)
   rx1=$(stat $sink sink0 rx_packets); vmrx1=$(stat $hv vm0 rx_packets)
-  echo "$(((tx1 - tx0) + (txd1 - txd0))) $((rx1 - rx0)) $((vmrx1 - vmrx0))"
+  echo "$(((tx1 - tx0) + (txd1 - txd0))) $((rx1 - rx0)) $((vmrx1 - vmrx0))" >"$work/run.out"
 }
 
 report() { # name offered delivered
@@ -198,7 +206,7 @@ nvdp_stop() { # prints the worker's ns/packet split from the stop line
 # drifts. Every round starts each datapath afresh and checks its sample (which also warms
 # OVS's caches).
 for r in $(seq "$runs"); do
-  read -r offered _ atport < <(timed_run)
+  timed_run; read -r offered _ atport <"$work/run.out"
   report "round $r: generator alone" "$offered" "$atport"
   if [ "${offered}" -gt "${best_offered[alone]:-0}" ]; then best_offered[alone]=$offered; fi
 
@@ -206,7 +214,7 @@ for r in $(seq "$runs"); do
   ip netns exec $hv taskset -c 1 /usr/bin/python3 bench/null-reader.py vm0 >"$work/null.out" 2>&1 &
   echo $! >"$work/null.pid"
   for _ in $(seq 100); do grep -q ready "$work/null.out" && break; sleep 0.1; done
-  read -r offered _ _ < <(timed_run)
+  timed_run; read -r offered _ _ <"$work/run.out"
   kill -TERM "$(cat "$work/null.pid")"; wait "$(cat "$work/null.pid")" || true; rm -f "$work/null.pid"
   read_null=$(tail -n 1 "$work/null.out")
   report "round $r: a reader that only counts" "$offered" "$read_null"
@@ -214,7 +222,7 @@ for r in $(seq "$runs"); do
 
   nvdp_start
   verify_sample nvdp
-  read -r offered delivered atport < <(timed_run)
+  timed_run; read -r offered delivered atport <"$work/run.out"
   report "round $r: nvdp" "$offered" "$delivered"
   echo "  (the kernel handed vm0 $atport frames)" >&2
   if [ "${delivered}" -gt "${best_delivered[nvdp]:-0}" ]; then best_offered[nvdp]=$offered; best_delivered[nvdp]=$delivered; fi
@@ -224,7 +232,7 @@ for r in $(seq "$runs"); do
 
   ovs_attach
   verify_sample ovs
-  read -r offered delivered _ < <(timed_run)
+  timed_run; read -r offered delivered _ <"$work/run.out"
   report "round $r: ovs" "$offered" "$delivered"
   if [ "${delivered}" -gt "${best_delivered[ovs]:-0}" ]; then best_offered[ovs]=$offered; best_delivered[ovs]=$delivered; fi
   ovs_detach
