@@ -78,9 +78,15 @@ public static class IpProtocol
     public const byte Icmp = 1;
     public const byte Tcp = 6;
     public const byte Udp = 17;
+
+    /// <summary>DCCP (RFC 4340): ports, then the checksum at offset 6, over a pseudo-header like TCP's.</summary>
+    public const byte Dccp = 33;
     public const byte Gre = 47;
     public const byte Icmpv6 = 58;
     public const byte NoNextHeader = 59;
+
+    /// <summary>UDP-Lite (RFC 3828): UDP's layout, the length field a checksum coverage, the checksum mandatory.</summary>
+    public const byte UdpLite = 136;
 }
 
 /// <summary>TCP header (RFC 9293): ports, then the checksum at offset 16; at least 20 bytes.</summary>

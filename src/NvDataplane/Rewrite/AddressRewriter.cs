@@ -7,9 +7,9 @@ namespace NvDataplane.Rewrite;
 /// <summary>
 /// IP rewrite (TranslationMethodNat): replaces the source and destination addresses in place and
 /// patches every checksum that covers them by RFC 1624 incremental update — the IPv4 header
-/// checksum, the TCP and UDP pseudo-header checksums (a zero UDP checksum stays zero: over IPv4 it
-/// means "none", over IPv6 only tunnels may send it (RFC 6935), and no update of it would be
-/// right), and the ICMPv6 checksum. Later fragments carry no transport header, except the TCP
+/// checksum, the TCP, UDP, UDP-Lite and DCCP pseudo-header checksums (a zero UDP checksum stays
+/// zero: over IPv4 it means "none", over IPv6 only tunnels may send it (RFC 6935), in UDP-Lite it
+/// is invalid (RFC 3828 3.1), and no update of it would be right), and the ICMPv6 checksum. Later fragments carry no transport header, except the TCP
 /// checksum of an IPv4 packet whose first fragment stopped short of it (RFC 1858's tiny
 /// fragments): the fragment that holds it is patched. An IPv6 first fragment always holds the
 /// whole TCP header (RFC 7112; the parser refuses one that does not).
@@ -41,8 +41,11 @@ public static class AddressRewriter
             case IpProtocol.Tcp when l4Length >= Tcp.ChecksumOffset + 2:
                 Checksum.Update(l4[Tcp.ChecksumOffset..], oldSum, newSum);
                 break;
-            case IpProtocol.Udp when l4Length >= Udp.HeaderSize:
+            case IpProtocol.Udp or IpProtocol.UdpLite when l4Length >= Udp.HeaderSize:
                 UpdateUdp(l4, oldSum, newSum);
+                break;
+            case IpProtocol.Dccp when l4Length >= Udp.ChecksumOffset + 2:
+                Checksum.Update(l4[Udp.ChecksumOffset..], oldSum, newSum);
                 break;
             case IpProtocol.Icmpv6 when l4Length >= 4:
                 Checksum.Update(l4[Icmp.ChecksumOffset..], oldSum, newSum);
@@ -88,7 +91,8 @@ public static class AddressRewriter
         }
     }
 
-    private static void UpdateUdp(Span<byte> udp, ulong oldSum, ulong newSum)
+    /// <summary>UDP and UDP-Lite: zero kept, a computed zero sent as all ones (RFC 768, RFC 3828 3.1).</summary>
+    internal static void UpdateUdp(Span<byte> udp, ulong oldSum, ulong newSum)
     {
         Span<byte> field = udp[Udp.ChecksumOffset..];
         if (BinaryPrimitives.ReadUInt16BigEndian(field) == 0)

@@ -10,7 +10,7 @@ namespace NvDataplane.Rewrite;
 /// source, a Nat record's PA, and quotes the packet as it saw it: between PAs. The VM behind
 /// that PA matches the error against its own socket only when the quote carries its CAs again,
 /// so the quote is rewritten back like the packet around it — addresses, the quoted IPv4 header
-/// checksum and the quoted transport checksum where the quote holds it — and the ICMP checksum
+/// checksum and the quoted transport checksum where the quote holds it (TCP, UDP, UDP-Lite, DCCP, ICMPv6) — and the ICMP checksum
 /// is computed anew over the result.
 /// </summary>
 public static class IcmpErrorQuote
@@ -79,7 +79,7 @@ public static class IcmpErrorQuote
     /// become <paramref name="newSource"/> / <paramref name="newDestination"/> (the IPv4 header
     /// checksum patched), the quoted ones <paramref name="quotedSource"/> /
     /// <paramref name="quotedDestination"/> (the quoted IPv4 header checksum patched, and the
-    /// quoted TCP / UDP / ICMPv6 checksum when the quote reaches it and the quoted packet is
+    /// quoted TCP / UDP / UDP-Lite / DCCP / ICMPv6 checksum when the quote reaches it and the quoted packet is
     /// not a later fragment), and the ICMP / ICMPv6 checksum is computed over the new message.
     /// </summary>
     public static void Rewrite(Span<byte> frame, ref PacketInfo info, IpAddr newSource, IpAddr newDestination, IpAddr quotedSource, IpAddr quotedDestination)
@@ -134,10 +134,11 @@ public static class IcmpErrorQuote
         }
 
         Span<byte> l4 = quote[headerLength..];
+        bool udp = protocol is IpProtocol.Udp or IpProtocol.UdpLite;
         int at = protocol switch
         {
             IpProtocol.Tcp => Tcp.ChecksumOffset,
-            IpProtocol.Udp => Udp.ChecksumOffset,
+            IpProtocol.Udp or IpProtocol.UdpLite or IpProtocol.Dccp => Udp.ChecksumOffset,
             IpProtocol.Icmpv6 when !v4 => Icmp.ChecksumOffset,
             _ => -1,
         };
@@ -146,16 +147,13 @@ public static class IcmpErrorQuote
             return;
         }
 
-        Span<byte> field = l4[at..];
-        if (protocol == IpProtocol.Udp && BinaryPrimitives.ReadUInt16BigEndian(field) == 0)
+        if (udp)
         {
-            return; // "no checksum", kept as the rewrite of the packet itself kept it
+            AddressRewriter.UpdateUdp(l4, oldSum, newSum); // a zero ("no checksum") kept, as the packet's own rewrite kept it
         }
-
-        Checksum.Update(field, oldSum, newSum);
-        if (protocol == IpProtocol.Udp && BinaryPrimitives.ReadUInt16BigEndian(field) == 0)
+        else
         {
-            BinaryPrimitives.WriteUInt16BigEndian(field, 0xFFFF);
+            Checksum.Update(l4[at..], oldSum, newSum);
         }
     }
 }

@@ -104,4 +104,44 @@ public class AddressRewriterTests
         byte[] updated = Rewrite(Ipv6Of(CaA6, CaB6, 17, summed), v4: false, PaA6, PaB6);
         Assert.That(ReferenceChecksum(updated.AsSpan(40), PseudoSum(PaA6, PaB6, 17, summed.Length)), Is.Zero, "a real one is updated");
     }
+    /// <summary>
+    /// UDP-Lite (136, checksum coverage 8: the header alone) and DCCP (33, a 16-byte generic
+    /// header with X=1, then data): both checksums cover the pseudo-header, so both change with
+    /// the addresses. The pseudo-header length is the whole transport segment for both.
+    /// </summary>
+    [TestCase(136, false)]
+    [TestCase(136, true)]
+    [TestCase(33, false)]
+    [TestCase(33, true)]
+    public void Udp_lite_and_dccp_checksums_are_patched_with_the_addresses(int protocol, bool v6)
+    {
+        string a = v6 ? CaA6 : CaA, b = v6 ? CaB6 : CaB, pa = v6 ? PaA6 : PaA, pb = v6 ? PaB6 : PaB;
+        byte[] segment = new byte[16 + 24];
+        BinaryPrimitives.WriteUInt16BigEndian(segment, 40000);
+        BinaryPrimitives.WriteUInt16BigEndian(segment.AsSpan(2), 5004);
+        for (int i = 16; i < segment.Length; i++)
+        {
+            segment[i] = (byte)(i * 5);
+        }
+
+        int covered = segment.Length;
+        if (protocol == 136)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(segment.AsSpan(4), 8); // checksum coverage: the header only
+            covered = 8;
+        }
+        else
+        {
+            segment[4] = 4; // data offset: 4 words
+            segment[8] = (byte)(2 << 1 | 1); // type 2 (Data), X = 1: 48-bit sequence numbers
+        }
+
+        BinaryPrimitives.WriteUInt16BigEndian(segment.AsSpan(6), ReferenceChecksum(segment.AsSpan(0, covered), PseudoSum(a, b, (byte)protocol, segment.Length)));
+        byte[] packet = v6 ? Ipv6Of(a, b, (byte)protocol, segment) : Ipv4Of(a, b, (byte)protocol, segment);
+        byte[] rewritten = Rewrite(packet, v4: !v6, pa, pb);
+
+        byte[] l4 = rewritten[(v6 ? 40 : 20)..];
+        Assert.That(ReferenceChecksum(l4.AsSpan(0, covered), PseudoSum(pa, pb, (byte)protocol, l4.Length)), Is.Zero, "checksum valid between the PAs");
+        Assert.That(l4[8..], Is.EqualTo(segment[8..]), "nothing else changed");
+    }
 }
