@@ -97,7 +97,7 @@ public sealed class LearnedBindings
 
         if (nowNs - e.LastSeenNs > MaxAgeNs)
         {
-            table.Remove(new Key(vsid, ca));
+            Forget(table, new Key(vsid, ca));
             Expired++;
             return -1;
         }
@@ -151,8 +151,19 @@ public sealed class LearnedBindings
         if (_table is { Count: > 0 })
         {
             _table.Clear();
-            _perVsid?.Clear();
         }
+
+        if (_perVsid is { Count: > 0 })
+        {
+            _perVsid.Clear();
+        }
+    }
+
+    /// <summary>Removes one binding and lowers its VSID's count with it: the two must agree, or a VSID's share fills with bindings long gone.</summary>
+    private void Forget(Dictionary<Key, Entry> table, Key key)
+    {
+        table.Remove(key);
+        CollectionsMarshal.GetValueRefOrNullRef(_perVsid!, key.Vsid)--;
     }
 
     /// <summary>The bindings now held, for display (owner's thread only); ordered by VSID, then family, then address.</summary>
@@ -227,8 +238,7 @@ public sealed class LearnedBindings
         {
             if (nowNs - entry.LastSeenNs > MaxAgeNs)
             {
-                table.Remove(key); // allowed while enumerating a Dictionary
-                CollectionsMarshal.GetValueRefOrNullRef(_perVsid!, key.Vsid)--;
+                Forget(table, key); // removing is allowed while enumerating a Dictionary
                 removed++;
             }
         }

@@ -368,6 +368,25 @@ public class L2OnlyTests
     }
 
     [Test]
+    public void Bindings_aged_out_by_a_lookup_free_their_vsids_share()
+    {
+        // A lookup that found a binding aged out removed it but kept it in the VSID's count: once
+        // the count reached the share, the VSID never learned again, even after a reload.
+        var h = Harness();
+        h.Forwarder.Learned.VsidCapacity = 2;
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.50", "10.1.1.7"), timestampNs: 0);
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.51", "10.1.1.7"), timestampNs: 0);
+        Assert.That(h.Send("red1", Udp(L2Mac, RedMac, "10.1.1.7", "10.1.1.50"), timestampNs: 400 * Second), Is.Empty, "aged out");
+        Assert.That(h.Send("red1", Udp(L2Mac, RedMac, "10.1.1.7", "10.1.1.51"), timestampNs: 400 * Second), Is.Empty, "aged out");
+        Assert.That(h.Forwarder.Learned.Count, Is.Zero);
+
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.60", "10.1.1.7"), timestampNs: 401 * Second);
+        h.Send("l2vm", Udp(RedMac, L2Mac, "10.1.1.61", "10.1.1.7"), timestampNs: 401 * Second);
+        Assert.That(h.Forwarder.Learned.Refused, Is.Zero, "the VSID's share is free again");
+        Assert.That(h.Send("red1", Udp(L2Mac, RedMac, "10.1.1.7", "10.1.1.61"), timestampNs: 402 * Second), Has.Count.EqualTo(1));
+    }
+
+    [Test]
     public void A_policy_reload_clears_what_was_learned()
     {
         var store = new PolicyStore(PolicySnapshot.Build(Load(Config())));
