@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -72,7 +73,7 @@ public partial class DaemonEndToEndTests
         Assert.That(Ping(red2, "10.1.1.7"), Is.Zero, "Red-2 → Red-1 on hv1 before the move: " + hv1.Log);
 
         // The VM's traffic: a receiver that records every sequence number, a paced sender, a paced TCP transfer.
-        const int rate = 20_000, seconds = 4, count = rate * seconds;
+        const int rate = 20_000, seconds = 6, count = rate * seconds;
         var receiver = StartBackground("ip", "netns", "exec", red1, "/usr/bin/python3", "-c", UdpSequenceReceiver, count.ToString(CultureInfo.InvariantCulture));
         var tcpServer = StartBackground("ip", "netns", "exec", red1, "/usr/bin/python3", "-c", TcpSha256Server);
         Assert.That(WaitFor(() => receiver.Log.ToString().Contains("ready", StringComparison.Ordinal) && tcpServer.Log.ToString().Contains("ready", StringComparison.Ordinal)), Is.True,
@@ -81,7 +82,11 @@ public partial class DaemonEndToEndTests
         var tcpClient = StartBackground("ip", "netns", "exec", red2, "/usr/bin/python3", "-c", PacedTcpSha256Client, (12 * 1024 * 1024).ToString(CultureInfo.InvariantCulture), (4 * 1024 * 1024).ToString(CultureInfo.InvariantCulture));
 
         // The migration, one second into the stream: the VM is attached on hv3, then the policy
-        // moves on hv3, hv1 and hv2 (the sender last), then the VM leaves hv1.
+        // moves on hv3, hv1 and hv2 (the sender last), then the VM leaves hv1. The stream lasts
+        // six seconds from its first datagram, so that the moves (each a CLI or API call, slow
+        // on a loaded machine) happen while it runs.
+        Assert.That(WaitFor(() => sender.Log.ToString().Contains("started", StringComparison.Ordinal)), Is.True, "sender started: " + sender.Log);
+        var streamStarted = Stopwatch.StartNew();
         Thread.Sleep(1000);
         Must("ip", "-n", red1, "link", "set", "red1n", "master", "br0");
         MoveRecord(hv3, "10.1.1.7", 5001, "192.168.1.12", throughApi);
@@ -91,6 +96,7 @@ public partial class DaemonEndToEndTests
         MoveRecord(hv2, "10.1.1.7", 5001, "192.168.1.12", throughApi);
         Thread.Sleep(300);
         Must("ip", "-n", red1, "link", "set", "red1t", "nomaster");
+        TimeSpan movedAfter = streamStarted.Elapsed;
 
         Assert.That(sender.Process.WaitForExit(30_000), Is.True, "sender done: " + sender.Log);
         Assert.That(receiver.Process.WaitForExit(30_000), Is.True, "receiver done: " + receiver.Log);
@@ -122,7 +128,7 @@ public partial class DaemonEndToEndTests
         long received = udp.RootElement.GetProperty("received").GetInt64(), missing = udp.RootElement.GetProperty("missing").GetInt64();
         string report = $"UDP: sent {count} ({sender.Log.ToString().Trim()}), received {received}, missing {missing} (first {udp.RootElement.GetProperty("first_missing")}), "
             + $"reordered {udp.RootElement.GetProperty("reordered")}, duplicates {udp.RootElement.GetProperty("duplicates")}; kernels dropped: Red-2 TAP {tapDropped}, Red-1 socket {socketDropped}, "
-            + $"other links {linkDrops}; hosts' devices lost {hosts.Sum(DeviceLosses)}\n"
+            + $"other links {linkDrops}; hosts' devices lost {hosts.Sum(DeviceLosses)}; the moves done {movedAfter.TotalSeconds:F1} s into the stream\n"
             + $"hv1: {StoppedLine(hv1)}\nhv2: {StoppedLine(hv2)}\nhv3: {StoppedLine(hv3)}";
         TestContext.Out.WriteLine(report);
 
@@ -268,7 +274,7 @@ public partial class DaemonEndToEndTests
         print(json.dumps({'received': got, 'missing': len(missing), 'first_missing': missing[:10], 'reordered': reordered, 'duplicates': dup}), flush=True)
         """;
 
-    /// <summary>Sends argv[1] datagrams (8-byte sequence number + 56 bytes) to 10.1.1.7:9000 at argv[2] per second, then end markers.</summary>
+    /// <summary>Sends argv[1] datagrams (8-byte sequence number + 56 bytes) to 10.1.1.7:9000 at argv[2] per second ("started" when it begins), then end markers.</summary>
     private const string UdpSequenceSender = """
         import json, socket, sys, time
         n, rate = int(sys.argv[1]), int(sys.argv[2])
@@ -277,6 +283,7 @@ public partial class DaemonEndToEndTests
         pad = bytes(56)
         retried = i = 0
         t0 = time.perf_counter()
+        print('started', flush=True)
         while i < n:
             due = min(n, int((time.perf_counter() - t0) * rate) + 1)
             while i < due:
