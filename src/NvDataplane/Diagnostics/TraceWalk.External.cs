@@ -69,15 +69,18 @@ internal sealed partial class TraceWalk
     private DropReason RouteIn(PortInfo ext, ref PacketInfo info)
     {
         var vsid = ext.Vsid!;
-        int src = _p.RecordIndex.Find(vsid.Vsid, info.Source);
-        if (src < 0)
+        if (info.Source.IsV6LinkLocal || info.Destination.IsV6LinkLocal)
         {
-            src = _p.GatewayWildcardOf(ext, info.Source.IsV4);
+            return Fail(DropReason.NoRoute, "route", "a link-local address is not routed off its link");
         }
 
-        if (src < 0 || _p.Records[src].MacAddress != ext.Mac)
+        int src = Forwarder.ExternalSource(_p, ext, info.Source);
+        if (src < 0)
         {
-            return Fail(DropReason.SpoofedSource, "source", $"{info.Source}: no record of VSID {vsid.Vsid} with the port's MAC, and no GatewayWildcard record of this family does");
+            int tenant = _p.FindRecordInDomain(vsid.Vsid, vsid.DomainIndex, info.Source);
+            return Fail(DropReason.SpoofedSource, "source", tenant >= 0 && (_p.Records[tenant].Vsid != vsid.Vsid || _p.Records[tenant].MacAddress != ext.Mac)
+                ? $"{info.Source} is a tenant address ({Describe(tenant)}), not to be sent from outside"
+                : $"{info.Source}: no record of VSID {vsid.Vsid} with the port's MAC, and no GatewayWildcard record of this family does");
         }
 
         Step("source", $"{info.Source} stands behind {Describe(src)}", RecordOf(src, "source"));
@@ -186,6 +189,11 @@ internal sealed partial class TraceWalk
         }
 
         IpAddr nextHop = own.Prefix.Contains(info.Destination) ? info.Destination : own.NextHop;
+        if (info.Destination.IsV6LinkLocal || info.Source.IsV6LinkLocal)
+        {
+            return Fail(DropReason.NoRoute, "external", "a link-local address is not routed off its link");
+        }
+
         if (nextHop.IsUnspecified)
         {
             return Fail(DropReason.NoRoute, "external", $"{info.Destination} is outside {own.Prefix} and port {ext.Name} has no next hop");

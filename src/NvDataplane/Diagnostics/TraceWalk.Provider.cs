@@ -40,6 +40,11 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.NotLocalPa, "classify", $"{info.Destination} is no PA of this host on {port.Name}");
         }
 
+        if (!Forwarder.OnPaVlan(_p, pa, in info))
+        {
+            return Fail(DropReason.VlanTagged, "classify", $"tagged VLAN {info.VlanId}, but local PA {info.Destination} is on {VlanName(pa)}");
+        }
+
         Step("classify", $"to local PA {info.Destination} ({_p.LocalPas[pa].Prefix}{(_p.LocalPas[pa].VlanId != 0 ? $", VLAN {_p.LocalPas[pa].VlanId}" : string.Empty)})");
         if (info.Protocol == IpProtocol.Gre)
         {
@@ -59,6 +64,8 @@ internal sealed partial class TraceWalk
 
         return NatReverse(in info);
     }
+
+    private string VlanName(int pa) => _p.LocalPas[pa].VlanId == 0 ? "no VLAN" : $"VLAN {_p.LocalPas[pa].VlanId}";
 
     /// <summary>True when one of the port's PAs is on VLAN <paramref name="vlan"/> (Forwarder.PortHasVlan).</summary>
     private bool PortHasVlan(PortInfo port, int vlan)
@@ -444,6 +451,11 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.NotLocalPa, "arp", arp.Operation != Arp.OpRequest ? "not a request" : $"{target} is no PA of this host on {port.Name}");
         }
 
+        if (!Forwarder.OnPaVlan(_p, pa, in info))
+        {
+            return Fail(DropReason.VlanTagged, "arp", $"tagged VLAN {info.VlanId}, but local PA {target} is on {VlanName(pa)}");
+        }
+
         Step("arp", $"answered: local PA {target} is at {port.Mac}");
         return Answer(port.Index, $"answered on port {port.Name} (ARP reply for PA {target})");
     }
@@ -466,6 +478,11 @@ internal sealed partial class TraceWalk
         if (pa < 0 || _p.LocalPas[pa].PortIndex != port.Index)
         {
             return Fail(DropReason.NotLocalPa, "nd", $"{target} is no PA of this host on {port.Name}");
+        }
+
+        if (!Forwarder.OnPaVlan(_p, pa, in info))
+        {
+            return Fail(DropReason.VlanTagged, "nd", $"tagged VLAN {info.VlanId}, but local PA {target} is on {VlanName(pa)}");
         }
 
         Step("nd", $"answered: local PA {target} is at {port.Mac}");

@@ -271,7 +271,7 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.MalformedHeader, "nd", "bad ICMPv6 checksum: discarded unanswered (RFC 4861 7.1.1)");
         }
 
-        if (!info.Source.IsUnspecified && (info.Source.Hi >> 54) != (0xfe80UL >> 6))
+        if (!info.Source.IsUnspecified && !info.Source.IsV6LinkLocal)
         {
             if (Vouch(port, _p.RecordIndex.Find(port.Vsid!.Vsid, info.Source), info.Source, wildcard: false) < 0)
             {

@@ -42,6 +42,16 @@ public readonly struct IpAddr : IEquatable<IpAddr>, IComparable<IpAddr>
     /// <summary>IPv4 limited broadcast, IPv4 multicast (224.0.0.0/4) or IPv6 multicast (ff00::/8).</summary>
     public bool IsBroadcastOrMulticast => IsV4 ? V4 == 0xFFFF_FFFF || (V4 >> 28) == 0xE : (Hi >> 56) == 0xFF;
 
+    /// <summary>IPv6 link-local (fe80::/10): never forwarded off its link (RFC 4291 2.5.6).</summary>
+    public bool IsV6LinkLocal => IsV6 && (Hi >> 54) == (0xfe80UL >> 6);
+
+    /// <summary>
+    /// Not a single host's address, so never the destination of an ICMP error (RFC 1812
+    /// 4.3.2.7, RFC 4443 2.4): unspecified, loopback (127.0.0.0/8, ::1), IPv4 limited broadcast,
+    /// IPv4 multicast or class E (224.0.0.0/3), IPv6 multicast.
+    /// </summary>
+    public bool IsNotAHost => IsV4 ? V4 == 0 || (V4 >> 24) == 127 || (V4 >> 29) == 0x7 : (Hi | Lo) == 0 || (Hi == 0 && Lo == 1) || (Hi >> 56) == 0xFF;
+
     public int BitLength => IsV4 ? 32 : 128;
 
     public int ByteLength => IsV4 ? 4 : 16;

@@ -99,6 +99,6 @@ public sealed partial class Forwarder
     /// the network or broadcast address of one of the VSID's on-link IPv4 subnets.
     /// </summary>
     internal static bool IsLearnable(VsidInfo vsid, IpAddr ca) =>
-        !ca.IsUnspecified && !IsFloodDestination(ca) && (ca.IsV4 || (ca.Hi >> 54) != (0xfe80UL >> 6)) && !vsid.IsGatewayAddress(ca)
+        !ca.IsUnspecified && !IsFloodDestination(ca) && !ca.IsV6LinkLocal && !vsid.IsGatewayAddress(ca)
         && !vsid.IsSubnetEdge(ca);
 }

@@ -152,13 +152,13 @@ public sealed partial class Forwarder
     {
         var p = _p;
         var vsid = port.Vsid!;
-        int srcIndex = p.RecordIndex.Find(vsid.Vsid, info.Source);
-        if (srcIndex < 0)
+        if (info.Source.IsV6LinkLocal || info.Destination.IsV6LinkLocal)
         {
-            srcIndex = WildcardSource(port, info.Source);
+            return DropReason.NoRoute; // a link-local address stays on its link (RFC 4291 2.5.6)
         }
 
-        if (srcIndex < 0 || p.Records[srcIndex].MacAddress != port.Mac)
+        int srcIndex = ExternalSource(p, port, info.Source);
+        if (srcIndex < 0)
         {
             return DropReason.SpoofedSource;
         }
@@ -175,6 +175,24 @@ public sealed partial class Forwarder
         }
 
         return p.Records[dstIndex].LocalPortIndex == port.Index ? DropReason.NoRoute : DeliverRouted(port, buffer, ref info, srcIndex, dstIndex);
+    }
+
+    /// <summary>
+    /// The record vouching for a source on the external network: the port's own record (its VSID
+    /// and MAC, the gateway CA), else the GatewayWildcard record, which stands for addresses
+    /// outside the virtual network only — an address with a record anywhere in the routing domain
+    /// belongs to a tenant VM, and from outside it is forged; -1 then, or when nothing vouches.
+    /// </summary>
+    internal static int ExternalSource(PolicySnapshot p, PortInfo port, IpAddr source)
+    {
+        var vsid = port.Vsid!;
+        int src = p.FindRecordInDomain(vsid.Vsid, vsid.DomainIndex, source);
+        if (src < 0)
+        {
+            src = p.GatewayWildcardOf(port, source.IsV4);
+        }
+
+        return src >= 0 && p.Records[src].Vsid == vsid.Vsid && p.Records[src].MacAddress == port.Mac ? src : -1;
     }
 
     /// <summary>A decapsulated frame for the local external port: routed out, unless it is for the gateway CA itself (a record of its own).</summary>
@@ -230,7 +248,7 @@ public sealed partial class Forwarder
         }
 
         IpAddr nextHop = own.Prefix.Contains(info.Destination) ? info.Destination : own.NextHop;
-        if (nextHop.IsUnspecified)
+        if (nextHop.IsUnspecified || info.Destination.IsV6LinkLocal || info.Source.IsV6LinkLocal)
         {
             return DropReason.NoRoute;
         }
@@ -352,9 +370,17 @@ public sealed partial class Forwarder
         CopyFrame(buffer, icmp);
         WriteIcmpError(icmp, in info, ext.Mac, own.Address, mtu);
         long forwarded = Counters.Forwarded;
-        if (ReenterFromExternal(ext, icmp) != DropReason.None)
+        _sendingExtra = true; // a wait for the provider next hop must not count it as an input of its own
+        try
         {
-            _pool.Return(icmp);
+            if (ReenterFromExternal(ext, icmp) != DropReason.None)
+            {
+                _pool.Return(icmp);
+            }
+        }
+        finally
+        {
+            _sendingExtra = false;
         }
 
         Counters.Forwarded = forwarded;

@@ -116,12 +116,17 @@ public static class LocalResponder
         IcmpError(buffer, in info, gatewayMac, gateway, info.IpVersion == 4 ? Icmp.TimeExceeded : Icmp.V6TimeExceeded, 0, 0);
 
     /// <summary>
-    /// True when the packet may be answered with an ICMP error: not itself an ICMP error (RFC 1812
-    /// 4.3.2.7, RFC 4443 2.4) and, for IPv4, not a later fragment (RFC 792: errors are about
-    /// fragment zero only).
+    /// True when the packet may be answered with an ICMP error: from a single host's address
+    /// (<see cref="IpAddr.IsNotAHost"/>), not itself an ICMP error (RFC 1812 4.3.2.7, RFC 4443
+    /// 2.4) and, for IPv4, not a later fragment (RFC 792: errors are about fragment zero only).
     /// </summary>
     public static bool MayAnswerWithError(ReadOnlySpan<byte> frame, in PacketInfo info)
     {
+        if (info.Source.IsNotAHost)
+        {
+            return false; // no error to a group, "nobody" or loopback: a forged source would make this a reflector
+        }
+
         if (info.IsLaterFragment)
         {
             return info.IpVersion != 4; // an IPv6 later fragment carries no ICMP header to look at

@@ -21,6 +21,15 @@ public sealed partial class Forwarder
     public const long RequestIntervalNs = 1_000_000_000;
     public const long ReachableNs = 300L * 1_000_000_000;
 
+    /// <summary>Next hops asked for and not answered that may be remembered at once (a tenant sending to many outside addresses asks for each).</summary>
+    public const int MaxPendingRequests = 1024;
+
+    /// <summary>Learned next hops that may be held at once; entries past <see cref="ReachableNs"/> are swept first.</summary>
+    public const int MaxNeighbors = 65_536;
+
+    /// <summary>How long an answer to a request is taken: the park time and one more request interval.</summary>
+    private const long AnswerWindowNs = ParkTimeoutNs + RequestIntervalNs;
+
     /// <summary>
     /// Frames that may wait here with this forwarder's pool: <see cref="ParkCapacity"/>, and at
     /// most half the pool, so frames waiting for an answer never hold every buffer of a small
@@ -31,6 +40,9 @@ public sealed partial class Forwarder
     private readonly Dictionary<(int Port, IpAddr Address), (MacAddress Mac, long LearnedNs)> _neighbors = [];
     private readonly Dictionary<(int Port, IpAddr Address), long> _requestedNs = [];
     private readonly List<Parked> _parked = new(ParkCapacity);
+
+    /// <summary>Set while a frame the dataplane made (an ICMP error routed into the tenant) goes its way: it parks as an extra frame.</summary>
+    private bool _sendingExtra;
 
     /// <param name="Counted">The input's own frame: forwarded when it leaves, neighbor_unresolved when it expires.</param>
     /// <param name="FloodCopy">A copy of a flooded frame (Flooding.cs): not counted when it leaves, but counted when lost.</param>
@@ -83,6 +95,7 @@ public sealed partial class Forwarder
     /// <summary>Sends a frame whose next hop is resolved dynamically: with the learned MAC, or parked while ARP / ND asks.</summary>
     private DropReason SendToNeighbor(in NeighborTarget n, PacketBuffer buffer, bool extra)
     {
+        extra |= _sendingExtra;
         if (TryLearned(n.Port, n.NextHop, buffer.TimestampNs, buffer))
         {
             return Send(n.Port, buffer, extra);
@@ -115,12 +128,28 @@ public sealed partial class Forwarder
         return true;
     }
 
-    /// <summary>Whether frames wait for, or a request was sent for, <paramref name="address"/>.</summary>
-    private bool IsAwaited(int port, IpAddr address) => _requestedNs.ContainsKey((port, address)) || _neighbors.ContainsKey((port, address));
+    /// <summary>
+    /// Whether a request for <paramref name="address"/> went out within <see cref="AnswerWindowNs"/>:
+    /// only an answer to our own request is learned, so an unsolicited reply can neither add a
+    /// next hop nor move a known one elsewhere (a known one is asked again once it is past
+    /// <see cref="ReachableNs"/>).
+    /// </summary>
+    private bool IsAwaited(int port, IpAddr address, long nowNs) =>
+        _requestedNs.TryGetValue((port, address), out long sentNs) && nowNs - sentNs <= AnswerWindowNs && nowNs >= sentNs;
 
-    /// <summary>Records a next hop's MAC (only one we asked for or already knew) and sends what waited for it.</summary>
+    /// <summary>Records a next hop's MAC (only one we asked for) and sends what waited for it.</summary>
     private void Learn(int port, IpAddr address, MacAddress mac, long nowNs)
     {
+        if (mac.IsMulticast || mac.IsZero)
+        {
+            return; // no next hop is a group or nobody: a frame to it would go to every station, or none
+        }
+
+        if (!_neighbors.ContainsKey((port, address)) && _neighbors.Count >= MaxNeighbors && Sweep(_neighbors, nowNs, ReachableNs) == 0)
+        {
+            return;
+        }
+
         _neighbors[(port, address)] = (mac, nowNs);
         _requestedNs.Remove((port, address));
         for (int i = 0; i < _parked.Count; i++)
@@ -173,9 +202,15 @@ public sealed partial class Forwarder
     /// <summary>An ARP request (IPv4) or neighbor solicitation (IPv6) for the next hop, at most once per interval.</summary>
     private void RequestNeighbor(in NeighborTarget t, long nowNs)
     {
-        if (_requestedNs.TryGetValue((t.Port, t.NextHop), out long last) && nowNs - last < RequestIntervalNs && nowNs >= last)
+        bool asked = _requestedNs.TryGetValue((t.Port, t.NextHop), out long last);
+        if (asked && nowNs - last < RequestIntervalNs && nowNs >= last)
         {
             return;
+        }
+
+        if (!asked && _requestedNs.Count >= MaxPendingRequests && SweepRequests(nowNs) == 0)
+        {
+            return; // the frame waits unanswered and ends as neighbor_unresolved
         }
 
         var request = _pool.Rent();
@@ -229,6 +264,38 @@ public sealed partial class Forwarder
         QueueExtra(t.Port, request);
     }
 
+    /// <summary>Forgets requests whose answer window has passed; returns how many.</summary>
+    private int SweepRequests(long nowNs)
+    {
+        int removed = 0;
+        foreach (var (key, sentNs) in _requestedNs)
+        {
+            if (nowNs - sentNs > AnswerWindowNs || nowNs < sentNs)
+            {
+                _requestedNs.Remove(key); // removing is allowed while enumerating a Dictionary
+                removed++;
+            }
+        }
+
+        return removed;
+    }
+
+    /// <summary>Forgets learned next hops older than <paramref name="maxAgeNs"/>; returns how many.</summary>
+    private static int Sweep(Dictionary<(int Port, IpAddr Address), (MacAddress Mac, long LearnedNs)> neighbors, long nowNs, long maxAgeNs)
+    {
+        int removed = 0;
+        foreach (var (key, entry) in neighbors)
+        {
+            if (nowNs - entry.LearnedNs > maxAgeNs)
+            {
+                neighbors.Remove(key);
+                removed++;
+            }
+        }
+
+        return removed;
+    }
+
     /// <summary>Broadcast (ARP) or the solicited-node multicast MAC (ND), our MAC, the VLAN tag; returns the L3 offset.</summary>
     private static int WriteRequestEthernet(Span<byte> f, in NeighborTarget t, MacAddress portMac)
     {
@@ -251,13 +318,13 @@ public sealed partial class Forwarder
     private static IpAddr SolicitedNode(IpAddr address) => new(0xFF02_0000_0000_0000UL, 0x0000_0001_FF00_0000UL | (address.Lo & 0xFF_FFFF));
 
     /// <summary>
-    /// An ARP reply or request from a next hop we asked for (or know): learn it. True when the
-    /// frame was only that (a reply), and is consumed here.
+    /// An ARP reply or request from a next hop we asked for: learn it. True when the frame was
+    /// only that (a reply), and is consumed here.
     /// </summary>
     private bool LearnFromArp(int port, ReadOnlySpan<byte> arp, long nowNs)
     {
         var sender = IpAddr.ReadV4(arp[Arp.SenderIpOffset..]);
-        if (!IsAwaited(port, sender))
+        if (!IsAwaited(port, sender, nowNs))
         {
             return false;
         }
@@ -270,13 +337,13 @@ public sealed partial class Forwarder
     private bool LearnFromAdvertisement(int port, ReadOnlySpan<byte> frame, in PacketInfo info, long nowNs)
     {
         if (info.IsFragment || info.L4Length < Icmp.NeighborMessageSize || frame[info.L4Offset] != Icmp.V6NeighborAdvertisement
-            || !Icmpv6ChecksumValid(frame, in info))
+            || info.Ttl != 255 || frame[info.L4Offset + Icmp.CodeOffset] != 0 || !Icmpv6ChecksumValid(frame, in info))
         {
-            return false; // RFC 4861 7.1.2: a corrupted advertisement teaches nothing
+            return false; // RFC 4861 7.1.2: an advertisement from off the link (hop limit not 255) or corrupted teaches nothing
         }
 
         var target = IpAddr.ReadV6(frame[(info.L4Offset + Icmp.NdTargetOffset)..]);
-        if (!IsAwaited(port, target))
+        if (!IsAwaited(port, target, nowNs))
         {
             return false;
         }

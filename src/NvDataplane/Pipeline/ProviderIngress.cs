@@ -108,6 +108,11 @@ public sealed partial class Forwarder
             return DropReason.NotLocalPa;
         }
 
+        if (!OnPaVlan(_p, pa, in info))
+        {
+            return DropReason.VlanTagged;
+        }
+
         if (info.Protocol == IpProtocol.Gre)
         {
             r = NvgreClassify(frame, in info, ref inner, ref d);
@@ -175,6 +180,12 @@ public sealed partial class Forwarder
 
         return false;
     }
+
+    /// <summary>
+    /// True when the frame is untagged or tagged with local PA <paramref name="pa"/>'s own VLAN: a
+    /// port's PAs may sit on different VLANs, and a frame on one VLAN speaks only for its PAs.
+    /// </summary>
+    internal static bool OnPaVlan(PolicySnapshot p, int pa, in PacketInfo info) => info.VlanId < 0 || p.LocalPas[pa].VlanId == info.VlanId;
 
     /// <summary>Every NVGRE header check of SPEC section 4 up to the parsed inner frame (no table lookups but the VSID's).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -511,6 +522,11 @@ public sealed partial class Forwarder
             return DropReason.NotLocalPa;
         }
 
+        if (!OnPaVlan(_p, pa, in info))
+        {
+            return DropReason.VlanTagged;
+        }
+
         LocalResponder.ArpReply(buffer, in info, port.Mac);
         return Answer(port.Index, buffer);
     }
@@ -527,6 +543,11 @@ public sealed partial class Forwarder
         if (pa < 0 || _p.LocalPas[pa].PortIndex != port.Index)
         {
             return DropReason.NotLocalPa;
+        }
+
+        if (!OnPaVlan(_p, pa, in info))
+        {
+            return DropReason.VlanTagged;
         }
 
         LocalResponder.NeighborAdvertisement(buffer, in info, target, port.Mac, router: false);

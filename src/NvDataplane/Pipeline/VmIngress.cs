@@ -648,7 +648,7 @@ public sealed partial class Forwarder
 
         var vsid = port.Vsid!;
         if (!info.Source.IsUnspecified && OwnSource(port, info.Source, buffer.TimestampNs, wildcard: false) < 0
-            && (info.Source.Hi >> 54) != (0xfe80UL >> 6))
+            && !info.Source.IsV6LinkLocal)
         {
             return DropReason.SpoofedSource; // link-local sources (fe80::/10) are the VM's own business and carry no record
         }

@@ -14,7 +14,7 @@ namespace NvDataplane.Tests.Pipeline;
 /// the gateway CA is fd00:1:99::1, web1 fd00:1:1::7 and web2 fd00:1:1::8. Expected frames are
 /// built here from the header layouts.
 /// </summary>
-public class ExternalGatewayTests
+public partial class ExternalGatewayTests
 {
     private const string Web1Mac = "00-15-5D-00-00-01";
     private const string Web2Mac = "00-15-5D-00-00-02";
@@ -282,8 +282,8 @@ public class ExternalGatewayTests
         Icmpv6Of(src, dst, Concat([135, 0, 0, 0, 0, 0, 0, 0], Addr(target), [1, 1], Mac(srcMac)), hopLimit);
 
     /// <summary>An ICMPv6 neighbor advertisement (RFC 4861 4.4), flags in the first byte (R 0x80, S 0x40, O 0x20), with the target link-layer address option.</summary>
-    private static byte[] NeighborAdvertisement(string src, string dst, string target, string targetMac, byte flags) =>
-        Icmpv6Of(src, dst, Concat([136, 0, 0, 0, flags, 0, 0, 0], Addr(target), [2, 1], Mac(targetMac)), 255);
+    private static byte[] NeighborAdvertisement(string src, string dst, string target, string targetMac, byte flags, byte hopLimit = 255) =>
+        Icmpv6Of(src, dst, Concat([136, 0, 0, 0, flags, 0, 0, 0], Addr(target), [2, 1], Mac(targetMac)), hopLimit);
 
     /// <summary>Sends <paramref name="frame"/> on pnic0; the gateway solicits <paramref name="nextHop"/> (a ::XX address), and the advertisement releases the frame.</summary>
     private static byte[] OutThroughNd(ForwarderHarness h, byte[] frame, string nextHop, string nextHopMac, string solicitedMac)
