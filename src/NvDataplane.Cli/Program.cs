@@ -172,9 +172,11 @@ public static class Program
             foreach (string spec in parse.GetValue(reloads) ?? [])
             {
                 int eq = spec.IndexOf('=', StringComparison.Ordinal);
-                if (eq <= 0 || !decimal.TryParse(spec[..eq], System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out decimal at))
+                // long nanoseconds reach 9,223,372,036 s (the year 2262): a larger TIME is no capture's
+                if (eq <= 0 || !decimal.TryParse(spec[..eq], System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out decimal at)
+                    || at > long.MaxValue / 1_000_000_000m)
                 {
-                    stderr.WriteLine($"nvdp: --reload {spec}: use TIME=FILE, TIME in seconds since the epoch, e.g. --reload 1700000000.5=next.json");
+                    stderr.WriteLine($"nvdp: --reload {spec}: use TIME=FILE, TIME in seconds (not nanoseconds) since the epoch, e.g. --reload 1700000000.5=next.json");
                     return ExitUsage;
                 }
 

@@ -58,6 +58,12 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.NoProviderRoute, "migration", $"the new PA {newPa} is of the other family: the outer header cannot be rewritten in place");
         }
 
+        if (newPa == outer.Source)
+        {
+            Message(MigrationMessageKind.Unreachable, ca, vsid, outer.Source, outer.Destination, default);
+            return Fail(DropReason.NoLocalPort, "migration", $"the new PA {newPa} is the sender's own: a relay would come back to it from itself, so it gets an UNREACHABLE to refresh its policy");
+        }
+
         Message(MigrationMessageKind.Redirect, ca, vsid, outer.Source, outer.Destination, newPa); // relayable or not (MS-NVGREE)
         var t = Template(outer.Destination, newPa);
         if (t.Unusable is not (DropReason.None or DropReason.NeighborUnresolved))

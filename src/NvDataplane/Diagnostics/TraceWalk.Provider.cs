@@ -203,7 +203,7 @@ internal sealed partial class TraceWalk
             if (port < 0)
             {
                 return learned >= 0
-                    ? Fail(DropReason.NoLocalPort, "destination", $"{info.Destination}: a Dynamic binding to {Describe(learned)}, not a VM on this host")
+                    ? NoVmHere(ref info, in outer, vsidInfo, src, innerStart, DropReason.NoLocalPort, $"{info.Destination}: a Dynamic binding to {Describe(learned)}, not a VM on this host")
                     : NoVmHere(ref info, in outer, vsidInfo, src, innerStart, DropReason.NoLookupRecord, $"{info.Destination}: no record in VSID {vsid}, and this host runs no GatewayWildcard VM of it");
             }
 

@@ -7,15 +7,21 @@ namespace NvDataplane.Pipeline;
 /// At most one REDIRECT and one UNREACHABLE per (sender PA, VSID, CA) per
 /// <see cref="IntervalNs"/>, on the frames' clock, so a 20,000 packet/s stream toward a moved VM
 /// costs its sender 10 messages a second, not 20,000. Per worker; bounded by
-/// <see cref="Capacity"/> keys (when full, keys older than the interval are swept; still full:
-/// the message is not sent).
+/// <see cref="Capacity"/> keys (when full, keys older than the interval are swept, at most once
+/// per <see cref="SweepIntervalNs"/> so that a sender filling the table cannot make every frame
+/// pay for a sweep; still full: the message is not sent).
 /// </summary>
 public sealed class MessageRateLimiter
 {
     public const long IntervalNs = 100_000_000;
     public const int Capacity = 4096;
+    public const long SweepIntervalNs = IntervalNs / 10;
 
     private readonly Dictionary<(MigrationMessageKind Kind, IpAddr SenderPa, uint Vsid, IpAddr Ca), long> _lastNs = [];
+    private long _lastSweepNs = long.MinValue;
+
+    /// <summary>Sweeps of the full table so far (tests: a table kept full costs a sweep per <see cref="SweepIntervalNs"/>, not per frame).</summary>
+    internal long Sweeps { get; private set; }
 
     /// <summary>True (and the time noted) when a message of <paramref name="kind"/> may go now.</summary>
     public bool TryAcquire(MigrationMessageKind kind, IpAddr senderPa, uint vsid, IpAddr ca, long nowNs)
@@ -39,6 +45,13 @@ public sealed class MessageRateLimiter
 
     private int Sweep(long nowNs)
     {
+        if (_lastSweepNs != long.MinValue && nowNs - _lastSweepNs < SweepIntervalNs && nowNs >= _lastSweepNs)
+        {
+            return 0;
+        }
+
+        _lastSweepNs = nowNs;
+        Sweeps++;
         int removed = 0;
         foreach (var (key, last) in _lastNs)
         {

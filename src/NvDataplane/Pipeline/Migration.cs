@@ -21,7 +21,15 @@ public sealed partial class Forwarder
 
     // Outer headers toward PAs no tunnel of the policy covers (relay targets, message senders,
     // redirect targets), built on first use per policy version: (local PA index, remote PA).
+    // A cache: emptied when it reaches MaxPaTunnels, since a sender may name any number of
+    // REDIRECT targets.
     private readonly Dictionary<(int LocalPa, IpAddr Remote), PaTunnel> _paTunnels = [];
+
+    /// <summary>Outer headers toward PAs outside the policy that a worker keeps at once.</summary>
+    public const int MaxPaTunnels = 4096;
+
+    /// <summary>Outer headers toward PAs outside the policy held now (tests, diagnostics).</summary>
+    internal int PaTunnelCount => _paTunnels.Count;
 
     /// <summary>The REDIRECTs this worker applied (trustRedirects on).</summary>
     public RedirectOverrides Redirects => _redirects;
@@ -45,6 +53,11 @@ public sealed partial class Forwarder
 
     private PaTunnel TunnelTo(int localPa, IpAddr remote)
     {
+        if (_paTunnels.Count >= MaxPaTunnels && !_paTunnels.ContainsKey((localPa, remote)))
+        {
+            _paTunnels.Clear(); // rebuilt on demand; nothing holds a tunnel beyond the frame it serves
+        }
+
         ref PaTunnel? t = ref CollectionsMarshal.GetValueRefOrAddDefault(_paTunnels, (localPa, remote), out _);
         if (t is null)
         {
@@ -94,6 +107,15 @@ public sealed partial class Forwarder
             return DropReason.NoProviderRoute; // another family: only a new outer header could carry it, and that would lose the sender's PA
         }
 
+        if (newPa == d.OuterSource)
+        {
+            // The VM moved to the sender's own host: a relay would come back to it from itself,
+            // which its anti-spoofing rule refuses, and a REDIRECT naming its own PA it ignores.
+            // An UNREACHABLE asks it to refresh its policy instead.
+            SendMessage(MigrationMessageKind.Unreachable, buffer, in d, inner.Destination, default);
+            return DropReason.NoLocalPort;
+        }
+
         SendMessage(MigrationMessageKind.Redirect, buffer, in d, inner.Destination, newPa);
         var tunnel = TunnelTo(_p.LocalPaIndex.Find(0, d.OuterDestination), newPa);
         ref readonly EncapTemplate t = ref tunnel.Template;
@@ -136,8 +158,13 @@ public sealed partial class Forwarder
         tunnel.Bytes.AsSpan(t.ByteOffset, t.IpOffset).CopyTo(buffer.Data.AsSpan(start));
         buffer.Offset = start;
         buffer.Length = t.IpOffset + ipLength;
-        Counters.Migration.Relayed++;
-        return SendToProvider(in t, buffer);
+        DropReason sent = SendToProvider(in t, buffer);
+        if (sent == DropReason.None && t.Unusable == DropReason.None)
+        {
+            Counters.Migration.Relayed++; // one that waits for the next hop's MAC counts as forwarded when it leaves, or as its drop
+        }
+
+        return sent;
     }
 
     /// <summary>
@@ -213,7 +240,9 @@ public sealed partial class Forwarder
             return Consumed(buffer);
         }
 
-        if (!MigrationMessage.TryReadRedirect(buffer.Frame[d.InnerStart..d.InnerEnd], in inner, out var target, out uint vsid, out var ca)
+        ReadOnlySpan<byte> message = buffer.Frame[d.InnerStart..d.InnerEnd];
+        if (!ChecksumValid(message, in inner)
+            || !MigrationMessage.TryReadRedirect(message, in inner, out var target, out uint vsid, out var ca)
             || vsid != d.Vsid
             || p.FindRecord(vsid, ca) is not (>= 0 and int r)
             || p.Records[r].IsLocal || p.Records[r].Rule != TranslationRule.Encap
@@ -228,6 +257,12 @@ public sealed partial class Forwarder
         counters.RedirectsApplied++;
         return Consumed(buffer);
     }
+
+    /// <summary>The ICMP / ICMPv6 checksum of a received message: a corrupted REDIRECT must not move a tenant's traffic (RFC 1122 3.2.2, RFC 4443 2.4).</summary>
+    private static bool ChecksumValid(ReadOnlySpan<byte> innerFrame, in PacketInfo inner) =>
+        !inner.IsFragment && (inner.IpVersion == 4
+            ? Checksum.Compute(innerFrame.Slice(inner.L4Offset, inner.L4Length)) == 0
+            : Icmpv6ChecksumValid(innerFrame, in inner));
 
     /// <summary>
     /// A unicast or routed frame toward a CA this worker was redirected for: encapsulated to the

@@ -30,6 +30,11 @@ public sealed partial class Forwarder
     /// <summary>How long an answer to a request is taken: the park time and one more request interval.</summary>
     private const long AnswerWindowNs = ParkTimeoutNs + RequestIntervalNs;
 
+    /// <summary>A full table is swept at most this often: one that stays full must not make every frame pay for a sweep.</summary>
+    private const long SweepIntervalNs = 100_000_000;
+
+    private long _requestSweepNs = long.MinValue, _neighborSweepNs = long.MinValue;
+
     /// <summary>
     /// Frames that may wait here with this forwarder's pool: <see cref="ParkCapacity"/>, and at
     /// most half the pool, so frames waiting for an answer never hold every buffer of a small
@@ -145,7 +150,7 @@ public sealed partial class Forwarder
             return; // no next hop is a group or nobody: a frame to it would go to every station, or none
         }
 
-        if (!_neighbors.ContainsKey((port, address)) && _neighbors.Count >= MaxNeighbors && Sweep(_neighbors, nowNs, ReachableNs) == 0)
+        if (!_neighbors.ContainsKey((port, address)) && _neighbors.Count >= MaxNeighbors && SweepNeighbors(nowNs) == 0)
         {
             return;
         }
@@ -267,6 +272,11 @@ public sealed partial class Forwarder
     /// <summary>Forgets requests whose answer window has passed; returns how many.</summary>
     private int SweepRequests(long nowNs)
     {
+        if (!SweepDue(ref _requestSweepNs, nowNs))
+        {
+            return 0;
+        }
+
         int removed = 0;
         foreach (var (key, sentNs) in _requestedNs)
         {
@@ -280,20 +290,37 @@ public sealed partial class Forwarder
         return removed;
     }
 
-    /// <summary>Forgets learned next hops older than <paramref name="maxAgeNs"/>; returns how many.</summary>
-    private static int Sweep(Dictionary<(int Port, IpAddr Address), (MacAddress Mac, long LearnedNs)> neighbors, long nowNs, long maxAgeNs)
+    /// <summary>Forgets learned next hops past <see cref="ReachableNs"/>; returns how many.</summary>
+    private int SweepNeighbors(long nowNs)
     {
-        int removed = 0;
-        foreach (var (key, entry) in neighbors)
+        if (!SweepDue(ref _neighborSweepNs, nowNs))
         {
-            if (nowNs - entry.LearnedNs > maxAgeNs)
+            return 0;
+        }
+
+        int removed = 0;
+        foreach (var (key, entry) in _neighbors)
+        {
+            if (nowNs - entry.LearnedNs > ReachableNs || nowNs < entry.LearnedNs)
             {
-                neighbors.Remove(key);
+                _neighbors.Remove(key);
                 removed++;
             }
         }
 
         return removed;
+    }
+
+    /// <summary>True, noting the time, when the last sweep of a table was <see cref="SweepIntervalNs"/> ago or more.</summary>
+    private static bool SweepDue(ref long lastNs, long nowNs)
+    {
+        if (lastNs != long.MinValue && nowNs - lastNs < SweepIntervalNs && nowNs >= lastNs)
+        {
+            return false;
+        }
+
+        lastNs = nowNs;
+        return true;
     }
 
     /// <summary>Broadcast (ARP) or the solicited-node multicast MAC (ND), our MAC, the VLAN tag; returns the L3 offset.</summary>

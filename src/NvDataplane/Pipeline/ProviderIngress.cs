@@ -316,7 +316,7 @@ public sealed partial class Forwarder
             port = learned >= 0 ? p.Records[learned].LocalPortIndex : p.WildcardPort(d.DomainIndex, d.Vsid, info.Destination);
             if (port < 0)
             {
-                return learned >= 0 ? DropReason.NoLocalPort : NoVmHere(buffer, in info, in d, srcIndex, srcData, DropReason.NoLookupRecord);
+                return NoVmHere(buffer, in info, in d, srcIndex, srcData, learned >= 0 ? DropReason.NoLocalPort : DropReason.NoLookupRecord);
             }
         }
 

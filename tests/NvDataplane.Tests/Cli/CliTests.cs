@@ -180,6 +180,7 @@ public class CliTests
 
     [TestCase("soon=x.json")]
     [TestCase("1700000000")]
+    [TestCase("1700000000005000000=x.json", TestName = "A reload time in nanoseconds is a usage error, not an overflow")]
     public void A_reload_without_a_time_or_file_is_a_usage_error(string reload)
     {
         using var temp = new TempDir();

@@ -179,6 +179,21 @@ public class L2OnlyTests
     }
 
     [Test]
+    public void Nvgre_for_a_ca_bound_to_a_remote_l2only_vm_gets_its_sender_an_unreachable()
+    {
+        // FORWARDING 8.3: an UNREACHABLE for every NVGRE frame whose destination is remote — a
+        // Dynamic binding stands in for the record, so its remote VM counts too.
+        var h = Harness(hv2: true);
+        h.Send("pnic0", NvgreFrom("192.168.1.10", 5001, Udp(Red8Mac, L2Mac, "10.1.1.50", "10.1.1.8")));
+        Assert.That(h.Forwarder.Learned.Count, Is.EqualTo(1));
+
+        var output = h.Send("pnic0", NvgreFrom("192.168.1.10", 5001, Udp(L2Mac, RedMac, "10.1.1.7", "10.1.1.50")));
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NoLocalPort), Is.EqualTo(1));
+        Assert.That(h.Forwarder.Counters.Migration.UnreachablesSent, Is.EqualTo(1));
+        Assert.That(output.Single().Port, Is.EqualTo(h.Port("pnic0")), "the UNREACHABLE to Red-1's PA");
+    }
+
+    [Test]
     public void Nvgre_from_another_pa_is_pa_mismatch_and_learns_nothing()
     {
         var h = Harness(hv2: true);

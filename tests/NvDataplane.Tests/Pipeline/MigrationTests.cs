@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using NvDataplane.Diagnostics;
+using NvDataplane.Headers;
 using NvDataplane.Io;
+using NvDataplane.Nvgre;
 using NvDataplane.Pipeline;
 using NvDataplane.Policy;
 using static NvDataplane.Tests.Pipeline.TestFrames;
@@ -336,6 +338,71 @@ public class MigrationTests
         host.Replace(Config(trust: true, red9: Hv4), T0 + (2 * Second)); // a version that moves Red-9
         Assert.That(ZeroFlowId(host.Send("red3", Red3ToRed9(), T0 + (2 * Second) + 1).Single().Frame), Is.EqualTo(Encapsulated(Red3ToRed9(), Hv4, Hv4Mac)), "the policy again");
         Assert.That(host.Harness.Forwarder.Redirects.Count, Is.Zero);
+    }
+
+    [Test]
+    public void A_redirect_with_a_bad_checksum_is_ignored()
+    {
+        // Nothing else guards the message's integrity (NVGRE has no checksum): a corrupted one
+        // must not move a tenant's traffic (RFC 1122 3.2.2).
+        var host = new Host(Config(trust: true));
+        byte[] redirect = RedirectForRed9(Hv2, Hv2Mac, Hv3);
+        redirect[14 + 20 + 8 + 14 + 20 + 2] ^= 0x5A; // the ICMP checksum of the inner packet
+        Assert.That(host.Send("pnic0", redirect, T0), Is.Empty);
+        Assert.That((host.Counters.RedirectsReceived, host.Counters.RedirectsIgnored, host.Counters.RedirectsApplied), Is.EqualTo((1L, 1L, 0L)));
+        Assert.That(ZeroFlowId(host.Send("red3", Red3ToRed9(), T0 + 1).Single().Frame), Is.EqualTo(Encapsulated(Red3ToRed9(), Hv2, Hv2Mac)), "still the policy's PA");
+    }
+
+    [Test]
+    public void Redirects_naming_ever_new_targets_keep_the_tunnel_cache_bounded()
+    {
+        var host = new Host(Config(trust: true));
+        int max = 0;
+        for (int i = 0; i < Forwarder.MaxPaTunnels + 500; i++)
+        {
+            string target = $"192.168.{2 + (i / 250)}.{1 + (i % 250)}";
+            host.Send("pnic0", RedirectForRed9(Hv2, Hv2Mac, target), T0 + (i * 2L));
+            host.Send("red3", Red3ToRed9(), T0 + (i * 2L) + 1);
+            max = Math.Max(max, host.Harness.Forwarder.PaTunnelCount);
+        }
+
+        Assert.That(host.Counters.RedirectsApplied, Is.EqualTo(Forwarder.MaxPaTunnels + 500), "every one applied (the same owner PA each time)");
+        Assert.That(max, Is.LessThanOrEqualTo(Forwarder.MaxPaTunnels));
+    }
+
+    [Test]
+    public void A_record_moved_to_the_senders_own_pa_is_not_relayed_back_to_it_and_the_sender_gets_an_unreachable()
+    {
+        // A relay would reach hv2 from hv2's own PA, which its anti-spoofing rule drops.
+        var host = new Host(Config());
+        host.Replace(Config(red1: Hv2), T0);
+        var output = host.Send("pnic0", FromRed2("10.1.1.7"), T0 + Second);
+
+        Assert.That(output, Has.Count.EqualTo(1), "only the message");
+        Assert.That(output[0].Frame[(14 + 20 + 8 + 14 + 20)], Is.EqualTo(3), "ICMP destination unreachable");
+        Assert.That(output[0].Frame[(14 + 20 + 8 + 14 + 20 + 1)], Is.EqualTo(10), "code 10: MS-NVGREE UNREACHABLE");
+        Assert.That((host.Counters.Relayed, host.Counters.RedirectsSent, host.Counters.UnreachablesSent), Is.EqualTo((0L, 0L, 1L)));
+        Assert.That(host.Drops(DropReason.NoLocalPort), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void A_full_message_rate_table_is_swept_once_per_interval_not_once_per_frame()
+    {
+        var limiter = new MessageRateLimiter();
+        var pa = IpAddr.Parse(Hv2);
+        for (int i = 0; i < MessageRateLimiter.Capacity; i++)
+        {
+            Assert.That(limiter.TryAcquire(MigrationMessageKind.Unreachable, pa, 5001, IpAddr.FromV4(0x0A02_0000u + (uint)i), T0), Is.True);
+        }
+
+        for (int i = 0; i < 1000; i++)
+        {
+            Assert.That(limiter.TryAcquire(MigrationMessageKind.Unreachable, pa, 5001, IpAddr.FromV4(0x0A03_0000u + (uint)i), T0 + i), Is.False, "full, nothing old enough to go");
+        }
+
+        Assert.That(limiter.Sweeps, Is.EqualTo(1), "a sender cycling new CAs paid for one sweep, not a thousand");
+        Assert.That(limiter.TryAcquire(MigrationMessageKind.Unreachable, pa, 5001, IpAddr.FromV4(0x0A04_0000u), T0 + MessageRateLimiter.IntervalNs), Is.True, "an interval later the old keys are swept");
+        Assert.That(limiter.Sweeps, Is.EqualTo(2));
     }
 
     [TestCase(Hv3, Hv3Mac, Hv4, TestName = "A redirect from a PA that does not own the flow is ignored")]
