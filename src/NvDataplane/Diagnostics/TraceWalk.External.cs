@@ -74,6 +74,11 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.NoRoute, "route", "a link-local address is not routed off its link");
         }
 
+        if (info.Source.IsNotAHost)
+        {
+            return Fail(DropReason.SpoofedSource, "source", $"{info.Source} is no single host's address (RFC 1812 5.3.7)");
+        }
+
         int src = Forwarder.ExternalSource(_p, ext, info.Source);
         if (src < 0)
         {

@@ -245,7 +245,8 @@ public static class MigrationMessage
         vsid = 0;
         destinationCa = default;
         int greOffset;
-        if (quoted.Length >= Ipv4.MinHeaderSize && quoted[0] >> 4 == 4 && quoted[Ipv4.ProtocolOffset] == IpProtocol.Gre)
+        if (quoted.Length >= Ipv4.MinHeaderSize && quoted[0] >> 4 == 4 && quoted[Ipv4.ProtocolOffset] == IpProtocol.Gre
+            && Ipv4.HeaderLength(quoted) >= Ipv4.MinHeaderSize)
         {
             greOffset = Ipv4.HeaderLength(quoted);
         }

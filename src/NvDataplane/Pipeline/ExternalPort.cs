@@ -157,7 +157,7 @@ public sealed partial class Forwarder
             return DropReason.NoRoute; // a link-local address stays on its link (RFC 4291 2.5.6)
         }
 
-        int srcIndex = ExternalSource(p, port, info.Source);
+        int srcIndex = info.Source.IsNotAHost ? -1 : ExternalSource(p, port, info.Source); // RFC 1812 5.3.7: no martian sources
         if (srcIndex < 0)
         {
             return DropReason.SpoofedSource;

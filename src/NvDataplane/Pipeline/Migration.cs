@@ -247,7 +247,7 @@ public sealed partial class Forwarder
             || p.FindRecord(vsid, ca) is not (>= 0 and int r)
             || p.Records[r].IsLocal || p.Records[r].Rule != TranslationRule.Encap
             || p.Records[r].ProviderAddress != d.OuterSource
-            || target == d.OuterSource || p.LocalPaIndex.Find(0, target) >= 0
+            || target == d.OuterSource || p.LocalPaIndex.Find(0, target) >= 0 || target.IsNotAHost
             || !_redirects.Set(vsid, ca, target, d.OuterSource))
         {
             counters.RedirectsIgnored++;

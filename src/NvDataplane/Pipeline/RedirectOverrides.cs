@@ -45,9 +45,19 @@ public sealed class RedirectOverrides
         return true;
     }
 
-    /// <summary>A new policy version: drops every override whose record is gone or has another PA now.</summary>
+    /// <summary>
+    /// A new policy version: drops every override whose record is gone or has another PA now —
+    /// all of them when the version no longer trusts REDIRECTs (turning trust off undoes what it
+    /// let in).
+    /// </summary>
     public void Revalidate(PolicySnapshot policy)
     {
+        if (!policy.Global.TrustRedirects)
+        {
+            _table.Clear();
+            return;
+        }
+
         foreach (var (key, o) in _table)
         {
             int r = policy.FindRecord(key.Vsid, key.Ca);

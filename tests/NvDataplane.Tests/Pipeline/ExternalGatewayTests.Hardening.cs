@@ -72,7 +72,7 @@ public partial class ExternalGatewayTests
     }
 
     [Test]
-    public void No_icmp_error_goes_to_a_source_that_is_no_single_host()
+    public void Packets_from_a_source_that_is_no_single_host_get_no_icmp_error_and_are_not_routed_in()
     {
         var h = Harness(Config());
         foreach (string source in new[] { "255.255.255.255", "224.0.0.5", "0.0.0.0", "127.0.0.1", "240.0.0.1" })
@@ -81,7 +81,8 @@ public partial class ExternalGatewayTests
         }
 
         Assert.That(h.Send("ext0", FromOnPrem(UdpIp6("ff02::1", "fd00:1:1::7", hopLimit: 1))), Is.Empty, "ff02::1");
-        Assert.That(h.Forwarder.Counters.Drop(DropReason.TtlExpired), Is.EqualTo(6));
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(6), "martian sources are not routed in at all (RFC 1812 5.3.7)");
+        Assert.That(h.Send("ext0", FromOnPrem(UdpIp("224.0.0.5", "10.1.1.7"))), Is.Empty, "not even with TTL to spare");
         Assert.That(h.Send("ext0", FromOnPrem(UdpIp("172.16.0.10", "10.1.1.7", ttl: 1))), Has.Count.EqualTo(1), "a host still gets its time exceeded");
     }
 

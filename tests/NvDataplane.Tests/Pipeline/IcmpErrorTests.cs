@@ -90,6 +90,29 @@ public class IcmpErrorTests
         Assert.That(h.Forwarder.Counters.Drop(DropReason.TtlExpired), Is.EqualTo(3));
     }
 
+    [TestCase("224.0.0.5", false)]
+    [TestCase("255.255.255.255", false)]
+    [TestCase("0.0.0.0", false)]
+    [TestCase("127.0.0.1", false)]
+    [TestCase("240.0.0.1", false)]
+    [TestCase("ff02::1", false)]
+    [TestCase("::", false)]
+    [TestCase("::1", false)]
+    [TestCase("10.1.1.7", true)]
+    [TestCase("2001:db8:1::7", true)]
+    public void An_icmp_error_goes_only_to_a_single_hosts_address(string source, bool answered)
+    {
+        // RFC 1812 4.3.2.7 / RFC 4443 2.4: never to a group, "nobody" or loopback (a forged
+        // source would make the dataplane a reflector).
+        bool v4 = !source.Contains(':', StringComparison.Ordinal);
+        byte[] packet = v4 ? Ipv4Of(source, "10.1.1.8", 17, UdpOf(1, 2, new byte[8]), ttl: 1) : Ipv6Of(source, "2001:db8:1::8", 17, UdpOf(1, 2, new byte[8]), hopLimit: 1);
+        byte[] frame = Concat(Eth(GatewayMac, RedMac, v4 ? (ushort)0x0800 : (ushort)0x86DD), packet);
+        NvDataplane.Headers.PacketInfo info = default;
+        Assert.That(NvDataplane.Headers.PacketParser.ParseEthernet(frame, ref info), Is.EqualTo(DropReason.None));
+        Assert.That(NvDataplane.Headers.PacketParser.ParseIp(frame, ref info), Is.EqualTo(DropReason.None));
+        Assert.That(NvDataplane.Pipeline.LocalResponder.MayAnswerWithError(frame, in info), Is.EqualTo(answered));
+    }
+
     /// <summary>Routes one expiring packet from red1; returns the one frame that comes back to red1.</summary>
     private static byte[] ExpireOne(ushort etherType, byte[] packet)
     {

@@ -341,6 +341,30 @@ public class MigrationTests
     }
 
     [Test]
+    public void Turning_trust_off_drops_the_redirects_it_let_in()
+    {
+        var host = new Host(Config(trust: true));
+        host.Send("pnic0", RedirectForRed9(Hv2, Hv2Mac, Hv3), T0);
+        Assert.That(host.Harness.Forwarder.Redirects.Count, Is.EqualTo(1));
+
+        host.Replace(Config(trust: false), T0 + Second);
+        Assert.That(ZeroFlowId(host.Send("red3", Red3ToRed9(), T0 + Second + 1).Single().Frame), Is.EqualTo(Encapsulated(Red3ToRed9(), Hv2, Hv2Mac)), "the policy's PA again");
+        Assert.That(host.Harness.Forwarder.Redirects.Count, Is.Zero, "dropped when the worker took the version");
+    }
+
+    [Test]
+    public void A_redirect_quoting_an_ipv4_header_shorter_than_20_bytes_is_ignored()
+    {
+        var host = new Host(Config(trust: true));
+        // IHL 3: a 12-byte "header" (protocol 47 at its place) with a well-formed NVGRE packet
+        // right behind it, so only the length check can refuse it.
+        byte[] shortHeader = [0x43, 0, 0, 96, 0, 0, 0, 0, 64, 47, 0, 0];
+        byte[] quote = Concat(shortHeader, NvgreOf(5001, 0, Concat(Eth(Red9Mac, Red3Mac, 0x0800), Udp4("10.1.1.3", "10.1.1.9", 7000))));
+        Assert.That(host.Send("pnic0", Message4(5, 10, Addr(Hv3), quote, from: Hv2, to: Hv1, fromMac: Hv2Mac, toMac: Hv1Mac), T0), Is.Empty);
+        Assert.That((host.Counters.RedirectsIgnored, host.Counters.RedirectsApplied), Is.EqualTo((1L, 0L)));
+    }
+
+    [Test]
     public void A_redirect_with_a_bad_checksum_is_ignored()
     {
         // Nothing else guards the message's integrity (NVGRE has no checksum): a corrupted one
@@ -408,6 +432,9 @@ public class MigrationTests
     [TestCase(Hv3, Hv3Mac, Hv4, TestName = "A redirect from a PA that does not own the flow is ignored")]
     [TestCase(Hv2, Hv2Mac, Hv1, TestName = "A redirect naming one of our own PAs is ignored")]
     [TestCase(Hv2, Hv2Mac, Hv2, TestName = "A redirect naming the PA the flow already has is ignored")]
+    [TestCase(Hv2, Hv2Mac, "255.255.255.255", TestName = "A redirect naming the broadcast address is ignored")]
+    [TestCase(Hv2, Hv2Mac, "224.0.0.1", TestName = "A redirect naming a multicast group is ignored")]
+    [TestCase(Hv2, Hv2Mac, "0.0.0.0", TestName = "A redirect naming 0.0.0.0 is ignored")]
     public void Spoofed_or_pointless_redirects_are_ignored_with_trust_on(string fromPa, string fromMac, string target)
     {
         var host = new Host(Config(trust: true));
