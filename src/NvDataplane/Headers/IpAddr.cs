@@ -107,14 +107,46 @@ public readonly struct IpAddr : IEquatable<IpAddr>, IComparable<IpAddr>
             return false;
         }
 
-        // IPAddress.TryParse accepts "1" or "1.2" as IPv4 shorthand; an operator never means that.
-        if (ip.AddressFamily == AddressFamily.InterNetwork && text.Count(c => c == '.') != 3)
+        // IPAddress.TryParse accepts "1" or "1.2" as IPv4 shorthand, and reads "010" as octal and
+        // "0x0a" as hex (inet_aton); an operator never means those. Dotted decimal only.
+        if (ip.AddressFamily == AddressFamily.InterNetwork && !IsDottedDecimal(text))
         {
             return false;
         }
 
         address = FromIPAddress(ip);
         return true;
+    }
+
+    /// <summary>Four decimal numbers of one to three digits, none with a leading zero, between three dots.</summary>
+    private static bool IsDottedDecimal(string text)
+    {
+        int parts = 0, digits = 0;
+        char first = '\0';
+        foreach (char c in text)
+        {
+            if (c == '.')
+            {
+                if (digits == 0 || (digits > 1 && first == '0'))
+                {
+                    return false;
+                }
+
+                parts++;
+                digits = 0;
+            }
+            else if (c is >= '0' and <= '9' && digits < 3)
+            {
+                first = digits == 0 ? c : first;
+                digits++;
+            }
+            else
+            {
+                return false;
+            }
+        }
+
+        return parts == 3 && digits > 0 && !(digits > 1 && first == '0');
     }
 
     public static IpAddr Parse(string text) =>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using NvDataplane.Headers;
 
 namespace NvDataplane.Policy;
 
@@ -14,6 +15,7 @@ internal static class ConfigCustomerRouteReader
     {
         var configs = new List<CustomerRouteConfig?>();
         var domains = new Dictionary<uint, (Guid Rdid, string Path)>();
+        var keys = new Dictionary<(Guid, uint, IpPrefix), string>();
         foreach (var route in root.ArrayOfObjects("customerRoutes", Fields))
         {
             int before = problems.Count;
@@ -23,6 +25,15 @@ internal static class ConfigCustomerRouteReader
             var nextHop = route.Address("nextHop", required: true);
             long? metric = route.Integer("metric", 0, uint.MaxValue, whenAbsent: CustomerRouteConfig.DefaultMetric);
             CheckOneDomain(route, rdid, vsid, domains);
+            if (rdid is { } kr && vsid is { } kv && prefix is { } kp && !keys.TryAdd((kr, kv, kp), route.Path))
+            {
+                // HNV refuses a second New-NetVirtualizationCustomerRoute with the same key; taking
+                // the better metric of two would silently undo the first.
+                route.Report("destinationPrefix", string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{kp} in virtual subnet {kv} of routing domain {kr:B} is already routed by {keys[(kr, kv, kp)]}; each (routingDomainId, virtualSubnetId, destinationPrefix) appears once"));
+            }
+
             if (prefix is { } p && nextHop is { } n && p.IsV4 != n.IsV4)
             {
                 string onLink = p.IsV4 ? "0.0.0.0" : "::";

@@ -28,10 +28,11 @@ internal static partial class ConfigPortReader
     public static List<Draft> Read(ConfigObjectReader root, ConfigProblemList problems)
     {
         var drafts = new List<Draft>();
+        var firsts = new FirstUses();
         foreach (var port in root.ArrayOfObjects("ports", Fields))
         {
             var draft = ReadOne(port, problems);
-            CheckUnique(port, draft, drafts);
+            CheckUnique(port, draft, firsts);
             drafts.Add(draft);
         }
 
@@ -123,25 +124,32 @@ internal static partial class ConfigPortReader
         return port.String("vmName");
     }
 
-    /// <summary>Names, MACs and devices are each one port's own.</summary>
-    private static void CheckUnique(ConfigObjectReader port, Draft draft, List<Draft> earlier)
+    /// <summary>The path of the first port with each name, MAC and device: one lookup per port, however many ports there are.</summary>
+    private sealed class FirstUses
     {
-        foreach (var other in earlier)
+        public Dictionary<string, string> Names { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<MacAddress, string> Macs { get; } = [];
+
+        public Dictionary<string, string> Devices { get; } = new(StringComparer.Ordinal);
+    }
+
+    /// <summary>Names, MACs and devices are each one port's own.</summary>
+    private static void CheckUnique(ConfigObjectReader port, Draft draft, FirstUses firsts)
+    {
+        if (draft.Name is not null && !firsts.Names.TryAdd(draft.Name, draft.Path))
         {
-            if (draft.Name is not null && string.Equals(draft.Name, other.Name, StringComparison.Ordinal))
-            {
-                port.Report("name", $"{ConfigValueText.Quote(draft.Name)} is already the name of {other.Path}; port names must be unique");
-            }
+            port.Report("name", $"{ConfigValueText.Quote(draft.Name)} is already the name of {firsts.Names[draft.Name]}; port names must be unique");
+        }
 
-            if (draft.Mac is { } mac && other.Mac == mac)
-            {
-                port.Report("macAddress", $"{mac} is already the MAC of {other.Path}; each port needs its own MAC address");
-            }
+        if (draft.Mac is { } mac && !firsts.Macs.TryAdd(mac, draft.Path))
+        {
+            port.Report("macAddress", $"{mac} is already the MAC of {firsts.Macs[mac]}; each port needs its own MAC address");
+        }
 
-            if (draft.Device is not null && string.Equals(draft.Device, other.Device, StringComparison.Ordinal))
-            {
-                port.Report("device", $"{ConfigValueText.Quote(draft.Device)} is already the device of {other.Path}; each port needs its own device");
-            }
+        if (draft.Device is not null && !firsts.Devices.TryAdd(draft.Device, draft.Path))
+        {
+            port.Report("device", $"{ConfigValueText.Quote(draft.Device)} is already the device of {firsts.Devices[draft.Device]}; each port needs its own device");
         }
     }
 

@@ -485,24 +485,30 @@ public sealed class PolicySnapshot
         var config = Config;
         // Local PAs.
         var localPas = new List<LocalPa>();
+        var portIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < config.Ports.Count; i++)
+        {
+            portIndex.TryAdd(config.Ports[i].Name, i);
+        }
+
         foreach (var pa in config.ProviderAddresses)
         {
-            int port = config.Ports.ToList().FindIndex(p => p.Name == pa.Port);
+            int port = portIndex.GetValueOrDefault(pa.Port, -1);
             localPas.Add(new LocalPa(pa.Address, new IpPrefix(pa.Address, pa.PrefixLength), pa.VlanId, port));
         }
 
         LocalPas = [.. localPas];
         LocalPaIndex = new LookupTable(localPas.Select((p, i) => (0u, p.Address, i)).ToList());
 
-        // Routing domains and per-VSID gateway addresses.
-        var domainIds = config.CustomerRoutes.Select(r => r.RoutingDomainId).Distinct().ToList();
+        // Routing domains and per-VSID gateway addresses (routes grouped once: a rescan per
+        // domain or per VSID made 100,000 routes take minutes).
+        var routesByDomain = config.CustomerRoutes.Select((r, i) => (r, i)).GroupBy(x => x.r.RoutingDomainId).ToList();
         var domains = new List<RoutingDomain>();
         var vsidDomain = new Dictionary<uint, int>();
-        foreach (var (id, di) in domainIds.Select((id, i) => (id, i)))
+        foreach (var (group, di) in routesByDomain.Select((g, i) => (g, i)))
         {
-            var routes = config.CustomerRoutes
-                .Select((r, i) => (r, i))
-                .Where(x => x.r.RoutingDomainId == id)
+            var id = group.Key;
+            var routes = group
                 .Select(x => new CustomerRouteEntry(x.r.VirtualSubnetId, x.r.DestinationPrefix, x.r.NextHop, x.r.Metric, x.i))
                 .OrderByDescending(r => r.Prefix.Length + (r.Prefix.IsV4 ? 96 : 0))
                 .ThenBy(r => r.Metric)
@@ -524,11 +530,11 @@ public sealed class PolicySnapshot
         var allVsids = new HashSet<uint>(portVsids);
         allVsids.UnionWith(config.LookupRecords.Select(r => r.VirtualSubnetId));
         allVsids.UnionWith(vsidDomain.Keys);
+        var onLinkByVsid = config.CustomerRoutes.Where(r => r.NextHop.IsUnspecified).ToLookup(r => r.VirtualSubnetId);
         var vsidInfos = new Dictionary<uint, VsidInfo>();
         foreach (var v in allVsids)
         {
-            var gateways = config.CustomerRoutes
-                .Where(r => r.VirtualSubnetId == v && r.NextHop.IsUnspecified)
+            var gateways = onLinkByVsid[v]
                 .Select(r => r.DestinationPrefix.TryGetGatewayAddress(out var gw) ? new GatewayAddress(gw, r.DestinationPrefix) : (GatewayAddress?)null)
                 .Where(g => g.HasValue)
                 .Select(g => g!.Value)

@@ -33,6 +33,20 @@ public class AddressTests
         Assert.That(v6.ToString(), Is.EqualTo("2001:db8::7"));
     }
 
+    [TestCase("10.1.1.7", true)]
+    [TestCase("0.0.0.0", true)]
+    [TestCase("255.255.255.255", true)]
+    [TestCase("10.1.1.010", false, TestName = "An IPv4 part with a leading zero (octal to inet_aton) is refused")]
+    [TestCase("192.168.001.11", false, TestName = "192.168.001.11 is refused")]
+    [TestCase("0x0a.1.1.7", false, TestName = "A hex IPv4 part is refused")]
+    [TestCase("10.1.1", false)]
+    [TestCase("10.1.1.7.", false)]
+    [TestCase("10..1.7", false)]
+    [TestCase("1000.1.1.7", false)]
+    [TestCase("2001:db8::1", true)]
+    public void An_ipv4_address_is_dotted_decimal_only(string text, bool valid) =>
+        Assert.That(IpAddr.TryParse(text, out _), Is.EqualTo(valid));
+
     [TestCase("10.1.1.0/24", "10.1.1.1")]
     [TestCase("10.1.2.77/23", "10.1.2.1")]
     [TestCase("2001:db8:1::/64", "2001:db8:1::1")]

@@ -723,6 +723,40 @@ public partial class ConfigLoaderTests
     }
 
     [Test]
+    public void A_customer_route_key_appears_once()
+    {
+        // HNV refuses a second route with the same (RDID, VSID, prefix); a better metric here
+        // would otherwise silently win over the first.
+        var problem = SingleProblem(
+            c => c["customerRoutes"]!.AsArray().Add(JsonNode.Parse("""
+                { "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 5001,
+                  "destinationPrefix": "10.1.1.0/24", "nextHop": "10.1.1.8", "metric": 10 }
+                """)),
+            "$.customerRoutes[1].destinationPrefix");
+
+        Assert.That(problem.Message, Is.EqualTo(
+            "10.1.1.0/24 in virtual subnet 5001 of routing domain {11111111-2222-3333-4444-000000000000} is already routed by $.customerRoutes[0]; "
+            + "each (routingDomainId, virtualSubnetId, destinationPrefix) appears once"));
+    }
+
+    [Test]
+    public void Port_names_macs_and_devices_are_checked_against_the_first_port_that_has_them()
+    {
+        var problems = Problems(c =>
+        {
+            var ports = c["ports"]!.AsArray();
+            for (int i = 0; i < 3; i++)
+            {
+                var copy = ports[1]!.DeepClone();
+                ports.Add(copy);
+            }
+        });
+
+        Assert.That(problems.Count(p => p.Path.EndsWith(".name", StringComparison.Ordinal)), Is.EqualTo(3), "one problem per later port");
+        Assert.That(problems.Where(p => p.Path.EndsWith(".name", StringComparison.Ordinal)).Select(p => p.Message), Has.All.Contain("is already the name of $.ports[1]"));
+    }
+
+    [Test]
     public void Customer_route_vsid_must_not_be_reserved()
     {
         var problem = SingleProblem(c => c["customerRoutes"]![0]!["virtualSubnetId"] = 100, "$.customerRoutes[0].virtualSubnetId");
