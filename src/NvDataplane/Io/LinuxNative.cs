@@ -140,6 +140,18 @@ internal static unsafe partial class LinuxNative
     [LibraryImport(Libc, EntryPoint = "send", SetLastError = true)]
     public static partial nint Send(int fd, void* buffer, nuint size, int flags);
 
+    // statx(2): <linux/stat.h>. struct statx has one layout on every architecture.
+    public const int AT_FDCWD = -100;
+    public const uint STATX_INO = 0x100;
+    public const int StatxSize = 256;
+    public const int StatxInoOffset = 32;
+    public const int StatxDevMajorOffset = 136;
+    public const int StatxDevMinorOffset = 140;
+
+    /// <summary>statx(2); flags 0 follows symbolic links. <paramref name="buffer"/> holds <see cref="StatxSize"/> bytes.</summary>
+    [LibraryImport(Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Statx(int dirfd, string path, int flags, uint mask, byte* buffer);
+
     /// <summary>poll(2) for input on one descriptor; an interrupted wait counts as nothing waiting.</summary>
     public static bool PollReadable(int fd, int timeoutMs) => PollInput(fd, timeoutMs) != 0;
 

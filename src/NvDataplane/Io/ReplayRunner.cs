@@ -67,19 +67,19 @@ public static class ReplayRunner
     /// <summary>Largest frame a replay accepts (the capture reader's own limit).</summary>
     private const int MaxFrame = 256 * 1024;
 
-    /// <exception cref="ArgumentException">an input names a port the configuration does not have.</exception>
+    /// <exception cref="ReplayUsageException">an input names a port the configuration does not have, or is one of the outputs.</exception>
     /// <exception cref="CaptureFormatException">an input is corrupt or truncated.</exception>
     public static Task<ReplaySummary> RunAsync(HostConfig config, IReadOnlyList<ReplayInput> inputs, string outDir, CancellationToken ct = default) =>
         RunAsync(config, inputs, outDir, [], ct);
 
-    /// <exception cref="ArgumentException">an input names an unknown port, or a reload changes the ports.</exception>
+    /// <exception cref="ReplayUsageException">an input names an unknown port or is one of the outputs, or a reload changes the ports; nothing was written.</exception>
     /// <exception cref="CaptureFormatException">an input is corrupt or truncated.</exception>
     public static async Task<ReplaySummary> RunAsync(HostConfig config, IReadOnlyList<ReplayInput> inputs, string outDir, IReadOnlyList<ReplayReload> reloads, CancellationToken ct = default)
     {
         var policy = PolicySnapshot.Build(config);
         foreach (var reload in reloads.Where(r => !SamePorts(config, r.Config)))
         {
-            throw new ArgumentException($"--reload {reload.Source}: the ports differ from --config's; a reload cannot change ports (as with SIGHUP)");
+            throw new ReplayUsageException($"--reload {reload.Source}: the ports differ from --config's; a reload cannot change ports (as with SIGHUP)");
         }
 
         var pending = reloads.OrderBy(r => r.AtNs).ToList();
@@ -90,18 +90,20 @@ public static class ReplayRunner
             portOf[i] = policy.FindPort(inputs[i].Port);
             if (portOf[i] < 0)
             {
-                throw new ArgumentException($"--in {inputs[i].Port}={inputs[i].Path}: the configuration has no port named '{inputs[i].Port}'; ports are {string.Join(", ", policy.Ports.Select(p => p.Name))}");
+                throw new ReplayUsageException($"--in {inputs[i].Port}={inputs[i].Path}: the configuration has no port named '{inputs[i].Port}'; ports are {string.Join(", ", policy.Ports.Select(p => p.Name))}");
             }
         }
 
-        // An input that is one of the outputs would be overwritten (or removed) while it is read.
+        // An input that is one of the outputs would be truncated while it is read, or removed at
+        // the end; compared as files, not names, as --out-dir may reach an input's folder through
+        // a symbolic link, or an output name may be a link (hard or symbolic) to an input.
         var outputs = policy.Ports.Select(p => Path.GetFullPath(Path.Combine(outDir, p.Name + ".pcap"))).ToList();
         foreach (var input in inputs)
         {
-            int clash = outputs.IndexOf(Path.GetFullPath(input.Path));
+            int clash = outputs.FindIndex(o => string.Equals(o, Path.GetFullPath(input.Path), StringComparison.Ordinal) || FileIdentity.Same(o, input.Path));
             if (clash >= 0)
             {
-                throw new ArgumentException($"--in {input.Port}={input.Path}: that is where port {policy.Ports[clash].Name}'s output goes in --out-dir {outDir}; write the output to another folder");
+                throw new ReplayUsageException($"--in {input.Port}={input.Path}: that is where port {policy.Ports[clash].Name}'s output goes in --out-dir {outDir} (the same file, {outputs[clash]}); write the output to another folder");
             }
         }
 

@@ -100,6 +100,49 @@ public class CliTests
         Assert.That(File.ReadAllBytes(input), Is.EqualTo(bytes), "the capture is untouched");
     }
 
+    // blue1 emits nothing in encap-ipv4 (its stale output is removed at the end), pnic0 emits
+    // (its output is created, truncating the file): through the link, both were the input.
+    [TestCase("blue1.pcap")]
+    [TestCase("pnic0.pcap")]
+    public void Replay_refuses_an_out_dir_that_reaches_the_input_through_a_symbolic_link_and_leaves_it_as_it_was(string name)
+    {
+        using var temp = new TempDir();
+        string folder = Path.Combine(temp.Path, "A");
+        Directory.CreateDirectory(folder);
+        string link = Path.Combine(temp.Path, "B");
+        Directory.CreateSymbolicLink(link, "A");
+        string input = Path.Combine(folder, name);
+        byte[] bytes = File.ReadAllBytes(Scenario("encap-ipv4", "in/red1.pcap"));
+        File.WriteAllBytes(input, bytes);
+        var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + input, "--out-dir", link);
+        Assert.That(code, Is.EqualTo(2), err);
+        Assert.That(err, Does.Contain($"where port {Path.GetFileNameWithoutExtension(name)}'s output goes"));
+        Assert.That(File.Exists(input) ? File.ReadAllBytes(input) : null, Is.EqualTo(bytes), "the capture is untouched");
+        Assert.That(Directory.GetFiles(folder), Is.EqualTo(new[] { input }), "nothing was written");
+    }
+
+    [Test]
+    public void Replay_refuses_an_output_that_is_a_hard_link_to_the_input_and_leaves_it_as_it_was()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Ignore("ln(1), inode numbers");
+        }
+
+        using var temp = new TempDir();
+        string input = Path.Combine(temp.Path, "in.pcap");
+        byte[] bytes = File.ReadAllBytes(Scenario("encap-ipv4", "in/red1.pcap"));
+        File.WriteAllBytes(input, bytes);
+        string outDir = Path.Combine(temp.Path, "out");
+        Directory.CreateDirectory(outDir);
+        var (exit, _, lnErr) = TestProcess.Run("ln", [input, Path.Combine(outDir, "pnic0.pcap")]);
+        Assert.That(exit, Is.Zero, lnErr);
+        var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + input, "--out-dir", outDir);
+        Assert.That(code, Is.EqualTo(2), err);
+        Assert.That(err, Does.Contain("where port pnic0's output goes"));
+        Assert.That(File.ReadAllBytes(input), Is.EqualTo(bytes), "the capture is untouched");
+    }
+
     [Test]
     public void Run_names_every_port_without_a_device_by_its_json_path_and_exits_2()
     {

@@ -574,7 +574,7 @@ public class MigrationTests
 
         var other = Config() with { Ports = Config().Ports.Take(3).ToList() };
         Assert.That(() => ReplayRunner.RunAsync(Config(), [new ReplayInput("pnic0", pcap)], Path.Combine(temp.Path, "out2"), [new ReplayReload(T0, other, "other.json")]).GetAwaiter().GetResult(),
-            Throws.ArgumentException.With.Message.Contains("--reload other.json: the ports differ"));
+            Throws.TypeOf<ReplayUsageException>().With.Message.Contains("--reload other.json: the ports differ"));
     }
 
     [Test]
