@@ -193,8 +193,9 @@ public static class Program
             {
                 summary = ReplayRunner.RunAsync(host, list, parse.GetValue(outDir)!, reloadList).GetAwaiter().GetResult();
             }
-            catch (ArgumentException ex)
+            catch (ReplayUsageException ex)
             {
+                // Only the runner's own refusals are bad usage; any other ArgumentException is a defect.
                 stderr.WriteLine($"nvdp: {ex.Message}");
                 return ExitUsage;
             }

@@ -317,7 +317,7 @@ public sealed class CaptureReader : IAsyncDisposable
         long timestampNs = (seconds * 1_000_000_000L) + (_nanoseconds ? fraction : fraction * 1_000L);
         var data = new byte[inclLen];
         buffer.Slice(PcapLayout.RecordHeaderSize, inclLen).CopyTo(data);
-        frame = new CapturedFrame(timestampNs, data, (int)origLen, _linkType);
+        frame = new CapturedFrame(timestampNs, data, (int)origLen, _linkType) { ByteOffset = _offset };
         consumed = needed;
         return Step.Frame;
     }
@@ -590,7 +590,7 @@ public sealed class CaptureReader : IAsyncDisposable
         ulong ticks = ((ulong)ReadUInt32(header[PcapNgLayout.EpbTimestampHighOffset..]) << 32) | ReadUInt32(header[PcapNgLayout.EpbTimestampLowOffset..]);
         var data = new byte[capturedLength];
         block.Slice(PcapNgLayout.EpbDataOffset, capturedLength).CopyTo(data);
-        return new CapturedFrame(ToNanoseconds(ticks, itf), data, (int)originalLength, itf.LinkType);
+        return new CapturedFrame(ToNanoseconds(ticks, itf, interfaceId), data, (int)originalLength, itf.LinkType) { ByteOffset = _offset, InterfaceId = (int)interfaceId };
     }
 
     private CapturedFrame ReadSimplePacket(ReadOnlySequence<byte> block, uint totalLength)
@@ -623,10 +623,15 @@ public sealed class CaptureReader : IAsyncDisposable
 
         var data = new byte[capturedLength];
         block.Slice(PcapNgLayout.SpbDataOffset, capturedLength).CopyTo(data);
-        return new CapturedFrame(0, data, (int)originalLength, itf.LinkType);
+        return new CapturedFrame(0, data, (int)originalLength, itf.LinkType) { ByteOffset = _offset, InterfaceId = 0 };
     }
 
-    private long ToNanoseconds(ulong ticks, InterfaceInfo itf)
+    /// <summary>
+    /// The EPB's time in nanoseconds since 1970, refused (as corrupt) outside what a long of them
+    /// holds, 1970 to 2262: a negative if_tsoffset or a huge tick count would otherwise reach the
+    /// writers as a time they cannot store.
+    /// </summary>
+    private long ToNanoseconds(ulong ticks, InterfaceInfo itf, uint interfaceId)
     {
         UInt128 nanoseconds;
         if (itf.PowerOfTwo)
@@ -643,9 +648,10 @@ public sealed class CaptureReader : IAsyncDisposable
         }
 
         Int128 total = (Int128)nanoseconds + ((Int128)itf.OffsetSeconds * 1_000_000_000);
-        if (total > long.MaxValue || total < long.MinValue)
+        if (total > long.MaxValue || total < 0)
         {
-            throw Corrupt(_offset, $"timestamp {ticks} is out of range");
+            string unit = itf.PowerOfTwo ? $"2^-{itf.Exponent}" : $"10^-{itf.Exponent}";
+            throw Corrupt(_offset, $"timestamp outside 1970..2262 ({ticks} ticks of {unit} s on interface {interfaceId}, if_tsoffset {itf.OffsetSeconds} s)");
         }
 
         return (long)total;

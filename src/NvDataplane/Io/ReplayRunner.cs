@@ -188,6 +188,12 @@ public static class ReplayRunner
             throw new InvalidDataException($"{path}: link type {frame.LinkType} is not Ethernet (1); replay reads Ethernet captures only");
         }
 
+        // The outputs carry the frame's time in pcap's 32-bit seconds.
+        if (frame is not null && frame.TimestampNs / 1_000_000_000L > uint.MaxValue)
+        {
+            throw new CaptureFormatException(path, frame.ByteOffset, $"timestamp {frame.TimestampNs / 1_000_000_000L} s since 1970 is after 2106-02-07, the last second a pcap output can carry");
+        }
+
         return frame;
     }
 

@@ -263,6 +263,28 @@ public class CliTests
         Assert.That(err, Does.Not.Contain("Unhandled exception").And.Not.Contain("   at "), "a message, not a stack trace");
     }
 
+    // Built as the audit's repro was: an IDB with a negative if_tsoffset (a frame 100 s before
+    // 1970), or with if_tsresol 9 and a frame in 2201 (a long of ns holds it, pcap's 32-bit
+    // seconds do not). Both reached PcapWriter, whose ArgumentOutOfRangeException was reported
+    // as bad usage with a raw .NET message.
+    [TestCase("0E00 0800 9C0EAC9AFFFFFFFF", "240A0600 00401E18", "timestamp outside 1970..2262")]
+    [TestCase("0900 0100 09000000 00000000", "52CF4E65 00005AAC", "after 2106-02-07")]
+    public void Replay_of_a_frame_stamped_outside_what_pcap_holds_names_the_file_and_offset_and_exits_1(string idbOptions, string ticks, string problem)
+    {
+        using var temp = new TempDir();
+        string input = Path.Combine(temp.Path, "far.pcapng");
+        byte[] frame = File.ReadAllBytes(Scenario("encap-ipv4", "in/red1.pcap"))[40..(40 + 74)];
+        File.WriteAllBytes(input, [
+            .. Io.CaptureBytes.Hex("0A0D0D0A 1C000000 4D3C2B1A 0100 0000 FFFFFFFFFFFFFFFF 1C000000"
+                + "01000000 24000000 0100 0000 00000000" + idbOptions + "0000 0000 24000000"
+                + "06000000 6C000000 00000000" + ticks + "4A000000 4A000000"),
+            .. frame, 0, 0, .. Io.CaptureBytes.Hex("6C000000")]);
+        var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + input, "--out-dir", Path.Combine(temp.Path, "out"));
+        Assert.That(code, Is.EqualTo(1), err);
+        Assert.That(err, Does.StartWith($"nvdp: {input}: byte offset 64: ").And.Contain(problem));
+        Assert.That(err, Does.Not.Contain("Specified argument").And.Not.Contain("   at "), "the file's problem, not .NET's");
+    }
+
     [TestCase("/dev/zero", "reports no size")]
     [TestCase("/tmp", "is a directory")]
     public void Validate_of_a_device_or_a_directory_says_why_at_once(string path, string why)

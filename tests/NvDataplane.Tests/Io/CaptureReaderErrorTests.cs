@@ -147,6 +147,25 @@ public class CaptureReaderErrorTests
             28,
             "interface description block option 9 length 16 overruns the block");
 
+    // An IDB at 28 whose if_tsoffset is -1,700,000,100 s, then an EPB at 64 stamped 1,700,000,000 s
+    // after it (µs ticks): 100 s before 1970, which the writers cannot store.
+    [Test]
+    public void Pcapng_timestamp_before_1970([Values] bool trickle) =>
+        AssertError(
+            ReadExpectingError(Hex(ShbLittleEndian + "01000000 24000000 0100 0000 00000400 0E00 0800 9C0EAC9AFFFFFFFF 0000 0000 24000000"
+                + "06000000 24000000 00000000 240A0600 00401E18 04000000 04000000 01020304 24000000"), trickle),
+            64,
+            "timestamp outside 1970..2262 (1700000000000000 ticks of 10^-6 s on interface 0, if_tsoffset -1700000100 s)");
+
+    // if_tsresol 9 (ns) and the largest tick count: past 2262, more than a long of nanoseconds holds.
+    [Test]
+    public void Pcapng_timestamp_after_2262([Values] bool trickle) =>
+        AssertError(
+            ReadExpectingError(Hex(ShbLittleEndian + "01000000 20000000 0100 0000 00000400 0900 0100 09000000 0000 0000 20000000"
+                + "06000000 24000000 00000000 FFFFFFFF FFFFFFFF 04000000 04000000 01020304 24000000"), trickle),
+            60,
+            "timestamp outside 1970..2262 (18446744073709551615 ticks of 10^-9 s on interface 0, if_tsoffset 0 s)");
+
     [Test]
     public async Task The_error_is_thrown_again_on_every_later_read()
     {
