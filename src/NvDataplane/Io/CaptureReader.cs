@@ -314,6 +314,12 @@ public sealed class CaptureReader : IAsyncDisposable
 
         long seconds = ReadUInt32(header[PcapLayout.TsSecOffset..]);
         long fraction = ReadUInt32(header[PcapLayout.TsFracOffset..]);
+        if (fraction >= (_nanoseconds ? 1_000_000_000L : 1_000_000L))
+        {
+            // Not a fraction of a second: taken as one, it would move the frame by seconds.
+            throw Corrupt(_offset, _nanoseconds ? $"ts_nsec {fraction} is not below 1000000000" : $"ts_usec {fraction} is not below 1000000");
+        }
+
         long timestampNs = (seconds * 1_000_000_000L) + (_nanoseconds ? fraction : fraction * 1_000L);
         var data = new byte[inclLen];
         buffer.Slice(PcapLayout.RecordHeaderSize, inclLen).CopyTo(data);

@@ -65,6 +65,19 @@ public class CaptureReaderErrorTests
             44,
             "record length 70000 exceeds snaplen 65535");
 
+    // A second record at 44 whose fraction is a whole second or more: 1,000,000 µs, or 10^9 ns
+    // under the nanosecond magic. It used to move the frame's time by seconds.
+    [Test]
+    public void Microsecond_fraction_of_a_second_or_more([Values] bool trickle) =>
+        AssertError(ReadExpectingError(Hex(PcapHeader + GoodRecord + "5F5E1000 40420F00 04000000 04000000 DEADBEEF"), trickle), 44, "ts_usec 1000000 is not below 1000000");
+
+    [Test]
+    public void Nanosecond_fraction_of_a_second_or_more([Values] bool trickle) =>
+        AssertError(
+            ReadExpectingError(Hex("4D3CB2A1 0200 0400 00000000 00000000 00000400 01000000" + GoodRecord + "5F5E1000 00CA9A3B 04000000 04000000 DEADBEEF"), trickle),
+            44,
+            "ts_nsec 1000000000 is not below 1000000000");
+
     [Test]
     public void Pcapng_block_total_length_mismatch([Values] bool trickle) =>
         // EPB at 48 says 36 at its head and 40 at its tail.
