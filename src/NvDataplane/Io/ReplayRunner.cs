@@ -183,9 +183,11 @@ public static class ReplayRunner
     private static async ValueTask<CapturedFrame?> NextEthernetAsync(CaptureReader reader, string path, CancellationToken ct)
     {
         var frame = await reader.ReadNextAsync(ct).ConfigureAwait(false);
-        if (frame is not null && frame.LinkType != 1)
+        if (frame is not null && frame.LinkType != PcapLayout.LinkTypeEthernet)
         {
-            throw new InvalidDataException($"{path}: link type {frame.LinkType} is not Ethernet (1); replay reads Ethernet captures only");
+            // Frames before it may have been processed: say which record and interface stopped the replay.
+            string source = frame.InterfaceId < 0 ? "the file's link type" : $"interface {frame.InterfaceId}'s link type";
+            throw new CaptureFormatException(path, frame.ByteOffset, $"{source} {frame.LinkType} is not Ethernet (1); replay reads Ethernet captures only");
         }
 
         // The outputs carry the frame's time in pcap's 32-bit seconds.

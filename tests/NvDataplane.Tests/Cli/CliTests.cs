@@ -285,6 +285,28 @@ public class CliTests
         Assert.That(err, Does.Not.Contain("Specified argument").And.Not.Contain("   at "), "the file's problem, not .NET's");
     }
 
+    // As the audit's repro: interface 0 Ethernet, interface 1 LINKTYPE_RAW (101); a frame on
+    // each, the second (at 176) with no Ethernet header. The first was replayed, then the
+    // message named neither the record nor the interface.
+    [Test]
+    public void Replay_of_a_pcapng_frame_on_a_non_ethernet_interface_names_its_offset_and_interface_and_exits_1()
+    {
+        using var temp = new TempDir();
+        string input = Path.Combine(temp.Path, "mixed.pcapng");
+        byte[] frame = File.ReadAllBytes(Scenario("encap-ipv4", "in/red1.pcap"))[40..(40 + 74)];
+        File.WriteAllBytes(input, [
+            .. Io.CaptureBytes.Hex("0A0D0D0A 1C000000 4D3C2B1A 0100 0000 FFFFFFFFFFFFFFFF 1C000000"
+                + "01000000 14000000 0100 0000 00000000 14000000"
+                + "01000000 14000000 6500 0000 00000000 14000000"
+                + "06000000 6C000000 00000000 240A0600 00401E18 4A000000 4A000000"),
+            .. frame, 0, 0,
+            .. Io.CaptureBytes.Hex("6C000000 06000000 5C000000 01000000 240A0600 00401E18 3C000000 3C000000"),
+            .. frame[14..], .. Io.CaptureBytes.Hex("5C000000")]);
+        var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + input, "--out-dir", Path.Combine(temp.Path, "out"));
+        Assert.That(code, Is.EqualTo(1), err);
+        Assert.That(err.TrimEnd(), Is.EqualTo($"nvdp: {input}: byte offset 176: interface 1's link type 101 is not Ethernet (1); replay reads Ethernet captures only"));
+    }
+
     [TestCase("/dev/zero", "reports no size")]
     [TestCase("/tmp", "is a directory")]
     public void Validate_of_a_device_or_a_directory_says_why_at_once(string path, string why)
