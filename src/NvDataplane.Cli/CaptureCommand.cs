@@ -75,10 +75,40 @@ internal static class CaptureCommand
             }
         }
 
-        return (frames, LostOf(await File.ReadAllBytesAsync(file)));
+        return (frames, await LostOfFileAsync(file));
     }
 
-    /// <summary>isb_ifdrop of the file's last block when it is an Interface Statistics Block (pcapng, little-endian as the daemon writes it); 0 otherwise.</summary>
+    /// <summary>
+    /// isb_ifdrop of <paramref name="file"/>'s closing statistics block, reading that block alone
+    /// from the end of the file (its length is the file's last 4 bytes), whatever the file's size.
+    /// </summary>
+    internal static async Task<long> LostOfFileAsync(string file)
+    {
+        // An ISB the daemon writes is 48 bytes; anything longer than this is no ISB of ours.
+        const int MaxStatisticsBlockSize = 64 * 1024;
+        await using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, useAsync: true);
+        long size = stream.Length;
+        if (size < 12)
+        {
+            return 0;
+        }
+
+        byte[] trailer = new byte[4];
+        stream.Seek(-trailer.Length, SeekOrigin.End);
+        await stream.ReadExactlyAsync(trailer);
+        uint length = BinaryPrimitives.ReadUInt32LittleEndian(trailer);
+        if (length < 12 || length > size || length > MaxStatisticsBlockSize)
+        {
+            return 0;
+        }
+
+        byte[] block = new byte[length];
+        stream.Seek(-length, SeekOrigin.End);
+        await stream.ReadExactlyAsync(block);
+        return LostOf(block);
+    }
+
+    /// <summary>isb_ifdrop of the last block of <paramref name="file"/> (the whole file, or its end) when it is an Interface Statistics Block (pcapng, little-endian as the daemon writes it); 0 otherwise.</summary>
     internal static long LostOf(ReadOnlySpan<byte> file)
     {
         const uint InterfaceStatisticsBlock = 5;

@@ -196,6 +196,37 @@ public partial class ControlApiTests
         Assert.That(NvDataplane.Cli.CaptureCommand.LostOf(stream.ToArray().AsSpan(0, (int)stream.Length - 52)), Is.Zero, "no statistics block: nothing known lost");
     }
 
+    // The whole file was read into memory to find the block at its end: memory of the file's
+    // size, and over 2 GiB File.ReadAllBytes refused with a message that named no file.
+    [Test]
+    public async Task Cli_capture_reads_the_lost_count_from_the_end_of_a_file_over_2_GiB()
+    {
+        using var temp = new TempDir();
+        string file = Path.Combine(temp.Path, "big.pcapng");
+        byte[] statistics;
+        using (var stream = new MemoryStream())
+        {
+            using (var writer = new PcapNgWriter(stream, "red1", leaveOpen: true))
+            {
+                writer.WriteStatistics(2, lost: 7, delivered: 1);
+            }
+
+            statistics = stream.ToArray()[^52..];
+        }
+
+        await using (var big = new FileStream(file, FileMode.CreateNew))
+        {
+            // Sparse: 3 GiB of nothing on disk, then the statistics block.
+            big.SetLength(3L << 30);
+            big.Seek(0, SeekOrigin.End);
+            await big.WriteAsync(statistics);
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.That(await NvDataplane.Cli.CaptureCommand.LostOfFileAsync(file), Is.EqualTo(7));
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.LessThan(1 << 20), "the block, not the file");
+    }
+
     [Test]
     public async Task Cli_capture_writes_the_file_and_prints_frames_and_lost()
     {
