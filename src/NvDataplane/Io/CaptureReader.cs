@@ -92,6 +92,12 @@ public sealed class CaptureReader : IAsyncDisposable
     /// <summary>The file path or display name used in error messages.</summary>
     public string Name { get; }
 
+    /// <summary>
+    /// True once the file has said its timestamps are finer than a microsecond: the nanosecond
+    /// pcap magic, or a pcapng interface whose if_tsresol is finer than 10^-6 s (2^-20 s and finer).
+    /// </summary>
+    public bool SubMicrosecond { get; private set; }
+
     /// <summary>Opens the capture file at <paramref name="path"/> for sequential reading.</summary>
     public static CaptureReader Open(string path)
     {
@@ -254,6 +260,7 @@ public sealed class CaptureReader : IAsyncDisposable
         }
 
         _snapLen = ReadUInt32(header[PcapLayout.SnapLenOffset..]);
+        SubMicrosecond = _nanoseconds;
 
         // The upper bits of the link type field carry FCS information; the link type is the low 16.
         _linkType = (ushort)ReadUInt32(header[PcapLayout.LinkTypeOffset..]);
@@ -563,6 +570,7 @@ public sealed class CaptureReader : IAsyncDisposable
         }
 
         _interfaces.Add(new InterfaceInfo(linkType, snapLen, powerOfTwo, exponent, offsetSeconds));
+        SubMicrosecond |= powerOfTwo ? exponent >= 20 : exponent > 6;
     }
 
     private CapturedFrame ReadEnhancedPacket(ReadOnlySequence<byte> block, uint totalLength)

@@ -59,7 +59,8 @@ public sealed record ReplaySummary(IReadOnlyDictionary<string, (long Rx, long Tx
 /// <summary>
 /// <c>nvdp replay</c>: the real pipeline over capture files. Inputs are merged by timestamp (ties:
 /// the order of the inputs), each frame is processed to completion before the next, and what a
-/// port emits goes to <c>DIR/PORT.pcap</c> with the triggering frame's timestamp. Frames are
+/// port emits goes to <c>DIR/PORT.pcap</c> with the triggering frame's timestamp (nanosecond pcap
+/// when an input has sub-microsecond timestamps, microsecond pcap otherwise). Frames are
 /// streamed, so captures larger than memory replay in bounded memory.
 /// </summary>
 public static class ReplayRunner
@@ -121,6 +122,12 @@ public static class ReplayRunner
                 heads[i] = await NextEthernetAsync(readers[i], inputs[i].Path, ct).ConfigureAwait(false);
             }
 
+            // Outputs keep what the inputs carry: nanoseconds when any has finer than microsecond
+            // timestamps, microseconds otherwise (as most pcap readers and older tools expect).
+            // By now each input's header and the interfaces described ahead of its first packet
+            // are known.
+            bool nanoseconds = readers.Exists(r => r.SubMicrosecond);
+
             while (true)
             {
                 int next = -1;
@@ -145,8 +152,13 @@ public static class ReplayRunner
                     pending.RemoveAt(0);
                 }
 
-                ProcessOne(forwarder, portOf[next], frame, writers, outDir);
+                ProcessOne(forwarder, portOf[next], frame, writers, outDir, nanoseconds);
                 heads[next] = await NextEthernetAsync(readers[next], inputs[next].Path, ct).ConfigureAwait(false);
+                if (!nanoseconds && readers[next].SubMicrosecond && heads[next] is { } late)
+                {
+                    // Written on, its frames would lose their nanoseconds in the microsecond outputs.
+                    throw new CaptureFormatException(inputs[next].Path, late.ByteOffset, "an interface with sub-microsecond timestamps is described after the first packet, when the outputs had been started with microsecond ones; describe every interface before the first packet");
+                }
             }
         }
         finally
@@ -199,7 +211,7 @@ public static class ReplayRunner
         return frame;
     }
 
-    private static void ProcessOne(Forwarder forwarder, int port, CapturedFrame frame, PcapWriter?[] writers, string outDir)
+    private static void ProcessOne(Forwarder forwarder, int port, CapturedFrame frame, PcapWriter?[] writers, string outDir, bool nanoseconds)
     {
         var buffer = forwarder.Pool.Rent() ?? throw new InvalidOperationException("replay buffer pool exhausted");
         buffer.TrySet(frame.Data, frame.TimestampNs);
@@ -213,7 +225,7 @@ public static class ReplayRunner
                 continue;
             }
 
-            var writer = writers[p] ??= PcapWriter.Create(Path.Combine(outDir, forwarder.Policy.Ports[p].Name + ".pcap"));
+            var writer = writers[p] ??= PcapWriter.Create(Path.Combine(outDir, forwarder.Policy.Ports[p].Name + ".pcap"), nanoseconds);
             foreach (var b in pending)
             {
                 writer.Write(frame.TimestampNs, b.Frame);

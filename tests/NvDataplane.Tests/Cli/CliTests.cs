@@ -307,6 +307,64 @@ public class CliTests
         Assert.That(err.TrimEnd(), Is.EqualTo($"nvdp: {input}: byte offset 176: interface 1's link type 101 is not Ethernet (1); replay reads Ethernet captures only"));
     }
 
+    // An ICMP echo from red1 twice, 123 ns and 999 ns after 1,700,000,000 s: in a nanosecond
+    // pcap, in a pcapng with if_tsresol 9 (as nvdp capture writes), and in a microsecond pcapng
+    // (123 µs and 999 µs). The outputs were always microsecond pcap: the nanoseconds were cut.
+    [TestCase("ns-pcap", "4D3CB2A1", 123L, 999L)]
+    [TestCase("ns-pcapng", "4D3CB2A1", 123L, 999L)]
+    [TestCase("us-pcapng", "D4C3B2A1", 123_000L, 999_000L)]
+    public async Task Replay_outputs_keep_the_inputs_nanoseconds(string format, string magic, long first, long second)
+    {
+        using var temp = new TempDir();
+        string input = Path.Combine(temp.Path, "in." + format);
+        byte[] frame = File.ReadAllBytes(Scenario("encap-ipv4", "in/red1.pcap"))[40..(40 + 74)];
+        byte[] Epb(string ticks) => [.. Io.CaptureBytes.Hex("06000000 6C000000 00000000" + ticks + "4A000000 4A000000"), .. frame, 0, 0, .. Io.CaptureBytes.Hex("6C000000")];
+        const string Shb = "0A0D0D0A 1C000000 4D3C2B1A 0100 0000 FFFFFFFFFFFFFFFF 1C000000";
+        File.WriteAllBytes(input, format switch
+        {
+            // 1,700,000,000 s = 0x6553F100; 1.7e18 ns = 0x17979CFE_362A0000 (+123 = 7B, +999 = 3E7).
+            "ns-pcap" => [.. Io.CaptureBytes.Hex("4D3CB2A1 0200 0400 00000000 00000000 00000400 01000000 00F15365 7B000000 4A000000 4A000000"), .. frame,
+                .. Io.CaptureBytes.Hex("00F15365 E7030000 4A000000 4A000000"), .. frame],
+            "ns-pcapng" => [.. Io.CaptureBytes.Hex(Shb + "01000000 1C000000 0100 0000 00000400 0900 0100 09000000 1C000000"),
+                .. Epb("FE9C9717 7B002A36"), .. Epb("FE9C9717 E7032A36")],
+            // 1.7e15 µs = 0x00060A24_181E4000 (+123 = 7B, +999 = 3E7).
+            _ => [.. Io.CaptureBytes.Hex(Shb + "01000000 14000000 0100 0000 00000400 14000000"), .. Epb("240A0600 7B401E18"), .. Epb("240A0600 E7431E18")],
+        });
+        var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + input, "--out-dir", temp.Path);
+        Assert.That(code, Is.Zero, err);
+        string output = Path.Combine(temp.Path, "pnic0.pcap");
+        Assert.That(Convert.ToHexString(File.ReadAllBytes(output)[..4]), Is.EqualTo(magic));
+        var times = new List<long>();
+        await using (var reader = NvDataplane.Io.CaptureReader.Open(output))
+        {
+            while (await reader.ReadNextAsync() is { } f)
+            {
+                times.Add(f.TimestampNs - 1_700_000_000_000_000_000L);
+            }
+        }
+
+        Assert.That(times, Is.EqualTo(new[] { first, second }));
+    }
+
+    // Microsecond outputs were started from what the capture said before its first packet; an
+    // interface with nanosecond timestamps described later is refused, not cut to microseconds.
+    [Test]
+    public void Replay_refuses_a_nanosecond_interface_described_after_the_first_packet()
+    {
+        using var temp = new TempDir();
+        string input = Path.Combine(temp.Path, "late.pcapng");
+        byte[] frame = File.ReadAllBytes(Scenario("encap-ipv4", "in/red1.pcap"))[40..(40 + 74)];
+        File.WriteAllBytes(input, [
+            .. Io.CaptureBytes.Hex("0A0D0D0A 1C000000 4D3C2B1A 0100 0000 FFFFFFFFFFFFFFFF 1C000000"
+                + "01000000 14000000 0100 0000 00000400 14000000"
+                + "06000000 6C000000 00000000 240A0600 00401E18 4A000000 4A000000"), .. frame, 0, 0,
+            .. Io.CaptureBytes.Hex("6C000000 01000000 1C000000 0100 0000 00000400 0900 0100 09000000 1C000000"
+                + "06000000 6C000000 01000000 FE9C9717 7B002A36 4A000000 4A000000"), .. frame, 0, 0, .. Io.CaptureBytes.Hex("6C000000")]);
+        var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + input, "--out-dir", Path.Combine(temp.Path, "out"));
+        Assert.That(code, Is.EqualTo(1), err);
+        Assert.That(err, Does.StartWith($"nvdp: {input}: byte offset 184: an interface with sub-microsecond timestamps is described after the first packet"));
+    }
+
     [TestCase("/dev/zero", "reports no size")]
     [TestCase("/tmp", "is a directory")]
     public void Validate_of_a_device_or_a_directory_says_why_at_once(string path, string why)

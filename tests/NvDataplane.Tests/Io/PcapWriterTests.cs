@@ -36,6 +36,23 @@ public class PcapWriterTests
     }
 
     [Test]
+    public void Nanosecond_file_has_the_nanosecond_magic_and_keeps_every_nanosecond()
+    {
+        using var output = new MemoryStream();
+        using (var writer = new PcapWriter(output, leaveOpen: true, nanoseconds: true))
+        {
+            writer.Write(1_600_000_000_123_456_789L, Hex("AABB"));
+        }
+
+        byte[] expected = Hex(
+            // magic a1b23c4d LE, 2.4, thiszone 0, sigfigs 0, snaplen 262144, linktype 1
+            "4D3CB2A1 0200 0400 00000000 00000000 00000400 01000000" +
+            // ts_sec 1600000000, ts_nsec 123456789 = 0x075BCD15, incl 2, orig 2, data
+            "00105E5F 15CD5B07 02000000 02000000 AABB");
+        Assert.That(output.ToArray(), Is.EqualTo(expected));
+    }
+
+    [Test]
     public void Same_calls_give_byte_identical_files()
     {
         static byte[] WriteSample()
