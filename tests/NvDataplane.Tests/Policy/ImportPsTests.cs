@@ -495,6 +495,22 @@ public class ImportPsTests
         Assert.That(result.Notes.Select(n => n.ToString()), Has.Some.Contains("2: New-NetVirtualizationLookupRecord -CustomerAddress 0.0.0.0 without -Type: WS2012's gateway wildcard record"));
     }
 
+    [TestCase("0::0")]
+    [TestCase("0:0:0:0:0:0:0:0")]
+    [TestCase("::0.0.0.0")]
+    [TestCase("::ffff:0.0.0.0")]
+    public void A_WS2012_wildcard_record_is_known_by_its_address_not_its_spelling(string unspecified)
+    {
+        // The rule compared text: "::" was the gateway wildcard, "0::0" a Static record the validator refused.
+        var result = Import($"""
+            New-NetVirtualizationLookupRecord -CustomerAddress {unspecified} -VirtualSubnetID 5001 -MACAddress 00155d05df03 -ProviderAddress 192.168.1.10 -Rule TranslationMethodEncap
+            """);
+
+        Assert.That(Problems(result), Is.Empty);
+        Assert.That(result.Config.LookupRecords.Single().Type, Is.EqualTo(RecordType.GatewayWildcard));
+        Assert.That(Notes(result), Has.Some.Contains($"1: New-NetVirtualizationLookupRecord -CustomerAddress {unspecified} without -Type: WS2012's gateway wildcard record"));
+    }
+
     [Test]
     public void A_command_in_a_block_is_imported_with_a_note_naming_the_block()
     {

@@ -1,4 +1,5 @@
 using System.Globalization;
+using NvDataplane.Headers;
 
 namespace NvDataplane.Policy.Import;
 
@@ -208,10 +209,12 @@ public static class HnvScriptImporter
             }
 
             if (cmdlet.Name == HnvCmdlets.LookupRecord && entry.Text("type") is null
-                && entry.Text("customerAddress") is "0.0.0.0" or "::" && entry.Sources.TryGetValue("customerAddress", out var ca))
+                && IpAddr.TryParse(entry.Text("customerAddress"), out var address) && address.IsUnspecified
+                && entry.Sources.TryGetValue("customerAddress", out var ca))
             {
                 // WS2012 has no -Type: its gateway VM's wildcard record is a record for 0.0.0.0 / ::
-                // (HNV-NOTES section 5), which 2012 R2 writes -Type GatewayWildcard.
+                // (HNV-NOTES section 5), which 2012 R2 writes -Type GatewayWildcard. The address is
+                // compared, not its text: 0::0 and 0:0:0:0:0:0:0:0 are :: too.
                 entry.Set(cmdlet.Parameters.Single(p => p.Name == "Type"), ca.Argument, "GatewayWildcard");
                 Notes.Add(new ImportMessage(ca.Argument.Line, $"{cmdlet.Name} -CustomerAddress {ca.Argument.Text} without -Type: WS2012's gateway wildcard record, imported as \"type\": \"GatewayWildcard\""));
             }
