@@ -764,6 +764,27 @@ public class ImportPsCliTests
     }
 
     [Test]
+    public void Strings_nested_thousands_deep_are_one_problem_and_exit_2_not_a_stack_overflow()
+    {
+        // The tokenizer's strings and $( ) recursed into each other without a limit: 30,000 levels
+        // (a 150 KB script) overflowed the stack and ended the process (exit 134).
+        using var temp = new TempDir();
+        string script = Path.Combine(temp.Path, "hv1.ps1");
+        File.WriteAllText(script, "New-NetVirtualizationProviderAddress -InterfaceIndex 3 -ProviderAddress 192.168.1.10 -PrefixLength 24 -MACAddress 02-00-00-00-01-0A\n"
+            + "New-NetVirtualizationLookupRecord -CustomerAddress 10.1.1.7 -VirtualSubnetID 5001 -MACAddress 00155D000001 -ProviderAddress 192.168.1.99 -Rule TranslationMethodEncap -VMName "
+            + string.Concat(Enumerable.Repeat("\"$(", 30_000)) + string.Concat(Enumerable.Repeat(")\"", 30_000)) + "\n");
+
+        var (code, output, err) = Nvdp("import-ps", script);
+
+        Assert.That(code, Is.EqualTo(2), err);
+        Assert.That(err, Is.EqualTo(
+            $"{script}:2: strings nested more than 200 deep here (\"$(\"$(...)\")\"); the rest of the script is not read\n"
+            + $"{script}:2: New-NetVirtualizationLookupRecord not imported: -VMName \"$(\"$(\"$(\"$(\"$(\"$(\"$(\"$(\"$(\"$(\"$(\"$(\"$(\"$(\"$(\"$(\"$(\"$(\"$(\"$(... is an expression, and the script is read, not run; write the value itself\n"
+            + $"{script}: imported 1 provider address, 0 provider routes, 0 lookup records, 0 customer routes and 1 port; 2 problems, see above\n"));
+        Assert.That(output, Does.Contain("\"192.168.1.10\""), "what comes before is imported");
+    }
+
+    [Test]
     public void A_missing_script_is_a_usage_error()
     {
         var (code, output, err) = Nvdp("import-ps", "/nonexistent/hv1.ps1");

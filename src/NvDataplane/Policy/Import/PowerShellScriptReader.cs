@@ -56,12 +56,14 @@ public static class PowerShellScriptReader
     public static ScriptReadResult Read(string script)
     {
         var problems = new List<ImportMessage>();
-        var tokens = new PowerShellTokenizer(script, problems).ReadAll();
-        var commands = new Parser(script, tokens, problems).ReadAll();
+        var tokenizer = new PowerShellTokenizer(script, problems);
+        var tokens = tokenizer.ReadAll();
+        var commands = new Parser(script, tokens, problems, tokenizer.CutShort).ReadAll();
         return new ScriptReadResult(commands, [.. problems.OrderBy(p => p.Line)]);
     }
 
-    private sealed class Parser(string source, List<Token> tokens, List<ImportMessage> problems)
+    /// <param name="cutShort">The tokenizer stopped early (and said so): brackets it left open are not reported.</param>
+    private sealed class Parser(string source, List<Token> tokens, List<ImportMessage> problems, bool cutShort)
     {
         private const int MaxShown = 60;
 
@@ -106,10 +108,10 @@ public static class PowerShellScriptReader
         }
 
         /// <summary>Brackets nested deeper than this end the reading with a problem (the reader recurses, and a stack overflow would end the process).</summary>
-        private const int MaxNesting = 200;
+        private const int MaxNesting = PowerShellTokenizer.MaxNesting;
 
         private int _nesting;
-        private bool _tooDeep;
+        private bool _tooDeep = cutShort;
 
         /// <summary>Statements up to the closer of <paramref name="opener"/> (consumed), or to the end of the script at the top.</summary>
         private void ParseStatements(Token? opener)

@@ -56,11 +56,23 @@ internal readonly record struct Token(TokenKind Kind, string Text, int Line, int
 /// </summary>
 internal sealed class PowerShellTokenizer(string source, List<ImportMessage> problems)
 {
+    /// <summary>
+    /// Strings nested deeper than this (<c>"$("$(...)")"</c>) end the reading with a problem: a
+    /// string's <c>$(...)</c> is skipped by <see cref="SkipBalanced"/>, which reads the strings
+    /// inside it by <see cref="Quoted"/>, and a stack overflow would end the process. The same
+    /// limit as the parser's for brackets.
+    /// </summary>
+    public const int MaxNesting = 200;
+
     private readonly List<Token> _tokens = [];
+    private int _nesting;
     private int _pos;
     private int _start;
     private int _line = 1;
     private bool _joined;
+
+    /// <summary>Strings were nested too deep: the rest of the script was not read, and that was reported.</summary>
+    public bool CutShort { get; private set; }
 
     public List<Token> ReadAll()
     {
@@ -449,6 +461,22 @@ internal sealed class PowerShellTokenizer(string source, List<ImportMessage> pro
     /// </summary>
     private (TokenKind, string) Quoted(bool single)
     {
+        if (_nesting == MaxNesting)
+        {
+            problems.Add(new ImportMessage(_line, $"strings nested more than {MaxNesting} deep here (\"$(\"$(...)\")\"); the rest of the script is not read"));
+            CutShort = true;
+            _pos = source.Length; // every string and bracket still open is left as it is
+            return (TokenKind.ExpandableString, Raw());
+        }
+
+        _nesting++;
+        var token = QuotedUnnested(single);
+        _nesting--;
+        return token;
+    }
+
+    private (TokenKind, string) QuotedUnnested(bool single)
+    {
         int line = _line;
         var value = new StringBuilder();
         bool expandable = false;
@@ -486,6 +514,12 @@ internal sealed class PowerShellTokenizer(string source, List<ImportMessage> pro
 
             value.Append(source[_pos]);
             Advance();
+        }
+
+        if (CutShort)
+        {
+            // What the string holds is not known: no constant.
+            return (TokenKind.ExpandableString, Raw());
         }
 
         problems.Add(new ImportMessage(line, "the string opened here is never closed; the rest of the script is read as part of it"));
