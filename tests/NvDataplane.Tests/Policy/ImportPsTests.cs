@@ -533,6 +533,50 @@ public class ImportPsTests
         Assert.That((result.Config.ProviderAddresses.Count, result.Config.ProviderRoutes.Count), Is.EqualTo((1, 1)));
     }
 
+    [TestCase("exit")]
+    [TestCase("exit 1")]
+    [TestCase("return")]
+    [TestCase("throw \"not this host\"")]
+    public void Commands_after_a_top_level_exit_return_or_throw_never_run_and_are_not_imported(string end)
+    {
+        // They were imported as if the script went on.
+        var result = Import($$"""
+            New-NetVirtualizationProviderAddress -InterfaceIndex 3 -ProviderAddress 192.168.1.10 -PrefixLength 24 -MACAddress 02-00-00-00-01-0A
+            if ($env:COMPUTERNAME -ne "HOST1") { exit }
+            Write-Host "HOST1 done"; {{end}}
+            New-NetVirtualizationProviderRoute -InterfaceIndex 3 -DestinationPrefix 0.0.0.0/0 -NextHop 192.168.1.1
+            Write-Host "HOST2"
+            foreach ($i in 1..2) {
+                New-NetVirtualizationLookupRecord -CustomerAddress 10.1.1.7 -VirtualSubnetID 5001 -MACAddress 00155D000001 -ProviderAddress 192.168.1.10 -Rule TranslationMethodEncap
+            }
+            """);
+
+        string keyword = end.Split(' ')[0];
+        Assert.That(Problems(result), Is.EqualTo(new[]
+        {
+            $"4: New-NetVirtualizationProviderRoute not imported: it comes after the {keyword} of line 3, where the script ends, so it never runs",
+            $"7: New-NetVirtualizationLookupRecord not imported: it comes after the {keyword} of line 3, where the script ends, so it never runs",
+        }));
+        Assert.That((result.Config.ProviderAddresses.Count, result.Config.ProviderRoutes.Count, result.Config.LookupRecords.Count), Is.EqualTo((1, 0, 0)));
+        Assert.That(result.Skipped.Select(s => (s.Name, s.Count)), Is.EqualTo(new[] { ("Write-Host", 1) }), "what never runs is not listed either");
+        Assert.That(result.Complete, Is.False);
+    }
+
+    [Test]
+    public void A_throw_a_trap_may_catch_and_an_exit_in_a_block_do_not_end_the_script()
+    {
+        var result = Import("""
+            trap { Write-Warning $_; continue }
+            New-NetVirtualizationProviderAddress -InterfaceIndex 3 -ProviderAddress 192.168.1.10 -PrefixLength 24 -MACAddress 02-00-00-00-01-0A
+            throw "goes on"
+            if ($x) { return }
+            New-NetVirtualizationProviderRoute -InterfaceIndex 3 -DestinationPrefix 0.0.0.0/0 -NextHop 192.168.1.1
+            """);
+
+        Assert.That(result.Problems, Is.Empty);
+        Assert.That((result.Config.ProviderAddresses.Count, result.Config.ProviderRoutes.Count), Is.EqualTo((1, 1)));
+    }
+
     // ---- ports -------------------------------------------------------------------------------
 
     [Test]

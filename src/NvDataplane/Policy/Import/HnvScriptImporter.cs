@@ -61,7 +61,15 @@ public static class HnvScriptImporter
             {
                 var command = commands[i];
                 string name = BareName(command.Name);
-                if (HnvCmdlets.FindImported(name) is { } cmdlet)
+                if (command.After is { } end)
+                {
+                    // Windows never runs it; only what would have changed the policy is worth saying.
+                    if (HnvCmdlets.FindImported(name) is { } lost)
+                    {
+                        Problems.Add(new ImportMessage(command.Line, $"{lost.Name} not imported: it comes after the {end.Keyword} of line {end.Line}, where the script ends, so it never runs"));
+                    }
+                }
+                else if (HnvCmdlets.FindImported(name) is { } cmdlet)
                 {
                     if (Bind(command, cmdlet) is { } entry)
                     {

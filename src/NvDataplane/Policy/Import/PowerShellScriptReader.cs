@@ -34,10 +34,18 @@ public readonly record struct ScriptArgument(ScriptArgumentKind Kind, string Tex
 /// <summary>The keyword statement (<c>foreach</c>, <c>if</c>, <c>function</c>) or command (<c>ForEach-Object</c>, <c>Invoke-Command</c>) a <c>{ }</c> block belongs to.</summary>
 public sealed record ScriptBlockOwner(string Name, int Line);
 
+/// <summary>A top-level <c>exit</c>, <c>return</c> or <c>throw</c>: the script ends there.</summary>
+/// <param name="Keyword">The keyword, in lower case.</param>
+public sealed record ScriptEnd(string Keyword, int Line);
+
 /// <summary>One command invocation: its name as written and its arguments in order.</summary>
 /// <param name="Line">The line of the command name.</param>
 /// <param name="Within">The owner of the innermost block the command sits in; null at the top of the script.</param>
-public sealed record ScriptCommand(string Name, int Line, IReadOnlyList<ScriptArgument> Arguments, ScriptBlockOwner? Within = null);
+public sealed record ScriptCommand(string Name, int Line, IReadOnlyList<ScriptArgument> Arguments, ScriptBlockOwner? Within = null)
+{
+    /// <summary>The top-level <c>exit</c>, <c>return</c> or <c>throw</c> the command comes after: the script ends there, and the command never runs.</summary>
+    public ScriptEnd? After { get; init; }
+}
 
 /// <summary>The commands of a script in source order, and what could not be read (unclosed strings, comments, brackets).</summary>
 public sealed record ScriptReadResult(IReadOnlyList<ScriptCommand> Commands, IReadOnlyList<ImportMessage> Problems);
@@ -49,7 +57,8 @@ public sealed record ScriptReadResult(IReadOnlyList<ScriptCommand> Commands, IRe
 /// <c>@(...)</c>, the values of hashtables. Keyword statements (<c>foreach</c>, <c>if</c>, ...)
 /// are not commands, but the commands in their blocks are; a hashtable's keys
 /// (<c>@{ Name = 'x' }</c>) are not commands either. Values are classified, not evaluated: a
-/// variable stays a variable.
+/// variable stays a variable. A top-level <c>exit</c>, <c>return</c> or <c>throw</c> (one no
+/// <c>trap</c> of the script may catch) ends the script: each command after it says so.
 /// </summary>
 public static class PowerShellScriptReader
 {
@@ -76,6 +85,12 @@ public static class PowerShellScriptReader
         };
 
         private readonly List<(int Start, ScriptCommand Command)> _commands = [];
+
+        /// <summary>A <c>trap</c> may let the script go on after a <c>throw</c>.</summary>
+        private readonly bool _trapped = tokens.Exists(t => t.Kind == TokenKind.Word && t.Text.Equals("trap", StringComparison.OrdinalIgnoreCase));
+
+        /// <summary>The top-level statement that ended the script, once read.</summary>
+        private ScriptEnd? _end;
         private int _index;
         private int _hashTableDepth;
 
@@ -184,8 +199,16 @@ public static class PowerShellScriptReader
                 }
 
                 ParsePipeline();
+                if (opener is null && _end is null && token.Kind == TokenKind.Word && EndsScript(token.Text))
+                {
+                    _end = new ScriptEnd(token.Text.ToLowerInvariant(), token.Line);
+                }
             }
         }
+
+        private bool EndsScript(string keyword) =>
+            keyword.Equals("exit", StringComparison.OrdinalIgnoreCase) || keyword.Equals("return", StringComparison.OrdinalIgnoreCase)
+            || (keyword.Equals("throw", StringComparison.OrdinalIgnoreCase) && !_trapped);
 
         private void ParsePipeline()
         {
@@ -304,7 +327,7 @@ public static class PowerShellScriptReader
             }
 
             _owner = outer;
-            _commands.Add((name.Start, new ScriptCommand(name.Text, name.Line, arguments, _within)));
+            _commands.Add((name.Start, new ScriptCommand(name.Text, name.Line, arguments, _within) { After = _end }));
         }
 
         /// <summary>One value and whatever is written against it (<c>(Get-X).Name</c>, <c>[int]$x</c>).</summary>
