@@ -519,7 +519,7 @@ public class ImportPsTests
             {
                 New-NetVirtualizationProviderAddress -InterfaceIndex 3 -ProviderAddress 192.168.1.10 -PrefixLength 24 -MACAddress 02-00-00-00-01-0A
             }
-            Invoke-Command -ComputerName HOST2 -ScriptBlock {
+            Invoke-Command -ScriptBlock {
                 New-NetVirtualizationProviderRoute -InterfaceIndex 3 -DestinationPrefix 0.0.0.0/0 -NextHop 192.168.1.1
             }
             """);
@@ -575,6 +575,71 @@ public class ImportPsTests
 
         Assert.That(result.Problems, Is.Empty);
         Assert.That((result.Config.ProviderAddresses.Count, result.Config.ProviderRoutes.Count), Is.EqualTo((1, 1)));
+    }
+
+    [TestCase("Invoke-Command -ComputerName HOST2 -ScriptBlock", "Invoke-Command -ComputerName \"HOST2\"")]
+    [TestCase("Invoke-Command -Comp:HOST2", "Invoke-Command -Comp \"HOST2\"")]
+    [TestCase("Invoke-Command -Cn 'HOST2', 'HOST3'", "Invoke-Command -Cn 'HOST2', 'HOST3'")]
+    [TestCase("Invoke-Command HOST2", "Invoke-Command \"HOST2\"")]
+    [TestCase("Invoke-Command -AsJob HOST2", "Invoke-Command \"HOST2\"")]
+    [TestCase("icm -Session $s", "icm -Session $s")]
+    [TestCase("Invoke-Command (New-PSSession HOST2)", "Invoke-Command (New-PSSession HOST2)")]
+    [TestCase("Invoke-Command -VMName 'Gateway VM' -Credential $cred", "Invoke-Command -VMName \"Gateway VM\"")]
+    [TestCase("Invoke-Command -HostName host2.contoso.com", "Invoke-Command -HostName \"host2.contoso.com\"")]
+    public void A_command_Invoke_Command_runs_on_another_computer_is_not_imported(string invoke, string shown)
+    {
+        // It was imported, with a note, as this host's policy.
+        var result = Import($$"""
+            New-NetVirtualizationProviderAddress -InterfaceIndex 3 -ProviderAddress 192.168.1.10 -PrefixLength 24 -MACAddress 02-00-00-00-01-0A
+            {{invoke}} {
+                foreach ($i in 1..2) {
+                    New-NetVirtualizationProviderRoute -InterfaceIndex 3 -DestinationPrefix 0.0.0.0/0 -NextHop 192.168.1.1
+                }
+            }
+            """);
+
+        Assert.That(Problems(result), Is.EqualTo(new[]
+        {
+            $"4: New-NetVirtualizationProviderRoute not imported: it sits in the script block of {shown} (line 2), which runs it on another computer; import each computer's own script",
+        }));
+        Assert.That((result.Config.ProviderAddresses.Count, result.Config.ProviderRoutes.Count), Is.EqualTo((1, 0)));
+        Assert.That(result.Complete, Is.False);
+    }
+
+    [TestCase("Invoke-Command -ComputerName localhost")]
+    [TestCase("Invoke-Command -ComputerName $env:COMPUTERNAME")]
+    [TestCase("Invoke-Command LocalHost")]
+    [TestCase("Invoke-Command -NoNewScope -ScriptBlock")]
+    public void A_command_Invoke_Command_runs_here_is_imported_with_a_note(string invoke)
+    {
+        var result = Import($$"""
+            {{invoke}} {
+                New-NetVirtualizationProviderAddress -InterfaceIndex 3 -ProviderAddress 192.168.1.10 -PrefixLength 24 -MACAddress 02-00-00-00-01-0A
+            }
+            """);
+
+        Assert.That(result.Problems, Is.Empty);
+        Assert.That(Notes(result), Is.EqualTo(new[] { $"2: New-NetVirtualizationProviderAddress sits in the {invoke.Split(' ')[0]} block of line 1; it is imported as if it runs, once" }));
+        Assert.That(result.Config.ProviderAddresses, Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public void Commands_between_Enter_PSSession_and_Exit_PSSession_are_meant_for_another_computer_and_not_imported()
+    {
+        var result = Import("""
+            New-NetVirtualizationProviderAddress -InterfaceIndex 3 -ProviderAddress 192.168.1.10 -PrefixLength 24 -MACAddress 02-00-00-00-01-0A
+            Enter-PSSession -ComputerName HOST2 -Credential $cred
+            New-NetVirtualizationProviderAddress -InterfaceIndex 3 -ProviderAddress 192.168.1.20 -PrefixLength 24 -MACAddress 02-00-00-00-02-0A
+            Exit-PSSession
+            New-NetVirtualizationProviderRoute -InterfaceIndex 3 -DestinationPrefix 0.0.0.0/0 -NextHop 192.168.1.1
+            """);
+
+        Assert.That(Problems(result), Is.EqualTo(new[]
+        {
+            "3: New-NetVirtualizationProviderAddress not imported: it follows the Enter-PSSession of line 2, so it is meant for another computer; import each computer's own script",
+        }));
+        Assert.That(result.Config.ProviderAddresses.Select(p => p.Address.ToString()), Is.EqualTo(new[] { "192.168.1.10" }));
+        Assert.That(result.Config.ProviderRoutes, Has.Count.EqualTo(1));
     }
 
     // ---- ports -------------------------------------------------------------------------------
@@ -724,6 +789,16 @@ public class ImportPsReaderTests
         Assert.That(within["Loop-Thing"], Is.EqualTo(new ScriptBlockOwner("foreach", 9)));
         Assert.That(within["Sub-Thing"], Is.Null, "a ( ) group is no block");
         Assert.That(within["New-Thing"], Is.Null);
+    }
+
+    [Test]
+    public void Knows_the_commands_whose_blocks_a_command_sits_in_with_all_their_arguments()
+    {
+        var commands = PowerShellScriptReader.Read("Invoke-Command { foreach ($i in 1) { % { Inner-Thing } } } -ComputerName HOST2\nif ($x) { Outer-Thing }")
+            .Commands.ToDictionary(c => c.Name);
+
+        Assert.That(commands["Inner-Thing"].Enclosing.Select(c => (c.Name, c.Arguments.Count)), Is.EqualTo(new[] { ("Invoke-Command", 3), ("%", 1) }));
+        Assert.That(commands["Outer-Thing"].Enclosing, Is.Empty, "a keyword statement is no command");
     }
 
     [Test]

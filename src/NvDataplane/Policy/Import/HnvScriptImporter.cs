@@ -57,10 +57,12 @@ public static class HnvScriptImporter
             var entries = new List<HnvImportEntry>();
             // Commands come in source order: the first New- one is where the script starts to build.
             int firstNew = commands.ToList().FindIndex(c => HnvCmdlets.FindImported(BareName(c.Name)) is not null);
+            ScriptCommand? entered = null;
             for (int i = 0; i < commands.Count; i++)
             {
                 var command = commands[i];
                 string name = BareName(command.Name);
+                entered = RemoteCommands.IsEnter(name) ? command : RemoteCommands.IsExit(name) ? null : entered;
                 if (command.After is { } end)
                 {
                     // Windows never runs it; only what would have changed the policy is worth saying.
@@ -71,7 +73,11 @@ public static class HnvScriptImporter
                 }
                 else if (HnvCmdlets.FindImported(name) is { } cmdlet)
                 {
-                    if (Bind(command, cmdlet) is { } entry)
+                    if (OtherComputer(command, entered) is { } why)
+                    {
+                        Problems.Add(new ImportMessage(command.Line, $"{cmdlet.Name} not imported: {why}; import each computer's own script"));
+                    }
+                    else if (Bind(command, cmdlet) is { } entry)
                     {
                         entries.Add(entry);
                         if (command.Within is { } block)
@@ -100,6 +106,20 @@ public static class HnvScriptImporter
             }
 
             return entries;
+        }
+
+        /// <summary>Why the command runs on another computer, as -CimSession would; null when it runs on this one.</summary>
+        private static string? OtherComputer(ScriptCommand command, ScriptCommand? entered)
+        {
+            foreach (var outer in command.Enclosing)
+            {
+                if (RemoteCommands.IsInvoke(BareName(outer.Name)) && RemoteCommands.Elsewhere(outer) is { } where)
+                {
+                    return $"it sits in the script block of {outer.Name} {where} (line {outer.Line}), which runs it on another computer";
+                }
+            }
+
+            return entered is null ? null : $"it follows the {entered.Name} of line {entered.Line}, so it is meant for another computer";
         }
 
         /// <summary><c>NetWNV\New-...</c> names the module too.</summary>

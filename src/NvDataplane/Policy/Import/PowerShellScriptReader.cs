@@ -45,6 +45,9 @@ public sealed record ScriptCommand(string Name, int Line, IReadOnlyList<ScriptAr
 {
     /// <summary>The top-level <c>exit</c>, <c>return</c> or <c>throw</c> the command comes after: the script ends there, and the command never runs.</summary>
     public ScriptEnd? After { get; init; }
+
+    /// <summary>The commands whose script blocks this one sits in, outermost first (<c>Invoke-Command -ComputerName X { ... }</c>); their arguments are all there once the script is read.</summary>
+    public IReadOnlyList<ScriptCommand> Enclosing { get; init; } = [];
 }
 
 /// <summary>The commands of a script in source order, and what could not be read (unclosed strings, comments, brackets).</summary>
@@ -99,6 +102,12 @@ public static class PowerShellScriptReader
 
         /// <summary>Who a block opened now belongs to: the keyword statement or command being read.</summary>
         private ScriptBlockOwner? _owner;
+
+        /// <summary>The command being read when a block opened now belongs to a command.</summary>
+        private ScriptCommand? _ownerCommand;
+
+        /// <summary>The commands whose blocks are being read, outermost first.</summary>
+        private IReadOnlyList<ScriptCommand> _enclosing = [];
 
         public List<ScriptCommand> ReadAll()
         {
@@ -244,8 +253,8 @@ public static class PowerShellScriptReader
             else
             {
                 bool keyword = first.Kind == TokenKind.Word && Keywords.Contains(first.Text);
-                var outer = _owner;
-                _owner = keyword ? new ScriptBlockOwner(first.Text, first.Line) : null;
+                var (outer, outerCommand) = (_owner, _ownerCommand);
+                (_owner, _ownerCommand) = (keyword ? new ScriptBlockOwner(first.Text, first.Line) : null, null);
                 while (true)
                 {
                     while (!AtStatementEnd())
@@ -262,7 +271,7 @@ public static class PowerShellScriptReader
                     SkipNewLines();
                 }
 
-                _owner = outer;
+                (_owner, _ownerCommand) = (outer, outerCommand);
             }
         }
 
@@ -282,9 +291,11 @@ public static class PowerShellScriptReader
 
         private void ParseCommand(Token name)
         {
-            var outer = _owner;
-            _owner = new ScriptBlockOwner(name.Text, name.Line);
+            // The command exists before its arguments are read, so that the commands in its blocks can name it.
             var arguments = new List<ScriptArgument>();
+            var command = new ScriptCommand(name.Text, name.Line, arguments, _within) { After = _end, Enclosing = _enclosing };
+            var (outer, outerCommand) = (_owner, _ownerCommand);
+            (_owner, _ownerCommand) = (new ScriptBlockOwner(name.Text, name.Line), command);
             var lastValue = (Start: -1, Index: -1);
             while (!AtStatementEnd())
             {
@@ -326,8 +337,8 @@ public static class PowerShellScriptReader
                 }
             }
 
-            _owner = outer;
-            _commands.Add((name.Start, new ScriptCommand(name.Text, name.Line, arguments, _within) { After = _end }));
+            (_owner, _ownerCommand) = (outer, outerCommand);
+            _commands.Add((name.Start, command));
         }
 
         /// <summary>One value and whatever is written against it (<c>(Get-X).Name</c>, <c>[int]$x</c>).</summary>
@@ -381,10 +392,15 @@ public static class PowerShellScriptReader
         /// <summary>The commands inside a block count wherever it sits, and know its owner; its text is the value. A block in a hashtable has no keys.</summary>
         private string ReadBlock(Token open)
         {
-            var (outerDepth, outerWithin) = (_hashTableDepth, _within);
+            var (outerDepth, outerWithin, outerEnclosing) = (_hashTableDepth, _within, _enclosing);
             (_hashTableDepth, _within) = (0, _owner ?? _within);
+            if (_owner is not null && _ownerCommand is { } command)
+            {
+                _enclosing = [.. _enclosing, command];
+            }
+
             ParseStatements(open);
-            (_hashTableDepth, _within) = (outerDepth, outerWithin);
+            (_hashTableDepth, _within, _enclosing) = (outerDepth, outerWithin, outerEnclosing);
             var last = Previous();
             int end = last.Kind == TokenKind.Close && last.Start >= open.End ? last.Start : last.End;
             return source[open.End..Math.Max(open.End, end)].Trim();
