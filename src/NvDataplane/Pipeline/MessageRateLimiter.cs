@@ -45,12 +45,11 @@ public sealed class MessageRateLimiter
 
     private int Sweep(long nowNs)
     {
-        if (_lastSweepNs != long.MinValue && nowNs - _lastSweepNs < SweepIntervalNs && nowNs >= _lastSweepNs)
+        if (!SweepClock.Due(ref _lastSweepNs, nowNs, SweepIntervalNs))
         {
             return 0;
         }
 
-        _lastSweepNs = nowNs;
         Sweeps++;
         int removed = 0;
         foreach (var (key, last) in _lastNs)

@@ -272,7 +272,7 @@ public sealed partial class Forwarder
     /// <summary>Forgets requests whose answer window has passed; returns how many.</summary>
     private int SweepRequests(long nowNs)
     {
-        if (!SweepDue(ref _requestSweepNs, nowNs))
+        if (!SweepClock.Due(ref _requestSweepNs, nowNs, SweepIntervalNs))
         {
             return 0;
         }
@@ -293,7 +293,7 @@ public sealed partial class Forwarder
     /// <summary>Forgets learned next hops past <see cref="ReachableNs"/>; returns how many.</summary>
     private int SweepNeighbors(long nowNs)
     {
-        if (!SweepDue(ref _neighborSweepNs, nowNs))
+        if (!SweepClock.Due(ref _neighborSweepNs, nowNs, SweepIntervalNs))
         {
             return 0;
         }
@@ -309,18 +309,6 @@ public sealed partial class Forwarder
         }
 
         return removed;
-    }
-
-    /// <summary>True, noting the time, when the last sweep of a table was <see cref="SweepIntervalNs"/> ago or more.</summary>
-    private static bool SweepDue(ref long lastNs, long nowNs)
-    {
-        if (lastNs != long.MinValue && nowNs - lastNs < SweepIntervalNs && nowNs >= lastNs)
-        {
-            return false;
-        }
-
-        lastNs = nowNs;
-        return true;
     }
 
     /// <summary>Broadcast (ARP) or the solicited-node multicast MAC (ND), our MAC, the VLAN tag; returns the L3 offset.</summary>

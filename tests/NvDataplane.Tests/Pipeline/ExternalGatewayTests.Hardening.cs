@@ -12,7 +12,7 @@ namespace NvDataplane.Tests.Pipeline;
 /// </summary>
 public partial class ExternalGatewayTests
 {
-    private static readonly long Second = 1_000_000_000;
+    private const long Second = 1_000_000_000;
 
     [Test]
     public void An_advertisement_from_off_the_link_resolves_nothing()
