@@ -192,13 +192,13 @@ internal sealed partial class TraceWalk
         return SendToNeighbor(t.ProviderPortIndex, t.NextHop, t.SourceAddress, extra, summary);
     }
 
-    /// <summary>A frame whose next hop is resolved dynamically (NeighborResolver.SendToNeighbor): it waits, in at most 64 places.</summary>
+    /// <summary>A frame whose next hop is resolved dynamically (NeighborResolver.SendToNeighbor): it waits, in at most 64 places per port.</summary>
     private DropReason SendToNeighbor(int port, IpAddr nextHop, IpAddr sourceAddress, bool extra, string summary)
     {
         RequestNeighbor(port, nextHop, sourceAddress);
         if (_parked >= Forwarder.ParkCapacity)
         {
-            return extra ? DropReason.None : Fail(DropReason.NeighborUnresolved, "neighbor", $"{Forwarder.ParkCapacity} frames already wait for next hops");
+            return extra ? DropReason.None : Fail(DropReason.NeighborUnresolved, "neighbor", $"{Forwarder.ParkCapacity} frames already wait for this port's next hops");
         }
 
         _parked++;

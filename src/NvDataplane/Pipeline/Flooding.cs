@@ -310,15 +310,15 @@ public sealed partial class Forwarder
             return Enqueue(t.ProviderPortIndex, copy) ? DropReason.None : DropReason.TxFull;
         }
 
-        // Copies wait in at most half the pool (ParkLimit): one broadcast to many unresolved
+        // Copies wait in at most half the pool (MayPark): one broadcast to many unresolved
         // hosts must not hold every buffer of a small pool (a replay's 64) while it waits.
         RequestNeighbor(new NeighborTarget(t.ProviderPortIndex, t.NextHop, t.SourceAddress, t.VlanId), copy.TimestampNs);
-        if (_parked.Count >= ParkLimit)
+        if (!MayPark(t.ProviderPortIndex))
         {
             return DropReason.NeighborUnresolved;
         }
 
-        _parked.Add(new Parked(copy, t.NextHop, t.ProviderPortIndex, copy.TimestampNs, Counted: false, FloodCopy: countLoss));
+        Park(new Parked(copy, t.NextHop, t.ProviderPortIndex, copy.TimestampNs, Counted: false, FloodCopy: countLoss));
         return DropReason.None;
     }
 

@@ -11,10 +11,13 @@ namespace NvDataplane.Pipeline;
 // the provider and external networks may reuse addresses. Frames for an unresolved next hop wait
 // in a small bounded queue (ParkCapacity) until the answer comes or ParkTimeoutNs passes; then
 // they leave with the learned MAC, or are dropped as neighbor_unresolved. Learned entries are
-// trusted for ReachableNs. Times are frame timestamps, so replay stays deterministic.
+// trusted for ReachableNs. Each port has its own places in the queue, so frames for one port's
+// next hops never take those of another's (a tenant sending to many silent outside addresses
+// cannot make frames to an unresolved provider next hop neighbor_unresolved). Times are frame
+// timestamps, so replay stays deterministic.
 public sealed partial class Forwarder
 {
-    /// <summary>Frames that may wait for a next hop's MAC at once (all next hops together).</summary>
+    /// <summary>Frames that may wait at once for the MACs of one port's next hops (all of that port's next hops together).</summary>
     public const int ParkCapacity = 64;
 
     public const long ParkTimeoutNs = 1_000_000_000;
@@ -36,15 +39,36 @@ public sealed partial class Forwarder
     private long _requestSweepNs = long.MinValue, _neighborSweepNs = long.MinValue;
 
     /// <summary>
-    /// Frames that may wait here with this forwarder's pool: <see cref="ParkCapacity"/>, and at
-    /// most half the pool, so frames waiting for an answer never hold every buffer of a small
-    /// pool (a replay's 64) and leave none for the frames after them.
+    /// Frames that may wait here with this forwarder's pool: <see cref="ParkCapacity"/> per port,
+    /// and at most half the pool in all, so frames waiting for an answer never hold every buffer
+    /// of a small pool (a replay's 64) and leave none for the frames after them.
     /// </summary>
-    private int ParkLimit => Math.Min(ParkCapacity, _pool.Size / 2);
+    private bool MayPark(int port) =>
+        _parked.Count < _pool.Size / 2 && (port >= _parkedOnPort.Length || _parkedOnPort[port] < ParkCapacity);
+
+    private void Park(in Parked parked)
+    {
+        if (parked.Port >= _parkedOnPort.Length)
+        {
+            Array.Resize(ref _parkedOnPort, parked.Port + 1);
+        }
+
+        _parkedOnPort[parked.Port]++;
+        _parked.Add(parked);
+    }
+
+    private Parked Unpark(int index)
+    {
+        var parked = _parked[index];
+        _parked.RemoveAt(index);
+        _parkedOnPort[parked.Port]--;
+        return parked;
+    }
 
     private readonly Dictionary<(int Port, IpAddr Address), (MacAddress Mac, long LearnedNs)> _neighbors = [];
     private readonly Dictionary<(int Port, IpAddr Address), long> _requestedNs = [];
     private readonly List<Parked> _parked = new(ParkCapacity);
+    private int[] _parkedOnPort = new int[4];
 
     /// <summary>Set while a frame the dataplane made (an ICMP error routed into the tenant) goes its way: it parks as an extra frame.</summary>
     private bool _sendingExtra;
@@ -107,7 +131,7 @@ public sealed partial class Forwarder
         }
 
         RequestNeighbor(in n, buffer.TimestampNs);
-        if (_parked.Count >= ParkLimit)
+        if (!MayPark(n.Port))
         {
             if (extra)
             {
@@ -118,7 +142,7 @@ public sealed partial class Forwarder
             return DropReason.NeighborUnresolved;
         }
 
-        _parked.Add(new Parked(buffer, n.NextHop, n.Port, buffer.TimestampNs, !extra));
+        Park(new Parked(buffer, n.NextHop, n.Port, buffer.TimestampNs, !extra));
         return DropReason.None;
     }
 
@@ -159,13 +183,12 @@ public sealed partial class Forwarder
         _requestedNs.Remove((port, address));
         for (int i = 0; i < _parked.Count; i++)
         {
-            var parked = _parked[i];
-            if (parked.NextHop != address || parked.Port != port)
+            if (_parked[i].NextHop != address || _parked[i].Port != port)
             {
                 continue;
             }
 
-            _parked.RemoveAt(i--);
+            var parked = Unpark(i--);
             mac.Write(parked.Buffer.Data.AsSpan(parked.Buffer.Offset));
             if (parked.FloodCopy)
             {
@@ -188,13 +211,12 @@ public sealed partial class Forwarder
     {
         for (int i = 0; i < _parked.Count; i++)
         {
-            var parked = _parked[i];
-            if (nowNs - parked.SinceNs < ParkTimeoutNs)
+            if (nowNs - _parked[i].SinceNs < ParkTimeoutNs)
             {
                 continue;
             }
 
-            _parked.RemoveAt(i--);
+            var parked = Unpark(i--);
             if (parked.Counted || parked.FloodCopy)
             {
                 Counters.Drops[(int)DropReason.NeighborUnresolved]++;

@@ -72,6 +72,33 @@ public partial class ExternalGatewayTests
     }
 
     [Test]
+    public void Frames_waiting_for_outside_next_hops_do_not_take_the_places_of_frames_for_a_provider_next_hop()
+    {
+        // Blue's 10.2.2.2 lives behind a PA with no static neighbor entry: its frames wait for ARP
+        // on the provider port, while Red fills the external port's places with frames to
+        // silent outside addresses.
+        var h = Harness(Config().Replace(
+            "\"10.2.2.2\", \"virtualSubnetId\": 6001, \"macAddress\": \"00-15-5D-00-01-09\", \"providerAddress\": \"192.168.1.10\"",
+            "\"10.2.2.2\", \"virtualSubnetId\": 6001, \"macAddress\": \"00-15-5D-00-01-09\", \"providerAddress\": \"192.168.1.12\""));
+        for (int i = 0; i < Forwarder.ParkCapacity + 5; i++)
+        {
+            h.Send("pnic0", NvgreFromHv1(UdpIp("10.1.1.7", $"172.16.0.{10 + i}", ttl: 63)));
+        }
+
+        Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(Forwarder.ParkCapacity), "the external port's places are full");
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NeighborUnresolved), Is.EqualTo(5));
+
+        var asked = h.Send("blue7", Concat(Eth(VirtualGatewayMac, BlueMac, 0x0800), UdpIp("10.1.1.7", "10.2.2.2")));
+        Assert.That(asked.Single().Port, Is.EqualTo(h.Port("pnic0")), "ARP for the provider next hop");
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NeighborUnresolved), Is.EqualTo(5), "Blue's frame waits in the provider port's places");
+
+        var released = h.Send("pnic0", ArpFrame(Hv2Mac, "02-00-00-00-01-0C", 2, "02-00-00-00-01-0C", "192.168.1.12", Hv2Mac, "192.168.1.11"));
+        Assert.That(released.Single().Port, Is.EqualTo(h.Port("pnic0")));
+        Assert.That(GreVsid(released[0].Frame), Is.EqualTo(6001u), "Blue's frame left once its next hop answered");
+        Assert.That(released[0].Frame[..6], Is.EqualTo(Mac("02-00-00-00-01-0C")));
+    }
+
+    [Test]
     public void Packets_from_a_source_that_is_no_single_host_get_no_icmp_error_and_are_not_routed_in()
     {
         var h = Harness(Config());
