@@ -21,9 +21,9 @@ internal sealed partial class TraceWalk
         }
 
         var dstMac = Ethernet.ReadDestination(frame);
-        if (info.VlanId != (x.VlanId == 0 ? -1 : x.VlanId))
+        if (info.ServiceTag || info.VlanId != (x.VlanId == 0 ? -1 : x.VlanId))
         {
-            return Fail(DropReason.VlanTagged, "parse", x.VlanId == 0 ? "the port takes untagged frames only" : $"the port's frames carry VLAN {x.VlanId}");
+            return Fail(DropReason.VlanTagged, "parse", info.ServiceTag ? ServiceTagRefused : x.VlanId == 0 ? "the port takes untagged frames only" : $"the port's frames carry VLAN {x.VlanId}");
         }
 
         if (!ForHostAsIp(port, ref info, i => ExternalArp(port, in i), out r))

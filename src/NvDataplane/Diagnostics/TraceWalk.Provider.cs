@@ -19,9 +19,9 @@ internal sealed partial class TraceWalk
             return r;
         }
 
-        if (info.VlanId >= 0 && !PortHasVlan(port, info.VlanId))
+        if (info.VlanId >= 0 && (info.ServiceTag || !PortHasVlan(port, info.VlanId)))
         {
-            return Fail(DropReason.VlanTagged, "parse", $"no PA of {port.Name} is on VLAN {info.VlanId}");
+            return Fail(DropReason.VlanTagged, "parse", info.ServiceTag ? ServiceTagRefused : $"no PA of {port.Name} is on VLAN {info.VlanId}");
         }
 
         if (!ForHostAsIp(port, ref info, i => ProviderArp(port, in i), out r))
@@ -64,6 +64,9 @@ internal sealed partial class TraceWalk
 
         return NatReverse(in info);
     }
+
+    /// <summary>Why a frame with an 802.1ad tag is refused wherever a VLAN tag may be taken.</summary>
+    internal const string ServiceTagRefused = "an 802.1ad service tag (0x88A8); VLANs here are 802.1Q (0x8100)";
 
     private string VlanName(int pa) => _p.LocalPas[pa].VlanId == 0 ? "no VLAN" : $"VLAN {_p.LocalPas[pa].VlanId}";
 

@@ -16,6 +16,9 @@ public struct PacketInfo
     /// <summary>VLAN id of the 802.1Q tag, or -1 when untagged.</summary>
     public int VlanId;
 
+    /// <summary>The tag is an 802.1ad service tag (0x88A8), which no port of the dataplane takes: its VLANs are 802.1Q ones.</summary>
+    public bool ServiceTag;
+
     /// <summary>Offset of the layer-3 header (14, or 18 with a VLAN tag).</summary>
     public int L3Offset;
 
@@ -87,6 +90,7 @@ public static class PacketParser
         ushort type = Ethernet.ReadType(frame);
         info.VlanId = -1;
         info.L3Offset = Ethernet.HeaderSize;
+        info.ServiceTag = type == Ethernet.TypeQinQ;
         if (Ethernet.IsVlanType(type))
         {
             if (frame.Length < Ethernet.HeaderSize + Ethernet.VlanTagSize)

@@ -35,7 +35,7 @@ public sealed partial class Forwarder
             return r;
         }
 
-        if (info.VlanId != (x.VlanId == 0 ? -1 : x.VlanId))
+        if (info.ServiceTag || info.VlanId != (x.VlanId == 0 ? -1 : x.VlanId))
         {
             return DropReason.VlanTagged;
         }

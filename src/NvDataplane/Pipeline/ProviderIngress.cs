@@ -72,7 +72,7 @@ public sealed partial class Forwarder
             return r;
         }
 
-        if (info.VlanId >= 0 && !PortHasVlan(port, info.VlanId))
+        if (info.VlanId >= 0 && (info.ServiceTag || !PortHasVlan(port, info.VlanId)))
         {
             return DropReason.VlanTagged;
         }

@@ -136,9 +136,13 @@ public partial class ExternalGatewayTests
         var released = h.Send("ext0", Concat(Mac(ExtMac), Mac(RouterMac), tag, [0x08, 0x06], reply));
         Assert.That(released.Single().Frame, Is.EqualTo(Concat(Mac(RouterMac), Mac(ExtMac), tag, [0x08, 0x00], UdpIp("10.1.1.7", "8.8.8.8", ttl: 62))));
 
-        // Untagged frames are not of this network.
+        // Untagged frames are not of this network, nor are frames whose tag is 802.1ad's.
         Assert.That(h.Send("ext0", FromOnPrem(UdpIp("172.16.0.10", "10.1.1.7"))), Is.Empty);
         Assert.That(h.Forwarder.Counters.Drop(DropReason.VlanTagged), Is.EqualTo(1));
+        byte[] serviceTagged = Concat(Mac(ExtMac), Mac(OnPremMac), [0x88, 0xA8, 0x00, 42, 0x08, 0x00], UdpIp("172.16.0.10", "10.1.1.7"));
+        Assert.That(h.Send("ext0", serviceTagged), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.VlanTagged), Is.EqualTo(2));
+        Assert.That(h.Send("ext0", Concat(Mac(ExtMac), Mac(OnPremMac), tag, [0x08, 0x00], UdpIp("172.16.0.10", "10.1.1.7"))), Has.Count.EqualTo(1), "the same with an 802.1Q tag");
     }
 
     [Test]

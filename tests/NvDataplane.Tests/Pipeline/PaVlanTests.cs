@@ -60,6 +60,24 @@ public class PaVlanTests
     }
 
     [Test]
+    public void An_8021ad_service_tag_is_not_taken_for_the_pas_vlan()
+    {
+        // The same frame as on VLAN 10, but its tag is 802.1ad's (0x88A8): a QinQ outer tag, no
+        // 802.1Q VLAN of this host.
+        var h = Harness();
+        byte[] frame = Tagged(10, 0x0800, NvgreToRed1());
+        frame[12] = 0x88;
+        frame[13] = 0xA8;
+        Assert.That(h.Send(h.Port("pnic0"), frame), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.VlanTagged), Is.EqualTo(1));
+
+        var trace = PacketTracer.Trace(PolicySnapshot.Build(ConfigLoader.Load(Config).Config!), "pnic0", frame);
+        Assert.That(trace.Explained.DropReason, Is.EqualTo("vlan_tagged"));
+        Assert.That(trace.Steps.Any(st => st.Text.Contains("802.1ad")), Is.True, "the trace says why");
+        Assert.That(trace.Agrees, Is.True);
+    }
+
+    [Test]
     public void Arp_for_a_pa_is_answered_only_on_its_vlan()
     {
         var h = Harness();
