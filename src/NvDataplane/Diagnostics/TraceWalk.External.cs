@@ -59,14 +59,14 @@ internal sealed partial class TraceWalk
         }
 
         Step("classify", $"from the external network into the routing domain of VSID {port.Vsid!.Vsid}");
-        return RouteIn(port, ref info);
+        return RouteIn(port, ref info, judged: true);
     }
 
     /// <summary>
     /// A packet from the external network (or a reply or error the port itself made) routed into
     /// the tenant (Forwarder.ExternalRouteIn): the GatewayWildcard record vouches for its source.
     /// </summary>
-    private DropReason RouteIn(PortInfo ext, ref PacketInfo info)
+    private DropReason RouteIn(PortInfo ext, ref PacketInfo info, bool judged)
     {
         var vsid = ext.Vsid!;
         if (info.Source.IsV6LinkLocal || info.Destination.IsV6LinkLocal)
@@ -103,6 +103,11 @@ internal sealed partial class TraceWalk
         if (_p.Records[dst].LocalPortIndex == ext.Index)
         {
             return Fail(DropReason.NoRoute, "route", "the route leads back out of this port");
+        }
+
+        if (judged && Denied(outbound: true, ext.Index, info.Source, info.Destination, in info))
+        {
+            return Fail(DropReason.AclDeny, "acl", $"denied by the outbound rules of external port {ext.Name} (what comes in from outside)");
         }
 
         return DeliverRouted(ext, ref info, src, dst);
@@ -345,7 +350,7 @@ internal sealed partial class TraceWalk
         if (r == DropReason.None)
         {
             Step("parse", $"made here: {Describe(in info)}");
-            r = RouteIn(ext, ref info);
+            r = RouteIn(ext, ref info, judged: false);
         }
 
         where = _summary;

@@ -98,7 +98,7 @@ public sealed partial class Forwarder
         }
 
         buffer.Length = info.IpFrameEnd;
-        return ExternalRouteIn(port, buffer, ref info);
+        return ExternalRouteIn(port, buffer, ref info, judged: true);
     }
 
     /// <summary>ARP on the external network: answers for our next hops are learned, requests for the port's address answered.</summary>
@@ -148,7 +148,8 @@ public sealed partial class Forwarder
     /// MAC) stands for it; the destination is resolved by the customer routes of the port's
     /// routing domain. A route leading back to the port itself is <c>no_route</c>.
     /// </summary>
-    private DropReason ExternalRouteIn(PortInfo port, PacketBuffer buffer, ref PacketInfo info)
+    /// <param name="judged">A packet from the outside network, which the port's outbound ACL rules judge; not one the port made itself (an echo reply, an ICMP error).</param>
+    private DropReason ExternalRouteIn(PortInfo port, PacketBuffer buffer, ref PacketInfo info, bool judged)
     {
         var p = _p;
         var vsid = port.Vsid!;
@@ -174,7 +175,17 @@ public sealed partial class Forwarder
             return r;
         }
 
-        return p.Records[dstIndex].LocalPortIndex == port.Index ? DropReason.NoRoute : DeliverRouted(port, buffer, ref info, srcIndex, dstIndex);
+        if (p.Records[dstIndex].LocalPortIndex == port.Index)
+        {
+            return DropReason.NoRoute;
+        }
+
+        if (judged && OutboundDenied(port.Index, in info))
+        {
+            return DropReason.AclDeny;
+        }
+
+        return DeliverRouted(port, buffer, ref info, srcIndex, dstIndex);
     }
 
     /// <summary>
@@ -442,7 +453,7 @@ public sealed partial class Forwarder
             r = PacketParser.ParseIp(buffer.Frame, ref info);
         }
 
-        return r == DropReason.None ? ExternalRouteIn(ext, buffer, ref info) : r;
+        return r == DropReason.None ? ExternalRouteIn(ext, buffer, ref info, judged: false) : r;
     }
 
     /// <summary>Removes an 802.1Q tag in place (the MACs move up 4 bytes) so the tenant sees a plain frame.</summary>

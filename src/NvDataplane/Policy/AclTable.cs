@@ -57,7 +57,9 @@ public sealed class AclTable
 
         for (int i = 0; i < ports.Count; i++)
         {
-            if (ports[i].Role == PortRole.Vm && ports[i].Config.VirtualSubnetId is uint v)
+            // An external port stands for its VSID's gateway to the outside network: its
+            // outbound rules judge what comes in from outside, its inbound rules what leaves.
+            if (ports[i].Role is PortRole.Vm or PortRole.External && ports[i].Config.VirtualSubnetId is uint v)
             {
                 outbound[i] = sets.GetValueOrDefault((v, AclDirection.Outbound));
                 inbound[i] = sets.GetValueOrDefault((v, AclDirection.Inbound));
