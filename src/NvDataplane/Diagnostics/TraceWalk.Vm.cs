@@ -135,9 +135,9 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.NoLookupRecord, "destination", $"{destination}: no record in VSID {vsid.Vsid} nor anywhere else");
         }
 
-        int domain = _p.Records[any].DomainIndex;
-        return domain < 0 || domain != vsid.DomainIndex
-            ? Fail(DropReason.Isolation, "destination", $"{destination}: no record in VSID {vsid.Vsid}; VSID {_p.Records[any].Vsid} has one, in another routing domain")
+        int outside = _p.RecordOutsideDomain(destination, vsid.DomainIndex);
+        return outside >= 0
+            ? Fail(DropReason.Isolation, "destination", $"{destination}: no record in VSID {vsid.Vsid}; VSID {_p.Records[outside].Vsid} has one, in another routing domain")
             : Fail(DropReason.NoLookupRecord, "destination", $"{destination}: no record in VSID {vsid.Vsid} (VSID {_p.Records[any].Vsid} of the same routing domain has one: reach it through the gateway MAC)");
     }
 

@@ -351,17 +351,8 @@ public sealed partial class Forwarder
 
     /// <summary>A destination CA with no record in the sender's VSID: another tenant's address, or nobody's.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private DropReason ClassifyMiss(VsidInfo vsid, IpAddr destination)
-    {
-        int any = _p.AnyVsidIndex.Find(0, destination);
-        if (any < 0)
-        {
-            return DropReason.NoLookupRecord;
-        }
-
-        int domain = _p.Records[any].DomainIndex;
-        return domain < 0 || domain != vsid.DomainIndex ? DropReason.Isolation : DropReason.NoLookupRecord;
-    }
+    private DropReason ClassifyMiss(VsidInfo vsid, IpAddr destination) =>
+        _p.RecordOutsideDomain(destination, vsid.DomainIndex) >= 0 ? DropReason.Isolation : DropReason.NoLookupRecord;
 
     /// <summary>Decrements TTL and sets the inner MACs to gateway → destination record.</summary>
     private void RoutingRewrite(Span<byte> frame, ref PacketInfo info, MacAddress destinationMac)

@@ -291,6 +291,48 @@ public sealed class PolicySnapshot
     /// <summary>(0, CA) → some record with that CA (for telling isolation from a plain miss).</summary>
     public LookupTable AnyVsidIndex { get; private set; } = LookupTable.Empty;
 
+    /// <summary>
+    /// CA → its records other than <see cref="AnyVsidIndex"/>'s, for the few CAs with records in
+    /// several VSIDs. By (VSID, CA) alone, so a version with the same records index by index
+    /// shares it even when customer routes moved a VSID to another routing domain.
+    /// </summary>
+    private Dictionary<IpAddr, List<int>> _moreRecordsOfCa = [];
+
+    /// <summary>
+    /// A record of <paramref name="ca"/> outside routing domain <paramref name="domainIndex"/>
+    /// (in another, or in a VSID of none), or -1: a destination that the sender's VSID has no
+    /// record of is then another tenant's (isolation) rather than nobody's, whatever the order
+    /// of the records.
+    /// </summary>
+    public int RecordOutsideDomain(IpAddr ca, int domainIndex)
+    {
+        int any = AnyVsidIndex.Find(0, ca);
+        if (any < 0)
+        {
+            return -1;
+        }
+
+        int domain = Records[any].DomainIndex;
+        if (domain < 0 || domain != domainIndex)
+        {
+            return any;
+        }
+
+        if (_moreRecordsOfCa.Count != 0 && _moreRecordsOfCa.TryGetValue(ca, out var more))
+        {
+            foreach (int other in more)
+            {
+                int d = Records[other].DomainIndex;
+                if (d < 0 || d != domainIndex)
+                {
+                    return other;
+                }
+            }
+        }
+
+        return -1;
+    }
+
     /// <summary>(0, PA) → the Nat record owning that PA.</summary>
     public LookupTable NatIndex { get; private set; } = LookupTable.Empty;
 
@@ -632,6 +674,7 @@ public sealed class PolicySnapshot
         var keys = new List<(uint, IpAddr, int, ulong)>(records.Length);
         var anyKeys = new List<(uint, IpAddr, int)>();
         var anySeen = new HashSet<IpAddr>(sameCas ? 0 : records.Length);
+        var moreOfCa = new Dictionary<IpAddr, List<int>>();
         var natKeys = new List<(uint, IpAddr, int)>();
         var wildcards = new Dictionary<(int Domain, bool V4), int>();
         for (int i = 0; i < records.Length; i++)
@@ -677,7 +720,16 @@ public sealed class PolicySnapshot
             }
 
             keys.Add((r.VirtualSubnetId, r.CustomerAddress, i, ForwardingData.Pack(in records[i])));
-            if (!sameCas && anySeen.Add(r.CustomerAddress))
+            if (!sameCas && !anySeen.Add(r.CustomerAddress))
+            {
+                if (!moreOfCa.TryGetValue(r.CustomerAddress, out var more))
+                {
+                    moreOfCa[r.CustomerAddress] = more = [];
+                }
+
+                more.Add(i);
+            }
+            else if (!sameCas)
             {
                 anyKeys.Add((0, r.CustomerAddress, i));
             }
@@ -692,6 +744,7 @@ public sealed class PolicySnapshot
         RemotePas = keep && remotes.Count == previous!.RemotePas.Length ? previous.RemotePas : [.. remotes];
         RecordIndex = new LookupTable(keys);
         AnyVsidIndex = sameCas ? previous!.AnyVsidIndex : new LookupTable(anyKeys);
+        _moreRecordsOfCa = sameCas ? previous!._moreRecordsOfCa : moreOfCa;
         NatIndex = sameNat ? previous!.NatIndex : new LookupTable(natKeys);
         for (int d = 0; d < Domains.Length; d++)
         {
