@@ -202,17 +202,26 @@ internal sealed partial class TraceWalk
         else
         {
             int learned = FindLearned(vsid, info.Destination);
-            port = learned >= 0 ? _p.Records[learned].LocalPortIndex : _p.WildcardPort(vsidInfo.DomainIndex, vsidInfo.Vsid, info.Destination);
+            int hop = -1;
+            port = learned >= 0 ? _p.Records[learned].LocalPortIndex
+                : _p.RoutedNextHopPort(vsidInfo.DomainIndex, vsidInfo.Vsid, info.Destination, Ethernet.ReadDestination(_buffer.Frame[innerStart..]), out hop);
+            if (learned < 0 && port < 0)
+            {
+                port = _p.WildcardPort(vsidInfo.DomainIndex, vsidInfo.Vsid, info.Destination);
+            }
+
             if (port < 0)
             {
                 return learned >= 0
                     ? NoVmHere(ref info, in outer, vsidInfo, src, innerStart, DropReason.NoLocalPort, $"{info.Destination}: a Dynamic binding to {Describe(learned)}, not a VM on this host")
-                    : NoVmHere(ref info, in outer, vsidInfo, src, innerStart, DropReason.NoLookupRecord, $"{info.Destination}: no record in VSID {vsid}, and this host runs no GatewayWildcard VM of it");
+                    : NoVmHere(ref info, in outer, vsidInfo, src, innerStart, DropReason.NoLookupRecord, $"{info.Destination}: no record in VSID {vsid}, no customer route to a VM here with the inner destination MAC, and this host runs no GatewayWildcard VM of it");
             }
 
             Step("destination", learned >= 0
                 ? $"{info.Destination}: a Dynamic binding to {Describe(learned)}"
-                : $"{info.Destination}: no record in VSID {vsid}; the routing domain's GatewayWildcard VM on port {PortName(port)} takes it");
+                : hop >= 0
+                    ? $"{info.Destination}: no record in VSID {vsid}; a customer route makes {Describe(hop)} the next hop, on port {PortName(port)}, and the inner frame is addressed to its MAC"
+                    : $"{info.Destination}: no record in VSID {vsid}; the routing domain's GatewayWildcard VM on port {PortName(port)} takes it");
         }
 
         if (!SourceMatchesOuter(ref info, vsidInfo, src, outerSource, innerStart))

@@ -439,6 +439,45 @@ public sealed class PolicySnapshot
         return gateway.Vsid == vsid && gateway.IsLocal ? gateway.LocalPortIndex : -1;
     }
 
+    /// <summary>
+    /// The local port a customer route made the next hop of a decapsulated packet whose
+    /// destination has no record in VSID <paramref name="vsid"/>: the routing domain's best route
+    /// for the destination names a next hop whose record is on this host, in that VSID, with the
+    /// inner destination MAC — a router VM, to which the sending host routed the packet (this
+    /// host, with the same policy, takes it as that host decided). -1 otherwise; the next hop's
+    /// record index in <paramref name="hop"/>.
+    /// </summary>
+    public int RoutedNextHopPort(int domainIndex, uint vsid, IpAddr destination, MacAddress innerDestinationMac, out int hop)
+    {
+        hop = -1;
+        if (domainIndex < 0 || !Domains[domainIndex].TryRoute(destination, out var route))
+        {
+            return -1;
+        }
+
+        // An on-link route leads to a record of the destination itself, which it has not; only
+        // an external router (HNV's UseExternalRouter) could have been the sender's next hop.
+        if (route.IsOnLink && (!Global.UseExternalRouter || !Domains[domainIndex].TryRouteViaRouter(destination, out route)))
+        {
+            return -1;
+        }
+
+        int index = RecordIndex.Find(route.Vsid, route.NextHop);
+        if (index < 0)
+        {
+            return -1;
+        }
+
+        ref readonly RecordEntry r = ref Records[index];
+        if (!r.IsLocal || r.Vsid != vsid || r.MacAddress != innerDestinationMac || r.LocalPortIndex < 0)
+        {
+            return -1;
+        }
+
+        hop = index;
+        return r.LocalPortIndex;
+    }
+
     public static PolicySnapshot Build(HostConfig config, long version = 1) => Build(config, version, null);
 
     /// <summary>
