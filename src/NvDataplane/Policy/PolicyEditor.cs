@@ -459,8 +459,18 @@ public sealed class PolicyEditor : IDisposable
             var kept = new List<Request>();
             foreach (var request in accepted)
             {
+                // Staged again on top of the requests kept so far, not of the whole group: an
+                // add whose key a dropped request removed, or a set of an entry one added, may
+                // not stage now, and must be refused, not answered applied for nothing.
                 int mark = undo.Count;
-                Stage(request, undo);
+                var staged = Stage(request, undo);
+                if (staged.Count != 0)
+                {
+                    undo.Rollback(mark);
+                    request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, staged));
+                    continue;
+                }
+
                 var alone = Validate(request.Document is not null, undo);
                 if (alone.Config is null)
                 {

@@ -181,6 +181,29 @@ public class PolicyEditorTests
     }
 
     [Test]
+    public void A_request_that_stages_only_on_top_of_a_refused_one_is_refused_not_answered_applied()
+    {
+        // A removes 10.1.1.8 and adds a record with a MAC that is none; B, queued behind it,
+        // adds 10.1.1.8 again, which stages only because A removed it. A is refused, so B must
+        // be too ("already exists"): it was answered applied, with nothing changed.
+        using var editor = new PolicyEditor(_store, JsonDocument.Parse(ConfigLoaderTests.SpecExample).RootElement, PolicyEditor.MaxQueuedRequests, start: false);
+        var key = Json("""{ "virtualSubnetId": 5001, "customerAddress": "10.1.1.8" }""");
+        var a = editor.ApplyAsync([
+            new PolicyChange.Remove(PolicySection.LookupRecords, key),
+            new PolicyChange.Add(PolicySection.LookupRecords, Json("""{ "customerAddress": "10.1.1.60", "virtualSubnetId": 5001, "macAddress": "nope", "providerAddress": "192.168.1.11" }""")),
+        ]);
+        var b = editor.ApplyAsync([new PolicyChange.Add(PolicySection.LookupRecords, Json("""{ "customerAddress": "10.1.1.8", "virtualSubnetId": 5001, "macAddress": "00-15-5D-00-00-02", "providerAddress": "192.168.1.99" }"""))]);
+        editor.Start();
+
+        Assert.That(a.GetAwaiter().GetResult().Applied, Is.False);
+        var resultB = b.GetAwaiter().GetResult();
+        Assert.That(resultB.Applied, Is.False, "answered applied for a change that was not made");
+        Assert.That(resultB.Problems.Single().Message, Does.Contain("already"));
+        var record = _store.Current.Config.LookupRecords.Single(r => r.CustomerAddress == IpAddr.Parse("10.1.1.8"));
+        Assert.That(record.ProviderAddress, Is.Not.EqualTo(IpAddr.Parse("192.168.1.99")));
+    }
+
+    [Test]
     public void Set_that_would_give_two_records_one_key_is_refused()
     {
         var result = _editor.Apply(new PolicyChange.Set(PolicySection.LookupRecords, Json("""{ "customerAddress": "10.1.1.8", "virtualSubnetId": 5001 }"""), Json("""{ "customerAddress": "10.1.1.7" }""")));
