@@ -17,6 +17,9 @@ internal static class ChangeReader
 {
     public const string BatchField = "changes";
 
+    /// <summary>A batch is read no further once this many of its changes are wrong: a body of ten million wrong items must not become ten million problems.</summary>
+    public const int MaxProblems = 100;
+
     private static readonly FieldNames SetFields = new("match", "fields");
     private static readonly FieldNames BatchFields = new(BatchField);
     private static readonly FieldNames BatchItemFields = new("op", "section", "entry", "match", "fields", "entries");
@@ -57,6 +60,12 @@ internal static class ChangeReader
         int index = 0;
         foreach (var item in array.EnumerateArray())
         {
+            if (problems.Count >= MaxProblems)
+            {
+                problems.Add(new ConfigProblem("$.changes", $"not read past change {index}: {MaxProblems} problems are listed already; fix those first"));
+                break;
+            }
+
             if (BatchItem(item, new ItemPath(index++), problems) is { } change)
             {
                 changes.Add(change);

@@ -18,6 +18,9 @@ internal static class Problem
     /// <summary>Quotes and non-ASCII stay as they are: the messages are read by people, never put into HTML.</summary>
     private static readonly JsonWriterOptions Readable = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>Problems listed in one answer at most; the detail says how many there were.</summary>
+    public const int MaxListed = 1000;
+
     public static async Task WriteAsync(HttpContext context, int status, string detail, IReadOnlyList<ConfigProblem>? problems = null)
     {
         var response = context.Response;
@@ -31,7 +34,7 @@ internal static class Problem
         if (problems is not null)
         {
             json.WriteStartArray("problems");
-            foreach (var p in problems)
+            foreach (var p in problems.Take(MaxListed))
             {
                 json.WriteStartObject();
                 json.WriteString("path", p.Path);
@@ -50,6 +53,8 @@ internal static class Problem
         WriteAsync(
             context,
             StatusCodes.Status422UnprocessableEntity,
-            problems.Count == 1 ? "1 problem; nothing was changed" : $"{problems.Count} problems; nothing was changed",
+            problems.Count == 1 ? "1 problem; nothing was changed"
+            : problems.Count > MaxListed ? $"{problems.Count} problems, the first {MaxListed} listed; nothing was changed"
+            : $"{problems.Count} problems; nothing was changed",
             problems);
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using NvDataplane.Cli.Control;
 using NvDataplane.Policy;
 
 namespace NvDataplane.Tests.Cli;
@@ -15,6 +16,28 @@ public partial class ControlApiTests
         [.. host.Editor.Entries(PolicySection.LookupRecords).Select(e => e.GetProperty("customerAddress").GetString()!)];
 
     private static string Change(string op, string body) => $$"""{ "op": "{{op}}", "section": "lookupRecords", {{body}} }""";
+
+    [Test]
+    public void A_batch_of_a_million_wrong_items_is_refused_with_a_bounded_answer()
+    {
+        // One problem per item made ten million problems of a 20 MB body (9 GB of memory, a
+        // 989 MB answer, seconds of collector pauses); the reader stops after its bound.
+        using var host = new ControlApiHost();
+        var reply = host.Request(HttpMethod.Post, "/v1/changes", "{ \"changes\": [" + string.Join(",", Enumerable.Repeat("1", 1_000_000)) + "] }");
+        Assert.That(reply.Status, Is.EqualTo(HttpStatusCode.UnprocessableEntity));
+        Assert.That(reply.Body.Length, Is.LessThan(100_000), "the answer lists the first problems, not a million");
+        var problems = Json(reply.Body).GetProperty("problems");
+        Assert.That(problems.GetArrayLength(), Is.EqualTo(ChangeReader.MaxProblems + 1));
+        Assert.That(problems[ChangeReader.MaxProblems].GetProperty("message").GetString(), Does.StartWith($"not read past change {ChangeReader.MaxProblems}"));
+        Assert.That(CustomerAddresses(host), Is.EqualTo(new[] { "10.1.1.7", "10.1.1.8" }), "nothing changed");
+
+        // Problems the policy's validation finds, one per entry of a replaced section.
+        var entries = Enumerable.Range(0, 3000).Select(i => $$"""{ "customerAddress": "10.1.{{2 + (i / 250)}}.{{1 + (i % 250)}}", "virtualSubnetId": 5001, "macAddress": "nope", "providerAddress": "192.168.1.12" }""");
+        var replace = host.Request(HttpMethod.Post, "/v1/changes", "{ \"changes\": [" + Change("replace", "\"entries\": [" + string.Join(",", entries) + "]") + "] }");
+        Assert.That(replace.Status, Is.EqualTo(HttpStatusCode.UnprocessableEntity));
+        Assert.That(Json(replace.Body).GetProperty("problems").GetArrayLength(), Is.EqualTo(Problem.MaxListed));
+        Assert.That(Json(replace.Body).GetProperty("detail").GetString(), Does.Contain($"the first {Problem.MaxListed} listed"));
+    }
 
     [Test]
     public void Removed_then_added_again_in_one_batch_an_entry_goes_to_the_end_as_in_a_file_edited_that_way()
