@@ -33,6 +33,12 @@ internal static class ConfigLookupRecordReader
         ["GatewayWildcard"] = RecordType.GatewayWildcard,
     };
 
+    /// <summary>Whether <paramref name="text"/> names a rule (Encap, Nat, HNV's TranslationMethod… spellings), as a record's <c>rule</c> may.</summary>
+    internal static bool IsRule(string text) => Rules.ContainsKey(text);
+
+    /// <summary>Whether <paramref name="text"/> names a record type, as a record's <c>type</c> may.</summary>
+    internal static bool IsType(string text) => Types.ContainsKey(text);
+
     /// <summary>A record as far as it could be read, for the checks across records.</summary>
     private sealed record Draft(ConfigObjectReader Record, IpAddr? Ca, uint? Vsid, IpAddr? Pa, TranslationRule? Rule, RecordType? Type, MacAddress? Mac = null);
 

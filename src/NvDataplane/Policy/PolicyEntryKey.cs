@@ -249,6 +249,8 @@ internal static class PolicyEntryKey
         "macAddress" when !MacAddress.TryParse(text, out _) => $"\"{text}\" is not a MAC address such as 00-15-5D-00-00-01",
         "routingDomainId" when !Guid.TryParse(text, out _) => $"\"{text}\" is not a GUID",
         "virtualSubnetId" or "metric" or "prefixLength" or "vlanId" when !uint.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out _) => $"\"{text}\" is not a whole number",
+        "rule" when !ConfigLookupRecordReader.IsRule(text) => $"\"{text}\" is not a rule: Encap or Nat (TranslationMethodEncap, TranslationMethodNat)",
+        "type" when !ConfigLookupRecordReader.IsType(text) => $"\"{text}\" is not a record type: Static, Dynamic, L2Only or GatewayWildcard",
         _ => null,
     };
 

@@ -203,12 +203,19 @@ public partial class ControlApiTests
         AssertProblem(host.Request(HttpMethod.Delete, "/v1/lookup-records?customerAddress=10.9.9.9"), HttpStatusCode.UnprocessableEntity, "1 problem");
         AssertProblem(host.Request(HttpMethod.Patch, "/v1/lookup-records", """{ "match": { "customerAddress": "10.1.1.8" } }"""), HttpStatusCode.UnprocessableEntity, "1 problem");
         AssertProblem(host.Request(HttpMethod.Get, "/v1/lookup-records?colour=red"), HttpStatusCode.UnprocessableEntity, "the filter names a field");
-        foreach (string filter in new[] { "virtualSubnetId=abc", "virtualSubnetId=99999999999999999999", "customerAddress=10.1.1", "macAddress=zz" })
+        foreach (string filter in new[] { "virtualSubnetId=abc", "virtualSubnetId=99999999999999999999", "customerAddress=10.1.1", "macAddress=zz", "rule=bogus", "rule=", "type=Statik" })
         {
             // These matched nothing and answered 200 with an empty list, as if no entry had them.
             var reply = host.Request(HttpMethod.Get, "/v1/lookup-records?" + filter);
             AssertProblem(reply, HttpStatusCode.UnprocessableEntity, "or a value none of them can have");
             Assert.That(Json(reply.Body).GetProperty("problems")[0].GetProperty("path").GetString(), Is.EqualTo("$." + filter.Split('=')[0]), filter);
+        }
+
+        foreach (string filter in new[] { "rule=Encap", "rule=translationmethodencap", "type=Static" })
+        {
+            var reply = host.Request(HttpMethod.Get, "/v1/lookup-records?" + filter);
+            Assert.That(reply.Status, Is.EqualTo(HttpStatusCode.OK), filter);
+            Assert.That(Json(reply.Body).GetProperty("lookupRecords").GetArrayLength(), Is.EqualTo(2), filter);
         }
 
         AssertProblem(host.Request(HttpMethod.Get, "/v1/lookup-records?customerAddress=1&customerAddress=2"), HttpStatusCode.UnprocessableEntity, "");
