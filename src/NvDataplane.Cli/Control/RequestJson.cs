@@ -79,6 +79,14 @@ internal sealed class RequestJson : IDisposable
             await Problem.WriteAsync(context, StatusCodes.Status400BadRequest, "the body is " + ConfigLoader.DescribeInvalidJson(e));
             return null;
         }
+        catch (OutOfMemoryException)
+        {
+            // The parse's one array of values could not be had (more values than an array
+            // holds, or no room): the body is too large to take, not a fault of the server.
+            ArrayPool<byte>.Shared.Return(buffer);
+            await Problem.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, $"the body ({length} bytes) holds more JSON values than can be parsed at once; send fewer changes per request");
+            return null;
+        }
         catch
         {
             ArrayPool<byte>.Shared.Return(buffer);

@@ -15,7 +15,12 @@ public sealed record ControlConfig(ControlEndpoint Listen, string? TokenFile, lo
 
     public const long MinRequestBytes = 1024;
 
-    public const long MaxMaxRequestBytes = 1L << 30;
+    /// <summary>
+    /// 128 MiB: the most one JSON document can be parsed from here (System.Text.Json keeps 12
+    /// bytes per value in one array, and a body of 1 GiB could hold more values than an array
+    /// holds).
+    /// </summary>
+    public const long MaxMaxRequestBytes = 128L << 20;
 
     public static readonly ControlConfig Default = new(ControlEndpoint.Default, null, DefaultMaxRequestBytes);
 

@@ -37,7 +37,8 @@ public partial class ConfigLoaderTests
     [TestCase("""{ "listen": "tcp:::1:9900" }""", "$.control.listen", "needs an IP address and a port")]
     [TestCase("""{ "listen": "tcp:127.0.0.1:70000" }""", "$.control.listen", "needs an IP address and a port")]
     [TestCase("""{ "tokenFile": "token.txt" }""", "$.control.tokenFile", "is not an absolute path")]
-    [TestCase("""{ "maxRequestBytes": 10 }""", "$.control.maxRequestBytes", "10 is out of range; use 1024..1073741824")]
+    [TestCase("""{ "maxRequestBytes": 10 }""", "$.control.maxRequestBytes", "10 is out of range; use 1024..134217728")]
+    [TestCase("""{ "maxRequestBytes": 1073741824 }""", "$.control.maxRequestBytes", "1073741824 is out of range; use 1024..134217728")]
     [TestCase("""{ "port": 9900 }""", "$.control.port", "")]
     [TestCase("""{ "listen": 9900 }""", "$.control.listen", "")]
     public void A_bad_control_section_is_named_by_its_path(string control, string path, string message)
