@@ -453,42 +453,15 @@ public sealed class PolicyEditor : IDisposable
             : Validate(accepted.Any(a => a.Document is not null), undo);
         if (result.Config is null && accepted.Count > 1)
         {
-            // Someone in the group is invalid: take the group apart and keep each request that
-            // is valid on top of the ones kept before it.
+            // Someone in the group is invalid: take the group apart and keep what is valid.
             undo.Rollback(0);
             var kept = new List<Request>();
-            foreach (var request in accepted)
-            {
-                // Staged again on top of the requests kept so far, not of the whole group: an
-                // add whose key a dropped request removed, or a set of an entry one added, may
-                // not stage now, and must be refused, not answered applied for nothing.
-                int mark = undo.Count;
-                var staged = Stage(request, undo);
-                if (staged.Count != 0)
-                {
-                    undo.Rollback(mark);
-                    request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, staged));
-                    continue;
-                }
-
-                var alone = Validate(request.Document is not null, undo);
-                if (alone.Config is null)
-                {
-                    undo.Rollback(mark);
-                    request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, alone.Problems));
-                }
-                else
-                {
-                    kept.Add(request);
-                    result = alone;
-                }
-            }
-
-            if (kept.Count == 0)
+            if (KeepValid(accepted, undo, kept) is not { } valid)
             {
                 return;
             }
 
+            result = valid;
             accepted = kept;
         }
         else if (result.Config is null)
@@ -539,6 +512,61 @@ public sealed class PolicyEditor : IDisposable
             Interlocked.Add(ref _changesApplied, request.Affected);
             request.Done.TrySetResult(new PolicyChangeResult(true, snapshot.Version, request.Affected, []));
         }
+    }
+
+    /// <summary>
+    /// Stages <paramref name="requests"/> on top of what is staged and validates them together;
+    /// an invalid group is split in halves, each kept or split again on top of the halves kept
+    /// before it, down to single requests that are refused. A validation costs the whole
+    /// policy, so one bad request among thousands costs a few dozen of them, not thousands.
+    /// Adds the kept requests to <paramref name="kept"/>; returns the last valid result, or null
+    /// when nothing here was kept.
+    /// </summary>
+    private ConfigLoadResult? KeepValid(List<Request> requests, UndoLog undo, List<Request> kept)
+    {
+        int mark = undo.Count;
+        var staged = new List<Request>(requests.Count);
+        foreach (var request in requests)
+        {
+            // Staged again on top of what is kept so far, not of the whole group: an add whose
+            // key a dropped request removed, or a set of an entry one added, may not stage now,
+            // and must be refused, not answered applied for nothing.
+            int before = undo.Count;
+            var problems = Stage(request, undo);
+            if (problems.Count != 0)
+            {
+                undo.Rollback(before);
+                request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, problems));
+            }
+            else
+            {
+                staged.Add(request);
+            }
+        }
+
+        if (staged.Count == 0)
+        {
+            return null;
+        }
+
+        var result = Validate(staged.Any(r => r.Document is not null), undo);
+        if (result.Config is not null)
+        {
+            kept.AddRange(staged);
+            return result;
+        }
+
+        undo.Rollback(mark);
+        if (staged.Count == 1)
+        {
+            staged[0].Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, result.Problems));
+            return null;
+        }
+
+        int half = staged.Count / 2;
+        var first = KeepValid(staged.GetRange(0, half), undo, kept);
+        var second = KeepValid(staged.GetRange(half, staged.Count - half), undo, kept);
+        return second ?? first;
     }
 
     private static bool OnlyRecordEdits(Request request) =>
@@ -625,7 +653,7 @@ public sealed class PolicyEditor : IDisposable
         return problems;
     }
 
-    private static void StageAdd(PolicySection name, OrderedDictionary<string, JsonElement> section, LookupRecordShadow? records, JsonElement entry, string where, List<ConfigProblem> problems, UndoLog undo, Request request)
+    private void StageAdd(PolicySection name, OrderedDictionary<string, JsonElement> section, LookupRecordShadow? records, JsonElement entry, string where, List<ConfigProblem> problems, UndoLog undo, Request request)
     {
         if (entry.ValueKind != JsonValueKind.Object)
         {
@@ -652,7 +680,7 @@ public sealed class PolicyEditor : IDisposable
         request.Affected++;
     }
 
-    private static void StageSet(PolicySection name, OrderedDictionary<string, JsonElement> section, LookupRecordShadow? records, PolicyChange.Set set, string where, List<ConfigProblem> problems, UndoLog undo, Request request)
+    private void StageSet(PolicySection name, OrderedDictionary<string, JsonElement> section, LookupRecordShadow? records, PolicyChange.Set set, string where, List<ConfigProblem> problems, UndoLog undo, Request request)
     {
         if (!CheckMatch(name, set.Match, where, problems) || !CheckObject(set.Fields, "fields to set", where, problems))
         {
@@ -781,8 +809,13 @@ public sealed class PolicyEditor : IDisposable
     private static bool IsRemoved(JsonElement entry) => entry.ValueKind == JsonValueKind.Undefined;
 
     /// <summary>Where the entry at <paramref name="index"/> stands in the document (removed slots not counted), for messages.</summary>
-    private static int DocumentIndex(OrderedDictionary<string, JsonElement> section, int index)
+    private int DocumentIndex(OrderedDictionary<string, JsonElement> section, int index)
     {
+        if (_removed == 0)
+        {
+            return index; // no removed slots wait for compaction: every slot is an entry
+        }
+
         int live = 0;
         for (int i = 0; i < index; i++)
         {
@@ -943,8 +976,12 @@ public sealed class PolicyEditor : IDisposable
     }
 
     /// <summary>Writes the candidate document (the root with the sections as staged) and validates it as a file.</summary>
+    /// <summary>Candidate documents validated whole so far (each costs the whole policy), for tests.</summary>
+    internal long Validations { get; private set; }
+
     private ConfigLoadResult Validate(bool wholeDocument, UndoLog undo)
     {
+        Validations++;
         MergePending(undo);
         _candidate.ResetWrittenCount();
         using (var writer = new Utf8JsonWriter(_candidate))

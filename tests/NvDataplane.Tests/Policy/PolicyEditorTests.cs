@@ -204,6 +204,27 @@ public class PolicyEditorTests
     }
 
     [Test]
+    public void One_bad_request_in_a_burst_costs_a_few_validations_not_one_per_request()
+    {
+        // Route adds take the whole-document way. Taken apart one request at a time, a group of
+        // 64 good and one bad request cost 66 validations of the whole policy (38 s with 100,000
+        // records for 40 requests); halving finds the bad one in a few.
+        using var editor = new PolicyEditor(_store, JsonDocument.Parse(ConfigLoaderTests.SpecExample).RootElement, PolicyEditor.MaxQueuedRequests, start: false);
+        var results = new List<Task<PolicyChangeResult>>();
+        for (int i = 0; i < 65; i++)
+        {
+            string prefix = i == 40 ? "10.1.300.0/24" : $"10.{2 + i}.0.0/16";
+            results.Add(editor.ApplyAsync([new PolicyChange.Add(PolicySection.CustomerRoutes, Json($$"""{ "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 5001, "destinationPrefix": "{{prefix}}", "nextHop": "10.1.1.7" }"""))]));
+        }
+
+        editor.Start();
+        var done = results.Select(t => t.GetAwaiter().GetResult()).ToList();
+        Assert.That(done.Select((r, i) => (r.Applied, i)).Where(x => !x.Applied).Select(x => x.i), Is.EqualTo(new[] { 40 }), "only the bad one refused");
+        Assert.That(_store.Current.Config.CustomerRoutes, Has.Count.EqualTo(1 + 64));
+        Assert.That(editor.Validations, Is.LessThanOrEqualTo(16), "the group, then halves down to the bad request");
+    }
+
+    [Test]
     public void Set_that_would_give_two_records_one_key_is_refused()
     {
         var result = _editor.Apply(new PolicyChange.Set(PolicySection.LookupRecords, Json("""{ "customerAddress": "10.1.1.8", "virtualSubnetId": 5001 }"""), Json("""{ "customerAddress": "10.1.1.7" }""")));
