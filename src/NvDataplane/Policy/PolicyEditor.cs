@@ -422,22 +422,7 @@ public sealed class PolicyEditor : IDisposable
         // Every edit, a whole new document included, is undone by the step Stage records for it.
         var undo = _undo;
         undo.Clear();
-        var accepted = new List<Request>();
-        foreach (var request in group)
-        {
-            int mark = undo.Count;
-            var problems = Stage(request, undo);
-            if (problems.Count != 0)
-            {
-                undo.Rollback(mark);
-                request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, problems));
-            }
-            else
-            {
-                accepted.Add(request);
-            }
-        }
-
+        var accepted = StageEach(group, undo);
         if (accepted.Count == 0)
         {
             return;
@@ -524,26 +509,11 @@ public sealed class PolicyEditor : IDisposable
     /// </summary>
     private ConfigLoadResult? KeepValid(List<Request> requests, UndoLog undo, List<Request> kept)
     {
+        // Staged again on top of what is kept so far, not of the whole group: an add whose key a
+        // dropped request removed, or a set of an entry one added, may not stage now, and must be
+        // refused, not answered applied for nothing.
         int mark = undo.Count;
-        var staged = new List<Request>(requests.Count);
-        foreach (var request in requests)
-        {
-            // Staged again on top of what is kept so far, not of the whole group: an add whose
-            // key a dropped request removed, or a set of an entry one added, may not stage now,
-            // and must be refused, not answered applied for nothing.
-            int before = undo.Count;
-            var problems = Stage(request, undo);
-            if (problems.Count != 0)
-            {
-                undo.Rollback(before);
-                request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, problems));
-            }
-            else
-            {
-                staged.Add(request);
-            }
-        }
-
+        var staged = StageEach(requests, undo);
         if (staged.Count == 0)
         {
             return null;
@@ -567,6 +537,28 @@ public sealed class PolicyEditor : IDisposable
         var first = KeepValid(staged.GetRange(0, half), undo, kept);
         var second = KeepValid(staged.GetRange(half, staged.Count - half), undo, kept);
         return second ?? first;
+    }
+
+    /// <summary>Stages each request on top of the ones before it; a request that does not stage is undone and refused. Returns the staged ones.</summary>
+    private List<Request> StageEach(List<Request> requests, UndoLog undo)
+    {
+        var staged = new List<Request>(requests.Count);
+        foreach (var request in requests)
+        {
+            int mark = undo.Count;
+            var problems = Stage(request, undo);
+            if (problems.Count != 0)
+            {
+                undo.Rollback(mark);
+                request.Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, problems));
+            }
+            else
+            {
+                staged.Add(request);
+            }
+        }
+
+        return staged;
     }
 
     private static bool OnlyRecordEdits(Request request) =>
