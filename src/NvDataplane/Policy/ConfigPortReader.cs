@@ -131,7 +131,8 @@ internal static partial class ConfigPortReader
 
         public Dictionary<MacAddress, string> Macs { get; } = [];
 
-        public Dictionary<string, string> Devices { get; } = new(StringComparer.Ordinal);
+        /// <summary>The first port on each interface, whatever the kind that names it.</summary>
+        public Dictionary<string, (string Path, string Device)> Interfaces { get; } = new(StringComparer.Ordinal);
     }
 
     /// <summary>Names, MACs and devices are each one port's own.</summary>
@@ -147,11 +148,21 @@ internal static partial class ConfigPortReader
             port.Report("macAddress", $"{mac} is already the MAC of {firsts.Macs[mac]}; each port needs its own MAC address");
         }
 
-        if (draft.Device is not null && !firsts.Devices.TryAdd(draft.Device, draft.Path))
+        if (draft.Device is not null && !firsts.Interfaces.TryAdd(InterfaceOf(draft.Device), (draft.Path, draft.Device)))
         {
-            port.Report("device", $"{ConfigValueText.Quote(draft.Device)} is already the device of {firsts.Devices[draft.Device]}; each port needs its own device");
+            var (path, device) = firsts.Interfaces[InterfaceOf(draft.Device)];
+            string same = device == draft.Device
+                ? $"{ConfigValueText.Quote(draft.Device)} is already the device of {path}"
+                : $"{ConfigValueText.Quote(draft.Device)} names interface {InterfaceOf(draft.Device)}, already the device of {path} ({ConfigValueText.Quote(device)})";
+            port.Report("device", same + "; each port needs its own device: two ports on one interface would put the frames of one on the wire of the other");
         }
     }
+
+    /// <summary>
+    /// The interface a device opens: afpacket:X, pcap:X and tap:X all name interface X (a TAP is
+    /// an interface of its name), so two ports with the same X share one wire whatever the kinds.
+    /// </summary>
+    private static string InterfaceOf(string device) => device[(device.IndexOf(':', StringComparison.Ordinal) + 1)..];
 
     [GeneratedRegex("^[A-Za-z0-9_.-]{1,32}\\z", RegexOptions.CultureInvariant)]
     private static partial Regex NamePattern();

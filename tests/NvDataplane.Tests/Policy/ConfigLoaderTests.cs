@@ -392,6 +392,19 @@ public partial class ConfigLoaderTests
         Assert.That(problem.Message, Does.Contain("already the device of $.ports[1]"));
     }
 
+    [TestCase("pcap:eth1")]
+    [TestCase("tap:eth1")]
+    public void Two_ports_on_one_interface_through_different_device_kinds_are_reported(string device)
+    {
+        // The provider port is afpacket:eth1: a VM port on eth1 too would put decapsulated tenant
+        // frames raw on the provider wire.
+        var problem = SingleProblem(c => Port(c, 1)["device"] = device, "$.ports[1].device");
+
+        Assert.That(problem.Message, Is.EqualTo(
+            $"\"{device}\" names interface eth1, already the device of $.ports[0] (\"afpacket:eth1\"); "
+            + "each port needs its own device: two ports on one interface would put the frames of one on the wire of the other"));
+    }
+
     [TestCase("01-00-5E-00-00-01", "a multicast MAC")]
     [TestCase("FF-FF-FF-FF-FF-FF", "the broadcast MAC")]
     [TestCase("00-00-00-00-00-00", "the all-zero MAC")]
