@@ -18,7 +18,8 @@ namespace NvDataplane.Io;
 /// calls when they do not all fit. Frames leave through a transmit ring on the same socket, mapped
 /// behind the receive ring (<see cref="AfPacketTransmitRing"/>): one copy into a slot per frame,
 /// one send(2) per batch. The interface must exist; its link
-/// state is left alone.
+/// state is left alone. An interface deleted under the port (made again or not) is a receive
+/// failure (<see cref="IOException"/>) within <see cref="HousekeepingIntervalMs"/>; a link down is waited out.
 /// </summary>
 /// <remarks>
 /// The ring is <see cref="BlockCount"/> blocks of <see cref="BlockSize"/> bytes (8 MiB: about 6 ms
@@ -47,8 +48,9 @@ public sealed unsafe class AfPacketPort : IPacketPort
     private const int ReceiveRingSize = BlockSize * BlockCount;
 
     /// <summary>
-    /// Milliseconds between two reads of the kernel's drop count and the MTU, made by the first
-    /// receive call after (one clock read per call, of the coarse clock), busy or idle alike.
+    /// Milliseconds between two looks at the interface (still there?), the kernel's drop count and
+    /// the MTU, made by the first receive call after (one clock read per call, of the coarse
+    /// clock), busy or idle alike.
     /// </summary>
     internal const int HousekeepingIntervalMs = 200;
 
@@ -461,7 +463,11 @@ public sealed unsafe class AfPacketPort : IPacketPort
         }
     }
 
-    /// <summary>Reads (and so clears) the socket error poll reported: a link gone down is waited out, anything else thrown.</summary>
+    /// <summary>
+    /// Reads (and so clears) the socket error poll reported: a link gone down is waited out, anything
+    /// else thrown. The kernel says ENETDOWN for a deleted interface too, so that has the interface
+    /// looked at again in this very call (<see cref="Housekeeping"/>).
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void TakeSocketError()
     {
@@ -477,15 +483,46 @@ public sealed unsafe class AfPacketPort : IPacketPort
         {
             throw ReceiveFailure(error);
         }
+
+        if (error == ENETDOWN)
+        {
+            _nextHousekeeping = 0;
+        }
     }
 
-    /// <summary>Every <see cref="HousekeepingIntervalMs"/> ms: the kernel's drop count, and the MTU again.</summary>
+    /// <summary>
+    /// Every <see cref="HousekeepingIntervalMs"/> ms: whether the interface is still the one bound
+    /// at open, the kernel's drop count, and the MTU again.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void Housekeeping()
     {
         _nextHousekeeping = Environment.TickCount64 + HousekeepingIntervalMs;
+        CheckInterfaceIsBound();
         TakeKernelStatistics();
         _transmit.ReadMtuAgain();
+    }
+
+    /// <summary>
+    /// Throws when the interface is no longer the one the socket is bound to: deleted (its name
+    /// names nothing), or deleted and made again (its name names a new index, which this socket
+    /// never sees). A link that is only down still has its index and is waited out.
+    /// </summary>
+    private void CheckInterfaceIsBound()
+    {
+        var request = MakeIfReq(InterfaceName);
+        if (Ioctl(_socket.Fd, SIOCGIFINDEX, &request) < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == ENODEV)
+            {
+                throw new IOException($"{Name}: interface {InterfaceName} went away (deleted); restart once it is back");
+            }
+        }
+        else if (request.IfIndex != InterfaceIndex)
+        {
+            throw new IOException($"{Name}: interface {InterfaceName} was deleted and made again (index {InterfaceIndex}, now {request.IfIndex}); restart to use the new one");
+        }
     }
 
     /// <summary>Adds the receive-ring drops the kernel counted since it was last asked (asking resets them).</summary>

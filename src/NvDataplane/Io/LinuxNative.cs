@@ -84,6 +84,7 @@ internal static unsafe partial class LinuxNative
     public const nuint SIOCGIFFLAGS = 0x8913;
     public const nuint SIOCSIFFLAGS = 0x8914;
     public const nuint SIOCGIFMTU = 0x8921;
+    public const nuint SIOCGIFINDEX = 0x8933;
     public const short IFF_UP = 0x1;
 
     /// <summary>IFNAMSIZ less the terminating NUL.</summary>
@@ -249,6 +250,9 @@ internal static unsafe partial class LinuxNative
 
         [FieldOffset(16)]
         public int Mtu;
+
+        [FieldOffset(16)]
+        public int IfIndex;
     }
 
     /// <summary>struct sockaddr_ll.</summary>

@@ -1,4 +1,5 @@
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using NvDataplane.Pipeline;
 
@@ -19,6 +20,7 @@ public sealed unsafe partial class PcapPort : IPacketPort
     private const int SnapLength = 9216;
 
     private const int BufferBytes = 16 * 1024 * 1024;
+    private const int PcapError = -1;
     private const int PcapErrorNoSuchDevice = -5;
     private const int PcapErrorPermDenied = -8;
     private const string Library = "pcap";
@@ -119,7 +121,12 @@ public sealed unsafe partial class PcapPort : IPacketPort
             int r = PcapNextEx(_handle, out var header, out byte* data);
             if (r != 1)
             {
-                break; // 0: nothing waiting now; negative: error or end, reported by the next activate/use
+                if (r == PcapError)
+                {
+                    throw ReceiveFailure(); // the device went away (libpcap: "The interface disappeared"), or worse
+                }
+
+                break; // 0: nothing waiting now; -2 (PCAP_ERROR_BREAK): pcap_breakloop, not an error
             }
 
             int length = (int)header->CapLen;
@@ -161,6 +168,11 @@ public sealed unsafe partial class PcapPort : IPacketPort
             {
                 if (PcapInject(_handle, p, (nuint)frames[i].Length) < 0)
                 {
+                    if (OperatingSystem.IsLinux() && Marshal.GetLastPInvokeError() is LinuxNative.ENXIO or LinuxNative.ENODEV)
+                    {
+                        throw new IOException($"{Name}: the device went away: {Marshal.PtrToStringUTF8(PcapGetErr(_handle))}");
+                    }
+
                     TransmitDropped++; // taken and counted, so one bad frame never stalls the queue
                 }
             }
@@ -189,6 +201,9 @@ public sealed unsafe partial class PcapPort : IPacketPort
             _handle = 0;
         }
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private IOException ReceiveFailure() => new($"{Name}: receiving failed: {Marshal.PtrToStringUTF8(PcapGetErr(_handle))}");
 
     private static nint Resolve(string name, Assembly assembly, DllImportSearchPath? path)
     {
@@ -260,7 +275,7 @@ public sealed unsafe partial class PcapPort : IPacketPort
     [LibraryImport(Library, EntryPoint = "pcap_next_ex")]
     private static partial int PcapNextEx(nint p, out PcapPacketHeader* header, out byte* data);
 
-    [LibraryImport(Library, EntryPoint = "pcap_inject")]
+    [LibraryImport(Library, EntryPoint = "pcap_inject", SetLastError = true)]
     private static partial int PcapInject(nint p, byte* buffer, nuint size);
 
     [LibraryImport(Library, EntryPoint = "pcap_stats")]

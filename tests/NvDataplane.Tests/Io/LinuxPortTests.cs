@@ -771,7 +771,7 @@ public partial class LinuxPortTests
     /// Receives in batches of 32 until <paramref name="wanted"/> test frames came (or, for 0, until
     /// nothing more is waiting), keeping copies of the test frames and returning every buffer.
     /// </summary>
-    private static (List<byte[]> Frames, int Batches) ReceiveTestFrames(AfPacketPort port, BufferPool pool, int wanted)
+    private static (List<byte[]> Frames, int Batches) ReceiveTestFrames(IPacketPort port, BufferPool pool, int wanted)
     {
         var frames = new List<byte[]>();
         var batch = new PacketBuffer[32];

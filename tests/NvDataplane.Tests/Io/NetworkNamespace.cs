@@ -35,11 +35,11 @@ public sealed partial class NetworkNamespace : IDisposable
 
     public string Name { get; }
 
-    /// <summary>Creates a namespace, or ignores the test where that is not possible here.</summary>
-    public static NetworkNamespace Create()
+    /// <summary>Creates a namespace named <paramref name="prefix"/> and 8 hex digits, or ignores the test where that is not possible here.</summary>
+    public static NetworkNamespace Create(string prefix = "nvdpt-")
     {
         RequireRootAndIp();
-        string name = "nvdpt-" + Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 4));
+        string name = prefix + Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 4));
         var (exit, _, error) = RunProcess(IpPath!, ["netns", "add", name]);
         if (exit != 0)
         {

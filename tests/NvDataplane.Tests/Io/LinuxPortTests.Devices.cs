@@ -1,0 +1,97 @@
+using NvDataplane.Io;
+using NvDataplane.Pipeline;
+
+namespace NvDataplane.Tests.Io;
+
+/// <summary>
+/// Devices that change under a running port (deleted, made again, MTU raised), devices held by
+/// another, and frames larger than a buffer at a TAP. Namespaces are named <c>fxp-</c> and 8 hex
+/// digits, devices <c>fxp</c>something; both go away with the namespace, whatever the outcome.
+/// </summary>
+public partial class LinuxPortTests
+{
+    [TestCase(false)]
+    [TestCase(true)]
+    public void AfPacket_interface_deleted_under_the_port_is_a_receive_failure_at_once_even_when_made_again(bool madeAgain)
+    {
+        using var ns = NamespaceWithFxpVethPair();
+        var pool = new BufferPool(64);
+        var port = ns.Run(() => new AfPacketPort("fxpa"));
+        try
+        {
+            ns.Ip("link", "del", "dev", "fxpa");
+            if (madeAgain)
+            {
+                AddFxpVethPair(ns); // same name, a new index: the socket is still bound to the old one
+            }
+
+            var failure = ns.Run(() => ReceiveUntilFailure(port, pool));
+
+            Assert.That(failure, Is.InstanceOf<IOException>(), "the port went on as if nothing happened");
+            Assert.That(failure!.Message, Does.Contain("afpacket:fxpa").And.Contain(madeAgain ? "was deleted and made again" : "went away"));
+        }
+        finally
+        {
+            ns.Run(port.Dispose);
+        }
+    }
+
+    [Test]
+    public void Pcap_interface_deleted_under_the_port_is_a_receive_failure_and_a_link_down_is_not()
+    {
+        using var ns = NamespaceWithFxpVethPair();
+        var pool = new BufferPool(64);
+        var port = ns.Run(() => new PcapPort("fxpa"));
+        try
+        {
+            ns.Ip("link", "set", "dev", "fxpa", "down");
+            var whileDown = ns.Run(() => ReceiveUntilFailure(port, pool, TimeSpan.FromMilliseconds(600)));
+            Assert.That(whileDown, Is.Null, "a link down is waited out");
+    /// <summary>Receives (returning every buffer) until the port throws or the time is up; the exception, or null.</summary>
+    private static IOException? ReceiveUntilFailure(IPacketPort port, BufferPool pool, TimeSpan? within = null)
+    {
+        var batch = new PacketBuffer[32];
+        var end = DateTime.UtcNow + (within ?? Deadline);
+        try
+        {
+            while (DateTime.UtcNow < end)
+            {
+                _ = port.WaitReadable(20);
+                int n = port.Receive(batch, pool);
+                for (int i = 0; i < n; i++)
+                {
+                    pool.Return(batch[i]);
+                }
+            }
+        }
+        catch (IOException e)
+        {
+            return e;
+        }
+
+        return null;
+    }
+
+    /// <summary>A namespace of the test's own holding a veth pair fxpa ↔ fxpb, both up.</summary>
+    private static NetworkNamespace NamespaceWithFxpVethPair()
+    {
+        var ns = NetworkNamespace.Create("fxp-");
+        try
+        {
+            AddFxpVethPair(ns);
+            return ns;
+        }
+        catch
+        {
+            ns.Dispose();
+            throw;
+        }
+    }
+
+    private static void AddFxpVethPair(NetworkNamespace ns)
+    {
+        ns.Ip("link", "add", "name", "fxpa", "type", "veth", "peer", "name", "fxpb");
+        ns.Ip("link", "set", "dev", "fxpa", "up");
+        ns.Ip("link", "set", "dev", "fxpb", "up");
+    }
+}
