@@ -105,8 +105,8 @@ internal static unsafe partial class LinuxNative
     [LibraryImport(Libc, EntryPoint = "sched_setaffinity", SetLastError = true)]
     public static partial int SchedSetAffinity(int pid, nuint size, ref ulong mask);
 
-    [LibraryImport(Libc, EntryPoint = "read", SetLastError = true)]
-    public static partial nint Read(int fd, byte* buffer, nuint count);
+    [LibraryImport(Libc, EntryPoint = "readv", SetLastError = true)]
+    public static partial nint Readv(int fd, IoVec* vectors, int count);
 
     [LibraryImport(Libc, EntryPoint = "write", SetLastError = true)]
     public static partial nint Write(int fd, byte* buffer, nuint count);
@@ -253,6 +253,14 @@ internal static unsafe partial class LinuxNative
 
         [FieldOffset(16)]
         public int IfIndex;
+    }
+
+    /// <summary>struct iovec.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec
+    {
+        public void* Base;
+        public nuint Length;
     }
 
     /// <summary>struct sockaddr_ll.</summary>

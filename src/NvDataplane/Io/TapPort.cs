@@ -79,7 +79,7 @@ public sealed unsafe class TapPort : IPacketPort
     /// <summary>True when this port created the TAP (it disappears on dispose).</summary>
     public bool CreatedInterface { get; }
 
-    /// <summary>Frames read that were larger than the buffer and so dropped.</summary>
+    /// <summary>Frames read that were larger than the buffer and so dropped (rxTooLarge).</summary>
     public long ReceiveTruncated { get; private set; }
 
     /// <summary>Frames the device refused for good (taken by Transmit, not sent).</summary>
@@ -92,6 +92,12 @@ public sealed unsafe class TapPort : IPacketPort
         int fd = _tun.Fd;
         int count = 0;
         long now = 0;
+
+        // One byte past the buffer: a read returns min(frame, room), so only a frame that spills
+        // into it is known to be too large (else it would be cut short and sent on as it is).
+        byte spare = 0;
+        var vectors = stackalloc IoVec[2];
+        vectors[1] = new IoVec { Base = &spare, Length = 1 };
         while (count < into.Length)
         {
             var buffer = pool.Rent();
@@ -100,7 +106,8 @@ public sealed unsafe class TapPort : IPacketPort
                 break;
             }
 
-            nint size = Read(fd, PortBuffers.ReceiveStart(buffer), (nuint)buffer.Capacity);
+            vectors[0] = new IoVec { Base = PortBuffers.ReceiveStart(buffer), Length = (nuint)buffer.Capacity };
+            nint size = Readv(fd, vectors, 2);
             if (size < 0)
             {
                 int errno = Marshal.GetLastPInvokeError();

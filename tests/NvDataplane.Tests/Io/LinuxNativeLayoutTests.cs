@@ -21,6 +21,7 @@ public class LinuxNativeLayoutTests
             Assert.That(Unsafe.SizeOf<LinuxNative.IfReq>(), Is.EqualTo(40), "struct ifreq");
             Assert.That(Offset<LinuxNative.IfReq>(nameof(LinuxNative.IfReq.Mtu)), Is.EqualTo(16), "ifr_mtu");
             Assert.That(Offset<LinuxNative.IfReq>(nameof(LinuxNative.IfReq.IfIndex)), Is.EqualTo(16), "ifr_ifindex");
+            Assert.That(Unsafe.SizeOf<LinuxNative.IoVec>(), Is.EqualTo(16), "struct iovec");
             Assert.That(Unsafe.SizeOf<LinuxNative.SockAddrLl>(), Is.EqualTo(20), "struct sockaddr_ll");
             Assert.That(Unsafe.SizeOf<LinuxNative.PacketMreq>(), Is.EqualTo(16), "struct packet_mreq");
         });

@@ -47,6 +47,46 @@ public partial class LinuxPortTests
             ns.Ip("link", "set", "dev", "fxpa", "down");
             var whileDown = ns.Run(() => ReceiveUntilFailure(port, pool, TimeSpan.FromMilliseconds(600)));
             Assert.That(whileDown, Is.Null, "a link down is waited out");
+
+            ns.Ip("link", "set", "dev", "fxpa", "up");
+            ns.Ip("link", "del", "dev", "fxpa");
+            var failure = ns.Run(() => ReceiveUntilFailure(port, pool));
+    [Test]
+    public void Tap_frames_too_large_for_a_buffer_are_counted_and_dropped_not_cut_short()
+    {
+        using var ns = NetworkNamespace.Create("fxp-");
+        var tap = ns.Run(() => new TapPort("fxptap"));
+        try
+        {
+            ns.Ip("link", "set", "dev", "fxptap", "mtu", "16000");
+            List<byte[]> sent =
+            [
+                TestFrame(0, 100, source: 0x0b, destination: 0x0a),
+                TestFrame(1, BufferPool.DefaultDataSize + 500, source: 0x0b, destination: 0x0a), // past any buffer
+                TestFrame(2, BufferPool.DefaultDataSize, source: 0x0b, destination: 0x0a),       // exactly a buffer
+                TestFrame(3, BufferPool.DefaultDataSize + 1, source: 0x0b, destination: 0x0a),   // one byte over
+                TestFrame(4, 60, source: 0x0b, destination: 0x0a),
+            ];
+
+            var result = ns.Run(() =>
+            {
+                var pool = new BufferPool(64);
+                using var sender = new AfPacketPort("fxptap"); // what it sends, the TAP's reader reads
+                SendAll(sender, sent, new BufferPool(64, dataSize: 16000));
+                var (atTap, _) = ReceiveTestFrames(tap, pool, 3);
+                return (atTap, tap.ReceiveTruncated, reported: ((IPacketPort)tap).ReceiveTruncated, pool.Available, pool.Size);
+            });
+
+            AssertSameFrames(result.atTap, [sent[0], sent[2], sent[4]], "into the TAP around the frames too large");
+            Assert.That(result.ReceiveTruncated, Is.EqualTo(2), "the two frames over a buffer");
+            Assert.That(result.reported, Is.EqualTo(2), "what the daemon reports per port (rxTooLarge, port_rx_too_large)");
+            Assert.That(result.Available, Is.EqualTo(result.Size), "every rented buffer went back to the pool");
+        }
+        finally
+        {
+            ns.Run(tap.Dispose);
+        }
+    }
     /// <summary>Receives (returning every buffer) until the port throws or the time is up; the exception, or null.</summary>
     private static IOException? ReceiveUntilFailure(IPacketPort port, BufferPool pool, TimeSpan? within = null)
     {
