@@ -426,7 +426,7 @@ public sealed unsafe class AfPacketPort : IPacketPort
         }
 
         transmit = new AfPacketTransmitRing(Name, InterfaceName, fd);
-        var mapping = LinuxMemoryMap.MapShared(fd, (nuint)ReceiveRingSize + AfPacketTransmitRing.MappedSize, out int errno)
+        var mapping = LinuxMemoryMap.MapShared(fd, (nuint)ReceiveRingSize + (nuint)transmit.MappedSize, out int errno)
             ?? throw OpenFailure(Name, "mapping the rings (mmap)", errno);
         transmit.Attach(mapping.Address + ReceiveRingSize);
         return mapping;

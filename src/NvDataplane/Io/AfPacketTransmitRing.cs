@@ -22,8 +22,11 @@ namespace NvDataplane.Io;
 /// a veth, where this one is cheaper (measured: see the README, "Over real devices").
 /// </para>
 /// <para>
-/// The ring is <see cref="BlockCount"/> blocks cut into slots of one size, fixed at open for the
-/// interface's MTU then (2 KiB, 256 slots, up to an MTU of 1972). Transmit fills slots in order
+/// The ring is blocks cut into slots of one size, fixed at open: room for the largest frame a pool
+/// buffer holds (<see cref="BufferPool.DefaultDataSize"/>: a 9,216-byte jumbo frame and more), or
+/// for the interface's MTU then if that is larger, and as many blocks as make
+/// <see cref="MinSlotCount"/> slots, <see cref="MaxBlockCount"/> at most (2.4 MiB for 9,344-byte slots). So an MTU raised while the
+/// port runs lets larger frames out as soon as it is read again. Transmit fills slots in order
 /// and stops at the first one the device still holds; a slot comes back once the device is done
 /// with its frame. A frame that cannot go out as it is (shorter than an Ethernet header, longer
 /// than a slot, or longer than the MTU allows: 14 bytes more, 18 for a frame with an 802.1Q tag)
@@ -40,13 +43,11 @@ internal sealed unsafe class AfPacketTransmitRing
 {
     private const int BlockSize = 128 * 1024;
 
-    /// <summary>Transmit ring blocks: 512 KiB, 256 slots for an MTU of 1500.</summary>
-    private const int BlockCount = 4;
+    /// <summary>Frames the ring holds at least: what a batch or a few need when the device is slow to hand slots back.</summary>
+    private const int MinSlotCount = 256;
 
-    /// <summary>Bytes the ring takes in the socket's mapping, after the receive ring.</summary>
-    public const int MappedSize = BlockSize * BlockCount;
-
-    private const int MinSlotSize = 2048;
+    /// <summary>Blocks at most (4 MiB): with slots for an MTU of 16,000 or more the ring holds fewer than <see cref="MinSlotCount"/>.</summary>
+    private const int MaxBlockCount = 32;
 
     /// <summary>Where the virtio_net_hdr starts in a slot, the frame right behind it.</summary>
     private static readonly int DataOffset = Tpacket3HeaderSize;
@@ -57,6 +58,7 @@ internal sealed unsafe class AfPacketTransmitRing
     private byte* _ring;
     private readonly int _slotSize;
     private readonly int _slotsPerBlock;
+    private readonly int _blockCount;
     private readonly int _slotCount;
 
     // Where filling stands: the slot filled next, and whether the kernel left filled slots
@@ -85,11 +87,16 @@ internal sealed unsafe class AfPacketTransmitRing
         }
 
         _frameLimit = mtu + Ethernet.HeaderSize;
-        _slotSize = Math.Clamp(TpacketAlign(DataOffset + VirtioNetHeaderSize + mtu + Ethernet.HeaderSize + Ethernet.VlanTagSize), MinSlotSize, BlockSize);
+        int largestFrame = Math.Max(BufferPool.DefaultDataSize, mtu + Ethernet.HeaderSize + Ethernet.VlanTagSize);
+        _slotSize = Math.Min(TpacketAlign(DataOffset + VirtioNetHeaderSize + largestFrame), BlockSize);
         _slotsPerBlock = BlockSize / _slotSize;
-        _slotCount = _slotsPerBlock * BlockCount;
+        _blockCount = Math.Min((MinSlotCount + _slotsPerBlock - 1) / _slotsPerBlock, MaxBlockCount);
+        _slotCount = _slotsPerBlock * _blockCount;
         RequestRing();
     }
+
+    /// <summary>Bytes the ring takes in the socket's mapping, after the receive ring.</summary>
+    public int MappedSize => BlockSize * _blockCount;
 
     /// <summary>Takes the ring where the socket's mapping holds it: <see cref="MappedSize"/> bytes.</summary>
     public void Attach(byte* ring) => _ring = ring;
@@ -227,7 +234,7 @@ internal sealed unsafe class AfPacketTransmitRing
         var request = new TpacketReq3
         {
             BlockSize = BlockSize,
-            BlockCount = BlockCount,
+            BlockCount = (uint)_blockCount,
             FrameSize = (uint)_slotSize,
             FrameCount = (uint)_slotCount,
         };

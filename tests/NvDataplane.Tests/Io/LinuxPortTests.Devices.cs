@@ -51,6 +51,43 @@ public partial class LinuxPortTests
             ns.Ip("link", "set", "dev", "fxpa", "up");
             ns.Ip("link", "del", "dev", "fxpa");
             var failure = ns.Run(() => ReceiveUntilFailure(port, pool));
+
+            Assert.That(failure, Is.InstanceOf<IOException>(), "pcap_next_ex's PCAP_ERROR was taken for nothing waiting");
+            Assert.That(failure!.Message, Does.Contain("pcap:fxpa").And.Contain("receiving failed"));
+        }
+        finally
+        {
+            ns.Run(port.Dispose);
+        }
+    }
+    [Test]
+    public void AfPacket_mtu_raised_while_running_lets_jumbo_frames_out_once_read_again()
+    {
+        using var ns = NamespaceWithFxpVethPair(); // MTU 1500 at open
+        List<byte[]> jumbo =
+        [
+            TestFrame(0, 60, source: 0x0a, destination: 0x0b),
+            TestFrame(1, 8000, source: 0x0a, destination: 0x0b),
+            TestFrame(2, 9014, source: 0x0a, destination: 0x0b), // the full MTU of 9000
+            TestFrame(3, 60, source: 0x0a, destination: 0x0b),
+        ];
+
+        var result = ns.Run(() =>
+        {
+            var pool = new BufferPool(64);
+            using var a = new AfPacketPort("fxpa");
+            using var b = new AfPacketPort("fxpb");
+            ns.Ip("link", "set", "dev", "fxpa", "mtu", "9000");
+            ns.Ip("link", "set", "dev", "fxpb", "mtu", "9000");
+            ReceiveUntilFailure(a, pool, TimeSpan.FromMilliseconds(AfPacketPort.HousekeepingIntervalMs + 100)); // a reads the MTU again
+            SendAll(a, jumbo, pool);
+            return (atB: ReceiveTestFrames(b, pool, jumbo.Count).Frames, a.TransmitDropped);
+        });
+
+        AssertSameFrames(result.atB, jumbo, "a → b after the MTU went up to 9000");
+        Assert.That(result.TransmitDropped, Is.Zero, "no frame refused for want of a slot");
+    }
+
     [Test]
     public void Tap_frames_too_large_for_a_buffer_are_counted_and_dropped_not_cut_short()
     {
