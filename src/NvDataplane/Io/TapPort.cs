@@ -56,8 +56,12 @@ public sealed unsafe class TapPort : IPacketPort
                 int errno = Marshal.GetLastPInvokeError();
                 throw errno switch
                 {
-                    EBUSY or EINVAL => new IOException(
-                        $"{Name}: interface {interfaceName} exists but is not a TAP this process may attach to ({Describe(errno)}); pick another name or delete it (ip link del {interfaceName})"),
+                    // Deleting a TAP another process holds would take that process's port away.
+                    EBUSY => new IOException(
+                        $"{Name}: TAP {interfaceName} is in use by another process ({Describe(errno)}); stop that process or pick another name"),
+                    EINVAL => new IOException(
+                        $"{Name}: interface {interfaceName} exists but is not a TAP this port can attach to: another kind of interface, a TUN or a multi-queue TAP ({Describe(errno)}); "
+                        + $"pick another name, or delete it (ip link del {interfaceName}) if no process uses it"),
                     _ => OpenFailure(Name, "creating or attaching the TAP (TUNSETIFF)", errno),
                 };
             }

@@ -124,6 +124,37 @@ public partial class LinuxPortTests
             ns.Run(tap.Dispose);
         }
     }
+
+    [Test]
+    public void Tap_held_by_another_is_in_use_and_not_to_be_deleted()
+    {
+        using var ns = NetworkNamespace.Create("fxp-");
+        var holder = ns.Run(() => new TapPort("fxpheld"));
+        try
+        {
+            var e = ns.Run(() =>
+            {
+                try
+                {
+                    new TapPort("fxpheld").Dispose();
+                    return null;
+                }
+                catch (Exception caught)
+                {
+                    return caught;
+                }
+            });
+
+            Assert.That(e, Is.InstanceOf<IOException>());
+            Assert.That(e!.Message, Does.Contain("tap:fxpheld").And.Contain("is in use by another process"));
+            Assert.That(e.Message, Does.Not.Contain("ip link del"), "deleting it would take the holder's port away");
+        }
+        finally
+        {
+            ns.Run(holder.Dispose);
+        }
+    }
+
     /// <summary>Receives (returning every buffer) until the port throws or the time is up; the exception, or null.</summary>
     private static IOException? ReceiveUntilFailure(IPacketPort port, BufferPool pool, TimeSpan? within = null)
     {
