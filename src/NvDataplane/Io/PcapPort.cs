@@ -22,6 +22,7 @@ public sealed unsafe partial class PcapPort : IPacketPort
     private const int BufferBytes = 16 * 1024 * 1024;
     private const int PcapError = -1;
     private const int PcapErrorNoSuchDevice = -5;
+    private const int DltEn10Mb = 1;
     private const int PcapErrorPermDenied = -8;
     private const string Library = "pcap";
 
@@ -70,6 +71,13 @@ public sealed unsafe partial class PcapPort : IPacketPort
                 PcapErrorPermDenied => new UnauthorizedAccessException($"{Name}: permission denied ({why}); run as root or grant CAP_NET_RAW"),
                 _ => new IOException($"{Name}: pcap_activate failed ({status}: {why})"),
             };
+        }
+
+        int linkType = PcapDatalink(handle);
+        if (linkType != DltEn10Mb)
+        {
+            Dispose();
+            throw new IOException($"{Name}: {deviceName} is not an Ethernet device (libpcap link type {linkType}, not DLT_EN10MB); name one Ethernet interface (pcap:any and tunnel or loopback devices cannot carry these frames)");
         }
 
         // Where the platform cannot filter by direction our own frames are read back; they fail
@@ -259,6 +267,9 @@ public sealed unsafe partial class PcapPort : IPacketPort
 
     [LibraryImport(Library, EntryPoint = "pcap_activate")]
     private static partial int PcapActivate(nint p);
+
+    [LibraryImport(Library, EntryPoint = "pcap_datalink")]
+    private static partial int PcapDatalink(nint p);
 
     [LibraryImport(Library, EntryPoint = "pcap_setdirection")]
     private static partial int PcapSetDirection(nint p, int direction);

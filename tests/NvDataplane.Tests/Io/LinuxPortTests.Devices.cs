@@ -60,6 +60,28 @@ public partial class LinuxPortTests
             ns.Run(port.Dispose);
         }
     }
+
+    [Test]
+    public void Pcap_on_a_device_that_is_not_ethernet_is_refused_at_open()
+    {
+        using var ns = NetworkNamespace.Create("fxp-");
+        var e = ns.Run(() =>
+        {
+            try
+            {
+                PacketPorts.Open("pcap:any").Dispose(); // Linux cooked capture, not Ethernet frames
+                return null;
+            }
+            catch (Exception caught)
+            {
+                return caught;
+            }
+        });
+
+        Assert.That(e, Is.InstanceOf<IOException>());
+        Assert.That(e!.Message, Does.Contain("pcap:any").And.Contain("is not an Ethernet device"));
+    }
+
     [Test]
     public void AfPacket_mtu_raised_while_running_lets_jumbo_frames_out_once_read_again()
     {
