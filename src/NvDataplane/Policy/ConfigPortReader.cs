@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.RegularExpressions;
 using NvDataplane.Headers;
 
@@ -10,8 +11,8 @@ internal static partial class ConfigPortReader
     private const int MinMtu = 576;
     private const int MaxMtu = 65535;
 
-    /// <summary>Linux interface names (afpacket, tap) are at most IFNAMSIZ - 1 = 15 characters.</summary>
-    private const int MaxLinuxInterfaceNameLength = 15;
+    /// <summary>Linux interface names (afpacket, tap) are at most IFNAMSIZ - 1 = 15 bytes of UTF-8.</summary>
+    private const int MaxLinuxInterfaceNameSize = 15;
 
     private static readonly string[] Fields = ["name", "role", "device", "macAddress", "mtu", "virtualSubnetId", "vmName", .. ConfigExternalPortReader.Fields];
 
@@ -93,9 +94,9 @@ internal static partial class ConfigPortReader
             return null;
         }
 
-        if (kind != "pcap" && name.Length > MaxLinuxInterfaceNameLength)
+        if (kind != "pcap" && Encoding.UTF8.GetByteCount(name) > MaxLinuxInterfaceNameSize)
         {
-            port.Report("device", $"{ConfigValueText.Quote(device)}: Linux interface names are at most {MaxLinuxInterfaceNameLength} characters; use a shorter name");
+            port.Report("device", $"{ConfigValueText.Quote(device)}: the name is {Encoding.UTF8.GetByteCount(name)} bytes of UTF-8 and Linux interface names are at most {MaxLinuxInterfaceNameSize} bytes; use a shorter name");
             return null;
         }
 

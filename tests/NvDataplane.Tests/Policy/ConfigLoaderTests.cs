@@ -376,7 +376,8 @@ public partial class ConfigLoaderTests
     [TestCase("eth1", "names no known device kind")]
     [TestCase("netmap:eth1", "names no known device kind")]
     [TestCase("tap:", "has no name after \"tap:\"")]
-    [TestCase("afpacket:a-very-long-interface", "at most 15 characters")]
+    [TestCase("afpacket:a-very-long-interface", "at most 15 bytes")]
+    [TestCase("tap:au1éééééééé", "is 19 bytes of UTF-8 and Linux interface names are at most 15 bytes")] // 11 characters: the kernel counts bytes
     public void Port_device_must_be_afpacket_tap_or_pcap_with_a_name(string device, string meaning)
     {
         var problem = SingleProblem(c => Port(c, 0)["device"] = device, "$.ports[0].device");
