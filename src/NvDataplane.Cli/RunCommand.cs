@@ -199,17 +199,25 @@ internal static class RunCommand
         })
         { IsBackground = true, Name = "nvdp-worker" };
         thread.Start();
-        log.Write("info", "started", $"host {config.HostName}: {ports.Count} ports, {config.LookupRecords.Count} lookup records");
-        source?.Start();
-        SdNotify("READY=1", log);
-        var tooLargeReported = new bool[ports.Count];
-        while (!stop.Token.WaitHandle.WaitOne(LearnedReportIntervalMs))
+        try
         {
-            ReportLearned(worker.Forwarder.Learned, log);
-            ReportTooLarge(config, ports, tooLargeReported, log);
+            log.Write("info", "started", $"host {config.HostName}: {ports.Count} ports, {config.LookupRecords.Count} lookup records");
+            source?.Start();
+            SdNotify("READY=1", log);
+            var tooLargeReported = new bool[ports.Count];
+            while (!stop.Token.WaitHandle.WaitOne(LearnedReportIntervalMs))
+            {
+                ReportLearned(worker.Forwarder.Learned, log);
+                ReportTooLarge(config, ports, tooLargeReported, log);
+            }
+        }
+        finally
+        {
+            // Whatever ends this, the worker is done before its token source and ports are disposed.
+            stop.Cancel();
+            thread.Join();
         }
 
-        thread.Join(TimeSpan.FromSeconds(2));
         ReportLearned(worker.Forwarder.Learned, log);
         var c = worker.Forwarder.Counters;
 
@@ -300,8 +308,9 @@ internal static class RunCommand
             socket.Connect(new UnixDomainSocketEndPoint(name));
             socket.Send(Encoding.ASCII.GetBytes(state));
         }
-        catch (SocketException ex)
+        catch (Exception ex) when (ex is SocketException or ArgumentException)
         {
+            // ArgumentException: a path longer than sun_path's 108 bytes.
             log.Write("warning", "notify_failed", $"NOTIFY_SOCKET {socketPath}: {ex.Message}");
         }
     }

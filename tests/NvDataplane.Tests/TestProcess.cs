@@ -29,4 +29,20 @@ public static class TestProcess
 
         return (process.ExitCode, output.GetAwaiter().GetResult(), error.GetAwaiter().GetResult());
     }
+
+    /// <summary>Kills <paramref name="process"/> and what it started when it still runs (a test that failed).</summary>
+    public static void Kill(Process? process)
+    {
+        try
+        {
+            if (process is { HasExited: false })
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit(5000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+    }
 }

@@ -36,18 +36,7 @@ public class ControlCliTests
     [TearDown]
     public void StopDaemon()
     {
-        try
-        {
-            if (_daemon is { HasExited: false })
-            {
-                _daemon.Kill(entireProcessTree: true);
-                _daemon.WaitForExit(5000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-
+        TestProcess.Kill(_daemon);
         _daemon?.Dispose();
         _namespace?.Dispose();
         _dir?.Dispose();
