@@ -292,7 +292,7 @@ internal static class RunCommand
         log.Write("info", "policy_reloaded", $"{path}: policy version {result.Version}, {editor.Store.Current.Config.LookupRecords.Count} lookup records");
     }
 
-    /// <summary>sd_notify(3): one datagram to $NOTIFY_SOCKET (a path, or @name for the abstract namespace).</summary>
+    /// <summary>sd_notify(3): one datagram to $NOTIFY_SOCKET (a path, or @name for the abstract namespace); a failure is a warning.</summary>
     private static void SdNotify(string state, EventLog log)
     {
         string? socketPath = Environment.GetEnvironmentVariable("NOTIFY_SOCKET");
@@ -303,7 +303,8 @@ internal static class RunCommand
 
         try
         {
-            using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+            // Non-blocking: a receiver whose queue is full (nobody reads it) must not hold up the daemon.
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified) { Blocking = false };
             string name = socketPath[0] == '@' ? "\0" + socketPath[1..] : socketPath;
             socket.Connect(new UnixDomainSocketEndPoint(name));
             socket.Send(Encoding.ASCII.GetBytes(state));

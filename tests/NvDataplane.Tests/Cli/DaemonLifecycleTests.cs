@@ -79,6 +79,28 @@ public class DaemonLifecycleTests
         Assert.That(Log, Does.Not.Contain("   at "), "no stack trace");
     }
 
+    [Test]
+    public void A_notify_socket_whose_receiver_does_not_read_does_not_hold_up_sigterm()
+    {
+        // systemd's socket, its queue full because nothing reads it.
+        string notifyPath = Path.Combine(_dir!.Path, "notify.sock");
+        using var receiver = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        receiver.Bind(new UnixDomainSocketEndPoint(notifyPath));
+        using var filler = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified) { Blocking = false };
+        filler.Connect(new UnixDomainSocketEndPoint(notifyPath));
+        int queued = 0;
+        while (queued < 100_000 && TrySend(filler))
+        {
+            queued++;
+        }
+
+        Assert.That(queued, Is.LessThan(100_000), "the receiver's queue filled up");
+        StartDaemon(notifyPath);
+        Assert.That(WaitForLog("started:"), Is.True, "the daemon started: " + Log);
+        Assert.That(WaitForLog("notify_failed"), Is.True, "a NOTIFY_SOCKET that takes nothing is a warning: " + Log);
+        AssertStopsCleanly();
+    }
+
     private static bool TrySend(Socket socket)
     {
         try
