@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using NvDataplane.Cli.Control;
@@ -14,8 +13,9 @@ namespace NvDataplane.Cli;
 
 /// <summary>
 /// <c>nvdp run</c>: opens every port's device, forwards on a poll-mode worker until SIGINT or
-/// SIGTERM (exit 0), reloads the configuration on SIGHUP (a bad file keeps the old policy and
-/// says why), and tells systemd READY=1 through NOTIFY_SOCKET once every port is open.
+/// SIGTERM (exit 0, also during startup), reloads the configuration on SIGHUP (a bad file keeps
+/// the old policy and says why; one received during startup is done once the daemon runs), and
+/// tells systemd READY=1 through NOTIFY_SOCKET once every port is open.
 /// </summary>
 internal static class RunCommand
 {
@@ -37,6 +37,8 @@ internal static class RunCommand
 
     private static int Run(string path, EventLog log, string? controlListen, string? controlTokenFile, int? workerCpu)
     {
+        // Taken over before anything is opened: a stop during startup closes what was opened (exit 0).
+        using var signals = new DaemonSignals(log);
         if (workerCpu is { } cpu && WorkerCpuProblem(cpu) is { } cpuProblem)
         {
             log.Write("error", "usage", cpuProblem);
@@ -79,6 +81,11 @@ internal static class RunCommand
         {
             foreach (var port in config.Ports)
             {
+                if (signals.Stopping.IsCancellationRequested)
+                {
+                    return StoppedStarting(log);
+                }
+
                 try
                 {
                     ports.Add(PacketPorts.Open(port.Device!));
@@ -92,7 +99,7 @@ internal static class RunCommand
                 log.Write("info", "port_opened", $"port {port.Name} on {port.Device}");
             }
 
-            return Forward(path, json, config, ports, log, control, workerCpu);
+            return Forward(path, json, config, ports, log, control, workerCpu, signals);
         }
         finally
         {
@@ -146,7 +153,13 @@ internal static class RunCommand
         return CpuAffinity.KeepOtherThreadsOn(others, TimeSpan.FromSeconds(1));
     }
 
-    private static int Forward(string path, string json, HostConfig config, List<IPacketPort> ports, EventLog log, ControlSettings control, int? workerCpu)
+    private static int StoppedStarting(EventLog log)
+    {
+        log.Write("info", "stopped", "stopped while starting, before forwarding");
+        return Program.ExitOk;
+    }
+
+    private static int Forward(string path, string json, HostConfig config, List<IPacketPort> ports, EventLog log, ControlSettings control, int? workerCpu, DaemonSignals signals)
     {
         var store = new PolicyStore(PolicySnapshot.Build(config));
         using var editor = PolicyEditor.FromText(store, json);
@@ -158,22 +171,12 @@ internal static class RunCommand
             return Program.ExitFailure;
         }
 
-        using var stop = new CancellationTokenSource();
-        void Stop(PosixSignalContext ctx)
+        if (signals.Stopping.IsCancellationRequested)
         {
-            ctx.Cancel = true;
-            log.Write("info", "stopping", $"{ctx.Signal} received");
-            stop.Cancel();
+            return StoppedStarting(log);
         }
 
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
-        {
-            ctx.Cancel = true;
-            Reload(path, editor, source, log);
-        });
-
+        signals.ReloadWith(() => Reload(path, editor, source));
         int exitCode = Program.ExitOk;
         var thread = new Thread(() =>
         {
@@ -183,18 +186,18 @@ internal static class RunCommand
                 if (workerCpu is not null && pinning is null)
                 {
                     exitCode = Program.ExitFailure;
-                    stop.Cancel();
+                    signals.Stop();
                     return;
                 }
 
-                worker.Run(stop.Token);
+                worker.Run(signals.Stopping);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
             {
                 // A device failing under us (a TAP deleted, a NIC gone): say which, stop, exit 1.
                 log.Write("error", "device_failed", ex.Message);
                 exitCode = Program.ExitFailure;
-                stop.Cancel();
+                signals.Stop();
             }
         })
         { IsBackground = true, Name = "nvdp-worker" };
@@ -205,7 +208,7 @@ internal static class RunCommand
             source?.Start();
             SdNotify("READY=1", log);
             var tooLargeReported = new bool[ports.Count];
-            while (!stop.Token.WaitHandle.WaitOne(LearnedReportIntervalMs))
+            while (!signals.Stopping.WaitHandle.WaitOne(LearnedReportIntervalMs))
             {
                 ReportLearned(worker.Forwarder.Learned, log);
                 ReportTooLarge(config, ports, tooLargeReported, log);
@@ -213,9 +216,11 @@ internal static class RunCommand
         }
         finally
         {
-            // Whatever ends this, the worker is done before its token source and ports are disposed.
-            stop.Cancel();
+            // Whatever ends this, the worker is done before its ports are disposed, and no reload
+            // runs on into the disposed editor or is logged after "stopped".
+            signals.Stop();
             thread.Join();
+            signals.EndReloads(ReloadWaitAtStop);
         }
 
         ReportLearned(worker.Forwarder.Learned, log);
@@ -237,6 +242,9 @@ internal static class RunCommand
             + "; " + worker.Times.Describe());
         return exitCode;
     }
+
+    /// <summary>How long a stop waits for a SIGHUP reload in progress before abandoning it (the whole stop has 2 s).</summary>
+    private static readonly TimeSpan ReloadWaitAtStop = TimeSpan.FromSeconds(1);
 
     /// <summary>How often the main thread logs the CAs the worker learned (the worker never logs).</summary>
     private const int LearnedReportIntervalMs = 250;
@@ -272,24 +280,22 @@ internal static class RunCommand
         }
     }
 
-    /// <summary>Validates the file off to the side; swaps it in only when it is good and keeps the same ports.</summary>
-    private static void Reload(string path, PolicyEditor editor, EtcdPolicySource? source, EventLog log)
+    /// <summary>
+    /// Validates the file off to the side; swaps it in only when it is good and keeps the same
+    /// ports. Returns the event to log (<see cref="DaemonSignals"/> logs it unless the daemon stopped meanwhile).
+    /// </summary>
+    private static (string Level, string Event, string Message) Reload(string path, PolicyEditor editor, EtcdPolicySource? source)
     {
         if (!ConfigLoader.TryReadFile(path, out string json, out var unreadable))
         {
-            log.Write("warning", "reload_rejected", $"{unreadable!.Message}, keeping policy version {editor.Store.Current.Version}");
-            return;
+            return ("warning", "reload_rejected", $"{unreadable!.Message}, keeping policy version {editor.Store.Current.Version}");
         }
 
         var result = source?.Reload(json) ?? editor.Reload(json); // with etcd, its sections stay etcd's
-        if (!result.Applied)
-        {
-            log.Write("warning", "reload_rejected", $"{path}: {result.Problems.Count} problem(s), keeping policy version {editor.Store.Current.Version}: "
+        return result.Applied
+            ? ("info", "policy_reloaded", $"{path}: policy version {result.Version}, {editor.Store.Current.Config.LookupRecords.Count} lookup records")
+            : ("warning", "reload_rejected", $"{path}: {result.Problems.Count} problem(s), keeping policy version {editor.Store.Current.Version}: "
                 + string.Join("; ", result.Problems));
-            return;
-        }
-
-        log.Write("info", "policy_reloaded", $"{path}: policy version {result.Version}, {editor.Store.Current.Config.LookupRecords.Count} lookup records");
     }
 
     /// <summary>sd_notify(3): one datagram to $NOTIFY_SOCKET (a path, or @name for the abstract namespace); a failure is a warning.</summary>

@@ -101,6 +101,76 @@ public class DaemonLifecycleTests
         AssertStopsCleanly();
     }
 
+    [Test]
+    public void A_sigterm_while_a_sighup_reload_is_reading_the_file_stops_cleanly_and_nothing_is_reloaded_after_stopped()
+    {
+        string json = File.ReadAllText(Config);
+        StartDaemon();
+        Assert.That(WaitForLog("started:"), Is.True, "the daemon started: " + Log);
+
+        // The file becomes a FIFO: the reload SIGHUP starts reads it until the test closes it.
+        File.Delete(Config);
+        Assert.That(TestProcess.Run("mkfifo", [Config]).Exit, Is.Zero);
+        var writer = Task.Run(() => new FileStream(Config, FileMode.Open, FileAccess.Write));
+        Signal("HUP");
+        Assert.That(writer.Wait(TimeSpan.FromSeconds(20)), Is.True, "the reload opened the file: " + Log);
+        using (var fifo = writer.Result)
+        {
+            Signal("TERM");
+            Assert.That(WaitForLog("stopped:"), Is.True, "the daemon stops while the reload waits: " + Log);
+            try
+            {
+                fifo.Write(Encoding.UTF8.GetBytes(json));
+                fifo.Flush();
+            }
+            catch (IOException)
+            {
+                // The daemon is gone already: the reader went with it.
+            }
+        }
+
+        Assert.That(_daemon!.WaitForExit(StopLimit), Is.True, "exited after SIGTERM: " + Log);
+        _daemon.WaitForExit();
+        Assert.That(_daemon.ExitCode, Is.Zero, "clean exit: " + Log);
+        string afterStopped = Log[Log.IndexOf("stopped:", StringComparison.Ordinal)..];
+        Assert.That(afterStopped, Does.Not.Contain("policy_reloaded"), "nothing reloaded after stopped: " + Log);
+        Assert.That(Log, Does.Not.Contain("   at "), "no stack trace");
+    }
+
+    [Test]
+    public void A_sighup_and_a_sigterm_during_startup_close_what_was_opened_and_restore_a_tap_found_down()
+    {
+        // The VM's TAP exists, down; the control socket's path holds a listener whose queue is
+        // full, so the daemon's probe of it waits there, with its ports open, until the test lets go.
+        _namespace!.Ip("tuntap", "add", "mode", "tap", "name", "cr" + Suffix);
+        var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        var queued = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            listener.Bind(new UnixDomainSocketEndPoint(Socket));
+            listener.Listen(0);
+            queued.Connect(new UnixDomainSocketEndPoint(Socket));
+            StartDaemon();
+            Assert.That(WaitForLog($"port red1 on tap:cr{Suffix}"), Is.True, "the TAPs are open: " + Log);
+            Assert.That(_namespace.Ip("link", "show", "cr" + Suffix), Does.Contain(",UP"), "the daemon brought the TAP it found up");
+            Signal("HUP");
+            Signal("TERM");
+            Assert.That(WaitForLog("stopping:"), Is.True, "SIGTERM is taken during startup: " + Log);
+            Assert.That(_daemon!.HasExited, Is.False, "the daemon is still starting: " + Log);
+        }
+        finally
+        {
+            queued.Dispose();
+            listener.Dispose();
+        }
+
+        Assert.That(_daemon.WaitForExit(StopLimit), Is.True, "exited once startup could go on: " + Log);
+        _daemon.WaitForExit();
+        Assert.That(_daemon.ExitCode, Is.Zero, "a clean stop: " + Log);
+        Assert.That(Log, Does.Contain("ports_closed").And.Not.Contain("started:"), "nothing forwarded, the ports closed: " + Log);
+        Assert.That(_namespace.Ip("link", "show", "cr" + Suffix), Does.Not.Contain(",UP"), "the TAP found down is down again");
+    }
+
     private static bool TrySend(Socket socket)
     {
         try
