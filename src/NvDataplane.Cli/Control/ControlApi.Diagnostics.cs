@@ -4,6 +4,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using NvDataplane.Diagnostics;
 using NvDataplane.Io;
 using NvDataplane.Pipeline;
@@ -127,8 +129,9 @@ internal sealed partial class ControlApi
 
     /// <summary>
     /// Arms a capture, sends the headers (the capture is armed once they arrive), then writes
-    /// pcapng as frames come until the count is reached, the timeout passes or the client goes;
-    /// every way out stops the session, so the worker stops copying.
+    /// pcapng as frames come until the count is reached, the timeout passes, the daemon stops or
+    /// the client goes; every way out stops the session, so the worker stops copying, and all but
+    /// the last still end the file with its statistics block.
     /// </summary>
     private async Task CaptureAsync(HttpContext context)
     {
@@ -173,7 +176,8 @@ internal sealed partial class ControlApi
         }
 
         await using var session = PortCapture.Start(worker, port!, count, drops);
-        using var limit = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        var stopping = context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
         limit.CancelAfter(TimeSpan.FromSeconds(seconds));
         var response = context.Response;
         response.ContentType = PcapNgContentType;

@@ -23,6 +23,12 @@ namespace NvDataplane.Cli.Control;
 /// </summary>
 internal sealed class ControlServer : IAsyncDisposable, IDisposable
 {
+    /// <summary>
+    /// How long a stop lets requests in progress finish before their connections are cut: the
+    /// daemon has 2 s to stop (a capture ends at once when the daemon stops, and says so in its file).
+    /// </summary>
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(1);
+
     private readonly WebApplication _app;
     private readonly Meter _meter;
     private readonly string? _socketPath;
@@ -106,13 +112,17 @@ internal sealed class ControlServer : IAsyncDisposable, IDisposable
         return new ControlServer(app, meter, listen.SocketPath, endpoint);
     }
 
-    /// <summary>Stops listening (requests in progress finish), then removes the socket file.</summary>
+    /// <summary>Stops listening (requests in progress have <see cref="StopTimeout"/> to finish), then removes the socket file.</summary>
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
     public async ValueTask DisposeAsync()
     {
         _meter.Dispose();
-        await _app.StopAsync();
+        using (var timeout = new CancellationTokenSource(StopTimeout))
+        {
+            await _app.StopAsync(timeout.Token);
+        }
+
         await _app.DisposeAsync();
         if (_socketPath is not null)
         {

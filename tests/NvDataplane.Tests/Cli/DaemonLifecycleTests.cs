@@ -138,6 +138,36 @@ public class DaemonLifecycleTests
     }
 
     [Test]
+    public void A_sigterm_with_a_half_sent_control_request_open_stops_within_seconds()
+    {
+        StartDaemon();
+        Assert.That(WaitForLog("started:"), Is.True, "the daemon started: " + Log);
+        using var client = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        client.Connect(new UnixDomainSocketEndPoint(Socket));
+        client.Send(Encoding.ASCII.GetBytes("GET /v1/stats HTTP/1.1\r\nHost: nvdp\r\n"));
+        AssertStopsCleanly();
+    }
+
+    [Test]
+    public void A_sigterm_during_a_capture_ends_it_with_a_complete_file_and_stops_within_seconds()
+    {
+        StartDaemon();
+        Assert.That(WaitForLog("started:"), Is.True, "the daemon started: " + Log);
+        string file = Path.Combine(_dir!.Path, "red1.pcapng");
+        var capture = Task.Run(() => Nvdp("capture", "--port", "red1", "--count", "1000", "--timeout", "300", "-w", file));
+        Assert.That(TestWait.Until(() => File.Exists(file) || capture.IsCompleted), Is.True, "the capture began");
+        Assert.That(capture.IsCompleted, Is.False, "the capture runs: " + (capture.IsCompleted ? capture.Result.Err : ""));
+        AssertStopsCleanly();
+        Assert.That(capture.Wait(StopLimit), Is.True, "the capture ended with the daemon");
+        Assert.That(capture.Result.Code, Is.Zero, capture.Result.Err);
+
+        // pcapng: every block ends with its length; the last one is the interface statistics.
+        byte[] bytes = File.ReadAllBytes(file);
+        int last = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(bytes.Length - 4));
+        Assert.That(BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(bytes.Length - last)), Is.EqualTo(5u), "the file closes with an Interface Statistics Block");
+    }
+
+    [Test]
     public void A_sighup_and_a_sigterm_during_startup_close_what_was_opened_and_restore_a_tap_found_down()
     {
         // The VM's TAP exists, down; the control socket's path holds a listener whose queue is
