@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
@@ -21,7 +22,7 @@ namespace NvDataplane.Cli.Control;
 /// <see cref="EventLog"/> only for errors. It runs on the thread pool, apart from the worker; it
 /// reads counters and publishes policy versions, and never takes a lock the worker takes.
 /// </summary>
-internal sealed class ControlServer : IAsyncDisposable, IDisposable
+internal sealed partial class ControlServer : IAsyncDisposable, IDisposable
 {
     /// <summary>
     /// How long a stop lets requests in progress finish before their connections are cut: the
@@ -132,7 +133,8 @@ internal sealed class ControlServer : IAsyncDisposable, IDisposable
 
     /// <summary>
     /// Makes the socket's folder, and takes the path over from a daemon that died without
-    /// removing it; a path another process still answers on is refused.
+    /// removing it; a path another process still answers on is refused, and so is anything at
+    /// the path that is not a socket (a file, a folder, a link), which is left as it is.
     /// </summary>
     private static void PrepareSocketPath(string path)
     {
@@ -141,9 +143,14 @@ internal sealed class ControlServer : IAsyncDisposable, IDisposable
             Directory.CreateDirectory(folder);
         }
 
-        if (!File.Exists(path))
+        if (!File.Exists(path) && !Directory.Exists(path) && new FileInfo(path).LinkTarget is null)
         {
             return;
+        }
+
+        if (!IsSocket(path))
+        {
+            throw new IOException($"{path} is not a socket, and nvdp removes only a socket a daemon left; move it away, or give the control API another path with --control unix:PATH or control.listen");
         }
 
         using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -159,6 +166,20 @@ internal sealed class ControlServer : IAsyncDisposable, IDisposable
 
         throw new IOException($"another process (a running nvdp?) serves {path}; stop it, or give this daemon its own socket with --control unix:PATH or control.listen");
     }
+
+    /// <summary>Whether <paramref name="path"/> itself (not what a link names) is a socket, by statx(2), whose layout is the same on every architecture.</summary>
+    private static bool IsSocket(string path)
+    {
+        const int AtFdCwd = -100, AtSymlinkNoFollow = 0x100;
+        const uint StatxType = 0x1;
+        const int ModeOffset = 28, TypeMask = 0xF000, Socket = 0xC000; // stx_mode; S_IFMT, S_IFSOCK
+        var statx = new byte[256];
+        return Statx(AtFdCwd, path, AtSymlinkNoFollow, StatxType, statx) == 0
+            && (BitConverter.ToUInt16(statx, ModeOffset) & TypeMask) == Socket;
+    }
+
+    [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Statx(int directory, string path, int flags, uint mask, byte[] statx);
 
     /// <summary>Outermost: exceptions, 404 and 405 become problem details; nothing is logged per request.</summary>
     private static Func<HttpContext, RequestDelegate, Task> ErrorsAsProblems(ControlApi api, EventLog log) => async (context, next) =>

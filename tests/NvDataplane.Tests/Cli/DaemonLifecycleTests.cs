@@ -201,6 +201,19 @@ public class DaemonLifecycleTests
         Assert.That(_namespace.Ip("link", "show", "cr" + Suffix), Does.Not.Contain(",UP"), "the TAP found down is down again");
     }
 
+    [Test]
+    public void A_regular_file_at_the_control_socket_path_is_refused_and_left_as_it_was()
+    {
+        File.WriteAllText(Socket, "not a socket");
+        StartDaemon();
+        Assert.That(_daemon!.WaitForExit(TimeSpan.FromSeconds(30)), Is.True, "the daemon refused to start: " + Log);
+        _daemon.WaitForExit();
+        Assert.That(_daemon.ExitCode, Is.EqualTo(1), Log);
+        Assert.That(Log, Does.Contain("control_failed").And.Contain("is not a socket"), Log);
+        Assert.That(Log, Does.Not.Contain("   at "), "no stack trace");
+        Assert.That(File.ReadAllText(Socket), Is.EqualTo("not a socket"), "the file is left as it was");
+    }
+
     private static bool TrySend(Socket socket)
     {
         try
