@@ -93,9 +93,9 @@ internal sealed class ControlClient : IDisposable
             using var reader = new StreamReader(response.Content.ReadAsStream(), Encoding.UTF8);
             return ((int)response.StatusCode, reader.ReadToEnd());
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (Unreachable(e) is { } why)
         {
-            unreachable = Unreachable(e);
+            unreachable = why;
             return null;
         }
     }
@@ -127,21 +127,30 @@ internal sealed class ControlClient : IDisposable
 
             return ((int)response.StatusCode, "");
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (Unreachable(e) is { } why)
         {
-            unreachable = Unreachable(e);
+            unreachable = why;
             return null;
         }
     }
 
-    private string Unreachable(HttpRequestException e) => e.InnerException is SocketException s
-        ? s.SocketErrorCode switch
+    /// <summary>
+    /// Why the daemon could not be reached or stopped answering, for the exceptions that mean
+    /// that (no connection, HttpClient's timeout, the connection lost mid-answer); null for others.
+    /// </summary>
+    private string? Unreachable(Exception e) => e switch
+    {
+        HttpRequestException { InnerException: SocketException s } => s.SocketErrorCode switch
         {
             SocketError.AddressNotAvailable when Server.StartsWith("unix:", StringComparison.Ordinal) => "no such socket",
             SocketError.ConnectionRefused => "nothing listens there",
             _ => s.Message,
-        }
-        : e.Message;
+        },
+        HttpRequestException => e.Message,
+        TaskCanceledException { InnerException: TimeoutException } => $"it did not answer within {_http.Timeout.TotalSeconds:0.#} s",
+        HttpIOException => $"the connection broke off: {e.Message}",
+        _ => null,
+    };
 
     public void Dispose() => _http.Dispose();
 }
