@@ -28,8 +28,8 @@ internal sealed partial class ControlApi(PolicyEditor editor, DataplaneStats sta
     public const string MetricsPath = "/metrics";
     public const string ConfigPath = "/v1/config";
 
-    /// <summary>Each path and its methods, for 404 and 405 answers.</summary>
-    public Dictionary<string, string[]> Routes { get; } = [];
+    /// <summary>Each path and its methods, for 404 and 405 answers; case-insensitive, as routing is.</summary>
+    public Dictionary<string, string[]> Routes { get; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The section's collection: <c>/v1/lookup-records</c>, <c>/v1/customer-routes</c>, <c>/v1/provider-addresses</c>, <c>/v1/provider-routes</c>.</summary>
     public static string PathOf(PolicySection section) => "/v1/" + Kebab(PolicySections.JsonName(section));

@@ -232,6 +232,9 @@ public partial class ControlApiTests
         Assert.That(wrong.Response.Content.Headers.Allow, Is.EquivalentTo(new[] { "GET", "POST", "PATCH", "DELETE" }));
         AssertProblem(host.Request(HttpMethod.Get, "/v1/changes"), HttpStatusCode.MethodNotAllowed, "use POST");
         AssertProblem(host.Request(HttpMethod.Delete, "/metrics"), HttpStatusCode.MethodNotAllowed, "use GET");
+
+        // Routing ignores case; so does the answer for a wrong method.
+        AssertProblem(host.Request(HttpMethod.Delete, "/V1/STATS"), HttpStatusCode.MethodNotAllowed, "DELETE is not allowed on /V1/STATS; use GET");
     }
 
     [Test]
