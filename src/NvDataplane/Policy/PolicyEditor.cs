@@ -266,13 +266,22 @@ public sealed class PolicyEditor : IDisposable
         return Enqueue(new Request([], root)).GetAwaiter().GetResult();
     }
 
+    /// <summary>How long <see cref="Dispose"/> waits for a version being built: a daemon stops within 2 s (SPEC section 3) even when a request costs far longer.</summary>
+    internal static readonly TimeSpan DisposeWait = TimeSpan.FromSeconds(1);
+
     public void Dispose()
     {
         _stop.Cancel();
         _wake.Release();
         if (_committer.IsAlive)
         {
-            _committer.Join();
+            if (!_committer.Join(DisposeWait))
+            {
+                // Still building a version (a request of thousands of whole-section scans, a
+                // policy of millions of records): the committer is a background thread and ends
+                // when its commit does, refusing what waits; it still uses the two below.
+                return;
+            }
         }
         else
         {
