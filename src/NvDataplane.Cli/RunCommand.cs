@@ -208,10 +208,12 @@ internal static class RunCommand
             source?.Start();
             SdNotify("READY=1", log);
             var tooLargeReported = new bool[ports.Count];
+            var mtuReported = new int[ports.Count];
             while (!signals.Stopping.WaitHandle.WaitOne(LearnedReportIntervalMs))
             {
                 ReportLearned(worker.Forwarder.Learned, log);
                 ReportTooLarge(config, ports, tooLargeReported, log);
+                ReportMtuBelowConfig(config, ports, mtuReported, log);
             }
         }
         finally
@@ -262,6 +264,36 @@ internal static class RunCommand
     /// Says once per port, when it first happens, that frames too large for a buffer arrived and
     /// were dropped, and what usually sends them; rxTooLarge in the stats counts every one.
     /// </summary>
+    /// <summary>
+    /// Warns when a provider or external port's device has a smaller MTU than the port's
+    /// configured <c>mtu</c>: the dataplane answers larger packets with ICMP errors only above the
+    /// configured figure, so those in between are lost in the device with nothing sent back (a
+    /// path-MTU black hole). Said once per MTU value; <paramref name="reported"/> keeps it.
+    /// </summary>
+    internal static void ReportMtuBelowConfig(HostConfig config, IReadOnlyList<IPacketPort> ports, int[] reported, EventLog log)
+    {
+        for (int i = 0; i < ports.Count; i++)
+        {
+            var port = config.Ports[i];
+            int mtu = ports[i].DeviceMtu;
+            if (port.Role is not (PortRole.Provider or PortRole.External) || mtu <= 0 || mtu >= port.Mtu)
+            {
+                reported[i] = 0;
+                continue;
+            }
+
+            if (reported[i] == mtu)
+            {
+                continue;
+            }
+
+            reported[i] = mtu;
+            log.Write("warning", "port_mtu_below_config", $"port {port.Name} ({ports[i].Name}): the device's MTU is {mtu}, below the port's mtu {port.Mtu}: "
+                + $"packets of {mtu + 1}..{port.Mtu} bytes are lost in the device (counted as could not send) where senders should get ICMP fragmentation needed / packet too big; "
+                + $"set the port's mtu to {mtu} or raise the device's");
+        }
+    }
+
     internal static void ReportTooLarge(HostConfig config, IReadOnlyList<IPacketPort> ports, bool[] reported, EventLog log)
     {
         for (int i = 0; i < ports.Count; i++)

@@ -134,6 +134,8 @@ public sealed unsafe class AfPacketPort : IPacketPort
     /// <summary>Frames the device refused for good (taken by Transmit, not sent).</summary>
     public long TransmitDropped => _transmit.Dropped;
 
+    public int DeviceMtu => _transmit.Mtu;
+
     /// <summary>
     /// Frames the kernel dropped since the port opened because the receive ring was full (read too
     /// slowly): the kernel's PACKET_STATISTICS, which reading resets, summed here. Reading this

@@ -87,6 +87,7 @@ internal sealed unsafe class AfPacketTransmitRing
         }
 
         _frameLimit = mtu + Ethernet.HeaderSize;
+        Mtu = mtu;
         int largestFrame = Math.Max(BufferPool.DefaultDataSize, mtu + Ethernet.HeaderSize + Ethernet.VlanTagSize);
         _slotSize = Math.Min(TpacketAlign(DataOffset + VirtioNetHeaderSize + largestFrame), BlockSize);
         _slotsPerBlock = BlockSize / _slotSize;
@@ -157,6 +158,9 @@ internal sealed unsafe class AfPacketTransmitRing
         }
     }
 
+    /// <summary>The interface's MTU as last read.</summary>
+    public int Mtu { get; private set; }
+
     /// <summary>Reads the interface's MTU again, for the frames sent from now on.</summary>
     public void ReadMtuAgain()
     {
@@ -164,6 +168,7 @@ internal sealed unsafe class AfPacketTransmitRing
         if (mtu >= 0)
         {
             _frameLimit = mtu + Ethernet.HeaderSize;
+            Mtu = mtu;
         }
     }
 

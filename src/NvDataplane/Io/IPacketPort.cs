@@ -48,4 +48,7 @@ public interface IPacketPort : IDisposable
 
     /// <summary>Frames <see cref="Transmit"/> took but the device could never send as they were (too large, a runt, the link down), since the port opened.</summary>
     long TransmitDropped => 0;
+
+    /// <summary>The device's MTU as last read (an <c>afpacket:</c> port reads it every 200 ms), or 0 where the port does not know it.</summary>
+    int DeviceMtu => 0;
 }

@@ -51,4 +51,33 @@ public class TooLargeLogTests
         RunCommand.ReportTooLarge(config, [pnic, red], reported, log);
         Assert.That(text.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries), Has.Length.EqualTo(2), "another port says it for itself");
     }
+
+    [Test]
+    public void A_provider_device_whose_mtu_is_below_the_configured_one_is_said_once_per_value()
+    {
+        var config = ConfigLoader.Load(ConfigJson).Config!;
+        var pnic = new QueuePort("pnic0") { DeviceMtu = 1500 };
+        var red = new QueuePort("red1") { DeviceMtu = 1000 }; // a vm port: its device's MTU is the VM's business
+        var text = new StringWriter();
+        var log = new EventLog(text, json: false);
+        var reported = new int[2];
+        string[] Lines() => text.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+        RunCommand.ReportMtuBelowConfig(config, [pnic, red], reported, log);
+        Assert.That(text.ToString(), Is.Empty, "1500 = the configured mtu");
+
+        pnic.DeviceMtu = 1400;
+        RunCommand.ReportMtuBelowConfig(config, [pnic, red], reported, log);
+        RunCommand.ReportMtuBelowConfig(config, [pnic, red], reported, log);
+        Assert.That(Lines(), Has.Length.EqualTo(1), "said once, not at every look");
+        Assert.That(Lines()[0], Does.Contain("port_mtu_below_config").And.Contain("port pnic0 (queue:pnic0)").And.Contain("MTU is 1400, below the port's mtu 1500"));
+
+        pnic.DeviceMtu = 1300;
+        RunCommand.ReportMtuBelowConfig(config, [pnic, red], reported, log);
+        pnic.DeviceMtu = 1500;
+        RunCommand.ReportMtuBelowConfig(config, [pnic, red], reported, log);
+        pnic.DeviceMtu = 1300;
+        RunCommand.ReportMtuBelowConfig(config, [pnic, red], reported, log);
+        Assert.That(Lines(), Has.Length.EqualTo(3), "a new value is said again, and so is the same one after it was put right");
+    }
 }

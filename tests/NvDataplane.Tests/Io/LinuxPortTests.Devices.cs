@@ -99,14 +99,16 @@ public partial class LinuxPortTests
             var pool = new BufferPool(64);
             using var a = new AfPacketPort("fxpa");
             using var b = new AfPacketPort("fxpb");
+            int mtuAtOpen = a.DeviceMtu;
             ns.Ip("link", "set", "dev", "fxpa", "mtu", "9000");
             ns.Ip("link", "set", "dev", "fxpb", "mtu", "9000");
             ReceiveUntilFailure(a, pool, TimeSpan.FromMilliseconds(AfPacketPort.HousekeepingIntervalMs + 100)); // a reads the MTU again
             SendAll(a, jumbo, pool);
-            return (atB: ReceiveTestFrames(b, pool, jumbo.Count).Frames, a.TransmitDropped);
+            return (atB: ReceiveTestFrames(b, pool, jumbo.Count).Frames, a.TransmitDropped, mtuAtOpen, mtuRead: a.DeviceMtu);
         });
 
         AssertSameFrames(result.atB, jumbo, "a → b after the MTU went up to 9000");
+        Assert.That((result.mtuAtOpen, result.mtuRead), Is.EqualTo((1500, 9000)), "the port says the device's MTU as last read");
         Assert.That(result.TransmitDropped, Is.Zero, "no frame refused for want of a slot");
     }
 

@@ -19,6 +19,8 @@ internal sealed class QueuePort(string name, int accepts = int.MaxValue) : IPack
     /// <summary>What the port reports as frames received too large for a buffer; set by a test.</summary>
     public long ReceiveTruncated { get; set; }
 
+    public int DeviceMtu { get; set; }
+
     /// <summary>What the port reports as frames it could never send; set by a test.</summary>
     public long TransmitDropped { get; set; }
 
