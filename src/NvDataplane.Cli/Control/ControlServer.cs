@@ -83,6 +83,8 @@ internal sealed partial class ControlServer : IAsyncDisposable, IDisposable
             app.Use(RequireToken(Encoding.UTF8.GetBytes(token)));
         }
 
+        app.Use(RefuseBrowsers(checkHost: listen.Tcp is not null && token is null));
+
         api.Map(app);
         try
         {
@@ -223,6 +225,41 @@ internal sealed partial class ControlServer : IAsyncDisposable, IDisposable
     };
 
     /// <summary>Every request presents <c>Authorization: Bearer TOKEN</c> (compared in constant time) or gets 401.</summary>
+    /// <summary>
+    /// Refuses what a web browser on the host could send: a page it opens could POST to a
+    /// loopback listener (a form or a text/plain body needs no CORS preflight), or, through DNS
+    /// rebinding, talk to it under the page's own name. So no request may carry an Origin header
+    /// (nvdp and scripts send none), a body must be <c>application/json</c> (which a browser
+    /// sends to another origin only after a preflight nvdp never grants), and a TCP listener
+    /// without a token (<paramref name="checkHost"/>) takes only a Host that is an address or
+    /// <c>localhost</c>.
+    /// </summary>
+    private static Func<HttpContext, RequestDelegate, Task> RefuseBrowsers(bool checkHost) => (context, next) =>
+    {
+        var request = context.Request;
+        if (request.Headers.Origin.Count != 0)
+        {
+            return Problem.WriteAsync(context, StatusCodes.Status403Forbidden, $"a request from a web page (Origin {request.Headers.Origin}) is refused: the control API takes nvdp and scripts, not browsers");
+        }
+
+        string host = request.Host.Host;
+        if (checkHost && !IPAddress.TryParse(host.Trim('[', ']'), out _) && !host.Equals("localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return Problem.WriteAsync(context, StatusCodes.Status403Forbidden, $"the Host header names {host}: address this daemon as 127.0.0.1 (or its listen address), not by a name that could be anyone's");
+        }
+
+        bool hasBody = request.ContentLength > 0 || request.Headers.TransferEncoding.Count != 0;
+        if (hasBody && !IsJson(request.ContentType))
+        {
+            return Problem.WriteAsync(context, StatusCodes.Status415UnsupportedMediaType, $"the body is sent as {request.ContentType ?? "nothing named"}; send it as Content-Type: application/json");
+        }
+
+        return next(context);
+    };
+
+    private static bool IsJson(string? contentType) =>
+        contentType is not null && contentType.Split(';')[0].Trim().Equals("application/json", StringComparison.OrdinalIgnoreCase);
+
     private static Func<HttpContext, RequestDelegate, Task> RequireToken(byte[] token) => (context, next) =>
     {
         string? header = context.Request.Headers.Authorization;

@@ -289,6 +289,33 @@ public partial class ControlApiTests
     }
 
     [Test]
+    public void What_a_web_browser_could_send_to_a_loopback_listener_is_refused()
+    {
+        // A page a browser on the host opens may POST a form or text/plain without a preflight,
+        // and through DNS rebinding reach 127.0.0.1 under its own name: none of it may change policy.
+        using var host = new ControlApiHost("tcp:127.0.0.1:0");
+        var plain = host.Request(HttpMethod.Post, "/v1/lookup-records", Red9, contentType: "text/plain");
+        AssertProblem(plain, HttpStatusCode.UnsupportedMediaType, "send it as Content-Type: application/json");
+        var form = host.Request(HttpMethod.Post, "/v1/lookup-records", Red9, contentType: "application/x-www-form-urlencoded");
+        Assert.That(form.Status, Is.EqualTo(HttpStatusCode.UnsupportedMediaType));
+
+        var fromPage = new HttpRequestMessage(HttpMethod.Post, "/v1/lookup-records") { Content = new StringContent(Red9, System.Text.Encoding.UTF8, "application/json") };
+        fromPage.Headers.Add("Origin", "http://evil.example");
+        var refused = host.Client.Http.Send(fromPage);
+        Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden));
+
+        var rebound = new HttpRequestMessage(HttpMethod.Get, "/v1/lookup-records");
+        rebound.Headers.Host = "evil.example:9900";
+        Assert.That(host.Client.Http.Send(rebound).StatusCode, Is.EqualTo(HttpStatusCode.Forbidden), "a Host that is a name");
+        var local = new HttpRequestMessage(HttpMethod.Get, "/v1/lookup-records");
+        local.Headers.Host = "localhost:9900";
+        Assert.That(host.Client.Http.Send(local).StatusCode, Is.EqualTo(HttpStatusCode.OK), "localhost is fine");
+
+        Assert.That(host.Store.Current.Version, Is.EqualTo(1), "nothing was applied");
+        Assert.That(host.Request(HttpMethod.Post, "/v1/lookup-records", Red9).Status, Is.EqualTo(HttpStatusCode.OK), "the CLI's own request");
+    }
+
+    [Test]
     public void On_tcp_with_a_token_requests_without_or_with_a_wrong_token_are_401()
     {
         using var host = new ControlApiHost("tcp:127.0.0.1:0", token: "s3cret");
