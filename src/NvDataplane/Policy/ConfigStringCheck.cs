@@ -1,15 +1,20 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace NvDataplane.Policy;
 
 /// <summary>
 /// Finds strings and field names that JSON accepts but .NET cannot read: a <c>\uD800</c>-style
-/// escape that leaves half a UTF-16 surrogate pair. The readers run only on a document without
-/// them, so reading a string never throws.
+/// escape that leaves half a UTF-16 surrogate pair, or bytes that are not UTF-8 (a request body
+/// is parsed as sent). The readers run only on a document without them, so reading a string
+/// never throws.
 /// </summary>
 internal static class ConfigStringCheck
 {
     private const string Fix = "contains a \\u escape of half a UTF-16 surrogate pair; write the character itself or a complete pair";
+
+    private const string NotUtf8 = "holds bytes that are not UTF-8 (such as 0xFF); send the text as UTF-8";
 
     public static void Check(JsonElement element, string path, ConfigProblemList problems)
     {
@@ -24,7 +29,7 @@ internal static class ConfigStringCheck
                     }
                     else
                     {
-                        problems.Add(path, $"a field name {Fix}");
+                        problems.Add(path, $"a field name {(Utf8.IsValid(JsonMarshal.GetRawUtf8PropertyName(property)) ? Fix : NotUtf8)}");
                     }
                 }
 
@@ -38,7 +43,7 @@ internal static class ConfigStringCheck
 
                 break;
             case JsonValueKind.String when !TryGetString(element, out _):
-                problems.Add(path, $"the string {Fix}");
+                problems.Add(path, $"the string {(Utf8.IsValid(JsonMarshal.GetRawUtf8Value(element)) ? Fix : NotUtf8)}");
                 break;
             default:
                 break;

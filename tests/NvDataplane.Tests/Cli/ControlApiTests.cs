@@ -289,6 +289,22 @@ public partial class ControlApiTests
     }
 
     [Test]
+    public void A_string_of_bytes_that_are_not_utf8_is_named_so()
+    {
+        // The body is parsed as sent: 0xFF in vmName was reported as a \u escape of half a surrogate pair.
+        using var host = new ControlApiHost();
+        byte[] body = System.Text.Encoding.UTF8.GetBytes(Red9.Replace("}", ", \"vmName\": \"ab@\" }", StringComparison.Ordinal));
+        body[Array.IndexOf(body, (byte)'@')] = 0xFF;
+        var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        var response = host.Client.Http.Send(new HttpRequestMessage(HttpMethod.Post, "/v1/lookup-records") { Content = content });
+        string text = new StreamReader(response.Content.ReadAsStream()).ReadToEnd();
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.UnprocessableEntity), text);
+        Assert.That(Json(text).GetProperty("problems")[0].GetProperty("message").GetString(), Does.Contain("not UTF-8"));
+        Assert.That(host.Store.Current.Version, Is.EqualTo(1));
+    }
+
+    [Test]
     public void What_a_web_browser_could_send_to_a_loopback_listener_is_refused()
     {
         // A page a browser on the host opens may POST a form or text/plain without a preflight,
