@@ -92,20 +92,27 @@ public sealed class EtcdClient : IDisposable
     }
 
     /// <summary>Writes one key; returns the revision of the write.</summary>
-    public async Task<long> PutAsync(string key, string value, CancellationToken cancel = default)
+    public Task<long> PutAsync(string key, string value, CancellationToken cancel = default) =>
+        PutAsync(Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value), cancel);
+
+    /// <summary>Writes one key as bytes (etcd's keys are bytes, not necessarily text); returns the revision of the write.</summary>
+    public async Task<long> PutAsync(byte[] key, byte[] value, CancellationToken cancel = default)
     {
         using var json = await PostAsync("v3/kv/put", w =>
         {
-            w.WriteBase64String("key", Encoding.UTF8.GetBytes(key));
-            w.WriteBase64String("value", Encoding.UTF8.GetBytes(value));
+            w.WriteBase64String("key", key);
+            w.WriteBase64String("value", value);
         }, cancel).ConfigureAwait(false);
         return HeaderRevision(json.RootElement);
     }
 
     /// <summary>Deletes one key; returns the revision of the delete.</summary>
-    public async Task<long> DeleteAsync(string key, CancellationToken cancel = default)
+    public Task<long> DeleteAsync(string key, CancellationToken cancel = default) => DeleteAsync(Encoding.UTF8.GetBytes(key), cancel);
+
+    /// <summary>Deletes one key given as bytes; returns the revision of the delete.</summary>
+    public async Task<long> DeleteAsync(byte[] key, CancellationToken cancel = default)
     {
-        using var json = await PostAsync("v3/kv/deleterange", w => w.WriteBase64String("key", Encoding.UTF8.GetBytes(key)), cancel).ConfigureAwait(false);
+        using var json = await PostAsync("v3/kv/deleterange", w => w.WriteBase64String("key", key), cancel).ConfigureAwait(false);
         return HeaderRevision(json.RootElement);
     }
 

@@ -356,7 +356,7 @@ public sealed partial class EtcdPolicySource : IDisposable
 
     private void Take(IReadOnlyList<EtcdEvent> events)
     {
-        var states = events.Select(e => e.IsDelete ? new KeyState(Encoding.UTF8.GetString(e.Key), e.ModRevision, "", null) : State(e.Key, e.ModRevision, e.Value!)).ToList();
+        var states = events.Select(e => e.IsDelete ? new KeyState(KeyName(e.Key, out _), e.ModRevision, "", null) : State(e.Key, e.ModRevision, e.Value!)).ToList();
         long last = events[^1].ModRevision;
         lock (_gate)
         {
@@ -377,8 +377,46 @@ public sealed partial class EtcdPolicySource : IDisposable
 
     private KeyState State(byte[] key, long modRevision, byte[] value)
     {
-        string name = Encoding.UTF8.GetString(key);
-        return new KeyState(name, modRevision, Encoding.UTF8.GetString(value), EtcdKeyLayout.Parse(_config.Prefix, name, value));
+        string name = KeyName(key, out bool utf8);
+        var parsed = utf8 ? EtcdKeyLayout.Parse(_config.Prefix, name, value) : EtcdEntry.Refused(null, "the key is not UTF-8 text; name keys in UTF-8");
+        return new KeyState(name, modRevision, Encoding.UTF8.GetString(value), parsed);
+    }
+
+    /// <summary>
+    /// A key as text: its UTF-8, or, when it is not UTF-8, the text with each byte that is no
+    /// part of a character written <c>\xNN</c>. Two such keys stay two: decoded with replacement
+    /// characters, <c>r\xff</c> and <c>r\xfe</c> were one key, so one route vanished unsaid and
+    /// deleting one key removed the other's entry.
+    /// </summary>
+    private static string KeyName(byte[] key, out bool utf8)
+    {
+        utf8 = System.Text.Unicode.Utf8.IsValid(key);
+        if (utf8)
+        {
+            return Encoding.UTF8.GetString(key);
+        }
+
+        var text = new StringBuilder(key.Length + 8);
+        var rest = key.AsSpan();
+        while (!rest.IsEmpty)
+        {
+            if (System.Text.Rune.DecodeFromUtf8(rest, out var rune, out int used) == System.Buffers.OperationStatus.Done)
+            {
+                text.Append(rune.ToString());
+            }
+            else
+            {
+                used = Math.Max(used, 1);
+                foreach (byte b in rest[..used])
+                {
+                    text.Append(CultureInfo.InvariantCulture, $"\\x{b:x2}");
+                }
+            }
+
+            rest = rest[used..];
+        }
+
+        return text.ToString();
     }
 
     private void MarkReachable()

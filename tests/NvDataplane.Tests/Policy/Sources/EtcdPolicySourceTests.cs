@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using NvDataplane.Cli.Control;
 using NvDataplane.Headers;
@@ -190,6 +191,26 @@ public class EtcdPolicySourceTests
         Assert.That(Source.RejectedKeys, Is.EqualTo(3), "VSID 42, the key outside the layout, the second NAT record");
         Assert.That(Source.Rejected, Is.EqualTo(4));
         Assert.That(_log.Count(l => l.Contains("key /nvdp/providerRoutes/default", StringComparison.Ordinal)), Is.EqualTo(1), "each rejection is logged once");
+    }
+
+    [Test]
+    public void Keys_that_are_not_utf8_stay_apart_and_are_refused_by_name()
+    {
+        // Decoded with replacement characters, .../r\xff and .../r\xfe were one key: one route
+        // vanished unsaid, and deleting one key removed the other's entry.
+        StartEtcd();
+        WaitApplied(StartSource(Put(RecordKey("10.1.1.7"), Record("10.1.1.7", "192.168.1.10"))));
+        byte[] Key(byte last) => [.. Encoding.UTF8.GetBytes(EtcdKeyLayout.CustomerRouteKey(Prefix, "r")), last];
+        long ff = Etcd.PutAsync(Key(0xff), Encoding.UTF8.GetBytes(Route("10.9.0.0/16"))).GetAwaiter().GetResult();
+        WaitLogged($"policy_source_rejected: key /nvdp/customerRoutes/r\\xff (revision {ff}): the key is not UTF-8 text");
+        long fe = Etcd.PutAsync(Key(0xfe), Encoding.UTF8.GetBytes(Route("10.8.0.0/16"))).GetAwaiter().GetResult();
+        WaitLogged($"policy_source_rejected: key /nvdp/customerRoutes/r\\xfe (revision {fe}): the key is not UTF-8 text");
+        Assert.That(Source.RejectedKeys, Is.EqualTo(2), "two keys, each refused");
+
+        Etcd.DeleteAsync(Key(0xff)).GetAwaiter().GetResult();
+        WaitApplied(Put(RecordKey("10.1.1.8"), Record("10.1.1.8", "192.168.1.11")));
+        Assert.That(Source.RejectedKeys, Is.EqualTo(1), "the other key is still refused");
+        Assert.That(Store.Current.Config.CustomerRoutes.Select(r => r.DestinationPrefix.ToString()), Has.None.EqualTo("10.9.0.0/16").And.None.EqualTo("10.8.0.0/16"));
     }
 
     [TestCase(false, TestName = "Etcd killed and restarted: the watch resumes from the next revision without missing a write")]
