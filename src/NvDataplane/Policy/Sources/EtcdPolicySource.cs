@@ -55,6 +55,9 @@ public sealed partial class EtcdPolicySource : IDisposable
     private readonly SortedDictionary<string, KeyState> _desired = new(StringComparer.Ordinal);
     private long _desiredRevision;
     private bool _dirty;
+
+    /// <summary>etcd's last update was refused as a whole (the file's sections disagreed with it): a reload of the file tries it again.</summary>
+    private bool _refusedSinceApplied;
     private int _pendingEvents;
     private string? _pendingRead;
 
@@ -156,7 +159,20 @@ public sealed partial class EtcdPolicySource : IDisposable
         _applyGate.Wait();
         try
         {
-            return _editor.Reload(_appliedOnce ? WithEtcdSections(fileJson) : fileJson);
+            var result = _editor.Reload(_appliedOnce ? WithEtcdSections(fileJson) : fileJson);
+            if (result.Applied && Volatile.Read(ref _refusedSinceApplied))
+            {
+                // The file may have been the reason etcd's update was refused (an ACL naming a
+                // VSID etcd deleted): try etcd's content again now, not at etcd's next write.
+                lock (_gate)
+                {
+                    _dirty = true;
+                }
+
+                Wake();
+            }
+
+            return result;
         }
         finally
         {
@@ -570,6 +586,7 @@ public sealed partial class EtcdPolicySource : IDisposable
 
         ReportRejected(desired, rejected);
         Volatile.Write(ref _rejectedKeys, rejected.Count);
+        Volatile.Write(ref _refusedSinceApplied, result is { Applied: false });
         if (result is { Applied: false })
         {
             Interlocked.Increment(ref _refused);

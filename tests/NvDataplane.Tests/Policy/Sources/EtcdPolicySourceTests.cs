@@ -284,6 +284,31 @@ public class EtcdPolicySourceTests
     }
 
     [Test]
+    public void A_reload_that_removes_why_etcds_update_was_refused_applies_etcds_content_at_once()
+    {
+        StartEtcd();
+        Put(EtcdKeyLayout.LookupRecordKey(Prefix, 6000, "10.6.0.5"), Record("10.6.0.5", "192.168.1.11", vsid: 6000));
+        WaitApplied(StartSource(Put(RecordKey("10.1.1.7"), Record("10.1.1.7", "192.168.1.10"))));
+        string url = _etcd!.Url(Prefix);
+        string withAcl = Config(url).Replace("\"policySource\"", "\"acls\": [ { \"virtualSubnetId\": 6000, \"priority\": 1, \"direction\": \"both\", \"action\": \"deny\" } ], \"policySource\"", StringComparison.Ordinal);
+        Assert.That(Source.Reload(withAcl).Applied, Is.True);
+
+        // etcd deletes VSID 6000's only record, which the file's ACL names: refused, and so is
+        // every later update while the file says so.
+        long deleted = Etcd.DeleteAsync(EtcdKeyLayout.LookupRecordKey(Prefix, 6000, "10.6.0.5")).GetAwaiter().GetResult();
+        WaitLogged($"policy_source_refused: revision {deleted}");
+        long moved = Put(RecordKey("10.1.1.7"), Record("10.1.1.7", "192.168.1.12"));
+        WaitLogged($"policy_source_refused: revision {moved}");
+        Assert.That(Pa("10.1.1.7"), Is.EqualTo("192.168.1.10"));
+
+        // The file without the ACL: etcd's content applies now, not at its next write.
+        Assert.That(Source.Reload(Config(url)).Applied, Is.True);
+        Assert.That(WaitFor(() => Pa("10.1.1.7") == "192.168.1.12"), Is.True, Log);
+        Assert.That(Cas(), Is.EqualTo(new[] { "10.1.1.7" }), "10.6.0.5 is gone as etcd says");
+        Assert.That(Source.AppliedRevision, Is.EqualTo(moved));
+    }
+
+    [Test]
     public void A_reload_of_the_file_keeps_etcds_sections_and_refuses_another_source()
     {
         StartEtcd();
