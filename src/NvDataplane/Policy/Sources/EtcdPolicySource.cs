@@ -641,8 +641,15 @@ public sealed partial class EtcdPolicySource : IDisposable
         return list;
     }
 
+    /// <summary>
+    /// Whether applying <paramref name="candidate"/> would change the running policy: it differs
+    /// from what etcd last gave, or something else (the control API, a reload) changed the policy
+    /// since — then etcd's update replaces those changes, as the README says, rather than being
+    /// taken for "unchanged".
+    /// </summary>
     private bool Differs(List<KeyState> candidate) =>
-        candidate.Count != _applied.Count || candidate.Any(s => !_applied.TryGetValue(s.Key, out var a) || a.Text != s.Text);
+        Interlocked.Read(ref _policyVersion) != _editor.Store.Current.Version
+        || candidate.Count != _applied.Count || candidate.Any(s => !_applied.TryGetValue(s.Key, out var a) || a.Text != s.Text);
 
     private static PolicyChange[] Changes(List<KeyState> candidate) =>
     [

@@ -284,6 +284,24 @@ public class EtcdPolicySourceTests
     }
 
     [Test]
+    public void Etcds_next_update_replaces_a_change_made_through_the_control_api()
+    {
+        StartEtcd();
+        Put(RecordKey("10.1.1.7"), Record("10.1.1.7", "192.168.1.10"));
+        WaitApplied(StartSource(Put(RecordKey("10.1.1.8"), Record("10.1.1.8", "192.168.1.11"))));
+        using (var match = JsonDocument.Parse("""{ "customerAddress": "10.1.1.8", "virtualSubnetId": 5001 }"""))
+        {
+            Assert.That(_editor!.Apply(new PolicyChange.Remove(PolicySection.LookupRecords, match.RootElement.Clone())).Applied, Is.True);
+        }
+
+        Assert.That(Cas(), Is.EqualTo(new[] { "10.1.1.7" }));
+
+        // The same value written again: it was logged "(unchanged)" and 10.1.1.8 stayed away.
+        WaitApplied(Put(RecordKey("10.1.1.8"), Record("10.1.1.8", "192.168.1.11")));
+        Assert.That(Cas(), Is.EqualTo(new[] { "10.1.1.7", "10.1.1.8" }));
+    }
+
+    [Test]
     public void A_reload_that_removes_why_etcds_update_was_refused_applies_etcds_content_at_once()
     {
         StartEtcd();
