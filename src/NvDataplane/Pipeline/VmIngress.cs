@@ -255,24 +255,15 @@ public sealed partial class Forwarder
     }
 
     /// <summary>
-    /// Customer-route resolution for a frame sent to the gateway MAC. With
-    /// <c>global.useExternalRouter</c>, a destination on another subnet's on-link route goes to the
-    /// best route that names a router instead (HNV's UseExternalRouter: cross-subnet traffic to the
-    /// external routers configured with customer routes). A next hop with no record of its own is
-    /// the routing domain's GatewayWildcard VM when that VM is in the route's VSID.
+    /// Customer-route resolution for a frame sent to the gateway MAC: the route of
+    /// <see cref="PolicySnapshot.TryRouteFrom"/> (useExternalRouter included), then the record of
+    /// the destination (on-link) or of the next hop. A next hop with no record of its own is the
+    /// routing domain's GatewayWildcard VM when that VM is in the route's VSID.
     /// </summary>
     private int Route(VsidInfo vsid, in PacketInfo info, long nowNs, out DropReason reason)
     {
         reason = DropReason.None;
-        if (vsid.DomainIndex < 0 || !_p.Domains[vsid.DomainIndex].TryRoute(info.Destination, out var route))
-        {
-            reason = DropReason.NoRoute;
-            return -1;
-        }
-
-        var domain = _p.Domains[vsid.DomainIndex];
-        if (_p.Global.UseExternalRouter && route.IsOnLink && route.Vsid != vsid.Vsid
-            && !domain.TryRouteViaRouter(info.Destination, out route))
+        if (!_p.TryRouteFrom(vsid.DomainIndex, vsid.Vsid, info.Destination, out var route))
         {
             reason = DropReason.NoRoute;
             return -1;
@@ -287,7 +278,7 @@ public sealed partial class Forwarder
 
         if (index < 0 && !route.IsOnLink)
         {
-            int w = domain.Wildcard(route.NextHop.IsV4);
+            int w = _p.Domains[vsid.DomainIndex].Wildcard(route.NextHop.IsV4);
             index = w >= 0 && _p.Records[w].Vsid == route.Vsid ? w : -1;
         }
 

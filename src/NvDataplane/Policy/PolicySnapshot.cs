@@ -440,6 +440,24 @@ public sealed class PolicySnapshot
     }
 
     /// <summary>
+    /// The customer route the distributed router takes from VSID <paramref name="fromVsid"/>
+    /// toward <paramref name="destination"/>: the routing domain's best route, or, with
+    /// <c>global.useExternalRouter</c> when that is another VSID's on-link route, the best route
+    /// naming a router (HNV's UseExternalRouter: cross-subnet traffic to the external routers
+    /// configured with customer routes). False: none.
+    /// </summary>
+    public bool TryRouteFrom(int domainIndex, uint fromVsid, IpAddr destination, out CustomerRouteEntry route)
+    {
+        route = default;
+        if (domainIndex < 0 || !Domains[domainIndex].TryRoute(destination, out route))
+        {
+            return false;
+        }
+
+        return !(Global.UseExternalRouter && route.IsOnLink && route.Vsid != fromVsid) || Domains[domainIndex].TryRouteViaRouter(destination, out route);
+    }
+
+    /// <summary>
     /// The local port a customer route made the next hop of a decapsulated packet whose
     /// destination has no record in VSID <paramref name="vsid"/>: the routing domain's best route
     /// for the destination names a next hop whose record is on this host, in that VSID, with the
@@ -449,15 +467,11 @@ public sealed class PolicySnapshot
     /// </summary>
     public int RoutedNextHopPort(int domainIndex, uint vsid, IpAddr destination, MacAddress innerDestinationMac, out int hop)
     {
+        // The sender's VSID is not known here; VSID 0 is nobody's, so an on-link route of
+        // another subnet goes to the external router as the sender's would (an on-link route
+        // otherwise leads to the destination's own record, which it has not).
         hop = -1;
-        if (domainIndex < 0 || !Domains[domainIndex].TryRoute(destination, out var route))
-        {
-            return -1;
-        }
-
-        // An on-link route leads to a record of the destination itself, which it has not; only
-        // an external router (HNV's UseExternalRouter) could have been the sender's next hop.
-        if (route.IsOnLink && (!Global.UseExternalRouter || !Domains[domainIndex].TryRouteViaRouter(destination, out route)))
+        if (!TryRouteFrom(domainIndex, 0, destination, out var route) || route.IsOnLink)
         {
             return -1;
         }
