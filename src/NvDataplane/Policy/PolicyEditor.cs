@@ -445,24 +445,18 @@ public sealed class PolicyEditor : IDisposable
         var result = fast
             ? ConfigLoadResult.Valid(_config with { LookupRecords = _records.Records() })
             : Validate(accepted.Any(a => a.Document is not null), undo);
-        if (result.Config is null && accepted.Count > 1)
+        if (result.Config is null)
         {
             // Someone in the group is invalid: take the group apart and keep what is valid.
             undo.Rollback(0);
             var kept = new List<Request>();
-            if (KeepValid(accepted, undo, kept) is not { } valid)
+            if (KeepHalves(accepted, result, undo, kept) is not { } valid)
             {
                 return;
             }
 
             result = valid;
             accepted = kept;
-        }
-        else if (result.Config is null)
-        {
-            undo.Rollback(0);
-            accepted[0].Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, result.Problems));
-            return;
         }
 
         PolicySnapshot snapshot;
@@ -536,15 +530,25 @@ public sealed class PolicyEditor : IDisposable
         }
 
         undo.Rollback(mark);
-        if (staged.Count == 1)
+        return KeepHalves(staged, result, undo, kept);
+    }
+
+    /// <summary>
+    /// <paramref name="invalid"/>, found invalid together (<paramref name="refusal"/>) and rolled
+    /// back: one request is refused with those problems; more are split in halves for
+    /// <see cref="KeepValid"/>, without validating the whole group once more.
+    /// </summary>
+    private ConfigLoadResult? KeepHalves(List<Request> invalid, ConfigLoadResult refusal, UndoLog undo, List<Request> kept)
+    {
+        if (invalid.Count == 1)
         {
-            staged[0].Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, result.Problems));
+            invalid[0].Done.TrySetResult(PolicyChangeResult.Refused(_store.Current.Version, refusal.Problems));
             return null;
         }
 
-        int half = staged.Count / 2;
-        var first = KeepValid(staged.GetRange(0, half), undo, kept);
-        var second = KeepValid(staged.GetRange(half, staged.Count - half), undo, kept);
+        int half = invalid.Count / 2;
+        var first = KeepValid(invalid.GetRange(0, half), undo, kept);
+        var second = KeepValid(invalid.GetRange(half, invalid.Count - half), undo, kept);
         return second ?? first;
     }
 
@@ -976,10 +980,10 @@ public sealed class PolicyEditor : IDisposable
         _records = LookupRecordShadow.Build(_sections[PolicySection.LookupRecords].Values);
     }
 
-    /// <summary>Writes the candidate document (the root with the sections as staged) and validates it as a file.</summary>
     /// <summary>Candidate documents validated whole so far (each costs the whole policy), for tests.</summary>
     internal long Validations { get; private set; }
 
+    /// <summary>Writes the candidate document (the root with the sections as staged) and validates it as a file.</summary>
     private ConfigLoadResult Validate(bool wholeDocument, UndoLog undo)
     {
         Validations++;
