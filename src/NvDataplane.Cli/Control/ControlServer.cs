@@ -1,7 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
@@ -11,6 +10,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using NvDataplane.Io;
 using NvDataplane.Policy;
 
 namespace NvDataplane.Cli.Control;
@@ -22,7 +22,7 @@ namespace NvDataplane.Cli.Control;
 /// <see cref="EventLog"/> only for errors. It runs on the thread pool, apart from the worker; it
 /// reads counters and publishes policy versions, and never takes a lock the worker takes.
 /// </summary>
-internal sealed partial class ControlServer : IAsyncDisposable, IDisposable
+internal sealed class ControlServer : IAsyncDisposable, IDisposable
 {
     /// <summary>
     /// How long a stop lets requests in progress finish before their connections are cut: the
@@ -150,7 +150,7 @@ internal sealed partial class ControlServer : IAsyncDisposable, IDisposable
             return;
         }
 
-        if (!IsSocket(path))
+        if (FileIdentity.IsSocket(path) == false)
         {
             throw new IOException($"{path} is not a socket, and nvdp removes only a socket a daemon left; move it away, or give the control API another path with --control unix:PATH or control.listen");
         }
@@ -168,20 +168,6 @@ internal sealed partial class ControlServer : IAsyncDisposable, IDisposable
 
         throw new IOException($"another process (a running nvdp?) serves {path}; stop it, or give this daemon its own socket with --control unix:PATH or control.listen");
     }
-
-    /// <summary>Whether <paramref name="path"/> itself (not what a link names) is a socket, by statx(2), whose layout is the same on every architecture.</summary>
-    private static bool IsSocket(string path)
-    {
-        const int AtFdCwd = -100, AtSymlinkNoFollow = 0x100;
-        const uint StatxType = 0x1;
-        const int ModeOffset = 28, TypeMask = 0xF000, Socket = 0xC000; // stx_mode; S_IFMT, S_IFSOCK
-        var statx = new byte[256];
-        return Statx(AtFdCwd, path, AtSymlinkNoFollow, StatxType, statx) == 0
-            && (BitConverter.ToUInt16(statx, ModeOffset) & TypeMask) == Socket;
-    }
-
-    [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Statx(int directory, string path, int flags, uint mask, byte[] statx);
 
     /// <summary>Outermost: exceptions, 404 and 405 become problem details; nothing is logged per request.</summary>
     private static Func<HttpContext, RequestDelegate, Task> ErrorsAsProblems(ControlApi api, EventLog log) => async (context, next) =>
@@ -224,7 +210,6 @@ internal sealed partial class ControlServer : IAsyncDisposable, IDisposable
         }
     };
 
-    /// <summary>Every request presents <c>Authorization: Bearer TOKEN</c> (compared in constant time) or gets 401.</summary>
     /// <summary>
     /// Refuses what a web browser on the host could send: a page it opens could POST to a
     /// loopback listener (a form or a text/plain body needs no CORS preflight), or, through DNS
@@ -260,6 +245,7 @@ internal sealed partial class ControlServer : IAsyncDisposable, IDisposable
     private static bool IsJson(string? contentType) =>
         contentType is not null && contentType.Split(';')[0].Trim().Equals("application/json", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>Every request presents <c>Authorization: Bearer TOKEN</c> (compared in constant time) or gets 401.</summary>
     private static Func<HttpContext, RequestDelegate, Task> RequireToken(byte[] token) => (context, next) =>
     {
         string? header = context.Request.Headers.Authorization;

@@ -3,10 +3,27 @@ namespace NvDataplane.Io;
 /// <summary>
 /// Whether two paths name the same file however they reach it: through symbolic links (on the
 /// file or on any folder above it), hard links or bind mounts. On Linux the device and inode
-/// numbers are compared (statx(2)); elsewhere the paths with every link resolved.
+/// numbers are compared (statx(2)); elsewhere the paths with every link resolved. Also what
+/// kind of file a path is, where that takes statx.
 /// </summary>
-internal static class FileIdentity
+public static class FileIdentity
 {
+    /// <summary>
+    /// Whether <paramref name="path"/> itself (not what a link names) is a socket (statx(2); false
+    /// when it cannot be read); null off Linux, where this cannot be told.
+    /// </summary>
+    public static unsafe bool? IsSocket(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        byte* buffer = stackalloc byte[LinuxNative.StatxSize];
+        return LinuxNative.Statx(LinuxNative.AT_FDCWD, path, LinuxNative.AT_SYMLINK_NOFOLLOW, LinuxNative.STATX_TYPE, buffer) == 0
+            && (*(ushort*)(buffer + LinuxNative.StatxModeOffset) & LinuxNative.S_IFMT) == LinuxNative.S_IFSOCK;
+    }
+
     /// <summary>True when both paths exist and are one file.</summary>
     public static bool Same(string a, string b)
     {

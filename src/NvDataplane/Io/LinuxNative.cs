@@ -143,8 +143,13 @@ internal static unsafe partial class LinuxNative
 
     // statx(2): <linux/stat.h>. struct statx has one layout on every architecture.
     public const int AT_FDCWD = -100;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const uint STATX_TYPE = 0x1;
     public const uint STATX_INO = 0x100;
     public const int StatxSize = 256;
+    public const int StatxModeOffset = 28;
+    public const int S_IFMT = 0xF000;
+    public const int S_IFSOCK = 0xC000;
     public const int StatxInoOffset = 32;
     public const int StatxDevMajorOffset = 136;
     public const int StatxDevMinorOffset = 140;
