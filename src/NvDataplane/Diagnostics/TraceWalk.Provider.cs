@@ -204,12 +204,7 @@ internal sealed partial class TraceWalk
             int learned = FindLearned(vsid, info.Destination);
             int hop = -1;
             port = learned >= 0 ? _p.Records[learned].LocalPortIndex
-                : _p.RoutedNextHopPort(vsidInfo.DomainIndex, vsidInfo.Vsid, info.Destination, Ethernet.ReadDestination(_buffer.Frame[innerStart..]), out hop);
-            if (learned < 0 && port < 0)
-            {
-                port = _p.WildcardPort(vsidInfo.DomainIndex, vsidInfo.Vsid, info.Destination);
-            }
-
+                : _p.RoutedOrWildcardPort(vsidInfo.DomainIndex, vsidInfo.Vsid, info.Destination, Ethernet.ReadDestination(_buffer.Frame[innerStart..]), out hop);
             if (port < 0)
             {
                 return learned >= 0

@@ -285,19 +285,6 @@ public sealed partial class Forwarder
     }
 
     /// <summary>
-    /// The local port for a decapsulated packet whose destination has no record: a router VM a
-    /// customer route made the next hop (the inner frame is addressed to its MAC), else the
-    /// routing domain's GatewayWildcard VM; -1 when neither is here.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private int RoutedOrWildcardPort(PacketBuffer buffer, in PacketInfo info, in DecapState d)
-    {
-        var innerMac = Ethernet.ReadDestination(buffer.Frame[d.InnerStart..]);
-        int port = _p.RoutedNextHopPort(d.DomainIndex, d.Vsid, info.Destination, innerMac, out _);
-        return port >= 0 ? port : _p.WildcardPort(d.DomainIndex, d.Vsid, info.Destination);
-    }
-
-    /// <summary>
     /// Destination and anti-spoofing checks of a parsed NVGRE frame, from the two lookups' slot
     /// payloads, then delivery of the inner frame as carried.
     /// </summary>
@@ -326,7 +313,8 @@ public sealed partial class Forwarder
         else
         {
             int learned = FindLearned(d.Vsid, info.Destination, buffer.TimestampNs);
-            port = learned >= 0 ? p.Records[learned].LocalPortIndex : RoutedOrWildcardPort(buffer, in info, in d);
+            port = learned >= 0 ? p.Records[learned].LocalPortIndex
+                : p.RoutedOrWildcardPort(d.DomainIndex, d.Vsid, info.Destination, Ethernet.ReadDestination(buffer.Frame[d.InnerStart..]), out _);
             if (port < 0)
             {
                 return NoVmHere(buffer, in info, in d, srcIndex, srcData, learned >= 0 ? DropReason.NoLocalPort : DropReason.NoLookupRecord);

@@ -492,6 +492,19 @@ public sealed class PolicySnapshot
         return r.LocalPortIndex;
     }
 
+    /// <summary>
+    /// The local port for a decapsulated packet whose destination has no record in VSID
+    /// <paramref name="vsid"/>: a router VM a customer route made the next hop
+    /// (<see cref="RoutedNextHopPort"/>, its record in <paramref name="hop"/>), else the routing
+    /// domain's GatewayWildcard VM (<see cref="WildcardPort"/>, <paramref name="hop"/> -1); -1 when
+    /// neither is here. The forwarder and the tracer both ask this.
+    /// </summary>
+    public int RoutedOrWildcardPort(int domainIndex, uint vsid, IpAddr destination, MacAddress innerDestinationMac, out int hop)
+    {
+        int port = RoutedNextHopPort(domainIndex, vsid, destination, innerDestinationMac, out hop);
+        return port >= 0 ? port : WildcardPort(domainIndex, vsid, destination);
+    }
+
     public static PolicySnapshot Build(HostConfig config, long version = 1) => Build(config, version, null);
 
     /// <summary>
