@@ -261,10 +261,6 @@ internal static class RunCommand
     }
 
     /// <summary>
-    /// Says once per port, when it first happens, that frames too large for a buffer arrived and
-    /// were dropped, and what usually sends them; rxTooLarge in the stats counts every one.
-    /// </summary>
-    /// <summary>
     /// Warns when a provider or external port's device has a smaller MTU than the port's
     /// configured <c>mtu</c>: the dataplane answers larger packets with ICMP errors only above the
     /// configured figure, so those in between are lost in the device with nothing sent back (a
@@ -294,6 +290,10 @@ internal static class RunCommand
         }
     }
 
+    /// <summary>
+    /// Says once per port, when it first happens, that frames too large for a buffer arrived and
+    /// were dropped, and what usually sends them; rxTooLarge in the stats counts every one.
+    /// </summary>
     internal static void ReportTooLarge(HostConfig config, IReadOnlyList<IPacketPort> ports, bool[] reported, EventLog log)
     {
         for (int i = 0; i < ports.Count; i++)
