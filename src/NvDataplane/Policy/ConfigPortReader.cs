@@ -149,12 +149,13 @@ internal static partial class ConfigPortReader
             port.Report("macAddress", $"{mac} is already the MAC of {firsts.Macs[mac]}; each port needs its own MAC address");
         }
 
-        if (draft.Device is not null && !firsts.Interfaces.TryAdd(InterfaceOf(draft.Device), (draft.Path, draft.Device)))
+        if (draft.Device is { } mine && !firsts.Interfaces.TryAdd(InterfaceOf(mine), (draft.Path, mine)))
         {
-            var (path, device) = firsts.Interfaces[InterfaceOf(draft.Device)];
-            string same = device == draft.Device
-                ? $"{ConfigValueText.Quote(draft.Device)} is already the device of {path}"
-                : $"{ConfigValueText.Quote(draft.Device)} names interface {InterfaceOf(draft.Device)}, already the device of {path} ({ConfigValueText.Quote(device)})";
+            string iface = InterfaceOf(mine);
+            var (path, device) = firsts.Interfaces[iface];
+            string same = device == mine
+                ? $"{ConfigValueText.Quote(mine)} is already the device of {path}"
+                : $"{ConfigValueText.Quote(mine)} names interface {iface}, already the device of {path} ({ConfigValueText.Quote(device)})";
             port.Report("device", same + "; each port needs its own device: two ports on one interface would put the frames of one on the wire of the other");
         }
     }
