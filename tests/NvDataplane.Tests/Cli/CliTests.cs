@@ -376,6 +376,33 @@ public class CliTests
     }
 
     [Test]
+    public void Validate_refuses_a_file_that_is_not_utf8_and_says_where()
+    {
+        // Read as text, 0xFF became U+FFFD and the file was valid: host "h\uFFFD".
+        using var temp = new TempDir();
+        string path = Path.Combine(temp.Path, "latin1.json");
+        File.WriteAllBytes(path, [.. "{\n  \"host\": { \"name\": \"h"u8, 0xFF, .. "\" }\n}\n"u8]);
+        var (code, _, err) = Nvdp("validate", "--config", path);
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Is.EqualTo($"{path}: $: configuration file \"{path}\" is not UTF-8 text: byte 0xFF at line 2, byte 23; save it as UTF-8\n"));
+    }
+
+    [Test]
+    public void Validate_reads_a_file_with_a_utf8_or_utf16_byte_order_mark()
+    {
+        using var temp = new TempDir();
+        string text = File.ReadAllText(Scenario("encap-ipv4", "config.json"));
+        foreach (var (name, encoding) in new (string, System.Text.Encoding)[] { ("utf8", new System.Text.UTF8Encoding(true)), ("utf16", System.Text.Encoding.Unicode) })
+        {
+            string path = Path.Combine(temp.Path, name + ".json");
+            File.WriteAllBytes(path, [.. encoding.Preamble, .. encoding.GetBytes(text)]);
+            var (code, output, err) = Nvdp("validate", "--config", path);
+            Assert.That(code, Is.Zero, name + ": " + err);
+            Assert.That(output, Does.Contain(": valid: "), name);
+        }
+    }
+
+    [Test]
     public void Replay_into_an_out_dir_that_is_a_file_says_so_without_a_stack_trace()
     {
         using var temp = new TempDir();

@@ -838,6 +838,25 @@ public class ImportPsCliTests
     }
 
     [Test]
+    public void A_script_saved_as_utf16_imports_as_utf8_would_and_one_in_windows_1252_is_refused_with_where()
+    {
+        using var temp = new TempDir();
+        string unicode = Path.Combine(temp.Path, "hv2.ps1");
+        File.WriteAllBytes(unicode, [.. System.Text.Encoding.Unicode.Preamble, .. System.Text.Encoding.Unicode.GetBytes(ImportPsScripts.Host2)]);
+        var (code, output, err) = Nvdp("import-ps", unicode);
+        Assert.That(code, Is.Zero, err);
+        Assert.That(output, Is.EqualTo(ImportPsScripts.Host2Config));
+
+        // "# Caf\xE9" in Windows-1252: read as text it became "Caf\uFFFD" without a word.
+        string ansi = Path.Combine(temp.Path, "ansi.ps1");
+        File.WriteAllBytes(ansi, [.. "# Caf"u8, 0xE9, .. "\n"u8, .. System.Text.Encoding.UTF8.GetBytes(ImportPsScripts.Host2)]);
+        (code, output, err) = Nvdp("import-ps", ansi);
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(output, Is.Empty);
+        Assert.That(err, Is.EqualTo($"nvdp: \"{ansi}\" is not UTF-8 text: byte 0xE9 at line 1, byte 6; save it as UTF-8\n"));
+    }
+
+    [Test]
     public void A_script_with_problems_prints_what_it_could_import_reports_each_problem_by_file_and_line_and_exits_2()
     {
         using var temp = new TempDir();
