@@ -99,11 +99,43 @@ public readonly struct IpAddr : IEquatable<IpAddr>, IComparable<IpAddr>
         return ReadV6(bytes);
     }
 
-    public static bool TryParse(string? text, out IpAddr address)
+    public static bool TryParse(string? text, out IpAddr address) => TryParse(text, out address, out _);
+
+    /// <summary>
+    /// As <see cref="TryParse(string?, out IpAddr)"/>; when the text is refused though .NET reads
+    /// it as an address, <paramref name="why"/> says why, as a phrase to follow the quoted text
+    /// (and null when the text is no address at all).
+    /// </summary>
+    /// <remarks>
+    /// Refused besides what is not an address: a zone ID (<c>fe80::1%eth1</c>: it names an
+    /// interface of one host and was dropped without a word), brackets (<c>[2001:db8::1]:80</c>,
+    /// whose port was dropped as well), and an IPv4-mapped IPv6 address
+    /// (<c>::ffff:10.1.1.9</c>, never on the wire: it was taken for the IPv4 address).
+    /// </remarks>
+    public static bool TryParse(string? text, out IpAddr address, out string? why)
     {
         address = default;
+        why = null;
         if (string.IsNullOrWhiteSpace(text) || text.Contains('/', StringComparison.Ordinal) || !IPAddress.TryParse(text, out var ip))
         {
+            return false;
+        }
+
+        if (text.Contains('[', StringComparison.Ordinal))
+        {
+            why = $"is written with brackets, as in a URL; give the address alone, such as {new IPAddress(ip.GetAddressBytes())}";
+            return false;
+        }
+
+        if (text.Contains('%', StringComparison.Ordinal))
+        {
+            why = $"has a zone ID ({text[text.IndexOf('%', StringComparison.Ordinal)..]}), which names an interface of one host; give the address alone, {new IPAddress(ip.GetAddressBytes())}";
+            return false;
+        }
+
+        if (ip.IsIPv4MappedToIPv6)
+        {
+            why = $"is an IPv4-mapped IPv6 address, which is never on the wire; give the IPv4 address {ip.MapToIPv4()}";
             return false;
         }
 
@@ -228,9 +260,11 @@ public readonly struct IpPrefix : IEquatable<IpPrefix>
             return false;
         }
 
-        if (!IpAddr.TryParse(text[..slash], out var address))
+        if (!IpAddr.TryParse(text[..slash], out var address, out string? why))
         {
-            error = $"\"{text}\" does not start with an IPv4 or IPv6 address; use a CIDR prefix such as 10.1.1.0/24";
+            error = why is null
+                ? $"\"{text}\" does not start with an IPv4 or IPv6 address; use a CIDR prefix such as 10.1.1.0/24"
+                : $"\"{text}\": the address {why}";
             return false;
         }
 

@@ -87,9 +87,9 @@ internal sealed class ConfigObjectReader
             {
                 _problems.Add(path, $"expected {AddressExample}, got {ConfigValueText.Describe(item)}");
             }
-            else if (!IpAddr.TryParse(item.GetString(), out var parsed))
+            else if (!IpAddr.TryParse(item.GetString(), out var parsed, out string? why))
             {
-                _problems.Add(path, $"{ConfigValueText.Quote(item.GetString() ?? "")} is not an IPv4 or IPv6 address; use {AddressExample}");
+                _problems.Add(path, NotAnAddress(item.GetString() ?? "", why));
             }
             else
             {
@@ -214,14 +214,17 @@ internal sealed class ConfigObjectReader
             return null;
         }
 
-        if (!IpAddr.TryParse(text, out var address))
+        if (!IpAddr.TryParse(text, out var address, out string? why))
         {
-            Report(name, $"{ConfigValueText.Quote(text)} is not an IPv4 or IPv6 address; use {AddressExample}");
+            Report(name, NotAnAddress(text, why));
             return null;
         }
 
         return address;
     }
+
+    private static string NotAnAddress(string text, string? why) =>
+        $"{ConfigValueText.Quote(text)} {why ?? $"is not an IPv4 or IPv6 address; use {AddressExample}"}";
 
     /// <summary>A CIDR prefix whose host bits are clear.</summary>
     public IpPrefix? Prefix(string name, bool required)

@@ -244,7 +244,7 @@ internal static class PolicyEntryKey
     /// <summary>Why <paramref name="text"/> can be no value of <paramref name="field"/> (an address that is none, a VSID that is no number), or null.</summary>
     public static string? BadMatchValue(string field, string text) => field switch
     {
-        "customerAddress" or "providerAddress" or "address" or "nextHop" when !IpAddr.TryParse(text, out _) => $"\"{text}\" is not an IP address",
+        "customerAddress" or "providerAddress" or "address" or "nextHop" when !IpAddr.TryParse(text, out _, out string? why) => $"\"{text}\" {why ?? "is not an IP address"}",
         "destinationPrefix" when !IpPrefix.TryParse(text, out _, out _) => $"\"{text}\" is not a prefix such as 10.1.1.0/24",
         "macAddress" when !MacAddress.TryParse(text, out _) => $"\"{text}\" is not a MAC address such as 00-15-5D-00-00-01",
         "routingDomainId" when !Guid.TryParse(text, out _) => $"\"{text}\" is not a GUID",

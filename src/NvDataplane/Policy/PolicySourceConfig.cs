@@ -100,9 +100,9 @@ public sealed record PolicySourceConfig
 
             host = member[1..close];
             port = close + 1 < member.Length ? member[(close + 2)..] : null;
-            if (!IpAddr.TryParse(host, out var v6) || !v6.IsV6)
+            if (!IpAddr.TryParse(host, out var v6, out string? refused) || !v6.IsV6)
             {
-                why = $"\"{host}\" in brackets is not an IPv6 address";
+                why = $"\"{host}\" in brackets {refused ?? "is not an IPv6 address"}";
                 return false;
             }
 

@@ -712,11 +712,33 @@ public partial class ConfigLoaderTests
 
     [TestCase("10.1.1", "\"10.1.1\" is not an IPv4 or IPv6 address")]
     [TestCase("10.1.1.0/24", "\"10.1.1.0/24\" is not an IPv4 or IPv6 address")]
+    // .NET reads these as addresses; each lost something without a word (the IPv4-mapped one was taken for 10.1.1.9).
+    [TestCase("::ffff:10.1.1.9", "\"::ffff:10.1.1.9\" is an IPv4-mapped IPv6 address, which is never on the wire; give the IPv4 address 10.1.1.9")]
+    [TestCase("fe80::9%eth1", "\"fe80::9%eth1\" has a zone ID (%eth1), which names an interface of one host; give the address alone, fe80::9")]
+    [TestCase("[2001:db8::9]:80", "\"[2001:db8::9]:80\" is written with brackets, as in a URL; give the address alone, such as 2001:db8::9")]
     public void Record_ca_must_be_an_address(string ca, string meaning)
     {
         var problem = SingleProblem(c => Record(c, 0)["customerAddress"] = ca, "$.lookupRecords[0].customerAddress");
 
         Assert.That(problem.Message, Does.StartWith(meaning));
+    }
+
+    [TestCase("providerAddresses", 0, "address", "fe80::a%2")]
+    [TestCase("lookupRecords", 1, "providerAddress", "::ffff:192.168.1.11")]
+    [TestCase("customerRoutes", 0, "nextHop", "[::]")]
+    public void Provider_and_route_addresses_refuse_what_dotnet_reads_with_a_loss(string section, int index, string field, string text)
+    {
+        var problem = SingleProblem(c => c[section]![index]![field] = text, $"$.{section}[{index}].{field}");
+
+        Assert.That(problem.Message, Does.StartWith($"\"{text}\" ").And.Not.Contain("is not an IPv4 or IPv6 address"));
+    }
+
+    [Test]
+    public void A_prefix_with_an_ipv4_mapped_address_says_so_rather_than_bad_length()
+    {
+        var problem = SingleProblem(c => c["customerRoutes"]![0]!["destinationPrefix"] = "::ffff:10.1.1.0/120", "$.customerRoutes[0].destinationPrefix");
+
+        Assert.That(problem.Message, Is.EqualTo("\"::ffff:10.1.1.0/120\": the address is an IPv4-mapped IPv6 address, which is never on the wire; give the IPv4 address 10.1.1.0"));
     }
 
     // ---- customer routes -------------------------------------------------------------------------

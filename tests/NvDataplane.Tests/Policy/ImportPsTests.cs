@@ -498,7 +498,6 @@ public class ImportPsTests
     [TestCase("0::0")]
     [TestCase("0:0:0:0:0:0:0:0")]
     [TestCase("::0.0.0.0")]
-    [TestCase("::ffff:0.0.0.0")]
     public void A_WS2012_wildcard_record_is_known_by_its_address_not_its_spelling(string unspecified)
     {
         // The rule compared text: "::" was the gateway wildcard, "0::0" a Static record the validator refused.
@@ -509,6 +508,18 @@ public class ImportPsTests
         Assert.That(Problems(result), Is.Empty);
         Assert.That(result.Config.LookupRecords.Single().Type, Is.EqualTo(RecordType.GatewayWildcard));
         Assert.That(Notes(result), Has.Some.Contains($"1: New-NetVirtualizationLookupRecord -CustomerAddress {unspecified} without -Type: WS2012's gateway wildcard record"));
+    }
+
+    [Test]
+    public void An_ipv4_mapped_customer_address_is_not_imported_and_the_problem_names_the_ipv4_address()
+    {
+        // It was read as 0.0.0.0 (the IPv4 wildcard) and imported; addresses in policy are now written in their own family.
+        var result = Import("""
+            New-NetVirtualizationLookupRecord -CustomerAddress ::ffff:0.0.0.0 -VirtualSubnetID 5001 -MACAddress 00155d05df03 -ProviderAddress 192.168.1.10 -Rule TranslationMethodEncap
+            """);
+
+        Assert.That(result.Config.LookupRecords, Is.Empty);
+        Assert.That(Problems(result), Is.EqualTo(new[] { "1: New-NetVirtualizationLookupRecord not imported: -CustomerAddress: \"::ffff:0.0.0.0\" is an IPv4-mapped IPv6 address, which is never on the wire; give the IPv4 address 0.0.0.0" }));
     }
 
     [Test]
