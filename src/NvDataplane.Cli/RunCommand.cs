@@ -153,6 +153,22 @@ internal static class RunCommand
         return CpuAffinity.KeepOtherThreadsOn(others, TimeSpan.FromSeconds(1));
     }
 
+    /// <summary>
+    /// The worker thread's work: pinned to <paramref name="workerCpu"/> when one is given (exit 1,
+    /// logged, when it cannot be), then forwarding until <paramref name="stop"/>.
+    /// </summary>
+    private static int PinAndForward(PortWorker worker, int? workerCpu, EventLog log, CancellationToken stop)
+    {
+        using var pinning = workerCpu is { } cpu ? PinWorker(cpu, log) : null;
+        if (workerCpu is not null && pinning is null)
+        {
+            return Program.ExitFailure;
+        }
+
+        worker.Run(stop);
+        return Program.ExitOk;
+    }
+
     private static int StoppedStarting(EventLog log)
     {
         log.Write("info", "stopped", "stopped while starting, before forwarding");
@@ -178,28 +194,7 @@ internal static class RunCommand
 
         signals.ReloadWith(() => Reload(path, editor, source));
         int exitCode = Program.ExitOk;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                using var pinning = workerCpu is { } cpu ? PinWorker(cpu, log) : null;
-                if (workerCpu is not null && pinning is null)
-                {
-                    exitCode = Program.ExitFailure;
-                    signals.Stop();
-                    return;
-                }
-
-                worker.Run(signals.Stopping);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
-            {
-                // A device failing under us (a TAP deleted, a NIC gone): say which, stop, exit 1.
-                log.Write("error", "device_failed", ex.Message);
-                exitCode = Program.ExitFailure;
-                signals.Stop();
-            }
-        })
+        var thread = new Thread(() => exitCode = WorkerThread.Run(() => PinAndForward(worker, workerCpu, log, signals.Stopping), log, signals.Stop))
         { IsBackground = true, Name = "nvdp-worker" };
         thread.Start();
         try
