@@ -10,7 +10,7 @@ namespace NvDataplane.Rewrite;
 /// source, a Nat record's PA, and quotes the packet as it saw it: between PAs. The VM behind
 /// that PA matches the error against its own socket only when the quote carries its CAs again,
 /// so the quote is rewritten back like the packet around it — addresses, the quoted IPv4 header
-/// checksum and the quoted transport checksum where the quote holds it (TCP, UDP, UDP-Lite, DCCP, ICMPv6) — and the ICMP checksum
+/// checksum and the quoted transport checksum where the quote holds it (TCP, UDP, UDP-Lite, DCCP, ICMPv6; behind IPv6 extension headers too) — and the ICMP checksum
 /// is computed anew over the result.
 /// </summary>
 public static class IcmpErrorQuote
@@ -102,6 +102,46 @@ public static class IcmpErrorQuote
     private static ReadOnlySpan<byte> Quote(ReadOnlySpan<byte> frame, in PacketInfo info) =>
         frame.Slice(info.L4Offset + Icmp.HeaderSize, info.L4Length - Icmp.HeaderSize);
 
+    /// <summary>
+    /// Walks a quoted IPv6 packet's extension headers (as PacketInfo does a packet's) to its
+    /// transport header. False when the transport checksum must stay as it is: the quote is a
+    /// later fragment or ends inside the chain. The quote's checksum is patched as the packet's
+    /// own rewrite patched it, so the VM gets back the bytes it sent.
+    /// </summary>
+    private static bool TryFindTransport(ReadOnlySpan<byte> quote, out int offset, out byte protocol)
+    {
+        protocol = quote[Ipv6.NextHeaderOffset];
+        offset = Ipv6.HeaderSize;
+        for (int guard = 0; guard < 16; guard++)
+        {
+            if (protocol is not (Ipv6.HopByHop or Ipv6.Routing or Ipv6.Fragment or Ipv6.DestinationOptions or Ipv6.AuthenticationHeader))
+            {
+                return true;
+            }
+
+            if (quote.Length - offset < 8)
+            {
+                return false;
+            }
+
+            int length = protocol switch
+            {
+                Ipv6.Fragment => Ipv6.FragmentHeaderSize,
+                Ipv6.AuthenticationHeader => (quote[offset + 1] + 2) * 4,
+                _ => (quote[offset + 1] + 1) * 8,
+            };
+            if (protocol == Ipv6.Fragment && (BinaryPrimitives.ReadUInt16BigEndian(quote[(offset + 2)..]) & 0xFFF8) != 0)
+            {
+                return false;
+            }
+
+            protocol = quote[offset];
+            offset += length;
+        }
+
+        return false;
+    }
+
     private static void RewriteQuote(Span<byte> quote, bool v4, IpAddr newSource, IpAddr newDestination)
     {
         IpAddr oldSource, oldDestination;
@@ -120,9 +160,7 @@ public static class IcmpErrorQuote
         {
             oldSource = IpAddr.ReadV6(quote[Ipv6.SourceOffset..]);
             oldDestination = IpAddr.ReadV6(quote[Ipv6.DestinationOffset..]);
-            headerLength = Ipv6.HeaderSize;
-            protocol = quote[Ipv6.NextHeaderOffset]; // behind extension headers no checksum is patched
-            later = false;
+            later = !TryFindTransport(quote, out headerLength, out protocol);
         }
 
         ulong oldSum = Checksum.AddressSum(oldSource) + Checksum.AddressSum(oldDestination);
@@ -131,6 +169,11 @@ public static class IcmpErrorQuote
         if (later)
         {
             return;
+        }
+
+        if (headerLength > quote.Length)
+        {
+            return; // the quote ends inside the last extension header
         }
 
         Span<byte> l4 = quote[headerLength..];

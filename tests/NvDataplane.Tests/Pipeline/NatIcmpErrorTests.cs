@@ -107,6 +107,54 @@ public class NatIcmpErrorTests
         Assert.That(quote, Is.EqualTo(asRed1SentIt[..quote.Length]), "the quote is red1's own packet: CAs and its UDP checksum over them");
     }
 
+    /// <summary>
+    /// <see cref="Udp6"/> behind <paramref name="extensions"/> (each's next header set here): the
+    /// UDP checksum over <paramref name="src"/> and <paramref name="checksumDst"/> (the final
+    /// destination, which a routing header with segments left carries instead of <paramref name="dst"/>).
+    /// </summary>
+    private static byte[] Udp6Behind(string src, string dst, string checksumDst, params byte[][] extensions)
+    {
+        byte[] udp = UdpOf(40002, 33434, Enumerable.Range(0, 600).Select(i => (byte)(i * 3)).ToArray());
+        byte[] pseudo = Concat(Addr(src), Addr(checksumDst), [0, 0, (byte)(udp.Length >> 8), (byte)udp.Length, 0, 0, 0, 17]);
+        BinaryPrimitives.WriteUInt16BigEndian(udp.AsSpan(6), ReferenceChecksum(udp, (ushort)~ReferenceChecksum(pseudo)));
+        for (int i = 0; i < extensions.Length; i++)
+        {
+            extensions[i][0] = i + 1 < extensions.Length ? extensions[i + 1][^1] : (byte)17;
+        }
+
+        // The last byte of each extension given is its own protocol number (taken off here).
+        return Ipv6Of(src, dst, extensions[0][^1], Concat([.. extensions.Select(e => e[..^1]), udp]), hopLimit: 63);
+    }
+
+    // Destination options (PadN to 8 bytes), a first fragment (offset 0, more fragments), a routing header type 0 with one address and segments left.
+    private static byte[] DestinationOptions => [0, 0, 1, 4, 0, 0, 0, 0, 60];
+    private static byte[] FirstFragment => [0, 0, 0, 1, 0x12, 0x34, 0x56, 0x78, 44];
+    private static byte[] RoutingTo(string final, byte segmentsLeft) => [.. Concat([0, 2, 0, segmentsLeft, 0, 0, 0, 0], Addr(final)), 43];
+
+    [TestCase("destination options, first fragment")]
+    [TestCase("routing header with segments left")]
+    public void A_quoted_packet_behind_ipv6_extension_headers_comes_back_to_the_vm_as_it_sent_it(string chain)
+    {
+        // Behind any extension header the quote's transport checksum was left as the rewrite
+        // made it (over the PAs); red1's stack does not check it, but a capture shows it wrong.
+        const string Final = "2001:db8:1::99";
+        byte[] red1Sent = chain.StartsWith("routing", StringComparison.Ordinal)
+            ? Udp6Behind(Ca1, Ca2, Final, RoutingTo(Final, 1))
+            : Udp6Behind(Ca1, Ca2, Ca2, DestinationOptions, FirstFragment);
+        var h = Harness();
+        var left = h.Send(h.Port("red1"), Concat(Eth(Red2Mac, Red1Mac, 0x86DD), red1Sent));
+        Assert.That(left, Has.Count.EqualTo(1));
+        Assert.That(left[0].Port, Is.EqualTo(h.Port("pnic0")));
+        byte[] sent = left[0].Frame[14..];
+        Assert.That(sent[8..40], Is.EqualTo(Concat(Addr(RedPa), Addr(Red2Pa))), "rewritten to the PAs");
+
+        var output = h.Send(h.Port("pnic0"), ErrorFrame(Router, RedPa, 2, 0, 1400, sent));
+
+        Assert.That(output, Has.Count.EqualTo(1));
+        byte[] quote = output[0].Frame[(14 + 40 + 8)..];
+        Assert.That(quote, Is.EqualTo(red1Sent), "red1's own packet, its UDP checksum included");
+    }
+
     [Test]
     public void An_error_from_the_nat_peer_about_our_packet_comes_from_the_peers_ca()
     {
