@@ -34,7 +34,7 @@ internal static class DemoCommand
 
     public static Command Build(TextWriter stdout, TextWriter stderr)
     {
-        var outDir = new Option<string>("--out-dir") { Description = "where the pcaps are written", DefaultValueFactory = _ => "nvdp-demo" };
+        var outDir = new Option<string>("--out-dir") { Description = "where the pcaps are written", DefaultValueFactory = _ => "nvdp-demo" }.NotEmpty();
         var format = Program.FormatOption();
         var cmd = new Command("demo", "two hosts, two tenants with the same addresses, end to end through the real pipeline") { outDir, format };
         cmd.SetAction(parse => Run(parse.GetValue(outDir)!, parse.GetValue(format) == "json", stdout, stderr));

@@ -18,10 +18,16 @@ namespace NvDataplane.Cli;
 /// </summary>
 internal static class ImportPsCommand
 {
+    /// <summary>
+    /// The largest script read: about 150,000 records' cmdlets. Reading one takes some 60 times
+    /// its size in memory (the parsed commands, the draft, the document).
+    /// </summary>
+    private const int MaxScriptBytes = 32 * 1024 * 1024;
+
     public static Command Build(TextWriter stdout, TextWriter stderr)
     {
         var script = new Argument<string>("script") { Description = "the PowerShell provisioning script (.ps1) to read; it is read, never run" };
-        var output = new Option<string>("--out", "-o") { Description = "write the configuration to this file instead of stdout" };
+        var output = new Option<string>("--out", "-o") { Description = "write the configuration to this file instead of stdout" }.NotEmpty();
         var format = Program.FormatOption("text (default) or json: one object with the problems, notes and the configuration");
         var cmd = new Command("import-ps", "turn the New-NetVirtualization* commands of an HNV PowerShell script into a configuration file; exit 2 if anything could not be imported")
         {
@@ -41,10 +47,17 @@ internal static class ImportPsCommand
             return Program.ExitUsage;
         }
 
+        // Compared as files, as replay compares its inputs and outputs: a link is the same script.
+        if (outPath is not null && (Path.GetFullPath(outPath) == Path.GetFullPath(path) || FileIdentity.Same(outPath, path)))
+        {
+            stderr.WriteLine($"nvdp: --out {outPath} is the script being imported ({path}); write the configuration to another file");
+            return Program.ExitUsage;
+        }
+
         string text;
         try
         {
-            text = TextFile.Read(path);
+            text = TextFile.Read(path, MaxScriptBytes);
         }
         catch (InvalidDataException e)
         {
@@ -56,7 +69,15 @@ internal static class ImportPsCommand
         string config = ConfigWriter.Write(result.Config);
         if (outPath is not null)
         {
-            File.WriteAllText(outPath, config);
+            try
+            {
+                File.WriteAllText(outPath, config);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                stderr.WriteLine($"nvdp: --out {outPath}: cannot write the configuration: {e.Message}");
+                return Program.ExitFailure;
+            }
         }
 
         if (json)

@@ -77,7 +77,7 @@ public static class Program
         return root;
     }
 
-    private static Option<string> ConfigOption() => new("--config", "-c") { Description = "the configuration file (JSON, SPEC section 2)", Required = true };
+    private static Option<string> ConfigOption() => new Option<string>("--config", "-c") { Description = "the configuration file (JSON, SPEC section 2)", Required = true }.NotEmpty();
 
     /// <summary>--format: text (the default) or json; anything else is refused as bad usage (exit 2) by the parser.</summary>
     internal static Option<string> FormatOption(string description = "text (default) or json")
@@ -138,7 +138,7 @@ public static class Program
     {
         var config = ConfigOption();
         var inputs = new Option<string[]>("--in") { Description = "PORT=FILE.pcap: frames arriving on PORT (repeatable)", Required = true, Arity = ArgumentArity.OneOrMore };
-        var outDir = new Option<string>("--out-dir") { Description = "where DIR/PORT.pcap files are written", Required = true };
+        var outDir = new Option<string>("--out-dir") { Description = "where DIR/PORT.pcap files are written", Required = true }.NotEmpty();
         var reloads = new Option<string[]>("--reload") { Description = "TIME=FILE: replace the policy with FILE before the first frame at or after TIME (seconds since the epoch, as in the capture), as SIGHUP would (repeatable)" };
         var format = FormatOption();
         var cmd = new Command("replay", "run the pipeline over capture files (pcap or pcapng) and write what each port emits") { config, inputs, outDir, reloads, format };
@@ -272,9 +272,9 @@ public static class Program
     {
         int Churn(int records, double seconds, int batch, int inflight, double rate, bool json)
         {
-            if (records is < 1 or > 1_000_000 || seconds is <= 0 or > 600 || batch is < 1 or > 100_000 || inflight is < 1 or > 64 || rate < 0)
+            if (records is < 1 or > 1_000_000 || !(seconds is > 0 and <= 600) || batch is < 1 or > 100_000 || inflight is < 1 or > 64 || !(rate >= 0 && double.IsFinite(rate)))
             {
-                stderr.WriteLine("nvdp: use --records 1..1000000, --seconds in (0, 600], --churn-batch 1..100000, --churn-inflight 1..64 and --churn-rate >= 0");
+                stderr.WriteLine("nvdp: use --records 1..1000000, --seconds in (0, 600], --churn-batch 1..100000, --churn-inflight 1..64 and a finite --churn-rate >= 0");
                 return ExitUsage;
             }
 
@@ -315,7 +315,7 @@ public static class Program
             var kind = Enum.Parse<TrafficScenario>(parse.GetValue(scenario)!, ignoreCase: true);
             int n = parse.GetValue(records);
             double s = parse.GetValue(seconds);
-            if (n is < 1 or > 10_000_000 || s is <= 0 or > 600)
+            if (n is < 1 or > 10_000_000 || !(s is > 0 and <= 600))
             {
                 stderr.WriteLine("nvdp: use --records 1..10000000 and --seconds in (0, 600]");
                 return ExitUsage;

@@ -21,7 +21,7 @@ internal static class RunCommand
 {
     public static Command Build(TextWriter stderr)
     {
-        var config = new Option<string>("--config", "-c") { Description = "the configuration file (JSON, SPEC section 2)", Required = true };
+        var config = new Option<string>("--config", "-c") { Description = "the configuration file (JSON, SPEC section 2)", Required = true }.NotEmpty();
         var logFormat = new Option<string>("--log-format") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
         logFormat.AcceptOnlyFromAmong("text", "json");
         var control = ControlHost.ListenOption();

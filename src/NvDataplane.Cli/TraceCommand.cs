@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using NvDataplane.Cli.Control;
 using NvDataplane.Diagnostics;
+using NvDataplane.Io;
 
 namespace NvDataplane.Cli;
 
@@ -12,11 +13,14 @@ namespace NvDataplane.Cli;
 /// </summary>
 internal static class TraceCommand
 {
+    /// <summary>The largest capture --pcap sends: base64 makes it 43 MiB, under the daemon's default 64 MiB request limit.</summary>
+    private const int MaxPcapBytes = 32 * 1024 * 1024;
+
     public static Command Build(TextWriter stdout, TextWriter stderr)
     {
         var port = new Option<string>("--port") { Description = "the port the frame arrives on", Required = true };
         var frame = new Option<string?>("--frame") { Description = "the frame as hex (bytes may be separated by spaces or colons)" };
-        var pcap = new Option<string?>("--pcap") { Description = $"a pcap or pcapng file: each frame (the first {TraceInput.DefaultMaxFrames}) is traced" };
+        var pcap = new Option<string?>("--pcap") { Description = $"a pcap or pcapng file: each frame (the first {TraceInput.DefaultMaxFrames}) is traced" }.NotEmpty();
         var daemon = new ControlVerbOptions();
         var command = new Command("trace", "what the running daemon's policy does with a frame: every decision, the outcome and the frames sent") { port, frame, pcap };
         daemon.AddTo(command);
@@ -35,9 +39,9 @@ internal static class TraceCommand
             {
                 try
                 {
-                    capture = File.ReadAllBytes(file);
+                    capture = TextFile.ReadBytes(file, MaxPcapBytes);
                 }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException)
                 {
                     stderr.WriteLine($"nvdp: --pcap {file}: {e.Message}");
                     return Program.ExitUsage;

@@ -1,3 +1,4 @@
+using NvDataplane.Io;
 using System.CommandLine;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
@@ -167,7 +168,7 @@ internal sealed class ControlVerbOptions
         DefaultValueFactory = _ => ControlClient.DefaultServer,
     };
 
-    public Option<string?> TokenFile { get; } = new("--token-file") { Description = "a file holding the bearer token the daemon asks for" };
+    public Option<string?> TokenFile { get; } = new Option<string?>("--token-file") { Description = "a file holding the bearer token the daemon asks for" }.NotEmpty();
 
     public Option<string> Format { get; } = new("--format") { Description = "text (default) or json", DefaultValueFactory = _ => "text" };
 
@@ -213,9 +214,9 @@ internal sealed class ControlVerbOptions
         {
             try
             {
-                token = File.ReadAllText(file).Trim();
+                token = TextFile.Read(file, TextFile.TokenLimitBytes).Trim();
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException)
             {
                 stderr.WriteLine($"nvdp: --token-file {file}: {e.Message}");
                 return Program.ExitUsage;

@@ -19,10 +19,10 @@ internal static class ControlHost
         Description = $"the control API's listener, over the file's control.listen: {ControlEndpoint.Syntax} (default unix:{ControlEndpoint.DefaultSocketPath})",
     };
 
-    public static Option<string?> TokenFileOption() => new("--token-file")
+    public static Option<string?> TokenFileOption() => new Option<string?>("--token-file")
     {
         Description = "a file holding the bearer token every control API request must present (over control.tokenFile)",
-    };
+    }.NotEmpty();
 
     /// <summary>What the daemon will serve, with the token read; null and the reason when the settings are bad (exit 2).</summary>
     public static (ControlSettings? Settings, string? Error) Resolve(HostConfig config, string? listen, string? tokenFile)
@@ -54,9 +54,9 @@ internal static class ControlHost
         {
             try
             {
-                token = File.ReadAllText(file).Trim();
+                token = TextFile.Read(file, TextFile.TokenLimitBytes).Trim();
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException)
             {
                 return (null, $"control API token file {file} cannot be read: {e.Message}");
             }

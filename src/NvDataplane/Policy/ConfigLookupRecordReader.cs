@@ -113,7 +113,8 @@ internal static class ConfigLookupRecordReader
         int n = 0;
         foreach (var field in fields.EnumerateObject())
         {
-            if (field.Value.ValueKind != System.Text.Json.JsonValueKind.String || !ConfigStringCheck.TryGetString(field.Value, out string text))
+            if (field.Value.ValueKind != System.Text.Json.JsonValueKind.String || !ConfigStringCheck.TryGetString(field.Value, out string text)
+                || ConfigObjectReader.ControlCharacter(text) is not null)
             {
                 return null;
             }

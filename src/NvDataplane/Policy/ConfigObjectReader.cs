@@ -115,7 +115,29 @@ internal sealed class ConfigObjectReader
             return null;
         }
 
-        return value.GetString();
+        string text = value.GetString()!;
+        if (ControlCharacter(text) is { } control)
+        {
+            // Names and notes are printed (validate, stats, logs): an ESC could rewrite the terminal.
+            Report(name, string.Create(CultureInfo.InvariantCulture, $"contains the control character U+{(int)control:X4}; use printable characters"));
+            return null;
+        }
+
+        return text;
+    }
+
+    /// <summary>The first control character (C0, DEL, C1) of <paramref name="text"/>, or null.</summary>
+    internal static char? ControlCharacter(string text)
+    {
+        foreach (char c in text)
+        {
+            if (char.IsControl(c))
+            {
+                return c;
+            }
+        }
+
+        return null;
     }
 
     public bool? Boolean(string name, bool whenAbsent)

@@ -375,6 +375,100 @@ public class CliTests
         Assert.That(err, Does.Contain(why).And.Not.Contain("   at "));
     }
 
+    [TestCase("replay", "--config", "CONFIG", "--in", "red1=PCAP", "--out-dir", "")]
+    [TestCase("demo", "--out-dir", "")]
+    [TestCase("import-ps", "SCRIPT", "--out", "")]
+    [TestCase("capture", "--port", "red1", "--count", "1", "-w", "")]
+    [TestCase("trace", "--port", "red1", "--pcap", "")]
+    [TestCase("stats", "--token-file", "")]
+    [TestCase("validate", "--config", "")]
+    public void An_empty_path_is_a_usage_error_naming_the_option_not_an_internal_error(params string[] args)
+    {
+        // Each printed "internal error, please report it" with a stack trace and exit 1.
+        using var temp = new TempDir();
+        string script = Path.Combine(temp.Path, "s.ps1");
+        File.WriteAllText(script, "New-NetVirtualizationProviderAddress -InterfaceIndex 3 -ProviderAddress 192.168.1.10 -PrefixLength 24\n");
+        string[] argv = [.. args.Select(a => a.Replace("CONFIG", Scenario("encap-ipv4", "config.json"), StringComparison.Ordinal).Replace("PCAP", Scenario("encap-ipv4", "in/red1.pcap"), StringComparison.Ordinal).Replace("SCRIPT", script, StringComparison.Ordinal)),
+            .. args[0] is "capture" or "trace" or "stats" ? new[] { "--server", "unix:" + Path.Combine(temp.Path, "none.sock") } : []];
+
+        var (code, _, err) = Nvdp(argv);
+
+        string option = args[Array.IndexOf(args, "") - 1];
+        Assert.That(code, Is.EqualTo(2), err);
+        Assert.That(err, Does.Contain($"the path is empty; give a file or folder").And.Contain(option is "-w" ? "--write" : option).And.Not.Contain("   at "));
+    }
+
+    [Test]
+    public void Import_ps_refuses_to_write_over_the_script_it_reads()
+    {
+        // The script was replaced by the configuration, exit 0.
+        using var temp = new TempDir();
+        string script = Path.Combine(temp.Path, "hv.ps1");
+        string text = "New-NetVirtualizationProviderAddress -InterfaceIndex 3 -ProviderAddress 192.168.1.10 -PrefixLength 24\n";
+        File.WriteAllText(script, text);
+        File.CreateSymbolicLink(Path.Combine(temp.Path, "link.json"), script);
+
+        foreach (string output in new[] { script, Path.Combine(temp.Path, ".", "hv.ps1"), Path.Combine(temp.Path, "link.json") })
+        {
+            var (code, _, err) = Nvdp("import-ps", script, "-o", output);
+            Assert.That(code, Is.EqualTo(2), output);
+            Assert.That(err, Does.Contain("is the script being imported"), output);
+            Assert.That(File.ReadAllText(script), Is.EqualTo(text), output);
+        }
+    }
+
+    [TestCase("--seconds", "NaN")]
+    [TestCase("--seconds", "Infinity")]
+    public void Bench_refuses_a_duration_that_is_not_a_number(string option, string value)
+    {
+        var (code, _, err) = Nvdp("bench", option, value);
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain("--seconds in (0, 600]"));
+
+        (code, _, err) = Nvdp("bench", "--churn", option, value);
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain("--seconds in (0, 600]"));
+    }
+
+    [Test]
+    public void Bench_churn_refuses_a_rate_that_is_not_a_number()
+    {
+        var (code, _, err) = Nvdp("bench", "--churn", "--churn-rate", "NaN");
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain("a finite --churn-rate >= 0"));
+    }
+
+    [Test]
+    public void Files_past_their_limit_are_refused_before_they_fill_memory()
+    {
+        // trace --pcap and --token-file read /dev/zero until the CLI ran out of memory (exit 134).
+        using var temp = new TempDir();
+        string big = Path.Combine(temp.Path, "big.pcap");
+        using (var f = File.Create(big))
+        {
+            f.SetLength(33L * 1024 * 1024);
+        }
+
+        string server = "unix:" + Path.Combine(temp.Path, "none.sock");
+        var (code, _, err) = Nvdp("trace", "--server", server, "--port", "red1", "--pcap", big);
+        Assert.That(code, Is.EqualTo(2), err);
+        Assert.That(err, Does.Contain("is 33 MiB, more than the 32 MiB read at most"));
+
+        (code, _, err) = Nvdp("stats", "--server", server, "--token-file", "/dev/zero");
+        Assert.That(code, Is.EqualTo(2), err);
+        Assert.That(err, Does.Contain("reports no size and goes on past 4096 bytes"));
+
+        string config = Path.Combine(temp.Path, "big.json");
+        using (var f = File.Create(config))
+        {
+            f.SetLength(129L * 1024 * 1024);
+        }
+
+        (code, _, err) = Nvdp("validate", "--config", config);
+        Assert.That(code, Is.EqualTo(2), err);
+        Assert.That(err, Does.Contain("is 129 MiB, more than the 128 MiB read at most"));
+    }
+
     [Test]
     public void Validate_refuses_a_file_that_is_not_utf8_and_says_where()
     {

@@ -187,7 +187,7 @@ public partial class ConfigLoaderTests
     }
 
     [TestCase("\"\"", "is empty; give the rule a name, or leave name out to show it as VSID/priority")]
-    [TestCase("\"a\\nb\"", "\"a b\" is not a valid rule name; use 1..64 printable characters")]
+    [TestCase("\"a\\nb\"", "contains the control character U+000A; use printable characters")]
     public void Acl_name_must_be_printable(string name, string message)
     {
         var problem = SingleProblem(

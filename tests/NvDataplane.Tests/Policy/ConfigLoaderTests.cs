@@ -741,6 +741,18 @@ public partial class ConfigLoaderTests
         Assert.That(problem.Message, Is.EqualTo("\"::ffff:10.1.1.0/120\": the address is an IPv4-mapped IPv6 address, which is never on the wire; give the IPv4 address 10.1.1.0"));
     }
 
+    [TestCase("host", "name", "hv\u001b[2J1", "U+001B", TestName = "{m}(host.name ESC)")]
+    [TestCase("lookupRecords", "vmName", "Red\u00001", "U+0000", TestName = "{m}(record vmName NUL)")]
+    [TestCase("ports", "vmName", "Red\u00851", "U+0085", TestName = "{m}(port vmName NEL)")]
+    public void Names_and_notes_refuse_control_characters_which_validate_would_print_raw(string section, string field, string text, string character)
+    {
+        // An ESC in host.name cleared the terminal when validate printed "valid: host ...".
+        string path = section == "host" ? "$.host.name" : $"$.{section}[1].{field}";
+        var problem = SingleProblem(c => (section == "host" ? c["host"]! : c[section]![1]!)[field] = text, path);
+
+        Assert.That(problem.Message, Is.EqualTo($"contains the control character {character}; use printable characters"));
+    }
+
     // ---- customer routes -------------------------------------------------------------------------
 
     [Test]

@@ -84,6 +84,21 @@ public class PolicyEditorTests
     }
 
     [Test]
+    public void Set_of_a_vm_name_with_a_control_character_is_refused_as_the_file_would_be()
+    {
+        // The typed set's fast path took any string for vmName.
+        long before = _store.Current.Version;
+        var result = _editor.Apply(new PolicyChange.Set(
+            PolicySection.LookupRecords,
+            Json("""{ "customerAddress": "10.1.1.8", "virtualSubnetId": 5001 }"""),
+            Json("""{ "vmName": "Red-2\u001b[2J" }""")));
+
+        Assert.That(result.Applied, Is.False);
+        Assert.That(result.Problems.Select(p => p.ToString()), Is.EqualTo(new[] { "$.lookupRecords[1].vmName: contains the control character U+001B; use printable characters" }));
+        Assert.That(_store.Current.Version, Is.EqualTo(before));
+    }
+
+    [Test]
     public void Set_or_remove_that_matches_nothing_is_refused()
     {
         var set = _editor.Apply(new PolicyChange.Set(PolicySection.LookupRecords, Json("""{ "customerAddress": "10.9.9.9", "virtualSubnetId": 5001 }"""), Json("""{ "providerAddress": "192.168.1.13" }""")));
