@@ -21,7 +21,9 @@ namespace NvDataplane.Policy.Sources;
 /// choice. Connections have TCP keep-alive (a peer gone silent is found in about 10 s) and a
 /// connect timeout, unary calls a request timeout; the watch asks the member to end it when the
 /// member has lost its leader (the <c>hasleader</c> metadata etcdctl sends), so a member cut off
-/// from its cluster by a partition does not hold a watch that no longer sees writes.
+/// from its cluster by a partition does not hold a watch that no longer sees writes, and while a
+/// watch is open its member is probed (<see cref="WatchProbeInterval"/>), so a member whose
+/// process hangs while its kernel still answers keep-alives does not hold it either.
 /// </remarks>
 public sealed class EtcdClient : IDisposable
 {
@@ -30,16 +32,43 @@ public sealed class EtcdClient : IDisposable
     /// <summary>gRPC Unavailable, etcd's status for "no leader" and a member stopping.</summary>
     private const int UnavailableCode = 14;
 
+    /// <summary>
+    /// How often the member serving an open watch is asked to read one key. A watch on a prefix
+    /// nobody writes is silent, so silence is no sign of trouble; and a member whose process
+    /// hangs (SIGSTOP, a deadlock, swapped out) keeps its connections open while its kernel
+    /// answers TCP keep-alives, so only a request the process must answer itself finds it.
+    /// With <see cref="WatchProbeTimeout"/>, a hung member loses the watch within 8 s (keep-alive
+    /// finds a dead peer in about 11 s), for one request of a few hundred bytes per watch every 5 s.
+    /// </summary>
+    internal static readonly TimeSpan WatchProbeInterval = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a probe waits for its answer. The probe is a serializable read of one key, which
+    /// the member answers from its own store with no consensus round and no disk write (well
+    /// under a millisecond when it is alive, whatever its leader or disk are doing); 3 s, the
+    /// connect timeout, is three of etcd's default election timeouts, room for a loaded machine.
+    /// </summary>
+    internal static readonly TimeSpan WatchProbeTimeout = TimeSpan.FromSeconds(3);
+
     private readonly IReadOnlyList<Uri> _endpoints;
     private readonly HttpClient _http;
     private readonly TimeSpan _requestTimeout;
+    private readonly TimeSpan _probeInterval;
     private int _current;
+    private long _probesAnswered;
 
     public EtcdClient(IReadOnlyList<Uri> endpoints, TimeSpan? requestTimeout = null)
+        : this(endpoints, requestTimeout, WatchProbeInterval)
+    {
+    }
+
+    /// <summary>A client whose watches probe their member every <paramref name="probeInterval"/> (tests: quicker than the daemon's).</summary>
+    internal EtcdClient(IReadOnlyList<Uri> endpoints, TimeSpan? requestTimeout, TimeSpan probeInterval)
     {
         ArgumentOutOfRangeException.ThrowIfZero(endpoints.Count);
         _endpoints = endpoints;
         _requestTimeout = requestTimeout ?? TimeSpan.FromSeconds(5);
+        _probeInterval = probeInterval;
         var handler = new SocketsHttpHandler
         {
             UseProxy = false, // the members are addressed directly, whatever http_proxy says
@@ -51,6 +80,9 @@ public sealed class EtcdClient : IDisposable
 
     /// <summary>The member the next call goes to.</summary>
     public Uri Endpoint => _endpoints[Volatile.Read(ref _current) % _endpoints.Count];
+
+    /// <summary>Probes of watched members that were answered (<see cref="WatchProbeInterval"/>).</summary>
+    internal long ProbesAnswered => Interlocked.Read(ref _probesAnswered);
 
     /// <summary>The end of the range of every key that starts with <paramref name="prefix"/> (etcd's prefix end).</summary>
     public static byte[] PrefixEnd(byte[] prefix)
@@ -131,7 +163,9 @@ public sealed class EtcdClient : IDisposable
     /// one response per message of the stream, until the stream ends, fails (an exception) or
     /// <paramref name="cancel"/> fires. A response with <see cref="EtcdWatchResponse.Canceled"/>
     /// is the last: its <see cref="EtcdWatchResponse.CompactRevision"/> is set when
-    /// <paramref name="startRevision"/> was compacted.
+    /// <paramref name="startRevision"/> was compacted. While it is open, its member is probed
+    /// (<see cref="ProbeAsync"/>): one that does not answer ends it with an
+    /// <see cref="EtcdUnreachableException"/>, as a connection that breaks does.
     /// </summary>
     public async IAsyncEnumerable<EtcdWatchResponse> WatchAsync(byte[] key, byte[] rangeEnd, long startRevision, [EnumeratorCancellation] CancellationToken cancel)
     {
@@ -150,7 +184,7 @@ public sealed class EtcdClient : IDisposable
         using (var headers = CancellationTokenSource.CreateLinkedTokenSource(cancel))
         {
             headers.CancelAfter(_requestTimeout);
-            response = await Send(endpoint, request, HttpCompletionOption.ResponseHeadersRead, headers.Token, cancel).ConfigureAwait(false);
+            response = await Send(endpoint, request, HttpCompletionOption.ResponseHeadersRead, _requestTimeout, headers.Token, cancel).ConfigureAwait(false);
         }
 
         using (response)
@@ -161,61 +195,129 @@ public sealed class EtcdClient : IDisposable
                 throw Failed(endpoint, error.RootElement, response.StatusCode);
             }
 
-            var stream = await response.Content.ReadAsStreamAsync(cancel).ConfigureAwait(false);
-            await using (stream.ConfigureAwait(false))
+            // The probe cancels `watching` (and so the read in progress) when the member does not answer it.
+            using var watching = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            var probe = ProbeAsync(endpoint, key, watching);
+            try
             {
-                var buffer = new byte[64 << 10];
-                int filled = 0;
-                while (true)
+                var stream = await response.Content.ReadAsStreamAsync(cancel).ConfigureAwait(false);
+                await using (stream.ConfigureAwait(false))
                 {
-                    if (filled == buffer.Length)
+                    var buffer = new byte[64 << 10];
+                    int filled = 0;
+                    while (true)
                     {
-                        if (buffer.Length >= MaxMessageSize)
+                        if (filled == buffer.Length)
                         {
-                            throw new EtcdException($"a watch message from {endpoint} is larger than {MaxMessageSize >> 20} MiB", null);
+                            if (buffer.Length >= MaxMessageSize)
+                            {
+                                throw new EtcdException($"a watch message from {endpoint} is larger than {MaxMessageSize >> 20} MiB", null);
+                            }
+
+                            Array.Resize(ref buffer, buffer.Length * 2);
                         }
 
-                        Array.Resize(ref buffer, buffer.Length * 2);
-                    }
-
-                    int read = await ReadStream(endpoint, stream, buffer.AsMemory(filled), cancel).ConfigureAwait(false);
-                    if (read == 0)
-                    {
-                        yield break; // the member ended the stream
-                    }
-
-                    filled += read;
-                    int start = 0;
-                    while (NextMessage(buffer.AsSpan(start, filled - start)) is int size and > 0)
-                    {
-                        using (var message = JsonDocument.Parse(buffer.AsMemory(start, size)))
+                        int read = await ReadStream(endpoint, stream, buffer.AsMemory(filled), probe, watching, cancel).ConfigureAwait(false);
+                        if (read == 0)
                         {
-                            yield return ReadWatchMessage(endpoint, message.RootElement, response.StatusCode);
+                            yield break; // the member ended the stream
                         }
 
-                        start += size;
-                    }
+                        filled += read;
+                        int start = 0;
+                        while (NextMessage(buffer.AsSpan(start, filled - start)) is int size and > 0)
+                        {
+                            using (var message = JsonDocument.Parse(buffer.AsMemory(start, size)))
+                            {
+                                yield return ReadWatchMessage(endpoint, message.RootElement, response.StatusCode);
+                            }
 
-                    buffer.AsSpan(start, filled - start).CopyTo(buffer);
-                    filled -= start;
+                            start += size;
+                        }
+
+                        buffer.AsSpan(start, filled - start).CopyTo(buffer);
+                        filled -= start;
+                    }
                 }
+            }
+            finally
+            {
+                watching.Cancel();
+                await probe.ConfigureAwait(false); // never throws; ends at once once canceled
             }
         }
     }
 
     public void Dispose() => _http.Dispose();
 
-    /// <summary>Reads the watch stream; a connection that breaks under it makes the next call go to the next member.</summary>
-    private async ValueTask<int> ReadStream(Uri endpoint, Stream stream, Memory<byte> into, CancellationToken cancel)
+    /// <summary>
+    /// Reads the watch stream; a connection that breaks under it, or a member that did not answer
+    /// its probe, ends the watch as unreachable and makes the next call go to the next member.
+    /// </summary>
+    private async ValueTask<int> ReadStream(Uri endpoint, Stream stream, Memory<byte> into, Task<EtcdUnreachableException?> probe, CancellationTokenSource watching, CancellationToken cancel)
     {
         try
         {
-            return await stream.ReadAsync(into, cancel).ConfigureAwait(false);
+            return await stream.ReadAsync(into, watching.Token).ConfigureAwait(false);
         }
-        catch (IOException e) when (!cancel.IsCancellationRequested)
+        catch (Exception e) when ((e is IOException || watching.IsCancellationRequested) && !cancel.IsCancellationRequested)
         {
-            NextEndpoint();
+            // While a read waits, only the probe cancels `watching`, and only to say the member is hung.
+            if (watching.IsCancellationRequested && await probe.ConfigureAwait(false) is { } hung)
+            {
+                throw hung;
+            }
+
+            MoveOff(endpoint);
             throw new EtcdUnreachableException($"the watch on {endpoint} broke: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// While a watch is open, reads one key from its member every <see cref="_probeInterval"/>:
+    /// the watch's own key (within what the host may read), keys only, serializable (from the
+    /// member's store: no consensus round, so it does not depend on the leader, which the watch's
+    /// <c>hasleader</c> looks after). A member that cannot be reached or does not answer within
+    /// <see cref="WatchProbeTimeout"/> is hung: the watch is canceled and this returns why; one
+    /// that answers, even with an error, is alive. Null when the watch ended first. Never throws.
+    /// </summary>
+    private async Task<EtcdUnreachableException?> ProbeAsync(Uri endpoint, byte[] key, CancellationTokenSource watching)
+    {
+        var stop = watching.Token;
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(_probeInterval, stop).ConfigureAwait(false);
+                try
+                {
+                    using var _ = await PostAsync(endpoint, "v3/kv/range", w =>
+                    {
+                        w.WriteBase64String("key", key);
+                        w.WriteString("limit", "1");
+                        w.WriteBoolean("keys_only", true);
+                        w.WriteBoolean("serializable", true);
+                    }, WatchProbeTimeout, stop).ConfigureAwait(false);
+                }
+                catch (EtcdException e) when (e is not EtcdUnreachableException)
+                {
+                    // It answered: not hung.
+                }
+
+                Interlocked.Increment(ref _probesAnswered);
+            }
+        }
+        catch (EtcdUnreachableException e) when (!stop.IsCancellationRequested)
+        {
+            // PostAsync has moved the client off the member; the watch says why it ended.
+            var hung = new EtcdUnreachableException(string.Create(CultureInfo.InvariantCulture,
+                $"the watch on {endpoint} was given up: {e.Message} (a read of one key, asked every {_probeInterval.TotalSeconds:0.#} s while a watch is open)"), e);
+            watching.Cancel();
+            return hung;
+        }
+        catch (Exception) when (stop.IsCancellationRequested)
+        {
+            return null; // the watch ended (or the client is stopping)
         }
     }
 
@@ -276,13 +378,15 @@ public sealed class EtcdClient : IDisposable
 
     private static string Number(long n) => n.ToString(CultureInfo.InvariantCulture);
 
-    private async Task<JsonDocument> PostAsync(string path, Action<Utf8JsonWriter> body, CancellationToken cancel)
+    private Task<JsonDocument> PostAsync(string path, Action<Utf8JsonWriter> body, CancellationToken cancel) =>
+        PostAsync(Endpoint, path, body, _requestTimeout, cancel);
+
+    private async Task<JsonDocument> PostAsync(Uri endpoint, string path, Action<Utf8JsonWriter> body, TimeSpan timeLimit, CancellationToken cancel)
     {
-        var endpoint = Endpoint;
         using var request = Request(endpoint, path, body);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        timeout.CancelAfter(_requestTimeout);
-        using var response = await Send(endpoint, request, HttpCompletionOption.ResponseContentRead, timeout.Token, cancel).ConfigureAwait(false);
+        timeout.CancelAfter(timeLimit);
+        using var response = await Send(endpoint, request, HttpCompletionOption.ResponseContentRead, timeLimit, timeout.Token, cancel).ConfigureAwait(false);
         var json = await ReadJson(response, timeout.Token).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode || json.RootElement.TryGetProperty("error", out _))
         {
@@ -312,7 +416,7 @@ public sealed class EtcdClient : IDisposable
     }
 
     /// <summary>Sends; a member that cannot be reached (or does not answer in time) makes the next call go to the next member.</summary>
-    private async Task<HttpResponseMessage> Send(Uri endpoint, HttpRequestMessage request, HttpCompletionOption completion, CancellationToken timeout, CancellationToken cancel)
+    private async Task<HttpResponseMessage> Send(Uri endpoint, HttpRequestMessage request, HttpCompletionOption completion, TimeSpan timeLimit, CancellationToken timeout, CancellationToken cancel)
     {
         try
         {
@@ -320,18 +424,32 @@ public sealed class EtcdClient : IDisposable
         }
         catch (HttpRequestException e)
         {
-            NextEndpoint();
+            MoveOff(endpoint);
             throw new EtcdUnreachableException($"{endpoint} cannot be reached: {Reason(e)}", e);
         }
         catch (OperationCanceledException e) when (!cancel.IsCancellationRequested)
         {
-            NextEndpoint();
-            throw new EtcdUnreachableException($"{endpoint} did not answer within {_requestTimeout.TotalSeconds:0.#} s", e);
+            MoveOff(endpoint);
+            throw new EtcdUnreachableException($"{endpoint} did not answer within {timeLimit.TotalSeconds:0.#} s", e);
         }
     }
 
     /// <summary>Sends the calls after this one to the next member (after a watch its member ended, say).</summary>
     public void NextEndpoint() => Interlocked.Increment(ref _current);
+
+    /// <summary>
+    /// Sends the calls after this one to the member after <paramref name="endpoint"/>, unless the
+    /// client has already moved off it: two failures of one member at once (its watch breaking
+    /// as its probe fails) move past it once, not past the healthy member after it too.
+    /// </summary>
+    internal void MoveOff(Uri endpoint)
+    {
+        int current = Volatile.Read(ref _current);
+        if (_endpoints[current % _endpoints.Count] == endpoint)
+        {
+            Interlocked.CompareExchange(ref _current, current + 1, current);
+        }
+    }
 
     /// <summary>
     /// The member's error; one that says the member cannot serve now (gRPC Unavailable: no leader,
@@ -342,7 +460,7 @@ public sealed class EtcdClient : IDisposable
         var e = Error(error, status);
         if (e.Code == UnavailableCode)
         {
-            NextEndpoint();
+            MoveOff(endpoint);
         }
 
         return new EtcdException($"{endpoint} answered: {e.Message}", e.Code);

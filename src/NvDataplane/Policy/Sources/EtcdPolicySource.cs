@@ -13,6 +13,9 @@ namespace NvDataplane.Policy.Sources;
 public sealed record EtcdSourceOptions(TimeSpan MinBackoff, TimeSpan MaxBackoff, int PageSize = 10_000)
 {
     public static EtcdSourceOptions Default { get; } = new(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5));
+
+    /// <summary>How often the member serving the watch is probed: the daemon's <see cref="EtcdClient.WatchProbeInterval"/>; tests shorten it.</summary>
+    internal TimeSpan ProbeInterval { get; init; } = EtcdClient.WatchProbeInterval;
 }
 
 /// <summary>
@@ -32,7 +35,8 @@ public sealed record EtcdSourceOptions(TimeSpan MinBackoff, TimeSpan MaxBackoff,
 /// key keeps the value that runs for it (or stays out), the log names it, and the next good write
 /// of it applies. A problem no key can be blamed for refuses the whole update and the running
 /// policy stays.</para>
-/// <para>etcd unreachable: the running policy keeps forwarding, one <c>policy_source_unreachable</c>
+/// <para>etcd unreachable (down, cut off, or its process hung: the client probes the member that
+/// serves the watch): the running policy keeps forwarding, one <c>policy_source_unreachable</c>
 /// line, tries with exponential backoff, one <c>policy_source_reachable</c> line when it answers;
 /// the watch resumes from the revision after the last one seen, so nothing written meanwhile is
 /// missed, and a compacted revision means a full read again.</para>
@@ -98,7 +102,7 @@ public sealed partial class EtcdPolicySource : IDisposable
         _editor = editor;
         _log = log;
         _options = options ?? EtcdSourceOptions.Default;
-        _client = new EtcdClient(config.Endpoints);
+        _client = new EtcdClient(config.Endpoints, null, _options.ProbeInterval);
         _rangeStart = Encoding.UTF8.GetBytes(config.Prefix + "/");
         _rangeEnd = EtcdClient.PrefixEnd(_rangeStart);
     }
@@ -141,6 +145,9 @@ public sealed partial class EtcdPolicySource : IDisposable
 
     /// <summary>Whether the last call to etcd succeeded.</summary>
     public bool Connected => _connected;
+
+    /// <summary>Probes of the watch's member that it answered (a test's proof that an idle watch was probed).</summary>
+    internal long ProbesAnswered => _client.ProbesAnswered;
 
     public void Start()
     {

@@ -122,6 +122,45 @@ public class EtcdClientTests
     }
 
     [Test]
+    public void A_watch_whose_member_hangs_ends_as_unreachable_and_the_next_call_goes_to_the_next_member()
+    {
+        var next = new Uri($"http://127.0.0.1:{TestEtcd.FreePort()}/");
+        using var client = new EtcdClient([_etcd!.Endpoint, next], null, TimeSpan.FromMilliseconds(200));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30)); // a hang guard
+        var prefix = Bytes("/h/");
+        var watch = client.WatchAsync(prefix, EtcdClient.PrefixEnd(prefix), 0, timeout.Token).GetAsyncEnumerator(timeout.Token);
+        try
+        {
+            Assert.That(watch.MoveNextAsync().AsTask().GetAwaiter().GetResult() && watch.Current.Created, Is.True, "the watch is in place");
+            _etcd.Pause();
+            var error = Assert.Throws<EtcdUnreachableException>(() => watch.MoveNextAsync().AsTask().GetAwaiter().GetResult());
+            Assert.That(error!.Message, Does.StartWith($"the watch on {_etcd.Endpoint} was given up: {_etcd.Endpoint} did not answer within 3 s"));
+            Assert.That(client.Endpoint, Is.EqualTo(next), "moved past the hung member, once");
+        }
+        finally
+        {
+            _etcd.Resume();
+            watch.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    [Test]
+    public void Two_failures_of_one_member_move_the_client_past_it_once()
+    {
+        // A watch that breaks as its probe fails: both report the member; the second must not
+        // also skip the healthy member after it.
+        Uri a = new("http://127.0.0.1:1/"), b = new("http://127.0.0.1:2/"), c = new("http://127.0.0.1:3/");
+        using var client = new EtcdClient([a, b, c]);
+        client.MoveOff(a);
+        client.MoveOff(a);
+        Assert.That(client.Endpoint, Is.EqualTo(b));
+        client.MoveOff(b);
+        Assert.That(client.Endpoint, Is.EqualTo(c));
+        client.MoveOff(c);
+        Assert.That(client.Endpoint, Is.EqualTo(a), "round again");
+    }
+
+    [Test]
     public void A_member_that_cannot_be_reached_sends_the_next_call_to_the_next_member()
     {
         using var client = new EtcdClient([new Uri($"http://127.0.0.1:{TestEtcd.FreePort()}/"), _etcd!.Endpoint]);

@@ -16,7 +16,8 @@ namespace NvDataplane.Tests.Policy.Sources;
 /// <see cref="EtcdPolicySource"/> against a real etcd started for each test (<see cref="TestEtcd"/>),
 /// driving a real <see cref="PolicyEditor"/>: the first read, the watch, coalescing, bad data,
 /// etcd killed and restarted, compaction. Where a test needs the network between the host and
-/// etcd to fail while etcd takes writes, the source reaches etcd through a <see cref="CuttableProxy"/>.
+/// etcd to fail while etcd takes writes, the source reaches etcd through a <see cref="CuttableProxy"/>;
+/// where it needs a member that hangs, the member is stopped with SIGSTOP (and always continued).
 /// </summary>
 [NonParallelizable]
 public class EtcdPolicySourceTests
@@ -26,6 +27,7 @@ public class EtcdPolicySourceTests
 
     private readonly ConcurrentQueue<string> _log = new();
     private TestEtcd? _etcd;
+    private TestEtcd[] _cluster = [];
     private EtcdClient? _client;
     private CuttableProxy? _proxy;
     private PolicyEditor? _editor;
@@ -43,12 +45,22 @@ public class EtcdPolicySourceTests
     public void CleanUp()
     {
         TestContext.Out.WriteLine(Log);
+        foreach (var etcd in _cluster.Append(_etcd))
+        {
+            etcd?.Resume(); // a test that failed with a member stopped
+        }
+
         _source?.Dispose();
         _editor?.Dispose();
         _proxy?.Dispose();
         _client?.Dispose();
         _etcd?.Dispose();
-        (_source, _editor, _proxy, _client, _etcd) = (null, null, null, null, null);
+        foreach (var member in _cluster)
+        {
+            member.Dispose();
+        }
+
+        (_source, _editor, _proxy, _client, _etcd, _cluster) = (null, null, null, null, null, []);
         _log.Clear();
     }
 
@@ -256,6 +268,106 @@ public class EtcdPolicySourceTests
         Assert.That(Source.Unreachable, Is.EqualTo(1));
         Assert.That(_log.Count(l => l.StartsWith("policy_source_unreachable", StringComparison.Ordinal)), Is.EqualTo(1), "logged once, however many tries: " + Log);
         Assert.That(_log.Count(l => l.StartsWith("policy_source_reachable", StringComparison.Ordinal)), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void A_hung_member_is_given_up_within_seconds_and_the_watch_resumes_when_it_wakes()
+    {
+        // SIGSTOP: etcd's kernel keeps the watch's connection open and answers keep-alives, so
+        // only the probe of the member (every 5 s, the daemon's interval here) can find it hung.
+        StartEtcd();
+        WaitApplied(StartSource(Put(RecordKey("10.1.1.7"), Record("10.1.1.7", "192.168.1.10"))));
+        Assert.That(WaitFor(() => Source.Watches == 1), Is.True, "the first watch was created");
+        long version = Store.Current.Version;
+
+        var hung = System.Diagnostics.Stopwatch.StartNew();
+        _etcd!.Pause();
+        try
+        {
+            WaitLogged($"policy_source_unreachable: the watch on {_etcd.Endpoint} was given up: {_etcd.Endpoint} did not answer within 3 s");
+            TestContext.Out.WriteLine($"the hung member was given up after {hung.Elapsed.TotalSeconds:0.0} s");
+            Assert.That(Source.Connected, Is.False, "nvdp_policy_source_connected 0");
+            Assert.That(Store.Current.Version, Is.EqualTo(version), "forwarding goes on with the last policy");
+
+            // Hung long enough for a retry on it to fail too (a watch waits 5 s for its answer):
+            // the assertions below see one count and one line for the whole outage.
+            Thread.Sleep(TimeSpan.FromSeconds(6));
+        }
+        finally
+        {
+            _etcd.Resume();
+        }
+
+        long written = Put(RecordKey("10.1.1.8"), Record("10.1.1.8", "192.168.1.11"));
+        WaitApplied(written);
+        Assert.That(Cas(), Is.EqualTo(new[] { "10.1.1.7", "10.1.1.8" }));
+        Assert.That(Source.Reads, Is.EqualTo(1), "resumed from the revision after the last seen, no full read");
+        Assert.That(Source.Watches, Is.GreaterThanOrEqualTo(2));
+        Assert.That(Source.Connected, Is.True);
+        Assert.That(Source.Unreachable, Is.EqualTo(1), "counted once, whatever failed how often");
+        Assert.That(_log.Count(l => l.StartsWith("policy_source_unreachable", StringComparison.Ordinal)), Is.EqualTo(1), Log);
+        Assert.That(_log.Count(l => l.StartsWith("policy_source_reachable", StringComparison.Ordinal)), Is.EqualTo(1), Log);
+    }
+
+    [Test]
+    public void A_hung_member_of_three_hands_the_watch_to_the_next_and_a_write_committed_meanwhile_applies()
+    {
+        _cluster = TestEtcd.StartCluster(3);
+
+        // The watch goes to the first member named; make it a follower, so that stopping it
+        // leaves the leader in place and the write below commits at once on the other two.
+        var follower = _cluster.First(m => !m.IsLeader());
+        TestEtcd[] ordered = [follower, .. _cluster.Where(m => m != follower)];
+        _client = ordered[1].Client();
+        long first = Put(RecordKey("10.1.1.7"), Record("10.1.1.7", "192.168.1.10"));
+        CreateSource(TestEtcd.Url(ordered, Prefix), Fast with { ProbeInterval = TimeSpan.FromMilliseconds(500) });
+        Source.Start();
+        WaitApplied(first);
+        Assert.That(WaitFor(() => Source.Watches == 1), Is.True, "the first watch was created");
+
+        follower.Pause();
+        try
+        {
+            long written = Put(RecordKey("10.1.1.8"), Record("10.1.1.8", "192.168.1.11"));
+            WaitApplied(written);
+            Assert.That(Cas(), Is.EqualTo(new[] { "10.1.1.7", "10.1.1.8" }), "applied while the member that served the watch still hangs");
+            Assert.That(Log, Does.Contain($"policy_source_unreachable: the watch on {follower.Endpoint} was given up: {follower.Endpoint} did not answer within 3 s"));
+            Assert.That(Log, Does.Contain($"policy_source_reachable: etcd at {ordered[1].Endpoint} answers again"), "the next member named, not one past it");
+            Assert.That(Source.Reads, Is.EqualTo(1), "resumed from the revision after the last seen, no full read");
+            Assert.That(Source.Unreachable, Is.EqualTo(1));
+            Assert.That(Source.Connected, Is.True);
+        }
+        finally
+        {
+            follower.Resume();
+        }
+    }
+
+    [Test]
+    public void An_idle_healthy_watch_is_probed_and_kept_without_a_word()
+    {
+        StartEtcd();
+        long first = Put(RecordKey("10.1.1.7"), Record("10.1.1.7", "192.168.1.10"));
+        CreateSource(_etcd!.Url(Prefix), Fast with { ProbeInterval = TimeSpan.FromMilliseconds(100) });
+        Source.Start();
+        WaitApplied(first);
+
+        Assert.That(WaitFor(() => Source.ProbesAnswered >= 20), Is.True, "the member was probed");
+        Assert.That(Source.Unreachable, Is.EqualTo(0));
+        Assert.That(Source.Connected, Is.True);
+        Assert.That(Source.Watches, Is.EqualTo(1), "the watch was never given up");
+        Assert.That(_log.Select(l => l[..l.IndexOf(':', StringComparison.Ordinal)]), Is.EqualTo(new[] { "policy_source_started", "policy_source_loaded" }), "nothing logged but the start and the first read");
+
+        long second = Put(RecordKey("10.1.1.8"), Record("10.1.1.8", "192.168.1.11"));
+        WaitApplied(second);
+        Assert.That(Source.Watches, Is.EqualTo(1), "the same watch delivers");
+
+        // Stopping ends the probe with the watch (one may be on its way).
+        Source.Dispose();
+        Assert.That(Source.Ended, Is.True, "reader and applier ended");
+        long probes = Source.ProbesAnswered;
+        Thread.Sleep(500);
+        Assert.That(Source.ProbesAnswered, Is.EqualTo(probes), "no probe after the source stopped");
     }
 
     [Test]

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.Json;
 using NvDataplane.Policy.Sources;
 
 namespace NvDataplane.Tests.Policy.Sources;
@@ -10,19 +11,24 @@ namespace NvDataplane.Tests.Policy.Sources;
 /// <summary>
 /// A one-member etcd (Debian's etcd-server, installed by .ci/setup-deps) on 127.0.0.1 with
 /// free ports and a data directory of its own, killed and removed on dispose whatever the test's
-/// outcome. Where etcd is missing the test is ignored, except under CI, where it fails.
+/// outcome; or one member of a cluster of such (<see cref="StartCluster"/>). Where etcd is
+/// missing the test is ignored, except under CI, where it fails.
 /// </summary>
 public sealed class TestEtcd : IDisposable
 {
     private const string EtcdPath = "/usr/bin/etcd";
     private readonly TempDir _data = new();
     private readonly StringBuilder _output = new();
+    private readonly string _name;
+    private string _initialCluster;
     private Process? _process;
 
-    private TestEtcd()
+    private TestEtcd(string name)
     {
+        _name = name;
         ClientPort = FreePort();
         PeerPort = FreePort();
+        _initialCluster = $"{name}={PeerUrl}";
     }
 
     public int ClientPort { get; private set; }
@@ -30,6 +36,8 @@ public sealed class TestEtcd : IDisposable
     public int PeerPort { get; private set; }
 
     public Uri Endpoint => new(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{ClientPort}/"));
+
+    private string PeerUrl => string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{PeerPort}");
 
     /// <summary>What etcd printed, for failure messages.</summary>
     public string Output
@@ -46,18 +54,8 @@ public sealed class TestEtcd : IDisposable
     /// <summary>Starts etcd, or ignores the test (fails it under CI) when etcd is not installed.</summary>
     public static TestEtcd Start()
     {
-        if (!File.Exists(EtcdPath))
-        {
-            string why = "etcd is not installed (Debian's etcd-server; .ci/setup-deps installs it)";
-            if (Environment.GetEnvironmentVariable("CI") == "true")
-            {
-                Assert.Fail(why);
-            }
-
-            Assert.Ignore(why);
-        }
-
-        var etcd = new TestEtcd();
+        RequireEtcd();
+        var etcd = new TestEtcd("t");
         try
         {
             etcd.Run();
@@ -67,6 +65,59 @@ public sealed class TestEtcd : IDisposable
         {
             etcd.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// A cluster of <paramref name="size"/> members, each a <see cref="TestEtcd"/> to dispose; all
+    /// are started before any is waited for, since a member answers only once a majority runs.
+    /// </summary>
+    public static TestEtcd[] StartCluster(int size)
+    {
+        RequireEtcd();
+        var members = Enumerable.Range(0, size).Select(i => new TestEtcd("t" + i.ToString(CultureInfo.InvariantCulture))).ToArray();
+        string cluster = string.Join(',', members.Select(m => $"{m._name}={m.PeerUrl}"));
+        try
+        {
+            foreach (var m in members)
+            {
+                m._initialCluster = cluster;
+                m.Launch();
+            }
+
+            foreach (var m in members)
+            {
+                m.WaitReady();
+            }
+
+            return members;
+        }
+        catch
+        {
+            foreach (var m in members)
+            {
+                m.Dispose();
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>The <c>policySource</c> URL naming every one of <paramref name="members"/>, in that order, for <paramref name="prefix"/>.</summary>
+    public static string Url(IEnumerable<TestEtcd> members, string prefix) =>
+        "etcd://" + string.Join(',', members.Select(m => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{m.ClientPort}"))) + prefix;
+
+    private static void RequireEtcd()
+    {
+        if (!File.Exists(EtcdPath))
+        {
+            string why = "etcd is not installed (Debian's etcd-server; .ci/setup-deps installs it)";
+            if (Environment.GetEnvironmentVariable("CI") == "true")
+            {
+                Assert.Fail(why);
+            }
+
+            Assert.Ignore(why);
         }
     }
 
@@ -90,12 +141,32 @@ public sealed class TestEtcd : IDisposable
         _process = null;
     }
 
+    /// <summary>
+    /// SIGSTOP: the process hangs while its kernel keeps its connections open, accepts new ones
+    /// and answers TCP keep-alives. <see cref="Resume"/> it in a finally: a stopped etcd left
+    /// behind holds its ports until it is killed.
+    /// </summary>
+    public void Pause() => Signal("-STOP");
+
+    /// <summary>SIGCONT: a paused etcd runs again (nothing happens to one that runs).</summary>
+    public void Resume() => Signal("-CONT");
+
+    /// <summary>Whether this member is its cluster's leader now (its own view, from <c>/v3/maintenance/status</c>).</summary>
+    public bool IsLeader()
+    {
+        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false });
+        using var content = new StringContent("{}", Encoding.UTF8, "application/json");
+        using var response = http.PostAsync(new Uri(Endpoint, "v3/maintenance/status"), content).GetAwaiter().GetResult();
+        using var status = JsonDocument.Parse(response.Content.ReadAsStringAsync().GetAwaiter().GetResult());
+        return status.RootElement.GetProperty("header").GetProperty("member_id").GetString() == status.RootElement.GetProperty("leader").GetString();
+    }
+
     /// <summary>SIGTERM: etcd ends its streams and stops as an administrator's restart would.</summary>
     public void Stop()
     {
         if (_process is { HasExited: false } p)
         {
-            TestProcess.Run("kill", ["-TERM", p.Id.ToString(CultureInfo.InvariantCulture)]);
+            Signal("-TERM");
             if (!p.WaitForExit(30_000))
             {
                 p.Kill();
@@ -121,10 +192,24 @@ public sealed class TestEtcd : IDisposable
         _data.Dispose();
     }
 
+    private void Signal(string signal)
+    {
+        if (_process is { HasExited: false } p)
+        {
+            TestProcess.Run("kill", [signal, p.Id.ToString(CultureInfo.InvariantCulture)]);
+        }
+    }
+
     private void Run()
     {
+        Launch();
+        WaitReady();
+    }
+
+    private void Launch()
+    {
         string client = Url("").Replace("etcd://", "http://", StringComparison.Ordinal);
-        string peer = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{PeerPort}");
+        string peer = PeerUrl;
         var start = new ProcessStartInfo(EtcdPath)
         {
             RedirectStandardOutput = true,
@@ -133,10 +218,10 @@ public sealed class TestEtcd : IDisposable
         };
         foreach (var a in new[]
         {
-            "--name", "t", "--data-dir", Path.Combine(_data.Path, "member"),
+            "--name", _name, "--data-dir", Path.Combine(_data.Path, "member"),
             "--listen-client-urls", client, "--advertise-client-urls", client,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-            "--initial-cluster", "t=" + peer, "--log-level", "warn",
+            "--initial-cluster", _initialCluster, "--log-level", "warn",
         })
         {
             start.ArgumentList.Add(a);
@@ -149,6 +234,11 @@ public sealed class TestEtcd : IDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _process = process;
+    }
+
+    private void WaitReady()
+    {
+        var process = _process!;
         using var probe = Client();
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (DateTime.UtcNow < deadline)
