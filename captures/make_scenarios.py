@@ -623,18 +623,38 @@ def check_nat_rewrite(before, after):
     assert new_ck == expect, (hex(new_ck), hex(expect))
 
 
+def check_nat_rewrite6(before, after, checksum_offset):
+    """IPv6: the expected packet (full recompute by scapy) must carry the RFC 1624 update of the
+    transport checksum at `checksum_offset` (from the IPv6 header) over the changed addresses."""
+    old_ck = struct.unpack("!H", before[checksum_offset:checksum_offset + 2])[0]
+    new_ck = struct.unpack("!H", after[checksum_offset:checksum_offset + 2])[0]
+    assert new_ck == rfc1624(old_ck, before[8:40], after[8:40]), (hex(new_ck), hex(old_ck))
+
+
+def na6(src, dst, target, target_mac):
+    """A neighbor advertisement (flags S|O, target link-layer address option), hop limit 255."""
+    return ip6(src, dst, ICMPv6ND_NA(R=0, S=1, O=1, tgt=target)
+               / ICMPv6NDOptDstLLAddr(lladdr=target_mac.replace("-", ":")), hlim=255)
+
+
 def s_nat():
     nat = "TranslationMethodNat"
+    red9_ca6, red9_mac = "2001:db8:1::9", "00-15-5D-00-00-09"
     cfg = make_config([provider_port(), RED1_PORT],
                       [record(RED1_CA, RED_VSID, RED1_MAC, "192.168.1.20", nat, "Red-1"),
-                       record(REMOTE_CA, RED_VSID, RED_REMOTE_MAC, "192.168.1.21", nat, "Red-2")],
-                      RED_ROUTES,
-                      pas=[pa(PA_LOCAL, 24), pa("192.168.1.20", 24)],
+                       record(REMOTE_CA, RED_VSID, RED_REMOTE_MAC, "192.168.1.21", nat, "Red-2"),
+                       record(RED6_LOCAL, RED_VSID, RED1_MAC, "2001:db8:ffff::20", nat, "Red-1"),
+                       record(RED6_REMOTE, RED_VSID, RED_REMOTE_MAC, "2001:db8:ffff::21", nat, "Red-2"),
+                       record(red9_ca6, RED_VSID, red9_mac, "2001:db8:ffff::22", nat, "Red-9")],
+                      RED_ROUTES + [route(RED_RD, RED_VSID, "2001:db8:1::/64")],
+                      pas=[pa(PA_LOCAL, 24), pa("192.168.1.20", 24), pa("2001:db8:ffff::20", 64)],
                       neighbors=[neighbor(PA_REMOTE, HV2_MAC), neighbor("192.168.1.21", NAT_PEER_MAC)])
     sc = Scenario("nat",
                   "TranslationMethodNat: red1 (10.1.1.7 <-> 192.168.1.20) talks to 10.1.1.8 "
                   "(<-> 192.168.1.21): addresses rewritten in place both ways, checksums updated, "
-                  "a zero UDP checksum kept zero, TTL unchanged, padding removed.", cfg)
+                  "a zero UDP checksum kept zero, TTL unchanged, padding removed; over IPv6 PAs "
+                  "(2001:db8:1::7 <-> ::20) the Nat PAs' MACs are learned by neighbor discovery, "
+                  "never from a VM's own advertisement.", cfg)
     A, B = "192.168.1.20", "192.168.1.21"
     # 1.13 outbound: same packet with CA -> PA, Ethernet dst = next-hop MAC, src = pnic0 MAC.
     out_cases = [
@@ -696,6 +716,38 @@ def s_nat():
     sc.send("pnic0", ether(PNIC_MAC, NAT_PEER_MAC, 0x0800) + unreachable(B, A),
             [("red1", ether(RED1_MAC, RED_REMOTE_MAC, 0x0800) + unreachable(REMOTE_CA, RED1_CA))],
             note="port unreachable from red2 (NAT peer), quoting CAs: NAT in, quote kept")
+    # 1.12 over IPv6 PAs without static neighbors: the Nat PAs ::21 (Red-2) and ::22 (Red-9) are
+    # solicited from red1's Nat PA ::20, and the packet waits for the answer.
+    A6, B6, C6 = "2001:db8:ffff::20", "2001:db8:ffff::21", "2001:db8:ffff::22"
+    peer6_mac, red9_host_mac, forged_mac = NAT_PEER_MAC, "02-00-00-00-01-16", "DE-AD-BE-EF-00-01"
+    to_red2 = lambda s, d: ip6(s, d, udp(40005, 33440, 20, 5))  # noqa: E731
+    to_red9 = lambda s, d: ip6(s, d, udp(40006, 33441, 20, 6))  # noqa: E731
+    check_nat_rewrite6(to_red2(RED6_LOCAL, RED6_REMOTE), to_red2(A6, B6), 46)
+    check_nat_rewrite6(to_red9(RED6_LOCAL, red9_ca6), to_red9(A6, C6), 46)
+    ns_dst, ns = ns_frame(PNIC_MAC, A6, B6)
+    sc.send("red1", red1_frame(RED_REMOTE_MAC, to_red2(RED6_LOCAL, RED6_REMOTE), 0x86DD),
+            [("pnic0", ether(ns_dst, PNIC_MAC, 0x86DD) + ns)],
+            note="NAT out over IPv6 PAs: NS for Red-2's Nat PA ::21, the packet waits")
+    # Hosts answer neighbor discovery for their Nat PAs: an answer for ::21 from ::21 is learned.
+    sc.send("pnic0", ether(PNIC_MAC, peer6_mac, 0x86DD) + na6(B6, A6, B6, peer6_mac),
+            [("pnic0", ether(peer6_mac, PNIC_MAC, 0x86DD) + to_red2(A6, B6))],
+            note="NA from ::21 for ::21 (its host): learned and consumed, the packet leaves")
+    ns_dst, ns = ns_frame(PNIC_MAC, A6, C6)
+    sc.send("red1", red1_frame(red9_mac, to_red9(RED6_LOCAL, red9_ca6), 0x86DD),
+            [("pnic0", ether(ns_dst, PNIC_MAC, 0x86DD) + ns)],
+            note="NAT out to Red-9: NS for its Nat PA ::22, the packet waits")
+    # Red-2's own advertisement "::22 is at de:ad:be:ef:00:01", as its host rewrote it (IP
+    # rewrite keeps hop limit 255, target and option): a VM's packet, NAT reversed to red1 with
+    # the ICMPv6 checksum updated; the neighbor cache learns nothing from it.
+    forged = na6(B6, A6, C6, forged_mac)
+    reversed_na = na6(RED6_REMOTE, RED6_LOCAL, C6, forged_mac)
+    check_nat_rewrite6(forged, reversed_na, 42)
+    sc.send("pnic0", ether(PNIC_MAC, peer6_mac, 0x86DD) + forged,
+            [("red1", ether(RED1_MAC, RED_REMOTE_MAC, 0x86DD) + reversed_na)],
+            note="NA from Nat PA ::21 for ::22 (Red-2's own): NAT in to red1, not learned")
+    sc.send("pnic0", ether(PNIC_MAC, red9_host_mac, 0x86DD) + na6(C6, A6, C6, red9_host_mac),
+            [("pnic0", ether(red9_host_mac, PNIC_MAC, 0x86DD) + to_red9(A6, C6))],
+            note="NA from ::22 for ::22: learned, the packet leaves to its MAC")
     return sc
 
 

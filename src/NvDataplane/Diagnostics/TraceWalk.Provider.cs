@@ -62,6 +62,12 @@ internal sealed partial class TraceWalk
             return ProviderNeighborSolicitation(port, in info);
         }
 
+        if (Forwarder.IsNatVmAdvertisement(_p, frame, in info))
+        {
+            var target = IpAddr.ReadV6(frame[(info.L4Offset + Icmp.NdTargetOffset)..]);
+            Step("nd", $"neighbor advertisement for {target} from NAT PA {info.Source}: a VM's own packet its host rewrote, which teaches the provider neighbor cache nothing");
+        }
+
         return NatReverse(in info);
     }
 

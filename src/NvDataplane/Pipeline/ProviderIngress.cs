@@ -151,13 +151,26 @@ public sealed partial class Forwarder
                 LocalResponder.EchoReply(buffer, in info, port.Mac, _p.Global.OuterTtl);
                 return Answer(port.Index, buffer);
             case ProviderPath.Nat:
-                return info.Protocol == IpProtocol.Icmpv6 && LearnFromAdvertisement(port.Index, buffer.Frame, in info, buffer.TimestampNs)
+                return info.Protocol == IpProtocol.Icmpv6 && !IsNatVmAdvertisement(_p, buffer.Frame, in info)
+                    && LearnFromAdvertisement(port.Index, buffer.Frame, in info, buffer.TimestampNs)
                     ? Consumed(buffer)
                     : NatReverse(buffer, ref info);
             default:
                 return reason;
         }
     }
+
+    /// <summary>
+    /// A neighbor advertisement from a Nat record's PA about any address but that PA
+    /// (FORWARDING 1.12): a VM's own packet, which IP rewrite carried with its hop limit 255, its
+    /// target and its target link-layer address as the VM wrote them. It teaches the provider
+    /// neighbor cache nothing (it takes the NAT reverse path to the VM it is for); a host's
+    /// answer for its own Nat PA (target = source) still does.
+    /// </summary>
+    internal static bool IsNatVmAdvertisement(PolicySnapshot p, ReadOnlySpan<byte> frame, in PacketInfo info) =>
+        info.Protocol == IpProtocol.Icmpv6 && !info.IsFragment && info.L4Length >= Icmp.NeighborMessageSize
+        && frame[info.L4Offset] == Icmp.V6NeighborAdvertisement && p.NatIndex.Find(0, info.Source) >= 0
+        && IpAddr.ReadV6(frame[(info.L4Offset + Icmp.NdTargetOffset)..]) != info.Source;
 
     /// <summary>A frame the host itself used up (a neighbor's answer to our ARP / ND): counted with the answered ones.</summary>
     private DropReason Consumed(PacketBuffer buffer)

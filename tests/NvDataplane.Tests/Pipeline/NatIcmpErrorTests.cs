@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using NvDataplane.Diagnostics;
-using NvDataplane.Policy;
 using static NvDataplane.Tests.Pipeline.TestFrames;
 
 namespace NvDataplane.Tests.Pipeline;
@@ -57,12 +56,7 @@ public class NatIcmpErrorTests
         }
         """;
 
-    private static ForwarderHarness Harness()
-    {
-        var loaded = ConfigLoader.Load(Config);
-        Assert.That(loaded.Problems, Is.Empty);
-        return new ForwarderHarness(loaded.Config!);
-    }
+    private static ForwarderHarness Harness() => ForwarderHarness.FromJson(Config);
 
     /// <summary>A UDP packet from <paramref name="src"/> to <paramref name="dst"/> with its checksum over those addresses.</summary>
     private static byte[] Udp6(string src, string dst, int payload)

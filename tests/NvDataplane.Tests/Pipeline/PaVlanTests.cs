@@ -35,12 +35,7 @@ public class PaVlanTests
         }
         """;
 
-    private static ForwarderHarness Harness()
-    {
-        var loaded = ConfigLoader.Load(Config);
-        Assert.That(loaded.Problems, Is.Empty);
-        return new ForwarderHarness(loaded.Config!);
-    }
+    private static ForwarderHarness Harness() => ForwarderHarness.FromJson(Config);
 
     private static byte[] Tagged(int vlan, ushort type, byte[] payload, string dst = PnicMac) =>
         vlan < 0 ? Concat(Eth(dst, Hv2Mac, type), payload) : Concat(Mac(dst), Mac(Hv2Mac), [0x81, 0x00, (byte)(vlan >> 8), (byte)vlan, (byte)(type >> 8), (byte)type], payload);

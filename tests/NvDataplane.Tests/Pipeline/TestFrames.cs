@@ -257,6 +257,14 @@ public sealed class ForwarderHarness
     public ForwarderHarness(NvDataplane.Policy.PolicyStore store, int buffers = 256) =>
         Forwarder = new Forwarder(store, new BufferPool(buffers));
 
+    /// <summary>A harness for the host configuration <paramref name="json"/>, which must load without a problem.</summary>
+    public static ForwarderHarness FromJson(string json)
+    {
+        var loaded = NvDataplane.Policy.ConfigLoader.Load(json);
+        Assert.That(loaded.Problems, Is.Empty);
+        return new ForwarderHarness(loaded.Config!);
+    }
+
     public Forwarder Forwarder { get; }
 
     public int Port(string name) => Forwarder.Policy.FindPort(name);
