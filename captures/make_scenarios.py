@@ -1833,6 +1833,7 @@ def s_migration():
     pa6_hv3 = "2001:db8:ffff::12"
     red4_mac, red5_mac, red6_mac, red9_mac = ("00-15-5D-00-00-04", "00-15-5D-00-00-05",
                                               "00-15-5D-00-00-06", "00-15-5D-00-00-09")
+    red7_mac = "00-15-5D-00-00-07"
     red3_ca = "10.1.1.3"
 
     def config(red1_pa, red4_pa, red5_pa, red9_pa, grace=None):
@@ -1846,7 +1847,11 @@ def s_migration():
              record(REMOTE_CA, RED_VSID, RED_REMOTE_MAC, PA_REMOTE, vm_name="Red-2"),
              record(RED6_REMOTE, RED_VSID, RED_REMOTE_MAC, PA_REMOTE, vm_name="Red-2"),
              record("10.1.1.6", RED_VSID, red6_mac, PA6_REMOTE, vm_name="Red-6"),
-             record("10.1.1.9", RED_VSID, red9_mac, red9_pa, vm_name="Red-9")],
+             record("10.1.1.9", RED_VSID, red9_mac, red9_pa, vm_name="Red-9"),
+             # Tenants may hold CAs equal to PAs (8.4): Red-3 also 192.168.1.10 (hv1's PA),
+             # Red-7 on hv2 192.168.1.11 (hv2's PA).
+             record(PA_LOCAL, RED_VSID, RED3_MAC, PA_LOCAL, vm_name="Red-3"),
+             record(PA_REMOTE, RED_VSID, red7_mac, PA_REMOTE, vm_name="Red-7")],
             RED_ROUTES + [route(RED_RD, RED_VSID, "2001:db8:1::/64")],
             pas=[pa(PA_LOCAL, 24), pa(PA6_LOCAL, 64)],
             neighbors=[neighbor(PA_REMOTE, HV2_MAC), neighbor(hv3_pa, hv3_mac), neighbor(hv4_pa, hv4_mac),
@@ -1862,7 +1867,8 @@ def s_migration():
                   "to ::12, Red-5 from an IPv4 to an IPv6 PA; NVGRE still arriving is relayed with "
                   "the sender's PA kept, its sender gets a REDIRECT (rate-limited), a CA without a VM "
                   "here an UNREACHABLE; REDIRECTs received are applied only from the owner PA; "
-                  "Red-4 moves back; the 1 s grace runs out.",
+                  "Red-4 moves back; the 1 s grace runs out; a tenant's own ICMP 5/10 and 3/10 "
+                  "between CAs equal to the PAs is delivered, not taken for a message.",
                   config(PA_LOCAL, PA6_LOCAL, PA_LOCAL, PA_REMOTE))
 
     def from_red2(dst_ca, dst_mac, seed, pa_src=PA_REMOTE, src_ca=REMOTE_CA, src_mac=RED_REMOTE_MAC, **kw):
@@ -1977,6 +1983,22 @@ def s_migration():
     frame, _ = from_red2(RED1_CA, RED1_MAC, 23)
     sc.send("pnic0", frame, [("pnic0", nve_message("unreachable", frame, RED_VSID))], drop="no_local_port",
             note="1.2 s after the move: grace over, UNREACHABLE", counts=("unreachables_sent",))
+
+    # 8.4: Red-7 (CA 192.168.1.11 = hv2's PA) sends Red-3 (CA 192.168.1.10 = hv1's PA) ICMP
+    # shaped like hv2's messages, quoting a forged NVGRE packet of Red-3's flow to Red-2 (whose
+    # PA is hv2's, so a REDIRECT from hv2 for it would be applied); hv2 carries it honestly. The
+    # inner source MAC is Red-7's, not an NVE's: tenant traffic, delivered as carried.
+    sent, _ = from_red3(REMOTE_CA, RED_REMOTE_MAC, 24)
+    forged = offending_packet(encap_expected4(sent, sent[14:], RED_VSID))
+    for seed, (icmp, what) in enumerate([(ICMP(type=5, code=10, gw=hv4_pa), "5/10 naming 192.168.1.13"),
+                                         (ICMP(type=3, code=10), "3/10")], 24):
+        packet = bytes(IP(src=PA_REMOTE, dst=PA_LOCAL, id=0xE100 + seed, flags=0, ttl=128) / icmp / Raw(forged))
+        inner = ether(RED3_MAC, red7_mac, 0x0800) + packet
+        sc.send("pnic0", decap_input4(RED_VSID, inner, packet, flow=0x40 + seed), [("red3", inner)],
+                note="Red-7 (192.168.1.11) -> Red-3 (192.168.1.10): its own ICMP %s, delivered, no message" % what)
+    frame, packet = from_red3(REMOTE_CA, RED_REMOTE_MAC, 26)
+    sc.send("red3", frame, [("pnic0", encap_expected4(frame, packet, RED_VSID))],
+            note="Red-3 -> Red-2: still to 192.168.1.11, the policy's PA")
     return sc
 
 

@@ -165,7 +165,13 @@ internal sealed partial class TraceWalk
         Step("parse", $"inner: Ethernet {Ethernet.ReadSource(innerFrame)} → {innerDstMac}, {Describe(in info)}");
         if (MigrationMessage.ClassifyInner(innerFrame, in info, outer.Source, outer.Destination) is not MigrationMessageKind.None and var message)
         {
-            return ConsumeMessage(message, outer.Source);
+            var innerSrcMac = Ethernet.ReadSource(innerFrame);
+            if (!Forwarder.IsTenantFrame(_p, vsid, vsidInfo.DomainIndex, info.Source, innerSrcMac, out int sender))
+            {
+                return ConsumeMessage(message, outer.Source);
+            }
+
+            Step("migration", $"ICMP from PA {outer.Source} to PA {outer.Destination} shaped like an MS-NVGREE {(message == MigrationMessageKind.Redirect ? "REDIRECT" : "UNREACHABLE")}, but its source MAC {innerSrcMac} is {(sender >= 0 ? $"that of {Describe(sender)}" : "the gateway MAC (routed)")}: a VM's own packet between CAs equal to PAs, forwarded as tenant traffic");
         }
 
         bool flood = innerDstMac.IsMulticast || Forwarder.IsFloodDestination(info.Destination);

@@ -258,6 +258,42 @@ public sealed partial class Forwarder
         return Consumed(buffer);
     }
 
+    /// <summary>
+    /// Whether an inner frame shaped like an MS-NVGREE message (8.4: ICMP from the outer source PA
+    /// to the outer destination PA) was sent by a VM of VSID <paramref name="vsid"/> instead: its
+    /// source MAC is the one the policy gives a VM sending from <paramref name="source"/> there —
+    /// the MAC of that CA's record, of an L2Only record of the VSID and family (the VM of a Dynamic
+    /// binding, learned yet or not), of the routing domain's GatewayWildcard record — or the
+    /// gateway MAC (a frame the sender's distributed router routed). Tenants may hold addresses
+    /// equal to PAs (HNV lets the two spaces overlap), so the addresses alone cannot tell; a
+    /// message's inner source MAC is its sending NVE's (a provider port's), none of those, and the
+    /// sending host vouches for a VM's source MAC (1.1, 1.8). <paramref name="record"/>: the
+    /// record whose MAC it is; -1 for the gateway MAC.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal static bool IsTenantFrame(PolicySnapshot p, uint vsid, int domainIndex, IpAddr source, MacAddress sourceMac, out int record)
+    {
+        record = p.RecordIndex.Find(vsid, source);
+        if (record >= 0 && p.Records[record].MacAddress == sourceMac)
+        {
+            return true;
+        }
+
+        if (p.L2OnlyIndex.TryGetValue((vsid, sourceMac.Value, source.IsV4), out record))
+        {
+            return true;
+        }
+
+        record = domainIndex >= 0 ? p.Domains[domainIndex].Wildcard(source.IsV4) : -1;
+        if (record >= 0 && p.Records[record].MacAddress == sourceMac)
+        {
+            return true;
+        }
+
+        record = -1;
+        return sourceMac == p.Global.GatewayMac;
+    }
+
     /// <summary>The ICMP / ICMPv6 checksum of a received message: a corrupted REDIRECT must not move a tenant's traffic (RFC 1122 3.2.2, RFC 4443 2.4).</summary>
     private static bool ChecksumValid(ReadOnlySpan<byte> innerFrame, in PacketInfo inner) =>
         !inner.IsFragment && (inner.IpVersion == 4

@@ -292,8 +292,13 @@ public sealed partial class Forwarder
         d.Vsid = vsid;
         d.DomainIndex = vsidInfo.DomainIndex;
 
-        // ICMP from the sending PA to our PA inside NVGRE is no VM's: MS-NVGREE REDIRECT / UNREACHABLE.
+        // ICMP from the sending PA to our PA inside NVGRE: MS-NVGREE REDIRECT / UNREACHABLE, unless a VM sent it.
         d.Message = MigrationMessage.ClassifyInner(inner, in info, outer.Source, outer.Destination);
+        if (d.Message != MigrationMessageKind.None && IsTenantFrame(_p, vsid, vsidInfo.DomainIndex, info.Source, MacAddress.Read(inner[Ethernet.SourceOffset..]), out _))
+        {
+            d.Message = MigrationMessageKind.None;
+        }
+
         return DropReason.None;
     }
 

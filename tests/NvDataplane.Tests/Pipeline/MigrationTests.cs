@@ -18,7 +18,7 @@ namespace NvDataplane.Tests.Pipeline;
 /// decode the REDIRECT / UNREACHABLE messages independently. Time is the policy store's injected
 /// clock and the frames' timestamps: nothing sleeps.
 /// </summary>
-public class MigrationTests
+public partial class MigrationTests
 {
     private const string Hv1Mac = "02-00-00-00-01-0A";
     private const string Hv2Mac = "02-00-00-00-01-0B";
@@ -35,9 +35,10 @@ public class MigrationTests
     private const long Second = 1_000_000_000;
     private const long T0 = 1_700_000_000 * Second;
 
-    /// <summary>hv1's policy with Red-1, Red-4 and Red-9 at the PAs given.</summary>
-    private static HostConfig Config(string red1 = Hv1, string red4 = Hv1V6, string red9 = Hv2, bool trust = false, int? grace = null, int vlan = 0)
+    /// <summary>hv1's policy with Red-1, Red-4 and Red-9 at the PAs given (and, with <paramref name="tenantsAtPas"/>, the VMs of <see cref="TenantsAtPas"/>).</summary>
+    private static HostConfig Config(string red1 = Hv1, string red4 = Hv1V6, string red9 = Hv2, bool trust = false, int? grace = null, int vlan = 0, bool tenantsAtPas = false)
     {
+        var (tenantPorts, tenantRecords) = tenantsAtPas ? TenantsAtPas : (string.Empty, string.Empty);
         string global = $$"""{ "trustRedirects": {{(trust ? "true" : "false")}}{{(grace is { } g ? $", \"migrationGraceSeconds\": {g}" : "")}} }""";
         string json = $$"""
             {
@@ -47,7 +48,7 @@ public class MigrationTests
                 { "name": "pnic0", "role": "provider", "macAddress": "{{Hv1Mac}}", "mtu": 1500 },
                 { "name": "red1", "role": "vm", "macAddress": "{{Red1Mac}}", "virtualSubnetId": 5001 },
                 { "name": "red3", "role": "vm", "macAddress": "{{Red3Mac}}", "virtualSubnetId": 5001 },
-                { "name": "red4", "role": "vm", "macAddress": "{{Red4Mac}}", "virtualSubnetId": 5001 }
+                { "name": "red4", "role": "vm", "macAddress": "{{Red4Mac}}", "virtualSubnetId": 5001 }{{tenantPorts}}
               ],
               "providerAddresses": [
                 { "address": "{{Hv1}}", "prefixLength": 24, "vlanId": {{vlan}}, "port": "pnic0" },
@@ -64,7 +65,7 @@ public class MigrationTests
                 { "customerAddress": "10.1.1.4", "virtualSubnetId": 5001, "macAddress": "{{Red4Mac}}", "providerAddress": "{{red4}}" },
                 { "customerAddress": "10.1.1.8", "virtualSubnetId": 5001, "macAddress": "{{Red2Mac}}", "providerAddress": "{{Hv2}}" },
                 { "customerAddress": "10.1.1.6", "virtualSubnetId": 5001, "macAddress": "{{Red6Mac}}", "providerAddress": "{{Hv2V6}}" },
-                { "customerAddress": "10.1.1.9", "virtualSubnetId": 5001, "macAddress": "{{Red9Mac}}", "providerAddress": "{{red9}}" }
+                { "customerAddress": "10.1.1.9", "virtualSubnetId": 5001, "macAddress": "{{Red9Mac}}", "providerAddress": "{{red9}}" }{{tenantRecords}}
               ],
               "customerRoutes": [
                 { "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 5001, "destinationPrefix": "10.1.1.0/24", "nextHop": "0.0.0.0" }
