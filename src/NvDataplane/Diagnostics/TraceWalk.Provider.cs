@@ -46,7 +46,7 @@ internal sealed partial class TraceWalk
         }
 
         Step("classify", $"to local PA {info.Destination} ({_p.LocalPas[pa].Prefix}{(_p.LocalPas[pa].VlanId != 0 ? $", VLAN {_p.LocalPas[pa].VlanId}" : string.Empty)})");
-        if (info.Protocol == IpProtocol.Gre)
+        if (Forwarder.IsNvgreCandidate(_p, pa, in info))
         {
             return Nvgre(in info);
         }

@@ -113,7 +113,7 @@ public sealed partial class Forwarder
             return DropReason.VlanTagged;
         }
 
-        if (info.Protocol == IpProtocol.Gre)
+        if (IsNvgreCandidate(p, pa, in info))
         {
             r = NvgreClassify(frame, in info, ref inner, ref d);
             path = r != DropReason.None ? ProviderPath.Drop : d.Message == MigrationMessageKind.None ? ProviderPath.Nvgre : ProviderPath.MigrationMessage;
@@ -171,6 +171,15 @@ public sealed partial class Forwarder
         info.Protocol == IpProtocol.Icmpv6 && !info.IsFragment && info.L4Length >= Icmp.NeighborMessageSize
         && frame[info.L4Offset] == Icmp.V6NeighborAdvertisement && p.NatIndex.Find(0, info.Source) >= 0
         && IpAddr.ReadV6(frame[(info.L4Offset + Icmp.NdTargetOffset)..]) != info.Source;
+
+    /// <summary>
+    /// GRE to one of our PAs (<paramref name="localPa"/>) that is no Nat record's (FORWARDING 2.3): a Nat PA is its VM's alone
+    /// (validation refuses a record sharing it), so GRE to it is the VM's own GRE, which IP
+    /// rewrite carries like any protocol, and goes to NAT reverse; decapsulating it would let the
+    /// sending VM pick the inner MACs and VSID past its own host's checks.
+    /// </summary>
+    internal static bool IsNvgreCandidate(PolicySnapshot p, int localPa, in PacketInfo info) =>
+        info.Protocol == IpProtocol.Gre && !p.LocalPas[localPa].IsNat;
 
     /// <summary>A frame the host itself used up (a neighbor's answer to our ARP / ND): counted with the answered ones.</summary>
     private DropReason Consumed(PacketBuffer buffer)

@@ -65,8 +65,8 @@ public readonly struct Tunnel
     public int Template { get; init; }
 }
 
-/// <summary>A provider address owned by this host.</summary>
-public sealed record LocalPa(IpAddr Address, IpPrefix Prefix, ushort VlanId, int PortIndex);
+/// <summary>A provider address owned by this host; <paramref name="IsNat"/> when it is a TranslationMethodNat record's (that VM's alone).</summary>
+public sealed record LocalPa(IpAddr Address, IpPrefix Prefix, ushort VlanId, int PortIndex, bool IsNat = false);
 
 /// <summary>The on-link prefix of a virtual subnet and the gateway address the dataplane owns in it.</summary>
 public readonly record struct GatewayAddress(IpAddr Address, IpPrefix Prefix);
@@ -599,10 +599,11 @@ public sealed class PolicySnapshot
             portIndex.TryAdd(config.Ports[i].Name, i);
         }
 
+        var natPas = config.LookupRecords.Where(r => r.Rule == TranslationRule.Nat).Select(r => r.ProviderAddress).ToHashSet();
         foreach (var pa in config.ProviderAddresses)
         {
             int port = portIndex.GetValueOrDefault(pa.Port, -1);
-            localPas.Add(new LocalPa(pa.Address, new IpPrefix(pa.Address, pa.PrefixLength), pa.VlanId, port));
+            localPas.Add(new LocalPa(pa.Address, new IpPrefix(pa.Address, pa.PrefixLength), pa.VlanId, port, natPas.Contains(pa.Address)));
         }
 
         LocalPas = [.. localPas];

@@ -103,4 +103,21 @@ public class NatNeighborAdvertisementTests
         Assert.That(trace.Actual.Fate, Is.EqualTo(TraceFate.Forwarded));
         Assert.That(trace.Steps.Select(s => s.Text), Has.Some.Contains("teaches the provider neighbor cache nothing"));
     }
+
+    [Test]
+    public void A_nat_vms_own_gre_packet_is_nat_reversed_to_its_peer_not_decapsulated()
+    {
+        // It was decapsulated as NVGRE: the remote VM chose the inner MACs and VSID, past its own host's checks.
+        var h = Harness();
+        byte[] innerFrame = Concat(Eth(Red1Mac, Red2Mac, 0x86DD), Udp6("2001:db8:1::8", "2001:db8:1::7"));
+        byte[] gre = Concat([0x20, 0x00, 0x65, 0x58], [0x13, 0x89, 0x00, 0x00], innerFrame); // key 5001 << 8
+        var output = h.Send("pnic0", Concat(Eth(PnicMac, Hv2NatMac, 0x86DD), Ipv6Of(RemoteNatPa, NatPa, 47, gre)), T0);
+
+        byte[] reversed = Concat(Eth(Red1Mac, Red2Mac, 0x86DD), Ipv6Of("2001:db8:1::8", "2001:db8:1::7", 47, gre));
+        Assert.That(output.Select(o => (o.Port, Convert.ToHexString(o.Frame))), Is.EqualTo(new[] { (h.Port("red1"), Convert.ToHexString(reversed)) }),
+            "the peer VM's GRE packet to red1, addresses back to CAs, its GRE payload as sent");
+        var trace = PacketTracer.Trace(PolicySnapshot.Build(ConfigLoader.Load(Config).Config!), "pnic0", Concat(Eth(PnicMac, Hv2NatMac, 0x86DD), Ipv6Of(RemoteNatPa, NatPa, 47, gre)));
+        Assert.That(trace.Agrees, Is.True, trace.ToString());
+        Assert.That(trace.Actual.Fate, Is.EqualTo(TraceFate.Forwarded), "the trace tells the same story");
+    }
 }
