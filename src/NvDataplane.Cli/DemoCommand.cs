@@ -191,7 +191,7 @@ internal static class DemoCommand
 
         if (json)
         {
-            stdout.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { steps, pcaps = writers.Keys.Order().Select(k => Path.Combine(outDir, k + ".pcap")) }));
+            stdout.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { steps, pcaps = writers.Keys.Order().Select(k => Path.Combine(outDir, k + ".pcap")) }, Program.CamelCase));
             return Program.ExitOk;
         }
 

@@ -557,17 +557,17 @@ public class CliTests
         Assert.That(code, Is.Zero, err);
         using var doc = JsonDocument.Parse(output);
         var steps = doc.RootElement.GetProperty("steps").EnumerateArray().ToList();
-        string Result(int i) => steps[i].GetProperty("Result").GetString()!;
+        string Result(int i) => steps[i].GetProperty("result").GetString()!;
         Assert.That(Result(1), Is.EqualTo("delivered to red2 on hv2"));
         Assert.That(Result(4), Is.EqualTo("delivered to blue2 on hv2"));
-        Assert.That(steps[1].GetProperty("Wire").GetString(), Does.Contain("VSID 5001"));
-        Assert.That(steps[4].GetProperty("Wire").GetString(), Does.Contain("VSID 6001"));
+        Assert.That(steps[1].GetProperty("wire").GetString(), Does.Contain("VSID 5001"));
+        Assert.That(steps[4].GetProperty("wire").GetString(), Does.Contain("VSID 6001"));
         Assert.That(Result(11), Is.EqualTo("dropped on hv1: isolation"));
         foreach (var s in steps)
         {
-            string from = s.GetProperty("From").GetString()!;
+            string from = s.GetProperty("from").GetString()!;
             string other = from.StartsWith("blue", StringComparison.Ordinal) ? "to red" : "to blue";
-            Assert.That(s.GetProperty("Result").GetString(), Does.Not.Contain(other), $"step {s.GetProperty("Number")}: nothing crosses tenants");
+            Assert.That(s.GetProperty("result").GetString(), Does.Not.Contain(other), $"step {s.GetProperty("number")}: nothing crosses tenants");
         }
         Assert.That(File.Exists(Path.Combine(temp.Path, "wire.pcap")), Is.True);
     }
