@@ -174,19 +174,33 @@ public static class ReplayRunner
             {
                 w?.Dispose();
             }
-        }
 
-        // Every input read to its end: a port that emitted nothing gets no file, not even one an
-        // earlier run into this folder left there (it would pass for this run's output).
-        for (int p = 0; p < writers.Length; p++)
-        {
-            if (writers[p] is null)
+            // A port that emitted nothing gets no file, not even one an earlier run into this
+            // folder left there (it would pass for this run's output) — also when a corrupt
+            // capture ends the run, which leaves only what this run wrote.
+            for (int p = 0; p < writers.Length; p++)
             {
-                File.Delete(outputs[p]);
+                if (writers[p] is null)
+                {
+                    DeleteQuietly(outputs[p]);
+                }
             }
         }
 
         return ReplaySummary.From(policy, forwarder);
+    }
+
+    /// <summary>Deletes a stale output; one that cannot be deleted is left, as the error that ends the run matters more.</summary>
+    private static void DeleteQuietly(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Directory.CreateDirectory or the writer has said what is wrong with the folder.
+        }
     }
 
     private static bool SamePorts(HostConfig a, HostConfig b) =>

@@ -88,6 +88,26 @@ public class CliTests
     }
 
     [Test]
+    public void Replay_ended_by_a_corrupt_capture_leaves_no_file_of_an_earlier_run_beside_its_own()
+    {
+        // The stale file was removed only when the run succeeded: it stood beside this run's partial output.
+        using var temp = new TempDir();
+        string outDir = Path.Combine(temp.Path, "out");
+        Directory.CreateDirectory(outDir);
+        string stale = Path.Combine(outDir, "blue1.pcap");
+        File.WriteAllBytes(stale, File.ReadAllBytes(Scenario("encap-ipv4", "in/red1.pcap")));
+        byte[] good = File.ReadAllBytes(Scenario("encap-ipv4", "in/red1.pcap"));
+        string corrupt = Path.Combine(temp.Path, "red1.pcap");
+        File.WriteAllBytes(corrupt, [.. good, 0xFF, 0xFF, 0xFF, 0x7F, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0x7F]); // a record header past every limit
+
+        var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + corrupt, "--out-dir", outDir);
+
+        Assert.That(code, Is.EqualTo(1), err);
+        Assert.That(err, Does.Contain("byte offset"));
+        Assert.That(File.Exists(stale), Is.False, "blue1 emitted nothing this run");
+    }
+
+    [Test]
     public void Replay_refuses_an_input_that_is_one_of_its_outputs_and_leaves_it_as_it_was()
     {
         using var temp = new TempDir();
