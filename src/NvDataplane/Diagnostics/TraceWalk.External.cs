@@ -79,12 +79,16 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.SpoofedSource, "source", $"{info.Source} is no single host's address (RFC 1812 5.3.7)");
         }
 
-        int src = Forwarder.ExternalSource(_p, ext, info.Source);
+        if (judged && Forwarder.IsPortAddress(ext, info.Source))
+        {
+            return Fail(DropReason.SpoofedSource, "source", $"{info.Source} is the port's own address, not to be sent from outside");
+        }
+
+        int src = Forwarder.ExternalSource(_p, ext, info.Source, _learned, _buffer.TimestampNs, out var owned);
         if (src < 0)
         {
-            int tenant = _p.FindRecordInDomain(vsid.Vsid, vsid.DomainIndex, info.Source);
-            return Fail(DropReason.SpoofedSource, "source", tenant >= 0 && (_p.Records[tenant].Vsid != vsid.Vsid || _p.Records[tenant].MacAddress != ext.Mac)
-                ? $"{info.Source} is a tenant address ({Describe(tenant)}), not to be sent from outside"
+            return Fail(DropReason.SpoofedSource, "source", !owned.IsOutside
+                ? $"{info.Source} is {Describe(owned)}, not to be sent from outside: the GatewayWildcard record stands for addresses outside the virtual network only"
                 : $"{info.Source}: no record of VSID {vsid.Vsid} with the port's MAC, and no GatewayWildcard record of this family does");
         }
 

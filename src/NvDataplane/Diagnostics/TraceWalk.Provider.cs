@@ -286,6 +286,7 @@ internal sealed partial class TraceWalk
 
         string how = "its";
         bool learned = false;
+        var owned = DomainAddress.Outside;
         if (src < 0)
         {
             src = _p.FindRecordInDomain(vsid, vsidInfo.DomainIndex, info.Source);
@@ -300,14 +301,16 @@ internal sealed partial class TraceWalk
 
             if (src < 0 && vsidInfo.DomainIndex >= 0)
             {
-                src = _p.Domains[vsidInfo.DomainIndex].Wildcard(info.Source.IsV4);
-                how = "the routing domain's GatewayWildcard";
+                src = Forwarder.UnrecordedNvgreSource(_p, vsid, vsidInfo.DomainIndex, info.Source, _learned, _buffer.TimestampNs, out owned);
+                how = owned.Kind == DomainAddressKind.Binding ? "its Dynamic binding's L2Only" : "the routing domain's GatewayWildcard";
             }
         }
 
         if (src < 0)
         {
-            Fail(DropReason.PaMismatch, "source", $"inner source {info.Source}: no record vouches for it in VSID {vsid} or its routing domain");
+            Fail(DropReason.PaMismatch, "source", owned.Kind is DomainAddressKind.Gateway or DomainAddressKind.SubnetEdge
+                ? $"inner source {info.Source} is {Describe(owned)}: no VM sends from it, and the GatewayWildcard record stands for addresses outside the virtual network only"
+                : $"inner source {info.Source}: no record vouches for it in VSID {vsid} or its routing domain");
             return false;
         }
 
@@ -326,14 +329,14 @@ internal sealed partial class TraceWalk
     private int LearnFromNvgre(VsidInfo vsid, IpAddr source, MacAddress sourceMac, IpAddr outerSource)
     {
         int r = L2OnlyRecord(vsid.Vsid, sourceMac, source.IsV4);
-        if (r < 0 || !Forwarder.IsLearnable(vsid, source))
+        if (r < 0 || !Forwarder.IsLearnable(_p, vsid, source))
         {
             return -1;
         }
 
         if (_p.Records[r].ProviderAddress == outerSource)
         {
-            _learned[(vsid.Vsid, source)] = r;
+            Learn(vsid.Vsid, source, r);
         }
 
         return r;

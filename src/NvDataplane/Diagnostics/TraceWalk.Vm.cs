@@ -161,25 +161,37 @@ internal sealed partial class TraceWalk
             return -1;
         }
 
-        if (wildcard && _p.GatewayWildcardOf(port, source.IsV4) is int w and >= 0)
+        var owned = DomainAddress.Outside;
+        int w = wildcard ? Forwarder.WildcardSource(_p, port, source, _learned, _buffer.TimestampNs, out owned) : -1;
+        if (w >= 0)
         {
-            Step("source", $"{source} has no record; the port is its routing domain's GatewayWildcard VM: {Describe(w)}", RecordOf(w, "source"));
+            Step("source", $"{source} has no record and is outside the virtual network; the port is its routing domain's GatewayWildcard VM: {Describe(w)}", RecordOf(w, "source"));
             return w;
         }
 
         int l2 = L2OnlyRecord(vsid.Vsid, port.Mac, source.IsV4);
-        if (l2 >= 0 && Forwarder.IsLearnable(vsid, source))
+        if (l2 >= 0 && Forwarder.IsLearnable(_p, vsid, source))
         {
-            _learned[(vsid.Vsid, source)] = l2;
+            Learn(vsid.Vsid, source, l2);
             Step("source", $"{source} has no record; the port's L2Only {Describe(l2)} vouches, and (VSID {vsid.Vsid}, {source}) is learned as a Dynamic binding", RecordOf(l2, "source", source));
             return l2;
         }
 
-        string why = l2 >= 0 ? $"the port's L2Only record cannot learn it (unspecified, broadcast, multicast, link-local or a gateway address)"
+        string why = !owned.IsOutside ? $"the port is the GatewayWildcard VM, which stands for addresses outside the virtual network only, and {source} is {Describe(owned)}"
+            : l2 >= 0 ? LearnRefused(vsid, source)
             : wildcard ? "the port is not the GatewayWildcard VM and has no L2Only record of this family"
             : "the port has no L2Only record of this family";
         Fail(DropReason.SpoofedSource, "source", $"{source}: no record in VSID {vsid.Vsid}; {why}");
         return -1;
+    }
+
+    /// <summary>Why the port's L2Only record cannot learn <paramref name="source"/> (Forwarder.IsLearnable).</summary>
+    private string LearnRefused(VsidInfo vsid, IpAddr source)
+    {
+        var owned = Forwarder.DomainAddressOf(_p, vsid.Vsid, vsid.DomainIndex, source, learned: null, 0);
+        return owned.IsOutside
+            ? "the port's L2Only record cannot learn it (unspecified, broadcast, multicast or link-local)"
+            : $"the port's L2Only record cannot learn it: it is {Describe(owned)}";
     }
 
     private DropReason VmArp(PortInfo port, in PacketInfo info)

@@ -25,7 +25,7 @@ internal sealed partial class TraceWalk
     private readonly PacketBuffer _buffer;
     private readonly int _poolSize;
     private readonly List<TraceStep> _steps = [];
-    private readonly Dictionary<(uint Vsid, IpAddr Ca), int> _learned = [];
+    private readonly LearnedBindings _learned = new();
     private readonly Dictionary<(uint Vsid, ulong Mac, bool V4), int> _l2Only;
     private readonly int[] _egress;
     private readonly List<DropReason> _lost = [];
@@ -141,7 +141,10 @@ internal sealed partial class TraceWalk
     // ---- Lookups as the forwarder makes them -------------------------------------------------
 
     /// <summary>The Dynamic binding (vsid, ca) this frame taught, or -1 (a fresh worker knows no other).</summary>
-    private int FindLearned(uint vsid, IpAddr ca) => _learned.TryGetValue((vsid, ca), out int r) ? r : -1;
+    private int FindLearned(uint vsid, IpAddr ca) => _learned.Find(vsid, ca, _buffer.TimestampNs);
+
+    /// <summary>Learns (vsid, ca) → <paramref name="record"/> as the forwarder does (LearnedBindings.Seen).</summary>
+    private void Learn(uint vsid, IpAddr ca, int record) => _learned.Seen(vsid, ca, record, _buffer.TimestampNs, _p);
 
     private int L2OnlyRecord(uint vsid, MacAddress mac, bool v4) => _l2Only.TryGetValue((vsid, mac.Value, v4), out int r) ? r : -1;
 
@@ -271,6 +274,16 @@ internal sealed partial class TraceWalk
         string vm = _p.Config.LookupRecords[index].VmName is { } n ? $", VM {n}" : string.Empty;
         return $"record #{index} (VSID {r.Vsid}, CA {r.CustomerAddress}): MAC {r.MacAddress}, PA {r.ProviderAddress} ({where}), {r.Rule}, {r.Type}{vm}";
     }
+
+    /// <summary>Whose an address of the virtual network is (Forwarder.DomainAddressOf), for a step.</summary>
+    private string Describe(in DomainAddress owned) => owned.Kind switch
+    {
+        DomainAddressKind.Record => $"a tenant address ({Describe(owned.Record)})",
+        DomainAddressKind.Binding => $"an L2Only VM's learned address in VSID {owned.Vsid} (a Dynamic binding to {Describe(owned.Record)})",
+        DomainAddressKind.Gateway => $"a gateway address of VSID {owned.Vsid}, the dataplane's own",
+        DomainAddressKind.SubnetEdge => $"the network or broadcast address of an on-link subnet of VSID {owned.Vsid}",
+        _ => "an address outside the virtual network",
+    };
 
     private TraceRecord RecordOf(int index, string role, IpAddr? learnedCa = null)
     {

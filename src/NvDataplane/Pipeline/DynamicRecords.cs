@@ -32,14 +32,15 @@ public sealed partial class Forwarder
         _l2Only.Count != 0 && _l2Only.TryGetValue((vsid, mac.Value, v4), out int r) ? r : -1;
 
     /// <summary>
-    /// A source CA with no record, from a vm port: the routing domain's GatewayWildcard VM may
-    /// send from any address; a VM with an L2Only record from any address it may hold (the CA is
-    /// learned). Returns the record that vouches for the source, or -1.
+    /// A source CA with no record in the port's VSID, from a vm port: the routing domain's
+    /// GatewayWildcard VM may send from any address outside the virtual network (DomainAddresses.cs);
+    /// a VM with an L2Only record from any address it may hold (the CA is learned). Returns the
+    /// record that vouches for the source, or -1.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private int UnrecordedSource(PortInfo port, IpAddr source, long nowNs)
     {
-        int w = WildcardSource(port, source);
+        int w = WildcardSource(_p, port, source, _learned, nowNs, out _);
         return w >= 0 ? w : LearnFromPort(port, source, nowNs);
     }
 
@@ -49,7 +50,7 @@ public sealed partial class Forwarder
     {
         var vsid = port.Vsid!;
         int r = L2OnlyRecord(vsid.Vsid, port.Mac, source.IsV4);
-        if (r < 0 || !IsLearnable(vsid, source))
+        if (r < 0 || !IsLearnable(_p, vsid, source))
         {
             return -1;
         }
@@ -67,7 +68,7 @@ public sealed partial class Forwarder
     private int LearnFromNvgre(in DecapState d, IpAddr source, MacAddress sourceMac, long nowNs)
     {
         int r = L2OnlyRecord(d.Vsid, sourceMac, source.IsV4);
-        if (r < 0 || !_p.Vsids.TryGetValue(d.Vsid, out var vsid) || !IsLearnable(vsid, source))
+        if (r < 0 || !_p.Vsids.TryGetValue(d.Vsid, out var vsid) || !IsLearnable(_p, vsid, source))
         {
             return -1;
         }
@@ -94,11 +95,14 @@ public sealed partial class Forwarder
     }
 
     /// <summary>
-    /// A unicast address the VSID does not own: not unspecified, broadcast, multicast, IPv6
-    /// link-local (fe80::/10, the VM's own link's business, as in 1.5), a gateway address, or
-    /// the network or broadcast address of one of the VSID's on-link IPv4 subnets.
+    /// A unicast address the virtual network does not own: not unspecified, broadcast, multicast,
+    /// IPv6 link-local (fe80::/10, the VM's own link's business, as in 1.5), nor, anywhere in the
+    /// VSID's routing domain, a record's CA (a record always wins: another VM's address is never
+    /// taken over), a gateway address or the network or broadcast address of an on-link IPv4
+    /// subnet (DomainAddresses.cs). A binding already learned may be learned again (refreshed, or
+    /// moved to another L2Only VM of the VSID).
     /// </summary>
-    internal static bool IsLearnable(VsidInfo vsid, IpAddr ca) =>
-        !ca.IsUnspecified && !IsFloodDestination(ca) && !ca.IsV6LinkLocal && !vsid.IsGatewayAddress(ca)
-        && !vsid.IsSubnetEdge(ca);
+    internal static bool IsLearnable(PolicySnapshot p, VsidInfo vsid, IpAddr ca) =>
+        !ca.IsUnspecified && !IsFloodDestination(ca) && !ca.IsV6LinkLocal
+        && DomainAddressOf(p, vsid.Vsid, vsid.DomainIndex, ca, learned: null, 0).IsOutside;
 }

@@ -158,7 +158,9 @@ public sealed partial class Forwarder
             return DropReason.NoRoute; // a link-local address stays on its link (RFC 4291 2.5.6)
         }
 
-        int srcIndex = info.Source.IsNotAHost ? -1 : ExternalSource(p, port, info.Source); // RFC 1812 5.3.7: no martian sources
+        // RFC 1812 5.3.7: no martian sources; nor, from outside, the port's own address.
+        int srcIndex = info.Source.IsNotAHost || (judged && IsPortAddress(port, info.Source)) ? -1
+            : ExternalSource(p, port, info.Source, _learned, buffer.TimestampNs, out _);
         if (srcIndex < 0)
         {
             return DropReason.SpoofedSource;
@@ -191,20 +193,25 @@ public sealed partial class Forwarder
     /// <summary>
     /// The record vouching for a source on the external network: the port's own record (its VSID
     /// and MAC, the gateway CA), else the GatewayWildcard record, which stands for addresses
-    /// outside the virtual network only — an address with a record anywhere in the routing domain
-    /// belongs to a tenant VM, and from outside it is forged; -1 then, or when nothing vouches.
+    /// outside the virtual network only, as for a GatewayWildcard VM (DomainAddresses.cs): a VM's
+    /// CA, a learned binding, a gateway address or a subnet's edge, from outside, is forged; -1
+    /// then (<paramref name="owned"/> says whose it is), or when nothing vouches.
     /// </summary>
-    internal static int ExternalSource(PolicySnapshot p, PortInfo port, IpAddr source)
+    internal static int ExternalSource(PolicySnapshot p, PortInfo port, IpAddr source, LearnedBindings learned, long nowNs, out DomainAddress owned)
     {
-        var vsid = port.Vsid!;
-        int src = p.FindRecordInDomain(vsid.Vsid, vsid.DomainIndex, source);
-        if (src < 0)
+        int own = p.FindRecord(port.Vsid!.Vsid, source);
+        if (own >= 0 && p.Records[own].MacAddress == port.Mac)
         {
-            src = p.GatewayWildcardOf(port, source.IsV4);
+            owned = new DomainAddress(DomainAddressKind.Record, port.Vsid.Vsid, own);
+            return own;
         }
 
-        return src >= 0 && p.Records[src].Vsid == vsid.Vsid && p.Records[src].MacAddress == port.Mac ? src : -1;
+        return WildcardSource(p, port, source, learned, nowNs, out owned);
     }
+
+    /// <summary>Whether <paramref name="address"/> is the external port's own address of its family (A): from outside, a forgery.</summary>
+    internal static bool IsPortAddress(PortInfo port, IpAddr address) =>
+        port.External!.For(address.IsV4 ? 4 : 6) is { } own && own.Address == address;
 
     /// <summary>A decapsulated frame for the local external port: routed out, unless it is for the gateway CA itself (a record of its own).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -374,7 +374,7 @@ public sealed partial class Forwarder
         return Forward(port, buffer);
     }
 
-    /// <summary>The inner source CA in another VSID of the routing domain, the inner source MAC's L2Only record (section 7), or the domain's GatewayWildcard record.</summary>
+    /// <summary>The inner source CA in another VSID of the routing domain, the inner source MAC's L2Only record (section 7), a binding of the domain, or the domain's GatewayWildcard record (for an address outside the virtual network, DomainAddresses.cs).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private int FindSourceElsewhere(in DecapState d, IpAddr source, PacketBuffer buffer)
     {
@@ -387,8 +387,7 @@ public sealed partial class Forwarder
 
         if (srcIndex < 0 && d.DomainIndex >= 0)
         {
-            var domain = _p.Domains[d.DomainIndex];
-            srcIndex = domain.Wildcard(source.IsV4);
+            srcIndex = UnrecordedNvgreSource(_p, d.Vsid, d.DomainIndex, source, _learned, buffer.TimestampNs, out _);
         }
 
         return srcIndex;

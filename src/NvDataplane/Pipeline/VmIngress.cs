@@ -312,18 +312,11 @@ public sealed partial class Forwarder
         !route.IsOnLink && hop.Rule == TranslationRule.Nat && !hop.IsLocal && route.NextHop != destination;
 
     /// <summary>
-    /// A source CA with no record of its own is accepted only from the routing domain's
-    /// GatewayWildcard VM (its VSID and MAC): a gateway forwards traffic of addresses outside the
-    /// virtual network. Returns the wildcard record's index, or -1.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private int WildcardSource(PortInfo port, IpAddr source) => _p.GatewayWildcardOf(port, source.IsV4);
-
-    /// <summary>
     /// The record vouching for a source CA sent from <paramref name="port"/>: its record in the
-    /// port's VSID with the port's MAC, the GatewayWildcard record of the gateway VM (unless
-    /// <paramref name="wildcard"/> is false, as for ARP and ND senders), or the port's L2Only record
-    /// (the CA is then learned, DynamicRecords.cs); -1 when there is none (spoofed).
+    /// port's VSID with the port's MAC, the GatewayWildcard record of the gateway VM for an address
+    /// outside the virtual network (unless <paramref name="wildcard"/> is false, as for ARP and ND
+    /// senders; DomainAddresses.cs), or the port's L2Only record (the CA is then learned,
+    /// DynamicRecords.cs); -1 when there is none (spoofed).
     /// </summary>
     private int OwnSource(PortInfo port, IpAddr source, long nowNs, bool wildcard = true) =>
         VouchedSource(port, _p.RecordIndex.Find(port.Vsid!.Vsid, source), source, nowNs, wildcard);

@@ -132,4 +132,44 @@ public partial class ExternalGatewayTests
         Assert.That(h.Send("ext0", FromOnPrem(UdpIp("10.1.1.7", "10.2.2.2"))), Is.Empty, "Blue's 10.2.2.2 is not routed from Red's gateway, whatever the source");
         Assert.That(h.Send("ext0", FromOnPrem(UdpIp("172.16.0.10", "10.1.1.8"))), Has.Count.EqualTo(1), "an outside address still comes in");
     }
+
+    [Test]
+    public void An_outside_packet_claiming_an_address_of_the_virtual_network_or_of_the_port_is_spoofed()
+    {
+        // Only a record's CA was refused: a learned L2Only address, a gateway address (a forged
+        // DHCP ACK from 10.1.1.1 reached web2 from the gateway MAC), a subnet's network or
+        // broadcast address and the port's own addresses all came in.
+        const string L2Mac = "00-15-5D-00-00-20";
+        string web2Port = $$"""{ "name": "web2", "role": "vm", "macAddress": "{{Web2Mac}}", "virtualSubnetId": 5001 }""";
+        var json = Config()
+            .Replace(web2Port, web2Port + $$""", { "name": "l2web", "role": "vm", "macAddress": "{{L2Mac}}", "virtualSubnetId": 5001 }""", StringComparison.Ordinal)
+            .Replace("\"lookupRecords\": [", $$"""
+                "lookupRecords": [ { "customerAddress": "0.0.0.0", "virtualSubnetId": 5001, "macAddress": "{{L2Mac}}", "providerAddress": "192.168.1.11", "type": "L2Only" },
+                """, StringComparison.Ordinal);
+        var h = Harness(json);
+        Assert.That(h.Send("l2web", Concat(Eth(Web2Mac, L2Mac, 0x0800), UdpIp("10.1.1.50", "10.1.1.8"))), Has.Count.EqualTo(1));
+        Assert.That(h.Forwarder.Learned.Count, Is.EqualTo(1), "10.1.1.50 learned for l2web");
+
+        var dhcpAck = Ipv4Of("10.1.1.1", "10.1.1.8", 17, UdpOf(67, 68, new byte[240]));
+        byte[][] forged =
+        [
+            UdpIp("10.1.1.50", "10.1.1.8"), dhcpAck, UdpIp("10.1.1.0", "10.1.1.8"), UdpIp("10.1.1.255", "10.1.1.8"),
+            UdpIp("10.1.99.255", "10.1.1.8"), UdpIp("172.16.0.1", "10.1.1.8"), UdpIp6("fd00:1:1::1", "fd00:1:1::8"),
+            UdpIp6("2001:db8:16::1", "fd00:1:1::8"),
+        ];
+        foreach (var ip in forged)
+        {
+            Assert.That(h.Send("ext0", FromOnPrem(ip)), Is.Empty);
+        }
+
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(forged.Length));
+        foreach (var ip in forged[1..])
+        {
+            var trace = PacketTracer.Trace(h.Forwarder.Policy, "ext0", FromOnPrem(ip));
+            Assert.That((trace.Explained.DropReason, trace.Agrees), Is.EqualTo(("spoofed_source", true)), trace.ToString());
+        }
+
+        Assert.That(h.Send("ext0", FromOnPrem(UdpIp("10.1.99.1", "10.1.1.8"))), Has.Count.EqualTo(1), "the gateway CA (the port's own record) still comes in");
+        Assert.That(h.Send("ext0", FromOnPrem(UdpIp("172.16.0.10", "10.1.1.8"))), Has.Count.EqualTo(1), "and an outside address");
+    }
 }

@@ -16,6 +16,7 @@ public class GatewayRoutingTests
     private const string RedMac = "00-15-5D-00-00-01";
     private const string GwMac = "00-15-5D-00-02-FE";
     private const string Red5Mac = "00-15-5D-00-02-05";
+    private const string L2Mac = "00-15-5D-00-02-20";
     private const string VirtualGatewayMac = "00-15-5D-FF-FF-FF";
     private const string Hv1Mac = "02-00-00-00-01-0A";
     private const string Hv2Mac = "02-00-00-00-01-0B";
@@ -148,6 +149,69 @@ public class GatewayRoutingTests
         Assert.That(hv1.Send("red1", Udp(VirtualGatewayMac, RedMac, "8.8.8.8", "10.1.2.5")), Is.Empty);
         Assert.That(hv1.Send("red1", Udp(Red5Mac, RedMac, "8.8.4.4", "10.1.2.5")), Is.Empty);
         Assert.That(hv1.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(2));
+    }
+
+    /// <summary>The gateway host with l2 beside the gateway VM: a VM of VSID 5002 with an L2Only record (its addresses are learned).</summary>
+    private static string WithL2OnlyVm(string json)
+    {
+        string gwPort = $$"""{ "name": "gw", "role": "vm", "macAddress": "{{GwMac}}", "virtualSubnetId": 5002 }""";
+        Assert.That(json, Does.Contain(gwPort));
+        return json
+            .Replace(gwPort, gwPort + $$""", { "name": "l2", "role": "vm", "macAddress": "{{L2Mac}}", "virtualSubnetId": 5002 }""", StringComparison.Ordinal)
+            .Replace("\"lookupRecords\": [", $$"""
+                "lookupRecords": [ { "customerAddress": "0.0.0.0", "virtualSubnetId": 5002, "macAddress": "{{L2Mac}}", "providerAddress": "192.168.1.11", "type": "L2Only" },
+                """, StringComparison.Ordinal);
+    }
+
+    [Test]
+    public void The_gateway_vm_may_not_send_from_an_address_the_virtual_network_owns()
+    {
+        // The wildcard stands for addresses outside the virtual network (FORWARDING 1.8), as on an
+        // external port (6, In 4). The gateway VM sent as Red-1 (a record of VSID 5001), as an
+        // L2Only VM's learned address, as a subnet's broadcast or network address, and as a gateway
+        // address: a DHCP ACK from 10.1.1.1 reached Red-1 from the gateway MAC.
+        var h = Harness(WithL2OnlyVm(Config(onGatewayHost: true)));
+        h.Send("l2", Udp(VirtualGatewayMac, L2Mac, "10.1.2.50", "10.1.1.7"));
+        Assert.That(h.Forwarder.Learned.Count, Is.EqualTo(1), "10.1.2.50 learned for l2");
+
+        string[] owned = ["10.1.1.7", "10.1.2.50", "10.1.1.1", "10.1.2.1", "10.1.1.255", "10.1.2.0", "10.1.2.255"];
+        foreach (string source in owned)
+        {
+            Assert.That(h.Send("gw", Udp(VirtualGatewayMac, GwMac, source, "10.1.1.7")), Is.Empty, source);
+        }
+
+        var dhcpAck = Concat(Eth(VirtualGatewayMac, GwMac, 0x0800), Ipv4Of("10.1.1.1", "10.1.1.7", 17, UdpOf(67, 68, new byte[240])));
+        Assert.That(h.Send("gw", dhcpAck), Is.Empty, "a DHCP answer from Red-1's gateway address");
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(owned.Length + 1));
+
+        foreach (var frame in new[] { Udp(VirtualGatewayMac, GwMac, "10.1.1.7", "10.1.1.7"), Udp(VirtualGatewayMac, GwMac, "10.1.2.1", "10.1.1.7"), dhcpAck })
+        {
+            var trace = PacketTracer.Trace(h.Forwarder.Policy, "gw", frame);
+            Assert.That((trace.Explained.DropReason, trace.Agrees), Is.EqualTo(("spoofed_source", true)), trace.ToString());
+        }
+
+        Assert.That(h.Send("gw", Udp(VirtualGatewayMac, GwMac, "8.8.8.8", "10.1.1.7")), Has.Count.EqualTo(1), "an outside address still goes");
+        Assert.That(h.Send("gw", Udp(VirtualGatewayMac, GwMac, "10.1.2.254", "10.1.1.7")), Has.Count.EqualTo(1), "and the gateway VM's own CA");
+    }
+
+    [Test]
+    public void Nvgre_from_the_gateway_pa_is_not_taken_from_a_gateway_or_subnet_edge_address()
+    {
+        // The receiving side's fallback to the GatewayWildcard record took a gateway address
+        // (which no VM sends from) as from the gateway VM.
+        var hv1 = Harness(Config(onGatewayHost: false));
+        var outside = Udp(RedMac, VirtualGatewayMac, "8.8.8.8", "10.1.1.7", ttl: 63);
+        var asGateway = Udp(RedMac, VirtualGatewayMac, "10.1.1.1", "10.1.1.7", ttl: 63);
+        DeliveredThenRefused(hv1, NvgreFrom("192.168.1.11", "192.168.1.10", 5001, outside), "red1", outside,
+            NvgreFrom("192.168.1.11", "192.168.1.10", 5001, asGateway), DropReason.PaMismatch);
+        foreach (string source in new[] { "10.1.2.1", "10.1.1.255", "10.1.2.0" })
+        {
+            Assert.That(hv1.Send("pnic0", NvgreFrom("192.168.1.11", "192.168.1.10", 5001, Udp(RedMac, VirtualGatewayMac, source, "10.1.1.7", ttl: 63))), Is.Empty, source);
+        }
+
+        Assert.That(hv1.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(4));
+        var trace = PacketTracer.Trace(hv1.Forwarder.Policy, "pnic0", NvgreFrom("192.168.1.11", "192.168.1.10", 5001, asGateway));
+        Assert.That((trace.Explained.DropReason, trace.Agrees), Is.EqualTo(("pa_mismatch", true)), trace.ToString());
     }
 
     [Test]

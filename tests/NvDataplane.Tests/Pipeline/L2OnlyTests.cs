@@ -240,6 +240,50 @@ public class L2OnlyTests
     }
 
     [Test]
+    public void A_ca_with_a_record_in_another_vsid_of_the_domain_is_never_learned()
+    {
+        // l2vm (VSID 5001) sent from 10.1.2.7, Red-2's static record in VSID 5002 of its routing
+        // domain: it was learned in 5001, Red-1's ARP for 10.1.2.7 was answered with l2vm's MAC,
+        // and its routed frames left as from Red-2, which a host whose PA is Red-2's accepted.
+        string red2 = """{ "customerAddress": "10.1.2.7", "virtualSubnetId": 5002, "macAddress": "00-15-5D-00-02-07", "providerAddress": "192.168.1.10" },""";
+        var json = Config().Replace("\"lookupRecords\": [", "\"lookupRecords\": [" + red2, StringComparison.Ordinal);
+        var h = new ForwarderHarness(Load(json));
+        var unicast = Udp(Red8Mac, L2Mac, "10.1.2.7", "10.1.1.8");
+        var routed = Udp(GatewayMac, L2Mac, "10.1.2.7", "10.1.1.7");
+        var arpFrom = Concat(Eth("FF-FF-FF-FF-FF-FF", L2Mac, 0x0806), ArpOf(1, L2Mac, "10.1.2.7", "00-00-00-00-00-00", "10.1.1.7"));
+        Assert.That(h.Send("l2vm", unicast), Is.Empty);
+        Assert.That(h.Send("l2vm", routed), Is.Empty);
+        Assert.That(h.Send("l2vm", arpFrom), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(3));
+        Assert.That(h.Forwarder.Learned.Count, Is.Zero);
+
+        var arpFor = Concat(Eth("FF-FF-FF-FF-FF-FF", RedMac, 0x0806), ArpOf(1, RedMac, "10.1.1.7", "00-00-00-00-00-00", "10.1.2.7"));
+        Assert.That(h.Send("red1", arpFor), Is.Empty, "no binding answers for Red-2's address");
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.ArpUnresolved), Is.EqualTo(1));
+
+        foreach (var frame in new[] { unicast, routed, arpFrom })
+        {
+            var trace = PacketTracer.Trace(h.Forwarder.Policy, "l2vm", frame);
+            Assert.That((trace.Explained.DropReason, trace.Agrees), Is.EqualTo(("spoofed_source", true)), trace.ToString());
+        }
+
+        Assert.That(h.Send("l2vm", Udp(Red8Mac, L2Mac, "10.1.2.50", "10.1.1.8")), Has.Count.EqualTo(1), "an address of 10.1.2.0/24 nobody has is still learned");
+    }
+
+    [Test]
+    public void A_gateway_or_subnet_edge_address_of_another_vsid_of_the_domain_is_never_learned()
+    {
+        var h = Harness();
+        foreach (string address in new[] { "10.1.2.1", "10.1.2.0", "10.1.2.255" })
+        {
+            Assert.That(h.Send("l2vm", Udp(RedMac, L2Mac, address, "10.1.1.7")), Is.Empty, address);
+        }
+
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(3));
+        Assert.That(h.Forwarder.Learned.Count, Is.Zero);
+    }
+
+    [Test]
     public void Routed_traffic_reaches_and_comes_from_a_learned_ca_in_another_vsid_of_the_domain()
     {
         var h = Harness();
@@ -254,6 +298,25 @@ public class L2OnlyTests
         Assert.That(toL2[0].Frame[..6], Is.EqualTo(Mac(L2Vm2Mac)), "inner destination MAC = the L2Only record's");
         Assert.That(toL2[0].Frame[6..12], Is.EqualTo(Mac(GatewayMac)));
         Assert.That(toL2[0].Frame[14 + 8], Is.EqualTo(63), "TTL decremented");
+    }
+
+    [Test]
+    public void Nvgre_routed_from_a_learned_ca_is_vouched_for_by_its_binding_on_a_host_that_learned_it()
+    {
+        // Routed, the inner source MAC is the gateway MAC: no L2Only record of it vouches, and the
+        // GatewayWildcard record no longer stands for an address of the virtual network. The
+        // binding does (its L2Only record's PA must be the outer source); a host that has not
+        // learned the CA has nothing to go by.
+        var h = Harness(hv2: true);
+        var routed = Udp(Red8Mac, GatewayMac, "10.1.1.50", "10.1.1.8", ttl: 63);
+        Assert.That(h.Send("pnic0", NvgreFrom("192.168.1.10", 5001, routed)), Is.Empty, "nothing learned yet");
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(1));
+
+        h.Send("pnic0", NvgreFrom("192.168.1.10", 5001, Udp(Red8Mac, L2Mac, "10.1.1.50", "10.1.1.8")));
+        Assert.That(h.Forwarder.Learned.Count, Is.EqualTo(1));
+        AssertDelivered(h.Send("pnic0", NvgreFrom("192.168.1.10", 5001, routed)), h, "red8", routed);
+        Assert.That(h.Send("pnic0", NvgreFrom("192.168.1.12", 5001, routed)), Is.Empty, "from another PA");
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(2));
     }
 
     [Test]
