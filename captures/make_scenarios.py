@@ -1227,6 +1227,15 @@ def s_gateway():
             note="the Blue gateway VM sends from 1.1.1.1 to 10.2.1.8: routed, NVGRE VSID 6001")
     sc.send("red1", red1_frame(GW_MAC, ip4("8.8.8.8", "10.1.2.254", udp(40000, 33053, 24, 3))),
             drop="spoofed_source", note="red1 (not a gateway) sending from 8.8.8.8")
+    # 1.8: the wildcard stands for addresses outside the virtual network only.
+    sc.send("bgw", ether(GW_MAC, blue_gw_mac, 0x0800) + ip4("10.2.1.8", "10.2.1.9", udp(40000, 53, 8, 4)),
+            drop="spoofed_source", note="the Blue gateway VM from 10.2.1.8 (Blue-2's record in VSID 6001)")
+    sc.send("bgw", ether(GW_MAC, blue_gw_mac, 0x0800) + ip4("10.2.1.1", "10.2.1.8", udp(67, 68, 240, 5)),
+            drop="spoofed_source", note="the Blue gateway VM from 10.2.1.1 (VSID 6001's gateway address)")
+    forged = ip4(RED_GW, RED1_CA, udp(67, 68, 240, 6), ident=0xE005, ttl=63)
+    forged_inner = ether(RED1_MAC, GW_MAC, 0x0800) + forged
+    sc.send("pnic0", decap_input4(RED_VSID, forged_inner, forged, flow=0x23), drop="pa_mismatch",
+            note="NVGRE from the Red gateway's PA, inner source 10.1.1.1 (a gateway address): not the wildcard's")
     return sc
 
 
@@ -1607,6 +1616,12 @@ def s_external_gateway():
     sc.send("ext0", ether(ext_mac, onprem_mac, 0x86DD) + dying6,
             [("ext0", ether(onprem_mac, ext_mac, 0x86DD) + exceeded6)],
             drop="ttl_expired", note="hop limit 1 from outside: ICMPv6 time exceeded from 2001:db8:16::1")
+    # 6 In 4: the wildcard stands for addresses outside the virtual network only.
+    for source, what, seed in [(REMOTE_CA, "Red-2's CA", 10), (RED_GW, "Red's gateway address, a DHCP answer", 11),
+                               ("10.1.1.255", "a subnet's broadcast address", 12), (ext_ip, "the port's own address", 13)]:
+        sport, dport = (67, 68) if source == RED_GW else (40000, 53)
+        sc.send("ext0", ether(ext_mac, onprem_mac, 0x0800) + ip4(source, RED1_CA, udp(sport, dport, 8, seed)),
+                drop="spoofed_source", note="from outside as %s (%s)" % (source, what))
     return sc
 
 
