@@ -53,13 +53,15 @@ public enum DropReason : byte
     NoFloodTarget,
     /// <summary>A routed packet whose next hop (a router or gateway VM) has an IP-rewrite record: rewriting would put the next hop's PA where the packet's own destination was.</summary>
     NatNextHop,
+    /// <summary>An ICMPv6 neighbor discovery message (router / neighbor solicitation and advertisement, redirect) from a VM to a CA behind IP rewrite: link-scope, it would reach the provider network as ND between PAs.</summary>
+    NatNeighborDiscovery,
 }
 
 /// <summary>Names and counts of <see cref="DropReason"/>.</summary>
 public static class DropReasons
 {
     /// <summary>Number of slots a counter array needs (index = (int)reason).</summary>
-    public const int Count = (int)DropReason.NatNextHop + 1;
+    public const int Count = (int)DropReason.NatNeighborDiscovery + 1;
 
     private static readonly string[] Names = BuildNames();
 

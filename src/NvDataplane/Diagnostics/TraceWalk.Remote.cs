@@ -20,6 +20,11 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.NatSourceNotUnique, "tunnel", $"the destination's record is NAT, but the sender's (PA {src.ProviderAddress}) is not a local NAT record: its PA would be shared");
         }
 
+        if (nat && Forwarder.IsNeighborDiscovery(_buffer.Frame, in info))
+        {
+            return Fail(DropReason.NatNeighborDiscovery, "tunnel", $"ICMPv6 neighbor discovery (type {_buffer.Frame[info.L4Offset]}) is link-scope: IP rewrite would carry it to the provider network as ND between PAs");
+        }
+
         if (src.TemplateRow < 0)
         {
             return Fail(DropReason.NoProviderRoute, "tunnel", $"the source record (PA {src.ProviderAddress}) is no local VM's: no tunnel leaves from it");

@@ -131,8 +131,10 @@ public static class Icmp
     public const byte V6TimeExceeded = 3;
     public const byte V6EchoRequest = 128;
     public const byte V6EchoReply = 129;
+    public const byte V6RouterSolicitation = 133;
     public const byte V6NeighborSolicitation = 135;
     public const byte V6NeighborAdvertisement = 136;
+    public const byte V6NdRedirect = 137;
 
     /// <summary>NS/NA: ICMPv6 header (4) + reserved/flags (4) + target (16).</summary>
     public const int NeighborMessageSize = 24;

@@ -333,6 +333,16 @@ public sealed partial class Forwarder
         return srcIndex >= 0 && _p.Records[srcIndex].MacAddress == port.Mac ? srcIndex : -1;
     }
 
+    /// <summary>
+    /// ICMPv6 types 133–137 (RFC 4861): link-scope messages that IP rewrite would carry between
+    /// PAs with their hop limit 255, where the provider network's own hosts and routers could take
+    /// them as their own (nvdp learns from a Nat PA only about that PA, FORWARDING 1.12).
+    /// Encapsulated, they stay inside the VSID.
+    /// </summary>
+    internal static bool IsNeighborDiscovery(ReadOnlySpan<byte> frame, in PacketInfo info) =>
+        info.Protocol == IpProtocol.Icmpv6 && !info.IsLaterFragment && info.L4Length > 0
+        && frame[info.L4Offset] is >= Icmp.V6RouterSolicitation and <= Icmp.V6NdRedirect;
+
     /// <summary>A destination CA with no record in the sender's VSID: another tenant's address, or nobody's.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private DropReason ClassifyMiss(VsidInfo vsid, IpAddr destination) =>
@@ -352,6 +362,11 @@ public sealed partial class Forwarder
         if (nat && (src.Rule != TranslationRule.Nat || !src.IsLocal))
         {
             return DropReason.NatSourceNotUnique;
+        }
+
+        if (nat && IsNeighborDiscovery(buffer.Frame, in info))
+        {
+            return DropReason.NatNeighborDiscovery;
         }
 
         if (src.TemplateRow < 0)

@@ -34,6 +34,7 @@ public partial class DropReasonTests
     private const string PnicMac = "02-00-00-00-01-0A";
     private const string RouterMac = "02-00-00-00-01-0B";
     private const string GatewayMac = "00-15-5D-FF-FF-FF";
+    private const string Nat6Mac = "00-15-5D-00-07-01";
 
     [GeneratedRegex("^[a-z]+(_[a-z0-9]+)*$")]
     private static partial Regex SnakeCase();
@@ -87,8 +88,9 @@ public partial class DropReasonTests
                 new PortConfig("pnic0", PortRole.Provider, null, MacAddress.Parse(PnicMac), 1500, null, null),
                 new PortConfig("red1", PortRole.Vm, null, MacAddress.Parse(RedMac), 1500, 5001, "Red-1"),
                 new PortConfig("blue1", PortRole.Vm, null, MacAddress.Parse(BlueMac), 1500, 6001, "Blue-1"),
+                new PortConfig("nat6", PortRole.Vm, null, MacAddress.Parse(Nat6Mac), 1500, 7001, "Green-1"), // IPv6 behind IP rewrite
             ],
-            [new ProviderAddressConfig(pa10, 24, 0, "pnic0")],
+            [new ProviderAddressConfig(pa10, 24, 0, "pnic0"), new ProviderAddressConfig(IpAddr.Parse("2001:db8:ffff::71"), 64, 0, "pnic0")],
             [],
             [new ProviderNeighborConfig(pa11, MacAddress.Parse(RouterMac))],
             [
@@ -101,11 +103,14 @@ public partial class DropReasonTests
                 Rec("10.1.1.21", 5001, "00-15-5D-00-00-21", IpAddr.Parse("192.168.1.50")), // on-link, no neighbor
                 Rec("10.1.1.22", 5001, "00-15-5D-00-00-22", pa10),                         // local PA, no port
                 Rec("10.1.1.23", 5001, "00-15-5D-00-00-23", IpAddr.Parse("192.168.1.23"), TranslationRule.Nat),
+                Rec("2001:db8:7::1", 7001, Nat6Mac, IpAddr.Parse("2001:db8:ffff::71"), TranslationRule.Nat),
+                Rec("2001:db8:7::2", 7001, "00-15-5D-00-07-02", IpAddr.Parse("2001:db8:ffff::72"), TranslationRule.Nat),
             ],
             [
                 new CustomerRouteConfig(rd1, 5001, IpPrefix.Parse("10.1.1.0/24"), IpAddr.Any4, 255),
                 new CustomerRouteConfig(rd1, 5001, IpPrefix.Parse("172.30.0.0/16"), IpAddr.Parse("10.1.1.23"), 10), // a router behind IP rewrite
                 new CustomerRouteConfig(rd2, 6001, IpPrefix.Parse("10.1.1.0/24"), IpAddr.Any4, 255),
+                new CustomerRouteConfig(Guid.Parse("11111111-2222-3333-4444-000000000002"), 7001, IpPrefix.Parse("2001:db8:7::/64"), IpAddr.Parse("::"), 255),
             ])
         {
             // Red may not send to the discard port (UDP 9); everything else is allowed.
@@ -158,6 +163,8 @@ public partial class DropReasonTests
         yield return C(DropReason.NoLocalPort, "red1", RedUdp("10.1.1.22"));
         yield return C(DropReason.NatSourceNotUnique, "red1", RedUdp("10.1.1.23"));
         yield return C(DropReason.NatNextHop, "red1", RedUdp("172.30.0.5", GatewayMac));
+        yield return C(DropReason.NatNeighborDiscovery, "nat6", Concat(Eth("00-15-5D-00-07-02", Nat6Mac, 0x86DD),
+            Icmpv6Of("2001:db8:7::1", "2001:db8:7::2", Concat([136, 0, 0, 0, 0x60, 0, 0, 0], Addr("2001:db8:7::1")), hopLimit: 255)));
         yield return C(DropReason.AclDeny, "red1", Concat(Eth(Red2Mac, RedMac, 0x0800), Ipv4Of("10.1.1.7", "10.1.1.8", 17, UdpOf(1000, 9, new byte[8]))));
         yield return C(DropReason.DhcpMalformed, "red1", DhcpFrames.Frame(RedMac, DhcpFrames.Message(RedMac, op: 2, options: DhcpFrames.Usual(DhcpFrames.Type(1)))));
         yield return C(DropReason.DhcpRelease, "red1", DhcpFrames.Frame(RedMac, DhcpFrames.Message(RedMac, ciaddr: "10.1.1.7", options: DhcpFrames.Usual(DhcpFrames.Type(7))), src: "10.1.1.7"));

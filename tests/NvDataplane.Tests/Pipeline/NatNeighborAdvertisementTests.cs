@@ -120,4 +120,27 @@ public class NatNeighborAdvertisementTests
         Assert.That(trace.Agrees, Is.True, trace.ToString());
         Assert.That(trace.Actual.Fate, Is.EqualTo(TraceFate.Forwarded), "the trace tells the same story");
     }
+    [TestCase(133, TestName = "{m}(router solicitation)")]
+    [TestCase(136, TestName = "{m}(neighbor advertisement)")]
+    [TestCase(137, TestName = "{m}(redirect)")]
+    public void A_nat_vms_neighbor_discovery_never_leaves_rewritten_onto_the_provider_network(int type)
+    {
+        // It left as ND between PAs with hop limit 255, which a provider host or router not
+        // running nvdp could learn from (nvdp itself learns from a Nat PA only about that PA).
+        var h = Harness();
+        byte[] message = Concat([(byte)type, 0, 0, 0, 0x60, 0, 0, 0], Addr(Hv3Pa), [2, 1], Mac(ForgedMac), new byte[16]);
+        byte[] nd = Concat(Eth(Red2Mac, Red1Mac, 0x86DD), Icmpv6Of("2001:db8:1::7", "2001:db8:1::8", message, hopLimit: 255));
+
+        Assert.That(h.Send("red1", nd, T0), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NatNeighborDiscovery), Is.EqualTo(1));
+        Assert.That(h.Forwarder.ParkedCount, Is.Zero, "nothing waits to leave");
+        var trace = PacketTracer.Trace(PolicySnapshot.Build(ConfigLoader.Load(Config).Config!), "red1", nd);
+        Assert.That(trace.Agrees, Is.True, trace.ToString());
+        Assert.That(trace.Actual.DropReason, Is.EqualTo("nat_neighbor_discovery"));
+
+        byte[] echo = Concat(Eth(Red2Mac, Red1Mac, 0x86DD), Icmpv6Of("2001:db8:1::7", "2001:db8:1::8", [128, 0, 0, 0, 0, 1, 0, 1], hopLimit: 64));
+        _ = h.Send("red1", echo, T0 + 1);
+        Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(1), "an echo request is rewritten as ever: it waits for ::21's MAC");
+        Assert.That(h.Forwarder.Counters.TotalDrops, Is.EqualTo(1));
+    }
 }
