@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace NvDataplane.Headers;
 
@@ -65,6 +66,28 @@ public static class Ipv6
     public const byte DestinationOptions = 60;
     public const byte AuthenticationHeader = 51;
     public const int FragmentHeaderSize = 8;
+
+    /// <summary>Whether <paramref name="next"/> names an extension header that is walked to reach the transport header (RFC 8200 4; AH, RFC 4302).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsExtensionHeader(byte next) =>
+        next is HopByHop or Routing or Fragment or DestinationOptions or AuthenticationHeader;
+
+    /// <summary>Whether the fragment header at <paramref name="header"/> has a fragment offset: a later fragment, with no transport header behind it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsLaterFragment(ReadOnlySpan<byte> header) => (BinaryPrimitives.ReadUInt16BigEndian(header[2..]) & 0xFFF8) != 0;
+
+    /// <summary>
+    /// The length of the extension header <paramref name="next"/> starting at
+    /// <paramref name="header"/> (at least 8 bytes of it): fixed for a fragment header, in 4-byte
+    /// units plus 2 for AH, in 8-byte units plus 1 for the others.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int ExtensionHeaderLength(byte next, ReadOnlySpan<byte> header) => next switch
+    {
+        Fragment => FragmentHeaderSize,
+        AuthenticationHeader => (header[1] + 2) * 4,
+        _ => (header[1] + 1) * 8,
+    };
 
     public static ushort ReadPayloadLength(ReadOnlySpan<byte> ip) => BinaryPrimitives.ReadUInt16BigEndian(ip[PayloadLengthOffset..]);
 

@@ -214,7 +214,7 @@ public static class PacketParser
         int offset = Ipv6.HeaderSize;
         for (int guard = 0; guard < 16; guard++)
         {
-            if (next is not (Ipv6.HopByHop or Ipv6.Routing or Ipv6.Fragment or Ipv6.DestinationOptions or Ipv6.AuthenticationHeader))
+            if (!Ipv6.IsExtensionHeader(next))
             {
                 break;
             }
@@ -229,23 +229,16 @@ public static class PacketParser
                 return DropReason.MalformedHeader; // RFC 8200 4.3: only right after the IPv6 header
             }
 
-            int length;
+            int length = Ipv6.ExtensionHeaderLength(next, ip[offset..]);
             if (next == Ipv6.Fragment)
             {
-                length = Ipv6.FragmentHeaderSize;
-                ushort fo = BinaryPrimitives.ReadUInt16BigEndian(ip[(offset + 2)..]);
                 info.IsFragment = true;
-                info.IsLaterFragment = (fo & 0xFFF8) != 0;
+                info.IsLaterFragment = Ipv6.IsLaterFragment(ip[offset..]);
                 info.Ipv6FragmentHeaderOffset = l3 + offset;
             }
-            else if (next == Ipv6.AuthenticationHeader)
+            else if (next == Ipv6.Routing)
             {
-                length = (ip[offset + 1] + 2) * 4;
-            }
-            else
-            {
-                length = (ip[offset + 1] + 1) * 8;
-                info.RoutingPending |= next == Ipv6.Routing && ip[offset + 3] != 0; // segments left
+                info.RoutingPending |= ip[offset + 3] != 0; // segments left
             }
 
             if (total - offset < length)
@@ -261,7 +254,7 @@ public static class PacketParser
             }
         }
 
-        if (!info.IsLaterFragment && next is Ipv6.HopByHop or Ipv6.Routing or Ipv6.Fragment or Ipv6.DestinationOptions or Ipv6.AuthenticationHeader)
+        if (!info.IsLaterFragment && Ipv6.IsExtensionHeader(next))
         {
             return DropReason.MalformedHeader; // more than 16 extension headers: no real stack sends that
         }

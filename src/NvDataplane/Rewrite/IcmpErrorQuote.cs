@@ -103,10 +103,11 @@ public static class IcmpErrorQuote
         frame.Slice(info.L4Offset + Icmp.HeaderSize, info.L4Length - Icmp.HeaderSize);
 
     /// <summary>
-    /// Walks a quoted IPv6 packet's extension headers (as PacketInfo does a packet's) to its
-    /// transport header. False when the transport checksum must stay as it is: the quote is a
-    /// later fragment or ends inside the chain. The quote's checksum is patched as the packet's
-    /// own rewrite patched it, so the VM gets back the bytes it sent.
+    /// Walks a quoted IPv6 packet's extension headers (as PacketInfo does a packet's, with the
+    /// same <see cref="Ipv6"/> rules) to its transport header. False when the transport checksum
+    /// must stay as it is: the quote is a later fragment or ends inside the chain. The quote's
+    /// checksum is patched as the packet's own rewrite patched it, so the VM gets back the bytes
+    /// it sent.
     /// </summary>
     private static bool TryFindTransport(ReadOnlySpan<byte> quote, out int offset, out byte protocol)
     {
@@ -114,27 +115,17 @@ public static class IcmpErrorQuote
         offset = Ipv6.HeaderSize;
         for (int guard = 0; guard < 16; guard++)
         {
-            if (protocol is not (Ipv6.HopByHop or Ipv6.Routing or Ipv6.Fragment or Ipv6.DestinationOptions or Ipv6.AuthenticationHeader))
+            if (!Ipv6.IsExtensionHeader(protocol))
             {
-                return true;
+                return offset <= quote.Length;
             }
 
-            if (quote.Length - offset < 8)
+            if (quote.Length - offset < 8 || (protocol == Ipv6.Fragment && Ipv6.IsLaterFragment(quote[offset..])))
             {
                 return false;
             }
 
-            int length = protocol switch
-            {
-                Ipv6.Fragment => Ipv6.FragmentHeaderSize,
-                Ipv6.AuthenticationHeader => (quote[offset + 1] + 2) * 4,
-                _ => (quote[offset + 1] + 1) * 8,
-            };
-            if (protocol == Ipv6.Fragment && (BinaryPrimitives.ReadUInt16BigEndian(quote[(offset + 2)..]) & 0xFFF8) != 0)
-            {
-                return false;
-            }
-
+            int length = Ipv6.ExtensionHeaderLength(protocol, quote[offset..]);
             protocol = quote[offset];
             offset += length;
         }
@@ -169,11 +160,6 @@ public static class IcmpErrorQuote
         if (later)
         {
             return;
-        }
-
-        if (headerLength > quote.Length)
-        {
-            return; // the quote ends inside the last extension header
         }
 
         Span<byte> l4 = quote[headerLength..];
