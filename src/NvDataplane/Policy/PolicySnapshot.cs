@@ -525,6 +525,7 @@ public sealed class PolicySnapshot
         try
         {
             s.BuildRecords(shared, cache);
+            s.MarkNatPas();
             s.BuildTemplates(shared);
         }
         catch
@@ -588,6 +589,18 @@ public sealed class PolicySnapshot
 
     private TunnelCache _cache = new();
 
+    /// <summary>Marks the local PAs that <see cref="NatIndex"/> (built by BuildRecords) gives to a Nat record.</summary>
+    private void MarkNatPas()
+    {
+        for (int i = 0; i < LocalPas.Length; i++)
+        {
+            if (NatIndex.Find(0, LocalPas[i].Address) >= 0)
+            {
+                LocalPas[i] = LocalPas[i] with { IsNat = true };
+            }
+        }
+    }
+
     private void BuildDomainsAndPorts()
     {
         var config = Config;
@@ -599,11 +612,10 @@ public sealed class PolicySnapshot
             portIndex.TryAdd(config.Ports[i].Name, i);
         }
 
-        var natPas = config.LookupRecords.Where(r => r.Rule == TranslationRule.Nat).Select(r => r.ProviderAddress).ToHashSet();
         foreach (var pa in config.ProviderAddresses)
         {
             int port = portIndex.GetValueOrDefault(pa.Port, -1);
-            localPas.Add(new LocalPa(pa.Address, new IpPrefix(pa.Address, pa.PrefixLength), pa.VlanId, port, natPas.Contains(pa.Address)));
+            localPas.Add(new LocalPa(pa.Address, new IpPrefix(pa.Address, pa.PrefixLength), pa.VlanId, port));
         }
 
         LocalPas = [.. localPas];
