@@ -47,8 +47,8 @@ internal static class ImportPsCommand
             return Program.ExitUsage;
         }
 
-        // Compared as files, as replay compares its inputs and outputs: a link is the same script.
-        if (outPath is not null && (Path.GetFullPath(outPath) == Path.GetFullPath(path) || FileIdentity.Same(outPath, path)))
+        // Compared as files (the script exists, checked above): another spelling or a link is the same script.
+        if (outPath is not null && FileIdentity.Same(outPath, path))
         {
             stderr.WriteLine($"nvdp: --out {outPath} is the script being imported ({path}); write the configuration to another file");
             return Program.ExitUsage;

@@ -165,7 +165,7 @@ internal static class ConfigAclReader
             return null;
         }
 
-        if (name.Length > MaxNameLength || name.Any(char.IsControl))
+        if (name.Length > MaxNameLength) // control characters: refused as a string already (ConfigObjectReader.String)
         {
             rule.Report("name", string.Create(CultureInfo.InvariantCulture, $"{ConfigValueText.Quote(name)} is not a valid rule name; use 1..{MaxNameLength} printable characters"));
             return null;
