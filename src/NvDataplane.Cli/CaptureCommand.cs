@@ -18,7 +18,7 @@ internal static class CaptureCommand
     {
         var port = new Option<string>("--port") { Description = "the port to capture on", Required = true };
         var count = new Option<int>("--count") { Description = $"frames to capture (1 to {ControlApi.MaxCaptureCount})", Required = true };
-        var write = new Option<string>("--write", "-w") { Description = "the pcapng file to write", Required = true }.NotEmpty();
+        var write = new Option<string>("--write", "-w") { Description = "the pcapng file to write", Required = true }.NotEmpty().NotAFolder();
         var drops = new Option<bool>("--drops") { Description = "mark the received frames the daemon dropped, with the reason as the packet's comment" };
         var timeout = new Option<int>("--timeout")
         {

@@ -34,7 +34,7 @@ internal static class DemoCommand
 
     public static Command Build(TextWriter stdout, TextWriter stderr)
     {
-        var outDir = new Option<string>("--out-dir") { Description = "where the pcaps are written", DefaultValueFactory = _ => "nvdp-demo" }.NotEmpty();
+        var outDir = new Option<string>("--out-dir") { Description = "where the pcaps are written", DefaultValueFactory = _ => "nvdp-demo" }.NotEmpty().NotAFile();
         var format = Program.FormatOption();
         var cmd = new Command("demo", "two hosts, two tenants with the same addresses, end to end through the real pipeline") { outDir, format };
         cmd.SetAction(parse => Run(parse.GetValue(outDir)!, parse.GetValue(format) == "json", stdout, stderr));
@@ -87,7 +87,7 @@ internal static class DemoCommand
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            stderr.WriteLine($"nvdp demo: cannot create {outDir}: {ex.Message}");
+            stderr.WriteLine($"nvdp: --out-dir {outDir}: cannot create the folder: {ex.Message}");
             return Program.ExitFailure;
         }
 

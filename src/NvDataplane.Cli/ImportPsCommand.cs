@@ -27,7 +27,7 @@ internal static class ImportPsCommand
     public static Command Build(TextWriter stdout, TextWriter stderr)
     {
         var script = new Argument<string>("script") { Description = "the PowerShell provisioning script (.ps1) to read; it is read, never run" };
-        var output = new Option<string>("--out", "-o") { Description = "write the configuration to this file instead of stdout" }.NotEmpty();
+        var output = new Option<string>("--out", "-o") { Description = "write the configuration to this file instead of stdout" }.NotEmpty().NotAFolder();
         var format = Program.FormatOption("text (default) or json: one object with the problems, notes and the configuration");
         var cmd = new Command("import-ps", "turn the New-NetVirtualization* commands of an HNV PowerShell script into a configuration file; exit 2 if anything could not be imported")
         {

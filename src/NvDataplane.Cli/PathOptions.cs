@@ -20,4 +20,37 @@ internal static class PathOptions
         });
         return option;
     }
+
+    /// <summary>
+    /// A file to write that names an existing folder is a usage error (exit 2), said before
+    /// anything is done: .NET reports it as "access denied", and a capture would have been taken
+    /// from the daemon only to be lost.
+    /// </summary>
+    public static Option<string> NotAFolder(this Option<string> option)
+    {
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens.FirstOrDefault(t => t.Value.Length != 0 && Directory.Exists(t.Value)) is { } token)
+            {
+                result.AddError($"{option.Name} {token.Value}: that is a folder; give a file");
+            }
+        });
+        return option;
+    }
+
+    /// <summary>
+    /// A folder to write into that names an existing file is a usage error (exit 2): .NET says
+    /// only "the file already exists".
+    /// </summary>
+    public static Option<string> NotAFile(this Option<string> option)
+    {
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens.FirstOrDefault(t => t.Value.Length != 0 && File.Exists(t.Value)) is { } token)
+            {
+                result.AddError($"{option.Name} {token.Value}: that is a file; give a folder (it is created when missing)");
+            }
+        });
+        return option;
+    }
 }

@@ -138,7 +138,7 @@ public static class Program
     {
         var config = ConfigOption();
         var inputs = new Option<string[]>("--in") { Description = "PORT=FILE.pcap: frames arriving on PORT (repeatable)", Required = true, Arity = ArgumentArity.OneOrMore };
-        var outDir = new Option<string>("--out-dir") { Description = "where DIR/PORT.pcap files are written", Required = true }.NotEmpty();
+        var outDir = new Option<string>("--out-dir") { Description = "where DIR/PORT.pcap files are written", Required = true }.NotEmpty().NotAFile();
         var reloads = new Option<string[]>("--reload") { Description = "TIME=FILE: replace the policy with FILE before the first frame at or after TIME (seconds since the epoch, as in the capture), as SIGHUP would (repeatable)" };
         var format = FormatOption();
         var cmd = new Command("replay", "run the pipeline over capture files (pcap or pcapng) and write what each port emits") { config, inputs, outDir, reloads, format };
@@ -164,7 +164,7 @@ public static class Program
 
             foreach (var input in list.Where(i => !File.Exists(i.Path)))
             {
-                stderr.WriteLine($"nvdp: --in {input.Port}={input.Path}: no such file");
+                stderr.WriteLine($"nvdp: --in {input.Port}={input.Path}: {(Directory.Exists(input.Path) ? "that is a folder; give a capture file" : "no such file")}");
                 return ExitUsage;
             }
 

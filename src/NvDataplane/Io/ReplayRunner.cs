@@ -108,7 +108,15 @@ public static class ReplayRunner
             }
         }
 
-        Directory.CreateDirectory(outDir);
+        try
+        {
+            Directory.CreateDirectory(outDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"--out-dir {outDir}: cannot create the folder: {e.Message}", e);
+        }
+
         var store = new PolicyStore(policy, () => clockNs);
         var forwarder = new Forwarder(store, new BufferPool(64, MaxFrame));
         var writers = new PcapWriter?[policy.Ports.Length];

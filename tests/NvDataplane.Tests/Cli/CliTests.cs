@@ -418,6 +418,45 @@ public class CliTests
         Assert.That(err, Does.Contain($"the path is empty; give a file or folder").And.Contain(option is "-w" ? "--write" : option).And.Not.Contain("   at "));
     }
 
+    [TestCase("replay", "--config", "CONFIG", "--in", "red1=PCAP", "--out-dir", "FILE", "that is a file; give a folder")]
+    [TestCase("demo", "--out-dir", "FILE", "that is a file; give a folder")]
+    [TestCase("import-ps", "SCRIPT", "--out", "DIR", "that is a folder; give a file")]
+    [TestCase("capture", "--port", "red1", "--count", "1", "-w", "DIR", "that is a folder; give a file")]
+    [TestCase("replay", "--config", "CONFIG", "--in", "red1=DIR", "--out-dir", "OUT", "--in red1=DIR: that is a folder; give a capture file")]
+    public void A_file_given_for_a_folder_or_a_folder_for_a_file_is_a_usage_error_that_says_so(params string[] args)
+    {
+        // .NET said "The file ... already exists" for a file as --out-dir, and "Access to the
+        // path is denied" for a folder as -o / -w (capture after taking the frames from the
+        // daemon); --in PORT=FOLDER said "no such file".
+        using var temp = new TempDir();
+        string script = Path.Combine(temp.Path, "s.ps1");
+        File.WriteAllText(script, "New-NetVirtualizationProviderAddress -InterfaceIndex 3 -ProviderAddress 192.168.1.10 -PrefixLength 24\n");
+        string file = Path.Combine(temp.Path, "a-file");
+        File.WriteAllText(file, "kept");
+        string dir = Path.Combine(temp.Path, "a-dir");
+        Directory.CreateDirectory(dir);
+        string Fill(string a) => a.Replace("CONFIG", Scenario("encap-ipv4", "config.json"), StringComparison.Ordinal).Replace("PCAP", Scenario("encap-ipv4", "in/red1.pcap"), StringComparison.Ordinal)
+            .Replace("SCRIPT", script, StringComparison.Ordinal).Replace("FILE", file, StringComparison.Ordinal).Replace("DIR", dir, StringComparison.Ordinal).Replace("OUT", Path.Combine(temp.Path, "out"), StringComparison.Ordinal);
+        string[] argv = [.. args[..^1].Select(Fill), .. args[0] is "capture" ? new[] { "--server", "unix:" + Path.Combine(temp.Path, "none.sock") } : []];
+
+        var (code, _, err) = Nvdp(argv);
+
+        Assert.That(code, Is.EqualTo(2), err);
+        Assert.That(err, Does.Contain(Fill(args[^1])).And.Not.Contain("   at "));
+        Assert.That(File.ReadAllText(file), Is.EqualTo("kept"));
+        Assert.That(Directory.EnumerateFileSystemEntries(dir), Is.Empty);
+    }
+
+    [Test]
+    public void Replay_says_which_option_names_a_folder_it_cannot_create()
+    {
+        // It said only "Could not find file '/proc/nvdp-no'", without naming --out-dir.
+        using var temp = new TempDir();
+        var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + Scenario("encap-ipv4", "in/red1.pcap"), "--out-dir", "/proc/nvdp-no");
+        Assert.That(code, Is.EqualTo(1), err);
+        Assert.That(err, Does.StartWith("nvdp: --out-dir /proc/nvdp-no: cannot create the folder: ").And.Not.Contain("   at "));
+    }
+
     [Test]
     public void Import_ps_refuses_to_write_over_the_script_it_reads()
     {
@@ -514,17 +553,6 @@ public class CliTests
             Assert.That(code, Is.Zero, name + ": " + err);
             Assert.That(output, Does.Contain(": valid: "), name);
         }
-    }
-
-    [Test]
-    public void Replay_into_an_out_dir_that_is_a_file_says_so_without_a_stack_trace()
-    {
-        using var temp = new TempDir();
-        string file = Path.Combine(temp.Path, "plain");
-        File.WriteAllText(file, "x");
-        var (code, _, err) = Nvdp("replay", "--config", Scenario("encap-ipv4", "config.json"), "--in", "red1=" + Scenario("encap-ipv4", "in/red1.pcap"), "--out-dir", file);
-        Assert.That(code, Is.EqualTo(1));
-        Assert.That(err, Does.StartWith("nvdp: ").And.Not.Contain("   at "));
     }
 
     [Test]
