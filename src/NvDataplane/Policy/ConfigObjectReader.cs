@@ -389,8 +389,14 @@ internal sealed class ConfigObjectReader
         if (!value.TryGetInt64(out long n))
         {
             string raw = value.GetRawText();
-            bool integral = raw.AsSpan().IndexOfAny(".eE") < 0;
-            Report(name, integral ? $"{raw} is out of range; use {range}" : $"{raw} is not an integer; use {range}");
+            // 5001.0 and 5001e0 are whole numbers that JSON writes another way; 1e999999 is
+            // out of range however it is written. A value is echoed to 24 characters at most.
+            string shown = raw.Length <= 24 ? raw : $"{raw[..12]}... ({raw.Length} characters)";
+            bool written = raw.AsSpan().IndexOfAny(".eE") < 0;
+            string why = written || !value.TryGetDouble(out double d) || Math.Abs(d) >= 9.2e18 ? $"{shown} is out of range; use {range}"
+                : Math.Floor(d) == d ? $"{shown} is written with a fraction or an exponent; write the integer ({d.ToString("0", CultureInfo.InvariantCulture)}) with digits only"
+                : $"{shown} is not an integer; use {range}";
+            Report(name, why);
             return false;
         }
 

@@ -292,9 +292,14 @@ public partial class ConfigLoaderTests
     }
 
     [TestCase("1.5", "1.5 is not an integer; use 0..4294967295")]
-    [TestCase("5e1", "5e1 is not an integer; use 0..4294967295")]
+    [TestCase("5e-1", "5e-1 is not an integer; use 0..4294967295")]
+    [TestCase("5e1", "5e1 is written with a fraction or an exponent; write the integer (50) with digits only")]
+    [TestCase("5001.0", "5001.0 is written with a fraction or an exponent; write the integer (5001) with digits only")]
     [TestCase("-1", "-1 is out of range; use 0..4294967295")]
     [TestCase("99999999999999999999", "99999999999999999999 is out of range; use 0..4294967295")]
+    [TestCase("5001e999999", "5001e999999 is out of range; use 0..4294967295")]
+    [TestCase("1e19", "1e19 is out of range; use 0..4294967295")]
+    [TestCase("123456789012345678901234567890", "123456789012... (30 characters) is out of range; use 0..4294967295")]
     public void Metric_must_be_an_unsigned_integer(string number, string message)
     {
         var problem = SingleProblem(c => c["providerRoutes"]![0]!["metric"] = JsonNode.Parse(number), "$.providerRoutes[0].metric");
