@@ -53,15 +53,17 @@ public enum DropReason : byte
     NoFloodTarget,
     /// <summary>A routed packet whose next hop (a router or gateway VM) has an IP-rewrite record: rewriting would put the next hop's PA where the packet's own destination was.</summary>
     NatNextHop,
-    /// <summary>An ICMPv6 neighbor discovery message (router / neighbor solicitation and advertisement, redirect) from a VM to a CA behind IP rewrite: link-scope, it would reach the provider network as ND between PAs.</summary>
+    /// <summary>An ICMPv6 neighbor discovery message (a router or neighbor solicitation: advertisements and redirects are VmNeighborDiscovery before) from a VM to a CA behind IP rewrite: link-scope, it would reach the provider network as ND between PAs.</summary>
     NatNeighborDiscovery,
+    /// <summary>An ICMPv6 router advertisement, neighbor advertisement or redirect from a VM (on its port, or inside NVGRE): the host answers neighbor discovery and is its VSIDs' only router, so a VM's own would only teach its neighbors wrong MACs or routers.</summary>
+    VmNeighborDiscovery,
 }
 
 /// <summary>Names and counts of <see cref="DropReason"/>.</summary>
 public static class DropReasons
 {
     /// <summary>Number of slots a counter array needs (index = (int)reason).</summary>
-    public const int Count = (int)DropReason.NatNeighborDiscovery + 1;
+    public const int Count = (int)DropReason.VmNeighborDiscovery + 1;
 
     private static readonly string[] Names = BuildNames();
 

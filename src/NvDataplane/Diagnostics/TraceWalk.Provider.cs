@@ -180,6 +180,11 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.FloodingDisabled, "nvgre", $"inner broadcast / multicast, and VSID {vsid} does not flood");
         }
 
+        if (Forwarder.IsNeighborAnnouncement(innerFrame, in info))
+        {
+            return Fail(DropReason.VmNeighborDiscovery, "nvgre", $"inner ICMPv6 type {innerFrame[info.L4Offset]} (router / neighbor advertisement, redirect) from a remote VM: neighbor discovery is answered by each host, never carried between them");
+        }
+
         return NvgreDeliver(ref info, in outer, vsidInfo, innerStart, end, flood);
     }
 

@@ -44,6 +44,11 @@ internal sealed partial class TraceWalk
             return VmNeighborSolicitation(port, in info);
         }
 
+        if (Forwarder.IsNeighborAnnouncement(frame, in info))
+        {
+            return Fail(DropReason.VmNeighborDiscovery, "classify", $"ICMPv6 type {frame[info.L4Offset]} (router / neighbor advertisement, redirect) from a VM: the host answers neighbor discovery and is the VSID's router; a VM's would teach its neighbors wrong MACs");
+        }
+
         var vsid = port.Vsid!;
         var dstMac = Ethernet.ReadDestination(frame);
         if (dstMac.IsMulticast || Forwarder.IsFloodDestination(info.Destination))

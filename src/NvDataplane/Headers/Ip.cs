@@ -155,6 +155,7 @@ public static class Icmp
     public const byte V6EchoRequest = 128;
     public const byte V6EchoReply = 129;
     public const byte V6RouterSolicitation = 133;
+    public const byte V6RouterAdvertisement = 134;
     public const byte V6NeighborSolicitation = 135;
     public const byte V6NeighborAdvertisement = 136;
     public const byte V6NdRedirect = 137;

@@ -308,6 +308,11 @@ public sealed partial class Forwarder
             d.Message = MigrationMessageKind.None;
         }
 
+        if (d.Message == MigrationMessageKind.None && IsNeighborAnnouncement(inner, in info))
+        {
+            return DropReason.VmNeighborDiscovery; // a remote VM's (its host should have dropped it), never a host's message
+        }
+
         return DropReason.None;
     }
 

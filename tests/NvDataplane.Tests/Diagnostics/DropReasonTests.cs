@@ -164,7 +164,9 @@ public partial class DropReasonTests
         yield return C(DropReason.NatSourceNotUnique, "red1", RedUdp("10.1.1.23"));
         yield return C(DropReason.NatNextHop, "red1", RedUdp("172.30.0.5", GatewayMac));
         yield return C(DropReason.NatNeighborDiscovery, "nat6", Concat(Eth("00-15-5D-00-07-02", Nat6Mac, 0x86DD),
-            Icmpv6Of("2001:db8:7::1", "2001:db8:7::2", Concat([136, 0, 0, 0, 0x60, 0, 0, 0], Addr("2001:db8:7::1")), hopLimit: 255)));
+            Icmpv6Of("2001:db8:7::1", "2001:db8:7::2", Concat([133, 0, 0, 0, 0, 0, 0, 0]), hopLimit: 255)));
+        yield return C(DropReason.VmNeighborDiscovery, "nat6", Concat(Eth("33-33-00-00-00-01", Nat6Mac, 0x86DD),
+            Icmpv6Of("2001:db8:7::1", "ff02::1", Concat([136, 0, 0, 0, 0x20, 0, 0, 0], Addr("2001:db8:7::1")), hopLimit: 255)));
         yield return C(DropReason.AclDeny, "red1", Concat(Eth(Red2Mac, RedMac, 0x0800), Ipv4Of("10.1.1.7", "10.1.1.8", 17, UdpOf(1000, 9, new byte[8]))));
         yield return C(DropReason.DhcpMalformed, "red1", DhcpFrames.Frame(RedMac, DhcpFrames.Message(RedMac, op: 2, options: DhcpFrames.Usual(DhcpFrames.Type(1)))));
         yield return C(DropReason.DhcpRelease, "red1", DhcpFrames.Frame(RedMac, DhcpFrames.Message(RedMac, ciaddr: "10.1.1.7", options: DhcpFrames.Usual(DhcpFrames.Type(7))), src: "10.1.1.7"));

@@ -228,6 +228,58 @@ public class FloodingTests
         Assert.That(h.Forwarder.Counters.Forwarded, Is.Zero);
     }
 
+    private const string Red3v6 = """, { "customerAddress": "2001:db8:1::3", "virtualSubnetId": 5001, "macAddress": "00-15-5D-00-00-03", "providerAddress": "192.168.1.10" }""";
+
+    /// <summary>An ICMPv6 message of <paramref name="type"/> naming <paramref name="target"/> at <paramref name="mac"/> (NA layout: flags R|S|O or O, target, option 2).</summary>
+    private static byte[] NdMessage(byte type, string target, string mac) =>
+        Concat([type, 0, 0, 0, type == 136 ? (byte)0xA0 : (byte)0, 0, 0, 0], Addr(target), [2, 1], Mac(mac));
+
+    [TestCase(136, "2001:db8:1::1", "33-33-00-00-00-01", "ff02::1", TestName = "{m}(neighbor advertisement for the gateway, to all nodes)")]
+    [TestCase(136, "2001:db8:1::3", "33-33-00-00-00-01", "ff02::1", TestName = "{m}(neighbor advertisement for a VSID-mate, to all nodes)")]
+    [TestCase(136, "2001:db8:1::8", Red3Mac, "2001:db8:1::3", TestName = "{m}(neighbor advertisement for a remote VM, unicast)")]
+    [TestCase(134, "::", "33-33-00-00-00-01", "ff02::1", TestName = "{m}(router advertisement)")]
+    [TestCase(137, "2001:db8:1::3", Red3Mac, "2001:db8:1::3", TestName = "{m}(redirect)")]
+    public void A_vms_own_advertisement_or_redirect_reaches_no_neighbor(byte type, string target, string dstMac, string dst)
+    {
+        // Flooded, or sent on unicast, an unsolicited advertisement with the override flag
+        // rewrote the neighbor entries of red3 and of Red-2's host for the gateway or a VSID-mate:
+        // red3's routed IPv6 then went to red1's MAC (no_lookup_record), a black hole.
+        var h = Harness(Config(RedFloods, extraRecords: Red3v6));
+        byte[] frame = Concat(Eth(dstMac, Red1Mac, 0x86DD), Icmpv6Of("2001:db8:1::7", dst, NdMessage(type, target, Red1Mac), hopLimit: 255));
+
+        Assert.That(h.Send("red1", frame), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.VmNeighborDiscovery), Is.EqualTo(1));
+        Assert.That(h.Forwarder.Counters.TotalDrops, Is.EqualTo(1));
+        var trace = PacketTracer.Trace(h.Forwarder.Policy, "red1", frame);
+        Assert.That(trace.Agrees, Is.True, trace.ToString());
+        Assert.That(trace.Actual.DropReason, Is.EqualTo("vm_neighbor_discovery"));
+
+        byte[] udp = Concat(Eth("33-33-00-00-00-01", Red1Mac, 0x86DD), Ipv6Of("2001:db8:1::7", "ff02::1", 17, UdpOf(5000, 5001, new byte[16])));
+        Assert.That(h.Send("red1", udp), Has.Count.EqualTo(3), "other IPv6 multicast floods as before");
+    }
+
+    [Test]
+    public void A_remote_vms_advertisement_inside_nvgre_reaches_no_vm_here()
+    {
+        // Delivered to red1 and red3 as carried: a host that let it leave (not nvdp) poisoned ours.
+        var h = Harness(Config(RedFloods, extraRecords: Red3v6 + """, { "customerAddress": "2001:db8:1::8", "virtualSubnetId": 5001, "macAddress": "00-15-5D-00-00-08", "providerAddress": "192.168.1.11" }"""));
+        byte[] inner = Concat(Eth("33-33-00-00-00-01", Red8Mac, 0x86DD), Icmpv6Of("2001:db8:1::8", "ff02::1", NdMessage(136, "2001:db8:1::3", Red8Mac), hopLimit: 255));
+        byte[] frame = FromProvider("192.168.1.11", 5001, inner);
+
+        Assert.That(h.Send("pnic0", frame), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.VmNeighborDiscovery), Is.EqualTo(1));
+        var trace = PacketTracer.Trace(h.Forwarder.Policy, "pnic0", frame);
+        Assert.That(trace.Agrees, Is.True, trace.ToString());
+        Assert.That(trace.Actual.DropReason, Is.EqualTo("vm_neighbor_discovery"));
+
+        byte[] unicast = Concat(Eth(Red3Mac, Red8Mac, 0x86DD), Icmpv6Of("2001:db8:1::8", "2001:db8:1::3", NdMessage(136, "2001:db8:1::7", Red8Mac), hopLimit: 255));
+        Assert.That(h.Send("pnic0", FromProvider("192.168.1.11", 5001, unicast)), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.VmNeighborDiscovery), Is.EqualTo(2));
+
+        byte[] echo = Concat(Eth(Red3Mac, Red8Mac, 0x86DD), Icmpv6Of("2001:db8:1::8", "2001:db8:1::3", [128, 0, 0, 0, 0, 1, 0, 1], hopLimit: 64));
+        Assert.That(h.Send("pnic0", FromProvider("192.168.1.11", 5001, echo)).Select(o => h.Forwarder.Policy.Ports[o.Port].Name), Is.EqualTo(new[] { "red3" }), "other ICMPv6 is delivered as before");
+    }
+
     [Test]
     public void Nvgre_broadcast_reaches_every_vm_of_its_vsid_here_and_is_never_sent_on()
     {
