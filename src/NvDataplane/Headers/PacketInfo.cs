@@ -162,6 +162,13 @@ public static class PacketParser
         info.DontFragment = (ff & Ipv4.FlagDontFragment) != 0;
         info.IsLaterFragment = (ff & Ipv4.FragmentOffsetMask) != 0;
         info.IsFragment = info.IsLaterFragment || (ff & Ipv4.FlagMoreFragments) != 0;
+        if (info.IsLaterFragment && (ff & Ipv4.FragmentOffsetMask) * 8 + total - ihl > ushort.MaxValue)
+        {
+            // A fragment ending past 65,535 bytes belongs to no datagram (RFC 791); cut again for
+            // the MTU, its offsets would run into the flag bits (an MF fragment at the start).
+            return DropReason.MalformedHeader;
+        }
+
         info.Ipv6FragmentHeaderOffset = -1;
         info.RoutingPending = false;
         info.Source = ip.Source;

@@ -282,6 +282,21 @@ public class PacketParserTests
         Assert.That((fi.IsFragment, fi.IsLaterFragment), Is.EqualTo((true, false)));
     }
 
+    [TestCase(8100, 1400, true, TestName = "{m}(offset 64,800 + 1,416 bytes)")]
+    [TestCase(8189, 8, true, TestName = "{m}(offset 65,512 + 24 bytes: ends at 65,536)")]
+    [TestCase(8189, 7, false, TestName = "{m}(offset 65,512 + 23 bytes: ends at 65,535)")]
+    [TestCase(8000, 1000, false, TestName = "{m}(offset 64,000 + 1,016 bytes)")]
+    public void An_ipv4_fragment_ending_past_65535_bytes_is_malformed(int offset, int extra, bool refused)
+    {
+        // Cut again for a small MTU, its second piece's offset ran into the flag bits: 0x2019,
+        // an MF fragment at byte 200, overlapping the start of the datagram.
+        int payload = 16 + extra;
+        var frame = Concat(Eth(DstMac, SrcMac, 0x0800), Ipv4Of("10.0.0.1", "10.0.0.2", 17, new byte[payload], flagsFragment: (ushort)offset));
+        bool past = offset * 8 + payload > 65535;
+        Assert.That(past, Is.EqualTo(refused), "the case says what RFC 791 says");
+        Assert.That(Parse(frame, out _), Is.EqualTo(refused ? DropReason.MalformedHeader : DropReason.None));
+    }
+
     [Test]
     public void Arp_is_recognised_by_ethertype_and_is_not_ip()
     {
