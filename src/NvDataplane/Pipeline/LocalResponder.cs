@@ -127,6 +127,14 @@ public static class LocalResponder
             return false; // no error to a group, "nobody" or loopback: a forged source would make this a reflector
         }
 
+        if (info.IpVersion == 4 && (info.Destination.IsBroadcastOrMulticast || Ethernet.ReadDestination(frame).IsMulticast))
+        {
+            // RFC 1812 4.3.2.7: none about a datagram to an IP broadcast or multicast address, or
+            // sent as a link-layer broadcast or multicast (10.1.1.255 to ff:ff:ff:ff:ff:ff).
+            // IPv6 allows a packet too big about multicast (RFC 4443 2.4 e.3), the one error sent.
+            return false;
+        }
+
         if (info.IsLaterFragment)
         {
             return info.IpVersion != 4; // an IPv6 later fragment carries no ICMP header to look at

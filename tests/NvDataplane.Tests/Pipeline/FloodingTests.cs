@@ -65,6 +65,7 @@ public class FloodingTests
           ],
           "customerRoutes": [
             { "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 5001, "destinationPrefix": "10.1.1.0/24", "nextHop": "0.0.0.0" },
+            { "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 5001, "destinationPrefix": "2001:db8:1::/64", "nextHop": "::" },
             { "routingDomainId": "{22222222-2222-3333-4444-000000000000}", "virtualSubnetId": 6001, "destinationPrefix": "10.1.1.0/24", "nextHop": "0.0.0.0" }
           ],
           "virtualSubnets": [ {{virtualSubnets}} ]
@@ -378,14 +379,30 @@ public class FloodingTests
     }
 
     [Test]
-    public void Too_big_with_df_reaches_the_local_vms_loses_the_remote_copies_and_tells_the_sender_once()
+    public void Too_big_with_df_reaches_the_local_vms_and_loses_the_remote_copies_without_an_icmp_error_about_a_broadcast()
     {
+        // A "fragmentation needed" went back about the broadcast: RFC 1812 4.3.2.7 says none
+        // about a datagram to a broadcast address or sent as a link-layer broadcast.
         var h = Harness(Config(RedFloods, mtu: 1000));
         byte[] frame = Udp(Red1Mac, payload: 1000);
         var output = h.Send("red1", frame);
-        Assert.That(output.Select(o => h.Forwarder.Policy.Ports[o.Port].Name), Is.EqualTo(new[] { "red1", "red3" }), "one ICMP error back, the copy for red3");
-        Assert.That((output[0].Frame[14 + 20], output[0].Frame[14 + 21]), Is.EqualTo(((byte)3, (byte)4)), "fragmentation needed");
-        Assert.That(output[0].Frame[(14 + 26)..(14 + 28)], Is.EqualTo(new byte[] { 0x03, 0xBE }), "next-hop MTU 1000 - 42 = 958");
+        Assert.That(output.Select(o => h.Forwarder.Policy.Ports[o.Port].Name), Is.EqualTo(new[] { "red3" }), "the copy for red3, no ICMP error back");
+        Assert.That(output[0].Frame, Is.EqualTo(frame));
+        Assert.That((h.Forwarder.Counters.Forwarded, h.Forwarder.Counters.Drop(DropReason.MtuExceeded)), Is.EqualTo((1L, 2L)));
+        var trace = PacketTracer.Trace(h.Forwarder.Policy, "red1", frame);
+        Assert.That(trace.Agrees, Is.True, trace.ToString());
+    }
+
+    [Test]
+    public void Too_big_ipv6_multicast_reaches_the_local_vms_loses_the_remote_copies_and_tells_the_sender_once()
+    {
+        // RFC 4443 2.4 (e.3): a packet too big about a multicast packet is allowed, and needed
+        // for path MTU discovery.
+        var h = Harness(Config(RedFloods, mtu: 1000));
+        byte[] frame = Concat(Eth("33-33-00-00-00-01", Red1Mac, 0x86DD), Ipv6Of("2001:db8:1::7", "ff02::1", 17, UdpOf(5000, 5001, new byte[1000])));
+        var output = h.Send("red1", frame);
+        Assert.That(output.Select(o => h.Forwarder.Policy.Ports[o.Port].Name), Is.EqualTo(new[] { "red1", "red3" }), "one packet too big back, the copy for red3");
+        Assert.That((output[0].Frame[14 + 6], output[0].Frame[14 + 40]), Is.EqualTo(((byte)58, (byte)2)), "ICMPv6 packet too big");
         Assert.That(output[1].Frame, Is.EqualTo(frame));
         Assert.That((h.Forwarder.Counters.Forwarded, h.Forwarder.Counters.Drop(DropReason.MtuExceeded)), Is.EqualTo((1L, 2L)));
     }
