@@ -48,10 +48,6 @@ public class NatNeighborAdvertisementTests
 
     private static ForwarderHarness Harness() => ForwarderHarness.FromJson(Config);
 
-    /// <summary>An ICMPv6 neighbor advertisement (flags S|O) for <paramref name="target"/> with its target link-layer address option, hop limit 255.</summary>
-    private static byte[] Advertisement(string src, string dst, string target, string targetMac) =>
-        Icmpv6Of(src, dst, Concat([136, 0, 0, 0, 0x60, 0, 0, 0], Addr(target), [2, 1], Mac(targetMac)), hopLimit: 255);
-
     private static byte[] Udp6(string src, string dst) => Ipv6Of(src, dst, 17, UdpOf(40000, 7000, new byte[16]));
 
     /// <summary>red3 → 2001:db8:1::30 (hv3, PA ::30): it waits while hv1 solicits ::30.</summary>
@@ -64,17 +60,17 @@ public class NatNeighborAdvertisementTests
         Assert.That(h.Send("red3", Red3ToHv3(), T0).Single().Frame[54], Is.EqualTo(135), "hv1 solicits ::30; red3's frame waits");
 
         // The remote Nat VM's advertisement "::30 is at de:ad:be:ef:00:01", as its host rewrote it: CAs → PAs.
-        byte[] forged = Concat(Eth(PnicMac, Hv2NatMac, 0x86DD), Advertisement(RemoteNatPa, NatPa, Hv3Pa, ForgedMac));
+        byte[] forged = Concat(Eth(PnicMac, Hv2NatMac, 0x86DD), NeighborAdvertisementOf(RemoteNatPa, NatPa, Hv3Pa, ForgedMac));
         var output = h.Send("pnic0", forged, T0 + 1);
 
         Assert.That(h.Forwarder.TryGetNeighbor(IpAddr.Parse(Hv3Pa), out _), Is.False, "not learned");
         Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(1), "red3's frame still waits for ::30's own answer");
-        byte[] reversed = Concat(Eth(Red1Mac, Red2Mac, 0x86DD), Advertisement("2001:db8:1::8", "2001:db8:1::7", Hv3Pa, ForgedMac));
+        byte[] reversed = Concat(Eth(Red1Mac, Red2Mac, 0x86DD), NeighborAdvertisementOf("2001:db8:1::8", "2001:db8:1::7", Hv3Pa, ForgedMac));
         Assert.That(output.Select(o => (o.Port, Convert.ToHexString(o.Frame))), Is.EqualTo(new[] { (h.Port("red1"), Convert.ToHexString(reversed)) }),
             "NAT reverse: the peer's packet to red1, addresses back to CAs, body as sent");
         Assert.That((h.Forwarder.Counters.Forwarded, h.Forwarder.Counters.Answered, h.Forwarder.Counters.TotalDrops), Is.EqualTo((1L, 0L, 0L)), "counted as forwarded, not consumed");
 
-        var released = h.Send("pnic0", Concat(Eth(PnicMac, Hv3Mac, 0x86DD), Advertisement(Hv3Pa, "2001:db8:ffff::10", Hv3Pa, Hv3Mac)), T0 + 2);
+        var released = h.Send("pnic0", Concat(Eth(PnicMac, Hv3Mac, 0x86DD), NeighborAdvertisementOf(Hv3Pa, "2001:db8:ffff::10", Hv3Pa, Hv3Mac)), T0 + 2);
         Assert.That(released.Select(o => Convert.ToHexString(o.Frame.AsSpan(0, 6))), Is.EqualTo(new[] { "020000000130" }), "hv3's own answer is learned and releases the frame");
         Assert.That(h.Forwarder.TryGetNeighbor(IpAddr.Parse(Hv3Pa), out var mac) && mac == MacAddress.Parse(Hv3Mac), Is.True);
     }
@@ -87,7 +83,7 @@ public class NatNeighborAdvertisementTests
         byte[] toPeer = Concat(Eth(Red2Mac, Red1Mac, 0x86DD), Udp6("2001:db8:1::7", "2001:db8:1::8"));
         Assert.That(h.Send("red1", toPeer, T0).Single().Frame[54], Is.EqualTo(135));
 
-        var released = h.Send("pnic0", Concat(Eth(PnicMac, Hv2NatMac, 0x86DD), Advertisement(RemoteNatPa, NatPa, RemoteNatPa, Hv2NatMac)), T0 + 1);
+        var released = h.Send("pnic0", Concat(Eth(PnicMac, Hv2NatMac, 0x86DD), NeighborAdvertisementOf(RemoteNatPa, NatPa, RemoteNatPa, Hv2NatMac)), T0 + 1);
 
         Assert.That(h.Forwarder.TryGetNeighbor(IpAddr.Parse(RemoteNatPa), out var mac) && mac == MacAddress.Parse(Hv2NatMac), Is.True);
         Assert.That(released.Select(o => Convert.ToHexString(o.Frame.AsSpan(0, 6))), Is.EqualTo(new[] { "020000000121" }), "red1's rewritten packet leaves");
@@ -98,7 +94,7 @@ public class NatNeighborAdvertisementTests
     public void The_trace_tells_the_vms_advertisement_the_same_story()
     {
         var policy = PolicySnapshot.Build(ConfigLoader.Load(Config).Config!);
-        var trace = PacketTracer.Trace(policy, "pnic0", Concat(Eth(PnicMac, Hv2NatMac, 0x86DD), Advertisement(RemoteNatPa, NatPa, Hv3Pa, ForgedMac)));
+        var trace = PacketTracer.Trace(policy, "pnic0", Concat(Eth(PnicMac, Hv2NatMac, 0x86DD), NeighborAdvertisementOf(RemoteNatPa, NatPa, Hv3Pa, ForgedMac)));
         Assert.That(trace.Agrees, Is.True, trace.ToString());
         Assert.That(trace.Actual.Fate, Is.EqualTo(TraceFate.Forwarded));
         Assert.That(trace.Steps.Select(s => s.Text), Has.Some.Contains("teaches the provider neighbor cache nothing"));

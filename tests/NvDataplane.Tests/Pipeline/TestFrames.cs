@@ -130,6 +130,10 @@ public static class TestFrames
         return Ipv6Of(src, dst, 58, m, hopLimit);
     }
 
+    /// <summary>An ICMPv6 neighbor advertisement (RFC 4861 4.4, flags S|O) for <paramref name="target"/> with its target link-layer address option, hop limit 255.</summary>
+    public static byte[] NeighborAdvertisementOf(string src, string dst, string target, string targetMac) =>
+        Icmpv6Of(src, dst, Concat([136, 0, 0, 0, 0x60, 0, 0, 0], Addr(target), [2, 1], Mac(targetMac)), hopLimit: 255);
+
     public static byte[] UdpOf(ushort sport, ushort dport, byte[] payload)
     {
         var b = new byte[8 + payload.Length];
