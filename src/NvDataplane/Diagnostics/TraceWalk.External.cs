@@ -119,7 +119,7 @@ internal sealed partial class TraceWalk
 
     private DropReason ExternalArp(PortInfo port, in PacketInfo info)
     {
-        DropReason r = ParseArp(in info, learns: true, out ArpMessage arp);
+        DropReason r = ParseArp(in info, learnsOn: port, out ArpMessage arp);
         if (r != DropReason.None)
         {
             return r;
@@ -235,7 +235,7 @@ internal sealed partial class TraceWalk
         byte before = info.Ttl;
         AddressRewriter.DecrementTtl(_buffer.Frame, ref info);
         Step("external", $"gateway hop: {(info.IpVersion == 4 ? "TTL" : "hop limit")} {before} → {info.Ttl}; new Ethernet header from {ext.Mac}");
-        return SendToNeighbor(ext.Index, nextHop, own.Address, extra: false, $"routed out of port {ext.Name} to {nextHop}");
+        return SendToNeighbor(ext.Index, ext.External!.VlanId, nextHop, own.Address, extra: false, $"routed out of port {ext.Name} to {nextHop}");
     }
 
     /// <summary>IPv4 without DF over the external MTU (Forwarder.FragmentOut).</summary>
@@ -258,7 +258,7 @@ internal sealed partial class TraceWalk
         Step("mtu", $"no DF: fragmented into {pieces} fragments of at most {ext.Mtu} bytes");
         for (int i = 0; i < pieces; i++)
         {
-            SendToNeighbor(ext.Index, nextHop, own, extra: i != 0, $"routed out of port {ext.Name} to {nextHop} in {pieces} fragments");
+            SendToNeighbor(ext.Index, ext.External!.VlanId, nextHop, own, extra: i != 0, $"routed out of port {ext.Name} to {nextHop} in {pieces} fragments");
         }
 
         _rented--;

@@ -67,9 +67,19 @@ internal sealed partial class TraceWalk
             var target = IpAddr.ReadV6(frame[(info.L4Offset + Icmp.NdTargetOffset)..]);
             Step("nd", $"neighbor advertisement for {target} from NAT PA {info.Source}: a VM's own packet its host rewrote, which teaches the provider neighbor cache nothing");
         }
+        else if (IsAdvertisement(in info))
+        {
+            var target = IpAddr.ReadV6(frame[(info.L4Offset + Icmp.NdTargetOffset)..]);
+            Step("nd", $"neighbor advertisement for {target}; {NoAnswerAwaited(port, in info)}");
+        }
 
         return NatReverse(in info);
     }
+
+    /// <summary>An unfragmented neighbor advertisement, whole enough for its target (what Forwarder.LearnFromAdvertisement reads first).</summary>
+    private bool IsAdvertisement(in PacketInfo info) =>
+        info.Protocol == IpProtocol.Icmpv6 && !info.IsFragment && info.L4Length >= Icmp.NeighborMessageSize
+        && _buffer.Frame[info.L4Offset] == Icmp.V6NeighborAdvertisement;
 
     /// <summary>Why a frame with an 802.1ad tag is refused wherever a VLAN tag may be taken.</summary>
     internal const string ServiceTagRefused = "an 802.1ad service tag (0x88A8); VLANs here are 802.1Q (0x8100)";
@@ -465,7 +475,7 @@ internal sealed partial class TraceWalk
 
     private DropReason ProviderArp(PortInfo port, in PacketInfo info)
     {
-        DropReason r = ParseArp(in info, learns: true, out ArpMessage arp);
+        DropReason r = ParseArp(in info, learnsOn: port, out ArpMessage arp);
         if (r != DropReason.None)
         {
             return r;

@@ -194,13 +194,13 @@ internal sealed partial class TraceWalk
             return Forward(t.ProviderPortIndex, summary);
         }
 
-        return SendToNeighbor(t.ProviderPortIndex, t.NextHop, t.SourceAddress, extra, summary);
+        return SendToNeighbor(t.ProviderPortIndex, t.VlanId, t.NextHop, t.SourceAddress, extra, summary);
     }
 
     /// <summary>A frame whose next hop is resolved dynamically (NeighborResolver.SendToNeighbor): it waits, in at most 64 places per port.</summary>
-    private DropReason SendToNeighbor(int port, IpAddr nextHop, IpAddr sourceAddress, bool extra, string summary)
+    private DropReason SendToNeighbor(int port, ushort vlan, IpAddr nextHop, IpAddr sourceAddress, bool extra, string summary)
     {
-        RequestNeighbor(port, nextHop, sourceAddress);
+        RequestNeighbor(port, vlan, nextHop, sourceAddress);
         if (_parked >= Forwarder.ParkCapacity)
         {
             return extra ? DropReason.None : Fail(DropReason.NeighborUnresolved, "neighbor", $"{Forwarder.ParkCapacity} frames already wait for this port's next hops");
@@ -216,16 +216,20 @@ internal sealed partial class TraceWalk
         return DropReason.None;
     }
 
-    /// <summary>An ARP request (IPv4) or neighbor solicitation (IPv6) for the next hop, once per next hop (NeighborResolver.RequestNeighbor).</summary>
-    private void RequestNeighbor(int port, IpAddr nextHop, IpAddr sourceAddress)
+    /// <summary>
+    /// An ARP request (IPv4) or neighbor solicitation (IPv6) for the next hop, once per next hop
+    /// and VLAN (NeighborResolver.RequestNeighbor): only an answer on that VLAN is learned.
+    /// </summary>
+    private void RequestNeighbor(int port, ushort vlan, IpAddr nextHop, IpAddr sourceAddress)
     {
-        if (_rented >= _poolSize || !_requested.Add((port, nextHop)))
+        if (_rented >= _poolSize || !_requested.Add((port, vlan, nextHop)))
         {
             return;
         }
 
         string what = nextHop.IsV4 ? "ARP request" : "neighbor solicitation";
-        Step("neighbor", $"{what} for {nextHop} from {sourceAddress} on {PortName(port)}");
+        string on = vlan == 0 ? "untagged: only an untagged answer is learned" : $"on VLAN {vlan}: only an answer that comes by VLAN {vlan} is learned";
+        Step("neighbor", $"{what} for {nextHop} from {sourceAddress} on {PortName(port)}, {on}");
         Extra(port, $"{what} for {nextHop} sent on port {PortName(port)}");
     }
 
@@ -366,7 +370,7 @@ internal sealed partial class TraceWalk
             return DropReason.None;
         }
 
-        RequestNeighbor(t.ProviderPortIndex, t.NextHop, t.SourceAddress);
+        RequestNeighbor(t.ProviderPortIndex, t.VlanId, t.NextHop, t.SourceAddress);
         if (_parked >= Math.Min(Forwarder.ParkCapacity, _poolSize / 2))
         {
             return DropReason.NeighborUnresolved;

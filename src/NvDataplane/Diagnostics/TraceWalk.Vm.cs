@@ -201,7 +201,7 @@ internal sealed partial class TraceWalk
 
     private DropReason VmArp(PortInfo port, in PacketInfo info)
     {
-        DropReason r = ParseArp(in info, learns: false, out ArpMessage arp);
+        DropReason r = ParseArp(in info, learnsOn: null, out ArpMessage arp);
         if (r != DropReason.None)
         {
             return r;

@@ -30,7 +30,7 @@ internal sealed partial class TraceWalk
     private readonly int[] _egress;
     private readonly List<DropReason> _lost = [];
     private readonly List<int> _aclHits = [];
-    private readonly HashSet<(int Port, IpAddr NextHop)> _requested = [];
+    private readonly HashSet<(int Port, ushort VlanId, IpAddr NextHop)> _requested = [];
     private readonly List<string> _also = [];
     private int _parked;
     private int _rented = 1; // the frame's own buffer
@@ -221,10 +221,10 @@ internal sealed partial class TraceWalk
     }
 
     /// <summary>
-    /// The ARP body (PacketParser.ParseArp) with its step; <paramref name="learns"/> for ports
+    /// The ARP body (PacketParser.ParseArp) with its step; <paramref name="learnsOn"/> for ports
     /// where a running worker learns next hops from ARP (none is awaited on a fresh one).
     /// </summary>
-    private DropReason ParseArp(in PacketInfo info, bool learns, out ArpMessage message)
+    private DropReason ParseArp(in PacketInfo info, PortInfo? learnsOn, out ArpMessage message)
     {
         message = default;
         DropReason r = PacketParser.ParseArp(_buffer.Frame, in info, out ReadOnlySpan<byte> arp);
@@ -235,8 +235,22 @@ internal sealed partial class TraceWalk
 
         message = new ArpMessage(Arp.ReadOperation(arp), MacAddress.Read(arp[Arp.SenderMacOffset..]), IpAddr.ReadV4(arp[Arp.SenderIpOffset..]), IpAddr.ReadV4(arp[Arp.TargetIpOffset..]));
         string what = message.Operation == Arp.OpRequest ? $"who has {message.Target}? tell {message.SenderIp} ({message.SenderMac})" : $"op {message.Operation} from {message.SenderIp} ({message.SenderMac}) about {message.Target}";
-        Step("arp", learns ? $"ARP {what}; a fresh worker awaits no next hop's answer" : $"ARP {what}");
+        Step("arp", learnsOn is not null ? $"ARP {what}; {NoAnswerAwaited(learnsOn, in info)}" : $"ARP {what}");
         return DropReason.None;
+    }
+
+    /// <summary>
+    /// Why an ARP / ND message on <paramref name="port"/> teaches a fresh worker nothing, and
+    /// what a running one would take it for (Forwarder.AnswerVlan: the VLAN it came by, as the
+    /// requests were keyed; an answer about a next hop asked for on another VLAN is vlan_tagged).
+    /// </summary>
+    private string NoAnswerAwaited(PortInfo port, in PacketInfo info)
+    {
+        ushort vlan = Forwarder.AnswerVlan(_p, port, in info);
+        string on = info.VlanId >= 0 ? $"on VLAN {vlan}"
+            : vlan != 0 ? $"on VLAN {vlan} (untagged: every PA of {port.Name} is on that VLAN, so a NIC took the tag off)"
+            : "untagged";
+        return $"a fresh worker awaits no next hop's answer (a running one learns from it only a next hop it asked for {on}; one it asked for on another VLAN learns nothing: vlan_tagged)";
     }
 
     /// <summary>

@@ -65,9 +65,9 @@ public sealed partial class Forwarder
                 return ExternalNeighborSolicitation(port, buffer, in info, own.Address);
             }
 
-            if (LearnFromAdvertisement(port.Index, frame, in info, buffer.TimestampNs))
+            if (EndOfAnswer(LearnFromAdvertisement(port, frame, in info, buffer.TimestampNs), buffer) is { } end)
             {
-                return Consumed(buffer);
+                return end;
             }
         }
 
@@ -110,9 +110,9 @@ public sealed partial class Forwarder
             return r;
         }
 
-        if (LearnFromArp(port.Index, arp, buffer.TimestampNs))
+        if (EndOfAnswer(LearnFromArp(port, in info, arp, buffer.TimestampNs), buffer) is { } end)
         {
-            return Consumed(buffer);
+            return end;
         }
 
         if (Arp.ReadOperation(arp) != Arp.OpRequest || port.External!.V4 is not { } own || IpAddr.ReadV4(arp[Arp.TargetIpOffset..]) != own.Address)

@@ -305,20 +305,21 @@ public sealed partial class Forwarder
     /// </summary>
     private DropReason SendCopyToProvider(in EncapTemplate t, PacketBuffer copy, bool countLoss)
     {
-        if (t.Unusable == DropReason.None || TryLearned(t.ProviderPortIndex, t.NextHop, copy.TimestampNs, copy))
+        var target = new NeighborTarget(t.ProviderPortIndex, t.NextHop, t.SourceAddress, t.VlanId);
+        if (t.Unusable == DropReason.None || TryLearned(target.Key, copy.TimestampNs, copy))
         {
             return Enqueue(t.ProviderPortIndex, copy) ? DropReason.None : DropReason.TxFull;
         }
 
         // Copies wait in at most half the pool (MayPark): one broadcast to many unresolved
         // hosts must not hold every buffer of a small pool (a replay's 64) while it waits.
-        RequestNeighbor(new NeighborTarget(t.ProviderPortIndex, t.NextHop, t.SourceAddress, t.VlanId), copy.TimestampNs);
+        RequestNeighbor(in target, copy.TimestampNs);
         if (!MayPark(t.ProviderPortIndex))
         {
             return DropReason.NeighborUnresolved;
         }
 
-        Park(new Parked(copy, t.NextHop, t.ProviderPortIndex, copy.TimestampNs, Counted: false, FloodCopy: countLoss));
+        Park(new Parked(copy, target.Key, copy.TimestampNs, Counted: false, FloodCopy: countLoss));
         return DropReason.None;
     }
 

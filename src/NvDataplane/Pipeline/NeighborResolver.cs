@@ -7,8 +7,10 @@ namespace NvDataplane.Pipeline;
 
 // Next hops without a static entry are resolved by ARP (IPv4) and neighbor discovery (IPv6) on
 // the port the frame leaves by: provider next hops (without a providerNeighbors entry) on the
-// provider port, external next hops on the external port. Entries are per (port, address), as
-// the provider and external networks may reuse addresses. Frames for an unresolved next hop wait
+// provider port, external next hops on the external port. Entries are per (port, VLAN, address)
+// (NeighborKey), as the provider and external networks may reuse addresses, and a provider port's
+// PAs may sit on different VLANs, each its own link: an answer teaches only the VLAN its request
+// went out on (AnswerVlan, AnswerFate). Frames for an unresolved next hop wait
 // in a small bounded queue (ParkCapacity) until the answer comes or ParkTimeoutNs passes; then
 // they leave with the learned MAC, or are dropped as neighbor_unresolved. Learned entries are
 // trusted for ReachableNs. Each port has its own places in the queue, so frames for one port's
@@ -65,8 +67,8 @@ public sealed partial class Forwarder
         return parked;
     }
 
-    private readonly Dictionary<(int Port, IpAddr Address), (MacAddress Mac, long LearnedNs)> _neighbors = [];
-    private readonly Dictionary<(int Port, IpAddr Address), long> _requestedNs = [];
+    private readonly Dictionary<NeighborKey, (MacAddress Mac, long LearnedNs)> _neighbors = [];
+    private readonly Dictionary<NeighborKey, long> _requestedNs = [];
     private readonly List<Parked> _parked = new(ParkCapacity);
     private int[] _parkedOnPort = new int[4];
 
@@ -75,10 +77,36 @@ public sealed partial class Forwarder
 
     /// <param name="Counted">The input's own frame: forwarded when it leaves, neighbor_unresolved when it expires.</param>
     /// <param name="FloodCopy">A copy of a flooded frame (Flooding.cs): not counted when it leaves, but counted when lost.</param>
-    private readonly record struct Parked(PacketBuffer Buffer, IpAddr NextHop, int Port, long SinceNs, bool Counted, bool FloodCopy = false);
+    private readonly record struct Parked(PacketBuffer Buffer, NeighborKey NextHop, long SinceNs, bool Counted, bool FloodCopy = false)
+    {
+        public int Port => NextHop.Port;
+    }
 
     /// <summary>Where a frame leaves and whom it goes to: the port, the next hop, and what an ARP / ND request for it carries.</summary>
-    private readonly record struct NeighborTarget(int Port, IpAddr NextHop, IpAddr SourceAddress, ushort VlanId);
+    private readonly record struct NeighborTarget(int Port, IpAddr NextHop, IpAddr SourceAddress, ushort VlanId)
+    {
+        public NeighborKey Key => new(Port, VlanId, NextHop);
+    }
+
+    /// <summary>
+    /// A next hop as the resolver holds it: the port, the VLAN its request goes out on (the VLAN
+    /// of the PA it is reached through, 0 untagged) and its address. One address on two VLANs
+    /// of a port is two next hops: each VLAN is its own link, asked and answered on its own.
+    /// </summary>
+    private readonly record struct NeighborKey(int Port, ushort VlanId, IpAddr Address);
+
+    /// <summary>What an ARP / ND message from the network did to the resolver.</summary>
+    private enum AnswerFate : byte
+    {
+        /// <summary>Learned from, or about no next hop awaited on this port: the frame goes its own way.</summary>
+        Pass,
+
+        /// <summary>An answer to our request, learned; the frame was only that, and is used up.</summary>
+        Consumed,
+
+        /// <summary>An answer about a next hop awaited on another VLAN of the port than the one it came on: it teaches nothing (vlan_tagged).</summary>
+        OtherVlan,
+    }
 
     /// <summary>Frames waiting for a next hop's MAC.</summary>
     public int ParkedCount => _parked.Count;
@@ -125,7 +153,7 @@ public sealed partial class Forwarder
     private DropReason SendToNeighbor(in NeighborTarget n, PacketBuffer buffer, bool extra)
     {
         extra |= _sendingExtra;
-        if (TryLearned(n.Port, n.NextHop, buffer.TimestampNs, buffer))
+        if (TryLearned(n.Key, buffer.TimestampNs, buffer))
         {
             return Send(n.Port, buffer, extra);
         }
@@ -142,13 +170,13 @@ public sealed partial class Forwarder
             return DropReason.NeighborUnresolved;
         }
 
-        Park(new Parked(buffer, n.NextHop, n.Port, buffer.TimestampNs, !extra));
+        Park(new Parked(buffer, n.Key, buffer.TimestampNs, !extra));
         return DropReason.None;
     }
 
-    private bool TryLearned(int port, IpAddr nextHop, long nowNs, PacketBuffer buffer)
+    private bool TryLearned(NeighborKey nextHop, long nowNs, PacketBuffer buffer)
     {
-        if (!_neighbors.TryGetValue((port, nextHop), out var entry) || nowNs - entry.LearnedNs > ReachableNs)
+        if (!_neighbors.TryGetValue(nextHop, out var entry) || nowNs - entry.LearnedNs > ReachableNs)
         {
             return false;
         }
@@ -158,32 +186,81 @@ public sealed partial class Forwarder
     }
 
     /// <summary>
-    /// Whether a request for <paramref name="address"/> went out within <see cref="AnswerWindowNs"/>:
-    /// only an answer to our own request is learned, so an unsolicited reply can neither add a
-    /// next hop nor move a known one elsewhere (a known one is asked again once it is past
-    /// <see cref="ReachableNs"/>).
+    /// Whether a request for <paramref name="nextHop"/> went out on its port and VLAN within
+    /// <see cref="AnswerWindowNs"/>: only an answer to our own request is learned, so an
+    /// unsolicited reply can neither add a next hop nor move a known one elsewhere (a known one is
+    /// asked again once it is past <see cref="ReachableNs"/>).
     /// </summary>
-    private bool IsAwaited(int port, IpAddr address, long nowNs) =>
-        _requestedNs.TryGetValue((port, address), out long sentNs) && nowNs - sentNs <= AnswerWindowNs && nowNs >= sentNs;
+    private bool IsAwaited(NeighborKey nextHop, long nowNs) =>
+        _requestedNs.TryGetValue(nextHop, out long sentNs) && nowNs - sentNs <= AnswerWindowNs && nowNs >= sentNs;
+
+    /// <summary>Whether <paramref name="nextHop"/>'s address is awaited on the same port on the VLAN of another of its PAs.</summary>
+    private bool IsAwaitedOnOtherVlan(PortInfo port, NeighborKey nextHop, long nowNs)
+    {
+        foreach (int i in port.LocalPaIndices)
+        {
+            ushort vlan = _p.LocalPas[i].VlanId;
+            if (vlan != nextHop.VlanId && IsAwaited(nextHop with { VlanId = vlan }, nowNs))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// The VLAN an ARP / ND message on <paramref name="port"/> came by, as next hops are keyed:
+    /// its 802.1Q tag, or, untagged, the VLAN that every PA of the port sits on when they share
+    /// one, else 0. An untagged frame to a PA with a vlanId is accepted because a NIC may have
+    /// taken the tag off (OnPaVlan, as the README says); on a port whose PAs share one VLAN it can
+    /// only have come over that VLAN, so its answer counts for it. Where the PAs sit on several
+    /// VLANs (0 among them or not), a stripped tag would leave no trace of which link the answer
+    /// crossed, so an untagged answer counts only for a request that went out untagged: taking
+    /// it for any VLAN would let a station on one VLAN teach next hops of another. An external
+    /// port has no PA and takes only frames of its own VLAN (untagged when it has none), so the
+    /// rule gives its VLAN there too.
+    /// </summary>
+    internal static ushort AnswerVlan(PolicySnapshot p, PortInfo port, in PacketInfo info)
+    {
+        if (info.VlanId >= 0)
+        {
+            return (ushort)info.VlanId;
+        }
+
+        int shared = -1;
+        foreach (int i in port.LocalPaIndices)
+        {
+            ushort vlan = p.LocalPas[i].VlanId;
+            if (shared >= 0 && shared != vlan)
+            {
+                return 0;
+            }
+
+            shared = vlan;
+        }
+
+        return (ushort)Math.Max(shared, 0);
+    }
 
     /// <summary>Records a next hop's MAC (only one we asked for) and sends what waited for it.</summary>
-    private void Learn(int port, IpAddr address, MacAddress mac, long nowNs)
+    private void Learn(NeighborKey nextHop, MacAddress mac, long nowNs)
     {
         if (mac.IsMulticast || mac.IsZero)
         {
             return; // no next hop is a group or nobody: a frame to it would go to every station, or none
         }
 
-        if (!_neighbors.ContainsKey((port, address)) && _neighbors.Count >= MaxNeighbors && SweepNeighbors(nowNs) == 0)
+        if (!_neighbors.ContainsKey(nextHop) && _neighbors.Count >= MaxNeighbors && SweepNeighbors(nowNs) == 0)
         {
             return;
         }
 
-        _neighbors[(port, address)] = (mac, nowNs);
-        _requestedNs.Remove((port, address));
+        _neighbors[nextHop] = (mac, nowNs);
+        _requestedNs.Remove(nextHop);
         for (int i = 0; i < _parked.Count; i++)
         {
-            if (_parked[i].NextHop != address || _parked[i].Port != port)
+            if (_parked[i].NextHop != nextHop)
             {
                 continue;
             }
@@ -229,7 +306,7 @@ public sealed partial class Forwarder
     /// <summary>An ARP request (IPv4) or neighbor solicitation (IPv6) for the next hop, at most once per interval.</summary>
     private void RequestNeighbor(in NeighborTarget t, long nowNs)
     {
-        bool asked = _requestedNs.TryGetValue((t.Port, t.NextHop), out long last);
+        bool asked = _requestedNs.TryGetValue(t.Key, out long last);
         if (asked && nowNs - last < RequestIntervalNs && nowNs >= last)
         {
             return;
@@ -246,7 +323,7 @@ public sealed partial class Forwarder
             return;
         }
 
-        _requestedNs[(t.Port, t.NextHop)] = nowNs;
+        _requestedNs[t.Key] = nowNs;
         request.TimestampNs = nowNs;
         var portMac = _p.Ports[t.Port].Mac;
         Span<byte> f = request.Data.AsSpan(request.Offset);
@@ -355,34 +432,36 @@ public sealed partial class Forwarder
     private static IpAddr SolicitedNode(IpAddr address) => new(0xFF02_0000_0000_0000UL, 0x0000_0001_FF00_0000UL | (address.Lo & 0xFF_FFFF));
 
     /// <summary>
-    /// An ARP reply or request from a next hop we asked for: learn it. True when the frame was
-    /// only that (a reply), and is consumed here.
+    /// An ARP reply or request from a next hop we asked for, on the VLAN we asked on: learn it
+    /// (consumed when the frame was only that, a reply). A reply from a next hop asked for on
+    /// another VLAN of the port teaches nothing; a request goes on to be answered or not.
     /// </summary>
-    private bool LearnFromArp(int port, ReadOnlySpan<byte> arp, long nowNs)
+    private AnswerFate LearnFromArp(PortInfo port, in PacketInfo info, ReadOnlySpan<byte> arp, long nowNs)
     {
-        var sender = IpAddr.ReadV4(arp[Arp.SenderIpOffset..]);
-        if (!IsAwaited(port, sender, nowNs))
+        var sender = new NeighborKey(port.Index, AnswerVlan(_p, port, in info), IpAddr.ReadV4(arp[Arp.SenderIpOffset..]));
+        bool reply = Arp.ReadOperation(arp) == Arp.OpReply;
+        if (!IsAwaited(sender, nowNs))
         {
-            return false;
+            return reply && IsAwaitedOnOtherVlan(port, sender, nowNs) ? AnswerFate.OtherVlan : AnswerFate.Pass;
         }
 
-        Learn(port, sender, MacAddress.Read(arp[Arp.SenderMacOffset..]), nowNs);
-        return Arp.ReadOperation(arp) == Arp.OpReply;
+        Learn(sender, MacAddress.Read(arp[Arp.SenderMacOffset..]), nowNs);
+        return reply ? AnswerFate.Consumed : AnswerFate.Pass;
     }
 
-    /// <summary>A neighbor advertisement for a next hop we asked for: learn its target link-layer address.</summary>
-    private bool LearnFromAdvertisement(int port, ReadOnlySpan<byte> frame, in PacketInfo info, long nowNs)
+    /// <summary>A neighbor advertisement for a next hop we asked for, on the VLAN we asked on: learn its target link-layer address.</summary>
+    private AnswerFate LearnFromAdvertisement(PortInfo port, ReadOnlySpan<byte> frame, in PacketInfo info, long nowNs)
     {
         if (info.IsFragment || info.L4Length < Icmp.NeighborMessageSize || frame[info.L4Offset] != Icmp.V6NeighborAdvertisement
             || info.Ttl != 255 || frame[info.L4Offset + Icmp.CodeOffset] != 0 || !Icmpv6ChecksumValid(frame, in info))
         {
-            return false; // RFC 4861 7.1.2: an advertisement from off the link (hop limit not 255) or corrupted teaches nothing
+            return AnswerFate.Pass; // RFC 4861 7.1.2: an advertisement from off the link (hop limit not 255) or corrupted teaches nothing
         }
 
-        var target = IpAddr.ReadV6(frame[(info.L4Offset + Icmp.NdTargetOffset)..]);
-        if (!IsAwaited(port, target, nowNs))
+        var target = new NeighborKey(port.Index, AnswerVlan(_p, port, in info), IpAddr.ReadV6(frame[(info.L4Offset + Icmp.NdTargetOffset)..]));
+        if (!IsAwaited(target, nowNs))
         {
-            return false;
+            return IsAwaitedOnOtherVlan(port, target, nowNs) ? AnswerFate.OtherVlan : AnswerFate.Pass;
         }
 
         ReadOnlySpan<byte> options = frame[(info.L4Offset + Icmp.NdOptionsOffset)..info.IpFrameEnd];
@@ -396,13 +475,21 @@ public sealed partial class Forwarder
 
             if (options[0] == 2)
             {
-                Learn(port, target, MacAddress.Read(options[2..]), nowNs);
-                return true;
+                Learn(target, MacAddress.Read(options[2..]), nowNs);
+                return AnswerFate.Consumed;
             }
 
             options = options[length..];
         }
 
-        return false;
+        return AnswerFate.Pass;
     }
+
+    /// <summary>Where an ARP / ND message ends after <paramref name="fate"/>: used up, vlan_tagged, or null when it goes its own way.</summary>
+    private DropReason? EndOfAnswer(AnswerFate fate, PacketBuffer buffer) => fate switch
+    {
+        AnswerFate.Consumed => Consumed(buffer),
+        AnswerFate.OtherVlan => DropReason.VlanTagged,
+        _ => null,
+    };
 }

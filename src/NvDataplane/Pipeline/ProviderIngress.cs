@@ -152,8 +152,8 @@ public sealed partial class Forwarder
                 return Answer(port.Index, buffer);
             case ProviderPath.Nat:
                 return info.Protocol == IpProtocol.Icmpv6 && !IsNatVmAdvertisement(_p, buffer.Frame, in info)
-                    && LearnFromAdvertisement(port.Index, buffer.Frame, in info, buffer.TimestampNs)
-                    ? Consumed(buffer)
+                    && EndOfAnswer(LearnFromAdvertisement(port, buffer.Frame, in info, buffer.TimestampNs), buffer) is { } end
+                    ? end
                     : NatReverse(buffer, ref info);
             default:
                 return reason;
@@ -543,9 +543,9 @@ public sealed partial class Forwarder
             return r;
         }
 
-        if (LearnFromArp(port.Index, arp, buffer.TimestampNs))
+        if (EndOfAnswer(LearnFromArp(port, in info, arp, buffer.TimestampNs), buffer) is { } end)
         {
-            return Consumed(buffer);
+            return end;
         }
 
         int pa = _p.LocalPaIndex.Find(0, IpAddr.ReadV4(arp[Arp.TargetIpOffset..]));
