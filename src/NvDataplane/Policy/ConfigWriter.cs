@@ -70,7 +70,9 @@ public static class ConfigWriter
         .Add("gatewayMac", Text(global.GatewayMac))
         .Add("outerTtl", Number(global.OuterTtl))
         .Add("useExternalRouter", global.UseExternalRouter ? "true" : "false")
-        .Add("dhcpLeaseSeconds", Number(global.DhcpLeaseSeconds));
+        .Add("dhcpLeaseSeconds", Number(global.DhcpLeaseSeconds))
+        .Add("migrationGraceSeconds", Number(global.MigrationGraceSeconds))
+        .Add("trustRedirects", global.TrustRedirects ? "true" : "false");
 
     private static Entry Port(PortConfig port)
     {

@@ -12,7 +12,7 @@ public class ConfigWriterTests
     private const string SpecExampleWritten = """
         {
           "host": { "name": "hv1" },
-          "global": { "gatewayMac": "00-15-5D-FF-FF-FF", "outerTtl": 64, "useExternalRouter": false, "dhcpLeaseSeconds": 86400 },
+          "global": { "gatewayMac": "00-15-5D-FF-FF-FF", "outerTtl": 64, "useExternalRouter": false, "dhcpLeaseSeconds": 86400, "migrationGraceSeconds": 30, "trustRedirects": false },
           "ports": [
             { "name": "pnic0", "role": "provider", "device": "afpacket:eth1", "macAddress": "02-00-00-00-01-0A", "mtu": 1500 },
             { "name": "red1", "role": "vm", "device": "tap:red1", "macAddress": "00-15-5D-00-00-01", "mtu": 1500, "virtualSubnetId": 5001, "vmName": "Red-1" },
@@ -42,7 +42,7 @@ public class ConfigWriterTests
     private const string EverythingWritten = """
         {
           "host": { "name": "hv-ä1" },
-          "global": { "gatewayMac": "00-15-5D-FF-FF-FE", "outerTtl": 32, "useExternalRouter": true, "dhcpLeaseSeconds": 4294967295 },
+          "global": { "gatewayMac": "00-15-5D-FF-FF-FE", "outerTtl": 32, "useExternalRouter": true, "dhcpLeaseSeconds": 4294967295, "migrationGraceSeconds": 0, "trustRedirects": true },
           "ports": [
             { "name": "pnic0", "role": "provider", "device": "afpacket:eth1", "macAddress": "02-00-00-00-01-0A", "mtu": 9000 },
             { "name": "red1", "role": "vm", "macAddress": "00-15-5D-00-00-01", "mtu": 1500, "virtualSubnetId": 5001, "vmName": "Rød \"1\" \\ x" },
@@ -95,7 +95,7 @@ public class ConfigWriterTests
 
     private static HostConfig Everything() => new(
         "hv-ä1",
-        new GlobalSettings(Mac("00-15-5D-FF-FF-FE"), 32, true) { DhcpLeaseSeconds = uint.MaxValue },
+        new GlobalSettings(Mac("00-15-5D-FF-FF-FE"), 32, true) { DhcpLeaseSeconds = uint.MaxValue, MigrationGraceSeconds = 0, TrustRedirects = true },
         [
             new PortConfig("pnic0", PortRole.Provider, "afpacket:eth1", Mac("02-00-00-00-01-0A"), 9000, null, null),
             new PortConfig("red1", PortRole.Vm, null, Mac("00-15-5D-00-00-01"), 1500, 5001, "Rød \"1\" \\ x"),

@@ -59,7 +59,7 @@ internal static class ImportPsScripts
     public const string Host1Config = """
         {
           "host": { "name": "hv1" },
-          "global": { "gatewayMac": "00-15-5D-FF-FF-FF", "outerTtl": 64, "useExternalRouter": false, "dhcpLeaseSeconds": 86400 },
+          "global": { "gatewayMac": "00-15-5D-FF-FF-FF", "outerTtl": 64, "useExternalRouter": false, "dhcpLeaseSeconds": 86400, "migrationGraceSeconds": 30, "trustRedirects": false },
           "ports": [
             { "name": "pnic12", "role": "provider", "macAddress": "00-1D-D8-B7-1C-0A", "mtu": 1500 },
             { "name": "Red-VM1", "role": "vm", "macAddress": "10-10-10-10-11-05", "mtu": 1500, "virtualSubnetId": 5001, "vmName": "Red VM1" }
@@ -108,7 +108,7 @@ internal static class ImportPsScripts
     public const string Host2Config = """
         {
           "host": { "name": "hv2" },
-          "global": { "gatewayMac": "00-15-5D-FF-FF-FF", "outerTtl": 64, "useExternalRouter": false, "dhcpLeaseSeconds": 86400 },
+          "global": { "gatewayMac": "00-15-5D-FF-FF-FF", "outerTtl": 64, "useExternalRouter": false, "dhcpLeaseSeconds": 86400, "migrationGraceSeconds": 30, "trustRedirects": false },
           "ports": [
             { "name": "pnic7", "role": "provider", "macAddress": "02-00-00-00-00-07", "mtu": 1500 },
             { "name": "Red-VM2", "role": "vm", "macAddress": "10-10-10-10-11-07", "mtu": 1500, "virtualSubnetId": 5001, "vmName": "Red VM2" },
