@@ -353,6 +353,60 @@ public partial class MigrationTests
         Assert.That(host.Harness.Forwarder.Redirects.Count, Is.Zero, "dropped when the worker took the version");
     }
 
+    /// <summary>hv1 with trust on and Red-9's REDIRECT from hv2 to hv3 applied.</summary>
+    private static Host RedirectedToHv3()
+    {
+        var host = new Host(Config(trust: true));
+        host.Send("pnic0", RedirectForRed9(Hv2, Hv2Mac, Hv3), T0);
+        Assert.That(host.Harness.Forwarder.Redirects.Count, Is.EqualTo(1));
+        return host;
+    }
+
+    /// <summary>Red-9's answer to Red-3 as NVGRE from hv3's PA, which the REDIRECT vouches for.</summary>
+    private static byte[] Red9AnswerFromHv3() =>
+        Concat(Eth(Hv1Mac, Hv3Mac, 0x0800), Ipv4Of(Hv3, Hv1, 47, NvgreOf(5001, 1, Concat(Eth(Red3Mac, Red9Mac, 0x0800), Udp4("10.1.1.9", "10.1.1.3", 7002)))));
+
+    [Test]
+    public void A_redirect_is_dropped_when_its_record_becomes_ip_rewrite_on_the_same_pa()
+    {
+        // Only its PA was compared: the override stayed and kept vouching for NVGRE from the
+        // REDIRECT's PA, for a record that no longer has an NVGRE endpoint at all.
+        var host = RedirectedToHv3();
+        var c = Config(trust: true);
+        var nat = ConfigLoader.Load(ConfigWriter.Write(c with
+        {
+            LookupRecords = [.. c.LookupRecords.Where(r => r.CustomerAddress != IpAddr.Parse("10.1.1.8"))
+                .Select(r => r.CustomerAddress == IpAddr.Parse("10.1.1.9") ? r with { Rule = TranslationRule.Nat } : r)],
+        }));
+        Assert.That(nat.Problems, Is.Empty, "a valid policy: Red-9 by IP rewrite on its old PA");
+        host.Replace(nat.Config!, T0 + Second);
+
+        Assert.That(host.Send("pnic0", Red9AnswerFromHv3(), T0 + Second + 1), Is.Empty);
+        Assert.That(host.Drops(DropReason.PaMismatch), Is.EqualTo(1), "NVGRE from the REDIRECT's PA speaks for nobody now");
+        Assert.That(host.Harness.Forwarder.Redirects.Count, Is.Zero);
+    }
+
+    [Test]
+    public void A_redirect_is_dropped_when_its_target_becomes_one_of_our_own_pas()
+    {
+        // It stayed: NVGRE claiming our own new PA as its source was delivered, and this host
+        // sent Red-9's traffic to itself (ARP for its own address).
+        var host = RedirectedToHv3();
+        var c = Config(trust: true);
+        var ours = ConfigLoader.Load(ConfigWriter.Write(c with
+        {
+            ProviderAddresses = [.. c.ProviderAddresses, new ProviderAddressConfig(IpAddr.Parse(Hv3), 24, 0, "pnic0")],
+            ProviderNeighbors = [.. c.ProviderNeighbors.Where(n => n.Address != IpAddr.Parse(Hv3))],
+        }));
+        Assert.That(ours.Problems, Is.Empty, "a valid policy: hv3's address is now ours");
+        host.Replace(ours.Config!, T0 + Second);
+
+        Assert.That(host.Send("pnic0", Red9AnswerFromHv3(), T0 + Second + 1), Is.Empty);
+        Assert.That(host.Drops(DropReason.PaMismatch), Is.EqualTo(1), "our own PA as the outer source is never from the wire");
+        Assert.That(host.Harness.Forwarder.Redirects.Count, Is.Zero);
+        Assert.That(ZeroFlowId(host.Send("red3", Red3ToRed9(), T0 + Second + 2).Single().Frame), Is.EqualTo(Encapsulated(Red3ToRed9(), Hv2, Hv2Mac)), "to the record's PA again");
+    }
+
     [Test]
     public void A_redirect_quoting_an_ipv4_header_shorter_than_20_bytes_is_ignored()
     {
