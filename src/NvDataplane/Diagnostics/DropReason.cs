@@ -57,13 +57,15 @@ public enum DropReason : byte
     NatNeighborDiscovery,
     /// <summary>An ICMPv6 router advertisement, neighbor advertisement or redirect from a VM (on its port, or inside NVGRE): the host answers neighbor discovery and is its VSIDs' only router, so a VM's own would only teach its neighbors wrong MACs or routers.</summary>
     VmNeighborDiscovery,
+    /// <summary>A frame waiting for a next hop's MAC when a new policy version came into use: it was decided under the old one, which may no longer allow it.</summary>
+    PolicyChanged,
 }
 
 /// <summary>Names and counts of <see cref="DropReason"/>.</summary>
 public static class DropReasons
 {
     /// <summary>Number of slots a counter array needs (index = (int)reason).</summary>
-    public const int Count = (int)DropReason.VmNeighborDiscovery + 1;
+    public const int Count = (int)DropReason.PolicyChanged + 1;
 
     private static readonly string[] Names = BuildNames();
 

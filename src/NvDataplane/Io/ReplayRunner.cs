@@ -160,6 +160,8 @@ public static class ReplayRunner
                     pending.RemoveAt(0);
                 }
 
+                // As the daemon's worker does each round: what waited its second for a MAC is dropped.
+                forwarder.ExpireParked(frame.TimestampNs);
                 ProcessOne(forwarder, portOf[next], frame, writers, outDir, nanoseconds);
                 heads[next] = await NextEthernetAsync(readers[next], inputs[next].Path, ct).ConfigureAwait(false);
                 if (!nanoseconds && readers[next].SubMicrosecond && heads[next] is { } late)

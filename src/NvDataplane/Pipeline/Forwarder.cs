@@ -87,6 +87,7 @@ public sealed partial class Forwarder
             if (!ReferenceEquals(p, _p))
             {
                 _cachedVsidInfo = null;
+                DropParked(DropReason.PolicyChanged);
                 UseAcls(p);
                 UseDynamicRecords(p);
                 UseMigration(p);

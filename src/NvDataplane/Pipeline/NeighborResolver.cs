@@ -284,6 +284,26 @@ public sealed partial class Forwarder
     }
 
     /// <summary>Drops frames that waited longer than <see cref="ParkTimeoutNs"/> before <paramref name="nowNs"/> (long.MaxValue: all).</summary>
+    /// <summary>
+    /// Drops every waiting frame under <paramref name="reason"/>: a new policy version is in
+    /// use, and they were encapsulated, routed and judged (ACLs, flood targets) under the old
+    /// one. Sent when the answer came, a frame to a record since removed, moved to another PA or
+    /// denied left all the same, after the API had said the change was in effect.
+    /// </summary>
+    private void DropParked(DropReason reason)
+    {
+        while (_parked.Count > 0)
+        {
+            var parked = Unpark(_parked.Count - 1);
+            if (parked.Counted || parked.FloodCopy)
+            {
+                Counters.Drops[(int)reason]++;
+            }
+
+            _pool.Return(parked.Buffer);
+        }
+    }
+
     public void ExpireParked(long nowNs)
     {
         for (int i = 0; i < _parked.Count; i++)

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using NvDataplane.Diagnostics;
 using NvDataplane.Headers;
+using NvDataplane.Io;
 using NvDataplane.Pipeline;
 using NvDataplane.Policy;
 
@@ -74,6 +75,60 @@ public class NeighborResolutionTests
         var next = h.Send("red1", VmFrame(40001));
         Assert.That(next, Has.Count.EqualTo(1), "now sent at once, no new request");
         Assert.That(MacAddress.Read(next[0].Frame), Is.EqualTo(PeerMac));
+    }
+
+    [Test]
+    public void A_frame_waiting_for_its_next_hop_when_the_policy_changes_is_dropped_as_policy_changed()
+    {
+        // It was sent when the answer came, encapsulated toward the record the new policy had
+        // removed, after the API had said the removal was in effect.
+        var config = Config(v6: false);
+        var store = new PolicyStore(PolicySnapshot.Build(config));
+        var h = new ForwarderHarness(store);
+        Assert.That(h.Send("red1", VmFrame()), Has.Count.EqualTo(1), "the ARP request");
+        Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(1));
+
+        store.Replace(config with { LookupRecords = [config.LookupRecords[0]] }); // 10.1.1.8 removed
+
+        Assert.That(h.Send("pnic0", ArpReply()), Is.Empty, "the answer releases nothing");
+        Assert.That(h.Forwarder.ParkedCount, Is.Zero);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.PolicyChanged), Is.EqualTo(1));
+        Assert.That(h.Forwarder.Counters.Forwarded, Is.Zero);
+        Assert.That(h.Forwarder.TryGetNeighbor(IpAddr.Parse("192.168.1.11"), out var learned) && learned == PeerMac, Is.True, "the answer is learned all the same");
+        Assert.That(h.Send("red1", VmFrame(40001)), Is.Empty, "the new policy decides the next frame");
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.Isolation) + h.Forwarder.Counters.Drop(DropReason.NoLookupRecord), Is.EqualTo(1));
+        Assert.That(h.Forwarder.Pool.Available, Is.EqualTo(h.Forwarder.Pool.Size), "the parked buffer went back to the pool");
+
+        store.Replace(config); // 10.1.1.8 back, its next hop known: frames leave at once
+        var sent = h.Send("red1", VmFrame(40002));
+        Assert.That(sent.Select(o => MacAddress.Read(o.Frame)), Is.EqualTo(new[] { PeerMac }));
+    }
+
+    [Test]
+    public void Replay_drops_a_frame_unanswered_for_a_second_as_the_daemon_does()
+    {
+        // Replay timed parked frames out only at the end of the captures: an answer 1.5 s late
+        // still released a frame the daemon would have dropped as neighbor_unresolved.
+        using var temp = new TempDir();
+        string vm = Path.Combine(temp.Path, "red1.pcap");
+        string wire = Path.Combine(temp.Path, "pnic0.pcap");
+        const long T0 = 1_700_000_000_000_000_000;
+        using (var w = PcapWriter.Create(vm))
+        {
+            w.Write(T0, VmFrame());
+            w.Write(T0 + 1_600_000_000, VmFrame(40001));
+        }
+
+        using (var w = PcapWriter.Create(wire))
+        {
+            w.Write(T0 + 1_500_000_000, ArpReply()); // within the request's 2 s answer window: learned
+        }
+
+        var summary = ReplayRunner.RunAsync(Config(v6: false), [new ReplayInput("red1", vm), new ReplayInput("pnic0", wire)], Path.Combine(temp.Path, "out")).GetAwaiter().GetResult();
+
+        Assert.That(summary.Drops.GetValueOrDefault("neighbor_unresolved"), Is.EqualTo(1), "the first frame, at 1 s");
+        Assert.That(summary.Ports["pnic0"].Tx, Is.EqualTo(2), "the request, and the second frame sent at once with the MAC learned");
+        Assert.That(summary.Drops.Values.Sum(), Is.EqualTo(1));
     }
 
     [Test]
