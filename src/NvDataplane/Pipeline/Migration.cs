@@ -332,7 +332,9 @@ public sealed partial class Forwarder
 
     /// <summary>
     /// The anti-spoofing rule of 2.4: the inner source CA's record (or L2Only / wildcard record)
-    /// has the outer source PA — or this worker applied a REDIRECT moving that CA to it.
+    /// has the outer source PA — or this worker applied a REDIRECT moving that record to it,
+    /// whichever VSID of the routing domain the frame came in (a routed reply arrives in the
+    /// destination's VSID, 1.10).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool SourceVouched(PacketBuffer buffer, in PacketInfo info, in DecapState d, int srcIndex, ulong srcData)
@@ -340,7 +342,7 @@ public sealed partial class Forwarder
         var p = _p;
         if (srcIndex >= 0 && !ForwardingData.IsLocal(srcData))
         {
-            return p.RemotePas[ForwardingData.Index(srcData)] == d.OuterSource || RedirectedFrom(in d, info.Source);
+            return p.RemotePas[ForwardingData.Index(srcData)] == d.OuterSource || RedirectedFrom(srcIndex, info.Source, d.OuterSource);
         }
 
         // A local record (or none): only a frame from one of our own PAs could match one, and
@@ -356,7 +358,7 @@ public sealed partial class Forwarder
             srcIndex = FindSourceElsewhere(in d, info.Source, buffer);
         }
 
-        return srcIndex >= 0 && p.Records[srcIndex].ProviderAddress == d.OuterSource;
+        return srcIndex >= 0 && (p.Records[srcIndex].ProviderAddress == d.OuterSource || RedirectedFrom(srcIndex, info.Source, d.OuterSource));
     }
 
     /// <summary>Whether <paramref name="address"/> is one of this host's PAs.</summary>
@@ -364,7 +366,20 @@ public sealed partial class Forwarder
 
     private bool IsOwnPa(IpAddr address) => IsOwnPa(_p, address);
 
+    /// <summary>
+    /// Whether this worker applied a REDIRECT moving record <paramref name="record"/> — the inner
+    /// source's own (VSID, CA), not an L2Only or wildcard record standing for it — to
+    /// <paramref name="outerSource"/>. Keyed by the record's VSID, not the frame's.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool RedirectedFrom(in DecapState d, IpAddr source) =>
-        _redirects.Count != 0 && _redirects.TryGet(d.Vsid, source, out var pa) && pa == d.OuterSource;
+    private bool RedirectedFrom(int record, IpAddr source, IpAddr outerSource)
+    {
+        if (_redirects.Count == 0)
+        {
+            return false;
+        }
+
+        ref readonly RecordEntry r = ref _p.Records[record];
+        return r.CustomerAddress == source && _redirects.TryGet(r.Vsid, source, out var pa) && pa == outerSource;
+    }
 }

@@ -30,15 +30,28 @@ public partial class MigrationTests
     private const string Red4Mac = "00-15-5D-00-00-04";
     private const string Red6Mac = "00-15-5D-00-00-06";
     private const string Red9Mac = "00-15-5D-00-00-09";
+    private const string Blue1Mac = "00-15-5D-00-20-01";
     private const string Hv1 = "192.168.1.10", Hv2 = "192.168.1.11", Hv3 = "192.168.1.12", Hv4 = "192.168.1.13";
     private const string Hv1V6 = "2001:db8:ffff::10", Hv2V6 = "2001:db8:ffff::11", Hv3V6 = "2001:db8:ffff::12";
     private const long Second = 1_000_000_000;
     private const long T0 = 1_700_000_000 * Second;
 
-    /// <summary>hv1's policy with Red-1, Red-4 and Red-9 at the PAs given (and, with <paramref name="tenantsAtPas"/>, the VMs of <see cref="TenantsAtPas"/>).</summary>
-    private static HostConfig Config(string red1 = Hv1, string red4 = Hv1V6, string red9 = Hv2, bool trust = false, int? grace = null, int vlan = 0, bool tenantsAtPas = false)
+    /// <summary>
+    /// hv1's policy with Red-1, Red-4 and Red-9 at the PAs given (and, with <paramref name="tenantsAtPas"/>, the VMs of <see cref="TenantsAtPas"/>;
+    /// with <paramref name="blue"/>, Blue-1 (10.1.2.5) on hv1 in VSID 5002 of the same routing domain).
+    /// </summary>
+    private static HostConfig Config(string red1 = Hv1, string red4 = Hv1V6, string red9 = Hv2, bool trust = false, int? grace = null, int vlan = 0, bool tenantsAtPas = false, bool blue = false)
     {
         var (tenantPorts, tenantRecords) = tenantsAtPas ? TenantsAtPas : (string.Empty, string.Empty);
+        if (blue)
+        {
+            tenantPorts += $$""", { "name": "blue1", "role": "vm", "macAddress": "{{Blue1Mac}}", "virtualSubnetId": 5002 }""";
+            tenantRecords += $$""", { "customerAddress": "10.1.2.5", "virtualSubnetId": 5002, "macAddress": "{{Blue1Mac}}", "providerAddress": "{{Hv1}}" }""";
+        }
+
+        string blueRoute = blue
+            ? """, { "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 5002, "destinationPrefix": "10.1.2.0/24", "nextHop": "0.0.0.0" }"""
+            : string.Empty;
         string global = $$"""{ "trustRedirects": {{(trust ? "true" : "false")}}{{(grace is { } g ? $", \"migrationGraceSeconds\": {g}" : "")}} }""";
         string json = $$"""
             {
@@ -68,7 +81,7 @@ public partial class MigrationTests
                 { "customerAddress": "10.1.1.9", "virtualSubnetId": 5001, "macAddress": "{{Red9Mac}}", "providerAddress": "{{red9}}" }{{tenantRecords}}
               ],
               "customerRoutes": [
-                { "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 5001, "destinationPrefix": "10.1.1.0/24", "nextHop": "0.0.0.0" }
+                { "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 5001, "destinationPrefix": "10.1.1.0/24", "nextHop": "0.0.0.0" }{{blueRoute}}
               ]
             }
             """;
@@ -365,6 +378,29 @@ public partial class MigrationTests
     /// <summary>Red-9's answer to Red-3 as NVGRE from hv3's PA, which the REDIRECT vouches for.</summary>
     private static byte[] Red9AnswerFromHv3() =>
         Concat(Eth(Hv1Mac, Hv3Mac, 0x0800), Ipv4Of(Hv3, Hv1, 47, NvgreOf(5001, 1, Concat(Eth(Red3Mac, Red9Mac, 0x0800), Udp4("10.1.1.9", "10.1.1.3", 7002)))));
+
+    [Test]
+    public void A_redirect_vouches_for_the_ca_s_routed_replies_in_another_vsid_of_the_routing_domain()
+    {
+        // Blue-1 (VSID 5002) talks to Red-9 (VSID 5001) through the distributed router; hv3
+        // routes Red-9's answers into VSID 5002, where only the override of Red-9's own record
+        // (5001, 10.1.1.9) can vouch for them: it was looked up under the frame's VSID.
+        var host = new Host(Config(trust: true, blue: true));
+        host.Send("pnic0", RedirectForRed9(Hv2, Hv2Mac, Hv3), T0);
+        Assert.That(host.Counters.RedirectsApplied, Is.EqualTo(1));
+
+        byte[] toRed9 = Concat(Eth(GatewayMac, Blue1Mac, 0x0800), Udp4("10.1.2.5", "10.1.1.9", 7003));
+        byte[] encapsulated = host.Send("blue1", toRed9, T0 + 1).Single().Frame;
+        Assert.That(encapsulated[(14 + 16)..(14 + 20)], Is.EqualTo(Addr(Hv3)), "routed to the REDIRECT's PA");
+
+        byte[] answer = Concat(Eth(Blue1Mac, GatewayMac, 0x0800), Udp4("10.1.1.9", "10.1.2.5", 7004));
+        byte[] From(string pa, string mac) => Concat(Eth(Hv1Mac, mac, 0x0800), Ipv4Of(pa, Hv1, 47, NvgreOf(5002, 1, answer)));
+        Assert.That(host.Send("pnic0", From(Hv3, Hv3Mac), T0 + 2).Select(o => (o.Port, Convert.ToHexString(o.Frame))),
+            Is.EqualTo(new[] { (host.Harness.Port("blue1"), Convert.ToHexString(answer)) }), "from the REDIRECT's PA, routed into VSID 5002");
+        Assert.That(host.Send("pnic0", From(Hv2, Hv2Mac), T0 + 3), Has.Count.EqualTo(1), "from the record's PA, as 2.4 says");
+        Assert.That(host.Send("pnic0", From(Hv4, Hv4Mac), T0 + 4), Is.Empty, "from any other PA");
+        Assert.That(host.Drops(DropReason.PaMismatch), Is.EqualTo(1));
+    }
 
     [Test]
     public void A_redirect_is_dropped_when_its_record_becomes_ip_rewrite_on_the_same_pa()
