@@ -105,8 +105,10 @@ internal sealed partial class TraceWalk
         }
 
         _rented++;
-        Step("migration", $"{what} about {ca} to the sender's PA {senderPa}, NVGRE in VSID {vsid}, at most one per 100 ms per (sender, VSID, CA)");
-        _also.Add($"{(kind == MigrationMessageKind.Redirect ? "REDIRECT" : "UNREACHABLE")} sent to {senderPa}");
+        string waits = t.Unusable == DropReason.None ? string.Empty
+            : $"; it waits for the MAC of {t.NextHop} and counts as sent when it leaves (messages_lost if no answer comes within {Forwarder.ParkTimeoutNs / 1_000_000_000} s)";
+        Step("migration", $"{what} about {ca} to the sender's PA {senderPa}, NVGRE in VSID {vsid}, at most one per 100 ms per (sender, VSID, CA){waits}");
+        _also.Add($"{(kind == MigrationMessageKind.Redirect ? "REDIRECT" : "UNREACHABLE")} {(t.Unusable == DropReason.None ? "sent" : "waiting")} to {senderPa}");
         SendToProvider(in t, extra: true, string.Empty);
     }
 

@@ -303,25 +303,8 @@ public sealed partial class Forwarder
     /// parked while ARP / ND asks (not counted when it leaves; neighbor_unresolved when lost, if
     /// <paramref name="countLoss"/>). Returns why it could not, the buffer still the caller's.
     /// </summary>
-    private DropReason SendCopyToProvider(in EncapTemplate t, PacketBuffer copy, bool countLoss)
-    {
-        var target = new NeighborTarget(t.ProviderPortIndex, t.NextHop, t.SourceAddress, t.VlanId);
-        if (t.Unusable == DropReason.None || TryLearned(target.Key, copy.TimestampNs, copy))
-        {
-            return Enqueue(t.ProviderPortIndex, copy) ? DropReason.None : DropReason.TxFull;
-        }
-
-        // Copies wait in at most half the pool (MayPark): one broadcast to many unresolved
-        // hosts must not hold every buffer of a small pool (a replay's 64) while it waits.
-        RequestNeighbor(in target, copy.TimestampNs);
-        if (!MayPark(t.ProviderPortIndex))
-        {
-            return DropReason.NeighborUnresolved;
-        }
-
-        Park(new Parked(copy, target.Key, copy.TimestampNs, Counted: false, FloodCopy: countLoss));
-        return DropReason.None;
-    }
+    private DropReason SendCopyToProvider(in EncapTemplate t, PacketBuffer copy, bool countLoss) =>
+        QueueOrPark(in t, copy, floodCopy: countLoss, MigrationMessageKind.None, out _);
 
     /// <summary>A parked flood copy whose next hop answered: queued, or tx_full.</summary>
     private void QueueFloodCopy(int port, PacketBuffer copy)

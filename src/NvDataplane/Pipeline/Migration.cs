@@ -171,7 +171,9 @@ public sealed partial class Forwarder
     /// Sends the sender of <paramref name="offending"/> (its outer source PA) a REDIRECT naming
     /// <paramref name="newPa"/> or an UNREACHABLE, NVGRE-encapsulated in the flow's VSID from the
     /// PA it was sent to, at most once per <see cref="MessageRateLimiter.IntervalNs"/> per
-    /// (sender PA, VSID, CA). The offending frame is left as it is.
+    /// (sender PA, VSID, CA). The offending frame is left as it is. A message counts as sent
+    /// when it leaves: one that waits for the next hop's MAC is counted when the answer lets it
+    /// go, and messages_lost when it cannot wait or waits in vain (QueueOrPark, Lose).
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void SendMessage(MigrationMessageKind kind, PacketBuffer offending, in DecapState d, IpAddr ca, IpAddr newPa)
@@ -206,14 +208,39 @@ public sealed partial class Forwarder
         message.Length = length;
         message.TimestampNs = offending.TimestampNs;
         NvgreEncapsulator.Push(message, length, in t, tunnel.Bytes, d.Vsid, tos: 0, flowHash: 0);
-        SendToProvider(in t, message, extra: true);
+        if (QueueOrPark(in t, message, floodCopy: false, kind, out bool queued) != DropReason.None)
+        {
+            counters.MessagesLost++;
+            _pool.Return(message);
+        }
+        else if (queued)
+        {
+            CountSent(kind);
+        }
+    }
+
+    /// <summary>A message whose next hop answered (NeighborResolver.Learn): queued and counted sent, or lost.</summary>
+    private void QueueMessage(int port, PacketBuffer message, MigrationMessageKind kind)
+    {
+        if (Enqueue(port, message))
+        {
+            CountSent(kind);
+            return;
+        }
+
+        Counters.Migration.MessagesLost++;
+        _pool.Return(message);
+    }
+
+    private void CountSent(MigrationMessageKind kind)
+    {
         if (kind == MigrationMessageKind.Redirect)
         {
-            counters.RedirectsSent++;
+            Counters.Migration.RedirectsSent++;
         }
         else
         {
-            counters.UnreachablesSent++;
+            Counters.Migration.UnreachablesSent++;
         }
     }
 

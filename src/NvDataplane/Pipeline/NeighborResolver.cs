@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using NvDataplane.Diagnostics;
 using NvDataplane.Headers;
+using NvDataplane.Nvgre;
 using NvDataplane.Policy;
 
 namespace NvDataplane.Pipeline;
@@ -77,7 +78,9 @@ public sealed partial class Forwarder
 
     /// <param name="Counted">The input's own frame: forwarded when it leaves, neighbor_unresolved when it expires.</param>
     /// <param name="FloodCopy">A copy of a flooded frame (Flooding.cs): not counted when it leaves, but counted when lost.</param>
-    private readonly record struct Parked(PacketBuffer Buffer, NeighborKey NextHop, long SinceNs, bool Counted, bool FloodCopy = false)
+    /// <param name="Message">An MS-NVGREE message (Migration.cs): counted sent when it leaves, messages_lost when it does not.</param>
+    private readonly record struct Parked(PacketBuffer Buffer, NeighborKey NextHop, long SinceNs, bool Counted, bool FloodCopy = false,
+        MigrationMessageKind Message = MigrationMessageKind.None)
     {
         public int Port => NextHop.Port;
     }
@@ -174,6 +177,34 @@ public sealed partial class Forwarder
         return DropReason.None;
     }
 
+    /// <summary>
+    /// Sends a frame the caller counts itself (a flood copy, a message) toward the provider:
+    /// queued when the next hop's MAC is known (<paramref name="queued"/>), else parked as
+    /// <paramref name="parked"/> says while ARP / ND asks — behind the frames already waiting for
+    /// that next hop, so frames leave in the order they were sent. Returns why it could do
+    /// neither (tx_full, neighbor_unresolved), the buffer then still the caller's.
+    /// </summary>
+    private DropReason QueueOrPark(in EncapTemplate t, PacketBuffer frame, bool floodCopy, MigrationMessageKind message, out bool queued)
+    {
+        var target = new NeighborTarget(t.ProviderPortIndex, t.NextHop, t.SourceAddress, t.VlanId);
+        queued = t.Unusable == DropReason.None || TryLearned(target.Key, frame.TimestampNs, frame);
+        if (queued)
+        {
+            return Enqueue(t.ProviderPortIndex, frame) ? DropReason.None : DropReason.TxFull;
+        }
+
+        // Frames wait in at most half the pool (MayPark): one broadcast to many unresolved hosts
+        // must not hold every buffer of a small pool (a replay's 64) while it waits.
+        RequestNeighbor(in target, frame.TimestampNs);
+        if (!MayPark(t.ProviderPortIndex))
+        {
+            return DropReason.NeighborUnresolved;
+        }
+
+        Park(new Parked(frame, target.Key, frame.TimestampNs, Counted: false, FloodCopy: floodCopy, Message: message));
+        return DropReason.None;
+    }
+
     private bool TryLearned(NeighborKey nextHop, long nowNs, PacketBuffer buffer)
     {
         if (!_neighbors.TryGetValue(nextHop, out var entry) || nowNs - entry.LearnedNs > ReachableNs)
@@ -267,7 +298,11 @@ public sealed partial class Forwarder
 
             var parked = Unpark(i--);
             mac.Write(parked.Buffer.Data.AsSpan(parked.Buffer.Offset));
-            if (parked.FloodCopy)
+            if (parked.Message != MigrationMessageKind.None)
+            {
+                QueueMessage(parked.Port, parked.Buffer, parked.Message);
+            }
+            else if (parked.FloodCopy)
             {
                 QueueFloodCopy(parked.Port, parked.Buffer);
             }
@@ -283,7 +318,6 @@ public sealed partial class Forwarder
         }
     }
 
-    /// <summary>Drops frames that waited longer than <see cref="ParkTimeoutNs"/> before <paramref name="nowNs"/> (long.MaxValue: all).</summary>
     /// <summary>
     /// Drops every waiting frame under <paramref name="reason"/>: a new policy version is in
     /// use, and they were encapsulated, routed and judged (ACLs, flood targets) under the old
@@ -294,16 +328,30 @@ public sealed partial class Forwarder
     {
         while (_parked.Count > 0)
         {
-            var parked = Unpark(_parked.Count - 1);
-            if (parked.Counted || parked.FloodCopy)
-            {
-                Counters.Drops[(int)reason]++;
-            }
-
-            _pool.Return(parked.Buffer);
+            Lose(Unpark(_parked.Count - 1), reason);
         }
     }
 
+    /// <summary>
+    /// A waiting frame that will not leave, back to the pool: a message is messages_lost, the
+    /// input's own frame or a counted flood copy a drop under <paramref name="reason"/>, other
+    /// extra frames were never counted.
+    /// </summary>
+    private void Lose(in Parked parked, DropReason reason)
+    {
+        if (parked.Message != MigrationMessageKind.None)
+        {
+            Counters.Migration.MessagesLost++;
+        }
+        else if (parked.Counted || parked.FloodCopy)
+        {
+            Counters.Drops[(int)reason]++;
+        }
+
+        _pool.Return(parked.Buffer);
+    }
+
+    /// <summary>Drops frames that waited <see cref="ParkTimeoutNs"/> or longer before <paramref name="nowNs"/>.</summary>
     public void ExpireParked(long nowNs)
     {
         for (int i = 0; i < _parked.Count; i++)
@@ -313,13 +361,7 @@ public sealed partial class Forwarder
                 continue;
             }
 
-            var parked = Unpark(i--);
-            if (parked.Counted || parked.FloodCopy)
-            {
-                Counters.Drops[(int)DropReason.NeighborUnresolved]++;
-            }
-
-            _pool.Return(parked.Buffer);
+            Lose(Unpark(i--), DropReason.NeighborUnresolved);
         }
     }
 
