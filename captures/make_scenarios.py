@@ -333,7 +333,7 @@ class Scenario:
         self.steps.append((port, bytes(frame), [(p, bytes(f)) for p, f in out], drop, note, self.offset_us))
 
 
-MIGRATION_COUNTERS = ["relayed", "redirects_sent", "redirects_not_carried", "redirects_received",
+MIGRATION_COUNTERS = ["relayed", "relays_refused", "redirects_sent", "redirects_not_carried", "redirects_received",
                       "redirects_applied", "redirects_ignored", "redirects_untrusted",
                       "unreachables_sent", "unreachables_received", "rate_limited", "messages_lost"]
 

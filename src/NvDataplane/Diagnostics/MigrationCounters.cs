@@ -11,6 +11,13 @@ public sealed class MigrationCounters
     /// <summary>NVGRE for a moved record, relayed to its new PA during the grace period.</summary>
     public long Relayed { get; set; }
 
+    /// <summary>
+    /// Frames for a moved record not relayed because the relay would send them back where they
+    /// came from: to the sender's own PA, or to the station that sent them (the new PA's host,
+    /// which relayed them itself); the sender gets an UNREACHABLE, the frame is no_local_port.
+    /// </summary>
+    public long RelaysRefused { get; set; }
+
     /// <summary>REDIRECTs sent to the sender of a frame for a moved record (relayed or not).</summary>
     public long RedirectsSent { get; set; }
 
@@ -45,6 +52,7 @@ public sealed class MigrationCounters
     public IEnumerable<(string Name, long Value)> All()
     {
         yield return ("relayed", Relayed);
+        yield return ("relays_refused", RelaysRefused);
         yield return ("redirects_sent", RedirectsSent);
         yield return ("redirects_not_carried", RedirectsNotCarried);
         yield return ("redirects_received", RedirectsReceived);

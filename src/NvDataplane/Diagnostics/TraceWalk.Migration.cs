@@ -64,8 +64,16 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.NoLocalPort, "migration", $"the new PA {newPa} is the sender's own: a relay would come back to it from itself, so it gets an UNREACHABLE to refresh its policy");
         }
 
-        Message(MigrationMessageKind.Redirect, ca, vsid, outer.Source, outer.Destination, newPa); // relayable or not (MS-NVGREE)
         var t = Template(outer.Destination, newPa);
+        var from = Ethernet.ReadSource(_buffer.Frame);
+        if (t.NextHop == newPa && t.Unusable == DropReason.None && _p.TryGetProviderNeighbor(newPa, out var mac) && mac == from)
+        {
+            // A fresh worker knows only providerNeighbors' MACs (Forwarder.CameFromRelayTarget also uses learned ones).
+            Message(MigrationMessageKind.Unreachable, ca, vsid, outer.Source, outer.Destination, default);
+            return Fail(DropReason.NoLocalPort, "migration", $"the frame came from {from}, the station of the new PA {newPa} itself: that host relayed it (it does not have the VM either) or sent it from another of its PAs, so it is not sent back (split horizon, relays_refused); the sender gets an UNREACHABLE to refresh its policy");
+        }
+
+        Message(MigrationMessageKind.Redirect, ca, vsid, outer.Source, outer.Destination, newPa); // relayable or not (MS-NVGREE)
         if (t.Unusable is not (DropReason.None or DropReason.NeighborUnresolved))
         {
             return Fail(t.Unusable, "migration", $"no tunnel from {outer.Destination} to {newPa}");

@@ -107,18 +107,22 @@ public sealed partial class Forwarder
             return DropReason.NoProviderRoute; // another family: only a new outer header could carry it, and that would lose the sender's PA
         }
 
-        if (newPa == d.OuterSource)
+        var tunnel = TunnelTo(_p.LocalPaIndex.Find(0, d.OuterDestination), newPa);
+        ref readonly EncapTemplate t = ref tunnel.Template;
+        if (newPa == d.OuterSource || CameFromRelayTarget(in t, newPa, buffer))
         {
-            // The VM moved to the sender's own host: a relay would come back to it from itself,
-            // which its anti-spoofing rule refuses, and a REDIRECT naming its own PA it ignores.
-            // An UNREACHABLE asks it to refresh its policy instead.
+            // Back where it came from. The VM moved to the sender's own host: a relay would come
+            // back to it from itself, which its anti-spoofing rule refuses, and a REDIRECT naming
+            // its own PA it ignores. Or the frame came from the new PA's own station: that host
+            // relayed it (it does not have the VM either: two stale moves pointing at each other)
+            // or sent it from another of its PAs; sent back, it would bounce until its TTL ran
+            // out. An UNREACHABLE asks the sender to refresh its policy instead.
+            Counters.Migration.RelaysRefused++;
             SendMessage(MigrationMessageKind.Unreachable, buffer, in d, inner.Destination, default);
             return DropReason.NoLocalPort;
         }
 
         SendMessage(MigrationMessageKind.Redirect, buffer, in d, inner.Destination, newPa);
-        var tunnel = TunnelTo(_p.LocalPaIndex.Find(0, d.OuterDestination), newPa);
-        ref readonly EncapTemplate t = ref tunnel.Template;
         if (t.Unusable is not (DropReason.None or DropReason.NeighborUnresolved))
         {
             return t.Unusable;
@@ -165,6 +169,26 @@ public sealed partial class Forwarder
         }
 
         return sent;
+    }
+
+    /// <summary>
+    /// Whether the frame came from the station a relay to <paramref name="newPa"/> would go to
+    /// (split horizon): the new PA is on our link (the tunnel's next hop is the PA itself) and
+    /// its MAC — providerNeighbors, or learned by ARP / ND — is the frame's Ethernet source.
+    /// Behind a router the source MAC is the router's and tells nothing: no relay is refused.
+    /// </summary>
+    private bool CameFromRelayTarget(in EncapTemplate t, IpAddr newPa, PacketBuffer buffer)
+    {
+        if (t.NextHop != newPa || t.Unusable is not (DropReason.None or DropReason.NeighborUnresolved))
+        {
+            return false;
+        }
+
+        var source = Ethernet.ReadSource(buffer.Frame);
+        return _p.TryGetProviderNeighbor(newPa, out var mac)
+            ? mac == source
+            : _neighbors.TryGetValue(new NeighborKey(t.ProviderPortIndex, t.VlanId, newPa), out var learned)
+                && buffer.TimestampNs - learned.LearnedNs <= ReachableNs && learned.Mac == source;
     }
 
     /// <summary>

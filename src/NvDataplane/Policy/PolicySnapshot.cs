@@ -990,6 +990,9 @@ public sealed class PolicySnapshot
         return best;
     }
 
+    /// <summary>The MAC providerNeighbors gives <paramref name="address"/>, if it gives one.</summary>
+    public bool TryGetProviderNeighbor(IpAddr address, out MacAddress mac) => _neighbors.TryGetValue(address, out mac);
+
     /// <summary>
     /// The outer headers from local PA <paramref name="source"/> to <paramref name="destination"/>,
     /// written right-aligned into the <see cref="TemplateStride"/>-byte slot at

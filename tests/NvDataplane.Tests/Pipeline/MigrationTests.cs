@@ -677,7 +677,7 @@ public partial class MigrationTests
         Assert.That(names, Is.All.Matches<string>(n => n.All(ch => ch is (>= 'a' and <= 'z') or '_')), "snake_case");
         Assert.That(names, Is.EquivalentTo(new[]
         {
-            "relayed", "redirects_sent", "redirects_not_carried", "redirects_received", "redirects_applied", "redirects_ignored",
+            "relayed", "relays_refused", "redirects_sent", "redirects_not_carried", "redirects_received", "redirects_applied", "redirects_ignored",
             "redirects_untrusted", "unreachables_sent", "unreachables_received", "rate_limited", "messages_lost",
         }));
         foreach (var p in typeof(MigrationCounters).GetProperties())
