@@ -298,7 +298,7 @@ public sealed partial class Forwarder
             || p.FindRecord(vsid, ca) is not (>= 0 and int r)
             || p.Records[r].IsLocal || p.Records[r].Rule != TranslationRule.Encap
             || p.Records[r].ProviderAddress != d.OuterSource
-            || target == d.OuterSource || p.LocalPaIndex.Find(0, target) >= 0 || target.IsNotAHost
+            || target == d.OuterSource || RefusedRedirectTarget(p, target)
             || !_redirects.Set(vsid, ca, target, d.OuterSource))
         {
             counters.RedirectsIgnored++;
@@ -307,6 +307,34 @@ public sealed partial class Forwarder
 
         counters.RedirectsApplied++;
         return Consumed(buffer);
+    }
+
+    /// <summary>
+    /// Whether a REDIRECT may not name <paramref name="target"/> as a new PA in policy
+    /// <paramref name="p"/>: one of our own PAs, an address that is no single host
+    /// (unspecified, loopback, broadcast, multicast), or the directed broadcast (all-ones host
+    /// part) of one of our IPv4 PA prefixes — every station of that link would take the CA's
+    /// traffic. A /31 or /32 has no broadcast address (RFC 3021).
+    /// </summary>
+    internal static bool RefusedRedirectTarget(PolicySnapshot p, IpAddr target)
+    {
+        if (target.IsNotAHost || IsOwnPa(p, target))
+        {
+            return true;
+        }
+
+        if (target.IsV4)
+        {
+            foreach (var pa in p.LocalPas)
+            {
+                if (pa.Prefix.IsV4 && pa.Prefix.Length <= 30 && target.V4 == (pa.Prefix.Address.V4 | (uint.MaxValue >> pa.Prefix.Length)))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     /// <summary>

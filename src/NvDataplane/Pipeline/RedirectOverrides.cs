@@ -61,12 +61,13 @@ public sealed class RedirectOverrides
         foreach (var (key, o) in _table)
         {
             // Kept only while it could be applied anew (Migration.cs): the record still a remote
-            // Encap one on the same PA, the new PA still not one of ours. A record become Nat
-            // kept vouching for NVGRE from the redirected PA.
+            // Encap one on the same PA, the new PA still a target a REDIRECT may name (not one
+            // of ours, nor the broadcast of one of our PA prefixes). A record become Nat kept
+            // vouching for NVGRE from the redirected PA.
             int r = policy.FindRecord(key.Vsid, key.Ca);
             if (r < 0 || policy.Records[r].ProviderAddress != o.PolicyProviderAddress
                 || policy.Records[r].IsLocal || policy.Records[r].Rule != TranslationRule.Encap
-                || policy.LocalPaIndex.Find(0, o.NewProviderAddress) >= 0)
+                || Forwarder.RefusedRedirectTarget(policy, o.NewProviderAddress))
             {
                 _table.Remove(key); // allowed while enumerating a Dictionary
             }

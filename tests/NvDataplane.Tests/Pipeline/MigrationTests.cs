@@ -535,6 +535,27 @@ public partial class MigrationTests
     }
 
     [Test]
+    public void A_redirect_naming_the_broadcast_address_of_our_pa_prefix_is_ignored_and_one_that_becomes_it_dropped()
+    {
+        var host = new Host(Config(trust: true));
+        Assert.That(host.Send("pnic0", RedirectForRed9(Hv2, Hv2Mac, "192.168.1.255"), T0), Is.Empty);
+        Assert.That((host.Counters.RedirectsIgnored, host.Counters.RedirectsApplied), Is.EqualTo((1L, 0L)), "192.168.1.255: every station of our /24");
+
+        host.Send("pnic0", RedirectForRed9(Hv2, Hv2Mac, "192.168.2.255"), T0 + 1);
+        Assert.That(host.Counters.RedirectsApplied, Is.EqualTo(1), "not a broadcast of any prefix of ours");
+        var c = Config(trust: true);
+        var wider = ConfigLoader.Load(ConfigWriter.Write(c with
+        {
+            ProviderAddresses = [.. c.ProviderAddresses, new ProviderAddressConfig(IpAddr.Parse("192.168.2.10"), 24, 0, "pnic0")],
+        }));
+        Assert.That(wider.Problems, Is.Empty);
+        host.Replace(wider.Config!, T0 + Second);
+        Assert.That(ZeroFlowId(host.Send("red3", Red3ToRed9(), T0 + Second + 1).Single().Frame), Is.EqualTo(Encapsulated(Red3ToRed9(), Hv2, Hv2Mac)),
+            "192.168.2.255 is now the broadcast of a prefix of ours: the override goes");
+        Assert.That(host.Harness.Forwarder.Redirects.Count, Is.Zero);
+    }
+
+    [Test]
     public void An_icmp_packet_whose_inner_source_is_not_the_sending_pa_is_tenant_traffic_not_a_message()
     {
         // A tenant's own ICMP 3/10 ("host prohibited") between CAs that happen to equal PAs: a
