@@ -59,13 +59,15 @@ public enum DropReason : byte
     VmNeighborDiscovery,
     /// <summary>A frame waiting for a next hop's MAC when a new policy version came into use: it was decided under the old one, which may no longer allow it.</summary>
     PolicyChanged,
+    /// <summary>An ARP reply or neighbor advertisement answering the dataplane's own request whose MAC can be no next hop's (zero, broadcast / multicast, the port's own, the gateway MAC): nothing is learned.</summary>
+    BadNeighborAnswer,
 }
 
 /// <summary>Names and counts of <see cref="DropReason"/>.</summary>
 public static class DropReasons
 {
     /// <summary>Number of slots a counter array needs (index = (int)reason).</summary>
-    public const int Count = (int)DropReason.PolicyChanged + 1;
+    public const int Count = (int)DropReason.BadNeighborAnswer + 1;
 
     private static readonly string[] Names = BuildNames();
 

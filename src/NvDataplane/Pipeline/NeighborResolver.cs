@@ -109,6 +109,9 @@ public sealed partial class Forwarder
 
         /// <summary>An answer about a next hop awaited on another VLAN of the port than the one it came on: it teaches nothing (vlan_tagged).</summary>
         OtherVlan,
+
+        /// <summary>An answer to our request whose MAC can be no next hop's (zero, group, this port's own, the gateway MAC): it teaches nothing (bad_neighbor_answer).</summary>
+        Refused,
     }
 
     /// <summary>Frames waiting for a next hop's MAC.</summary>
@@ -275,16 +278,20 @@ public sealed partial class Forwarder
     }
 
     /// <summary>Records a next hop's MAC (only one we asked for) and sends what waited for it.</summary>
-    private void Learn(NeighborKey nextHop, MacAddress mac, long nowNs)
+    /// <returns>False when <paramref name="mac"/> can be no next hop's (nothing learned).</returns>
+    private bool Learn(NeighborKey nextHop, MacAddress mac, long nowNs)
     {
-        if (mac.IsMulticast || mac.IsZero)
+        if (mac.IsMulticast || mac.IsZero || mac == _p.Ports[nextHop.Port].Mac || mac == _gatewayMac)
         {
-            return; // no next hop is a group or nobody: a frame to it would go to every station, or none
+            // No next hop is a group or nobody (a frame to it would go to every station, or
+            // none), nor this port itself or the gateway MAC: frames would leave with their own
+            // source MAC as destination, and that next hop would be black-holed for 5 minutes.
+            return false;
         }
 
         if (!_neighbors.ContainsKey(nextHop) && _neighbors.Count >= MaxNeighbors && SweepNeighbors(nowNs) == 0)
         {
-            return;
+            return true; // a full table: asked again later
         }
 
         _neighbors[nextHop] = (mac, nowNs);
@@ -316,6 +323,8 @@ public sealed partial class Forwarder
                 _pool.Return(parked.Buffer);
             }
         }
+
+        return true;
     }
 
     /// <summary>
@@ -507,8 +516,8 @@ public sealed partial class Forwarder
             return reply && IsAwaitedOnOtherVlan(port, sender, nowNs) ? AnswerFate.OtherVlan : AnswerFate.Pass;
         }
 
-        Learn(sender, MacAddress.Read(arp[Arp.SenderMacOffset..]), nowNs);
-        return reply ? AnswerFate.Consumed : AnswerFate.Pass;
+        bool learned = Learn(sender, MacAddress.Read(arp[Arp.SenderMacOffset..]), nowNs);
+        return !reply ? AnswerFate.Pass : learned ? AnswerFate.Consumed : AnswerFate.Refused;
     }
 
     /// <summary>A neighbor advertisement for a next hop we asked for, on the VLAN we asked on: learn its target link-layer address.</summary>
@@ -537,8 +546,7 @@ public sealed partial class Forwarder
 
             if (options[0] == 2)
             {
-                Learn(target, MacAddress.Read(options[2..]), nowNs);
-                return AnswerFate.Consumed;
+                return Learn(target, MacAddress.Read(options[2..]), nowNs) ? AnswerFate.Consumed : AnswerFate.Refused;
             }
 
             options = options[length..];
@@ -552,6 +560,7 @@ public sealed partial class Forwarder
     {
         AnswerFate.Consumed => Consumed(buffer),
         AnswerFate.OtherVlan => DropReason.VlanTagged,
+        AnswerFate.Refused => DropReason.BadNeighborAnswer,
         _ => null,
     };
 }

@@ -262,9 +262,9 @@ public partial class DropReasonTests
     public void Every_reason_is_either_produced_above_or_listed_as_not_producible_yet()
     {
         // pool_exhausted, no_flood_target: FloodingTests (they need a VSID that floods);
-        // policy_changed: NeighborResolutionTests (a frame waits for its next hop while a new policy comes).
+        // policy_changed, bad_neighbor_answer: NeighborResolutionTests (a frame waits for its next hop first).
         var covered = Producible().Select(t => (DropReason)t.Arguments[0]!).Append(DropReason.TxFull)
-            .Append(DropReason.PoolExhausted).Append(DropReason.NoFloodTarget).Append(DropReason.PolicyChanged).ToHashSet();
+            .Append(DropReason.PoolExhausted).Append(DropReason.NoFloodTarget).Append(DropReason.PolicyChanged).Append(DropReason.BadNeighborAnswer).ToHashSet();
         Assert.That(covered.Intersect(NotProducibleYet), Is.Empty);
         Assert.That(DropReasons.All.Except(covered).Except(NotProducibleYet), Is.Empty,
             "a new DropReason needs a crafted frame here (or an entry in NotProducibleYet saying why not)");

@@ -4,6 +4,7 @@ using NvDataplane.Headers;
 using NvDataplane.Io;
 using NvDataplane.Pipeline;
 using NvDataplane.Policy;
+using static NvDataplane.Tests.Pipeline.TestFrames;
 
 namespace NvDataplane.Tests.Pipeline;
 
@@ -206,6 +207,42 @@ public class NeighborResolutionTests
         Assert.That(h.Forwarder.Counters.Drop(DropReason.NeighborUnresolved), Is.EqualTo(1), "the frame is counted, not lost silently");
         h.Forwarder.ExpireParked(long.MaxValue);
         Assert.That(h.Forwarder.Pool.Available, Is.EqualTo(h.Forwarder.Pool.Size), "every fragment's buffer came back");
+    }
+
+    [TestCase("02000000010A", TestName = "{m}(the port's own MAC)")]
+    [TestCase("00155DFFFFFF", TestName = "{m}(the gateway MAC)")]
+    [TestCase("000000000000", TestName = "{m}(zero)")]
+    [TestCase("FFFFFFFFFFFF", TestName = "{m}(broadcast)")]
+    public void An_answer_whose_mac_can_be_no_next_hops_teaches_nothing_and_is_bad_neighbor_answer(string mac)
+    {
+        // The port's own and the gateway MAC were learned (frames left with destination = source,
+        // the next hop black-holed for 5 minutes); zero and group MACs were refused but the answer
+        // was counted as answered, not dropped.
+        var h = new ForwarderHarness(Config(v6: false));
+        h.Send("red1", VmFrame());
+        byte[] reply = ArpReply();
+        Convert.FromHexString(mac).CopyTo(reply, 22); // the sender hardware address
+
+        Assert.That(h.Send("pnic0", reply), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.BadNeighborAnswer), Is.EqualTo(1));
+        Assert.That(h.Forwarder.Counters.Answered, Is.Zero);
+        Assert.That(h.Forwarder.TryGetNeighbor(IpAddr.Parse("192.168.1.11"), out _), Is.False);
+        Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(1), "the frame still waits for a real answer");
+
+        Assert.That(h.Send("pnic0", ArpReply()).Select(o => MacAddress.Read(o.Frame)), Is.EqualTo(new[] { PeerMac }), "which releases it");
+    }
+
+    [Test]
+    public void A_neighbor_advertisement_naming_the_ports_own_mac_teaches_nothing()
+    {
+        var h = new ForwarderHarness(Config(v6: true));
+        h.Send("red1", VmFrame());
+        byte[] na = Concat(Eth("02-00-00-00-01-0A", "02-00-00-00-01-0B", 0x86DD),
+            NeighborAdvertisementOf("2001:db8:ffff::11", "2001:db8:ffff::10", "2001:db8:ffff::11", "02-00-00-00-01-0A"));
+
+        Assert.That(h.Send("pnic0", na), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.BadNeighborAnswer), Is.EqualTo(1));
+        Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(1));
     }
 
     [Test]
