@@ -331,6 +331,11 @@ public sealed partial class Forwarder
             return noRoom;
         }
 
+        if (RoomToWaitFor(in target, count, buffer.TimestampNs) is var noWait and not DropReason.None)
+        {
+            return noWait;
+        }
+
         AddressRewriter.DecrementTtl(buffer.Frame, ref info);
         ReadOnlySpan<byte> ip = buffer.Frame.Slice(info.L3Offset, info.L3Length);
         for (int i = 0; i < count; i++)

@@ -46,6 +46,30 @@ public sealed partial class Forwarder
     /// and at most half the pool in all, so frames waiting for an answer never hold every buffer
     /// of a small pool (a replay's 64) and leave none for the frames after them.
     /// </summary>
+    /// <summary>
+    /// Whether the <paramref name="count"/> fragments of one packet toward <paramref name="n"/>
+    /// can all leave or wait: its MAC is known, or the queue has places for every one (a
+    /// fragment that found none was lost uncounted, the packet counted as forwarded by its
+    /// first). Otherwise the next hop is asked for all the same, and the packet is
+    /// neighbor_unresolved whole.
+    /// </summary>
+    private DropReason RoomToWaitFor(in NeighborTarget n, int count, long nowNs)
+    {
+        if (_neighbors.TryGetValue(n.Key, out var entry) && nowNs - entry.LearnedNs <= ReachableNs)
+        {
+            return DropReason.None;
+        }
+
+        int onPort = n.Port < _parkedOnPort.Length ? _parkedOnPort[n.Port] : 0;
+        if (_parked.Count + count <= _pool.Size / 2 && onPort + count <= ParkCapacity)
+        {
+            return DropReason.None;
+        }
+
+        RequestNeighbor(in n, nowNs);
+        return DropReason.NeighborUnresolved;
+    }
+
     private bool MayPark(int port) =>
         _parked.Count < _pool.Size / 2 && (port >= _parkedOnPort.Length || _parkedOnPort[port] < ParkCapacity);
 

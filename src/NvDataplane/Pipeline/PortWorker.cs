@@ -62,6 +62,9 @@ public sealed partial class PortWorker
         finally
         {
             _forwarder.Reader = null;
+            // Frames still waiting for a next hop's MAC never leave: counted as replay counts
+            // them at the end of its captures, not left in rx and nowhere else.
+            _forwarder.ExpireParked(long.MaxValue);
         }
     }
 

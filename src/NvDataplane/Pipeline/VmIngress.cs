@@ -503,6 +503,12 @@ public sealed partial class Forwarder
             return noRoom;
         }
 
+        if (t.Unusable != DropReason.None
+            && RoomToWaitFor(new NeighborTarget(t.ProviderPortIndex, t.NextHop, t.SourceAddress, t.VlanId), count, buffer.TimestampNs) is var noWait and not DropReason.None)
+        {
+            return noWait;
+        }
+
         Span<byte> frame = buffer.Frame;
         if (routed)
         {

@@ -246,6 +246,34 @@ public class NeighborResolutionTests
     }
 
     [Test]
+    public void A_packet_whose_fragments_cannot_all_wait_for_the_next_hop_is_neighbor_unresolved_whole()
+    {
+        // Its first fragment took the last place in the queue and the others were lost
+        // uncounted; the answer then sent the first alone, counted as a forwarded packet.
+        var config = Config(v6: false);
+        config = config with { Ports = [config.Ports[0] with { Mtu = 1000 }, config.Ports[1]] };
+        var h = new ForwarderHarness(config, buffers: 512);
+        for (int i = 0; i < Forwarder.ParkCapacity - 1; i++)
+        {
+            h.Send("red1", VmFrame((ushort)(40000 + i)));
+        }
+
+        byte[] big = SyntheticTraffic.BuildUdpFrame(VmMac, MacAddress.Parse("00-15-5D-00-00-02"), IpAddr.Parse("10.1.1.7"), IpAddr.Parse("10.1.1.8"), 1400);
+        big[14 + 6] = 0; // DF clear: two fragments for the 1,000-byte provider MTU, one place left
+        BinaryPrimitives.WriteUInt16BigEndian(big.AsSpan(14 + 10), 0);
+        BinaryPrimitives.WriteUInt16BigEndian(big.AsSpan(14 + 10), Checksum.ComputeIpv4Header20(big.AsSpan(14, 20)));
+        Assert.That(h.Send("red1", big), Is.Empty);
+        Assert.That(h.Forwarder.Counters.Drop(DropReason.NeighborUnresolved), Is.EqualTo(1));
+        Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(Forwarder.ParkCapacity - 1), "no fragment of it waits");
+
+        var released = h.Send("pnic0", ArpReply());
+        Assert.That(released, Has.Count.EqualTo(Forwarder.ParkCapacity - 1));
+        Assert.That(h.Forwarder.Counters.Forwarded, Is.EqualTo(Forwarder.ParkCapacity - 1));
+        Assert.That(h.Forwarder.Counters.TotalRx, Is.EqualTo(h.Forwarder.Counters.Forwarded + h.Forwarder.Counters.Answered + h.Forwarder.Counters.TotalDrops), "every frame accounted once");
+        Assert.That(h.Forwarder.Pool.Available, Is.EqualTo(h.Forwarder.Pool.Size));
+    }
+
+    [Test]
     public void An_arp_reply_nobody_asked_for_teaches_nothing()
     {
         var h = new ForwarderHarness(Config(v6: false));

@@ -36,9 +36,9 @@ public class PortWorkerTests
         Eth("00-15-5D-00-00-02", "00-15-5D-00-00-01", 0x0800),
         Ipv4Of("10.1.1.7", "10.1.1.8", 17, UdpOf((ushort)(1024 + i), 4789, new byte[22])));
 
-    private static (PortWorker Worker, QueuePort Provider, QueuePort Vm) Build(int providerAccepts = int.MaxValue)
+    private static (PortWorker Worker, QueuePort Provider, QueuePort Vm) Build(int providerAccepts = int.MaxValue, string config = Config)
     {
-        var loaded = ConfigLoader.Load(Config);
+        var loaded = ConfigLoader.Load(config);
         Assert.That(loaded.Problems, Is.Empty);
         var provider = new QueuePort("pnic0", providerAccepts);
         var vm = new QueuePort("red1", int.MaxValue);
@@ -92,6 +92,26 @@ public class PortWorkerTests
         Assert.That(worker.TxRefused[0], Is.EqualTo(22), "pnic0 refused the rest");
         Assert.That(worker.Forwarder.Counters.Forwarded, Is.EqualTo(32));
         Assert.That(worker.Forwarder.Pool.Available, Is.EqualTo(256));
+    }
+
+    [Test]
+    public void Frames_still_waiting_for_a_next_hop_when_the_worker_stops_are_counted_neighbor_unresolved()
+    {
+        // The stopped line said "rx 1, forwarded 0, answered 0, dropped 0": the frame was in rx
+        // and nowhere else (replay counted such frames at the end of its captures).
+        var (worker, provider, vm) = Build(config: Config.Replace("""{ "address": "192.168.1.11", "macAddress": "02-00-00-00-01-0B" }""", "", StringComparison.Ordinal));
+        vm.Stamped = true; // stamped 0, the frame would expire at once on the worker's clock
+        vm.Inbound.Enqueue(RedFrame(0));
+        using var stop = new CancellationTokenSource();
+        var run = Task.Run(() => worker.Run(stop.Token));
+        Assert.That(TestWait.Until(() => provider.Sent.Count == 1, seconds: 10), Is.True, "the ARP request went out");
+        stop.Cancel();
+        run.Wait(TimeSpan.FromSeconds(10));
+
+        var c = worker.Forwarder.Counters;
+        Assert.That((c.TotalRx, c.Forwarded, c.Answered, c.Drop(NvDataplane.Diagnostics.DropReason.NeighborUnresolved)), Is.EqualTo((1L, 0L, 0L, 1L)));
+        Assert.That(worker.Forwarder.ParkedCount, Is.Zero);
+        Assert.That(worker.Forwarder.Pool.Available, Is.EqualTo(256), "its buffer back in the pool");
     }
 
     [Test]

@@ -21,6 +21,9 @@ internal sealed class QueuePort(string name, int accepts = int.MaxValue) : IPack
 
     public int DeviceMtu { get; set; }
 
+    /// <summary>Stamps received frames with the clock real ports use (PortBuffers.NowNs) instead of 0; set by a test.</summary>
+    public bool Stamped { get; set; }
+
     /// <summary>What the port reports as frames it could never send; set by a test.</summary>
     public long TransmitDropped { get; set; }
 
@@ -29,7 +32,7 @@ internal sealed class QueuePort(string name, int accepts = int.MaxValue) : IPack
         int n = 0;
         while (n < into.Length && Inbound.Count > 0 && pool.Rent() is { } buffer)
         {
-            Assert.That(buffer.TrySet(Inbound.Dequeue()), Is.True);
+            Assert.That(buffer.TrySet(Inbound.Dequeue(), Stamped ? PortBuffers.NowNs() : 0), Is.True);
             into[n++] = buffer;
         }
 
