@@ -93,7 +93,7 @@ internal sealed partial class TraceWalk
         }
 
         Step("source", $"{info.Source} stands behind {Describe(src)}", RecordOf(src, "source"));
-        int dst = Route(vsid, in info, out DropReason r);
+        int dst = Route(ext, in info, out DropReason r);
         if (r != DropReason.None)
         {
             if (r == DropReason.TtlExpired)
@@ -158,12 +158,17 @@ internal sealed partial class TraceWalk
         return Answer(port.Index, $"answered on port {port.Name} (neighbor advertisement for {target})");
     }
 
-    /// <summary>Decapsulated NVGRE for the local external port (Forwarder.DecapToExternal): routed out, unless it is for the gateway CA itself.</summary>
+    /// <summary>Decapsulated NVGRE for the local external port (Forwarder.DecapToExternal): routed out, unless it is for the gateway CA itself or an address of the domain's own subnets.</summary>
     private DropReason DecapToExternal(int port, ref PacketInfo info, int dstIndex)
     {
         if (dstIndex >= 0)
         {
             return Fail(DropReason.NoLookupRecord, "external", $"{info.Destination} is the gateway CA itself, which answers nothing in the tenant");
+        }
+
+        if (_p.IsOnLinkInDomain(_p.Ports[port].Vsid!.DomainIndex, info.Destination))
+        {
+            return Fail(DropReason.NoRoute, "external", $"{info.Destination} is in an on-link subnet of the routing domain: traffic between the tenant's own subnets never leaves by the external port (the sender's useExternalRouter took it for its router)");
         }
 
         return ExternalOut(_p.Ports[port], ref info);

@@ -352,7 +352,7 @@ internal sealed partial class TraceWalk
             return Answer(port.Index, $"answered on port {port.Name} (echo reply from the gateway {info.Destination})");
         }
 
-        int dst = Route(vsid, in info, out DropReason r);
+        int dst = Route(port, in info, out DropReason r);
         if (r != DropReason.None)
         {
             if (r == DropReason.TtlExpired)
@@ -376,9 +376,10 @@ internal sealed partial class TraceWalk
     /// first; UseExternalRouter; the record of the destination (on-link) or of the next hop, a
     /// Dynamic binding, or the GatewayWildcard record for a next hop without one; then the TTL.
     /// </summary>
-    private int Route(VsidInfo vsid, in PacketInfo info, out DropReason reason)
+    private int Route(PortInfo port, in PacketInfo info, out DropReason reason)
     {
         reason = DropReason.None;
+        var vsid = port.Vsid!;
         if (vsid.DomainIndex < 0)
         {
             reason = Fail(DropReason.NoRoute, "route", $"VSID {vsid.Vsid} has no customer route, so no routing domain");
@@ -386,22 +387,37 @@ internal sealed partial class TraceWalk
         }
 
         var domain = _p.Domains[vsid.DomainIndex];
-        if (!domain.TryRoute(info.Destination, out var route))
+        if (!domain.TryRoute(info.Destination, out var best))
         {
             reason = Fail(DropReason.NoRoute, "route", $"no customer route of routing domain {domain.Id:B} ({domain.Routes.Length} routes) contains {info.Destination}");
             return -1;
         }
 
-        Step("route", $"{info.Destination}: customer route {route.Prefix} of VSID {route.Vsid}, next hop {(route.IsOnLink ? "on-link" : route.NextHop.ToString())}, metric {route.Metric} (longest prefix, then lowest metric, of {domain.Routes.Length} in routing domain {domain.Id:B})", route: RouteOf(vsid.DomainIndex, route));
-        if (_p.Global.UseExternalRouter && route.IsOnLink && route.Vsid != vsid.Vsid)
+        Step("route", $"{info.Destination}: customer route {best.Prefix} of VSID {best.Vsid}, next hop {(best.IsOnLink ? "on-link" : best.NextHop.ToString())}, metric {best.Metric} (longest prefix, then lowest metric, of {domain.Routes.Length} in routing domain {domain.Id:B})", route: RouteOf(vsid.DomainIndex, best));
+        bool routed = _p.TryRouteFrom(vsid.DomainIndex, port, info.Destination, out var route, out var choice);
+        switch (choice)
         {
-            if (!domain.TryRouteViaRouter(info.Destination, out route))
-            {
+            case ExternalRouterChoice.NoRouter:
                 reason = Fail(DropReason.NoRoute, "route", "useExternalRouter: another subnet's on-link route, and no route naming a router contains the destination");
                 return -1;
-            }
+            case ExternalRouterChoice.Router:
+                Step("route", $"useExternalRouter: another subnet's destination goes to the router of route {route.Prefix} (VSID {route.Vsid}): {route.NextHop}, metric {route.Metric}", route: RouteOf(vsid.DomainIndex, route));
+                break;
+            case ExternalRouterChoice.SenderIsGateway:
+                Step("route", $"useExternalRouter: {port.Name} is {(port.IsExternal ? "an external port" : "the routing domain's GatewayWildcard VM")}, whose traffic is routed directly, never back to a router");
+                break;
+            case ExternalRouterChoice.RouterIsSender:
+                Step("route", $"useExternalRouter: the router would be {port.Name} itself; routed directly");
+                break;
+            case ExternalRouterChoice.RouterIsExternalPort:
+                Step("route", "useExternalRouter: the router would be an external port, whose physical router cannot send tenant traffic back in; routed directly");
+                break;
+        }
 
-            Step("route", $"useExternalRouter: another subnet's destination goes to the router of route {route.Prefix} (VSID {route.Vsid}): {route.NextHop}, metric {route.Metric}", route: RouteOf(vsid.DomainIndex, route));
+        if (!routed)
+        {
+            reason = Fail(DropReason.NoRoute, "route", $"no customer route contains {info.Destination}");
+            return -1;
         }
 
         var target = route.IsOnLink ? info.Destination : route.NextHop;

@@ -166,7 +166,7 @@ public sealed partial class Forwarder
             return DropReason.SpoofedSource;
         }
 
-        int dstIndex = Route(vsid, in info, buffer.TimestampNs, out DropReason r);
+        int dstIndex = Route(port, in info, buffer.TimestampNs, out DropReason r);
         if (r != DropReason.None)
         {
             if (r == DropReason.TtlExpired)
@@ -213,13 +213,23 @@ public sealed partial class Forwarder
     internal static bool IsPortAddress(PortInfo port, IpAddr address) =>
         port.External!.For(address.IsV4 ? 4 : 6) is { } own && own.Address == address;
 
-    /// <summary>A decapsulated frame for the local external port: routed out, unless it is for the gateway CA itself (a record of its own).</summary>
+    /// <summary>
+    /// A decapsulated frame for the local external port: routed out, unless it is for the gateway
+    /// CA itself (a record of its own) or for an address of the routing domain's own subnets (a
+    /// sending host's useExternalRouter took the port for its router: the physical router would
+    /// send it back in from a tenant source, which the port refuses).
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private DropReason DecapToExternal(int port, PacketBuffer buffer, in PacketInfo info, int dstIndex)
     {
         if (dstIndex >= 0)
         {
             return DropReason.NoLookupRecord;
+        }
+
+        if (_p.IsOnLinkInDomain(_p.Ports[port].Vsid!.DomainIndex, info.Destination))
+        {
+            return DropReason.NoRoute;
         }
 
         var i = info;

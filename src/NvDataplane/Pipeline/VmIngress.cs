@@ -145,7 +145,7 @@ public sealed partial class Forwarder
             return GatewayEcho(port, buffer, in info);
         }
 
-        int dstIndex = Route(vsid, in info, buffer.TimestampNs, out DropReason r);
+        int dstIndex = Route(port, in info, buffer.TimestampNs, out DropReason r);
         if (r != DropReason.None)
         {
             if (r == DropReason.TtlExpired)
@@ -261,14 +261,16 @@ public sealed partial class Forwarder
 
     /// <summary>
     /// Customer-route resolution for a frame sent to the gateway MAC: the route of
-    /// <see cref="PolicySnapshot.TryRouteFrom"/> (useExternalRouter included), then the record of
-    /// the destination (on-link) or of the next hop. A next hop with no record of its own is the
-    /// routing domain's GatewayWildcard VM when that VM is in the route's VSID.
+    /// <see cref="PolicySnapshot.TryRouteFrom"/> (useExternalRouter included, for the frame of
+    /// <paramref name="port"/>), then the record of the destination (on-link) or of the next hop.
+    /// A next hop with no record of its own is the routing domain's GatewayWildcard VM when that VM
+    /// is in the route's VSID.
     /// </summary>
-    private int Route(VsidInfo vsid, in PacketInfo info, long nowNs, out DropReason reason)
+    private int Route(PortInfo port, in PacketInfo info, long nowNs, out DropReason reason)
     {
         reason = DropReason.None;
-        if (!_p.TryRouteFrom(vsid.DomainIndex, vsid.Vsid, info.Destination, out var route))
+        var vsid = port.Vsid!;
+        if (!_p.TryRouteFrom(vsid.DomainIndex, port, info.Destination, out var route, out _))
         {
             reason = DropReason.NoRoute;
             return -1;

@@ -140,6 +140,23 @@ public sealed class VsidInfo
     }
 }
 
+/// <summary>How <see cref="PolicySnapshot.TryRouteFrom"/> chose between the best route and <c>useExternalRouter</c>'s router.</summary>
+public enum ExternalRouterChoice : byte
+{
+    /// <summary>The best route: the flag is off, or the route is not another VSID's on-link route.</summary>
+    BestRoute,
+    /// <summary>Redirected to the router of the first route naming one.</summary>
+    Router,
+    /// <summary>Another VSID's on-link route, and no route naming a router contains the destination.</summary>
+    NoRouter,
+    /// <summary>The sender is an external port or the GatewayWildcard VM: its traffic is routed directly.</summary>
+    SenderIsGateway,
+    /// <summary>The router would be the sending port itself: routed directly.</summary>
+    RouterIsSender,
+    /// <summary>The router would be an external port of this host: routed directly.</summary>
+    RouterIsExternalPort,
+}
+
 public readonly record struct CustomerRouteEntry(uint Vsid, IpPrefix Prefix, IpAddr NextHop, uint Metric, int FileOrder)
 {
     public bool IsOnLink => NextHop.IsUnspecified;
@@ -440,22 +457,80 @@ public sealed class PolicySnapshot
     }
 
     /// <summary>
-    /// The customer route the distributed router takes from VSID <paramref name="fromVsid"/>
-    /// toward <paramref name="destination"/>: the routing domain's best route, or, with
+    /// The customer route the distributed router takes for a frame from port
+    /// <paramref name="from"/> (null: a sender on another host, taken for an ordinary VM) toward
+    /// <paramref name="destination"/>: the routing domain's best route, or, with
     /// <c>global.useExternalRouter</c> when that is another VSID's on-link route, the best route
-    /// naming a router (HNV's UseExternalRouter: cross-subnet traffic to the external routers
-    /// configured with customer routes). False: none.
+    /// naming a router (HNV's UseExternalRouter: VM cross-subnet traffic to the external routers
+    /// configured with customer routes). The redirection is for ordinary VMs' traffic only: a
+    /// frame from an external port or from the routing domain's GatewayWildcard VM, one whose
+    /// router would be the sending port itself, and one whose router would be an external port
+    /// (the physical router would send tenant traffic back in from a tenant source, which the
+    /// port refuses) take the best route directly; <paramref name="choice"/> says which. False: none.
     /// </summary>
-    public bool TryRouteFrom(int domainIndex, uint fromVsid, IpAddr destination, out CustomerRouteEntry route)
+    public bool TryRouteFrom(int domainIndex, PortInfo? from, IpAddr destination, out CustomerRouteEntry route, out ExternalRouterChoice choice)
     {
         route = default;
+        choice = ExternalRouterChoice.BestRoute;
         if (domainIndex < 0 || !Domains[domainIndex].TryRoute(destination, out route))
         {
             return false;
         }
 
-        return !(Global.UseExternalRouter && route.IsOnLink && route.Vsid != fromVsid) || Domains[domainIndex].TryRouteViaRouter(destination, out route);
+        if (!Global.UseExternalRouter || !route.IsOnLink || (from is not null && route.Vsid == from.Vsid!.Vsid))
+        {
+            return true;
+        }
+
+        if (from is not null && (from.IsExternal || GatewayWildcardOf(from, true) >= 0 || GatewayWildcardOf(from, false) >= 0))
+        {
+            choice = ExternalRouterChoice.SenderIsGateway;
+            return true;
+        }
+
+        var best = route;
+        if (!Domains[domainIndex].TryRouteViaRouter(destination, out route))
+        {
+            choice = ExternalRouterChoice.NoRouter;
+            return false;
+        }
+
+        int hop = RecordIndex.Find(route.Vsid, route.NextHop);
+        if (hop < 0)
+        {
+            int w = Domains[domainIndex].Wildcard(route.NextHop.IsV4);
+            hop = w >= 0 && Records[w].Vsid == route.Vsid ? w : -1;
+        }
+
+        if (hop >= 0 && Records[hop].IsLocal && Records[hop].LocalPortIndex >= 0)
+        {
+            int port = Records[hop].LocalPortIndex;
+            if (from is not null && port == from.Index)
+            {
+                route = best;
+                choice = ExternalRouterChoice.RouterIsSender;
+                return true;
+            }
+
+            if (Ports[port].IsExternal)
+            {
+                route = best;
+                choice = ExternalRouterChoice.RouterIsExternalPort;
+                return true;
+            }
+        }
+
+        choice = ExternalRouterChoice.Router;
+        return true;
     }
+
+    /// <summary>
+    /// Whether the routing domain's best route for <paramref name="destination"/> is an on-link
+    /// route: an address of the domain's own subnets, which the external port never routes out
+    /// (only <c>useExternalRouter</c>'s redirection on another host would send it one).
+    /// </summary>
+    public bool IsOnLinkInDomain(int domainIndex, IpAddr destination) =>
+        domainIndex >= 0 && Domains[domainIndex].TryRoute(destination, out var route) && route.IsOnLink;
 
     /// <summary>
     /// The local port a customer route made the next hop of a decapsulated packet whose
@@ -467,11 +542,11 @@ public sealed class PolicySnapshot
     /// </summary>
     public int RoutedNextHopPort(int domainIndex, uint vsid, IpAddr destination, MacAddress innerDestinationMac, out int hop)
     {
-        // The sender's VSID is not known here; VSID 0 is nobody's, so an on-link route of
-        // another subnet goes to the external router as the sender's would (an on-link route
-        // otherwise leads to the destination's own record, which it has not).
+        // The sender is not known here: taken for an ordinary VM, an on-link route of another
+        // subnet goes to the external router as the sender's would (an on-link route otherwise
+        // leads to the destination's own record, which it has not).
         hop = -1;
-        if (!TryRouteFrom(domainIndex, 0, destination, out var route) || route.IsOnLink)
+        if (!TryRouteFrom(domainIndex, null, destination, out var route, out _) || route.IsOnLink)
         {
             return -1;
         }

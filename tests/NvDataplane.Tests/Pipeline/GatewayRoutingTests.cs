@@ -232,4 +232,47 @@ public class GatewayRoutingTests
         var same = h.Send("red1", Udp(VirtualGatewayMac, RedMac, "10.1.1.7", "10.1.1.7"));
         Assert.That(same.Single().Port, Is.EqualTo(h.Port("red1")));
     }
+
+    [Test]
+    public void With_use_external_router_the_gateway_vm_own_traffic_is_routed_directly_not_back_to_itself()
+    {
+        // The redirection sent the router's own cross-subnet traffic to the router of the
+        // default route: the gateway VM itself, which got its packet back.
+        var h = Harness(Config(onGatewayHost: true, useExternalRouter: true));
+        foreach (string source in new[] { "8.8.8.8", "10.1.2.254" })
+        {
+            byte[] frame = Udp(VirtualGatewayMac, GwMac, source, "10.1.1.7");
+            var output = h.Send("gw", frame);
+            Assert.That(output, Has.Count.EqualTo(1), source);
+            Assert.That(output[0].Port, Is.EqualTo(h.Port("pnic0")), source);
+            var (outerDst, vsid, inner) = Decode(output[0].Frame);
+            Assert.That((outerDst, vsid), Is.EqualTo(("192.168.1.10", 5001u)), "straight to red1's host and VSID");
+            Assert.That(inner[..6], Is.EqualTo(Mac(RedMac)));
+            var trace = PacketTracer.Trace(h.Forwarder.Policy, "gw", frame);
+            Assert.That((trace.Explained.DropReason, trace.Agrees), Is.EqualTo(((string?)null, true)), trace.ToString());
+        }
+    }
+
+    [Test]
+    public void With_use_external_router_a_router_vm_named_by_a_route_is_not_sent_its_own_traffic()
+    {
+        // red5 is a router (10.1.0.0/16 names it) but no gateway VM; on this host with it.
+        string json = Config(onGatewayHost: true, useExternalRouter: true)
+            .Replace("""{ "name": "gw", "role": "vm",""", $$"""{ "name": "red5", "role": "vm", "macAddress": "{{Red5Mac}}", "virtualSubnetId": 5002 }, { "name": "gw", "role": "vm",""")
+            .Replace("""
+                "destinationPrefix": "0.0.0.0/0", "nextHop": "10.1.2.254" }
+                """, """
+                "destinationPrefix": "0.0.0.0/0", "nextHop": "10.1.2.254" },
+                { "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 5002, "destinationPrefix": "10.1.0.0/16", "nextHop": "10.1.2.5", "metric": 1 }
+                """);
+        var h = Harness(json);
+        byte[] frame = Udp(VirtualGatewayMac, Red5Mac, "10.1.2.5", "10.1.1.7");
+        var output = h.Send("red5", frame);
+        Assert.That(output.Single().Port, Is.EqualTo(h.Port("pnic0")));
+        var (outerDst, vsid, inner) = Decode(output[0].Frame);
+        Assert.That((outerDst, vsid), Is.EqualTo(("192.168.1.10", 5001u)));
+        Assert.That(inner[..6], Is.EqualTo(Mac(RedMac)));
+        var trace = PacketTracer.Trace(h.Forwarder.Policy, "red5", frame);
+        Assert.That((trace.Explained.DropReason, trace.Agrees), Is.EqualTo(((string?)null, true)), trace.ToString());
+    }
 }
