@@ -114,8 +114,8 @@ public static class ConfigLoader
         var providerAddresses = ConfigProviderAddressReader.Read(root, problems, ports);
         var providerRoutes = ConfigProviderRouteReader.Read(root, problems);
         var providerNeighbors = ConfigProviderNeighborReader.Read(root, problems);
-        var lookupRecords = ConfigLookupRecordReader.Read(root, problems);
         var customerRoutes = ConfigCustomerRouteReader.Read(root, problems);
+        var lookupRecords = ConfigLookupRecordReader.Read(root, problems, customerRoutes);
         var acls = ConfigAclReader.Read(root, problems, ports, lookupRecords, customerRoutes);
         var routingDomains = ConfigRoutingDomainReader.Read(root, problems, customerRoutes);
         ConfigExternalPortReader.Check(ports, lookupRecords, customerRoutes, problems);

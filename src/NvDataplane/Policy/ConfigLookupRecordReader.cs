@@ -42,7 +42,8 @@ internal static class ConfigLookupRecordReader
     /// <summary>A record as far as it could be read, for the checks across records.</summary>
     private sealed record Draft(ConfigObjectReader Record, IpAddr? Ca, uint? Vsid, IpAddr? Pa, TranslationRule? Rule, RecordType? Type, MacAddress? Mac = null);
 
-    public static List<LookupRecordConfig?> Read(ConfigObjectReader root, ConfigProblemList problems)
+    /// <param name="routes">The customer routes as read (null entries unreadable): they give each VSID its routing domain, of which one GatewayWildcard record per family may name the gateway.</param>
+    public static List<LookupRecordConfig?> Read(ConfigObjectReader root, ConfigProblemList problems, IReadOnlyList<CustomerRouteConfig?> routes)
     {
         var configs = new List<LookupRecordConfig?>();
         var drafts = new List<Draft>();
@@ -67,6 +68,7 @@ internal static class ConfigLookupRecordReader
         }
 
         CheckNatProviderAddresses(drafts);
+        CheckOneGatewayPerDomain(drafts, routes);
         return configs;
     }
 
@@ -293,6 +295,41 @@ internal static class ConfigLookupRecordReader
             draft.Record.Report("macAddress", string.Create(
                 CultureInfo.InvariantCulture,
                 $"{mac} in virtual subnet {vsid} already has an L2Only record for {ca} ({byKey[(vsid, mac, ca)]}); give each VM one L2Only record per address family"));
+        }
+    }
+
+    /// <summary>
+    /// One GatewayWildcard record per routing domain and address family: the dataplane finds the
+    /// gateway of a domain by it (for addresses without a record, and to vouch for outside
+    /// sources), so a second one, in another VSID of the domain, would be silently ignored. Two in
+    /// one VSID already collide on their key (<see cref="CheckUniqueKey"/>); a VSID without a
+    /// customer route has no routing domain, and its wildcard record serves nothing to collide with.
+    /// </summary>
+    private static void CheckOneGatewayPerDomain(List<Draft> drafts, IReadOnlyList<CustomerRouteConfig?> routes)
+    {
+        var domainOf = new Dictionary<uint, Guid>();
+        foreach (var route in routes)
+        {
+            if (route is not null)
+            {
+                domainOf.TryAdd(route.VirtualSubnetId, route.RoutingDomainId);
+            }
+        }
+
+        var first = new Dictionary<(Guid Domain, bool V4), Draft>();
+        foreach (var draft in drafts)
+        {
+            if (draft.Type != RecordType.GatewayWildcard || draft.Vsid is not { } vsid || draft.Ca is not { } ca || !domainOf.TryGetValue(vsid, out var domain))
+            {
+                continue;
+            }
+
+            if (!first.TryAdd((domain, ca.IsV4), draft) && first[(domain, ca.IsV4)] is { Vsid: { } otherVsid } other && otherVsid != vsid)
+            {
+                draft.Record.Report("type", string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"a second {ConfigFamily.Name(ca)} GatewayWildcard record of routing domain {domain:B}: {other.Record.Path} (virtual subnet {otherVsid}) is already its gateway, here in virtual subnet {vsid}; one gateway per routing domain and address family: remove one, or route through the other's gateway CA"));
+            }
         }
     }
 

@@ -14,7 +14,8 @@ namespace NvDataplane.Policy;
 /// It only ever vouches that the section is valid, never words a refusal: when a record cannot be
 /// read, two records collide, a NAT PA is shared, or the change reaches beyond the section (a VSID
 /// appears or disappears, which the ACLs, virtual subnets and external ports check against; a
-/// GatewayWildcard record, which external ports need), <see cref="Vouches"/> is false and the
+/// GatewayWildcard record, which external ports need and of which a routing domain may have one
+/// per family), <see cref="Vouches"/> is false and the
 /// editor validates the whole candidate document as a file, which says what is wrong.
 /// </remarks>
 internal sealed class LookupRecordShadow

@@ -862,7 +862,7 @@ public sealed class PolicySnapshot
             {
                 if (domain >= 0)
                 {
-                    wildcards.TryAdd((domain, r.CustomerAddress.IsV4), i);
+                    wildcards.TryAdd((domain, r.CustomerAddress.IsV4), i); // one per domain and family: validation refuses a second
                 }
 
                 continue;

@@ -7,6 +7,7 @@ namespace NvDataplane.Tests.Policy;
 public class ConfigWriterTests
 {
     private static readonly Guid Red = new("11111111-2222-3333-4444-000000000000");
+    private static readonly Guid Green = new("11111111-2222-3333-4444-000000000002");
 
     /// <summary>SPEC.md's example as written back: defaults spelled out (dhcpLeaseSeconds, mtu, type), one entry per line.</summary>
     private const string SpecExampleWritten = """
@@ -71,7 +72,7 @@ public class ConfigWriterTests
           "customerRoutes": [
             { "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 5001, "destinationPrefix": "10.1.1.0/24", "nextHop": "0.0.0.0", "metric": 255 },
             { "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 7001, "destinationPrefix": "0.0.0.0/0", "nextHop": "0.0.0.0", "metric": 10 },
-            { "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 7002, "destinationPrefix": "::/0", "nextHop": "::", "metric": 255 }
+            { "routingDomainId": "{11111111-2222-3333-4444-000000000002}", "virtualSubnetId": 7002, "destinationPrefix": "::/0", "nextHop": "::", "metric": 255 }
           ],
           "acls": [
             { "virtualSubnetId": 5001, "priority": 100, "direction": "inbound", "protocol": "tcp", "sourcePrefix": "10.1.2.0/24", "destinationPorts": 22, "action": "deny", "name": "no-ssh" },
@@ -126,7 +127,7 @@ public class ConfigWriterTests
         [
             new CustomerRouteConfig(Red, 5001, IpPrefix.Parse("10.1.1.0/24"), IpAddr.Any4, 255),
             new CustomerRouteConfig(Red, 7001, IpPrefix.Parse("0.0.0.0/0"), IpAddr.Any4, 10),
-            new CustomerRouteConfig(Red, 7002, IpPrefix.Parse("::/0"), IpAddr.Any6, 255),
+            new CustomerRouteConfig(Green, 7002, IpPrefix.Parse("::/0"), IpAddr.Any6, 255), // a routing domain has one gateway per family
         ])
     {
         Acls =

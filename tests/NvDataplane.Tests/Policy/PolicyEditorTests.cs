@@ -338,4 +338,35 @@ public class PolicyEditorTests
         Assert.That(reloaded.Config.CustomerRoutes, Is.Empty);
         Assert.That(reloaded.Config.ProviderNeighbors, Is.EqualTo(_store.Current.Config.ProviderNeighbors));
     }
+
+    [Test]
+    public void A_second_gateway_wildcard_of_a_routing_domain_is_refused_when_added_through_the_editor()
+    {
+        // A lookup-record edit may be validated record by record (LookupRecordShadow.cs); a
+        // GatewayWildcard record reaches beyond its section, and the one-gateway rule must hold.
+        string json = ConfigLoaderTests.ExternalGatewayWith();
+        var store = new PolicyStore(PolicySnapshot.Build(ConfigLoader.Load(json).Config!));
+        using var editor = PolicyEditor.FromText(store, json);
+        long before = store.Current.Version;
+
+        var result = editor.Apply(new PolicyChange.Add(PolicySection.LookupRecords, Json("""
+            { "customerAddress": "0.0.0.0", "virtualSubnetId": 5001, "macAddress": "02-00-00-00-EE-02", "providerAddress": "192.168.1.10", "type": "GatewayWildcard" }
+            """)));
+
+        Assert.That(result.Applied, Is.False);
+        Assert.That(result.Problems.Select(p => p.ToString()), Is.EqualTo(new[]
+        {
+            "$.lookupRecords[10].type: a second IPv4 GatewayWildcard record of routing domain {11111111-2222-3333-4444-000000000000}: $.lookupRecords[5] (virtual subnet 5099) is already its gateway, here in virtual subnet 5001; one gateway per routing domain and address family: remove one, or route through the other's gateway CA",
+        }));
+        Assert.That(store.Current.Version, Is.EqualTo(before));
+        Assert.That(store.Current.Config.LookupRecords.Count(r => r.Type == RecordType.GatewayWildcard), Is.EqualTo(2));
+
+        // A Static record made a wildcard by a set is refused alike.
+        var retyped = editor.Apply(new PolicyChange.Set(PolicySection.LookupRecords, Json("""{ "virtualSubnetId": 6001, "customerAddress": "10.1.1.7" }"""), Json("""{ "customerAddress": "0.0.0.0", "type": "GatewayWildcard" }""")));
+        Assert.That(retyped.Applied, Is.True, "Blue may have a gateway of its own: " + string.Join("; ", retyped.Problems));
+        var second = editor.Apply(new PolicyChange.Set(PolicySection.LookupRecords, Json("""{ "virtualSubnetId": 5001, "customerAddress": "10.1.1.8" }"""), Json("""{ "customerAddress": "0.0.0.0", "type": "GatewayWildcard" }""")));
+        Assert.That(second.Applied, Is.False);
+        Assert.That(second.Problems.Select(p => p.ToString()), Has.Some.Contains("one gateway per routing domain and address family"));
+    }
 }
+
