@@ -381,7 +381,17 @@ public sealed partial class Forwarder
 
         LocalResponder.EchoReply(buffer, in info, ext.Mac, 64);
         long forwarded = Counters.Forwarded;
-        DropReason r = ReenterFromExternal(ext, buffer);
+        _answering = true; // a reply that waits for its next hop is answered when it leaves, not forwarded
+        DropReason r;
+        try
+        {
+            r = ReenterFromExternal(ext, buffer);
+        }
+        finally
+        {
+            _answering = false;
+        }
+
         if (r == DropReason.None && Counters.Forwarded != forwarded)
         {
             Counters.Forwarded = forwarded;

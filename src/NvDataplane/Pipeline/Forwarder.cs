@@ -23,6 +23,9 @@ public sealed partial class Forwarder
     private PolicySnapshot _p;
     private MacAddress _gatewayMac;
 
+    /// <summary>Set while the external port's echo reply goes its way: parked, it is an answer (NeighborResolver).</summary>
+    private bool _answering;
+
     // One-entry cache of the last VSID a decapsulated frame named (valid for the current _p).
     private uint _cachedVsid;
     private VsidInfo? _cachedVsidInfo;

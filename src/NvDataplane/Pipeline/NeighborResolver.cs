@@ -103,8 +103,9 @@ public sealed partial class Forwarder
     /// <param name="Counted">The input's own frame: forwarded when it leaves, neighbor_unresolved when it expires.</param>
     /// <param name="FloodCopy">A copy of a flooded frame (Flooding.cs): not counted when it leaves, but counted when lost.</param>
     /// <param name="Message">An MS-NVGREE message (Migration.cs): counted sent when it leaves, messages_lost when it does not.</param>
+    /// <param name="Answer">The input's own frame turned into the dataplane's answer (the external port's echo reply): answered when it leaves.</param>
     private readonly record struct Parked(PacketBuffer Buffer, NeighborKey NextHop, long SinceNs, bool Counted, bool FloodCopy = false,
-        MigrationMessageKind Message = MigrationMessageKind.None)
+        MigrationMessageKind Message = MigrationMessageKind.None, bool Answer = false)
     {
         public int Port => NextHop.Port;
     }
@@ -200,7 +201,7 @@ public sealed partial class Forwarder
             return DropReason.NeighborUnresolved;
         }
 
-        Park(new Parked(buffer, n.Key, buffer.TimestampNs, !extra));
+        Park(new Parked(buffer, n.Key, buffer.TimestampNs, !extra, Answer: !extra && _answering));
         return DropReason.None;
     }
 
@@ -341,7 +342,7 @@ public sealed partial class Forwarder
             {
                 QueueExtra(parked.Port, parked.Buffer);
             }
-            else if (Forward(parked.Port, parked.Buffer) != DropReason.None)
+            else if ((parked.Answer ? Answer(parked.Port, parked.Buffer) : Forward(parked.Port, parked.Buffer)) != DropReason.None)
             {
                 Counters.Drops[(int)DropReason.TxFull]++;
                 _pool.Return(parked.Buffer);

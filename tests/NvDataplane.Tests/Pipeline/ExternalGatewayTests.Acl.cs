@@ -58,6 +58,21 @@ public partial class ExternalGatewayTests
     }
 
     [Test]
+    public void An_echo_reply_that_waits_for_its_provider_next_hop_is_counted_answered_when_it_leaves()
+    {
+        // Counted forwarded: only a reply that left at once was relabelled as the answer it is.
+        string json = Config().Replace($$"""{ "address": "192.168.1.10", "macAddress": "{{Hv1Mac}}" }""", "", StringComparison.Ordinal);
+        var h = Harness(json);
+        var asked = h.Send("pnic0", NvgreFromHv1(Ipv4Of("10.1.1.7", "172.16.0.1", 1, IcmpEcho(8, 7, 1, [1, 2, 3]), ttl: 63)));
+        Assert.That(asked.Single().Frame[12..14], Is.EqualTo(new byte[] { 0x08, 0x06 }), "the reply waits while ARP asks for hv1");
+
+        var left = h.Send("pnic0", ArpFrame(Hv2Mac, Hv1Mac, 2, Hv1Mac, "192.168.1.10", Hv2Mac, "192.168.1.11"));
+        Assert.That(left.Single().Port, Is.EqualTo(h.Port("pnic0")), "the echo reply leaves for web1's host");
+        var c = h.Forwarder.Counters;
+        Assert.That((c.Forwarded, c.Answered, c.TotalDrops), Is.EqualTo((0L, 2L, 0L)), "the echo and the ARP reply: both answered");
+    }
+
+    [Test]
     public void Replies_the_external_port_makes_are_not_judged_by_its_rules()
     {
         // "no-icmp-in" denies ICMP from outside, but the port's own echo reply and time exceeded
