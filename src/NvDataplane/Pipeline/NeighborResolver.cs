@@ -46,6 +46,9 @@ public sealed partial class Forwarder
     /// and at most half the pool in all, so frames waiting for an answer never hold every buffer
     /// of a small pool (a replay's 64) and leave none for the frames after them.
     /// </summary>
+    private bool MayPark(int port, int count = 1) =>
+        _parked.Count + count <= _pool.Size / 2 && (port < _parkedOnPort.Length ? _parkedOnPort[port] : 0) + count <= ParkCapacity;
+
     /// <summary>
     /// Whether the <paramref name="count"/> fragments of one packet toward <paramref name="n"/>
     /// can all leave or wait: its MAC is known, or the queue has places for every one (a
@@ -55,13 +58,7 @@ public sealed partial class Forwarder
     /// </summary>
     private DropReason RoomToWaitFor(in NeighborTarget n, int count, long nowNs)
     {
-        if (_neighbors.TryGetValue(n.Key, out var entry) && nowNs - entry.LearnedNs <= ReachableNs)
-        {
-            return DropReason.None;
-        }
-
-        int onPort = n.Port < _parkedOnPort.Length ? _parkedOnPort[n.Port] : 0;
-        if (_parked.Count + count <= _pool.Size / 2 && onPort + count <= ParkCapacity)
+        if (IsLearned(n.Key, nowNs, out _) || MayPark(n.Port, count))
         {
             return DropReason.None;
         }
@@ -69,9 +66,6 @@ public sealed partial class Forwarder
         RequestNeighbor(in n, nowNs);
         return DropReason.NeighborUnresolved;
     }
-
-    private bool MayPark(int port) =>
-        _parked.Count < _pool.Size / 2 && (port >= _parkedOnPort.Length || _parkedOnPort[port] < ParkCapacity);
 
     private void Park(in Parked parked)
     {
@@ -114,6 +108,9 @@ public sealed partial class Forwarder
     private readonly record struct NeighborTarget(int Port, IpAddr NextHop, IpAddr SourceAddress, ushort VlanId)
     {
         public NeighborKey Key => new(Port, VlanId, NextHop);
+
+        /// <summary>The next hop a provider tunnel template leaves by.</summary>
+        public static NeighborTarget Of(in EncapTemplate t) => new(t.ProviderPortIndex, t.NextHop, t.SourceAddress, t.VlanId);
     }
 
     /// <summary>
@@ -166,7 +163,7 @@ public sealed partial class Forwarder
     private DropReason SendToProvider(in EncapTemplate t, PacketBuffer buffer, bool extra = false) =>
         t.Unusable == DropReason.None
             ? Send(t.ProviderPortIndex, buffer, extra)
-            : SendToNeighbor(new NeighborTarget(t.ProviderPortIndex, t.NextHop, t.SourceAddress, t.VlanId), buffer, extra);
+            : SendToNeighbor(NeighborTarget.Of(in t), buffer, extra);
 
     /// <summary>Queues a frame whose destination MAC is in place: forwarded, or an extra frame of an input.</summary>
     private DropReason Send(int port, PacketBuffer buffer, bool extra)
@@ -207,14 +204,14 @@ public sealed partial class Forwarder
 
     /// <summary>
     /// Sends a frame the caller counts itself (a flood copy, a message) toward the provider:
-    /// queued when the next hop's MAC is known (<paramref name="queued"/>), else parked as
-    /// <paramref name="parked"/> says while ARP / ND asks — behind the frames already waiting for
+    /// queued when the next hop's MAC is known (<paramref name="queued"/>), else parked, as a flood
+    /// copy (<paramref name="floodCopy"/>) or a <paramref name="message"/>, while ARP / ND asks — behind the frames already waiting for
     /// that next hop, so frames leave in the order they were sent. Returns why it could do
     /// neither (tx_full, neighbor_unresolved), the buffer then still the caller's.
     /// </summary>
     private DropReason QueueOrPark(in EncapTemplate t, PacketBuffer frame, bool floodCopy, MigrationMessageKind message, out bool queued)
     {
-        var target = new NeighborTarget(t.ProviderPortIndex, t.NextHop, t.SourceAddress, t.VlanId);
+        var target = NeighborTarget.Of(in t);
         queued = t.Unusable == DropReason.None || TryLearned(target.Key, frame.TimestampNs, frame);
         if (queued)
         {
@@ -235,13 +232,21 @@ public sealed partial class Forwarder
 
     private bool TryLearned(NeighborKey nextHop, long nowNs, PacketBuffer buffer)
     {
-        if (!_neighbors.TryGetValue(nextHop, out var entry) || nowNs - entry.LearnedNs > ReachableNs)
+        if (!IsLearned(nextHop, nowNs, out var mac))
         {
             return false;
         }
 
-        entry.Mac.Write(buffer.Data.AsSpan(buffer.Offset));
+        mac.Write(buffer.Data.AsSpan(buffer.Offset));
         return true;
+    }
+
+    /// <summary>The MAC learned for <paramref name="nextHop"/>, when it was learned within <see cref="ReachableNs"/>.</summary>
+    private bool IsLearned(NeighborKey nextHop, long nowNs, out MacAddress mac)
+    {
+        bool fresh = _neighbors.TryGetValue(nextHop, out var entry) && nowNs - entry.LearnedNs <= ReachableNs;
+        mac = entry.Mac;
+        return fresh;
     }
 
     /// <summary>
