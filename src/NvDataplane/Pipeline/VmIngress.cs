@@ -346,20 +346,20 @@ public sealed partial class Forwarder
     /// them as their own (nvdp learns from a Nat PA only about that PA, FORWARDING 1.12).
     /// Encapsulated, they stay inside the VSID.
     /// </summary>
+    internal static bool IsNeighborDiscovery(ReadOnlySpan<byte> frame, in PacketInfo info) =>
+        info.Protocol == IpProtocol.Icmpv6 && !info.IsLaterFragment && info.L4Length > 0
+        && frame[info.L4Offset] is >= Icmp.V6RouterSolicitation and <= Icmp.V6NdRedirect;
+
     /// <summary>
-    /// A router advertisement, neighbor advertisement or redirect (ICMPv6 134, 136, 137, any
-    /// code, a first fragment too): what only the VSID's router and neighbor responder — the
-    /// dataplane — may say. From a VM, an unsolicited advertisement with the override flag
+    /// Of those, a router advertisement, neighbor advertisement or redirect (ICMPv6 134, 136,
+    /// 137, any code, a first fragment too): what only the VSID's router and neighbor responder —
+    /// the dataplane — may say. From a VM, an unsolicited advertisement with the override flag
     /// rewrote its neighbors' entries for the gateway or a VSID-mate (SPEC section 4: ND is
     /// answered by the host and never leaves it; a VM's ARP reply is dropped likewise).
     /// </summary>
     internal static bool IsNeighborAnnouncement(ReadOnlySpan<byte> frame, in PacketInfo info) =>
-        info.Protocol == IpProtocol.Icmpv6 && !info.IsLaterFragment && info.L4Length > 0
+        IsNeighborDiscovery(frame, in info)
         && frame[info.L4Offset] is Icmp.V6RouterAdvertisement or Icmp.V6NeighborAdvertisement or Icmp.V6NdRedirect;
-
-    internal static bool IsNeighborDiscovery(ReadOnlySpan<byte> frame, in PacketInfo info) =>
-        info.Protocol == IpProtocol.Icmpv6 && !info.IsLaterFragment && info.L4Length > 0
-        && frame[info.L4Offset] is >= Icmp.V6RouterSolicitation and <= Icmp.V6NdRedirect;
 
     /// <summary>A destination CA with no record in the sender's VSID: another tenant's address, or nobody's.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
