@@ -431,14 +431,9 @@ internal sealed partial class TraceWalk
         {
             Step("destination", $"{role} {target}: a Dynamic binding to {Describe(index)}", RecordOf(index, role, target));
         }
-        else if (!route.IsOnLink)
+        else if ((index = _p.WildcardNextHop(vsid.DomainIndex, in route)) >= 0)
         {
-            int w = domain.Wildcard(route.NextHop.IsV4);
-            index = w >= 0 && _p.Records[w].Vsid == route.Vsid ? w : -1;
-            if (index >= 0)
-            {
-                Step("destination", $"next hop {target} has no record; the routing domain's GatewayWildcard VM in VSID {route.Vsid} stands for it: {Describe(index)}", RecordOf(index, role));
-            }
+            Step("destination", $"next hop {target} has no record; the routing domain's GatewayWildcard VM in VSID {route.Vsid} stands for it: {Describe(index)}", RecordOf(index, role));
         }
 
         if (index < 0)

@@ -283,10 +283,9 @@ public sealed partial class Forwarder
             index = FindLearned(route.Vsid, target, nowNs);
         }
 
-        if (index < 0 && !route.IsOnLink)
+        if (index < 0)
         {
-            int w = _p.Domains[vsid.DomainIndex].Wildcard(route.NextHop.IsV4);
-            index = w >= 0 && _p.Records[w].Vsid == route.Vsid ? w : -1;
+            index = _p.WildcardNextHop(vsid.DomainIndex, in route);
         }
 
         if (index < 0)

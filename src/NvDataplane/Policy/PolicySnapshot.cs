@@ -498,8 +498,7 @@ public sealed class PolicySnapshot
         int hop = RecordIndex.Find(route.Vsid, route.NextHop);
         if (hop < 0)
         {
-            int w = Domains[domainIndex].Wildcard(route.NextHop.IsV4);
-            hop = w >= 0 && Records[w].Vsid == route.Vsid ? w : -1;
+            hop = WildcardNextHop(domainIndex, in route);
         }
 
         if (hop >= 0 && Records[hop].IsLocal && Records[hop].LocalPortIndex >= 0)
@@ -522,6 +521,22 @@ public sealed class PolicySnapshot
 
         choice = ExternalRouterChoice.Router;
         return true;
+    }
+
+    /// <summary>
+    /// The routing domain's GatewayWildcard record standing for the next hop of
+    /// <paramref name="route"/> (one with no record of its own) when it is in the route's VSID; -1
+    /// otherwise, and for an on-link route.
+    /// </summary>
+    public int WildcardNextHop(int domainIndex, in CustomerRouteEntry route)
+    {
+        if (route.IsOnLink)
+        {
+            return -1;
+        }
+
+        int w = Domains[domainIndex].Wildcard(route.NextHop.IsV4);
+        return w >= 0 && Records[w].Vsid == route.Vsid ? w : -1;
     }
 
     /// <summary>
