@@ -505,7 +505,7 @@ public sealed partial class Forwarder
         }
 
         if (t.Unusable != DropReason.None
-            && RoomToWaitFor(new NeighborTarget(t.ProviderPortIndex, t.NextHop, t.SourceAddress, t.VlanId), count, buffer.TimestampNs) is var noWait and not DropReason.None)
+            && RoomToWaitFor(NeighborTarget.Of(in t), count, buffer.TimestampNs) is var noWait and not DropReason.None)
         {
             return noWait;
         }
