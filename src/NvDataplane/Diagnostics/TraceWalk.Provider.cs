@@ -285,6 +285,11 @@ internal sealed partial class TraceWalk
             var pa = _p.Records[src].ProviderAddress;
             if (pa != outerSource)
             {
+                if (RoutedFrom(in info, vsidInfo, src, outerSource))
+                {
+                    return true;
+                }
+
                 Fail(DropReason.PaMismatch, "source", $"inner source {info.Source}: {Describe(src)}, but the outer source is {outerSource}");
                 return false;
             }
@@ -331,12 +336,39 @@ internal sealed partial class TraceWalk
 
         if (_p.Records[src].ProviderAddress != outerSource)
         {
+            if (RoutedFrom(in info, vsidInfo, src, outerSource))
+            {
+                return true;
+            }
+
             Fail(DropReason.PaMismatch, "source", $"inner source {info.Source}: {how} {Describe(src)}, but the outer source is {outerSource}");
             return false;
         }
 
         string note = learned ? $"; (VSID {vsid}, {info.Source}) is learned as a Dynamic binding" : string.Empty;
         Step("source", $"inner source {info.Source}: {how} {Describe(src)}; outer source {outerSource} is its PA{note}", RecordOf(src, "source", learned ? info.Source : null));
+        return true;
+    }
+
+    /// <summary>
+    /// Whether the outer source is the PA of a useExternalRouter router of the routing domain on
+    /// another host and record <paramref name="src"/> is a VM's, with its step
+    /// (Forwarder.RoutedFrom).
+    /// </summary>
+    private bool RoutedFrom(in PacketInfo info, VsidInfo vsidInfo, int src, IpAddr outerSource)
+    {
+        if (!_p.Global.UseExternalRouter || _p.Records[src].Type == RecordType.GatewayWildcard)
+        {
+            return false;
+        }
+
+        int router = _p.RemoteRouterAt(vsidInfo.DomainIndex, outerSource);
+        if (router < 0)
+        {
+            return false;
+        }
+
+        Step("source", $"inner source {info.Source}: {Describe(src)}; outer source {outerSource} is the PA of a router the routing domain's customer routes name, which forwards between its subnets with the senders' CAs (useExternalRouter): {Describe(router)}", RecordOf(src, "source"));
         return true;
     }
 

@@ -162,6 +162,11 @@ internal sealed partial class TraceWalk
                 return own;
             }
 
+            if (wildcard && RouterVouch(port, source) is int router and >= 0)
+            {
+                return router;
+            }
+
             Fail(DropReason.SpoofedSource, "source", $"{source}: its {Describe(own)} names another MAC than the port's {port.Mac}");
             return -1;
         }
@@ -182,12 +187,34 @@ internal sealed partial class TraceWalk
             return l2;
         }
 
+        if (wildcard && RouterVouch(port, source) is int routed and >= 0)
+        {
+            return routed;
+        }
+
         string why = !owned.IsOutside ? $"the port is the GatewayWildcard VM, which stands for addresses outside the virtual network only, and {source} is {Describe(owned)}"
             : l2 >= 0 ? LearnRefused(vsid, source)
             : wildcard ? "the port is not the GatewayWildcard VM and has no L2Only record of this family"
             : "the port has no L2Only record of this family";
         Fail(DropReason.SpoofedSource, "source", $"{source}: no record in VSID {vsid.Vsid}; {why}");
         return -1;
+    }
+
+    /// <summary>useExternalRouter's router record vouching for a VM's CA the port forwards (Forwarder.RoutedSource), with its step; -1 when none.</summary>
+    private int RouterVouch(PortInfo port, IpAddr source)
+    {
+        if (!_p.Global.UseExternalRouter)
+        {
+            return -1;
+        }
+
+        int router = Forwarder.RouterSource(_p, port, source, _learned, _buffer.TimestampNs, out var owned);
+        if (router >= 0)
+        {
+            Step("source", $"{source} is {Describe(owned)}; the port is a router the routing domain's customer routes name, which forwards the domain's traffic between its subnets with the senders' CAs (useExternalRouter): {Describe(router)}", RecordOf(router, "source"));
+        }
+
+        return router;
     }
 
     /// <summary>Why the port's L2Only record cannot learn <paramref name="source"/> (Forwarder.IsLearnable).</summary>

@@ -38,7 +38,8 @@ internal readonly record struct DomainAddress(DomainAddressKind Kind, uint Vsid,
 // binding), the dataplane's gateway addresses, and the network and broadcast addresses of the
 // on-link IPv4 subnets. No gateway (the GatewayWildcard VM, an external port) speaks for one, no
 // L2Only VM learns one that is not already its own, and NVGRE from a gateway's PA is not taken as
-// from one. One decision for vm, external and provider ports, and for the trace.
+// from one; only useExternalRouter's router VM speaks for its domain's VMs' CAs (RouterSource).
+// One decision for vm, external and provider ports, and for the trace.
 public sealed partial class Forwarder
 {
     /// <summary>
@@ -136,6 +137,34 @@ public sealed partial class Forwarder
         owned = DomainAddressOf(p, vsid.Vsid, vsid.DomainIndex, source, learned, nowNs);
         return owned.IsOutside ? w : -1;
     }
+
+    /// <summary>
+    /// With <c>global.useExternalRouter</c>, the router record vouching for
+    /// <paramref name="source"/> from <paramref name="port"/> when the port is a router of its
+    /// routing domain (<see cref="PolicySnapshot.RouterRecordOf"/>) and the address is a VM's CA
+    /// in the domain — a lookup record's (Static or Dynamic) or an L2Only VM's binding: the
+    /// router forwards the traffic the domain's VMs send between subnets, with their sources.
+    /// Else -1, and <paramref name="owned"/> says whose the address is. Its frames go out as from
+    /// the router record (its PA); never the dataplane's addresses, nor one outside the network.
+    /// </summary>
+    internal static int RouterSource(PolicySnapshot p, PortInfo port, IpAddr source, LearnedBindings? learned, long nowNs, out DomainAddress owned)
+    {
+        owned = DomainAddress.Outside;
+        int router = p.RouterRecordOf(port, source.IsV4);
+        if (router < 0)
+        {
+            return -1;
+        }
+
+        var vsid = port.Vsid!;
+        owned = DomainAddressOf(p, vsid.Vsid, vsid.DomainIndex, source, learned, nowNs);
+        return IsVmAddress(p, in owned) ? router : -1;
+    }
+
+    /// <summary>Whether <paramref name="owned"/> is a VM's CA: a Static or Dynamic record's, or an L2Only VM's learned binding.</summary>
+    internal static bool IsVmAddress(PolicySnapshot p, in DomainAddress owned) =>
+        owned.Kind == DomainAddressKind.Binding
+        || (owned.Kind == DomainAddressKind.Record && p.Records[owned.Record].Type is RecordType.Static or RecordType.Dynamic);
 
     /// <summary>
     /// The record vouching for the inner source of NVGRE in VSID <paramref name="vsid"/> of

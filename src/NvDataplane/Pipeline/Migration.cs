@@ -421,7 +421,8 @@ public sealed partial class Forwarder
         var p = _p;
         if (srcIndex >= 0 && !ForwardingData.IsLocal(srcData))
         {
-            return p.RemotePas[ForwardingData.Index(srcData)] == d.OuterSource || RedirectedFrom(srcIndex, info.Source, d.OuterSource);
+            return p.RemotePas[ForwardingData.Index(srcData)] == d.OuterSource || RedirectedFrom(srcIndex, info.Source, d.OuterSource)
+                || RoutedFrom(in d, srcIndex);
         }
 
         // A local record (or none): only a frame from one of our own PAs could match one, and
@@ -437,8 +438,20 @@ public sealed partial class Forwarder
             srcIndex = FindSourceElsewhere(in d, info.Source, buffer);
         }
 
-        return srcIndex >= 0 && (p.Records[srcIndex].ProviderAddress == d.OuterSource || RedirectedFrom(srcIndex, info.Source, d.OuterSource));
+        return srcIndex >= 0 && (p.Records[srcIndex].ProviderAddress == d.OuterSource || RedirectedFrom(srcIndex, info.Source, d.OuterSource)
+            || RoutedFrom(in d, srcIndex));
     }
+
+    /// <summary>
+    /// Whether the outer source is the PA of a useExternalRouter router of the frame's routing
+    /// domain on another host (<see cref="PolicySnapshot.RemoteRouterAt"/>), and record
+    /// <paramref name="record"/> vouching for the inner source is a VM's (not the GatewayWildcard
+    /// record, which stands for addresses outside the network): the router forwarded a packet
+    /// between the domain's subnets with its sender's CA (DomainAddresses.cs RouterSource).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool RoutedFrom(in DecapState d, int record) =>
+        _p.Global.UseExternalRouter && _p.Records[record].Type != RecordType.GatewayWildcard && _p.RemoteRouterAt(d.DomainIndex, d.OuterSource) >= 0;
 
     /// <summary>Whether <paramref name="address"/> is one of this host's PAs.</summary>
     internal static bool IsOwnPa(PolicySnapshot p, IpAddr address) => p.LocalPaIndex.Find(0, address) >= 0;

@@ -320,7 +320,8 @@ public sealed partial class Forwarder
     /// <summary>
     /// The record vouching for a source CA sent from <paramref name="port"/>: its record in the
     /// port's VSID with the port's MAC, the GatewayWildcard record of the gateway VM for an address
-    /// outside the virtual network (unless <paramref name="wildcard"/> is false, as for ARP and ND
+    /// outside the virtual network, or useExternalRouter's router record for a VM's CA of the
+    /// routing domain (those two unless <paramref name="wildcard"/> is false, as for ARP and ND
     /// senders; DomainAddresses.cs), or the port's L2Only record (the CA is then learned,
     /// DynamicRecords.cs); -1 when there is none (spoofed).
     /// </summary>
@@ -336,8 +337,14 @@ public sealed partial class Forwarder
             srcIndex = wildcard ? UnrecordedSource(port, source, nowNs) : LearnFromPort(port, source, nowNs);
         }
 
-        return srcIndex >= 0 && _p.Records[srcIndex].MacAddress == port.Mac ? srcIndex : -1;
+        return srcIndex >= 0 && _p.Records[srcIndex].MacAddress == port.Mac ? srcIndex
+            : wildcard ? RoutedSource(port, source, nowNs) : -1;
     }
+
+    /// <summary>A source no record of the port vouches for, sent by a router VM of useExternalRouter (<see cref="RouterSource"/>); -1 otherwise.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int RoutedSource(PortInfo port, IpAddr source, long nowNs) =>
+        _p.Global.UseExternalRouter ? RouterSource(_p, port, source, _learned, nowNs, out _) : -1;
 
     /// <summary>
     /// ICMPv6 types 133–137 (RFC 4861): link-scope messages that IP rewrite would carry between

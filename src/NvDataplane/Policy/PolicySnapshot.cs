@@ -175,6 +175,14 @@ public sealed class RoutingDomain
     public int WildcardV4 { get; init; } = -1;
     public int WildcardV6 { get; init; } = -1;
 
+    /// <summary>
+    /// With <c>global.useExternalRouter</c>, the Encap records the domain's routes name as next
+    /// hop (resolved as the forwarder resolves them: the next hop's record in the route's VSID,
+    /// or the GatewayWildcard record standing for it): the routers that forward the domain's
+    /// traffic between its subnets, and so may send from its VMs' CAs. Empty without it.
+    /// </summary>
+    public int[] Routers { get; internal set; } = [];
+
     public bool TryRoute(IpAddr destination, out CustomerRouteEntry route)
     {
         foreach (var r in Routes)
@@ -431,6 +439,55 @@ public sealed class PolicySnapshot
 
         int w = Domains[vsid.DomainIndex].Wildcard(v4);
         return w >= 0 && Records[w].Vsid == vsid.Vsid && Records[w].MacAddress == port.Mac ? w : -1;
+    }
+
+    /// <summary>
+    /// With <c>global.useExternalRouter</c>, the record of the family that makes
+    /// <paramref name="port"/> a router of its routing domain (<see cref="RoutingDomain.Routers"/>:
+    /// a route's next hop, in the port's VSID with the port's MAC), else -1: the record that
+    /// vouches for the domain's CAs the router VM forwards.
+    /// </summary>
+    public int RouterRecordOf(PortInfo port, bool v4)
+    {
+        var vsid = port.Vsid;
+        if (vsid is null || vsid.DomainIndex < 0)
+        {
+            return -1;
+        }
+
+        foreach (int r in Domains[vsid.DomainIndex].Routers)
+        {
+            ref readonly RecordEntry e = ref Records[r];
+            if (e.Vsid == vsid.Vsid && e.MacAddress == port.Mac && e.IsLocal && e.CustomerAddress.IsV4 == v4)
+            {
+                return r;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>
+    /// With <c>global.useExternalRouter</c>, the router of routing domain <paramref name="domain"/>
+    /// on another host whose PA is <paramref name="pa"/> (<see cref="RoutingDomain.Routers"/>),
+    /// else -1: NVGRE from that PA may carry the domain's CAs the router forwarded.
+    /// </summary>
+    public int RemoteRouterAt(int domain, IpAddr pa)
+    {
+        if (domain < 0)
+        {
+            return -1;
+        }
+
+        foreach (int r in Domains[domain].Routers)
+        {
+            if (!Records[r].IsLocal && Records[r].ProviderAddress == pa)
+            {
+                return r;
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>
@@ -927,6 +984,38 @@ public sealed class PolicySnapshot
                 WildcardV6 = wildcards.TryGetValue((d, false), out int w6) ? w6 : -1,
             };
         }
+
+        // Routers resolve through the wildcard records just set (this version's own objects).
+        for (int d = 0; d < Domains.Length && Global.UseExternalRouter; d++)
+        {
+            Domains[d].Routers = RoutersOf(d);
+        }
+    }
+
+    /// <summary>The records routing domain <paramref name="domain"/>'s routes name as next hop (<see cref="RoutingDomain.Routers"/>).</summary>
+    private int[] RoutersOf(int domain)
+    {
+        var routers = new HashSet<int>();
+        foreach (var route in Domains[domain].Routes)
+        {
+            if (route.IsOnLink)
+            {
+                continue;
+            }
+
+            int hop = RecordIndex.Find(route.Vsid, route.NextHop);
+            if (hop < 0)
+            {
+                hop = WildcardNextHop(domain, in route);
+            }
+
+            if (hop >= 0 && Records[hop].Rule == TranslationRule.Encap)
+            {
+                routers.Add(hop);
+            }
+        }
+
+        return [.. routers.Order()];
     }
 
     /// <summary>

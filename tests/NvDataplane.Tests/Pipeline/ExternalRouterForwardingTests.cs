@@ -1,0 +1,186 @@
+using NvDataplane.Diagnostics;
+using static NvDataplane.Tests.Pipeline.TestFrames;
+
+namespace NvDataplane.Tests.Pipeline;
+
+/// <summary>
+/// <c>global.useExternalRouter</c> end to end: the router VM a customer route names receives a
+/// VM's cross-subnet traffic and forwards it on with the sender's CA. Red's routing domain has
+/// 10.1.1.0/24 (VSID 5001), 10.1.2.0/24 (5002) and the router subnet 10.1.3.0/24 (5003), whose
+/// router rtr (10.1.3.254) 10.1.0.0/16 names; the same for IPv6 (fd00:1::/64 … fd00::/16 →
+/// fd00:3::fe). hv1 runs red1 (10.1.1.7, PA 192.168.1.10) and rtr (on its own PA 192.168.1.20);
+/// hv2 (192.168.1.11) runs red2 (10.1.2.8) and Blue's blue2 (10.1.1.9, VSID 6001, another
+/// routing domain, where blue1 on hv1 has Red's 10.1.1.7 too).
+/// </summary>
+public class ExternalRouterForwardingTests
+{
+    private const string Red1Mac = "00-15-5D-00-01-07";
+    private const string Red2Mac = "00-15-5D-00-02-08";
+    private const string RtrMac = "00-15-5D-00-03-FE";
+    private const string Blue1Mac = "00-15-5D-00-06-07";
+    private const string Blue2Mac = "00-15-5D-00-06-09";
+    private const string GatewayMac = "00-15-5D-FF-FF-FF";
+    private const string Hv1Mac = "02-00-00-00-01-0A";
+    private const string Hv2Mac = "02-00-00-00-01-0B";
+    private const string Red = "{11111111-2222-3333-4444-000000000001}";
+    private const string Blue = "{11111111-2222-3333-4444-000000000002}";
+
+    private static string Config(bool hv1, bool useExternalRouter = true)
+    {
+        string ports = hv1
+            ? $$"""
+                { "name": "red1", "role": "vm", "macAddress": "{{Red1Mac}}", "virtualSubnetId": 5001 },
+                { "name": "rtr", "role": "vm", "macAddress": "{{RtrMac}}", "virtualSubnetId": 5003 }
+                """
+            : $$"""
+                { "name": "red2", "role": "vm", "macAddress": "{{Red2Mac}}", "virtualSubnetId": 5002 },
+                { "name": "blue2", "role": "vm", "macAddress": "{{Blue2Mac}}", "virtualSubnetId": 6001 }
+                """;
+        string pas = hv1
+            ? """{ "address": "192.168.1.10", "prefixLength": 24, "port": "pnic0" }, { "address": "192.168.1.20", "prefixLength": 24, "port": "pnic0" }"""
+            : """{ "address": "192.168.1.11", "prefixLength": 24, "port": "pnic0" }""";
+        string neighbors = hv1
+            ? $$"""{ "address": "192.168.1.11", "macAddress": "{{Hv2Mac}}" }"""
+            : $$"""{ "address": "192.168.1.10", "macAddress": "{{Hv1Mac}}" }, { "address": "192.168.1.20", "macAddress": "{{Hv1Mac}}" }, { "address": "192.168.1.30", "macAddress": "{{Hv1Mac}}" }""";
+        return $$"""
+            {
+              "host": { "name": "{{(hv1 ? "hv1" : "hv2")}}" },
+              "global": { "gatewayMac": "{{GatewayMac}}", "useExternalRouter": {{(useExternalRouter ? "true" : "false")}} },
+              "ports": [
+                { "name": "pnic0", "role": "provider", "macAddress": "{{(hv1 ? Hv1Mac : Hv2Mac)}}", "mtu": 1500 },
+                {{ports}}
+              ],
+              "providerAddresses": [ {{pas}} ],
+              "providerNeighbors": [ {{neighbors}} ],
+              "lookupRecords": [
+                { "customerAddress": "10.1.1.7", "virtualSubnetId": 5001, "macAddress": "{{Red1Mac}}", "providerAddress": "192.168.1.10" },
+                { "customerAddress": "fd00:1::7", "virtualSubnetId": 5001, "macAddress": "{{Red1Mac}}", "providerAddress": "192.168.1.10" },
+                { "customerAddress": "10.1.2.8", "virtualSubnetId": 5002, "macAddress": "{{Red2Mac}}", "providerAddress": "192.168.1.11" },
+                { "customerAddress": "fd00:2::8", "virtualSubnetId": 5002, "macAddress": "{{Red2Mac}}", "providerAddress": "192.168.1.11" },
+                { "customerAddress": "10.1.3.254", "virtualSubnetId": 5003, "macAddress": "{{RtrMac}}", "providerAddress": "192.168.1.20" },
+                { "customerAddress": "fd00:3::fe", "virtualSubnetId": 5003, "macAddress": "{{RtrMac}}", "providerAddress": "192.168.1.20" },
+                { "customerAddress": "10.1.1.7", "virtualSubnetId": 6001, "macAddress": "{{Blue1Mac}}", "providerAddress": "192.168.1.10" },
+                { "customerAddress": "10.1.1.9", "virtualSubnetId": 6001, "macAddress": "{{Blue2Mac}}", "providerAddress": "192.168.1.11" }
+              ],
+              "customerRoutes": [
+                { "routingDomainId": "{{Red}}", "virtualSubnetId": 5001, "destinationPrefix": "10.1.1.0/24", "nextHop": "0.0.0.0" },
+                { "routingDomainId": "{{Red}}", "virtualSubnetId": 5002, "destinationPrefix": "10.1.2.0/24", "nextHop": "0.0.0.0" },
+                { "routingDomainId": "{{Red}}", "virtualSubnetId": 5003, "destinationPrefix": "10.1.3.0/24", "nextHop": "0.0.0.0" },
+                { "routingDomainId": "{{Red}}", "virtualSubnetId": 5003, "destinationPrefix": "10.1.0.0/16", "nextHop": "10.1.3.254" },
+                { "routingDomainId": "{{Red}}", "virtualSubnetId": 5001, "destinationPrefix": "fd00:1::/64", "nextHop": "::" },
+                { "routingDomainId": "{{Red}}", "virtualSubnetId": 5002, "destinationPrefix": "fd00:2::/64", "nextHop": "::" },
+                { "routingDomainId": "{{Red}}", "virtualSubnetId": 5003, "destinationPrefix": "fd00:3::/64", "nextHop": "::" },
+                { "routingDomainId": "{{Red}}", "virtualSubnetId": 5003, "destinationPrefix": "fd00::/16", "nextHop": "fd00:3::fe" },
+                { "routingDomainId": "{{Blue}}", "virtualSubnetId": 6001, "destinationPrefix": "10.1.1.0/24", "nextHop": "0.0.0.0" }
+              ]
+            }
+            """;
+    }
+
+    private static byte[] Udp(string dstMac, string srcMac, string src, string dst) =>
+        src.Contains(':', StringComparison.Ordinal)
+            ? Concat(Eth(dstMac, srcMac, 0x86DD), Ipv6Of(src, dst, 17, UdpOf(40000, 53, new byte[16])))
+            : Concat(Eth(dstMac, srcMac, 0x0800), Ipv4Of(src, dst, 17, UdpOf(40000, 53, new byte[16])));
+
+    private static byte[] NvgreFrom(string outerSrc, uint vsid, byte[] inner) =>
+        Concat(Eth(Hv2Mac, Hv1Mac, 0x0800), Ipv4Of(outerSrc, "192.168.1.11", 47, NvgreOf(vsid, 0x11, inner)));
+
+    /// <summary>The frame the router forwards: to the gateway MAC, with the first VM's source.</summary>
+    private static byte[] Forwarded(string src, string dst) => Udp(GatewayMac, RtrMac, src, dst);
+
+    private static void TraceAgrees(ForwarderHarness h, string port, byte[] frame, string? drop)
+    {
+        var trace = PacketTracer.Trace(h.Forwarder.Policy, port, frame);
+        Assert.That((trace.Explained.DropReason, trace.Agrees), Is.EqualTo((drop, true)), trace.ToString());
+    }
+
+    [TestCase("10.1.1.7", "10.1.2.8", 26, 4)]
+    [TestCase("fd00:1::7", "fd00:2::8", 22, 16)]
+    public void The_router_vm_forwards_a_vm_cross_subnet_traffic_with_the_vm_source(string src, string dst, int srcOffset, int length)
+    {
+        var hv1 = ForwarderHarness.FromJson(Config(hv1: true));
+
+        // red1's cross-subnet packet goes to the router, on this host.
+        var toRouter = hv1.Send("red1", Udp(GatewayMac, Red1Mac, src, dst));
+        Assert.That(toRouter, Has.Count.EqualTo(1));
+        Assert.That(toRouter[0].Port, Is.EqualTo(hv1.Port("rtr")));
+        Assert.That(toRouter[0].Frame[..6], Is.EqualTo(Mac(RtrMac)));
+
+        // The router sends it on, still from red1's CA: out to red2's host, from the router's PA.
+        byte[] forwarded = Forwarded(src, dst);
+        var output = hv1.Send("rtr", forwarded);
+        Assert.That(output, Has.Count.EqualTo(1), "not spoofed_source");
+        Assert.That(output[0].Port, Is.EqualTo(hv1.Port("pnic0")));
+        byte[] frame = output[0].Frame;
+        Assert.That(new System.Net.IPAddress(frame.AsSpan(14 + 12, 4)).ToString(), Is.EqualTo("192.168.1.20"), "outer source: the router's PA");
+        Assert.That(new System.Net.IPAddress(frame.AsSpan(14 + 16, 4)).ToString(), Is.EqualTo("192.168.1.11"));
+        Assert.That(GreVsid(frame), Is.EqualTo(5002u));
+        byte[] inner = frame[(14 + 20 + 8)..];
+        Assert.That(inner[..6], Is.EqualTo(Mac(Red2Mac)));
+        Assert.That(inner[srcOffset..(srcOffset + length)], Is.EqualTo(Addr(src)), "inner source: red1's CA");
+        Assert.That(hv1.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.Zero);
+        TraceAgrees(hv1, "rtr", forwarded, null);
+
+        // hv2 takes it from the router's PA, though red1's record says 192.168.1.10.
+        var hv2 = ForwarderHarness.FromJson(Config(hv1: false));
+        byte[] arriving = NvgreFrom("192.168.1.20", 5002, inner);
+        var delivered = hv2.Send("pnic0", arriving);
+        Assert.That(delivered, Has.Count.EqualTo(1), "not pa_mismatch");
+        Assert.That(delivered[0].Port, Is.EqualTo(hv2.Port("red2")));
+        Assert.That(delivered[0].Frame, Is.EqualTo(inner));
+        TraceAgrees(hv2, "pnic0", arriving, null);
+    }
+
+    [Test]
+    public void Without_use_external_router_the_same_frames_are_spoofed_and_pa_mismatch()
+    {
+        var hv1 = ForwarderHarness.FromJson(Config(hv1: true, useExternalRouter: false));
+        byte[] forwarded = Forwarded("10.1.1.7", "10.1.2.8");
+        Assert.That(hv1.Send("rtr", forwarded), Is.Empty);
+        Assert.That(hv1.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(1));
+        TraceAgrees(hv1, "rtr", forwarded, "spoofed_source");
+
+        var hv2 = ForwarderHarness.FromJson(Config(hv1: false, useExternalRouter: false));
+        byte[] arriving = NvgreFrom("192.168.1.20", 5002, Udp(Red2Mac, GatewayMac, "10.1.1.7", "10.1.2.8"));
+        Assert.That(hv2.Send("pnic0", arriving), Is.Empty);
+        Assert.That(hv2.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(1));
+        TraceAgrees(hv2, "pnic0", arriving, "pa_mismatch");
+    }
+
+    [TestCase("rtr", RtrMac, "10.1.1.9", Description = "Blue's CA: another routing domain's")]
+    [TestCase("rtr", RtrMac, "8.8.8.8", Description = "outside the virtual network: the GatewayWildcard VM's to send")]
+    [TestCase("rtr", RtrMac, "10.1.2.1", Description = "a gateway address: the dataplane's")]
+    [TestCase("rtr", RtrMac, "10.1.2.255", Description = "a subnet's broadcast address: no host's")]
+    [TestCase("red1", Red1Mac, "10.1.2.8", Description = "red1 is no router")]
+    public void Only_a_router_speaks_for_its_routing_domain_vms(string port, string mac, string source)
+    {
+        var hv1 = ForwarderHarness.FromJson(Config(hv1: true));
+        byte[] frame = Udp(GatewayMac, mac, source, "10.1.2.8");
+        Assert.That(hv1.Send(port, frame), Is.Empty);
+        Assert.That(hv1.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(1));
+        TraceAgrees(hv1, port, frame, "spoofed_source");
+    }
+
+    [Test]
+    public void The_router_does_not_answer_arp_for_the_addresses_it_forwards()
+    {
+        // Sending on behalf of a VM is forwarding; ARP from a VM's address would claim it.
+        var hv1 = ForwarderHarness.FromJson(Config(hv1: true));
+        byte[] arp = Concat(Eth("FF-FF-FF-FF-FF-FF", RtrMac, 0x0806), ArpOf(1, RtrMac, "10.1.1.7", "00-00-00-00-00-00", "10.1.3.1"));
+        Assert.That(hv1.Send("rtr", arp), Is.Empty);
+        Assert.That(hv1.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(1));
+    }
+
+    [TestCase("192.168.1.30", 5002u, "10.1.1.7", "10.1.2.8", Description = "a PA no router has")]
+    [TestCase("192.168.1.10", 5002u, "10.1.2.8", "10.1.2.8", Description = "red1's PA, not the router's, for red2's own CA")]
+    [TestCase("192.168.1.20", 6001u, "10.1.1.7", "10.1.1.9", Description = "Red's router into Blue's VSID, with blue1's CA")]
+    public void Nvgre_with_a_vm_source_from_anywhere_but_its_pa_or_the_domain_router_is_pa_mismatch(string outerSource, uint vsid, string innerSource, string innerDestination)
+    {
+        var hv2 = ForwarderHarness.FromJson(Config(hv1: false));
+        string dstMac = vsid == 6001 ? Blue2Mac : Red2Mac;
+        byte[] arriving = NvgreFrom(outerSource, vsid, Udp(dstMac, GatewayMac, innerSource, innerDestination));
+        Assert.That(hv2.Send("pnic0", arriving), Is.Empty);
+        Assert.That(hv2.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(1));
+        TraceAgrees(hv2, "pnic0", arriving, "pa_mismatch");
+    }
+}
