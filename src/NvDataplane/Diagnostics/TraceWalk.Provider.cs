@@ -362,7 +362,7 @@ internal sealed partial class TraceWalk
             return false;
         }
 
-        int router = _p.RemoteRouterAt(vsidInfo.DomainIndex, outerSource);
+        int router = _p.RemoteRouterAt(vsidInfo.DomainIndex, outerSource, info.Source.IsV4);
         if (router < 0)
         {
             return false;

@@ -451,7 +451,7 @@ public sealed partial class Forwarder
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool RoutedFrom(in DecapState d, int record) =>
-        _p.Global.UseExternalRouter && _p.Records[record].Type != RecordType.GatewayWildcard && _p.RemoteRouterAt(d.DomainIndex, d.OuterSource) >= 0;
+        _p.Global.UseExternalRouter && _p.Records[record].Type != RecordType.GatewayWildcard && _p.RemoteRouterAt(d.DomainIndex, d.OuterSource, _p.Records[record].CustomerAddress.IsV4) >= 0;
 
     /// <summary>Whether <paramref name="address"/> is one of this host's PAs.</summary>
     internal static bool IsOwnPa(PolicySnapshot p, IpAddr address) => p.LocalPaIndex.Find(0, address) >= 0;

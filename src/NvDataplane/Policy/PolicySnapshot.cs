@@ -470,9 +470,10 @@ public sealed class PolicySnapshot
     /// <summary>
     /// With <c>global.useExternalRouter</c>, the router of routing domain <paramref name="domain"/>
     /// on another host whose PA is <paramref name="pa"/> (<see cref="RoutingDomain.Routers"/>),
-    /// else -1: NVGRE from that PA may carry the domain's CAs the router forwarded.
+    /// with a record of the family, else -1: NVGRE from that PA may carry the domain's CAs of
+    /// that family the router forwarded (as its own host lets it send them, RouterRecordOf).
     /// </summary>
-    public int RemoteRouterAt(int domain, IpAddr pa)
+    public int RemoteRouterAt(int domain, IpAddr pa, bool v4)
     {
         if (domain < 0)
         {
@@ -481,7 +482,7 @@ public sealed class PolicySnapshot
 
         foreach (int r in Domains[domain].Routers)
         {
-            if (!Records[r].IsLocal && Records[r].ProviderAddress == pa)
+            if (!Records[r].IsLocal && Records[r].ProviderAddress == pa && Records[r].CustomerAddress.IsV4 == v4)
             {
                 return r;
             }

@@ -171,6 +171,27 @@ public class ExternalRouterForwardingTests
         Assert.That(hv1.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(1));
     }
 
+    [Test]
+    public void A_router_speaks_only_for_the_families_it_has_a_record_of()
+    {
+        // Without its IPv6 record the router routes no IPv6: its PA carries no IPv6 source but its own.
+        static string V4Router(bool hv1) => Config(hv1).Replace(
+            $$"""{ "customerAddress": "fd00:3::fe", "virtualSubnetId": 5003, "macAddress": "{{RtrMac}}", "providerAddress": "192.168.1.20" },""", "", StringComparison.Ordinal);
+        var hv1 = ForwarderHarness.FromJson(V4Router(hv1: true));
+        byte[] forwarded = Forwarded("fd00:1::7", "fd00:2::8");
+        Assert.That(hv1.Send("rtr", forwarded), Is.Empty);
+        Assert.That(hv1.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(1));
+        TraceAgrees(hv1, "rtr", forwarded, "spoofed_source");
+
+        var hv2 = ForwarderHarness.FromJson(V4Router(hv1: false));
+        byte[] arriving = NvgreFrom("192.168.1.20", 5002, Udp(Red2Mac, GatewayMac, "fd00:1::7", "fd00:2::8"));
+        Assert.That(hv2.Send("pnic0", arriving), Is.Empty);
+        Assert.That(hv2.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(1));
+        TraceAgrees(hv2, "pnic0", arriving, "pa_mismatch");
+        var v4 = hv2.Send("pnic0", NvgreFrom("192.168.1.20", 5002, Udp(Red2Mac, GatewayMac, "10.1.1.7", "10.1.2.8")));
+        Assert.That(v4, Has.Count.EqualTo(1), "IPv4 still");
+    }
+
     [TestCase("192.168.1.30", 5002u, "10.1.1.7", "10.1.2.8", Description = "a PA no router has")]
     [TestCase("192.168.1.10", 5002u, "10.1.2.8", "10.1.2.8", Description = "red1's PA, not the router's, for red2's own CA")]
     [TestCase("192.168.1.20", 6001u, "10.1.1.7", "10.1.1.9", Description = "Red's router into Blue's VSID, with blue1's CA")]
