@@ -320,7 +320,12 @@ internal sealed partial class TraceWalk
         bool forwarded = _forwarded;
         DropReason r = Reenter(ext, out string? where);
         _forwarded = forwarded;
-        _also.Add(r == DropReason.None ? $"{kind} {where}" : $"{kind} lost ({DropReasons.Name(r)}, not counted)");
+        if (r != DropReason.None)
+        {
+            _lost.Add(r);
+        }
+
+        _also.Add(r == DropReason.None ? $"{kind} {where}" : $"{kind} lost as {DropReasons.Name(r)}");
     }
 
     /// <summary>An ICMP error about a packet from the external network, out of the port to its sender (Forwarder.ExternalIcmpError).</summary>

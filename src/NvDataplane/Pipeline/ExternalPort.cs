@@ -401,7 +401,12 @@ public sealed partial class Forwarder
         return r;
     }
 
-    /// <summary>An ICMP error about a packet leaving by the external port, from the port's address, routed back into the tenant as an extra frame.</summary>
+    /// <summary>
+    /// An ICMP error about a packet leaving by the external port, from the port's address, routed
+    /// back into the tenant as an extra frame: not counted when it leaves (the packet it is about
+    /// is counted, dropped), but counted under its own reason when it cannot (a receiving port's
+    /// inbound ACL denies it, say), as a flood copy is.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void IcmpErrorIntoTenant(PortInfo ext, PacketBuffer buffer, in PacketInfo info, int mtu)
     {
@@ -416,8 +421,9 @@ public sealed partial class Forwarder
         _sendingExtra = true; // a wait for the provider next hop must not count it as an input of its own
         try
         {
-            if (ReenterFromExternal(ext, icmp) != DropReason.None)
+            if (ReenterFromExternal(ext, icmp) is var lost and not DropReason.None)
             {
+                Counters.Drops[(int)lost]++;
                 _pool.Return(icmp);
             }
         }

@@ -84,4 +84,27 @@ public partial class ExternalGatewayTests
         Assert.That(expired.Single().Port, Is.EqualTo(h.Port("pnic0")), "time exceeded back to web1's host");
         Assert.That(h.Forwarder.Counters.Drop(DropReason.AclDeny), Is.Zero);
     }
+
+    [Test]
+    public void An_icmp_error_the_port_routes_in_that_the_receivers_inbound_rules_deny_is_counted_acl_deny()
+    {
+        // web2's VSID takes no ICMP in. Its packet routed out with TTL 2 runs out at the
+        // gateway's hop; the time exceeded the port routes back in is judged by web2's inbound
+        // rules like any packet from outside, and denied: the rule's hit and the drop are both
+        // counted, as for a flood copy a receiving port denies (the packet itself is ttl_expired).
+        var h = Harness(Config().Replace("\"customerRoutes\": [", """
+            "acls": [ { "virtualSubnetId": 5001, "priority": 10, "direction": "inbound", "protocol": "icmp", "action": "deny", "name": "no-icmp-to-vms" } ],
+            "customerRoutes": [
+            """));
+        byte[] frame = Concat(Eth(VirtualGatewayMac, Web2Mac, 0x0800), UdpIp("10.1.1.8", "172.16.0.10", ttl: 2));
+        Assert.That(h.Send("web2", frame), Is.Empty, "the time exceeded is denied at web2's port");
+        var c = h.Forwarder.Counters;
+        Assert.That((c.Drop(DropReason.TtlExpired), c.Drop(DropReason.AclDeny), c.Forwarded), Is.EqualTo((1L, 1L, 0L)));
+        Assert.That(h.Forwarder.AclCounters.Read().ToDictionary()["no-icmp-to-vms"], Is.EqualTo(1));
+
+        var trace = PacketTracer.Trace(h.Forwarder.Policy, "web2", frame);
+        Assert.That(trace.Explained.DropReason, Is.EqualTo("ttl_expired"));
+        Assert.That(trace.Explained.LostCopies, Is.EqualTo(new[] { "acl_deny" }));
+        Assert.That(trace.Agrees, Is.True);
+    }
 }
