@@ -91,7 +91,7 @@ public sealed partial class Forwarder
     private readonly List<Parked> _parked = new(ParkCapacity);
     private int[] _parkedOnPort = new int[4];
 
-    /// <summary>Set while a frame the dataplane made (an ICMP error routed into the tenant) goes its way: it parks as an extra frame.</summary>
+    /// <summary>Set while a frame the dataplane made (an ICMP error routed into the tenant) goes its way: it parks as an extra frame, and one that finds no place is neighbor_unresolved.</summary>
     private bool _sendingExtra;
 
     /// <param name="Counted">The input's own frame: forwarded when it leaves, neighbor_unresolved when it expires.</param>
@@ -177,13 +177,16 @@ public sealed partial class Forwarder
         return DropReason.None;
     }
 
-    /// <summary>Sends a frame whose next hop is resolved dynamically: with the learned MAC, or parked while ARP / ND asks.</summary>
+    /// <summary>
+    /// Sends a frame whose next hop is resolved dynamically: with the learned MAC, or parked while
+    /// ARP / ND asks. No place to wait: neighbor_unresolved, for the input's own frame and for a
+    /// frame made here (<see cref="_sendingExtra"/>), whose maker counts it.
+    /// </summary>
     private DropReason SendToNeighbor(in NeighborTarget n, PacketBuffer buffer, bool extra)
     {
-        extra |= _sendingExtra;
         if (TryLearned(n.Key, buffer.TimestampNs, buffer))
         {
-            return Send(n.Port, buffer, extra);
+            return Send(n.Port, buffer, extra || _sendingExtra);
         }
 
         RequestNeighbor(in n, buffer.TimestampNs);
@@ -191,14 +194,15 @@ public sealed partial class Forwarder
         {
             if (extra)
             {
-                _pool.Return(buffer);
+                _pool.Return(buffer); // a later fragment: RoomToWaitFor found places for all of its packet's
                 return DropReason.None;
             }
 
             return DropReason.NeighborUnresolved;
         }
 
-        Park(new Parked(buffer, n.Key, buffer.TimestampNs, !extra, Answer: !extra && _answering));
+        bool counted = !extra && !_sendingExtra;
+        Park(new Parked(buffer, n.Key, buffer.TimestampNs, counted, Answer: counted && _answering));
         return DropReason.None;
     }
 

@@ -224,6 +224,26 @@ public partial class ExternalGatewayTests
     }
 
     [Test]
+    public void A_time_exceeded_routed_in_that_finds_no_place_to_wait_for_its_next_hop_is_neighbor_unresolved()
+    {
+        // Without hv1's static neighbor entry, frames to web1 wait on pnic0 while ARP asks. Packets
+        // from outside fill the port's places; the time exceeded about web1's packet then finds
+        // none, and is counted as the packet from outside that found none is.
+        var h = Harness(Config().Replace($$"""{ "address": "192.168.1.10", "macAddress": "{{Hv1Mac}}" }""", "", StringComparison.Ordinal));
+        for (int i = 0; i <= Forwarder.ParkCapacity; i++)
+        {
+            h.Send("ext0", FromOnPrem(UdpIp("172.16.0.10", "10.1.1.7")));
+        }
+
+        var c = h.Forwarder.Counters;
+        Assert.That((h.Forwarder.ParkedCount, c.Drop(DropReason.NeighborUnresolved)), Is.EqualTo((Forwarder.ParkCapacity, 1L)), "pnic0's places are full");
+
+        Assert.That(h.Send("pnic0", NvgreFromHv1(UdpIp("10.1.1.7", "172.16.0.10", ttl: 1))), Is.Empty);
+        Assert.That((c.Drop(DropReason.TtlExpired), c.Drop(DropReason.NeighborUnresolved), c.Forwarded), Is.EqualTo((1L, 2L, 0L)), "the packet, and the time exceeded about it");
+        Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(Forwarder.ParkCapacity));
+    }
+
+    [Test]
     public void Over_the_external_mtu_a_df_packet_is_refused_and_one_without_df_is_fragmented()
     {
         var h = Harness(Config(mtu: 576));
