@@ -304,15 +304,5 @@ public sealed partial class Forwarder
     /// <paramref name="countLoss"/>). Returns why it could not, the buffer still the caller's.
     /// </summary>
     private DropReason SendCopyToProvider(in EncapTemplate t, PacketBuffer copy, bool countLoss) =>
-        QueueOrPark(in t, copy, floodCopy: countLoss, MigrationMessageKind.None, out _);
-
-    /// <summary>A parked flood copy whose next hop answered: queued, or tx_full.</summary>
-    private void QueueFloodCopy(int port, PacketBuffer copy)
-    {
-        if (!Enqueue(port, copy))
-        {
-            Counters.Drops[(int)DropReason.TxFull]++;
-            _pool.Return(copy);
-        }
-    }
+        QueueOrPark(in t, copy, countLoss, MigrationMessageKind.None, out _);
 }

@@ -232,7 +232,7 @@ public sealed partial class Forwarder
         message.Length = length;
         message.TimestampNs = offending.TimestampNs;
         NvgreEncapsulator.Push(message, length, in t, tunnel.Bytes, d.Vsid, tos: 0, flowHash: 0);
-        if (QueueOrPark(in t, message, floodCopy: false, kind, out bool queued) != DropReason.None)
+        if (QueueOrPark(in t, message, countLoss: false, kind, out bool queued) != DropReason.None)
         {
             counters.MessagesLost++;
             _pool.Return(message);

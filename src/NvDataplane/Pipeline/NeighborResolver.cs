@@ -91,14 +91,14 @@ public sealed partial class Forwarder
     private readonly List<Parked> _parked = new(ParkCapacity);
     private int[] _parkedOnPort = new int[4];
 
-    /// <summary>Set while a frame the dataplane made (an ICMP error routed into the tenant) goes its way: it parks as an extra frame, and one that finds no place is neighbor_unresolved.</summary>
+    /// <summary>Set while a frame the dataplane made (an ICMP error routed into the tenant) goes its way: it waits as a frame that counts only its loss, and one that finds no place is neighbor_unresolved.</summary>
     private bool _sendingExtra;
 
     /// <param name="Counted">The input's own frame: forwarded when it leaves, neighbor_unresolved when it expires.</param>
-    /// <param name="FloodCopy">A copy of a flooded frame (Flooding.cs): not counted when it leaves, but counted when lost.</param>
+    /// <param name="CountLoss">A frame made here that counts only when it is lost, not when it leaves: a copy of a flooded frame (Flooding.cs), an ICMP error routed into the tenant (ExternalPort.cs).</param>
     /// <param name="Message">An MS-NVGREE message (Migration.cs): counted sent when it leaves, messages_lost when it does not.</param>
     /// <param name="Answer">The input's own frame turned into the dataplane's answer (the external port's echo reply): answered when it leaves.</param>
-    private readonly record struct Parked(PacketBuffer Buffer, NeighborKey NextHop, long SinceNs, bool Counted, bool FloodCopy = false,
+    private readonly record struct Parked(PacketBuffer Buffer, NeighborKey NextHop, long SinceNs, bool Counted, bool CountLoss = false,
         MigrationMessageKind Message = MigrationMessageKind.None, bool Answer = false)
     {
         public int Port => NextHop.Port;
@@ -202,18 +202,18 @@ public sealed partial class Forwarder
         }
 
         bool counted = !extra && !_sendingExtra;
-        Park(new Parked(buffer, n.Key, buffer.TimestampNs, counted, Answer: counted && _answering));
+        Park(new Parked(buffer, n.Key, buffer.TimestampNs, counted, CountLoss: !extra && _sendingExtra, Answer: counted && _answering));
         return DropReason.None;
     }
 
     /// <summary>
     /// Sends a frame the caller counts itself (a flood copy, a message) toward the provider:
     /// queued when the next hop's MAC is known (<paramref name="queued"/>), else parked, as a flood
-    /// copy (<paramref name="floodCopy"/>) or a <paramref name="message"/>, while ARP / ND asks — behind the frames already waiting for
+    /// copy (<paramref name="countLoss"/>) or a <paramref name="message"/>, while ARP / ND asks — behind the frames already waiting for
     /// that next hop, so frames leave in the order they were sent. Returns why it could do
     /// neither (tx_full, neighbor_unresolved), the buffer then still the caller's.
     /// </summary>
-    private DropReason QueueOrPark(in EncapTemplate t, PacketBuffer frame, bool floodCopy, MigrationMessageKind message, out bool queued)
+    private DropReason QueueOrPark(in EncapTemplate t, PacketBuffer frame, bool countLoss, MigrationMessageKind message, out bool queued)
     {
         var target = NeighborTarget.Of(in t);
         queued = t.Unusable == DropReason.None || TryLearned(target.Key, frame.TimestampNs, frame);
@@ -230,7 +230,7 @@ public sealed partial class Forwarder
             return DropReason.NeighborUnresolved;
         }
 
-        Park(new Parked(frame, target.Key, frame.TimestampNs, Counted: false, FloodCopy: floodCopy, Message: message));
+        Park(new Parked(frame, target.Key, frame.TimestampNs, Counted: false, CountLoss: countLoss, Message: message));
         return DropReason.None;
     }
 
@@ -343,9 +343,9 @@ public sealed partial class Forwarder
             {
                 QueueMessage(parked.Port, parked.Buffer, parked.Message);
             }
-            else if (parked.FloodCopy)
+            else if (parked.CountLoss)
             {
-                QueueFloodCopy(parked.Port, parked.Buffer);
+                QueueCountingLoss(parked.Port, parked.Buffer);
             }
             else if (!parked.Counted)
             {
@@ -359,6 +359,16 @@ public sealed partial class Forwarder
         }
 
         return true;
+    }
+
+    /// <summary>A parked frame that counts only its loss (a flood copy, a routed-in ICMP error) whose next hop answered: queued, or tx_full.</summary>
+    private void QueueCountingLoss(int port, PacketBuffer frame)
+    {
+        if (!Enqueue(port, frame))
+        {
+            Counters.Drops[(int)DropReason.TxFull]++;
+            _pool.Return(frame);
+        }
     }
 
     /// <summary>
@@ -377,8 +387,8 @@ public sealed partial class Forwarder
 
     /// <summary>
     /// A waiting frame that will not leave, back to the pool: a message is messages_lost, the
-    /// input's own frame or a counted flood copy a drop under <paramref name="reason"/>, other
-    /// extra frames were never counted.
+    /// input's own frame or a frame made here that counts its loss (a flood copy, a routed-in
+    /// ICMP error) a drop under <paramref name="reason"/>, other extra frames were never counted.
     /// </summary>
     private void Lose(in Parked parked, DropReason reason)
     {
@@ -386,7 +396,7 @@ public sealed partial class Forwarder
         {
             Counters.Migration.MessagesLost++;
         }
-        else if (parked.Counted || parked.FloodCopy)
+        else if (parked.Counted || parked.CountLoss)
         {
             Counters.Drops[(int)reason]++;
         }

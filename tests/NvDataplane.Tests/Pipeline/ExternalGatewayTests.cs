@@ -244,6 +244,26 @@ public partial class ExternalGatewayTests
     }
 
     [Test]
+    public void A_time_exceeded_routed_in_that_waits_for_its_next_hop_counts_only_when_no_answer_comes()
+    {
+        // Without hv1's static neighbor entry, the time exceeded for web1 waits on pnic0 while ARP
+        // asks: unanswered, it is lost as neighbor_unresolved, as a waiting flood copy is; answered,
+        // it leaves counted as nothing (the packet it is about is counted, ttl_expired).
+        var h = Harness(Config().Replace($$"""{ "address": "192.168.1.10", "macAddress": "{{Hv1Mac}}" }""", "", StringComparison.Ordinal));
+        byte[] expiring = NvgreFromHv1(UdpIp("10.1.1.7", "172.16.0.10", ttl: 1));
+        Assert.That(h.Send("pnic0", expiring).Single().Frame[12..14], Is.EqualTo(new byte[] { 0x08, 0x06 }), "ARP for hv1; the time exceeded waits");
+        Assert.That(h.Forwarder.ParkedCount, Is.EqualTo(1));
+        h.Forwarder.ExpireParked(Forwarder.ParkTimeoutNs);
+        var c = h.Forwarder.Counters;
+        Assert.That((h.Forwarder.ParkedCount, c.Drop(DropReason.TtlExpired), c.Drop(DropReason.NeighborUnresolved)), Is.EqualTo((0, 1L, 1L)));
+
+        Assert.That(h.Send("pnic0", expiring, 2 * Second), Has.Count.EqualTo(1), "ARP for hv1 again");
+        var released = h.Send("pnic0", ArpFrame(Hv2Mac, Hv1Mac, 2, Hv1Mac, "192.168.1.10", Hv2Mac, "192.168.1.11"), 2 * Second);
+        Assert.That(released.Single().Port, Is.EqualTo(h.Port("pnic0")), "the time exceeded leaves for web1's host");
+        Assert.That((c.Drop(DropReason.TtlExpired), c.Drop(DropReason.NeighborUnresolved), c.Forwarded, c.Answered), Is.EqualTo((2L, 1L, 0L, 1L)), "the ARP reply is answered; the error counts nothing");
+    }
+
+    [Test]
     public void Over_the_external_mtu_a_df_packet_is_refused_and_one_without_df_is_fragmented()
     {
         var h = Harness(Config(mtu: 576));
