@@ -188,7 +188,7 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.NoLookupRecord, "external", $"{info.Destination} is the gateway CA itself, which answers nothing in the tenant");
         }
 
-        RoutingRewrite(ref info, gateway.MacAddress);
+        RoutingRewrite(ref info, gateway.MacAddress, _p.Global.GatewayMac);
         return ExternalOut(_p.Ports[gateway.LocalPortIndex], ref info);
     }
 

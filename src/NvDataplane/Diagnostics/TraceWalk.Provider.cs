@@ -144,30 +144,39 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.ReservedVsid, "nvgre", $"VSID {vsid} is reserved (0..4095, 0xFFFFFF)");
         }
 
-        if (!_p.Vsids.TryGetValue(vsid, out var vsidInfo) || !vsidInfo.HasLocalPort)
+        if (!_p.Vsids.TryGetValue(vsid, out var vsidInfo))
         {
-            return Fail(DropReason.UnknownVsid, "nvgre", $"VSID {vsid} {(vsidInfo is null ? "is not in the policy" : "has no port on this host")}");
+            return Fail(DropReason.UnknownVsid, "nvgre", $"VSID {vsid} is not in the policy");
         }
 
+        // A VSID without a port here carries only MS-NVGREE messages (Forwarder.IsPortlessMessage).
+        bool portless = !vsidInfo.HasLocalPort;
+        string noPort = $"VSID {vsid} has no port on this host";
         int innerStart = gre + Gre.NvgreSize;
         ReadOnlySpan<byte> innerFrame = frame[innerStart..end];
         PacketInfo info = default;
         DropReason r = PacketParser.ParseEthernet(innerFrame, ref info);
         if (r != DropReason.None)
         {
-            return Fail(r, "nvgre", "inner frame: " + ParseProblem(r, in info, innerFrame.Length));
+            return portless ? Fail(DropReason.UnknownVsid, "nvgre", noPort) : Fail(r, "nvgre", "inner frame: " + ParseProblem(r, in info, innerFrame.Length));
         }
 
         Inner = HeadersOf(innerFrame, in info, ip: false);
         if (info.VlanId >= 0)
         {
-            return Fail(DropReason.InnerVlanTagged, "nvgre", $"the inner frame carries VLAN tag {info.VlanId}");
+            return portless ? Fail(DropReason.UnknownVsid, "nvgre", noPort) : Fail(DropReason.InnerVlanTagged, "nvgre", $"the inner frame carries VLAN tag {info.VlanId}");
         }
 
         r = PacketParser.ParseIp(innerFrame, ref info);
         if (r != DropReason.None)
         {
-            return Fail(r, "nvgre", "inner frame: " + ParseProblem(r, in info, innerFrame.Length));
+            return portless ? Fail(DropReason.UnknownVsid, "nvgre", noPort) : Fail(r, "nvgre", "inner frame: " + ParseProblem(r, in info, innerFrame.Length));
+        }
+
+        if (portless && (MigrationMessage.ClassifyInner(innerFrame, in info, outer.Source, outer.Destination) == MigrationMessageKind.None
+            || Forwarder.IsTenantFrame(_p, vsid, vsidInfo.DomainIndex, info.Source, Ethernet.ReadSource(innerFrame), out _)))
+        {
+            return Fail(DropReason.UnknownVsid, "nvgre", noPort + ", and this is no MS-NVGREE message, the only NVGRE such a VSID carries here");
         }
 
         Inner = HeadersOf(innerFrame, in info, ip: true);
@@ -246,7 +255,7 @@ internal sealed partial class TraceWalk
                     : $"{info.Destination}: no record in VSID {vsid}; the routing domain's GatewayWildcard VM on port {PortName(port)} takes it");
         }
 
-        if (!SourceMatchesOuter(ref info, vsidInfo, src, outerSource, innerStart))
+        if (!SourceMatchesOuter(ref info, vsidInfo, src, outerSource, innerStart, flood))
         {
             return DropReason.PaMismatch;
         }
@@ -277,7 +286,7 @@ internal sealed partial class TraceWalk
     /// (in the VSID, another VSID of the routing domain, the inner source MAC's L2Only record, or
     /// the domain's GatewayWildcard record).
     /// </summary>
-    private bool SourceMatchesOuter(ref PacketInfo info, VsidInfo vsidInfo, int src, IpAddr outerSource, int innerStart)
+    private bool SourceMatchesOuter(ref PacketInfo info, VsidInfo vsidInfo, int src, IpAddr outerSource, int innerStart, bool flood = false)
     {
         uint vsid = vsidInfo.Vsid;
         if (src >= 0 && !_p.Records[src].IsLocal)
@@ -285,7 +294,7 @@ internal sealed partial class TraceWalk
             var pa = _p.Records[src].ProviderAddress;
             if (pa != outerSource)
             {
-                if (RoutedFrom(in info, vsidInfo, src, outerSource))
+                if (RoutedFrom(in info, vsidInfo, src, outerSource, innerStart, flood))
                 {
                     return true;
                 }
@@ -336,7 +345,7 @@ internal sealed partial class TraceWalk
 
         if (_p.Records[src].ProviderAddress != outerSource)
         {
-            if (RoutedFrom(in info, vsidInfo, src, outerSource))
+            if (RoutedFrom(in info, vsidInfo, src, outerSource, innerStart, flood))
             {
                 return true;
             }
@@ -352,17 +361,19 @@ internal sealed partial class TraceWalk
 
     /// <summary>
     /// Whether the outer source is the PA of a useExternalRouter router of the routing domain on
-    /// another host and record <paramref name="src"/> is a VM's, with its step
-    /// (Forwarder.RoutedFrom).
+    /// another host, the inner source MAC is the router's, the frame is not flooded and record
+    /// <paramref name="src"/> is a VM's, with its step (Forwarder.RoutedFrom; the trace has no
+    /// REDIRECT overrides to follow).
     /// </summary>
-    private bool RoutedFrom(in PacketInfo info, VsidInfo vsidInfo, int src, IpAddr outerSource)
+    private bool RoutedFrom(in PacketInfo info, VsidInfo vsidInfo, int src, IpAddr outerSource, int innerStart, bool flood)
     {
-        if (!_p.Global.UseExternalRouter || _p.Records[src].Type == RecordType.GatewayWildcard)
+        if (!_p.Global.UseExternalRouter || flood || _p.Records[src].Type == RecordType.GatewayWildcard)
         {
             return false;
         }
 
-        int router = _p.RemoteRouterAt(vsidInfo.DomainIndex, outerSource, info.Source.IsV4);
+        var innerSourceMac = MacAddress.Read(_buffer.Frame[(innerStart + Ethernet.SourceOffset)..]);
+        int router = _p.RemoteRouterAt(vsidInfo.DomainIndex, outerSource, _p.Records[src].CustomerAddress.IsV4, innerSourceMac);
         if (router < 0)
         {
             return false;

@@ -47,7 +47,7 @@ internal sealed partial class TraceWalk
         Step("mtu", $"IP packet {info.L3Length} + overhead {overhead} = {info.L3Length + overhead} bytes ≤ MTU {t.Mtu} of {PortName(t.ProviderPortIndex)}");
         if (routed)
         {
-            RoutingRewrite(ref info, dst.MacAddress);
+            RoutingRewrite(ref info, dst.MacAddress, Forwarder.RoutedSourceMac(_p, in src, info.Source));
         }
 
         Step("tunnel", TunnelText(tunnel, in info), tunnel: tunnel);
@@ -150,7 +150,7 @@ internal sealed partial class TraceWalk
 
         if (routed)
         {
-            RoutingRewrite(ref info, _p.Records[dstIndex].MacAddress);
+            RoutingRewrite(ref info, _p.Records[dstIndex].MacAddress, Forwarder.RoutedSourceMac(_p, in src, info.Source));
         }
 
         ref readonly RecordEntry dst = ref _p.Records[dstIndex];

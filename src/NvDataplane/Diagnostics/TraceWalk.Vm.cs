@@ -148,10 +148,12 @@ internal sealed partial class TraceWalk
 
     /// <summary>
     /// The record vouching for a source CA from <paramref name="port"/> (Forwarder.VouchedSource):
-    /// its own record with the port's MAC, the GatewayWildcard VM's record, or the port's L2Only
-    /// record (the CA is then learned); -1, with the reason in a step, when none does.
+    /// its own record with the port's MAC, the GatewayWildcard VM's record (unless
+    /// <paramref name="wildcard"/> is false), useExternalRouter's router record (unless
+    /// <paramref name="routed"/> is false), or the port's L2Only record (the CA is then learned);
+    /// -1, with the reason in a step, when none does.
     /// </summary>
-    private int Vouch(PortInfo port, int own, IpAddr source, bool wildcard)
+    private int Vouch(PortInfo port, int own, IpAddr source, bool wildcard, bool routed = true)
     {
         var vsid = port.Vsid!;
         if (own >= 0)
@@ -162,7 +164,7 @@ internal sealed partial class TraceWalk
                 return own;
             }
 
-            if (wildcard && RouterVouch(port, source) is int router and >= 0)
+            if (routed && RouterVouch(port, source) is int router and >= 0)
             {
                 return router;
             }
@@ -179,17 +181,17 @@ internal sealed partial class TraceWalk
             return w;
         }
 
+        if (wildcard && routed && RouterVouch(port, source) is int router2 and >= 0)
+        {
+            return router2; // before learning, as the forwarder (DynamicRecords.cs UnrecordedSource)
+        }
+
         int l2 = L2OnlyRecord(vsid.Vsid, port.Mac, source.IsV4);
         if (l2 >= 0 && Forwarder.IsLearnable(_p, vsid, source))
         {
             Learn(vsid.Vsid, source, l2);
             Step("source", $"{source} has no record; the port's L2Only {Describe(l2)} vouches, and (VSID {vsid.Vsid}, {source}) is learned as a Dynamic binding", RecordOf(l2, "source", source));
             return l2;
-        }
-
-        if (wildcard && RouterVouch(port, source) is int routed and >= 0)
-        {
-            return routed;
         }
 
         string why = !owned.IsOutside ? $"the port is the GatewayWildcard VM, which stands for addresses outside the virtual network only, and {source} is {Describe(owned)}"
@@ -245,7 +247,7 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.SpoofedSource, "arp", $"sender MAC {senderMac} is not the port's MAC {port.Mac}");
         }
 
-        if (!senderIp.IsUnspecified && Vouch(port, _p.RecordIndex.Find(port.Vsid!.Vsid, senderIp), senderIp, wildcard: false) < 0)
+        if (!senderIp.IsUnspecified && Vouch(port, _p.RecordIndex.Find(port.Vsid!.Vsid, senderIp), senderIp, wildcard: false, routed: false) < 0)
         {
             return DropReason.SpoofedSource;
         }
@@ -317,7 +319,7 @@ internal sealed partial class TraceWalk
 
         if (!info.Source.IsUnspecified && !info.Source.IsV6LinkLocal)
         {
-            if (Vouch(port, _p.RecordIndex.Find(port.Vsid!.Vsid, info.Source), info.Source, wildcard: false) < 0)
+            if (Vouch(port, _p.RecordIndex.Find(port.Vsid!.Vsid, info.Source), info.Source, wildcard: false, routed: false) < 0)
             {
                 return DropReason.SpoofedSource;
             }
@@ -505,7 +507,7 @@ internal sealed partial class TraceWalk
                 return RoutedToExternal(port, ref info, dst);
             }
 
-            RoutingRewrite(ref info, d.MacAddress);
+            RoutingRewrite(ref info, d.MacAddress, Forwarder.RoutedSourceMac(_p, in _p.Records[src], info.Source));
             return Forward(d.LocalPortIndex, $"routed to port {PortName(d.LocalPortIndex)}");
         }
 
@@ -513,13 +515,14 @@ internal sealed partial class TraceWalk
     }
 
     /// <summary>The routing rewrite (Forwarder.RoutingRewrite), applied to the walk's copy: later decisions read the TTL.</summary>
-    private void RoutingRewrite(ref PacketInfo info, MacAddress destinationMac)
+    private void RoutingRewrite(ref PacketInfo info, MacAddress destinationMac, MacAddress sourceMac)
     {
         byte before = info.Ttl;
         Rewrite.AddressRewriter.DecrementTtl(_buffer.Frame, ref info);
         destinationMac.Write(_buffer.Frame);
-        _p.Global.GatewayMac.Write(_buffer.Frame[Ethernet.SourceOffset..]);
-        Step("route", $"router hop: {(info.IpVersion == 4 ? "TTL" : "hop limit")} {before} → {info.Ttl}, inner MACs {_p.Global.GatewayMac} → {destinationMac}");
+        sourceMac.Write(_buffer.Frame[Ethernet.SourceOffset..]);
+        string whose = sourceMac == _p.Global.GatewayMac ? string.Empty : " (the router's own MAC: it forwards another VM's CA, useExternalRouter)";
+        Step("route", $"router hop: {(info.IpVersion == 4 ? "TTL" : "hop limit")} {before} → {info.Ttl}, inner MACs {sourceMac}{whose} → {destinationMac}");
     }
 
     /// <summary>Ethernet padding is not sent on.</summary>
@@ -529,7 +532,7 @@ internal sealed partial class TraceWalk
     /// <summary>A VM's broadcast / multicast in a VSID that floods (Flooding.cs VmFlood).</summary>
     private DropReason VmFlood(PortInfo port, ref PacketInfo info)
     {
-        int src = Vouch(port, _p.RecordIndex.Find(port.Vsid!.Vsid, info.Source), info.Source, wildcard: true);
+        int src = Vouch(port, _p.RecordIndex.Find(port.Vsid!.Vsid, info.Source), info.Source, wildcard: true, routed: false);
         if (src < 0)
         {
             return DropReason.SpoofedSource;

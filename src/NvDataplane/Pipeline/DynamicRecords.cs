@@ -38,9 +38,14 @@ public sealed partial class Forwarder
     /// record that vouches for the source, or -1.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private int UnrecordedSource(PortInfo port, IpAddr source, long nowNs)
+    private int UnrecordedSource(PortInfo port, IpAddr source, long nowNs, bool routed)
     {
         int w = WildcardSource(_p, port, source, _learned, nowNs, out _);
+        if (w < 0 && routed)
+        {
+            w = RoutedSource(port, source, nowNs); // before learning: a router forwarding an L2Only VM's address must not take its binding
+        }
+
         return w >= 0 ? w : LearnFromPort(port, source, nowNs);
     }
 

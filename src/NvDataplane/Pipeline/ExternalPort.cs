@@ -250,7 +250,7 @@ public sealed partial class Forwarder
             return DropReason.NoLookupRecord; // the gateway CA itself answers nothing in the tenant
         }
 
-        RoutingRewrite(buffer.Frame, ref info, gateway.MacAddress);
+        AddressRewriter.DecrementTtl(buffer.Frame, ref info); // the router hop; ExternalOut's new Ethernet header replaces the MACs
         buffer.Length = info.IpFrameEnd;
         return ExternalOut(_p.Ports[gateway.LocalPortIndex], buffer, ref info);
     }

@@ -41,7 +41,7 @@ public sealed partial class Forwarder
     [MethodImpl(MethodImplOptions.NoInlining)]
     private DropReason VmFlood(PortInfo port, PacketBuffer buffer, ref PacketInfo info)
     {
-        int srcIndex = OwnSource(port, info.Source, buffer.TimestampNs);
+        int srcIndex = OwnSource(port, info.Source, buffer.TimestampNs, routed: false);
         if (srcIndex < 0)
         {
             return DropReason.SpoofedSource;

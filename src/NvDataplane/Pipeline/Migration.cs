@@ -342,7 +342,8 @@ public sealed partial class Forwarder
     /// to the outer destination PA) was sent by a VM of VSID <paramref name="vsid"/> instead: its
     /// source MAC is the one the policy gives a VM sending from <paramref name="source"/> there —
     /// the MAC of that CA's record, of an L2Only record of the VSID and family (the VM of a Dynamic
-    /// binding, learned yet or not), of the routing domain's GatewayWildcard record — or the
+    /// binding, learned yet or not), of the routing domain's GatewayWildcard record, of a
+    /// useExternalRouter router of the domain (forwarding another VM's CA) — or the
     /// gateway MAC (a frame the sender's distributed router routed). Tenants may hold addresses
     /// equal to PAs (HNV lets the two spaces overlap), so the addresses alone cannot tell; a
     /// message's inner source MAC is its sending NVE's (a provider port's), none of those, and the
@@ -369,8 +370,9 @@ public sealed partial class Forwarder
             return true;
         }
 
-        record = -1;
-        return sourceMac == p.Global.GatewayMac;
+        // A useExternalRouter router's forwarding carries its MAC with other VMs' CAs (RoutedSourceMac).
+        record = p.Global.UseExternalRouter ? p.RouterWithMac(domainIndex, sourceMac) : -1;
+        return record >= 0 || sourceMac == p.Global.GatewayMac;
     }
 
     /// <summary>The ICMP / ICMPv6 checksum of a received message: a corrupted REDIRECT must not move a tenant's traffic (RFC 1122 3.2.2, RFC 4443 2.4).</summary>
@@ -422,7 +424,7 @@ public sealed partial class Forwarder
         if (srcIndex >= 0 && !ForwardingData.IsLocal(srcData))
         {
             return p.RemotePas[ForwardingData.Index(srcData)] == d.OuterSource || RedirectedFrom(srcIndex, info.Source, d.OuterSource)
-                || RoutedFrom(in d, srcIndex);
+                || RoutedFrom(buffer, in d, srcIndex);
         }
 
         // A local record (or none): only a frame from one of our own PAs could match one, and
@@ -439,19 +441,52 @@ public sealed partial class Forwarder
         }
 
         return srcIndex >= 0 && (p.Records[srcIndex].ProviderAddress == d.OuterSource || RedirectedFrom(srcIndex, info.Source, d.OuterSource)
-            || RoutedFrom(in d, srcIndex));
+            || RoutedFrom(buffer, in d, srcIndex));
     }
 
     /// <summary>
-    /// Whether the outer source is the PA of a useExternalRouter router of the frame's routing
-    /// domain on another host (<see cref="PolicySnapshot.RemoteRouterAt"/>), and record
+    /// Whether a useExternalRouter router of the frame's routing domain on another host sent it
+    /// (DomainAddresses.cs RouterSource): the outer source is the router's PA — or the PA a
+    /// REDIRECT this worker applied moved the router to —, the inner source MAC is the router's
+    /// (its host marks what the router forwards so, Forwarder.RoutedSourceMac: a gateway's
+    /// traffic from outside on the same PA carries the gateway MAC), and record
     /// <paramref name="record"/> vouching for the inner source is a VM's (not the GatewayWildcard
-    /// record, which stands for addresses outside the network): the router forwarded a packet
-    /// between the domain's subnets with its sender's CA (DomainAddresses.cs RouterSource).
+    /// record, which stands for addresses outside the network). Never for a flooded frame:
+    /// link-scope traffic is nobody's to forward.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool RoutedFrom(in DecapState d, int record) =>
-        _p.Global.UseExternalRouter && _p.Records[record].Type != RecordType.GatewayWildcard && _p.RemoteRouterAt(d.DomainIndex, d.OuterSource, _p.Records[record].CustomerAddress.IsV4) >= 0;
+    private bool RoutedFrom(PacketBuffer buffer, in DecapState d, int record)
+    {
+        var p = _p;
+        if (!p.Global.UseExternalRouter || d.Flood || p.Records[record].Type == RecordType.GatewayWildcard)
+        {
+            return false;
+        }
+
+        bool v4 = p.Records[record].CustomerAddress.IsV4;
+        var mac = MacAddress.Read(buffer.Frame[(d.InnerStart + Ethernet.SourceOffset)..]);
+        if (p.RemoteRouterAt(d.DomainIndex, d.OuterSource, v4, mac) >= 0)
+        {
+            return true;
+        }
+
+        if (_redirects.Count == 0)
+        {
+            return false;
+        }
+
+        foreach (int r in p.Domains[d.DomainIndex].Routers)
+        {
+            ref readonly RecordEntry router = ref p.Records[r];
+            if (router.MacAddress == mac && router.CustomerAddress.IsV4 == v4
+                && _redirects.TryGet(router.Vsid, router.CustomerAddress, out var pa) && pa == d.OuterSource)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>Whether <paramref name="address"/> is one of this host's PAs.</summary>
     internal static bool IsOwnPa(PolicySnapshot p, IpAddr address) => p.LocalPaIndex.Find(0, address) >= 0;

@@ -263,28 +263,31 @@ public sealed partial class Forwarder
             _cachedVsidInfo = vsidInfo;
         }
 
-        if (!vsidInfo.HasLocalPort)
-        {
-            return DropReason.UnknownVsid;
-        }
-
+        // A VSID without a port here carries only MS-NVGREE messages (below): about this host's
+        // routed traffic into another VSID of a routing domain, which the message's VSID is.
+        bool portless = !vsidInfo.HasLocalPort;
         int innerStart = gre + Gre.NvgreSize;
         ReadOnlySpan<byte> inner = frame[innerStart..end];
         DropReason r = PacketParser.ParseEthernet(inner, ref info);
         if (r != DropReason.None)
         {
-            return r;
+            return portless ? DropReason.UnknownVsid : r;
         }
 
         if (info.VlanId >= 0)
         {
-            return DropReason.InnerVlanTagged;
+            return portless ? DropReason.UnknownVsid : DropReason.InnerVlanTagged;
         }
 
         r = PacketParser.ParseIp(inner, ref info);
         if (r != DropReason.None)
         {
-            return r;
+            return portless ? DropReason.UnknownVsid : r;
+        }
+
+        if (portless && !IsPortlessMessage(inner, in info, in outer, vsid, vsidInfo))
+        {
+            return DropReason.UnknownVsid;
         }
 
         d.Flood = Ethernet.ReadDestination(inner).IsMulticast || IsFloodDestination(info.Destination);
@@ -315,6 +318,16 @@ public sealed partial class Forwarder
 
         return DropReason.None;
     }
+
+    /// <summary>
+    /// Whether NVGRE in a VSID without a port here is an MS-NVGREE message for this host: a
+    /// REDIRECT or UNREACHABLE about traffic this host routed into that VSID of a routing domain
+    /// (a VM's frame in it has nowhere to go: unknown_vsid).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool IsPortlessMessage(ReadOnlySpan<byte> inner, in PacketInfo info, in PacketInfo outer, uint vsid, VsidInfo vsidInfo) =>
+        MigrationMessage.ClassifyInner(inner, in info, outer.Source, outer.Destination) != MigrationMessageKind.None
+        && !IsTenantFrame(_p, vsid, vsidInfo.DomainIndex, info.Source, MacAddress.Read(inner[Ethernet.SourceOffset..]), out _);
 
     /// <summary>
     /// Destination and anti-spoofing checks of a parsed NVGRE frame, from the two lookups' slot

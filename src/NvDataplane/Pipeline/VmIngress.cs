@@ -186,7 +186,7 @@ public sealed partial class Forwarder
                 return RoutedToExternal(port, buffer, ref info, in dst);
             }
 
-            RoutingRewrite(buffer.Frame, ref info, dst.MacAddress);
+            RoutingRewrite(buffer.Frame, ref info, dst.MacAddress, in p.Records[srcIndex]);
             buffer.Length = info.IpFrameEnd;
             return Forward(dst.LocalPortIndex, buffer);
         }
@@ -320,31 +320,43 @@ public sealed partial class Forwarder
     /// <summary>
     /// The record vouching for a source CA sent from <paramref name="port"/>: its record in the
     /// port's VSID with the port's MAC, the GatewayWildcard record of the gateway VM for an address
-    /// outside the virtual network, or useExternalRouter's router record for a VM's CA of the
-    /// routing domain (those two unless <paramref name="wildcard"/> is false, as for ARP and ND
-    /// senders; DomainAddresses.cs), or the port's L2Only record (the CA is then learned,
-    /// DynamicRecords.cs); -1 when there is none (spoofed).
+    /// outside the virtual network (unless <paramref name="wildcard"/> is false, as for ARP and ND
+    /// senders; DomainAddresses.cs), useExternalRouter's router record for a VM's CA of the
+    /// routing domain the router forwards (unless <paramref name="routed"/> is false, as for ARP,
+    /// ND and flooding: link-scope traffic is nobody's to forward), or the port's L2Only record
+    /// (the CA is then learned, DynamicRecords.cs); -1 when there is none (spoofed).
     /// </summary>
-    private int OwnSource(PortInfo port, IpAddr source, long nowNs, bool wildcard = true) =>
-        VouchedSource(port, _p.RecordIndex.Find(port.Vsid!.Vsid, source), source, nowNs, wildcard);
+    private int OwnSource(PortInfo port, IpAddr source, long nowNs, bool wildcard = true, bool routed = true) =>
+        VouchedSource(port, _p.RecordIndex.Find(port.Vsid!.Vsid, source), source, nowNs, wildcard, routed);
 
     /// <summary>As <see cref="OwnSource"/>, with the lookup of the source's own record (<paramref name="srcIndex"/>) already done.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int VouchedSource(PortInfo port, int srcIndex, IpAddr source, long nowNs, bool wildcard = true)
+    private int VouchedSource(PortInfo port, int srcIndex, IpAddr source, long nowNs, bool wildcard = true, bool routed = true)
     {
-        if (srcIndex < 0)
+        if (srcIndex >= 0)
         {
-            srcIndex = wildcard ? UnrecordedSource(port, source, nowNs) : LearnFromPort(port, source, nowNs);
+            return _p.Records[srcIndex].MacAddress == port.Mac ? srcIndex
+                : routed ? RoutedSource(port, source, nowNs) : -1; // another VM's CA: only its router sends from it
         }
 
-        return srcIndex >= 0 && _p.Records[srcIndex].MacAddress == port.Mac ? srcIndex
-            : wildcard ? RoutedSource(port, source, nowNs) : -1;
+        srcIndex = wildcard ? UnrecordedSource(port, source, nowNs, routed) : LearnFromPort(port, source, nowNs);
+        return srcIndex >= 0 && _p.Records[srcIndex].MacAddress == port.Mac ? srcIndex : -1;
     }
 
     /// <summary>A source no record of the port vouches for, sent by a router VM of useExternalRouter (<see cref="RouterSource"/>); -1 otherwise.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private int RoutedSource(PortInfo port, IpAddr source, long nowNs) =>
         _p.Global.UseExternalRouter ? RouterSource(_p, port, source, _learned, nowNs, out _) : -1;
+
+    /// <summary>
+    /// The inner source MAC of a routed packet whose source <paramref name="src"/> vouched for:
+    /// the gateway MAC, as the distributed router's hop — but the router's own MAC when a
+    /// useExternalRouter router forwards another VM's CA (a Static or Dynamic record vouching for
+    /// another address than its own), so that the receiving host tells the router's forwarding
+    /// from a gateway's traffic from outside on the same PA (ProviderIngress: RoutedFrom).
+    /// </summary>
+    internal static MacAddress RoutedSourceMac(PolicySnapshot p, in RecordEntry src, IpAddr source) =>
+        src.Type is RecordType.Static or RecordType.Dynamic && src.CustomerAddress != source ? src.MacAddress : p.Global.GatewayMac;
 
     /// <summary>
     /// ICMPv6 types 133–137 (RFC 4861): link-scope messages that IP rewrite would carry between
@@ -372,12 +384,12 @@ public sealed partial class Forwarder
     private DropReason ClassifyMiss(VsidInfo vsid, IpAddr destination) =>
         _p.RecordOutsideDomain(destination, vsid.DomainIndex) >= 0 ? DropReason.Isolation : DropReason.NoLookupRecord;
 
-    /// <summary>Decrements TTL and sets the inner MACs to gateway → destination record.</summary>
-    private void RoutingRewrite(Span<byte> frame, ref PacketInfo info, MacAddress destinationMac)
+    /// <summary>Decrements TTL and sets the inner MACs to gateway (or forwarding router, <see cref="RoutedSourceMac"/> of <paramref name="src"/>) → destination record.</summary>
+    private void RoutingRewrite(Span<byte> frame, ref PacketInfo info, MacAddress destinationMac, in RecordEntry src)
     {
         AddressRewriter.DecrementTtl(frame, ref info);
         destinationMac.Write(frame);
-        _p.Global.GatewayMac.Write(frame[Ethernet.SourceOffset..]);
+        RoutedSourceMac(_p, in src, info.Source).Write(frame[Ethernet.SourceOffset..]);
     }
 
     private DropReason ToRemote(PortInfo port, PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RemoteDestination dst, bool routed)
@@ -421,7 +433,7 @@ public sealed partial class Forwarder
         Span<byte> frame = buffer.Frame;
         if (routed)
         {
-            RoutingRewrite(frame, ref info, dst.MacAddress);
+            RoutingRewrite(frame, ref info, dst.MacAddress, in src);
         }
 
         buffer.Length = info.IpFrameEnd;
@@ -520,7 +532,7 @@ public sealed partial class Forwarder
         Span<byte> frame = buffer.Frame;
         if (routed)
         {
-            RoutingRewrite(frame, ref info, dst.MacAddress);
+            RoutingRewrite(frame, ref info, dst.MacAddress, in src);
         }
 
         uint flow = FlowHash.Compute(in info);
@@ -606,7 +618,7 @@ public sealed partial class Forwarder
             return DropReason.SpoofedSource;
         }
 
-        if (!senderIp.IsUnspecified && OwnSource(port, senderIp, buffer.TimestampNs, wildcard: false) < 0)
+        if (!senderIp.IsUnspecified && OwnSource(port, senderIp, buffer.TimestampNs, wildcard: false, routed: false) < 0)
         {
             return DropReason.SpoofedSource;
         }
@@ -667,7 +679,7 @@ public sealed partial class Forwarder
         }
 
         var vsid = port.Vsid!;
-        if (!info.Source.IsUnspecified && OwnSource(port, info.Source, buffer.TimestampNs, wildcard: false) < 0
+        if (!info.Source.IsUnspecified && OwnSource(port, info.Source, buffer.TimestampNs, wildcard: false, routed: false) < 0
             && !info.Source.IsV6LinkLocal)
         {
             return DropReason.SpoofedSource; // link-local sources (fe80::/10) are the VM's own business and carry no record

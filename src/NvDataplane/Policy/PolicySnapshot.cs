@@ -176,10 +176,10 @@ public sealed class RoutingDomain
     public int WildcardV6 { get; init; } = -1;
 
     /// <summary>
-    /// With <c>global.useExternalRouter</c>, the Encap records the domain's routes name as next
-    /// hop (resolved as the forwarder resolves them: the next hop's record in the route's VSID,
-    /// or the GatewayWildcard record standing for it): the routers that forward the domain's
-    /// traffic between its subnets, and so may send from its VMs' CAs. Empty without it.
+    /// With <c>global.useExternalRouter</c>, the Encap records (Static or Dynamic: a record of
+    /// the next hop CA itself, not the GatewayWildcard record standing for one) the domain's
+    /// routes name as next hop: the routers that forward the domain's traffic between its
+    /// subnets, and so may send from its VMs' CAs. Empty without it.
     /// </summary>
     public int[] Routers { get; internal set; } = [];
 
@@ -470,10 +470,12 @@ public sealed class PolicySnapshot
     /// <summary>
     /// With <c>global.useExternalRouter</c>, the router of routing domain <paramref name="domain"/>
     /// on another host whose PA is <paramref name="pa"/> (<see cref="RoutingDomain.Routers"/>),
-    /// with a record of the family, else -1: NVGRE from that PA may carry the domain's CAs of
-    /// that family the router forwarded (as its own host lets it send them, RouterRecordOf).
+    /// with a record of the family and MAC <paramref name="mac"/>, else -1: NVGRE from that PA
+    /// whose inner source MAC is the router's may carry the domain's CAs of that family the router
+    /// forwarded (as its own host lets it send them, RouterRecordOf, and marks them,
+    /// Forwarder.RoutedSourceMac).
     /// </summary>
-    public int RemoteRouterAt(int domain, IpAddr pa, bool v4)
+    public int RemoteRouterAt(int domain, IpAddr pa, bool v4, MacAddress mac)
     {
         if (domain < 0)
         {
@@ -482,7 +484,27 @@ public sealed class PolicySnapshot
 
         foreach (int r in Domains[domain].Routers)
         {
-            if (!Records[r].IsLocal && Records[r].ProviderAddress == pa && Records[r].CustomerAddress.IsV4 == v4)
+            ref readonly RecordEntry e = ref Records[r];
+            if (!e.IsLocal && e.ProviderAddress == pa && e.CustomerAddress.IsV4 == v4 && e.MacAddress == mac)
+            {
+                return r;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>With <c>global.useExternalRouter</c>, a router record of routing domain <paramref name="domain"/> with MAC <paramref name="mac"/>; -1 when none.</summary>
+    public int RouterWithMac(int domain, MacAddress mac)
+    {
+        if (domain < 0)
+        {
+            return -1;
+        }
+
+        foreach (int r in Domains[domain].Routers)
+        {
+            if (Records[r].MacAddress == mac)
             {
                 return r;
             }
@@ -986,7 +1008,6 @@ public sealed class PolicySnapshot
             };
         }
 
-        // Routers resolve through the wildcard records just set (this version's own objects).
         for (int d = 0; d < Domains.Length && Global.UseExternalRouter; d++)
         {
             Domains[d].Routers = RoutersOf(d);
@@ -1004,12 +1025,10 @@ public sealed class PolicySnapshot
                 continue;
             }
 
+            // The GatewayWildcard record standing for a next hop is left out: what it vouches for
+            // is the gateway's, outside the network, and a router's forwarded frames are told from
+            // those by the router record's MAC (Forwarder.RoutedSourceMac).
             int hop = RecordIndex.Find(route.Vsid, route.NextHop);
-            if (hop < 0)
-            {
-                hop = WildcardNextHop(domain, in route);
-            }
-
             if (hop >= 0 && Records[hop].Rule == TranslationRule.Encap)
             {
                 routers.Add(hop);

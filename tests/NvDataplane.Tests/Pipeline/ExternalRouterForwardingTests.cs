@@ -117,6 +117,7 @@ public class ExternalRouterForwardingTests
         Assert.That(GreVsid(frame), Is.EqualTo(5002u));
         byte[] inner = frame[(14 + 20 + 8)..];
         Assert.That(inner[..6], Is.EqualTo(Mac(Red2Mac)));
+        Assert.That(inner[6..12], Is.EqualTo(Mac(RtrMac)), "inner source MAC: the router's, not the gateway MAC: what tells its forwarding from a gateway's traffic on its PA");
         Assert.That(inner[srcOffset..(srcOffset + length)], Is.EqualTo(Addr(src)), "inner source: red1's CA");
         Assert.That(hv1.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.Zero);
         TraceAgrees(hv1, "rtr", forwarded, null);
@@ -141,7 +142,7 @@ public class ExternalRouterForwardingTests
         TraceAgrees(hv1, "rtr", forwarded, "spoofed_source");
 
         var hv2 = ForwarderHarness.FromJson(Config(hv1: false, useExternalRouter: false));
-        byte[] arriving = NvgreFrom("192.168.1.20", 5002, Udp(Red2Mac, GatewayMac, "10.1.1.7", "10.1.2.8"));
+        byte[] arriving = NvgreFrom("192.168.1.20", 5002, Udp(Red2Mac, RtrMac, "10.1.1.7", "10.1.2.8"));
         Assert.That(hv2.Send("pnic0", arriving), Is.Empty);
         Assert.That(hv2.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(1));
         TraceAgrees(hv2, "pnic0", arriving, "pa_mismatch");
@@ -184,24 +185,117 @@ public class ExternalRouterForwardingTests
         TraceAgrees(hv1, "rtr", forwarded, "spoofed_source");
 
         var hv2 = ForwarderHarness.FromJson(V4Router(hv1: false));
-        byte[] arriving = NvgreFrom("192.168.1.20", 5002, Udp(Red2Mac, GatewayMac, "fd00:1::7", "fd00:2::8"));
+        byte[] arriving = NvgreFrom("192.168.1.20", 5002, Udp(Red2Mac, RtrMac, "fd00:1::7", "fd00:2::8"));
         Assert.That(hv2.Send("pnic0", arriving), Is.Empty);
         Assert.That(hv2.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(1));
         TraceAgrees(hv2, "pnic0", arriving, "pa_mismatch");
-        var v4 = hv2.Send("pnic0", NvgreFrom("192.168.1.20", 5002, Udp(Red2Mac, GatewayMac, "10.1.1.7", "10.1.2.8")));
+        var v4 = hv2.Send("pnic0", NvgreFrom("192.168.1.20", 5002, Udp(Red2Mac, RtrMac, "10.1.1.7", "10.1.2.8")));
         Assert.That(v4, Has.Count.EqualTo(1), "IPv4 still");
     }
 
-    [TestCase("192.168.1.30", 5002u, "10.1.1.7", "10.1.2.8", Description = "a PA no router has")]
-    [TestCase("192.168.1.10", 5002u, "10.1.2.8", "10.1.2.8", Description = "red1's PA, not the router's, for red2's own CA")]
-    [TestCase("192.168.1.20", 6001u, "10.1.1.7", "10.1.1.9", Description = "Red's router into Blue's VSID, with blue1's CA")]
-    public void Nvgre_with_a_vm_source_from_anywhere_but_its_pa_or_the_domain_router_is_pa_mismatch(string outerSource, uint vsid, string innerSource, string innerDestination)
+    [TestCase("192.168.1.30", 5002u, RtrMac, "10.1.1.7", "10.1.2.8", Description = "a PA no router has")]
+    [TestCase("192.168.1.10", 5002u, RtrMac, "10.1.2.8", "10.1.2.8", Description = "red1's PA, not the router's, for red2's own CA")]
+    [TestCase("192.168.1.20", 6001u, RtrMac, "10.1.1.7", "10.1.1.9", Description = "Red's router into Blue's VSID, with blue1's CA")]
+    [TestCase("192.168.1.20", 5002u, GatewayMac, "10.1.1.7", "10.1.2.8", Description = "the router's PA, but routed by its host as a gateway's traffic from outside (an external port or GatewayWildcard VM on that PA)")]
+    [TestCase("192.168.1.20", 5002u, Red1Mac, "10.1.1.7", "10.1.2.8", Description = "the router's PA, another VM's MAC")]
+    public void Nvgre_with_a_vm_source_from_anywhere_but_its_pa_or_the_domain_router_is_pa_mismatch(string outerSource, uint vsid, string innerSourceMac, string innerSource, string innerDestination)
     {
         var hv2 = ForwarderHarness.FromJson(Config(hv1: false));
         string dstMac = vsid == 6001 ? Blue2Mac : Red2Mac;
-        byte[] arriving = NvgreFrom(outerSource, vsid, Udp(dstMac, GatewayMac, innerSource, innerDestination));
+        byte[] arriving = NvgreFrom(outerSource, vsid, Udp(dstMac, innerSourceMac, innerSource, innerDestination));
         Assert.That(hv2.Send("pnic0", arriving), Is.Empty);
         Assert.That(hv2.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(1));
         TraceAgrees(hv2, "pnic0", arriving, "pa_mismatch");
+    }
+
+    /// <summary>The configuration with more entries spliced into its <c>lookupRecords</c> and a <c>virtualSubnets</c> section.</summary>
+    private static string With(string json, string records = "", string virtualSubnets = "") =>
+        json.Replace("\"lookupRecords\": [", "\"lookupRecords\": [ " + records, StringComparison.Ordinal)
+            .Replace("\"customerRoutes\": [", (virtualSubnets.Length == 0 ? "" : "\"virtualSubnets\": [ " + virtualSubnets + " ], ") + "\"customerRoutes\": [", StringComparison.Ordinal);
+
+    [Test]
+    public void A_router_forwarding_icmp_between_cas_equal_to_pas_is_tenant_traffic_not_a_migration_message()
+    {
+        // X (192.168.1.20, VSID 5001, on hv1) and Y (192.168.1.11, VSID 5002, red2 on hv2): CAs
+        // equal to the router's and hv2's PAs. X's ICMP 3/10 to Y, forwarded by the router, is
+        // shaped like an MS-NVGREE UNREACHABLE from .20 to .11; it was consumed as one.
+        string records = $$"""
+            { "customerAddress": "192.168.1.20", "virtualSubnetId": 5001, "macAddress": "{{Red1Mac}}", "providerAddress": "192.168.1.10" },
+            { "customerAddress": "192.168.1.11", "virtualSubnetId": 5002, "macAddress": "{{Red2Mac}}", "providerAddress": "192.168.1.11" },
+            """;
+        var hv2 = ForwarderHarness.FromJson(With(Config(hv1: false), records));
+        byte[] quote = Ipv4Of("192.168.1.11", "192.168.1.20", 17, UdpOf(1, 2, new byte[8]));
+        byte[] icmp = Concat([3, 10, 0, 0, 0, 0, 0, 0], quote);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), ReferenceChecksum(icmp));
+        byte[] inner = Concat(Eth(Red2Mac, RtrMac, 0x0800), Ipv4Of("192.168.1.20", "192.168.1.11", 1, icmp));
+        byte[] arriving = NvgreFrom("192.168.1.20", 5002, inner);
+
+        var output = hv2.Send("pnic0", arriving);
+        Assert.That(output.Select(o => o.Port), Is.EqualTo(new[] { hv2.Port("red2") }), "delivered to red2");
+        Assert.That(output[0].Frame, Is.EqualTo(inner));
+        Assert.That(hv2.Forwarder.Counters.Migration.UnreachablesReceived, Is.Zero);
+        TraceAgrees(hv2, "pnic0", arriving, null);
+    }
+
+    [Test]
+    public void A_router_floods_nothing_from_another_vms_ca()
+    {
+        // Broadcast and multicast are link-scope: a router forwards none, so none may carry a
+        // VM's CA from it (an echo to ff02::1 "from" red1 would have every VM answer red1).
+        string floods = """{ "virtualSubnetId": 5002, "flooding": true }, { "virtualSubnetId": 5003, "flooding": true }""";
+        var hv1 = ForwarderHarness.FromJson(With(Config(hv1: true), virtualSubnets: floods));
+        byte[] broadcast = Udp("FF-FF-FF-FF-FF-FF", RtrMac, "10.1.1.7", "255.255.255.255");
+        Assert.That(hv1.Send("rtr", broadcast), Is.Empty);
+        Assert.That(hv1.Forwarder.Counters.Drop(DropReason.SpoofedSource), Is.EqualTo(1));
+        TraceAgrees(hv1, "rtr", broadcast, "spoofed_source");
+
+        var hv2 = ForwarderHarness.FromJson(With(Config(hv1: false), virtualSubnets: floods));
+        byte[] arriving = NvgreFrom("192.168.1.20", 5002, Udp("FF-FF-FF-FF-FF-FF", RtrMac, "10.1.1.7", "255.255.255.255"));
+        Assert.That(hv2.Send("pnic0", arriving), Is.Empty);
+        Assert.That(hv2.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(1));
+        TraceAgrees(hv2, "pnic0", arriving, "pa_mismatch");
+    }
+
+    [Test]
+    public void After_a_redirect_moves_the_router_its_forwarding_is_taken_from_its_new_pa()
+    {
+        // The router moved from 192.168.1.20 to .21; its old host's REDIRECT (trusted) moved hv2's
+        // traffic for it. What it forwards now comes from .21, which no record names.
+        var hv2 = ForwarderHarness.FromJson(Config(hv1: false).Replace("\"useExternalRouter\": true", "\"useExternalRouter\": true, \"trustRedirects\": true", StringComparison.Ordinal));
+        byte[] forwarded = NvgreFrom("192.168.1.21", 5002, Udp(Red2Mac, RtrMac, "10.1.1.7", "10.1.2.8"));
+        Assert.That(hv2.Send("pnic0", forwarded), Is.Empty, "before the REDIRECT: pa_mismatch");
+
+        byte[] offending = Concat(Ipv4Of("192.168.1.11", "192.168.1.20", 47, NvgreOf(5003, 0x11, Udp(RtrMac, GatewayMac, "10.1.2.8", "10.1.3.254"))));
+        byte[] icmp = Concat([5, 10, 0, 0], Addr("192.168.1.21"), offending);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), ReferenceChecksum(icmp));
+        byte[] redirect = NvgreFrom("192.168.1.20", 5003, Concat(Eth(Hv2Mac, Hv1Mac, 0x0800), Ipv4Of("192.168.1.20", "192.168.1.11", 1, icmp, ttl: 128, flagsFragment: 0)));
+        Assert.That(hv2.Send("pnic0", redirect), Is.Empty);
+        Assert.That(hv2.Forwarder.Counters.Migration.RedirectsApplied, Is.EqualTo(1), "taken in VSID 5003, where hv2 has no port: that of the traffic it routed to the router");
+        TraceAgrees(hv2, "pnic0", redirect, null);
+
+        var output = hv2.Send("pnic0", forwarded);
+        Assert.That(output.Select(o => o.Port), Is.EqualTo(new[] { hv2.Port("red2") }), "the router's forwarding from its new PA");
+        Assert.That(hv2.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(1), "only the first");
+        Assert.That(hv2.Send("pnic0", NvgreFrom("192.168.1.20", 5002, Udp(Red2Mac, RtrMac, "10.1.1.7", "10.1.2.8"))), Is.Not.Empty,
+            "from its old PA as well, as its own record's PA stays in the policy");
+    }
+
+    [Test]
+    public void A_router_with_an_l2only_record_forwards_an_l2only_vms_address_without_taking_its_binding()
+    {
+        // l2 (VSID 5003, L2Only) sends from 10.1.3.50, learned as its binding; the router, which
+        // has an L2Only record as well, forwards that traffic. Learning before the router's vouch
+        // moved the binding to the router, and 10.1.3.50's traffic went to the router from then on.
+        const string L2Mac = "00-15-5D-00-03-50";
+        string json = With(Config(hv1: true), $$"""
+            { "customerAddress": "0.0.0.0", "virtualSubnetId": 5003, "macAddress": "{{L2Mac}}", "providerAddress": "192.168.1.20", "type": "L2Only" },
+            { "customerAddress": "0.0.0.0", "virtualSubnetId": 5003, "macAddress": "{{RtrMac}}", "providerAddress": "192.168.1.20", "type": "L2Only" },
+            """).Replace("""{ "name": "rtr",""", $$"""{ "name": "l2", "role": "vm", "macAddress": "{{L2Mac}}", "virtualSubnetId": 5003 }, { "name": "rtr",""", StringComparison.Ordinal);
+        var hv1 = ForwarderHarness.FromJson(json);
+        Assert.That(hv1.Send("l2", Udp(GatewayMac, L2Mac, "10.1.3.50", "10.1.1.7")).Select(o => o.Port), Is.EqualTo(new[] { hv1.Port("rtr") }), "to the router");
+        Assert.That(hv1.Send("rtr", Forwarded("10.1.3.50", "10.1.1.7")).Select(o => o.Port), Is.EqualTo(new[] { hv1.Port("red1") }), "forwarded on");
+
+        var back = hv1.Send("rtr", Udp(L2Mac, RtrMac, "10.1.3.254", "10.1.3.50"));
+        Assert.That(back.Select(o => o.Port), Is.EqualTo(new[] { hv1.Port("l2") }), "10.1.3.50 is still l2's");
     }
 }
