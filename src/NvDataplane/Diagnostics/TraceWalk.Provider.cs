@@ -173,6 +173,11 @@ internal sealed partial class TraceWalk
             return portless ? Fail(DropReason.UnknownVsid, "nvgre", noPort) : Fail(r, "nvgre", "inner frame: " + ParseProblem(r, in info, innerFrame.Length));
         }
 
+        if (portless && !_p.MayCarryMessages(vsidInfo))
+        {
+            return Fail(DropReason.UnknownVsid, "nvgre", noPort + ", nor in its routing domain (if any): no traffic of this host's goes there");
+        }
+
         if (portless && (MigrationMessage.ClassifyInner(innerFrame, in info, outer.Source, outer.Destination) == MigrationMessageKind.None
             || Forwarder.IsTenantFrame(_p, vsid, vsidInfo.DomainIndex, info.Source, Ethernet.ReadSource(innerFrame), out _)))
         {
@@ -182,6 +187,14 @@ internal sealed partial class TraceWalk
         Inner = HeadersOf(innerFrame, in info, ip: true);
         var innerDstMac = Ethernet.ReadDestination(innerFrame);
         Step("parse", $"inner: Ethernet {Ethernet.ReadSource(innerFrame)} → {innerDstMac}, {Describe(in info)}");
+
+        // Before the message check, as the forwarder (NvgreClassify).
+        bool flood = innerDstMac.IsMulticast || Forwarder.IsFloodDestination(info.Destination);
+        if (flood && vsidInfo.Flood is null)
+        {
+            return Fail(DropReason.FloodingDisabled, "nvgre", $"inner broadcast / multicast, and VSID {vsid} does not flood");
+        }
+
         if (MigrationMessage.ClassifyInner(innerFrame, in info, outer.Source, outer.Destination) is not MigrationMessageKind.None and var message)
         {
             var innerSrcMac = Ethernet.ReadSource(innerFrame);
@@ -191,12 +204,6 @@ internal sealed partial class TraceWalk
             }
 
             Step("migration", $"ICMP from PA {outer.Source} to PA {outer.Destination} shaped like an MS-NVGREE {(message == MigrationMessageKind.Redirect ? "REDIRECT" : "UNREACHABLE")}, but its source MAC {innerSrcMac} is {(sender >= 0 ? $"that of {Describe(sender)}" : "the gateway MAC (routed)")}: a VM's own packet between CAs equal to PAs, forwarded as tenant traffic");
-        }
-
-        bool flood = innerDstMac.IsMulticast || Forwarder.IsFloodDestination(info.Destination);
-        if (flood && vsidInfo.Flood is null)
-        {
-            return Fail(DropReason.FloodingDisabled, "nvgre", $"inner broadcast / multicast, and VSID {vsid} does not flood");
         }
 
         if (Forwarder.IsNeighborAnnouncement(innerFrame, in info))
@@ -361,13 +368,15 @@ internal sealed partial class TraceWalk
 
     /// <summary>
     /// Whether the outer source is the PA of a useExternalRouter router of the routing domain on
-    /// another host, the inner source MAC is the router's, the frame is not flooded and record
+    /// another host, the inner source MAC is the router's, the frame is neither flooded nor
+    /// neighbor discovery and record
     /// <paramref name="src"/> is a VM's, with its step (Forwarder.RoutedFrom; the trace has no
     /// REDIRECT overrides to follow).
     /// </summary>
     private bool RoutedFrom(in PacketInfo info, VsidInfo vsidInfo, int src, IpAddr outerSource, int innerStart, bool flood)
     {
-        if (!_p.Global.UseExternalRouter || flood || _p.Records[src].Type == RecordType.GatewayWildcard)
+        if (!_p.Global.UseExternalRouter || vsidInfo.DomainIndex < 0 || flood || _p.Records[src].Type == RecordType.GatewayWildcard
+            || Forwarder.IsNeighborDiscovery(_buffer.Frame[innerStart..], in info))
         {
             return false;
         }

@@ -424,7 +424,7 @@ public sealed partial class Forwarder
         if (srcIndex >= 0 && !ForwardingData.IsLocal(srcData))
         {
             return p.RemotePas[ForwardingData.Index(srcData)] == d.OuterSource || RedirectedFrom(srcIndex, info.Source, d.OuterSource)
-                || RoutedFrom(buffer, in d, srcIndex);
+                || RoutedFrom(buffer, in info, in d, srcIndex);
         }
 
         // A local record (or none): only a frame from one of our own PAs could match one, and
@@ -441,7 +441,7 @@ public sealed partial class Forwarder
         }
 
         return srcIndex >= 0 && (p.Records[srcIndex].ProviderAddress == d.OuterSource || RedirectedFrom(srcIndex, info.Source, d.OuterSource)
-            || RoutedFrom(buffer, in d, srcIndex));
+            || RoutedFrom(buffer, in info, in d, srcIndex));
     }
 
     /// <summary>
@@ -451,14 +451,16 @@ public sealed partial class Forwarder
     /// (its host marks what the router forwards so, Forwarder.RoutedSourceMac: a gateway's
     /// traffic from outside on the same PA carries the gateway MAC), and record
     /// <paramref name="record"/> vouching for the inner source is a VM's (not the GatewayWildcard
-    /// record, which stands for addresses outside the network). Never for a flooded frame:
-    /// link-scope traffic is nobody's to forward.
+    /// record, which stands for addresses outside the network). Never for a flooded frame or
+    /// neighbor discovery: link-scope traffic is nobody's to forward. Never in a VSID without a
+    /// routing domain, which has no router.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool RoutedFrom(PacketBuffer buffer, in DecapState d, int record)
+    private bool RoutedFrom(PacketBuffer buffer, in PacketInfo info, in DecapState d, int record)
     {
         var p = _p;
-        if (!p.Global.UseExternalRouter || d.Flood || p.Records[record].Type == RecordType.GatewayWildcard)
+        if (!p.Global.UseExternalRouter || d.DomainIndex < 0 || d.Flood || p.Records[record].Type == RecordType.GatewayWildcard
+            || IsNeighborDiscovery(buffer.Frame[d.InnerStart..d.InnerEnd], in info))
         {
             return false;
         }

@@ -322,11 +322,13 @@ public sealed partial class Forwarder
     /// <summary>
     /// Whether NVGRE in a VSID without a port here is an MS-NVGREE message for this host: a
     /// REDIRECT or UNREACHABLE about traffic this host routed into that VSID of a routing domain
-    /// (a VM's frame in it has nowhere to go: unknown_vsid).
+    /// where it has a port (<see cref="PolicySnapshot.MayCarryMessages"/>; a VM's frame in it
+    /// has nowhere to go: unknown_vsid).
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool IsPortlessMessage(ReadOnlySpan<byte> inner, in PacketInfo info, in PacketInfo outer, uint vsid, VsidInfo vsidInfo) =>
-        MigrationMessage.ClassifyInner(inner, in info, outer.Source, outer.Destination) != MigrationMessageKind.None
+        _p.MayCarryMessages(vsidInfo)
+        && MigrationMessage.ClassifyInner(inner, in info, outer.Source, outer.Destination) != MigrationMessageKind.None
         && !IsTenantFrame(_p, vsid, vsidInfo.DomainIndex, info.Source, MacAddress.Read(inner[Ethernet.SourceOffset..]), out _);
 
     /// <summary>

@@ -248,6 +248,11 @@ public sealed partial class Forwarder
         }
 
         ref readonly RecordEntry src = ref p.Records[srcIndex];
+        if (src.Type == RecordType.GatewayWildcard && p.Global.UseExternalRouter)
+        {
+            MarkGatewayTraffic(port, buffer, in info);
+        }
+
         bool nat = ForwardingData.IsNat(dstData);
         if (!nat && Redirected(port.Vsid!.Vsid, info.Destination, default, out var redirected))
         {
@@ -347,6 +352,22 @@ public sealed partial class Forwarder
     [MethodImpl(MethodImplOptions.NoInlining)]
     private int RoutedSource(PortInfo port, IpAddr source, long nowNs) =>
         _p.Global.UseExternalRouter ? RouterSource(_p, port, source, _learned, nowNs, out _) : -1;
+
+    /// <summary>
+    /// A GatewayWildcard VM that is also a useExternalRouter router (its own record is a route's
+    /// next hop) sending on-link to another host from an address outside the network: the inner
+    /// source MAC becomes the gateway MAC, as on its routed traffic, so that no host takes the
+    /// frame for the router's forwarding — one that counts the address as a VM's (an L2Only VM's
+    /// binding learned there and not here) would, by the router's MAC (RoutedFrom).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void MarkGatewayTraffic(PortInfo port, PacketBuffer buffer, in PacketInfo info)
+    {
+        if (_p.RouterRecordOf(port, info.Source.IsV4) >= 0)
+        {
+            _p.Global.GatewayMac.Write(buffer.Frame[Ethernet.SourceOffset..]);
+        }
+    }
 
     /// <summary>
     /// The inner source MAC of a routed packet whose source <paramref name="src"/> vouched for:

@@ -494,6 +494,30 @@ public sealed class PolicySnapshot
         return -1;
     }
 
+    /// <summary>
+    /// Whether NVGRE in VSID <paramref name="vsid"/>, where this host has no port, may carry an
+    /// MS-NVGREE message for it: the VSID is in a routing domain where this host has a port, so
+    /// its VMs' traffic may be routed there (a message comes in the VSID of the traffic it is
+    /// about). Any other such VSID carries nothing for this host.
+    /// </summary>
+    public bool MayCarryMessages(VsidInfo vsid)
+    {
+        if (vsid.DomainIndex < 0)
+        {
+            return false;
+        }
+
+        foreach (uint v in Domains[vsid.DomainIndex].Vsids)
+        {
+            if (Vsids.TryGetValue(v, out var other) && other.HasLocalPort)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>With <c>global.useExternalRouter</c>, a router record of routing domain <paramref name="domain"/> with MAC <paramref name="mac"/>; -1 when none.</summary>
     public int RouterWithMac(int domain, MacAddress mac)
     {

@@ -256,19 +256,31 @@ public class ExternalRouterForwardingTests
         TraceAgrees(hv2, "pnic0", arriving, "pa_mismatch");
     }
 
+    /// <summary>
+    /// hv1's (192.168.1.20's) MS-NVGREE REDIRECT to hv2: (VSID <paramref name="vsid"/>,
+    /// <paramref name="ca"/>) moved to <paramref name="target"/>, quoting hv2's packet to it.
+    /// </summary>
+    private static byte[] RedirectToHv2(uint vsid, string ca, string target, string innerDestinationMac = Hv2Mac)
+    {
+        byte[] offending = Ipv4Of("192.168.1.11", "192.168.1.20", 47, NvgreOf(vsid, 0x11, Udp(RtrMac, GatewayMac, "10.1.2.8", ca)));
+        byte[] icmp = Concat([5, 10, 0, 0], Addr(target), offending);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), ReferenceChecksum(icmp));
+        return NvgreFrom("192.168.1.20", vsid, Concat(Eth(innerDestinationMac, Hv1Mac, 0x0800), Ipv4Of("192.168.1.20", "192.168.1.11", 1, icmp, ttl: 128, flagsFragment: 0)));
+    }
+
+    private static string Trusting(string json) =>
+        json.Replace("\"useExternalRouter\": true", "\"useExternalRouter\": true, \"trustRedirects\": true", StringComparison.Ordinal);
+
     [Test]
     public void After_a_redirect_moves_the_router_its_forwarding_is_taken_from_its_new_pa()
     {
         // The router moved from 192.168.1.20 to .21; its old host's REDIRECT (trusted) moved hv2's
         // traffic for it. What it forwards now comes from .21, which no record names.
-        var hv2 = ForwarderHarness.FromJson(Config(hv1: false).Replace("\"useExternalRouter\": true", "\"useExternalRouter\": true, \"trustRedirects\": true", StringComparison.Ordinal));
+        var hv2 = ForwarderHarness.FromJson(Trusting(Config(hv1: false)));
         byte[] forwarded = NvgreFrom("192.168.1.21", 5002, Udp(Red2Mac, RtrMac, "10.1.1.7", "10.1.2.8"));
         Assert.That(hv2.Send("pnic0", forwarded), Is.Empty, "before the REDIRECT: pa_mismatch");
 
-        byte[] offending = Concat(Ipv4Of("192.168.1.11", "192.168.1.20", 47, NvgreOf(5003, 0x11, Udp(RtrMac, GatewayMac, "10.1.2.8", "10.1.3.254"))));
-        byte[] icmp = Concat([5, 10, 0, 0], Addr("192.168.1.21"), offending);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(icmp.AsSpan(2), ReferenceChecksum(icmp));
-        byte[] redirect = NvgreFrom("192.168.1.20", 5003, Concat(Eth(Hv2Mac, Hv1Mac, 0x0800), Ipv4Of("192.168.1.20", "192.168.1.11", 1, icmp, ttl: 128, flagsFragment: 0)));
+        byte[] redirect = RedirectToHv2(5003, "10.1.3.254", "192.168.1.21");
         Assert.That(hv2.Send("pnic0", redirect), Is.Empty);
         Assert.That(hv2.Forwarder.Counters.Migration.RedirectsApplied, Is.EqualTo(1), "taken in VSID 5003, where hv2 has no port: that of the traffic it routed to the router");
         TraceAgrees(hv2, "pnic0", redirect, null);
@@ -297,5 +309,86 @@ public class ExternalRouterForwardingTests
 
         var back = hv1.Send("rtr", Udp(L2Mac, RtrMac, "10.1.3.254", "10.1.3.50"));
         Assert.That(back.Select(o => o.Port), Is.EqualTo(new[] { hv1.Port("l2") }), "10.1.3.50 is still l2's");
+    }
+
+    [Test]
+    public void Nvgre_from_the_wrong_pa_in_a_vsid_without_a_routing_domain_is_pa_mismatch_after_a_redirect_too()
+    {
+        // A REDIRECT applied, then a stale sender's frame in a VSID with no customer route: the
+        // router check looked for routers of routing domain -1 and threw, which stops a worker.
+        const string NoDomainMac = "00-15-5D-00-08-11";
+        string json = With(Trusting(Config(hv1: false)), $$"""
+            { "customerAddress": "10.8.1.5", "virtualSubnetId": 8001, "macAddress": "00-15-5D-00-08-05", "providerAddress": "192.168.1.10" },
+            { "customerAddress": "10.8.1.11", "virtualSubnetId": 8001, "macAddress": "{{NoDomainMac}}", "providerAddress": "192.168.1.11" },
+            """).Replace("""{ "name": "blue2",""", $$"""{ "name": "nd", "role": "vm", "macAddress": "{{NoDomainMac}}", "virtualSubnetId": 8001 }, { "name": "blue2",""", StringComparison.Ordinal);
+        var hv2 = ForwarderHarness.FromJson(json);
+        hv2.Send("pnic0", RedirectToHv2(5003, "10.1.3.254", "192.168.1.21"));
+        Assert.That(hv2.Forwarder.Redirects.Count, Is.EqualTo(1));
+
+        byte[] stale = NvgreFrom("192.168.1.30", 8001, Udp(NoDomainMac, "00-15-5D-00-08-05", "10.8.1.5", "10.8.1.11"));
+        Assert.That(hv2.Send("pnic0", stale), Is.Empty);
+        Assert.That(hv2.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void A_unicast_neighbor_solicitation_from_the_routers_pa_with_another_vms_ca_is_pa_mismatch()
+    {
+        // Neighbor discovery is link-scope: its host never lets the router send one from another
+        // VM's CA, and a host does not take one as the router's forwarding either.
+        byte[] ns = Concat([135, 0, 0, 0, 0, 0, 0, 0], Addr("fd00:2::8"));
+        byte[] arriving = NvgreFrom("192.168.1.20", 5002, Concat(Eth(Red2Mac, RtrMac, 0x86DD), Icmpv6Of("fd00:1::7", "fd00:2::8", ns, hopLimit: 255)));
+        var hv2 = ForwarderHarness.FromJson(Config(hv1: false));
+        Assert.That(hv2.Send("pnic0", arriving), Is.Empty);
+        Assert.That(hv2.Forwarder.Counters.Drop(DropReason.PaMismatch), Is.EqualTo(1));
+        TraceAgrees(hv2, "pnic0", arriving, "pa_mismatch");
+    }
+
+    [Test]
+    public void Messages_come_in_a_vsid_without_a_port_here_only_of_a_routing_domain_with_one()
+    {
+        // VSID 7001 is a routing domain of its own where hv2 has no port: no traffic of hv2's
+        // goes there, and a REDIRECT in it would only fill hv2's table.
+        string json = With(Trusting(Config(hv1: false)), """
+            { "customerAddress": "10.7.1.5", "virtualSubnetId": 7001, "macAddress": "00-15-5D-00-07-05", "providerAddress": "192.168.1.20" },
+            """).Replace("\"customerRoutes\": [", """
+            "customerRoutes": [ { "routingDomainId": "{11111111-2222-3333-4444-000000000007}", "virtualSubnetId": 7001, "destinationPrefix": "10.7.1.0/24", "nextHop": "0.0.0.0" },
+            """, StringComparison.Ordinal);
+        var hv2 = ForwarderHarness.FromJson(json);
+        byte[] redirect = RedirectToHv2(7001, "10.7.1.5", "192.168.1.21");
+        Assert.That(hv2.Send("pnic0", redirect), Is.Empty);
+        Assert.That((hv2.Forwarder.Counters.Drop(DropReason.UnknownVsid), hv2.Forwarder.Counters.Migration.RedirectsReceived), Is.EqualTo((1L, 0L)));
+        TraceAgrees(hv2, "pnic0", redirect, "unknown_vsid");
+    }
+
+    [Test]
+    public void A_message_with_a_broadcast_inner_destination_in_a_vsid_that_does_not_flood_is_flooding_disabled_in_the_trace_too()
+    {
+        var hv2 = ForwarderHarness.FromJson(Trusting(Config(hv1: false)));
+        byte[] redirect = RedirectToHv2(5003, "10.1.3.254", "192.168.1.21", innerDestinationMac: "FF-FF-FF-FF-FF-FF");
+        Assert.That(hv2.Send("pnic0", redirect), Is.Empty);
+        Assert.That(hv2.Forwarder.Counters.Drop(DropReason.FloodingDisabled), Is.EqualTo(1));
+        TraceAgrees(hv2, "pnic0", redirect, "flooding_disabled");
+    }
+
+    [Test]
+    public void A_gateway_vm_that_is_a_router_sends_outside_traffic_on_link_with_the_gateway_mac()
+    {
+        // rtr is also the GatewayWildcard VM (the default route names its own CA). Its on-link
+        // frame from an outside address to a VM of its VSID on hv2 carried its own MAC, the mark
+        // of its forwarding: a host that counts the address as a VM's (an L2Only VM's binding
+        // learned there, not here) took the Internet's frame as forwarded from that VM.
+        string json = With(Config(hv1: true), $$"""
+            { "customerAddress": "0.0.0.0", "virtualSubnetId": 5003, "macAddress": "{{RtrMac}}", "providerAddress": "192.168.1.20", "type": "GatewayWildcard" },
+            { "customerAddress": "10.1.3.9", "virtualSubnetId": 5003, "macAddress": "00-15-5D-00-03-09", "providerAddress": "192.168.1.11" },
+            """).Replace("\"customerRoutes\": [", $$"""
+            "customerRoutes": [ { "routingDomainId": "{{Red}}", "virtualSubnetId": 5003, "destinationPrefix": "0.0.0.0/0", "nextHop": "10.1.3.254" },
+            """, StringComparison.Ordinal);
+        var hv1 = ForwarderHarness.FromJson(json);
+        var output = hv1.Send("rtr", Udp("00-15-5D-00-03-09", RtrMac, "8.8.8.8", "10.1.3.9"));
+        Assert.That(output.Select(o => o.Port), Is.EqualTo(new[] { hv1.Port("pnic0") }));
+        Assert.That(output[0].Frame[(14 + 20 + 8 + 6)..(14 + 20 + 8 + 12)], Is.EqualTo(Mac(GatewayMac)), "inner source MAC: the gateway MAC, not the router's");
+
+        var forwarded = hv1.Send("rtr", Udp("00-15-5D-00-03-09", RtrMac, "10.1.1.7", "10.1.3.9"));
+        Assert.That(forwarded[0].Frame[(14 + 20 + 8 + 6)..(14 + 20 + 8 + 12)], Is.EqualTo(Mac(RtrMac)), "red1's CA, forwarded: the router's MAC");
     }
 }
