@@ -264,7 +264,7 @@ public sealed partial class Forwarder
         }
 
         // A VSID without a port here carries only MS-NVGREE messages (below): about this host's
-        // routed traffic into another VSID of a routing domain, which the message's VSID is.
+        // traffic routed into it from another VSID of its routing domain (IsPortlessMessage).
         bool portless = !vsidInfo.HasLocalPort;
         int innerStart = gre + Gre.NvgreSize;
         ReadOnlySpan<byte> inner = frame[innerStart..end];
