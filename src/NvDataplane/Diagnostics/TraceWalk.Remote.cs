@@ -49,10 +49,24 @@ internal sealed partial class TraceWalk
         {
             RoutingRewrite(ref info, dst.MacAddress, Forwarder.RoutedSourceMac(_p, in src, info.Source));
         }
+        else
+        {
+            MarkGatewayTraffic(port, in src, in info);
+        }
 
         Step("tunnel", TunnelText(tunnel, in info), tunnel: tunnel);
         string how = nat ? $"rewritten (NAT) to PA {dst.ProviderAddress}" : $"encapsulated to PA {dst.ProviderAddress}";
         return SendToProvider(in t, extra: false, $"{how} via port {PortName(t.ProviderPortIndex)}");
+    }
+
+    /// <summary>The gateway VM's mark on its outside traffic (Forwarder.MarksGatewayTraffic), with its step.</summary>
+    private void MarkGatewayTraffic(PortInfo port, in RecordEntry src, in PacketInfo info)
+    {
+        if (Forwarder.MarksGatewayTraffic(_p, port, in src, info.Source))
+        {
+            _p.Global.GatewayMac.Write(_buffer.Frame[Ethernet.SourceOffset..]);
+            Step("source", $"inner source MAC {_p.Global.GatewayMac}: the port is the GatewayWildcard VM and a router too (useExternalRouter), and {info.Source} is outside the network: the gateway MAC, not its own (the router's mark), as on its routed traffic");
+        }
     }
 
     /// <summary>Why a tunnel template cannot be used (PolicySnapshot.BuildTemplate).</summary>
@@ -125,7 +139,7 @@ internal sealed partial class TraceWalk
     {
         if (info.IpVersion == 4 && !info.DontFragment)
         {
-            return Fragment(ref info, in src, dstIndex, in t, routed, maxIp);
+            return Fragment(port, ref info, in src, dstIndex, in t, routed, maxIp);
         }
 
         IcmpError(port, in info, maxIp);
@@ -133,7 +147,7 @@ internal sealed partial class TraceWalk
     }
 
     /// <summary>IPv4 without DF, too big: fragmented before encapsulation or rewrite (Forwarder.Fragment), each fragment sent on.</summary>
-    private DropReason Fragment(ref PacketInfo info, in RecordEntry src, int dstIndex, in EncapTemplate t, bool routed, int maxIp)
+    private DropReason Fragment(PortInfo port, ref PacketInfo info, in RecordEntry src, int dstIndex, in EncapTemplate t, bool routed, int maxIp)
     {
         int ihl = info.IpHeaderLength;
         int perFragment = Ipv4Fragmenter.PayloadPerFragment(maxIp, ihl);
@@ -151,6 +165,10 @@ internal sealed partial class TraceWalk
         if (routed)
         {
             RoutingRewrite(ref info, _p.Records[dstIndex].MacAddress, Forwarder.RoutedSourceMac(_p, in src, info.Source));
+        }
+        else
+        {
+            MarkGatewayTraffic(port, in src, in info);
         }
 
         ref readonly RecordEntry dst = ref _p.Records[dstIndex];

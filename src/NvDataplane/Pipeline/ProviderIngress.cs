@@ -327,8 +327,8 @@ public sealed partial class Forwarder
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool IsPortlessMessage(ReadOnlySpan<byte> inner, in PacketInfo info, in PacketInfo outer, uint vsid, VsidInfo vsidInfo) =>
-        _p.MayCarryMessages(vsidInfo)
-        && MigrationMessage.ClassifyInner(inner, in info, outer.Source, outer.Destination) != MigrationMessageKind.None
+        MigrationMessage.ClassifyInner(inner, in info, outer.Source, outer.Destination) != MigrationMessageKind.None
+        && _p.MayCarryMessages(vsidInfo)
         && !IsTenantFrame(_p, vsid, vsidInfo.DomainIndex, info.Source, MacAddress.Read(inner[Ethernet.SourceOffset..]), out _);
 
     /// <summary>

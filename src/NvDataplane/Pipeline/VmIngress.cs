@@ -248,11 +248,6 @@ public sealed partial class Forwarder
         }
 
         ref readonly RecordEntry src = ref p.Records[srcIndex];
-        if (src.Type == RecordType.GatewayWildcard && p.Global.UseExternalRouter)
-        {
-            MarkGatewayTraffic(port, buffer, in info);
-        }
-
         bool nat = ForwardingData.IsNat(dstData);
         if (!nat && Redirected(port.Vsid!.Vsid, info.Destination, default, out var redirected))
         {
@@ -354,18 +349,26 @@ public sealed partial class Forwarder
         _p.Global.UseExternalRouter ? RouterSource(_p, port, source, _learned, nowNs, out _) : -1;
 
     /// <summary>
-    /// A GatewayWildcard VM that is also a useExternalRouter router (its own record is a route's
-    /// next hop) sending on-link to another host from an address outside the network: the inner
-    /// source MAC becomes the gateway MAC, as on its routed traffic, so that no host takes the
-    /// frame for the router's forwarding — one that counts the address as a VM's (an L2Only VM's
-    /// binding learned there and not here) would, by the router's MAC (RoutedFrom).
+    /// Whether a frame <paramref name="src"/> vouched for, sent on-link (not routed) to another
+    /// host, leaves with the gateway MAC as inner source MAC: a GatewayWildcard VM's from an
+    /// address outside the network when the VM is also a useExternalRouter router of the family
+    /// (its own record is a route's next hop), as on its routed traffic, so that no host takes
+    /// it for the router's forwarding — one that counts the address as a VM's (an L2Only VM's
+    /// binding learned there and not here) would, by the router's MAC (RoutedFrom). Not when the
+    /// VM has an L2Only record of the family: its frames are then learned by their MAC, as they
+    /// may be. Applied after the MTU decision, so an ICMP error still goes to the VM's MAC.
     /// </summary>
+    internal static bool MarksGatewayTraffic(PolicySnapshot p, PortInfo port, in RecordEntry src, IpAddr source) =>
+        src.Type == RecordType.GatewayWildcard && p.Global.UseExternalRouter && p.RouterRecordOf(port, source.IsV4) >= 0
+        && !p.L2OnlyIndex.ContainsKey((port.Vsid!.Vsid, port.Mac.Value, source.IsV4));
+
+    /// <summary>The inner source MAC of a frame about to be encapsulated unrouted: the gateway MAC where <see cref="MarksGatewayTraffic"/> says so.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void MarkGatewayTraffic(PortInfo port, PacketBuffer buffer, in PacketInfo info)
+    private void MarkGatewayTraffic(PortInfo port, Span<byte> frame, in RecordEntry src, IpAddr source)
     {
-        if (_p.RouterRecordOf(port, info.Source.IsV4) >= 0)
+        if (MarksGatewayTraffic(_p, port, in src, source))
         {
-            _p.Global.GatewayMac.Write(buffer.Frame[Ethernet.SourceOffset..]);
+            _p.Global.GatewayMac.Write(frame[Ethernet.SourceOffset..]);
         }
     }
 
@@ -386,7 +389,7 @@ public sealed partial class Forwarder
     /// Encapsulated, they stay inside the VSID.
     /// </summary>
     internal static bool IsNeighborDiscovery(ReadOnlySpan<byte> frame, in PacketInfo info) =>
-        info.Protocol == IpProtocol.Icmpv6 && !info.IsLaterFragment && info.L4Length > 0
+        info.Protocol == IpProtocol.Icmpv6 && info.IpVersion == 6 && !info.IsLaterFragment && info.L4Length > 0
         && frame[info.L4Offset] is >= Icmp.V6RouterSolicitation and <= Icmp.V6NdRedirect;
 
     /// <summary>
@@ -456,6 +459,10 @@ public sealed partial class Forwarder
         {
             RoutingRewrite(frame, ref info, dst.MacAddress, in src);
         }
+        else if (src.Type == RecordType.GatewayWildcard)
+        {
+            MarkGatewayTraffic(port, frame, in src, info.Source);
+        }
 
         buffer.Length = info.IpFrameEnd;
         if (nat)
@@ -490,7 +497,7 @@ public sealed partial class Forwarder
         int maxIp = t.Mtu - overhead;
         if (info.IpVersion == 4 && !info.DontFragment)
         {
-            return Fragment(buffer, ref info, in src, in dst, in t, templateBytes, routed, maxIp);
+            return Fragment(port, buffer, ref info, in src, in dst, in t, templateBytes, routed, maxIp);
         }
 
         AnswerWithIcmpError(port, buffer, in info, maxIp);
@@ -529,7 +536,7 @@ public sealed partial class Forwarder
         QueueExtra(port.Index, icmp);
     }
 
-    private DropReason Fragment(PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RemoteDestination dst, in EncapTemplate t, byte[] templateBytes, bool routed, int maxIp)
+    private DropReason Fragment(PortInfo port, PacketBuffer buffer, ref PacketInfo info, in RecordEntry src, in RemoteDestination dst, in EncapTemplate t, byte[] templateBytes, bool routed, int maxIp)
     {
         int ihl = info.IpHeaderLength;
         int perFragment = Ipv4Fragmenter.PayloadPerFragment(maxIp, ihl);
@@ -554,6 +561,10 @@ public sealed partial class Forwarder
         if (routed)
         {
             RoutingRewrite(frame, ref info, dst.MacAddress, in src);
+        }
+        else if (src.Type == RecordType.GatewayWildcard)
+        {
+            MarkGatewayTraffic(port, frame, in src, info.Source);
         }
 
         uint flow = FlowHash.Compute(in info);

@@ -183,6 +183,9 @@ public sealed class RoutingDomain
     /// </summary>
     public int[] Routers { get; internal set; } = [];
 
+    /// <summary>Whether one of the domain's VSIDs has a vm or external port on this host (<see cref="PolicySnapshot.MayCarryMessages"/>).</summary>
+    public bool HasLocalPort { get; init; }
+
     public bool TryRoute(IpAddr destination, out CustomerRouteEntry route)
     {
         foreach (var r in Routes)
@@ -500,23 +503,7 @@ public sealed class PolicySnapshot
     /// its VMs' traffic may be routed there (a message comes in the VSID of the traffic it is
     /// about). Any other such VSID carries nothing for this host.
     /// </summary>
-    public bool MayCarryMessages(VsidInfo vsid)
-    {
-        if (vsid.DomainIndex < 0)
-        {
-            return false;
-        }
-
-        foreach (uint v in Domains[vsid.DomainIndex].Vsids)
-        {
-            if (Vsids.TryGetValue(v, out var other) && other.HasLocalPort)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    public bool MayCarryMessages(VsidInfo vsid) => vsid.DomainIndex >= 0 && Domains[vsid.DomainIndex].HasLocalPort;
 
     /// <summary>With <c>global.useExternalRouter</c>, a router record of routing domain <paramref name="domain"/> with MAC <paramref name="mac"/>; -1 when none.</summary>
     public int RouterWithMac(int domain, MacAddress mac)
@@ -1029,6 +1016,7 @@ public sealed class PolicySnapshot
                 Routes = old.Routes,
                 WildcardV4 = wildcards.TryGetValue((d, true), out int w4) ? w4 : -1,
                 WildcardV6 = wildcards.TryGetValue((d, false), out int w6) ? w6 : -1,
+                HasLocalPort = old.Vsids.Any(v => Vsids.TryGetValue(v, out var info) && info.HasLocalPort),
             };
         }
 

@@ -370,25 +370,63 @@ public class ExternalRouterForwardingTests
         TraceAgrees(hv2, "pnic0", redirect, "flooding_disabled");
     }
 
-    [Test]
-    public void A_gateway_vm_that_is_a_router_sends_outside_traffic_on_link_with_the_gateway_mac()
-    {
-        // rtr is also the GatewayWildcard VM (the default route names its own CA). Its on-link
-        // frame from an outside address to a VM of its VSID on hv2 carried its own MAC, the mark
-        // of its forwarding: a host that counts the address as a VM's (an L2Only VM's binding
-        // learned there, not here) took the Internet's frame as forwarded from that VM.
-        string json = With(Config(hv1: true), $$"""
+    /// <summary>hv1 with rtr also the GatewayWildcard VM (the default route names its own CA), and a VM 10.1.3.9 of its VSID on hv2; with an L2Only record for rtr too when <paramref name="l2Only"/>.</summary>
+    private static string GatewayRouter(bool l2Only = false) => With(Config(hv1: true), $$"""
             { "customerAddress": "0.0.0.0", "virtualSubnetId": 5003, "macAddress": "{{RtrMac}}", "providerAddress": "192.168.1.20", "type": "GatewayWildcard" },
             { "customerAddress": "10.1.3.9", "virtualSubnetId": 5003, "macAddress": "00-15-5D-00-03-09", "providerAddress": "192.168.1.11" },
+            {{(l2Only ? $$"""{ "customerAddress": "0.0.0.0", "virtualSubnetId": 5003, "macAddress": "{{RtrMac}}", "providerAddress": "192.168.1.20", "type": "L2Only" },""" : "")}}
             """).Replace("\"customerRoutes\": [", $$"""
             "customerRoutes": [ { "routingDomainId": "{{Red}}", "virtualSubnetId": 5003, "destinationPrefix": "0.0.0.0/0", "nextHop": "10.1.3.254" },
             """, StringComparison.Ordinal);
-        var hv1 = ForwarderHarness.FromJson(json);
-        var output = hv1.Send("rtr", Udp("00-15-5D-00-03-09", RtrMac, "8.8.8.8", "10.1.3.9"));
+
+    [Test]
+    public void A_gateway_vm_that_is_a_router_sends_outside_traffic_on_link_with_the_gateway_mac()
+    {
+        // Its on-link frame from an outside address to a VM of its VSID on hv2 carried its own
+        // MAC, the mark of its forwarding: a host that counts the address as a VM's (an L2Only
+        // VM's binding learned there, not here) took the Internet's frame as forwarded from that VM.
+        var hv1 = ForwarderHarness.FromJson(GatewayRouter());
+        byte[] outside = Udp("00-15-5D-00-03-09", RtrMac, "8.8.8.8", "10.1.3.9");
+        var output = hv1.Send("rtr", outside);
         Assert.That(output.Select(o => o.Port), Is.EqualTo(new[] { hv1.Port("pnic0") }));
         Assert.That(output[0].Frame[(14 + 20 + 8 + 6)..(14 + 20 + 8 + 12)], Is.EqualTo(Mac(GatewayMac)), "inner source MAC: the gateway MAC, not the router's");
+        var trace = PacketTracer.Trace(hv1.Forwarder.Policy, "rtr", outside);
+        Assert.That(trace.ToString(), Does.Contain("the gateway MAC, not its own"), "the trace says so");
 
         var forwarded = hv1.Send("rtr", Udp("00-15-5D-00-03-09", RtrMac, "10.1.1.7", "10.1.3.9"));
         Assert.That(forwarded[0].Frame[(14 + 20 + 8 + 6)..(14 + 20 + 8 + 12)], Is.EqualTo(Mac(RtrMac)), "red1's CA, forwarded: the router's MAC");
+    }
+
+    [Test]
+    public void The_gateway_vm_routers_icmp_error_for_a_packet_too_big_goes_to_its_own_mac()
+    {
+        // The mark was written before the MTU decision, and the error took it for its destination.
+        var hv1 = ForwarderHarness.FromJson(GatewayRouter());
+        // From an address of its own subnet without a record (outside the network, its gateway address answers).
+        byte[] big = Concat(Eth("00-15-5D-00-03-09", RtrMac, 0x0800), Ipv4Of("10.1.3.77", "10.1.3.9", 17, UdpOf(40000, 53, new byte[1472])));
+        var output = hv1.Send("rtr", big);
+        Assert.That(output.Select(o => o.Port), Is.EqualTo(new[] { hv1.Port("rtr") }), "fragmentation needed, back to the VM");
+        Assert.That(output[0].Frame[..6], Is.EqualTo(Mac(RtrMac)));
+        Assert.That(hv1.Forwarder.Counters.Drop(DropReason.MtuExceeded), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void A_gateway_vm_router_with_an_l2only_record_keeps_its_mac_on_its_outside_traffic()
+    {
+        // Another host learns its addresses by that MAC (its L2Only record), as it may.
+        var hv1 = ForwarderHarness.FromJson(GatewayRouter(l2Only: true));
+        var output = hv1.Send("rtr", Udp("00-15-5D-00-03-09", RtrMac, "8.8.8.8", "10.1.3.9"));
+        Assert.That(output[0].Frame[(14 + 20 + 8 + 6)..(14 + 20 + 8 + 12)], Is.EqualTo(Mac(RtrMac)));
+    }
+
+    [Test]
+    public void Ipv4_protocol_58_from_a_router_is_no_neighbor_discovery()
+    {
+        // ICMPv6 is IPv6's: an IPv4 packet of protocol 58 whose first byte is 135 is a forwarded packet like any other.
+        var hv2 = ForwarderHarness.FromJson(Config(hv1: false));
+        byte[] inner = Concat(Eth(Red2Mac, RtrMac, 0x0800), Ipv4Of("10.1.1.7", "10.1.2.8", 58, [135, 0, 0, 0, 0, 0, 0, 0]));
+        byte[] arriving = NvgreFrom("192.168.1.20", 5002, inner);
+        Assert.That(hv2.Send("pnic0", arriving).Select(o => o.Port), Is.EqualTo(new[] { hv2.Port("red2") }));
+        TraceAgrees(hv2, "pnic0", arriving, null);
     }
 }
