@@ -36,6 +36,12 @@ internal sealed partial class TraceWalk
             return genuine ? Relay(info.Destination, vsidInfo.Vsid, in outer, newPa) : DropReason.PaMismatch;
         }
 
+        if (Forwarder.MovedNextHop(_p, _buffer.Frame[innerStart..], in info, vsidInfo.DomainIndex, vsidInfo.Vsid, _buffer.TimestampNs, out newPa))
+        {
+            Step("migration", $"the inner destination MAC is that of the next hop a customer route names for {info.Destination}, which moved to PA {newPa} in a recent policy version (global.migrationGraceSeconds): relayed to it, with no REDIRECT (one would name {info.Destination}, which has no record here)");
+            return genuine ? Relay(info.Destination, vsidInfo.Vsid, in outer, newPa, redirect: false) : DropReason.PaMismatch;
+        }
+
         // Here the anti-spoofing verdict only decides whether the sender is told.
         _steps.RemoveRange(steps, _steps.Count - steps);
         if (genuine)
@@ -51,7 +57,7 @@ internal sealed partial class TraceWalk
     }
 
     /// <summary>The outer header rewritten toward the new PA, the sender's PA kept (Forwarder.Relay); the sender gets a REDIRECT first, relayable or not.</summary>
-    private DropReason Relay(IpAddr ca, uint vsid, in PacketInfo outer, IpAddr newPa)
+    private DropReason Relay(IpAddr ca, uint vsid, in PacketInfo outer, IpAddr newPa, bool redirect = true)
     {
         if (newPa.IsV4 != outer.Destination.IsV4)
         {
@@ -73,7 +79,10 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.NoLocalPort, "migration", $"the frame came from {from}, the station of the new PA {newPa} itself: that host relayed it (it does not have the VM either) or sent it from another of its PAs, so it is not sent back (split horizon, relays_refused); the sender gets an UNREACHABLE to refresh its policy");
         }
 
-        Message(MigrationMessageKind.Redirect, ca, vsid, outer.Source, outer.Destination, newPa); // relayable or not (MS-NVGREE)
+        if (redirect)
+        {
+            Message(MigrationMessageKind.Redirect, ca, vsid, outer.Source, outer.Destination, newPa); // relayable or not (MS-NVGREE)
+        }
         if (t.Unusable is not (DropReason.None or DropReason.NeighborUnresolved))
         {
             return Fail(t.Unusable, "migration", $"no tunnel from {outer.Destination} to {newPa}");

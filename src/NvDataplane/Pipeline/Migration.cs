@@ -83,6 +83,11 @@ public sealed partial class Forwarder
             return genuine ? Relay(buffer, in inner, in d, newPa) : DropReason.PaMismatch;
         }
 
+        if (MovedNextHop(_p, buffer.Frame[d.InnerStart..], in inner, d.DomainIndex, d.Vsid, buffer.TimestampNs, out newPa))
+        {
+            return genuine ? Relay(buffer, in inner, in d, newPa, redirect: false) : DropReason.PaMismatch;
+        }
+
         if (genuine)
         {
             SendMessage(MigrationMessageKind.Unreachable, buffer, in d, inner.Destination, default);
@@ -92,14 +97,34 @@ public sealed partial class Forwarder
     }
 
     /// <summary>
+    /// Whether the frame was routed to a next hop — a router VM, by the inner destination MAC
+    /// (<see cref="PolicySnapshot.RoutedNextHopRecord"/>) — whose record moved away within its
+    /// grace period: relayed to <paramref name="newPa"/> like a frame for the router's own CA, but
+    /// with no REDIRECT, which names the CA its quoted packet is for (the final destination, no
+    /// record of the VSID) and would be ignored.
+    /// </summary>
+    internal static bool MovedNextHop(PolicySnapshot p, ReadOnlySpan<byte> innerFrame, in PacketInfo inner, int domainIndex, uint vsid, long nowNs, out IpAddr newPa)
+    {
+        newPa = default;
+        if (p.Moved.Count == 0 || domainIndex < 0)
+        {
+            return false;
+        }
+
+        int hop = p.RoutedNextHopRecord(domainIndex, vsid, inner.Destination, Ethernet.ReadDestination(innerFrame));
+        return hop >= 0 && p.Moved.TryFind(vsid, p.Records[hop].CustomerAddress, nowNs, out newPa);
+    }
+
+    /// <summary>
     /// Relays a frame for a moved record to its new PA, rewriting the outer header in place so the
     /// new host's anti-spoofing check still holds: destination = the new PA (IPv4 checksum by RFC
     /// 1624, TTL / hop limit − 1), source PA kept; Ethernet to the next hop toward the new PA from
     /// our provider port, with the VLAN of our PA. The sender gets a REDIRECT first, whether or not
     /// the frame can then be relayed (no route to the new PA, TTL 1, too big): MS-NVGREE asks for
-    /// one whenever a frame arrives for a VM that moved.
+    /// one whenever a frame arrives for a VM that moved — unless <paramref name="redirect"/> is
+    /// false (a frame routed to a moved router, <see cref="MovedNextHop"/>).
     /// </summary>
-    private DropReason Relay(PacketBuffer buffer, in PacketInfo inner, in DecapState d, IpAddr newPa)
+    private DropReason Relay(PacketBuffer buffer, in PacketInfo inner, in DecapState d, IpAddr newPa, bool redirect = true)
     {
         if (newPa.IsV4 != d.OuterDestination.IsV4)
         {
@@ -122,7 +147,11 @@ public sealed partial class Forwarder
             return DropReason.NoLocalPort;
         }
 
-        SendMessage(MigrationMessageKind.Redirect, buffer, in d, inner.Destination, newPa);
+        if (redirect)
+        {
+            SendMessage(MigrationMessageKind.Redirect, buffer, in d, inner.Destination, newPa);
+        }
+
         if (t.Unusable is not (DropReason.None or DropReason.NeighborUnresolved))
         {
             return t.Unusable;

@@ -652,25 +652,31 @@ public sealed class PolicySnapshot
         // subnet goes to the external router as the sender's would (an on-link route otherwise
         // leads to the destination's own record, which it has not).
         hop = -1;
+        int index = RoutedNextHopRecord(domainIndex, vsid, destination, innerDestinationMac);
+        if (index < 0 || !Records[index].IsLocal || Records[index].LocalPortIndex < 0)
+        {
+            return -1;
+        }
+
+        hop = index;
+        return Records[index].LocalPortIndex;
+    }
+
+    /// <summary>
+    /// The record of the next hop the routing domain's best route for
+    /// <paramref name="destination"/> names (as <see cref="RoutedNextHopPort"/> takes it), when it
+    /// is in VSID <paramref name="vsid"/> with MAC <paramref name="innerDestinationMac"/>, on this
+    /// host or not (a router that moved away: Migration.cs relays to it); -1 otherwise.
+    /// </summary>
+    public int RoutedNextHopRecord(int domainIndex, uint vsid, IpAddr destination, MacAddress innerDestinationMac)
+    {
         if (!TryRouteFrom(domainIndex, null, destination, out var route, out _) || route.IsOnLink)
         {
             return -1;
         }
 
         int index = RecordIndex.Find(route.Vsid, route.NextHop);
-        if (index < 0)
-        {
-            return -1;
-        }
-
-        ref readonly RecordEntry r = ref Records[index];
-        if (!r.IsLocal || r.Vsid != vsid || r.MacAddress != innerDestinationMac || r.LocalPortIndex < 0)
-        {
-            return -1;
-        }
-
-        hop = index;
-        return r.LocalPortIndex;
+        return index >= 0 && Records[index].Vsid == vsid && Records[index].MacAddress == innerDestinationMac ? index : -1;
     }
 
     /// <summary>

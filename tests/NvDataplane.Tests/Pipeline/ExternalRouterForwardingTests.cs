@@ -429,4 +429,34 @@ public class ExternalRouterForwardingTests
         Assert.That(hv2.Send("pnic0", arriving).Select(o => o.Port), Is.EqualTo(new[] { hv2.Port("red2") }));
         TraceAgrees(hv2, "pnic0", arriving, null);
     }
+
+    [Test]
+    public void Frames_routed_to_a_router_that_moved_away_are_relayed_to_its_new_pa_without_a_redirect()
+    {
+        // hv1 ran the router on 192.168.1.20; the policy now puts it on .21. Within the grace
+        // period, frames hv2 routed through it (inner destination a VM's CA, inner destination
+        // MAC the router's) were no_lookup_record and an UNREACHABLE; they are relayed, as frames
+        // for the router's own CA are. A REDIRECT would name the VM's CA, which has no record in
+        // the router's VSID, and be ignored: none is sent.
+        string before = Config(hv1: true).Replace("\"providerNeighbors\": [", "\"providerNeighbors\": [ { \"address\": \"192.168.1.21\", \"macAddress\": \"02-00-00-00-01-0C\" },", StringComparison.Ordinal);
+        string after = before.Replace($$""""customerAddress": "10.1.3.254", "virtualSubnetId": 5003, "macAddress": "{{RtrMac}}", "providerAddress": "192.168.1.20"""", $$""""customerAddress": "10.1.3.254", "virtualSubnetId": 5003, "macAddress": "{{RtrMac}}", "providerAddress": "192.168.1.21"""", StringComparison.Ordinal);
+        Assert.That(after, Is.Not.EqualTo(before));
+        long now = 1_800_000_000_000_000_000;
+        var store = new NvDataplane.Policy.PolicyStore(NvDataplane.Policy.PolicySnapshot.Build(NvDataplane.Policy.ConfigLoader.Load(before).Config!), () => now);
+        var hv1 = new ForwarderHarness(store);
+        store.Replace(NvDataplane.Policy.ConfigLoader.Load(after).Config!);
+
+        byte[] inner = Udp(RtrMac, GatewayMac, "10.1.2.8", "10.1.1.7");
+        byte[] arriving = Concat(Eth(Hv1Mac, Hv2Mac, 0x0800), Ipv4Of("192.168.1.11", "192.168.1.20", 47, NvgreOf(5003, 0x11, inner)));
+        var output = hv1.Send("pnic0", arriving, now + 1);
+
+        Assert.That(output.Select(o => o.Port), Is.EqualTo(new[] { hv1.Port("pnic0") }), "relayed, and nothing else");
+        Assert.That(new System.Net.IPAddress(output[0].Frame.AsSpan(14 + 16, 4)).ToString(), Is.EqualTo("192.168.1.21"));
+        Assert.That(new System.Net.IPAddress(output[0].Frame.AsSpan(14 + 12, 4)).ToString(), Is.EqualTo("192.168.1.11"), "the sender's PA kept");
+        Assert.That(output[0].Frame[(14 + 20 + 8)..], Is.EqualTo(inner));
+        var m = hv1.Forwarder.Counters.Migration;
+        Assert.That((m.Relayed, m.RedirectsSent, m.UnreachablesSent), Is.EqualTo((1L, 0L, 0L)));
+        var trace = PacketTracer.Trace(hv1.Forwarder.Policy, "pnic0", arriving, now + 1);
+        Assert.That((trace.Explained.DropReason, trace.Agrees), Is.EqualTo(((string?)null, true)), trace.ToString());
+    }
 }
