@@ -149,7 +149,7 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.UnknownVsid, "nvgre", $"VSID {vsid} is not in the policy");
         }
 
-        // A VSID without a port here carries only MS-NVGREE messages (Forwarder.IsPortlessMessage).
+        // A VSID without a port here carries only MS-NVGREE messages (Forwarder.NvgreClassify).
         bool portless = !vsidInfo.HasLocalPort;
         string noPort = $"VSID {vsid} has no port on this host";
         int innerStart = gre + Gre.NvgreSize;
@@ -173,20 +173,23 @@ internal sealed partial class TraceWalk
             return portless ? Fail(DropReason.UnknownVsid, "nvgre", noPort) : Fail(r, "nvgre", "inner frame: " + ParseProblem(r, in info, innerFrame.Length));
         }
 
+        var innerSrcMac = Ethernet.ReadSource(innerFrame);
+        var message = MigrationMessage.ClassifyInner(innerFrame, in info, outer.Source, outer.Destination);
+        int sender = -1;
+        bool tenant = message != MigrationMessageKind.None && Forwarder.IsTenantFrame(_p, vsid, vsidInfo.DomainIndex, info.Source, innerSrcMac, out sender);
         if (portless && !_p.MayCarryMessages(vsidInfo))
         {
             return Fail(DropReason.UnknownVsid, "nvgre", noPort + ", nor in its routing domain (if any): no traffic of this host's goes there");
         }
 
-        if (portless && (MigrationMessage.ClassifyInner(innerFrame, in info, outer.Source, outer.Destination) == MigrationMessageKind.None
-            || Forwarder.IsTenantFrame(_p, vsid, vsidInfo.DomainIndex, info.Source, Ethernet.ReadSource(innerFrame), out _)))
+        if (portless && (message == MigrationMessageKind.None || tenant))
         {
             return Fail(DropReason.UnknownVsid, "nvgre", noPort + ", and this is no MS-NVGREE message, the only NVGRE such a VSID carries here");
         }
 
         Inner = HeadersOf(innerFrame, in info, ip: true);
         var innerDstMac = Ethernet.ReadDestination(innerFrame);
-        Step("parse", $"inner: Ethernet {Ethernet.ReadSource(innerFrame)} → {innerDstMac}, {Describe(in info)}");
+        Step("parse", $"inner: Ethernet {innerSrcMac} → {innerDstMac}, {Describe(in info)}");
 
         // Before the message check, as the forwarder (NvgreClassify).
         bool flood = innerDstMac.IsMulticast || Forwarder.IsFloodDestination(info.Destination);
@@ -195,10 +198,9 @@ internal sealed partial class TraceWalk
             return Fail(DropReason.FloodingDisabled, "nvgre", $"inner broadcast / multicast, and VSID {vsid} does not flood");
         }
 
-        if (MigrationMessage.ClassifyInner(innerFrame, in info, outer.Source, outer.Destination) is not MigrationMessageKind.None and var message)
+        if (message != MigrationMessageKind.None)
         {
-            var innerSrcMac = Ethernet.ReadSource(innerFrame);
-            if (!Forwarder.IsTenantFrame(_p, vsid, vsidInfo.DomainIndex, info.Source, innerSrcMac, out int sender))
+            if (!tenant)
             {
                 return ConsumeMessage(message, outer.Source);
             }
@@ -375,8 +377,7 @@ internal sealed partial class TraceWalk
     /// </summary>
     private bool RoutedFrom(in PacketInfo info, VsidInfo vsidInfo, int src, IpAddr outerSource, int innerStart, bool flood)
     {
-        if (!_p.Global.UseExternalRouter || vsidInfo.DomainIndex < 0 || flood || _p.Records[src].Type == RecordType.GatewayWildcard
-            || Forwarder.IsNeighborDiscovery(_buffer.Frame[innerStart..], in info))
+        if (!Forwarder.MayBeRouted(_p, _buffer.Frame[innerStart..], in info, vsidInfo.DomainIndex, src, flood))
         {
             return false;
         }

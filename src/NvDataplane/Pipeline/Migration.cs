@@ -488,8 +488,7 @@ public sealed partial class Forwarder
     private bool RoutedFrom(PacketBuffer buffer, in PacketInfo info, in DecapState d, int record)
     {
         var p = _p;
-        if (!p.Global.UseExternalRouter || d.DomainIndex < 0 || d.Flood || p.Records[record].Type == RecordType.GatewayWildcard
-            || IsNeighborDiscovery(buffer.Frame[d.InnerStart..d.InnerEnd], in info))
+        if (!MayBeRouted(p, buffer.Frame[d.InnerStart..d.InnerEnd], in info, d.DomainIndex, record, d.Flood))
         {
             return false;
         }
@@ -518,6 +517,16 @@ public sealed partial class Forwarder
 
         return false;
     }
+
+    /// <summary>
+    /// Whether a decapsulated frame may be a useExternalRouter router's forwarding at all
+    /// (<see cref="RoutedFrom"/>; the trace asks too): the flag is on, the VSID has a routing
+    /// domain, the frame is neither flooded nor neighbor discovery, and record
+    /// <paramref name="record"/> vouching for its inner source is not the GatewayWildcard record.
+    /// </summary>
+    internal static bool MayBeRouted(PolicySnapshot p, ReadOnlySpan<byte> innerFrame, in PacketInfo info, int domain, int record, bool flood) =>
+        p.Global.UseExternalRouter && domain >= 0 && !flood && p.Records[record].Type != RecordType.GatewayWildcard
+        && !IsNeighborDiscovery(innerFrame, in info);
 
     /// <summary>Whether <paramref name="address"/> is one of this host's PAs.</summary>
     internal static bool IsOwnPa(PolicySnapshot p, IpAddr address) => p.LocalPaIndex.Find(0, address) >= 0;

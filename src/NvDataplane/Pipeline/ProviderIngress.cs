@@ -263,8 +263,7 @@ public sealed partial class Forwarder
             _cachedVsidInfo = vsidInfo;
         }
 
-        // A VSID without a port here carries only MS-NVGREE messages (below): about this host's
-        // traffic routed into it from another VSID of its routing domain (IsPortlessMessage).
+        // A VSID without a port here carries only MS-NVGREE messages (below).
         bool portless = !vsidInfo.HasLocalPort;
         int innerStart = gre + Gre.NvgreSize;
         ReadOnlySpan<byte> inner = frame[innerStart..end];
@@ -285,7 +284,16 @@ public sealed partial class Forwarder
             return portless ? DropReason.UnknownVsid : r;
         }
 
-        if (portless && !IsPortlessMessage(inner, in info, in outer, vsid, vsidInfo))
+        // ICMP from the sending PA to our PA inside NVGRE: MS-NVGREE REDIRECT / UNREACHABLE, unless a VM sent it.
+        var message = MigrationMessage.ClassifyInner(inner, in info, outer.Source, outer.Destination);
+        if (message != MigrationMessageKind.None && IsTenantFrame(_p, vsid, vsidInfo.DomainIndex, info.Source, MacAddress.Read(inner[Ethernet.SourceOffset..]), out _))
+        {
+            message = MigrationMessageKind.None;
+        }
+
+        // In a VSID without a port here, only a message for this host: about its traffic routed
+        // into that VSID from another of its routing domain (PolicySnapshot.MayCarryMessages).
+        if (portless && (message == MigrationMessageKind.None || !_p.MayCarryMessages(vsidInfo)))
         {
             return DropReason.UnknownVsid;
         }
@@ -304,13 +312,7 @@ public sealed partial class Forwarder
         d.Vsid = vsid;
         d.DomainIndex = vsidInfo.DomainIndex;
 
-        // ICMP from the sending PA to our PA inside NVGRE: MS-NVGREE REDIRECT / UNREACHABLE, unless a VM sent it.
-        d.Message = MigrationMessage.ClassifyInner(inner, in info, outer.Source, outer.Destination);
-        if (d.Message != MigrationMessageKind.None && IsTenantFrame(_p, vsid, vsidInfo.DomainIndex, info.Source, MacAddress.Read(inner[Ethernet.SourceOffset..]), out _))
-        {
-            d.Message = MigrationMessageKind.None;
-        }
-
+        d.Message = message;
         if (d.Message == MigrationMessageKind.None && IsNeighborAnnouncement(inner, in info))
         {
             return DropReason.VmNeighborDiscovery; // a remote VM's (its host should have dropped it), never a host's message
@@ -318,18 +320,6 @@ public sealed partial class Forwarder
 
         return DropReason.None;
     }
-
-    /// <summary>
-    /// Whether NVGRE in a VSID without a port here is an MS-NVGREE message for this host: a
-    /// REDIRECT or UNREACHABLE about traffic this host routed into that VSID of a routing domain
-    /// where it has a port (<see cref="PolicySnapshot.MayCarryMessages"/>; a VM's frame in it
-    /// has nowhere to go: unknown_vsid).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool IsPortlessMessage(ReadOnlySpan<byte> inner, in PacketInfo info, in PacketInfo outer, uint vsid, VsidInfo vsidInfo) =>
-        MigrationMessage.ClassifyInner(inner, in info, outer.Source, outer.Destination) != MigrationMessageKind.None
-        && _p.MayCarryMessages(vsidInfo)
-        && !IsTenantFrame(_p, vsid, vsidInfo.DomainIndex, info.Source, MacAddress.Read(inner[Ethernet.SourceOffset..]), out _);
 
     /// <summary>
     /// Destination and anti-spoofing checks of a parsed NVGRE frame, from the two lookups' slot
