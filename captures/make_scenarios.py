@@ -1512,25 +1512,25 @@ def s_external_gateway():
     cfg = make_config(
         [provider_port(), RED1_PORT, BLUE1_PORT, ext_port],
         RED_RECORDS + BLUE_RECORDS
-        + [record("10.1.99.1", ext_vsid, ext_mac, PA_LOCAL, vm_name="Red-GW"),
+        + [record("10.1.99.2", ext_vsid, ext_mac, PA_LOCAL, vm_name="Red-GW"),
            dict(record("0.0.0.0", ext_vsid, ext_mac, PA_LOCAL), type="GatewayWildcard"),
            record(RED6_LOCAL, RED_VSID, RED1_MAC, PA_LOCAL, vm_name="Red-1"),
            record(RED6_REMOTE, RED_VSID, RED_REMOTE_MAC, PA_REMOTE, vm_name="Red-2"),
-           record("2001:db8:99::1", ext_vsid, ext_mac, PA_LOCAL, vm_name="Red-GW"),
+           record("2001:db8:99::2", ext_vsid, ext_mac, PA_LOCAL, vm_name="Red-GW"),
            dict(record("::", ext_vsid, ext_mac, PA_LOCAL), type="GatewayWildcard")],
         RED_ROUTES + [route(RED_RD, ext_vsid, "10.1.99.0/24"),
-                      route(RED_RD, ext_vsid, "0.0.0.0/0", "10.1.99.1"),
+                      route(RED_RD, ext_vsid, "0.0.0.0/0", "10.1.99.2"),
                       route(RED_RD, RED_VSID, "2001:db8:1::/64"),
                       route(RED_RD, ext_vsid, "2001:db8:99::/64"),
-                      route(RED_RD, ext_vsid, "::/0", "2001:db8:99::1")] + BLUE_ROUTES)
+                      route(RED_RD, ext_vsid, "::/0", "2001:db8:99::2")] + BLUE_ROUTES)
     sc = Scenario("external-gateway",
                   "hv1 is Red's NVGRE gateway: external port ext0 (172.16.0.1/24, next hop "
-                  "172.16.0.254) in the gateway subnet VSID 5099, whose CA 10.1.99.1 and "
+                  "172.16.0.254) in the gateway subnet VSID 5099, whose CA 10.1.99.2 and "
                   "GatewayWildcard record carry ext0's MAC. NVGRE and routed VM traffic for "
                   "outside addresses leaves ext0 (TTL - 1, next hop resolved by ARP); traffic "
                   "from outside is routed into the tenant; Blue never gets out. The same over "
                   "IPv6: ext0 also has 2001:db8:16::1/64 (next hop ::fe), gateway CA "
-                  "2001:db8:99::1, a :: GatewayWildcard record; next hops resolved by neighbor "
+                  "2001:db8:99::2, a :: GatewayWildcard record; next hops resolved by neighbor "
                   "discovery, NS and ping6 for ::1 answered.", cfg)
     out1 = ip4(REMOTE_CA, onprem, tcp(40010, 80, "S", seq=11), ident=0xE101, ttl=63)
     sc.send("pnic0", decap_input4(ext_vsid, ether(ext_mac, GW_MAC, 0x0800) + out1, out1, flow=0x31),

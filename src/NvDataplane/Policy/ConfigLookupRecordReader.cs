@@ -69,6 +69,7 @@ internal static class ConfigLookupRecordReader
 
         CheckNatProviderAddresses(drafts);
         CheckOneGatewayPerDomain(drafts, routes);
+        CheckGatewayAddresses(drafts, routes);
         return configs;
     }
 
@@ -329,6 +330,49 @@ internal static class ConfigLookupRecordReader
                 draft.Record.Report("type", string.Create(
                     CultureInfo.InvariantCulture,
                     $"a second {ConfigFamily.Name(ca)} GatewayWildcard record of routing domain {domain:B}: {other.Record.Path} (virtual subnet {otherVsid}) is already its gateway, here in virtual subnet {vsid}; one gateway per routing domain and address family: remove one, or route through the other's gateway CA"));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The gateway addresses of each VSID (<see cref="IpPrefix.TryGetGatewayAddress"/> of its
+    /// on-link customer routes), each with the prefix that gives it. The policy editor's record
+    /// shadow uses the same set (LookupRecordShadow.cs).
+    /// </summary>
+    internal static Dictionary<(uint Vsid, IpAddr Address), IpPrefix> GatewayAddresses(IEnumerable<CustomerRouteConfig?> routes)
+    {
+        var gateways = new Dictionary<(uint, IpAddr), IpPrefix>();
+        foreach (var route in routes)
+        {
+            if (route is { NextHop.IsUnspecified: true } && route.DestinationPrefix.TryGetGatewayAddress(out var gateway))
+            {
+                gateways.TryAdd((route.VirtualSubnetId, gateway), route.DestinationPrefix);
+            }
+        }
+
+        return gateways;
+    }
+
+    /// <summary>
+    /// No record may have a gateway address of its VSID as its CA (SPEC: the dataplane owns it and
+    /// answers ARP, neighbor discovery and ping for it; HNV reserves the lowest address of a
+    /// virtual subnet the same way): a VM there would be reachable only by frames sent to its MAC.
+    /// </summary>
+    private static void CheckGatewayAddresses(List<Draft> drafts, IReadOnlyList<CustomerRouteConfig?> routes)
+    {
+        var gateways = GatewayAddresses(routes);
+        if (gateways.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var draft in drafts)
+        {
+            if (draft.Vsid is { } vsid && draft.Ca is { IsUnspecified: false } ca && gateways.TryGetValue((vsid, ca), out var prefix))
+            {
+                draft.Record.Report("customerAddress", string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{ca} is the gateway address of {prefix} in virtual subnet {vsid} (the lowest address of an on-link customer route), which the dataplane owns and answers for; no VM may have it, as in HNV: give the VM another address of the subnet"));
             }
         }
     }

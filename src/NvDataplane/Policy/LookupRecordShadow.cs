@@ -15,7 +15,7 @@ namespace NvDataplane.Policy;
 /// read, two records collide, a NAT PA is shared, or the change reaches beyond the section (a VSID
 /// appears or disappears, which the ACLs, virtual subnets and external ports check against; a
 /// GatewayWildcard record, which external ports need and of which a routing domain may have one
-/// per family), <see cref="Vouches"/> is false and the
+/// per family; a record at a gateway address of the customer routes in effect), <see cref="Vouches"/> is false and the
 /// editor validates the whole candidate document as a file, which says what is wrong.
 /// </remarks>
 internal sealed class LookupRecordShadow
@@ -29,6 +29,10 @@ internal sealed class LookupRecordShadow
     // the wildcard CA). It may lack a key after a collision came and went, never points to a slot
     // that holds another key: a missing key sends a change the general way (see TryFind).
     private readonly Dictionary<RecordKey, int> _where = [];
+    // The gateway addresses of the customer routes in effect (ConfigLookupRecordReader.GatewayAddresses),
+    // which no record may have: a record put at one reaches beyond, and the general way refuses it.
+    private Dictionary<(uint Vsid, IpAddr Address), IpPrefix> _gateways = [];
+    private IReadOnlyList<CustomerRouteConfig>? _routes;
     private int _unreadable;
     private int _collisions;
     private int _natConflicts;
@@ -54,9 +58,10 @@ internal sealed class LookupRecordShadow
             r.Type == RecordType.L2Only ? new(r.VirtualSubnetId, r.CustomerAddress, true, r.MacAddress) : new(r.VirtualSubnetId, r.CustomerAddress, false, default);
     }
 
-    public static LookupRecordShadow Build(IEnumerable<JsonElement> entries)
+    public static LookupRecordShadow Build(IEnumerable<JsonElement> entries, IReadOnlyList<CustomerRouteConfig> routes)
     {
         var shadow = new LookupRecordShadow();
+        shadow.UseRoutes(routes);
         foreach (var entry in entries)
         {
             shadow.Append(Slot.Read(entry));
@@ -91,8 +96,26 @@ internal sealed class LookupRecordShadow
 
     public Slot this[int index] => _slots[index];
 
-    /// <summary>The version the section is at was published (validated as a whole): nothing reaches beyond it any more.</summary>
-    public void Published() => ReachesBeyond = false;
+    /// <summary>
+    /// The version the section is at was published (validated as a whole) with
+    /// <paramref name="routes"/>: nothing reaches beyond it any more, and records are checked
+    /// against those routes' gateway addresses from now on.
+    /// </summary>
+    public void Published(IReadOnlyList<CustomerRouteConfig> routes)
+    {
+        ReachesBeyond = false;
+        UseRoutes(routes);
+    }
+
+    private void UseRoutes(IReadOnlyList<CustomerRouteConfig> routes)
+    {
+        // A version the fast path made shares its routes with the one before (the same list).
+        if (!ReferenceEquals(routes, _routes))
+        {
+            _gateways = ConfigLookupRecordReader.GatewayAddresses(routes);
+            _routes = routes;
+        }
+    }
 
     public void Append(Slot slot)
     {
@@ -194,7 +217,7 @@ internal sealed class LookupRecordShadow
             _pas[r.ProviderAddress] = (uses, nat);
         }
 
-        ReachesBeyond |= r.Type == RecordType.GatewayWildcard;
+        ReachesBeyond |= r.Type == RecordType.GatewayWildcard || (delta > 0 && _gateways.ContainsKey((r.VirtualSubnetId, r.CustomerAddress)));
         if (countVsid)
         {
             int records = _vsids.GetValueOrDefault(r.VirtualSubnetId) + delta;

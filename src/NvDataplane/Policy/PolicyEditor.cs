@@ -389,7 +389,7 @@ public sealed class PolicyEditor : IDisposable
             _sections[section] = Keyed(section, entries.Get());
         }
 
-        _records = LookupRecordShadow.Build(_sections[PolicySection.LookupRecords].Values);
+        _records = LookupRecordShadow.Build(_sections[PolicySection.LookupRecords].Values, _config.CustomerRoutes);
     }
 
     /// <summary>
@@ -480,7 +480,7 @@ public sealed class PolicyEditor : IDisposable
 
         Compact();
         _config = result.Config!;
-        _records.Published();
+        _records.Published(_config.CustomerRoutes);
         _published = Publish(snapshot.Version);
         Interlocked.Increment(ref _commits);
         if (fast)
@@ -867,7 +867,7 @@ public sealed class PolicyEditor : IDisposable
         _sections[name] = Keyed(name, entries.Select(e => e.Clone()));
         if (name == PolicySection.LookupRecords)
         {
-            _records = LookupRecordShadow.Build(_sections[name].Values);
+            _records = LookupRecordShadow.Build(_sections[name].Values, _config.CustomerRoutes);
         }
 
         undo.Add(() =>
@@ -977,7 +977,7 @@ public sealed class PolicyEditor : IDisposable
             _sections[section] = Keyed(section, array.ValueKind == JsonValueKind.Array ? array.EnumerateArray() : Enumerable.Empty<JsonElement>());
         }
 
-        _records = LookupRecordShadow.Build(_sections[PolicySection.LookupRecords].Values);
+        _records = LookupRecordShadow.Build(_sections[PolicySection.LookupRecords].Values, _config.CustomerRoutes);
     }
 
     /// <summary>Candidate documents validated whole so far (each costs the whole policy), for tests.</summary>

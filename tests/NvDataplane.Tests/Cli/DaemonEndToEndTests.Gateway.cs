@@ -6,10 +6,10 @@ namespace NvDataplane.Tests.Cli;
 /// The dataplane as the NVGRE gateway: hv1 runs Red's web1 (10.1.1.7, VSID 5001) and Blue's blue1
 /// (also 10.1.1.7, another routing domain); hv2 is Red's gateway host, with an external port (AF_PACKET
 /// on a veth) into an "onprem" namespace 172.16.0.0/24 whose host 172.16.0.10 serves HTTP. Red's
-/// default route names the gateway CA 10.1.99.1 (VSID 5099), whose record and GatewayWildcard record
+/// default route names the gateway CA 10.1.99.2 (VSID 5099), whose record and GatewayWildcard record
 /// carry the external port's MAC and hv2's PA; hv1 needs nothing else. The same over IPv6: web1 is
 /// also fd00:1:1::7, the external port 2001:db8:16::1/64, the server 2001:db8:16::10, and Red's
-/// ::/0 route names the gateway CA fd00:1:99::1 (a :: GatewayWildcard record beside the 0.0.0.0 one).
+/// ::/0 route names the gateway CA fd00:1:99::2 (a :: GatewayWildcard record beside the 0.0.0.0 one).
 /// </summary>
 public partial class DaemonEndToEndTests
 {
@@ -107,21 +107,21 @@ public partial class DaemonEndToEndTests
             {
                 new { customerAddress = "10.1.1.7", virtualSubnetId = 5001, macAddress = "00-15-5D-00-01-07", providerAddress = "192.168.1.10", type = "Static" },
                 new { customerAddress = "10.1.1.7", virtualSubnetId = 6001, macAddress = "00-15-5D-00-02-07", providerAddress = "192.168.1.10", type = "Static" },
-                new { customerAddress = "10.1.99.1", virtualSubnetId = 5099, macAddress = ExternalMac, providerAddress = "192.168.1.11", type = "Static" },
+                new { customerAddress = "10.1.99.2", virtualSubnetId = 5099, macAddress = ExternalMac, providerAddress = "192.168.1.11", type = "Static" },
                 new { customerAddress = "0.0.0.0", virtualSubnetId = 5099, macAddress = ExternalMac, providerAddress = "192.168.1.11", type = "GatewayWildcard" },
                 new { customerAddress = "fd00:1:1::7", virtualSubnetId = 5001, macAddress = "00-15-5D-00-01-07", providerAddress = "192.168.1.10", type = "Static" },
-                new { customerAddress = "fd00:1:99::1", virtualSubnetId = 5099, macAddress = ExternalMac, providerAddress = "192.168.1.11", type = "Static" },
+                new { customerAddress = "fd00:1:99::2", virtualSubnetId = 5099, macAddress = ExternalMac, providerAddress = "192.168.1.11", type = "Static" },
                 new { customerAddress = "::", virtualSubnetId = 5099, macAddress = ExternalMac, providerAddress = "192.168.1.11", type = "GatewayWildcard" },
             },
             customerRoutes = new[]
             {
                 new { routingDomainId = red, virtualSubnetId = 5001, destinationPrefix = "10.1.1.0/24", nextHop = "0.0.0.0" },
                 new { routingDomainId = red, virtualSubnetId = 5099, destinationPrefix = "10.1.99.0/24", nextHop = "0.0.0.0" },
-                new { routingDomainId = red, virtualSubnetId = 5099, destinationPrefix = "0.0.0.0/0", nextHop = "10.1.99.1" },
+                new { routingDomainId = red, virtualSubnetId = 5099, destinationPrefix = "0.0.0.0/0", nextHop = "10.1.99.2" },
                 new { routingDomainId = blue, virtualSubnetId = 6001, destinationPrefix = "10.1.1.0/24", nextHop = "0.0.0.0" },
                 new { routingDomainId = red, virtualSubnetId = 5001, destinationPrefix = "fd00:1:1::/64", nextHop = "::" },
                 new { routingDomainId = red, virtualSubnetId = 5099, destinationPrefix = "fd00:1:99::/64", nextHop = "::" },
-                new { routingDomainId = red, virtualSubnetId = 5099, destinationPrefix = "::/0", nextHop = "fd00:1:99::1" },
+                new { routingDomainId = red, virtualSubnetId = 5099, destinationPrefix = "::/0", nextHop = "fd00:1:99::2" },
             },
         };
         return JsonSerializer.Serialize(config);

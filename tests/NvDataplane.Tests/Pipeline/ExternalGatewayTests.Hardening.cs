@@ -169,7 +169,7 @@ public partial class ExternalGatewayTests
             Assert.That((trace.Explained.DropReason, trace.Agrees), Is.EqualTo(("spoofed_source", true)), trace.ToString());
         }
 
-        Assert.That(h.Send("ext0", FromOnPrem(UdpIp("10.1.99.1", "10.1.1.8"))), Has.Count.EqualTo(1), "the gateway CA (the port's own record) still comes in");
+        Assert.That(h.Send("ext0", FromOnPrem(UdpIp("10.1.99.2", "10.1.1.8"))), Has.Count.EqualTo(1), "the gateway CA (the port's own record) still comes in");
         Assert.That(h.Send("ext0", FromOnPrem(UdpIp("172.16.0.10", "10.1.1.8"))), Has.Count.EqualTo(1), "and an outside address");
     }
 }

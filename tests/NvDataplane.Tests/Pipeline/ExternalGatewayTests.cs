@@ -8,10 +8,10 @@ namespace NvDataplane.Tests.Pipeline;
 /// <summary>
 /// The dataplane as the NVGRE gateway: hv2 (PA 192.168.1.11) has an external port ext0
 /// (172.16.0.1/24, next hop 172.16.0.254) in the gateway subnet 10.1.99.0/24 (VSID 5099) of the
-/// Red routing domain, whose default route names the gateway CA 10.1.99.1. web1 (10.1.1.7) runs
+/// Red routing domain, whose default route names the gateway CA 10.1.99.2. web1 (10.1.1.7) runs
 /// on hv1, web2 (10.1.1.8) on hv2; Blue, another routing domain, has its own 10.1.1.7 on hv2 and
 /// a 10.2.2.2 of its own. Over IPv6, ext0 also has 2001:db8:16::1/64 (next hop 2001:db8:16::fe),
-/// the gateway CA is fd00:1:99::1, web1 fd00:1:1::7 and web2 fd00:1:1::8. Expected frames are
+/// the gateway CA is fd00:1:99::2, web1 fd00:1:1::7 and web2 fd00:1:1::8. Expected frames are
 /// built here from the header layouts.
 /// </summary>
 public partial class ExternalGatewayTests
@@ -45,24 +45,24 @@ public partial class ExternalGatewayTests
           "lookupRecords": [
             { "customerAddress": "10.1.1.7", "virtualSubnetId": 5001, "macAddress": "{{Web1Mac}}", "providerAddress": "192.168.1.10" },
             { "customerAddress": "10.1.1.8", "virtualSubnetId": 5001, "macAddress": "{{Web2Mac}}", "providerAddress": "192.168.1.11" },
-            { "customerAddress": "10.1.99.1", "virtualSubnetId": 5099, "macAddress": "{{ExtMac}}", "providerAddress": "192.168.1.11" },
+            { "customerAddress": "10.1.99.2", "virtualSubnetId": 5099, "macAddress": "{{ExtMac}}", "providerAddress": "192.168.1.11" },
             { "customerAddress": "0.0.0.0", "virtualSubnetId": 5099, "macAddress": "{{ExtMac}}", "providerAddress": "192.168.1.11", "type": "GatewayWildcard" },
             { "customerAddress": "10.1.1.7", "virtualSubnetId": 6001, "macAddress": "{{BlueMac}}", "providerAddress": "192.168.1.11" },
             { "customerAddress": "10.2.2.2", "virtualSubnetId": 6001, "macAddress": "00-15-5D-00-01-09", "providerAddress": "192.168.1.10" },
             { "customerAddress": "fd00:1:1::7", "virtualSubnetId": 5001, "macAddress": "{{Web1Mac}}", "providerAddress": "192.168.1.10" },
             { "customerAddress": "fd00:1:1::8", "virtualSubnetId": 5001, "macAddress": "{{Web2Mac}}", "providerAddress": "192.168.1.11" },
-            { "customerAddress": "fd00:1:99::1", "virtualSubnetId": 5099, "macAddress": "{{ExtMac}}", "providerAddress": "192.168.1.11" },
+            { "customerAddress": "fd00:1:99::2", "virtualSubnetId": 5099, "macAddress": "{{ExtMac}}", "providerAddress": "192.168.1.11" },
             { "customerAddress": "::", "virtualSubnetId": 5099, "macAddress": "{{ExtMac}}", "providerAddress": "192.168.1.11", "type": "GatewayWildcard" }
           ],
           "customerRoutes": [
             { "routingDomainId": "{{Red}}", "virtualSubnetId": 5001, "destinationPrefix": "10.1.1.0/24", "nextHop": "0.0.0.0" },
             { "routingDomainId": "{{Red}}", "virtualSubnetId": 5099, "destinationPrefix": "10.1.99.0/24", "nextHop": "0.0.0.0" },
-            { "routingDomainId": "{{Red}}", "virtualSubnetId": 5099, "destinationPrefix": "0.0.0.0/0", "nextHop": "10.1.99.1" },
+            { "routingDomainId": "{{Red}}", "virtualSubnetId": 5099, "destinationPrefix": "0.0.0.0/0", "nextHop": "10.1.99.2" },
             { "routingDomainId": "{{Blue}}", "virtualSubnetId": 6001, "destinationPrefix": "10.1.1.0/24", "nextHop": "0.0.0.0" },
             { "routingDomainId": "{{Blue}}", "virtualSubnetId": 6001, "destinationPrefix": "10.2.2.0/24", "nextHop": "0.0.0.0" },
             { "routingDomainId": "{{Red}}", "virtualSubnetId": 5001, "destinationPrefix": "fd00:1:1::/64", "nextHop": "::" },
             { "routingDomainId": "{{Red}}", "virtualSubnetId": 5099, "destinationPrefix": "fd00:1:99::/64", "nextHop": "::" },
-            { "routingDomainId": "{{Red}}", "virtualSubnetId": 5099, "destinationPrefix": "::/0", "nextHop": "fd00:1:99::1" }
+            { "routingDomainId": "{{Red}}", "virtualSubnetId": 5099, "destinationPrefix": "::/0", "nextHop": "fd00:1:99::2" }
           ]
         }
         """;
@@ -310,7 +310,7 @@ public partial class ExternalGatewayTests
     public void Nvgre_for_the_gateway_ca_itself_is_not_sent_out()
     {
         var h = Harness(Config());
-        Assert.That(h.Send("pnic0", NvgreFromHv1(UdpIp("10.1.1.7", "10.1.99.1", ttl: 63))), Is.Empty);
+        Assert.That(h.Send("pnic0", NvgreFromHv1(UdpIp("10.1.1.7", "10.1.99.2", ttl: 63))), Is.Empty);
         Assert.That(h.Forwarder.Counters.Drop(DropReason.NoLookupRecord), Is.EqualTo(1));
     }
 
@@ -473,7 +473,7 @@ public partial class ExternalGatewayTests
             {
               "ports": [ {{port}} ],
               "lookupRecords": [ { "customerAddress": "0.0.0.0", "virtualSubnetId": 5099, "macAddress": "{{ExtMac}}", "providerAddress": "192.168.1.11", "type": "GatewayWildcard" } ],
-              "customerRoutes": [ { "routingDomainId": "{{Red}}", "virtualSubnetId": 5099, "destinationPrefix": "0.0.0.0/0", "nextHop": "10.1.99.1" } ]
+              "customerRoutes": [ { "routingDomainId": "{{Red}}", "virtualSubnetId": 5099, "destinationPrefix": "0.0.0.0/0", "nextHop": "10.1.99.2" } ]
             }
             """;
         var problems = ConfigLoader.Load(json).Problems.Select(p => p.ToString()).ToList();

@@ -368,5 +368,39 @@ public class PolicyEditorTests
         Assert.That(second.Applied, Is.False);
         Assert.That(second.Problems.Select(p => p.ToString()), Has.Some.Contains("one gateway per routing domain and address family"));
     }
-}
 
+    private static PolicyChange.Add OnLinkRoute(string prefix) =>
+        new(PolicySection.CustomerRoutes, Json($$"""{ "routingDomainId": "{11111111-2222-3333-4444-000000000000}", "virtualSubnetId": 5001, "destinationPrefix": "{{prefix}}", "nextHop": "0.0.0.0" }"""));
+
+    [Test]
+    public void A_record_at_a_gateway_address_is_refused_though_record_edits_take_the_fast_path()
+    {
+        long fast = _editor.FastCommits;
+        Assert.That(_editor.Apply(AddRecord("10.1.1.2", "192.168.1.12")).Applied, Is.True, "the next address is a VM's");
+        Assert.That(_editor.FastCommits, Is.EqualTo(fast + 1), "and its record took the fast path");
+        long before = _store.Current.Version;
+
+        var result = _editor.Apply(AddRecord("10.1.1.1", "192.168.1.12", mac: "00-15-5D-00-00-0A"));
+
+        Assert.That(result.Applied, Is.False);
+        Assert.That(result.Problems.Select(p => p.ToString()), Has.Some.StartsWith("$.lookupRecords[3].customerAddress: 10.1.1.1 is the gateway address of 10.1.1.0/24 in virtual subnet 5001"));
+        Assert.That(_store.Current.Version, Is.EqualTo(before));
+    }
+
+    [Test]
+    public void A_route_that_puts_a_record_at_its_gateway_address_is_refused_and_later_records_are_checked_against_new_routes()
+    {
+        Assert.That(_editor.Apply(AddRecord("10.1.2.1", "192.168.1.12")).Applied, Is.True, "no on-link route holds 10.1.2.1 yet");
+
+        var route = _editor.Apply(OnLinkRoute("10.1.2.0/24"));
+        Assert.That(route.Applied, Is.False);
+        Assert.That(route.Problems.Select(p => p.ToString()), Has.Some.StartsWith("$.lookupRecords[2].customerAddress: 10.1.2.1 is the gateway address of 10.1.2.0/24"));
+
+        // A route published since the editor started: a record added at its gateway address is refused too.
+        Assert.That(_editor.Apply(OnLinkRoute("10.1.3.0/24")).Applied, Is.True);
+        var record = _editor.Apply(AddRecord("10.1.3.1", "192.168.1.12", mac: "00-15-5D-00-00-0A"));
+        Assert.That(record.Applied, Is.False);
+        Assert.That(record.Problems.Select(p => p.ToString()), Has.Some.StartsWith("$.lookupRecords[3].customerAddress: 10.1.3.1 is the gateway address of 10.1.3.0/24"));
+        Assert.That(Record("10.1.3.1"), Is.Null);
+    }
+}
