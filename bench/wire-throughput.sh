@@ -256,4 +256,10 @@ print(f"\nBest runs: nvdp delivers {nd/max(od,1):.2f}x what Open vSwitch deliver
 PY
 echo "Round by round, nvdp delivered / Open vSwitch delivered: ${ratios[*]}"
 echo "Round by round, read by the reader that only counts / Open vSwitch delivered: ${ceilings[*]}"
+/usr/bin/python3 - "${ratios[*]}" "${ceilings[*]}" <<'PY'
+import statistics, sys
+for name, text in (("nvdp", sys.argv[1]), ("the reader that only counts", sys.argv[2])):
+    r = [float(x) for x in text.split()]
+    print(f"{name}: median {statistics.median(r):.2f}x over {len(r)} rounds, {sum(x >= 3 for x in r)} of {len(r)} at 3x or more, lowest {min(r):.2f}x")
+PY
 echo "nvdp worker, last round: $split"
