@@ -372,7 +372,7 @@ internal static class ConfigLookupRecordReader
             {
                 draft.Record.Report("customerAddress", string.Create(
                     CultureInfo.InvariantCulture,
-                    $"{ca} is the gateway address of {prefix} in virtual subnet {vsid} (the lowest address of an on-link customer route), which the dataplane owns and answers for; no VM may have it, as in HNV: give the VM another address of the subnet"));
+                    $"{ca} is the gateway address of {prefix} in virtual subnet {vsid} (the lowest address of an on-link customer route), which the dataplane owns and answers for; no VM may have it, as in HNV: give the VM another address of the subnet, or, when the on-link route is the newer change, leave it out"));
             }
         }
     }

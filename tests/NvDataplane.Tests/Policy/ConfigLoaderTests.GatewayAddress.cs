@@ -21,7 +21,7 @@ public partial class ConfigLoaderTests
 
         Assert.That(result.Problems.Select(p => p.ToString()), Is.EqualTo(new[]
         {
-            "$.lookupRecords[0].customerAddress: 10.1.1.1 is the gateway address of 10.1.1.0/24 in virtual subnet 5001 (the lowest address of an on-link customer route), which the dataplane owns and answers for; no VM may have it, as in HNV: give the VM another address of the subnet",
+            "$.lookupRecords[0].customerAddress: 10.1.1.1 is the gateway address of 10.1.1.0/24 in virtual subnet 5001 (the lowest address of an on-link customer route), which the dataplane owns and answers for; no VM may have it, as in HNV: give the VM another address of the subnet, or, when the on-link route is the newer change, leave it out",
         }));
     }
 
