@@ -12,11 +12,12 @@ namespace NvDataplane.Policy;
 /// </summary>
 /// <remarks>
 /// It only ever vouches that the section is valid, never words a refusal: when a record cannot be
-/// read, two records collide, a NAT PA is shared, or the change reaches beyond the section (a VSID
-/// appears or disappears, which the ACLs, virtual subnets and external ports check against; a
+/// read, two records collide, a NAT PA is shared, a record sits at a gateway address of the
+/// customer routes in effect, or the change reaches beyond the section (a VSID appears or
+/// disappears, which the ACLs, virtual subnets and external ports check against; a
 /// GatewayWildcard record, which external ports need and of which a routing domain may have one
-/// per family; a record at a gateway address of the customer routes in effect), <see cref="Vouches"/> is false and the
-/// editor validates the whole candidate document as a file, which says what is wrong.
+/// per family), <see cref="Vouches"/> is false and the editor validates the whole candidate
+/// document as a file, which says what is wrong.
 /// </remarks>
 internal sealed class LookupRecordShadow
 {
@@ -30,9 +31,12 @@ internal sealed class LookupRecordShadow
     // that holds another key: a missing key sends a change the general way (see TryFind).
     private readonly Dictionary<RecordKey, int> _where = [];
     // The gateway addresses of the customer routes in effect (ConfigLookupRecordReader.GatewayAddresses),
-    // which no record may have: a record put at one reaches beyond, and the general way refuses it.
+    // which no record may have, and how many live records sit at one: while any does, the
+    // section does not vouch and the general way refuses the change. A count, not a flag, so
+    // that a refused change, rolled back, leaves the next ones the fast path.
     private Dictionary<(uint Vsid, IpAddr Address), IpPrefix> _gateways = [];
     private IReadOnlyList<CustomerRouteConfig>? _routes;
+    private int _atGateway;
     private int _unreadable;
     private int _collisions;
     private int _natConflicts;
@@ -83,7 +87,7 @@ internal sealed class LookupRecordShadow
     public bool ReachesBeyond { get; private set; }
 
     /// <summary>Whether the section as it stands is valid on its own terms and leaves the rest of the document as valid as it was.</summary>
-    public bool Vouches => _unreadable == 0 && _collisions == 0 && _natConflicts == 0 && !ReachesBeyond;
+    public bool Vouches => _unreadable == 0 && _collisions == 0 && _natConflicts == 0 && _atGateway == 0 && !ReachesBeyond;
 
     /// <summary>
     /// Every live slot holds a record and no two share a key: then each (VSID, CA) that
@@ -114,6 +118,11 @@ internal sealed class LookupRecordShadow
         {
             _gateways = ConfigLookupRecordReader.GatewayAddresses(routes);
             _routes = routes;
+            _atGateway = 0;
+            foreach (var slot in _slots)
+            {
+                _atGateway += slot is { Live: true, Record: { } r } && AtGateway(r) ? 1 : 0;
+            }
         }
     }
 
@@ -217,7 +226,8 @@ internal sealed class LookupRecordShadow
             _pas[r.ProviderAddress] = (uses, nat);
         }
 
-        ReachesBeyond |= r.Type == RecordType.GatewayWildcard || (delta > 0 && _gateways.ContainsKey((r.VirtualSubnetId, r.CustomerAddress)));
+        ReachesBeyond |= r.Type == RecordType.GatewayWildcard;
+        _atGateway += AtGateway(r) ? delta : 0;
         if (countVsid)
         {
             int records = _vsids.GetValueOrDefault(r.VirtualSubnetId) + delta;
@@ -225,6 +235,8 @@ internal sealed class LookupRecordShadow
             Store(_vsids, r.VirtualSubnetId, records);
         }
     }
+
+    private bool AtGateway(LookupRecordConfig r) => _gateways.Count != 0 && _gateways.ContainsKey((r.VirtualSubnetId, r.CustomerAddress));
 
     /// <summary>The slots, in order, as they stand (the editor publishes them with the section's entries).</summary>
     public Slot[] Slots() => [.. _slots];

@@ -385,6 +385,8 @@ public class PolicyEditorTests
         Assert.That(result.Applied, Is.False);
         Assert.That(result.Problems.Select(p => p.ToString()), Has.Some.StartsWith("$.lookupRecords[3].customerAddress: 10.1.1.1 is the gateway address of 10.1.1.0/24 in virtual subnet 5001"));
         Assert.That(_store.Current.Version, Is.EqualTo(before));
+        Assert.That(_editor.Apply(AddRecord("10.1.1.3", "192.168.1.12", mac: "00-15-5D-00-00-0B")).Applied, Is.True);
+        Assert.That(_editor.FastCommits, Is.EqualTo(fast + 2), "the refusal, rolled back, leaves the next record the fast path");
     }
 
     [Test]
@@ -402,5 +404,21 @@ public class PolicyEditorTests
         Assert.That(record.Applied, Is.False);
         Assert.That(record.Problems.Select(p => p.ToString()), Has.Some.StartsWith("$.lookupRecords[3].customerAddress: 10.1.3.1 is the gateway address of 10.1.3.0/24"));
         Assert.That(Record("10.1.3.1"), Is.Null);
+    }
+
+    [Test]
+    public void A_record_at_the_gateway_address_of_a_route_removed_in_the_same_request_is_accepted_and_the_fast_path_resumes()
+    {
+        Assert.That(_editor.Apply(OnLinkRoute("10.1.2.0/24")).Applied, Is.True);
+
+        var both = _editor.Apply(
+            new PolicyChange.Remove(PolicySection.CustomerRoutes, Json("""{ "virtualSubnetId": 5001, "destinationPrefix": "10.1.2.0/24" }""")),
+            AddRecord("10.1.2.1", "192.168.1.12"));
+
+        Assert.That(both.Applied, Is.True, string.Join("; ", both.Problems));
+        Assert.That(Record("10.1.2.1"), Is.Not.Null);
+        long fast = _editor.FastCommits;
+        Assert.That(_editor.Apply(AddRecord("10.1.2.2", "192.168.1.12", mac: "00-15-5D-00-00-0A")).Applied, Is.True);
+        Assert.That(_editor.FastCommits, Is.EqualTo(fast + 1), "with the route gone, 10.1.2.1 sits at no gateway address: record edits take the fast path again");
     }
 }
